@@ -1,0 +1,202 @@
+//! Imperative task composition: `Delayed<T>` values built from functions of earlier results.
+//!
+//! For work that fits no collection: wrap inputs with [`Delayed::value`], combine them with
+//! [`Delayed::map`], [`Delayed::zip_with`] and [`Delayed::reduce`], and compute the result with
+//! any [`Scheduler`]. Each call records one task; nothing runs until `compute`. Keys are
+//! deterministic: the same function (by its type) applied to the same inputs gives the same
+//! key, so shared work is computed once.
+
+use crate::{Data, Error, Graph, Key, Scheduler, Task, TaskError, Tokenize, Tokenizer, Value};
+use rustc_hash::FxHashSet;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+struct Node {
+    key: Key,
+    task: Task,
+    deps: Vec<Arc<Node>>,
+}
+
+impl Drop for Node {
+    // Iterative, so dropping a chain of a million delayed values does not overflow the stack.
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.deps);
+        while let Some(n) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(n) {
+                stack.append(&mut node.deps);
+            }
+        }
+    }
+}
+
+/// A lazily computed `T`: a key plus the tasks that produce it.
+///
+/// ```
+/// use dag_core::Delayed;
+/// use sched_sync::SyncScheduler;
+/// let xs: Vec<Delayed<i64>> = (1..=4).map(Delayed::value).collect();
+/// let squares: Vec<_> = xs.iter().map(|x| x.map("square", |v| Ok(v * v))).collect();
+/// let total = Delayed::reduce("sum", &squares, |vs| Ok(vs.iter().copied().sum::<i64>()));
+/// assert_eq!(total.compute(&SyncScheduler::new()).unwrap(), 30);
+/// assert_eq!(total.graph().len(), 9);
+/// ```
+pub struct Delayed<T> {
+    node: Arc<Node>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed {
+            node: Arc::clone(&self.node),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Delayed({})", self.node.key)
+    }
+}
+
+fn fn_token<F: ?Sized>(name: &str, deps: &[&Key]) -> Key {
+    let mut t = Tokenizer::new();
+    t.write_str(name).write_str(std::any::type_name::<F>());
+    for k in deps {
+        t.write_key(k);
+    }
+    Key::scalar(format!("{name}-{}", t.finish_hex()))
+}
+
+fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
+    Ok(values[i].get::<A>()?)
+}
+
+impl<T: Data + Clone> Delayed<T> {
+    /// A known value, keyed by its contents.
+    pub fn value(v: T) -> Delayed<T>
+    where
+        T: Tokenize,
+    {
+        let name = crate::tokenize("value", &v);
+        Self::named(Key::scalar(name), v)
+    }
+
+    /// A known value under a key of your choosing (for types that cannot be tokenized).
+    pub fn named(key: Key, v: T) -> Delayed<T> {
+        Delayed {
+            node: Arc::new(Node {
+                key,
+                task: Task::literal(Value::new(v)),
+                deps: Vec::new(),
+            }),
+            _type: PhantomData,
+        }
+    }
+
+    /// The key of this value.
+    pub fn key(&self) -> &Key {
+        &self.node.key
+    }
+
+    /// `f(self)`, as a new task labelled `name`.
+    pub fn map<U, F>(&self, name: &str, f: F) -> Delayed<U>
+    where
+        U: Data + Clone,
+        F: Fn(&T) -> Result<U, TaskError> + Send + Sync + 'static,
+    {
+        let key = fn_token::<F>(name, &[self.key()]);
+        let task = Task::new([self.key().clone()], move |v| {
+            Ok(Value::new(f(arg(v, 0)?)?))
+        })
+        .with_label(name);
+        Delayed::from_node(key, task, vec![Arc::clone(&self.node)])
+    }
+
+    /// `f(self, other)`, as a new task labelled `name`.
+    pub fn zip_with<B, U, F>(&self, other: &Delayed<B>, name: &str, f: F) -> Delayed<U>
+    where
+        B: Data + Clone,
+        U: Data + Clone,
+        F: Fn(&T, &B) -> Result<U, TaskError> + Send + Sync + 'static,
+    {
+        let key = fn_token::<F>(name, &[self.key(), other.key()]);
+        let deps = [self.key().clone(), other.key().clone()];
+        let task =
+            Task::new(deps, move |v| Ok(Value::new(f(arg(v, 0)?, arg(v, 1)?)?))).with_label(name);
+        Delayed::from_node(
+            key,
+            task,
+            vec![Arc::clone(&self.node), Arc::clone(&other.node)],
+        )
+    }
+
+    /// `f(&[all items])`, as one task labelled `name` (for example, a sum of many results).
+    pub fn reduce<U, F>(name: &str, items: &[Delayed<T>], f: F) -> Delayed<U>
+    where
+        U: Data + Clone,
+        F: Fn(&[&T]) -> Result<U, TaskError> + Send + Sync + 'static,
+    {
+        let keys: Vec<&Key> = items.iter().map(Delayed::key).collect();
+        let key = fn_token::<F>(name, &keys);
+        let deps: Vec<Key> = keys.into_iter().cloned().collect();
+        let task = Task::new(deps, move |v| {
+            let args = (0..v.len())
+                .map(|i| arg::<T>(v, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::new(f(&args)?))
+        })
+        .with_label(name);
+        Delayed::from_node(
+            key,
+            task,
+            items.iter().map(|d| Arc::clone(&d.node)).collect(),
+        )
+    }
+
+    fn from_node(key: Key, task: Task, deps: Vec<Arc<Node>>) -> Delayed<T> {
+        Delayed {
+            node: Arc::new(Node { key, task, deps }),
+            _type: PhantomData,
+        }
+    }
+
+    /// The graph of every task this value needs (each shared task once).
+    pub fn graph(&self) -> Graph {
+        graph_of(std::slice::from_ref(&self.node))
+    }
+
+    /// Compute the value with `scheduler`.
+    pub fn compute(&self, scheduler: &dyn Scheduler) -> Result<T, Error> {
+        Ok(Self::compute_all(std::slice::from_ref(self), scheduler)?.remove(0))
+    }
+
+    /// Compute several values in one run, sharing their common tasks.
+    pub fn compute_all(items: &[Delayed<T>], scheduler: &dyn Scheduler) -> Result<Vec<T>, Error> {
+        let nodes: Vec<Arc<Node>> = items.iter().map(|d| Arc::clone(&d.node)).collect();
+        let graph = graph_of(&nodes);
+        let keys: Vec<Key> = items.iter().map(|d| d.key().clone()).collect();
+        let values = scheduler.compute(&graph, &keys)?;
+        values
+            .into_iter()
+            .zip(&keys)
+            .map(|(v, k)| v.into_inner::<T>().map_err(|e| e.at_key(k)))
+            .collect()
+    }
+}
+
+fn graph_of(roots: &[Arc<Node>]) -> Graph {
+    let mut graph = Graph::new();
+    let mut seen: FxHashSet<*const Node> = FxHashSet::default();
+    let mut stack: Vec<&Node> = roots.iter().map(|n| &**n).collect();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n as *const Node) {
+            continue;
+        }
+        graph.insert(n.key.clone(), n.task.clone());
+        stack.extend(n.deps.iter().map(|d| &**d));
+    }
+    graph
+}

@@ -1,0 +1,154 @@
+//! The error type of graph building and execution.
+
+use crate::Key;
+use std::fmt;
+
+/// What went wrong, without the details: for matching on the kind of failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A requested output key is not in the graph.
+    MissingKey,
+    /// A task depends on a key that is not in the graph.
+    MissingDependency,
+    /// The graph has a cycle.
+    Cycle,
+    /// A task returned an error or panicked.
+    TaskFailed,
+    /// A value was not of the expected type.
+    WrongType,
+    /// The scheduler itself could not run (for example, no thread could be started).
+    Scheduler,
+}
+
+/// Errors from building, validating and running task graphs. Every variant names the keys
+/// involved.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A requested output key is not in the graph.
+    MissingKey {
+        /// The key that was asked for.
+        key: Key,
+    },
+    /// `key` depends on `dependency`, which is not in the graph.
+    MissingDependency {
+        /// The task with the dangling dependency.
+        key: Key,
+        /// The key it needs.
+        dependency: Key,
+    },
+    /// The graph has a cycle through these keys (the first is repeated at the end).
+    Cycle {
+        /// The keys along the cycle.
+        keys: Vec<Key>,
+    },
+    /// A task returned an error or panicked.
+    TaskFailed {
+        /// The failing task.
+        key: Key,
+        /// The error or panic message.
+        message: String,
+        /// Whether the task panicked (rather than returning `Err`).
+        panicked: bool,
+    },
+    /// A value was not of the expected type.
+    WrongType {
+        /// The key whose value had the wrong type, when known.
+        key: Option<Key>,
+        /// The type that was expected.
+        expected: &'static str,
+        /// The type that was found.
+        found: &'static str,
+    },
+    /// The scheduler itself failed.
+    Scheduler(String),
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::MissingKey { .. } => ErrorKind::MissingKey,
+            Error::MissingDependency { .. } => ErrorKind::MissingDependency,
+            Error::Cycle { .. } => ErrorKind::Cycle,
+            Error::TaskFailed { .. } => ErrorKind::TaskFailed,
+            Error::WrongType { .. } => ErrorKind::WrongType,
+            Error::Scheduler(_) => ErrorKind::Scheduler,
+        }
+    }
+
+    /// The key the error is about, when there is one.
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            Error::MissingKey { key }
+            | Error::MissingDependency { key, .. }
+            | Error::TaskFailed { key, .. } => Some(key),
+            Error::Cycle { keys } => keys.first(),
+            Error::WrongType { key, .. } => key.as_ref(),
+            Error::Scheduler(_) => None,
+        }
+    }
+
+    /// The same error, attributed to `key` (used when a value read for a task has the wrong type).
+    pub fn at_key(self, key: &Key) -> Error {
+        match self {
+            Error::WrongType {
+                key: None,
+                expected,
+                found,
+            } => Error::WrongType {
+                key: Some(key.clone()),
+                expected,
+                found,
+            },
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MissingKey { key } => write!(f, "key {key} is not in the graph"),
+            Error::MissingDependency { key, dependency } => {
+                write!(
+                    f,
+                    "task {key} depends on {dependency}, which is not in the graph"
+                )
+            }
+            Error::Cycle { keys } => {
+                f.write_str("the graph has a cycle: ")?;
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" -> ")?;
+                    }
+                    write!(f, "{k}")?;
+                }
+                Ok(())
+            }
+            Error::TaskFailed {
+                key,
+                message,
+                panicked,
+            } => {
+                let how = if *panicked { "panicked" } else { "failed" };
+                write!(f, "task {key} {how}: {message}")
+            }
+            Error::WrongType {
+                key,
+                expected,
+                found,
+            } => {
+                if let Some(k) = key {
+                    write!(f, "value of {k} has type {found}, expected {expected}")
+                } else {
+                    write!(f, "value has type {found}, expected {expected}")
+                }
+            }
+            Error::Scheduler(msg) => write!(f, "scheduler failure: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

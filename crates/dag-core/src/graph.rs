@@ -1,0 +1,436 @@
+//! Graphs: keys mapped to tasks, with validation, culling, fusion and export.
+
+use crate::task::Body;
+use crate::{Error, Key, Task, Value};
+use rustc_hash::FxHashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A task graph: a map from keys to tasks, in insertion order.
+///
+/// Building a graph does no checking; [`Graph::validate`], [`Graph::cull`] and
+/// [`Plan::new`](crate::Plan::new) find missing dependencies and cycles and name the keys.
+///
+/// ```
+/// use dag_core::{Graph, Key, Task, Value};
+/// let mut g = Graph::new();
+/// g.insert(Key::scalar("x"), Task::literal(Value::new(20i64)));
+/// g.insert(Key::scalar("y"), Task::new([Key::scalar("x")], |v| {
+///     Ok(Value::new(*v[0].get::<i64>()? * 2 + 2))
+/// }));
+/// g.validate().unwrap();
+/// assert_eq!(g.len(), 2);
+/// assert!(g.to_string().contains("y = y(x)"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Graph {
+    keys: Vec<Key>,
+    tasks: Vec<Task>,
+    index: FxHashMap<Key, usize>,
+}
+
+/// The part of a graph reachable from some roots, in a memory-friendly post order.
+///
+/// `order[i]` is a graph position; the dependencies of `order[i]` are
+/// `dep_ids[dep_offsets[i]..dep_offsets[i + 1]]`, as positions in `order`, in the order the
+/// task lists them. Every dependency comes before its dependents.
+pub(crate) struct Topo {
+    pub order: Vec<usize>,
+    pub dep_offsets: Vec<u32>,
+    pub dep_ids: Vec<u32>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// An empty graph with room for `n` tasks.
+    pub fn with_capacity(n: usize) -> Graph {
+        Graph {
+            keys: Vec::with_capacity(n),
+            tasks: Vec::with_capacity(n),
+            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
+    /// Add a task under `key`, returning the task it replaced, if any (like a map insert).
+    pub fn insert(&mut self, key: Key, task: Task) -> Option<Task> {
+        if let Some(&i) = self.index.get(&key) {
+            return Some(std::mem::replace(&mut self.tasks[i], task));
+        }
+        self.index.insert(key.clone(), self.keys.len());
+        self.keys.push(key);
+        self.tasks.push(task);
+        None
+    }
+
+    /// Add a literal value under `key`.
+    pub fn insert_value(&mut self, key: Key, value: Value) -> Option<Task> {
+        self.insert(key, Task::literal(value))
+    }
+
+    /// Add every task of `other` (tasks of `other` replace tasks with the same key).
+    pub fn merge(&mut self, other: Graph) {
+        for (k, t) in other.keys.into_iter().zip(other.tasks) {
+            self.insert(k, t);
+        }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the graph has no tasks.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether `key` has a task.
+    pub fn contains_key(&self, key: &Key) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The task under `key`.
+    pub fn get(&self, key: &Key) -> Option<&Task> {
+        self.index.get(key).map(|&i| &self.tasks[i])
+    }
+
+    /// All keys, in insertion order.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// All (key, task) pairs, in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &Task)> + '_ {
+        self.keys.iter().zip(&self.tasks)
+    }
+
+    pub(crate) fn task_at(&self, i: usize) -> &Task {
+        &self.tasks[i]
+    }
+
+    pub(crate) fn key_at(&self, i: usize) -> &Key {
+        &self.keys[i]
+    }
+
+    fn position(&self, key: &Key) -> Result<usize, Error> {
+        self.index
+            .get(key)
+            .copied()
+            .ok_or_else(|| Error::MissingKey { key: key.clone() })
+    }
+
+    /// Check that every dependency exists and that there is no cycle.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.topo_from((0..self.len()).collect()).map(|_| ())
+    }
+
+    /// The graph restricted to the tasks that `outputs` need, in execution order.
+    pub fn cull(&self, outputs: &[Key]) -> Result<Graph, Error> {
+        let topo = self.topo(outputs)?;
+        let mut g = Graph::with_capacity(topo.order.len());
+        for &i in &topo.order {
+            g.insert(self.keys[i].clone(), self.tasks[i].clone());
+        }
+        Ok(g)
+    }
+
+    /// Fuse linear chains among the tasks `outputs` need.
+    ///
+    /// A task is merged into its dependent when it has exactly one dependent, is not an output,
+    /// and that dependent has no other dependency. A chain `a → b → c` becomes one task under
+    /// the key `c` that runs the three functions in turn, so the intermediate values never
+    /// reach the scheduler. The result is culled to `outputs`.
+    ///
+    /// ```
+    /// use dag_core::{Graph, Key, Task, Value};
+    /// let mut g = Graph::new();
+    /// g.insert("a".into(), Task::literal(Value::new(1i64)));
+    /// g.insert("b".into(), Task::new(["a".into()], |v| Ok(Value::new(v[0].get::<i64>()? + 1))));
+    /// g.insert("c".into(), Task::new(["b".into()], |v| Ok(Value::new(v[0].get::<i64>()? * 10))));
+    /// let fused = g.fuse(&["c".into()]).unwrap();
+    /// assert_eq!(fused.len(), 1);
+    /// ```
+    pub fn fuse(&self, outputs: &[Key]) -> Result<Graph, Error> {
+        let topo = self.topo(outputs)?;
+        let n = topo.order.len();
+        let mut dependents = vec![0u32; n];
+        for &d in &topo.dep_ids {
+            dependents[d as usize] += 1;
+        }
+        let mut is_output = vec![false; n];
+        let mut pos = FxHashMap::default();
+        for (p, &i) in topo.order.iter().enumerate() {
+            pos.insert(i, p);
+        }
+        for k in outputs {
+            is_output[pos[&self.position(k)?]] = true;
+        }
+        let deps_of = |p: usize| {
+            &topo.dep_ids[topo.dep_offsets[p] as usize..topo.dep_offsets[p + 1] as usize]
+        };
+        // `absorbed[p]`: task p is merged into its single dependent.
+        let mut absorbed = vec![false; n];
+        for p in 0..n {
+            let deps = deps_of(p);
+            if deps.len() == 1 {
+                let d = deps[0] as usize;
+                if dependents[d] == 1 && !is_output[d] {
+                    absorbed[d] = true;
+                }
+            }
+        }
+        let mut g = Graph::with_capacity(n);
+        for p in 0..n {
+            if absorbed[p] {
+                continue;
+            }
+            let mut chain = vec![p];
+            let mut cur = p;
+            while let [d] = deps_of(cur) {
+                if !absorbed[*d as usize] {
+                    break;
+                }
+                cur = *d as usize;
+                chain.push(cur);
+            }
+            let bottom_key = self.keys[topo.order[p]].clone();
+            if chain.len() == 1 {
+                g.insert(bottom_key, self.tasks[topo.order[p]].clone());
+                continue;
+            }
+            chain.reverse();
+            let top = chain[0];
+            let deps: Vec<Key> = deps_of(top)
+                .iter()
+                .map(|&d| self.keys[topo.order[d as usize]].clone())
+                .collect();
+            let stages: Vec<(Key, Body)> = chain
+                .iter()
+                .map(|&c| {
+                    let i = topo.order[c];
+                    (self.keys[i].clone(), self.tasks[i].body().clone())
+                })
+                .collect();
+            let label = fused_label(chain.iter().map(|&c| {
+                let i = topo.order[c];
+                self.tasks[i]
+                    .label()
+                    .unwrap_or_else(|| self.keys[i].prefix())
+                    .to_string()
+            }));
+            let body = Body::Func(Arc::new(move |inputs: &[Value]| {
+                let mut v = stages[0]
+                    .1
+                    .call(inputs)
+                    .map_err(|e| stage_error(&stages[0].0, e))?;
+                for (k, b) in &stages[1..] {
+                    v = b
+                        .call(std::slice::from_ref(&v))
+                        .map_err(|e| stage_error(k, e))?;
+                }
+                Ok(v)
+            }));
+            g.insert(bottom_key, Task::from_parts(deps, body, Some(label.into())));
+        }
+        Ok(g)
+    }
+
+    /// The graph in Graphviz DOT format: one node per task (labelled with its key and task
+    /// label), one edge from each dependency to its dependent. Built with `petgraph`.
+    pub fn to_dot(&self) -> String {
+        let mut pg = petgraph::Graph::<String, ()>::with_capacity(self.len(), self.len());
+        let nodes: Vec<_> = self
+            .iter()
+            .map(|(k, t)| pg.add_node(format!("{} {}", t.label().unwrap_or(k.prefix()), k)))
+            .collect();
+        for (i, t) in self.tasks.iter().enumerate() {
+            for d in t.deps() {
+                if let Some(&j) = self.index.get(d) {
+                    pg.add_edge(nodes[j], nodes[i], ());
+                }
+            }
+        }
+        format!(
+            "{:?}",
+            petgraph::dot::Dot::with_config(&pg, &[petgraph::dot::Config::EdgeNoLabel])
+        )
+    }
+
+    pub(crate) fn topo(&self, roots: &[Key]) -> Result<Topo, Error> {
+        let roots = roots
+            .iter()
+            .map(|k| self.position(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.topo_from(roots)
+    }
+
+    /// Depth-first post order from `roots`, resolving dependencies, detecting missing keys and
+    /// cycles. Iterative, so a chain of millions of tasks does not overflow the stack.
+    ///
+    /// Ordering heuristic (in the spirit of dask.order): each task's dependencies are visited
+    /// depth-first, so one branch of a reduction is finished, and its inputs can be freed,
+    /// before the next one starts; among siblings, those with more dependencies of their own
+    /// are visited first (Sethi–Ullman: start the expensive subtree while little is held), and
+    /// cheap leaves are left until just before the task that consumes them.
+    fn topo_from(&self, roots: Vec<usize>) -> Result<Topo, Error> {
+        const NEW: u8 = 0;
+        const ACTIVE: u8 = 1;
+        const DONE: u8 = 2;
+        let n = self.len();
+        let mut state = vec![NEW; n];
+        let mut plan_id = vec![u32::MAX; n];
+        let mut order = Vec::new();
+        let mut dep_offsets = vec![0u32];
+        let mut dep_ids = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut resolved: Vec<usize> = Vec::new();
+        let mut visit: Vec<usize> = Vec::new();
+
+        for root in roots {
+            if state[root] != NEW {
+                continue;
+            }
+            self.push_frame(root, &mut stack, &mut resolved, &mut visit, &mut state)?;
+            while let Some(top) = stack.last_mut() {
+                let nvisit = visit.len() - top.visit_at;
+                if top.next < nvisit {
+                    let child = visit[top.visit_at + top.next];
+                    top.next += 1;
+                    match state[child] {
+                        NEW => {
+                            self.push_frame(
+                                child,
+                                &mut stack,
+                                &mut resolved,
+                                &mut visit,
+                                &mut state,
+                            )?;
+                        }
+                        ACTIVE => {
+                            let from = stack
+                                .iter()
+                                .position(|f| f.node == child)
+                                .expect("active node is on the stack");
+                            let mut keys: Vec<Key> = stack[from..]
+                                .iter()
+                                .map(|f| self.keys[f.node].clone())
+                                .collect();
+                            keys.push(self.keys[child].clone());
+                            return Err(Error::Cycle { keys });
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                let frame = stack.pop().expect("non-empty stack");
+                let id = u32::try_from(order.len())
+                    .map_err(|_| Error::Scheduler("more than 2^32 tasks".into()))?;
+                for &d in &resolved[frame.resolved_at..] {
+                    dep_ids.push(plan_id[d]);
+                }
+                dep_offsets.push(dep_ids.len() as u32);
+                plan_id[frame.node] = id;
+                state[frame.node] = DONE;
+                order.push(frame.node);
+                resolved.truncate(frame.resolved_at);
+                visit.truncate(frame.visit_at);
+            }
+        }
+        Ok(Topo {
+            order,
+            dep_offsets,
+            dep_ids,
+        })
+    }
+
+    fn push_frame(
+        &self,
+        node: usize,
+        stack: &mut Vec<Frame>,
+        resolved: &mut Vec<usize>,
+        visit: &mut Vec<usize>,
+        state: &mut [u8],
+    ) -> Result<(), Error> {
+        let resolved_at = resolved.len();
+        let visit_at = visit.len();
+        for dep in self.tasks[node].deps() {
+            let Some(&d) = self.index.get(dep) else {
+                return Err(Error::MissingDependency {
+                    key: self.keys[node].clone(),
+                    dependency: dep.clone(),
+                });
+            };
+            resolved.push(d);
+            visit.push(d);
+        }
+        // Stable: siblings with more dependencies first, otherwise in listed order.
+        visit[visit_at..].sort_by_key(|&d| std::cmp::Reverse(self.tasks[d].deps().len()));
+        state[node] = 1;
+        stack.push(Frame {
+            node,
+            resolved_at,
+            visit_at,
+            next: 0,
+        });
+        Ok(())
+    }
+}
+
+/// One task being expanded by `topo_from`: its graph position, where its resolved
+/// dependencies start in `resolved`, where its visit order starts in `visit`, and how many of
+/// those have been visited.
+struct Frame {
+    node: usize,
+    resolved_at: usize,
+    visit_at: usize,
+    next: usize,
+}
+
+fn stage_error(key: &Key, e: crate::TaskError) -> crate::TaskError {
+    format!("in fused stage {key}: {e}").into()
+}
+
+fn fused_label(labels: impl ExactSizeIterator<Item = String>) -> String {
+    let n = labels.len();
+    let labels: Vec<String> = labels.collect();
+    if n <= 4 {
+        labels.join("+")
+    } else {
+        format!("{}+…+{} ({n} fused)", labels[0], labels[n - 1])
+    }
+}
+
+impl fmt::Display for Graph {
+    /// One line per task, like dask's graph dict: `key = label(dep, dep)` or
+    /// `key = <literal type, N bytes>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, t) in self.iter() {
+            match t.body() {
+                Body::Literal(v) => {
+                    writeln!(f, "{k} = <{}, {} bytes>", v.type_name(), v.nbytes())?;
+                }
+                Body::Func(_) => {
+                    write!(f, "{k} = {}(", t.label().unwrap_or(k.prefix()))?;
+                    for (i, d) in t.deps().iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{d}")?;
+                    }
+                    writeln!(f, ")")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Graph({} tasks)", self.len())
+    }
+}

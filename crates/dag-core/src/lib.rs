@@ -1,0 +1,64 @@
+//! Task graphs for blocked algorithms.
+//!
+//! `dag-core` is the bottom layer of blockarray and knows nothing of arrays. It provides:
+//!
+//! - [`Key`]: a task name plus a block index, with deterministic tokens ([`Tokenizer`],
+//!   [`tokenize`]) so the same operation on the same inputs has the same key in every process;
+//! - [`Value`]: a type-erased, cheaply cloned task result that knows its size in bytes;
+//! - [`Task`] and [`Graph`]: functions of their dependencies' values, keyed; validation
+//!   (missing keys, cycles), culling, linear fusion, a listing ([`Graph`]'s `Display`) and DOT
+//!   export;
+//! - [`Plan`]: a graph compiled for execution, in a memory-aware static order;
+//! - the object-safe [`Scheduler`] trait that executors implement (`sched-sync`,
+//!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]) and
+//!   profilers;
+//! - [`Delayed`]: imperative composition of functions of earlier results.
+//!
+//! # Example: a hand-built graph
+//!
+//! ```
+//! use dag_core::{Graph, Key, Scheduler, Task, Value};
+//! use sched_sync::SyncScheduler;
+//!
+//! let mut g = Graph::new();
+//! for i in 0..4 {
+//!     g.insert(Key::new("load", [i]), Task::literal(Value::new(i as i64)));
+//! }
+//! let parts: Vec<Key> = (0..4).map(|i| Key::new("load", [i])).collect();
+//! g.insert(Key::scalar("total"), Task::new(parts, |vals| {
+//!     let mut sum = 0i64;
+//!     for v in vals {
+//!         sum += v.get::<i64>()?;
+//!     }
+//!     Ok(Value::new(sum))
+//! }));
+//!
+//! let out = SyncScheduler::new().compute(&g, &[Key::scalar("total")]).unwrap();
+//! assert_eq!(*out[0].get::<i64>().unwrap(), 6);
+//! assert!(g.to_dot().starts_with("digraph"));
+//! ```
+
+#![doc(test(attr(deny(warnings))))]
+
+mod delayed;
+mod error;
+mod graph;
+mod key;
+mod plan;
+mod progress;
+mod scheduler;
+pub mod synthetic;
+mod task;
+mod value;
+
+pub use delayed::Delayed;
+pub use error::{Error, ErrorKind};
+pub use graph::Graph;
+pub use key::{BlockIndex, Key, Tokenize, Tokenizer, tokenize};
+pub use plan::Plan;
+pub use progress::ProgressBar;
+pub use scheduler::{
+    CallbackSet, Callbacks, Execution, MemoryMeter, NoCallbacks, RunStats, Scheduler,
+};
+pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
+pub use value::{Data, Value};

@@ -1,0 +1,169 @@
+//! Plans: a graph compiled for execution.
+
+use crate::task::Body;
+use crate::{Error, Graph, Key, Value};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A graph culled to the requested outputs, validated, and laid out for a scheduler.
+///
+/// Tasks get dense ids `0..len()` **in the static execution order**: every task's dependencies
+/// have smaller ids, and running the ids in increasing order finishes one branch of a
+/// reduction before starting the next (see [`Graph::cull`] for the ordering heuristic). Ids
+/// double as priorities for parallel schedulers: lower runs first.
+///
+/// ```
+/// use dag_core::{Graph, Key, Plan, Task, Value};
+/// let mut g = Graph::new();
+/// g.insert("a".into(), Task::literal(Value::new(1i64)));
+/// g.insert("b".into(), Task::new(["a".into()], |v| Ok(Value::new(v[0].get::<i64>()? + 1))));
+/// g.insert("unused".into(), Task::literal(Value::new(0i64)));
+/// let plan = Plan::new(&g, &["b".into()]).unwrap();
+/// assert_eq!(plan.len(), 2);
+/// assert_eq!(plan.deps(1), &[0]);
+/// ```
+pub struct Plan {
+    keys: Vec<Key>,
+    bodies: Vec<Body>,
+    dep_offsets: Vec<u32>,
+    dep_ids: Vec<u32>,
+    dependent_offsets: Vec<u32>,
+    dependent_ids: Vec<u32>,
+    outputs: Vec<u32>,
+    is_output: Vec<bool>,
+}
+
+impl Plan {
+    /// Compile the part of `graph` that `outputs` need. Fails, naming the keys, on a missing
+    /// output, a missing dependency or a cycle.
+    pub fn new(graph: &Graph, outputs: &[Key]) -> Result<Plan, Error> {
+        let topo = graph.topo(outputs)?;
+        let n = topo.order.len();
+        let keys: Vec<Key> = topo
+            .order
+            .iter()
+            .map(|&i| graph.key_at(i).clone())
+            .collect();
+        let bodies: Vec<Body> = topo
+            .order
+            .iter()
+            .map(|&i| graph.task_at(i).body().clone())
+            .collect();
+        // Dependents: counting sort of the dependency edges, so each list is ascending.
+        let mut dependent_offsets = vec![0u32; n + 1];
+        for &d in &topo.dep_ids {
+            dependent_offsets[d as usize + 1] += 1;
+        }
+        for i in 0..n {
+            dependent_offsets[i + 1] += dependent_offsets[i];
+        }
+        let mut fill = dependent_offsets.clone();
+        let mut dependent_ids = vec![0u32; topo.dep_ids.len()];
+        for t in 0..n {
+            let (a, b) = (
+                topo.dep_offsets[t] as usize,
+                topo.dep_offsets[t + 1] as usize,
+            );
+            for &d in &topo.dep_ids[a..b] {
+                dependent_ids[fill[d as usize] as usize] = t as u32;
+                fill[d as usize] += 1;
+            }
+        }
+        // Outputs: graph.topo resolved them already, so the lookups succeed.
+        let mut id_of = rustc_hash::FxHashMap::default();
+        id_of.reserve(outputs.len());
+        let mut is_output = vec![false; n];
+        let wanted: rustc_hash::FxHashSet<&Key> = outputs.iter().collect();
+        for (id, k) in keys.iter().enumerate() {
+            if wanted.contains(k) {
+                id_of.insert(k, id as u32);
+                is_output[id] = true;
+            }
+        }
+        let outputs = outputs.iter().map(|k| id_of[k]).collect();
+        Ok(Plan {
+            bodies,
+            dep_offsets: topo.dep_offsets,
+            dep_ids: topo.dep_ids,
+            dependent_offsets,
+            dependent_ids,
+            outputs,
+            is_output,
+            keys,
+        })
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key of task `id`.
+    pub fn key(&self, id: usize) -> &Key {
+        &self.keys[id]
+    }
+
+    /// The dependencies of task `id`, in the order its function receives them (repeats kept).
+    pub fn deps(&self, id: usize) -> &[u32] {
+        &self.dep_ids[self.dep_offsets[id] as usize..self.dep_offsets[id + 1] as usize]
+    }
+
+    /// The tasks that depend on `id`, ascending (a task that lists `id` twice appears twice).
+    pub fn dependents(&self, id: usize) -> &[u32] {
+        &self.dependent_ids
+            [self.dependent_offsets[id] as usize..self.dependent_offsets[id + 1] as usize]
+    }
+
+    /// The ids of the requested outputs, in the order they were requested.
+    pub fn outputs(&self) -> &[u32] {
+        &self.outputs
+    }
+
+    /// Whether task `id` is a requested output (its value is kept to the end).
+    pub fn is_output(&self, id: usize) -> bool {
+        self.is_output[id]
+    }
+
+    /// Run task `id` on its dependencies' values. An error or a panic becomes
+    /// [`Error::TaskFailed`] naming the key; the panic does not escape.
+    pub fn run(&self, id: usize, inputs: &[Value]) -> Result<Value, Error> {
+        match catch_unwind(AssertUnwindSafe(|| self.bodies[id].call(inputs))) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::TaskFailed {
+                key: self.keys[id].clone(),
+                message: e.to_string(),
+                panicked: false,
+            }),
+            Err(payload) => {
+                let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                    (*s).to_string()
+                } else if let Some(s) = payload.downcast_ref::<String>() {
+                    s.clone()
+                } else {
+                    "non-string panic payload".to_string()
+                };
+                Err(Error::TaskFailed {
+                    key: self.keys[id].clone(),
+                    message,
+                    panicked: true,
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Plan({} tasks, {} edges, {} outputs)",
+            self.len(),
+            self.dep_ids.len(),
+            self.outputs.len()
+        )
+    }
+}

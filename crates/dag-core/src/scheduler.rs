@@ -1,0 +1,185 @@
+//! The `Scheduler` and `Callbacks` traits: the boundary between graphs and executors.
+
+use crate::{Error, Graph, Key, Plan, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a run measured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Tasks executed.
+    pub tasks: usize,
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// The largest total of `nbytes` of values held at once (intermediates and outputs).
+    pub peak_bytes: usize,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+impl RunStats {
+    /// Wall time per task: the scheduler's overhead when the tasks are trivial.
+    pub fn per_task(&self) -> Duration {
+        if self.tasks == 0 {
+            Duration::ZERO
+        } else {
+            self.wall / self.tasks as u32
+        }
+    }
+}
+
+/// The result of [`Scheduler::execute`]: one value per requested output, and the run's stats.
+#[derive(Debug)]
+pub struct Execution {
+    /// The output values, in the order of [`Plan::outputs`].
+    pub values: Vec<Value>,
+    /// What the run measured.
+    pub stats: RunStats,
+}
+
+/// Hooks called by schedulers as a run progresses: progress bars, profilers, dashboards.
+///
+/// All methods have empty defaults. They are called from worker threads, concurrently, so they
+/// take `&self`. Keep them cheap: they run once per task.
+pub trait Callbacks: Send + Sync {
+    /// The run is about to start.
+    fn on_start(&self, _plan: &Plan) {}
+    /// A task is about to run.
+    fn on_task_start(&self, _key: &Key) {}
+    /// A task finished in `elapsed`, producing a value of `nbytes` bytes.
+    fn on_task_finish(&self, _key: &Key, _elapsed: Duration, _nbytes: usize) {}
+    /// A task failed (it returned `Err` or panicked).
+    fn on_task_fail(&self, _key: &Key, _error: &Error) {}
+    /// The run ended; `stats` is `None` when it failed.
+    fn on_finish(&self, _stats: Option<&RunStats>) {}
+    /// Whether the per-task hooks do anything. Schedulers skip timing tasks when this is false.
+    fn per_task(&self) -> bool {
+        true
+    }
+}
+
+/// Callbacks that do nothing (and tell schedulers not to time tasks).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCallbacks;
+
+impl Callbacks for NoCallbacks {
+    fn per_task(&self) -> bool {
+        false
+    }
+}
+
+/// Several callbacks called in turn.
+#[derive(Clone, Default)]
+pub struct CallbackSet(pub Vec<Arc<dyn Callbacks>>);
+
+impl Callbacks for CallbackSet {
+    fn on_start(&self, plan: &Plan) {
+        self.0.iter().for_each(|c| c.on_start(plan));
+    }
+    fn on_task_start(&self, key: &Key) {
+        self.0.iter().for_each(|c| c.on_task_start(key));
+    }
+    fn on_task_finish(&self, key: &Key, elapsed: Duration, nbytes: usize) {
+        self.0
+            .iter()
+            .for_each(|c| c.on_task_finish(key, elapsed, nbytes));
+    }
+    fn on_task_fail(&self, key: &Key, error: &Error) {
+        self.0.iter().for_each(|c| c.on_task_fail(key, error));
+    }
+    fn on_finish(&self, stats: Option<&RunStats>) {
+        self.0.iter().for_each(|c| c.on_finish(stats));
+    }
+    fn per_task(&self) -> bool {
+        self.0.iter().any(|c| c.per_task())
+    }
+}
+
+/// Runs plans. Object safe: pass schedulers around as `&dyn Scheduler` or
+/// `Arc<dyn Scheduler>`.
+///
+/// Contract for implementations:
+/// - run every task of the plan once, after its dependencies, and return the output values in
+///   the order of [`Plan::outputs`];
+/// - drop every intermediate value as soon as its last dependent has run;
+/// - on the first failure ([`Plan::run`] gives the `Err` naming the key), start no new task,
+///   let running ones finish, and return that error; leave no thread behind;
+/// - report the peak total of live value bytes in [`RunStats::peak_bytes`].
+pub trait Scheduler: Send + Sync {
+    /// A short name for reports (`"sync"`, `"threaded"`).
+    fn name(&self) -> &str;
+
+    /// Run a compiled plan.
+    fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error>;
+
+    /// Compile `graph` for `outputs` and run it.
+    fn compute(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
+        Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
+    }
+
+    /// Compile `graph` for `outputs` and run it with callbacks, returning the stats too.
+    fn compute_with(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        callbacks: &dyn Callbacks,
+    ) -> Result<Execution, Error> {
+        let plan = Plan::new(graph, outputs)?;
+        self.execute(&plan, callbacks)
+    }
+}
+
+impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        (**self).execute(plan, callbacks)
+    }
+}
+
+impl<S: Scheduler + ?Sized> Scheduler for &S {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        (**self).execute(plan, callbacks)
+    }
+}
+
+/// Live-bytes accounting shared by the schedulers: the current total of held values and the
+/// highest it has been.
+///
+/// The total is signed: a parallel scheduler that publishes per-worker deltas in batches may
+/// publish a release before the matching hold, and the total must not wrap when it dips.
+#[derive(Debug, Default)]
+pub struct MemoryMeter {
+    live: std::sync::atomic::AtomicIsize,
+    peak: std::sync::atomic::AtomicIsize,
+}
+
+impl MemoryMeter {
+    /// Values of `nbytes` in total are now held.
+    pub fn hold(&self, nbytes: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = nbytes as isize;
+        let now = self.live.fetch_add(n, Relaxed) + n;
+        self.peak.fetch_max(now, Relaxed);
+    }
+
+    /// Values of `nbytes` in total were dropped.
+    pub fn release(&self, nbytes: usize) {
+        self.live
+            .fetch_sub(nbytes as isize, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes held now.
+    pub fn live(&self) -> usize {
+        self.live.load(std::sync::atomic::Ordering::Relaxed).max(0) as usize
+    }
+
+    /// The most bytes held at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed).max(0) as usize
+    }
+}

@@ -1,0 +1,127 @@
+//! Tasks: functions of their dependencies' values.
+
+use crate::{Key, Value};
+use std::fmt;
+use std::sync::Arc;
+
+/// What a task returns on failure: any error, boxed.
+pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a task returns.
+pub type TaskResult = Result<Value, TaskError>;
+
+/// A shared task function. It receives its dependencies' values in the order they were listed.
+pub type TaskFn = Arc<dyn Fn(&[Value]) -> TaskResult + Send + Sync>;
+
+/// The body of a task: a literal value, or a function of the dependencies.
+#[derive(Clone)]
+pub enum Body {
+    /// A value known when the graph is built (dask's literal graph entries).
+    Literal(Value),
+    /// A function of the dependencies' values.
+    Func(TaskFn),
+}
+
+impl Body {
+    /// Run the body on its inputs.
+    pub fn call(&self, inputs: &[Value]) -> TaskResult {
+        match self {
+            Body::Literal(v) => Ok(v.clone()),
+            Body::Func(f) => f(inputs),
+        }
+    }
+}
+
+/// One node of a [`Graph`](crate::Graph): a body, the keys it depends on, and a label for
+/// listings and DOT output.
+#[derive(Clone)]
+pub struct Task {
+    deps: Vec<Key>,
+    body: Body,
+    label: Option<Arc<str>>,
+}
+
+impl Task {
+    /// A task computing `f(values of deps)`.
+    ///
+    /// ```
+    /// use dag_core::{Key, Task, Value};
+    /// let t = Task::new([Key::scalar("a")], |v| {
+    ///     Ok(Value::new(*v[0].get::<i64>()? + 1))
+    /// });
+    /// assert_eq!(t.deps().len(), 1);
+    /// ```
+    pub fn new<F>(deps: impl IntoIterator<Item = Key>, f: F) -> Task
+    where
+        F: Fn(&[Value]) -> TaskResult + Send + Sync + 'static,
+    {
+        Task {
+            deps: deps.into_iter().collect(),
+            body: Body::Func(Arc::new(f)),
+            label: None,
+        }
+    }
+
+    /// A task from an already shared function.
+    pub fn from_fn(deps: Vec<Key>, f: TaskFn) -> Task {
+        Task {
+            deps,
+            body: Body::Func(f),
+            label: None,
+        }
+    }
+
+    /// A task whose result is a value known now.
+    pub fn literal(value: Value) -> Task {
+        Task {
+            deps: Vec::new(),
+            body: Body::Literal(value),
+            label: None,
+        }
+    }
+
+    /// The same task with a label shown in listings and DOT output (default: the key prefix).
+    pub fn with_label(mut self, label: impl Into<Arc<str>>) -> Task {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// The keys this task depends on, in the order its function receives their values.
+    pub fn deps(&self) -> &[Key] {
+        &self.deps
+    }
+
+    /// The task's body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// The label given with [`Task::with_label`], if any.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// Whether this task is a literal value.
+    pub fn is_literal(&self) -> bool {
+        matches!(self.body, Body::Literal(_))
+    }
+
+    /// Run the task on its inputs (the values of [`Task::deps`], in order).
+    pub fn call(&self, inputs: &[Value]) -> TaskResult {
+        self.body.call(inputs)
+    }
+
+    pub(crate) fn from_parts(deps: Vec<Key>, body: Body, label: Option<Arc<str>>) -> Task {
+        Task { deps, body, label }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("deps", &self.deps)
+            .field("label", &self.label)
+            .field("literal", &self.is_literal())
+            .finish()
+    }
+}

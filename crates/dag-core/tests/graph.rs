@@ -1,0 +1,253 @@
+//! Graph building, validation, culling, fusion, listing, DOT and delayed composition.
+
+use dag_core::{
+    Delayed, ErrorKind, Graph, Key, Plan, Scheduler, Task, TaskResult, Tokenizer, Value, tokenize,
+};
+use sched_sync::SyncScheduler;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn add_one(v: &[Value]) -> TaskResult {
+    Ok(Value::new(v[0].get::<i64>()? + 1))
+}
+
+fn sum(v: &[Value]) -> TaskResult {
+    let mut s = 0i64;
+    for x in v {
+        s += x.get::<i64>()?;
+    }
+    Ok(Value::new(s))
+}
+
+fn lit(v: i64) -> Task {
+    Task::literal(Value::new(v))
+}
+
+#[test]
+fn validate_names_missing_dependencies_and_cycles() {
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert("b".into(), Task::new(["a".into(), "ghost".into()], sum));
+    let e = g.validate().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MissingDependency);
+    assert_eq!(
+        e.to_string(),
+        "task b depends on ghost, which is not in the graph"
+    );
+
+    let mut g = Graph::new();
+    g.insert(Key::new("x", [0]), Task::new([Key::new("x", [1])], add_one));
+    g.insert(Key::new("x", [1]), Task::new([Key::new("x", [0])], add_one));
+    let e = g.validate().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cycle);
+    assert!(e.to_string().contains(r#"("x", 0)"#), "{e}");
+    assert!(e.to_string().contains(r#"("x", 1)"#), "{e}");
+
+    let mut g = Graph::new();
+    g.insert("self".into(), Task::new(["self".into()], add_one));
+    assert_eq!(g.validate().unwrap_err().kind(), ErrorKind::Cycle);
+}
+
+#[test]
+fn cull_keeps_only_what_outputs_need_in_dependency_order() {
+    let mut g = Graph::new();
+    g.insert("c".into(), Task::new(["b".into()], add_one));
+    g.insert("unused".into(), Task::new(["a".into()], add_one));
+    g.insert("b".into(), Task::new(["a".into()], add_one));
+    g.insert("a".into(), lit(1));
+    let culled = g.cull(&["c".into()]).unwrap();
+    let keys: Vec<String> = culled.keys().iter().map(|k| k.to_string()).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(
+        g.cull(&["nope".into()]).unwrap_err().kind(),
+        ErrorKind::MissingKey
+    );
+}
+
+#[test]
+fn fuse_merges_linear_chains_only() {
+    // a → b → c → d, and c is also needed by e: b→c fuse into c (a too), d and e stay.
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert(
+        "b".into(),
+        Task::new(["a".into()], add_one).with_label("inc"),
+    );
+    g.insert("c".into(), Task::new(["b".into()], add_one));
+    g.insert("d".into(), Task::new(["c".into()], add_one));
+    g.insert("e".into(), Task::new(["c".into(), "a2".into()], sum));
+    g.insert("a2".into(), lit(10));
+    let outputs: Vec<Key> = vec!["d".into(), "e".into()];
+    let fused = g.fuse(&outputs).unwrap();
+    let keys: Vec<String> = fused.keys().iter().map(|k| k.to_string()).collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.contains(&"c".to_string()) && !keys.contains(&"b".to_string()));
+    let listing = fused.to_string();
+    assert!(listing.contains("c = a+inc+c()"), "{listing}");
+    let s = SyncScheduler::new();
+    let got = s.compute(&fused, &outputs).unwrap();
+    assert_eq!(*got[0].get::<i64>().unwrap(), 4);
+    assert_eq!(*got[1].get::<i64>().unwrap(), 13);
+    // An output inside a chain is not fused away.
+    let fused = g.fuse(&["b".into(), "d".into()]).unwrap();
+    assert!(fused.contains_key(&"b".into()));
+}
+
+#[test]
+fn fused_errors_name_the_inner_stage() {
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert(
+        "b".into(),
+        Task::new(["a".into()], |_| -> TaskResult { Err("bad block".into()) }),
+    );
+    g.insert("c".into(), Task::new(["b".into()], add_one));
+    let fused = g.fuse(&["c".into()]).unwrap();
+    let e = SyncScheduler::new()
+        .compute(&fused, &["c".into()])
+        .unwrap_err();
+    assert_eq!(e.key(), Some(&"c".into()));
+    assert!(e.to_string().contains("in fused stage b: bad block"), "{e}");
+}
+
+#[test]
+fn listing_and_dot_show_every_task_and_edge() {
+    let mut g = Graph::new();
+    g.insert(Key::new("ones-1", [0]), lit(1));
+    g.insert(Key::new("ones-1", [1]), lit(1));
+    g.insert(
+        Key::new("sum-2", [0]),
+        Task::new([Key::new("ones-1", [0]), Key::new("ones-1", [1])], sum),
+    );
+    let listing = g.to_string();
+    assert_eq!(listing.lines().count(), 3);
+    assert!(
+        listing.contains(r#"("ones-1", 0) = <i64, 8 bytes>"#),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(r#"("sum-2", 0) = sum(("ones-1", 0), ("ones-1", 1))"#),
+        "{listing}"
+    );
+    let dot = g.to_dot();
+    assert!(dot.starts_with("digraph"));
+    assert_eq!(dot.matches("->").count(), 2, "{dot}");
+    assert_eq!(dot.matches("label").count(), 3, "{dot}");
+}
+
+#[test]
+fn plan_orders_reductions_branch_by_branch() {
+    let (g, root) = dag_core::synthetic::tree(64, 8);
+    let plan = Plan::new(&g, std::slice::from_ref(&root)).unwrap();
+    // Each partial sum comes right after its 8 leaves.
+    for id in 0..plan.len() {
+        if plan.key(id).name() == "sum0" {
+            let deps = plan.deps(id);
+            assert_eq!(deps.len(), 8);
+            assert_eq!(deps[7] as usize, id - 1, "sum at {id} waits on {deps:?}");
+        }
+    }
+    assert_eq!(plan.key(plan.len() - 1), &root);
+}
+
+#[test]
+fn repeated_dependencies_are_passed_twice() {
+    let mut g = Graph::new();
+    g.insert("x".into(), lit(21));
+    g.insert("y".into(), Task::new(["x".into(), "x".into()], sum));
+    let v = SyncScheduler::new().compute(&g, &["y".into()]).unwrap();
+    assert_eq!(*v[0].get::<i64>().unwrap(), 42);
+}
+
+#[test]
+fn wrong_value_types_are_errors_naming_both_types() {
+    let mut g = Graph::new();
+    g.insert("x".into(), Task::literal(Value::new(1.5f64)));
+    g.insert("y".into(), Task::new(["x".into()], add_one));
+    let e = SyncScheduler::new().compute(&g, &["y".into()]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TaskFailed);
+    assert!(
+        e.to_string().contains("f64") && e.to_string().contains("i64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tokens_are_deterministic_and_pinned() {
+    // Pinned: a change here changes every key in every persisted graph.
+    let mut t = Tokenizer::new();
+    t.write_str("ones").write_u64(10_000).write_f64(1.0);
+    assert_eq!(t.finish_hex(), PINNED_TOKEN);
+    assert_eq!(tokenize("x", &(1u8, 2u16)), tokenize("x", &(1u8, 2u16)));
+    assert_ne!(tokenize("x", &(1u8, 2u16)), tokenize("x", &(2u8, 1u16)));
+    assert_ne!(tokenize("x", &[1u32, 2]), tokenize("y", &[1u32, 2]));
+}
+
+const PINNED_TOKEN: &str = "9612f9b0f37da015";
+
+#[test]
+fn delayed_composes_shares_and_computes() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let x = Delayed::value(10i64);
+    let c = Arc::clone(&calls);
+    let double = move |v: &i64| {
+        c.fetch_add(1, Ordering::Relaxed);
+        Ok(v * 2)
+    };
+    let y = x.map("double", double.clone());
+    let y_again = x.map("double", double);
+    // Same function type, same input: the same key, computed once.
+    assert_eq!(y.key(), y_again.key());
+    let z = y.zip_with(&y_again, "add", |a, b| Ok(a + b));
+    let total = Delayed::reduce("sum", &[z.clone(), x.clone()], |vs| {
+        Ok(vs.iter().copied().sum::<i64>())
+    });
+    let s = SyncScheduler::new();
+    assert_eq!(total.compute(&s).unwrap(), 50);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        Delayed::compute_all(&[z, x.clone()], &s).unwrap(),
+        vec![40, 10]
+    );
+    // Keys do not depend on the process: same input, same key.
+    assert_eq!(Delayed::value(10i64).key(), x.key());
+    assert!(x.key().name().starts_with("value-"));
+}
+
+#[test]
+fn delayed_failures_name_the_task() {
+    let x = Delayed::value(3i64);
+    let bad = x.map("parse", |_| -> Result<i64, dag_core::TaskError> {
+        Err("not a number".into())
+    });
+    let e = bad.compute(&SyncScheduler::new()).unwrap_err();
+    assert_eq!(e.key(), Some(bad.key()));
+    assert!(e.to_string().contains("not a number"));
+}
+
+#[test]
+fn deep_delayed_chains_build_compute_and_drop() {
+    let mut d = Delayed::value(0u64);
+    for _ in 0..100_000 {
+        d = d.map("inc", |v| Ok(v + 1));
+    }
+    assert_eq!(d.compute(&SyncScheduler::new()).unwrap(), 100_000);
+    drop(d); // must not overflow the stack
+}
+
+#[test]
+fn merged_graphs_compute_together() {
+    let mut a = Graph::new();
+    a.insert("a".into(), lit(1));
+    let mut b = Graph::new();
+    b.insert("b".into(), Task::new(["a".into()], add_one));
+    a.merge(b);
+    assert_eq!(a.len(), 2);
+    let s: &dyn Scheduler = &SyncScheduler::new();
+    assert_eq!(
+        *s.compute(&a, &["b".into()]).unwrap()[0]
+            .get::<i64>()
+            .unwrap(),
+        2
+    );
+}

@@ -1,0 +1,389 @@
+//! Both schedulers against a naive recursive evaluator, on random DAGs, failures, huge graphs
+//! and memory bounds.
+
+use dag_core::{
+    ErrorKind, Graph, Key, NoCallbacks, Plan, Scheduler, Task, TaskResult, Value, synthetic,
+};
+use proptest::prelude::*;
+use sched_sync::SyncScheduler;
+use sched_threaded::ThreadedScheduler;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn threaded(n: usize) -> ThreadedScheduler {
+    ThreadedScheduler::builder().threads(n).build().unwrap()
+}
+
+fn all_schedulers() -> Vec<Box<dyn Scheduler>> {
+    vec![
+        Box::new(SyncScheduler::new()),
+        Box::new(threaded(1)),
+        Box::new(threaded(2)),
+        Box::new(threaded(8)),
+    ]
+}
+
+/// Run `f` on another thread and fail the test if it takes longer than `secs`: a hang must be
+/// a failure, not a stuck CI job.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("the computation hung")
+}
+
+/// A random DAG: node `i` depends on some earlier nodes (repeats allowed).
+#[derive(Clone, Debug)]
+struct Dag {
+    deps: Vec<Vec<usize>>,
+    outputs: Vec<usize>,
+    insert_order: Vec<usize>,
+}
+
+fn node_value(i: usize, inputs: &[u64]) -> u64 {
+    let mut h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;
+    for (j, v) in inputs.iter().enumerate() {
+        h = (h ^ v.rotate_left(j as u32 % 63)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    h
+}
+
+/// The reference: evaluate by plain recursion with memoisation, no graph machinery.
+fn naive(dag: &Dag, i: usize, memo: &mut Vec<Option<u64>>) -> u64 {
+    if let Some(v) = memo[i] {
+        return v;
+    }
+    let inputs: Vec<u64> = dag.deps[i].iter().map(|&d| naive(dag, d, memo)).collect();
+    let v = node_value(i, &inputs);
+    memo[i] = Some(v);
+    v
+}
+
+fn build(dag: &Dag) -> (Graph, Vec<Key>) {
+    let mut g = Graph::new();
+    for &i in &dag.insert_order {
+        let deps = dag.deps[i].iter().map(|&d| Key::new("n", [d]));
+        g.insert(
+            Key::new("n", [i]),
+            Task::new(deps, move |vals| {
+                let inputs = vals
+                    .iter()
+                    .map(|v| v.get::<u64>().copied())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Value::new(node_value(i, &inputs)))
+            }),
+        );
+    }
+    let outputs = dag.outputs.iter().map(|&o| Key::new("n", [o])).collect();
+    (g, outputs)
+}
+
+fn dag_strategy(max_nodes: usize) -> impl Strategy<Value = Dag> {
+    (1..max_nodes, 0usize..12, any::<u64>()).prop_flat_map(|(n, max_fanin, seed)| {
+        let deps = (0..n)
+            .map(|i| {
+                if i == 0 {
+                    Just(Vec::new()).boxed()
+                } else {
+                    proptest::collection::vec(0..i, 0..=max_fanin).boxed()
+                }
+            })
+            .collect::<Vec<_>>();
+        let outputs = proptest::collection::vec(0..n, 1..8);
+        (deps, outputs).prop_map(move |(deps, outputs)| {
+            // A deterministic shuffle of the insertion order, so keys are not added sorted.
+            let mut insert_order: Vec<usize> = (0..deps.len()).collect();
+            let mut s = seed | 1;
+            for i in (1..insert_order.len()).rev() {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                insert_order.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            Dag {
+                deps,
+                outputs,
+                insert_order,
+            }
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn random_dags_agree_with_naive_evaluator(dag in dag_strategy(3000)) {
+        let mut memo = vec![None; dag.deps.len()];
+        let expected: Vec<u64> = dag.outputs.iter().map(|&o| naive(&dag, o, &mut memo)).collect();
+        let (g, outputs) = build(&dag);
+        for s in all_schedulers() {
+            let run = s.compute_with(&g, &outputs, &NoCallbacks).unwrap();
+            let got: Vec<u64> = run.values.iter().map(|v| *v.get::<u64>().unwrap()).collect();
+            prop_assert_eq!(&got, &expected, "scheduler {}", s.name());
+            // Only the needed tasks ran.
+            let needed = memo.iter().filter(|m| m.is_some()).count();
+            prop_assert_eq!(run.stats.tasks, needed);
+        }
+    }
+
+    #[test]
+    fn fused_graphs_give_the_same_results(dag in dag_strategy(400)) {
+        let (g, outputs) = build(&dag);
+        let fused = g.fuse(&outputs).unwrap();
+        prop_assert!(fused.len() <= g.cull(&outputs).unwrap().len());
+        let a = SyncScheduler::new().compute(&g, &outputs).unwrap();
+        let b = threaded(2).compute(&fused, &outputs).unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            prop_assert_eq!(x.get::<u64>().unwrap(), y.get::<u64>().unwrap());
+        }
+    }
+
+    #[test]
+    fn plan_order_puts_dependencies_first(dag in dag_strategy(1000)) {
+        let (g, outputs) = build(&dag);
+        let plan = Plan::new(&g, &outputs).unwrap();
+        for id in 0..plan.len() {
+            for &d in plan.deps(id) {
+                prop_assert!((d as usize) < id);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Error,
+    Panic,
+}
+
+/// A tree of about 100,000 tasks in which the task `victim` fails.
+fn failing_tree(victim: &Key, how: Failure) -> (Graph, Key) {
+    let (mut g, root) = synthetic::tree(87_500, 8);
+    let task = g.get(victim).expect("victim exists").clone();
+    let deps = task.deps().to_vec();
+    let failing = Task::new(deps, move |_| -> TaskResult {
+        match how {
+            Failure::Error => Err("disk on fire".into()),
+            Failure::Panic => panic!("index out of range in test task"),
+        }
+    });
+    g.insert(victim.clone(), failing);
+    (g, root)
+}
+
+#[test]
+fn failures_name_the_key_and_leave_the_scheduler_usable() {
+    let (g, root) = synthetic::tree(87_500, 8);
+    assert!(g.len() >= 100_000, "{} tasks", g.len());
+    let middle = Key::new("sum1", [500]);
+    assert!(g.contains_key(&middle));
+    for victim in [Key::new("leaf", [0]), middle, root.clone()] {
+        for how in [Failure::Error, Failure::Panic] {
+            let (g, root) = failing_tree(&victim, how);
+            let g = Arc::new(g);
+            for threads in [0, 1, 2, 8] {
+                let g2 = Arc::clone(&g);
+                let root2 = root.clone();
+                let err = within(120, move || {
+                    if threads == 0 {
+                        SyncScheduler::new().compute(&g2, &[root2]).unwrap_err()
+                    } else {
+                        threaded(threads).compute(&g2, &[root2]).unwrap_err()
+                    }
+                });
+                assert_eq!(err.kind(), ErrorKind::TaskFailed, "{err}");
+                assert_eq!(err.key(), Some(&victim), "{err}");
+                let msg = err.to_string();
+                match how {
+                    Failure::Error => assert!(msg.contains("disk on fire"), "{msg}"),
+                    Failure::Panic => {
+                        assert!(msg.contains("panicked") && msg.contains("index out of range"))
+                    }
+                }
+            }
+        }
+    }
+    // The same scheduler value runs the next graph fine.
+    let sched = threaded(8);
+    let (bad, root) = failing_tree(&Key::new("leaf", [3]), Failure::Panic);
+    assert!(sched.compute(&bad, std::slice::from_ref(&root)).is_err());
+    let (good, root) = synthetic::tree(10_000, 8);
+    let v = sched.compute(&good, &[root]).unwrap();
+    assert_eq!(*v[0].get::<u64>().unwrap(), 10_000 * 9_999 / 2);
+}
+
+#[test]
+fn no_new_tasks_start_after_a_failure() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut g = Graph::new();
+    let n = 100_000;
+    for i in 0..n {
+        let started = Arc::clone(&started);
+        g.insert(
+            Key::new("t", [i]),
+            Task::new([], move |_| -> TaskResult {
+                started.fetch_add(1, Ordering::Relaxed);
+                if i == 100 {
+                    return Err("boom".into());
+                }
+                Ok(Value::new(i as u64))
+            }),
+        );
+    }
+    let keys: Vec<Key> = (0..n).map(|i| Key::new("t", [i])).collect();
+    for threads in [1, 2, 8] {
+        started.store(0, Ordering::Relaxed);
+        let err = threaded(threads).compute(&g, &keys).unwrap_err();
+        assert_eq!(err.key(), Some(&Key::new("t", [100])));
+        let ran = started.load(Ordering::Relaxed);
+        assert!(
+            ran < n / 2,
+            "{ran} of {n} tasks started despite the failure"
+        );
+    }
+}
+
+#[test]
+fn a_million_tasks_complete() {
+    let (g, root) = synthetic::tree(875_000, 8);
+    assert!(g.len() >= 1_000_000, "{} tasks", g.len());
+    let expected = 875_000u64 * 874_999 / 2;
+    for s in [
+        Box::new(SyncScheduler::new()) as Box<dyn Scheduler>,
+        Box::new(threaded(2)),
+    ] {
+        let run = s
+            .compute_with(&g, std::slice::from_ref(&root), &NoCallbacks)
+            .unwrap();
+        assert_eq!(*run.values[0].get::<u64>().unwrap(), expected);
+        assert_eq!(run.stats.tasks, g.len());
+    }
+}
+
+#[test]
+fn a_million_task_chain_completes() {
+    let (g, last) = synthetic::chain(1_000_000);
+    let v = threaded(2).compute(&g, &[last]).unwrap();
+    assert_eq!(*v[0].get::<u64>().unwrap(), 999_999);
+}
+
+/// Peak number of leaf values held at once in a tree sum whose leaves declare 1 MB each.
+fn peak_live_leaves(s: &dyn Scheduler, leaves: usize) -> usize {
+    const LEAF: usize = 1_000_000;
+    let (g, root) = synthetic::tree_with(leaves, 8, |i| Value::with_nbytes(i as u64, LEAF));
+    let run = s.compute_with(&g, &[root], &NoCallbacks).unwrap();
+    assert_eq!(
+        *run.values[0].get::<u64>().unwrap(),
+        (leaves as u64) * (leaves as u64 - 1) / 2
+    );
+    run.stats.peak_bytes / LEAF
+}
+
+#[test]
+fn tree_sum_memory_does_not_grow_with_leaf_count() {
+    // The static order holds one group of 8 leaves at a time.
+    for leaves in [1_000, 10_000] {
+        assert!(peak_live_leaves(&SyncScheduler::new(), leaves) <= 8);
+    }
+    // Work stealing: each worker holds at most a stolen batch plus a group; the bound depends
+    // on the thread count, not on the number of leaves.
+    for threads in [1, 2, 8] {
+        let s = threaded(threads);
+        let small = peak_live_leaves(&s, 1_000);
+        let large = peak_live_leaves(&s, 10_000);
+        let bound = threads * 48;
+        assert!(
+            small <= bound && large <= bound,
+            "{threads} threads: peak {small} leaves for 1,000, {large} for 10,000 (bound {bound})"
+        );
+    }
+}
+
+#[test]
+fn intermediates_are_freed_and_outputs_kept() {
+    let (g, keys) = synthetic::independent(1_000);
+    for s in all_schedulers() {
+        let run = s.compute_with(&g, &keys, &NoCallbacks).unwrap();
+        assert_eq!(run.values.len(), 1_000);
+        assert_eq!(run.stats.peak_bytes, 1_000 * 8, "{}", s.name());
+        for (i, v) in run.values.iter().enumerate() {
+            assert_eq!(*v.get::<u64>().unwrap(), i as u64);
+        }
+    }
+}
+
+#[test]
+fn callbacks_see_every_task() {
+    #[derive(Default)]
+    struct Count {
+        started: AtomicUsize,
+        finished: AtomicUsize,
+        bytes: AtomicUsize,
+        finishes: AtomicUsize,
+    }
+    impl dag_core::Callbacks for Count {
+        fn on_task_start(&self, _: &Key) {
+            self.started.fetch_add(1, Ordering::Relaxed);
+        }
+        fn on_task_finish(&self, _: &Key, _: Duration, nbytes: usize) {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(nbytes, Ordering::Relaxed);
+        }
+        fn on_finish(&self, stats: Option<&dag_core::RunStats>) {
+            assert!(stats.is_some());
+            self.finishes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let (g, root) = synthetic::tree(5_000, 8);
+    for s in all_schedulers() {
+        let c = Count::default();
+        s.compute_with(&g, std::slice::from_ref(&root), &c).unwrap();
+        assert_eq!(c.started.load(Ordering::Relaxed), g.len());
+        assert_eq!(c.finished.load(Ordering::Relaxed), g.len());
+        assert_eq!(c.bytes.load(Ordering::Relaxed), g.len() * 8);
+        assert_eq!(c.finishes.load(Ordering::Relaxed), 1);
+    }
+}
+
+#[test]
+fn graph_errors_are_reported_before_running() {
+    let mut g = Graph::new();
+    g.insert("a".into(), Task::new(["b".into()], |v| Ok(v[0].clone())));
+    g.insert("b".into(), Task::new(["c".into()], |v| Ok(v[0].clone())));
+    g.insert("c".into(), Task::new(["a".into()], |v| Ok(v[0].clone())));
+    g.insert("d".into(), Task::new(["nope".into()], |v| Ok(v[0].clone())));
+    for s in all_schedulers() {
+        let e = s.compute(&g, &["a".into()]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cycle);
+        assert_eq!(e.to_string(), "the graph has a cycle: a -> b -> c -> a");
+        let e = s.compute(&g, &["d".into()]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingDependency);
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = s.compute(&g, &["zz".into()]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingKey);
+    }
+    assert!(threaded(2).compute(&Graph::new(), &[]).unwrap().is_empty());
+    assert!(ThreadedScheduler::builder().threads(0).build().is_err());
+}
+
+#[test]
+fn the_scheduler_is_object_safe_and_shareable() {
+    let s: Arc<dyn Scheduler> = Arc::new(threaded(2));
+    let (g, root) = synthetic::chain(100);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            let g = g.clone();
+            let root = root.clone();
+            std::thread::spawn(move || *s.compute(&g, &[root]).unwrap()[0].get::<u64>().unwrap())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 99);
+    }
+}

@@ -1,0 +1,135 @@
+//! `cargo xtask`: the project's commands, identical for people and CI.
+//!
+//! - `cargo xtask demo`: install missing system packages, then run the demos (release build).
+//! - `cargo xtask test`: install missing system packages, then `cargo fmt --check`,
+//!   `cargo clippy -D warnings`, every test (unit, integration, doc) and the docs build with
+//!   warnings denied.
+//! - `cargo xtask deps`: only install the system packages the workspace needs.
+//!
+//! System packages are installed with apt-get when running as root; otherwise the one command
+//! to run is printed and the task stops.
+
+use std::process::{Command, ExitCode};
+
+/// Debian packages the workspace links against, with the file that shows each is installed.
+/// (None yet: HDF5 arrives with `blockarray-hdf5`.)
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[];
+
+/// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
+const DEMOS: &[(&str, &str, &[&str])] = &[("sched-threaded", "demo", &[])];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => deps().and_then(|()| demo()),
+        Some("test") => deps().and_then(|()| test()),
+        Some("deps") => deps(),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{}", usage());
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{}", usage())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> &'static str {
+    "usage: cargo xtask <command>\n\n\
+     commands:\n  \
+     demo   run the demos (release build)\n  \
+     test   fmt check, clippy -D warnings, all tests, docs\n  \
+     deps   install the system packages the workspace needs"
+}
+
+/// Run `cargo` with `args` (and extra environment), failing with the command line on error.
+fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn demo() -> Result<(), String> {
+    for (package, example, extra) in DEMOS {
+        let mut args = vec!["run", "--release", "-p", package, "--example", example];
+        if !extra.is_empty() {
+            args.push("--");
+            args.extend(extra.iter().copied());
+        }
+        cargo(&args, &[])?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(&["test", "--workspace", "--all-targets"], &[])?;
+    cargo(&["test", "--workspace", "--doc"], &[])?;
+    cargo(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn deps() -> Result<(), String> {
+    let missing: Vec<&str> = SYSTEM_PACKAGES
+        .iter()
+        .filter(|(_, marker)| !std::path::Path::new(marker).exists())
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        return Err(format!(
+            "missing system packages {missing:?}; install them with:\n  sudo sh -c '{install}'"
+        ));
+    }
+    println!("$ {install}");
+    let status = Command::new("sh")
+        .args(["-c", &install])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("could not run apt-get: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{install}` failed ({status})"))
+    }
+}
