@@ -146,7 +146,7 @@ impl Graph {
     /// reach the scheduler. The result is culled to `outputs`.
     ///
     /// ```
-    /// use dag_core::{Graph, Key, Task, Value};
+    /// use dag_core::{Graph, Task, Value};
     /// let mut g = Graph::new();
     /// g.insert("a".into(), Task::literal(Value::new(1i64)));
     /// g.insert("b".into(), Task::new(["a".into()], |v| Ok(Value::new(v[0].get::<i64>()? + 1))));
@@ -155,86 +155,88 @@ impl Graph {
     /// assert_eq!(fused.len(), 1);
     /// ```
     pub fn fuse(&self, outputs: &[Key]) -> Result<Graph, Error> {
+        self.fuse_where(outputs, |_, _, consumer| consumer.deps().len() == 1)
+    }
+
+    /// Inline tasks into their single dependent where `merge(key, task, dependent)` allows.
+    ///
+    /// A task that is not an output and whose only dependent (listing it once or more) is
+    /// `dependent` is merged into it when `merge` returns true; merges repeat, so a whole tree
+    /// of producers can collapse into the task that consumes it. The merged task keeps the
+    /// consumer's key, takes the producers' external dependencies, and runs the producers'
+    /// functions then the consumer's, dropping each intermediate as soon as it is used. This
+    /// is blockwise fusion: `exp(x) + sin(y)` becomes one task per block that reads blocks of
+    /// `x` and `y`. Restrict `merge` to cheap tasks, or a reduction tree would collapse into
+    /// one task and lose its parallelism. The result is culled to `outputs`.
+    pub fn fuse_where<F>(&self, outputs: &[Key], merge: F) -> Result<Graph, Error>
+    where
+        F: Fn(&Key, &Task, &Task) -> bool,
+    {
         let topo = self.topo(outputs)?;
         let n = topo.order.len();
-        let mut dependents = vec![0u32; n];
-        for &d in &topo.dep_ids {
-            dependents[d as usize] += 1;
-        }
-        let mut is_output = vec![false; n];
-        let mut pos = FxHashMap::default();
-        for (p, &i) in topo.order.iter().enumerate() {
-            pos.insert(i, p);
-        }
-        for k in outputs {
-            is_output[pos[&self.position(k)?]] = true;
-        }
         let deps_of = |p: usize| {
             &topo.dep_ids[topo.dep_offsets[p] as usize..topo.dep_offsets[p + 1] as usize]
         };
-        // `absorbed[p]`: task p is merged into its single dependent.
-        let mut absorbed = vec![false; n];
+        // The single distinct dependent of each task, if it has exactly one.
+        const NONE: u32 = u32::MAX;
+        const MANY: u32 = u32::MAX - 1;
+        let mut only_dependent = vec![NONE; n];
         for p in 0..n {
-            let deps = deps_of(p);
-            if deps.len() == 1 {
-                let d = deps[0] as usize;
-                if dependents[d] == 1 && !is_output[d] {
-                    absorbed[d] = true;
-                }
+            for &d in deps_of(p) {
+                let slot = &mut only_dependent[d as usize];
+                *slot = match *slot {
+                    NONE => p as u32,
+                    x if x == p as u32 => x,
+                    _ => MANY,
+                };
             }
         }
+        let mut is_output = vec![false; n];
+        let pos: FxHashMap<usize, usize> = topo
+            .order
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| (i, p))
+            .collect();
+        for k in outputs {
+            is_output[pos[&self.position(k)?]] = true;
+        }
+        let task = |p: usize| &self.tasks[topo.order[p]];
+        let key = |p: usize| &self.keys[topo.order[p]];
+        let absorbed: Vec<bool> = (0..n)
+            .map(|p| {
+                let c = only_dependent[p];
+                c != NONE && c != MANY && !is_output[p] && merge(key(p), task(p), task(c as usize))
+            })
+            .collect();
+
         let mut g = Graph::with_capacity(n);
         for p in 0..n {
             if absorbed[p] {
                 continue;
             }
-            let mut chain = vec![p];
-            let mut cur = p;
-            while let [d] = deps_of(cur) {
-                if !absorbed[*d as usize] {
-                    break;
-                }
-                cur = *d as usize;
-                chain.push(cur);
-            }
-            let bottom_key = self.keys[topo.order[p]].clone();
-            if chain.len() == 1 {
-                g.insert(bottom_key, self.tasks[topo.order[p]].clone());
+            if !deps_of(p).iter().any(|&d| absorbed[d as usize]) {
+                g.insert(key(p).clone(), task(p).clone());
                 continue;
             }
-            chain.reverse();
-            let top = chain[0];
-            let deps: Vec<Key> = deps_of(top)
-                .iter()
-                .map(|&d| self.keys[topo.order[d as usize]].clone())
-                .collect();
-            let stages: Vec<(Key, Body)> = chain
-                .iter()
-                .map(|&c| {
-                    let i = topo.order[c];
-                    (self.keys[i].clone(), self.tasks[i].body().clone())
-                })
-                .collect();
-            let label = fused_label(chain.iter().map(|&c| {
-                let i = topo.order[c];
-                self.tasks[i]
-                    .label()
-                    .unwrap_or_else(|| self.keys[i].prefix())
-                    .to_string()
+            let program = Program::build(p, &deps_of, &absorbed);
+            let deps = program.inputs.iter().map(|&d| key(d).clone()).collect();
+            let label = fused_label(program.stages.iter().map(|st| {
+                let (k, t) = (key(st.pos), task(st.pos));
+                t.label().unwrap_or_else(|| k.prefix()).to_string()
             }));
+            let stages: Vec<(Key, Body, Vec<Arg>)> = program
+                .stages
+                .into_iter()
+                .map(|st| (key(st.pos).clone(), task(st.pos).body().clone(), st.args))
+                .collect();
             let body = Body::Func(Arc::new(move |inputs: &[Value]| {
-                let mut v = stages[0]
-                    .1
-                    .call(inputs)
-                    .map_err(|e| stage_error(&stages[0].0, e))?;
-                for (k, b) in &stages[1..] {
-                    v = b
-                        .call(std::slice::from_ref(&v))
-                        .map_err(|e| stage_error(k, e))?;
-                }
-                Ok(v)
+                run_program(&stages, inputs)
             }));
-            g.insert(bottom_key, Task::from_parts(deps, body, Some(label.into())));
+            g.insert(
+                key(p).clone(),
+                Task::from_parts(deps, body, Some(label.into())),
+            );
         }
         Ok(g)
     }
@@ -390,8 +392,95 @@ struct Frame {
     next: usize,
 }
 
-fn stage_error(key: &Key, e: crate::TaskError) -> crate::TaskError {
-    format!("in fused stage {key}: {e}").into()
+/// Where a fused stage takes an argument from: the fused task's inputs, or an earlier stage.
+#[derive(Clone, Copy)]
+enum Arg {
+    Input(u32),
+    Stage(u32),
+}
+
+struct Stage {
+    pos: usize,
+    args: Vec<Arg>,
+}
+
+/// The stages of one fused task in execution order (producers first, the consumer last) and
+/// its external inputs (positions in the topological order).
+struct Program {
+    stages: Vec<Stage>,
+    inputs: Vec<usize>,
+}
+
+impl Program {
+    /// Post-order over the absorbed producers of `root`, iterative so that a fused chain of a
+    /// million tasks does not overflow the stack.
+    fn build<'g>(root: usize, deps_of: &dyn Fn(usize) -> &'g [u32], absorbed: &[bool]) -> Program {
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut inputs: Vec<usize> = Vec::new();
+        let mut input_of: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut stage_of: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (p, ref mut next)) = stack.last_mut() {
+            let deps = deps_of(p);
+            if *next < deps.len() {
+                let d = deps[*next] as usize;
+                *next += 1;
+                if absorbed[d] && !stage_of.contains_key(&d) {
+                    stack.push((d, 0));
+                }
+                continue;
+            }
+            stack.pop();
+            let args = deps
+                .iter()
+                .map(|&d| {
+                    let d = d as usize;
+                    if absorbed[d] {
+                        Arg::Stage(stage_of[&d])
+                    } else {
+                        Arg::Input(*input_of.entry(d).or_insert_with(|| {
+                            inputs.push(d);
+                            (inputs.len() - 1) as u32
+                        }))
+                    }
+                })
+                .collect();
+            stage_of.insert(p, stages.len() as u32);
+            stages.push(Stage { pos: p, args });
+        }
+        Program { stages, inputs }
+    }
+}
+
+fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::TaskResult {
+    let mut values: Vec<Option<Value>> = vec![None; stages.len()];
+    let mut args: Vec<Value> = Vec::new();
+    let last = stages.len() - 1;
+    for (i, (key, body, refs)) in stages.iter().enumerate() {
+        args.clear();
+        for r in refs {
+            args.push(match *r {
+                Arg::Input(j) => inputs[j as usize].clone(),
+                Arg::Stage(j) => values[j as usize]
+                    .clone()
+                    .expect("a stage runs after the stages it reads"),
+            });
+        }
+        let out = body.call(&args);
+        // Every absorbed stage has exactly one consumer: free what this stage read.
+        for r in refs {
+            if let Arg::Stage(j) = *r {
+                values[j as usize] = None;
+            }
+        }
+        match out {
+            Ok(v) if i == last => return Ok(v),
+            Ok(v) => values[i] = Some(v),
+            Err(e) if i == last => return Err(e),
+            Err(e) => return Err(format!("in fused stage {key}: {e}").into()),
+        }
+    }
+    unreachable!("a program has at least one stage")
 }
 
 fn fused_label(labels: impl ExactSizeIterator<Item = String>) -> String {

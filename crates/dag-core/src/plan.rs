@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// double as priorities for parallel schedulers: lower runs first.
 ///
 /// ```
-/// use dag_core::{Graph, Key, Plan, Task, Value};
+/// use dag_core::{Graph, Plan, Task, Value};
 /// let mut g = Graph::new();
 /// g.insert("a".into(), Task::literal(Value::new(1i64)));
 /// g.insert("b".into(), Task::new(["a".into()], |v| Ok(Value::new(v[0].get::<i64>()? + 1))));

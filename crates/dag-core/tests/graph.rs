@@ -251,3 +251,44 @@ fn merged_graphs_compute_together() {
         2
     );
 }
+
+#[test]
+fn fuse_where_inlines_single_use_producers_into_their_consumer() {
+    // x → a, y → b, (a, b, b) → c: with every merge allowed, c absorbs a and b.
+    let mut g = Graph::new();
+    g.insert("x".into(), lit(1));
+    g.insert("y".into(), lit(10));
+    g.insert("a".into(), Task::new(["x".into()], add_one));
+    g.insert("b".into(), Task::new(["y".into()], add_one));
+    g.insert(
+        "c".into(),
+        Task::new(["a".into(), "b".into(), "b".into()], sum),
+    );
+    let out: Vec<Key> = vec!["c".into()];
+    let all = g.fuse_where(&out, |_, t, _| !t.is_literal()).unwrap();
+    assert_eq!(all.len(), 3, "{all}");
+    assert_eq!(all.get(&"c".into()).unwrap().deps().len(), 2);
+    let s = SyncScheduler::new();
+    assert_eq!(*s.compute(&all, &out).unwrap()[0].get::<i64>().unwrap(), 24);
+    // The predicate decides: only `a` may merge.
+    let some = g.fuse_where(&out, |k, _, _| k.name() == "a").unwrap();
+    assert!(some.contains_key(&"b".into()) && !some.contains_key(&"a".into()));
+    assert_eq!(
+        *s.compute(&some, &out).unwrap()[0].get::<i64>().unwrap(),
+        24
+    );
+    // Linear fusion folds x into a and y into b (chains) but not a or b into c, which has
+    // three dependencies.
+    let linear = g.fuse(&out).unwrap();
+    assert_eq!(linear.len(), 3, "{linear}");
+    assert_eq!(linear.get(&"c".into()).unwrap().deps().len(), 3);
+}
+
+#[test]
+fn fusing_a_million_link_chain_does_not_overflow() {
+    let (g, last) = dag_core::synthetic::chain(1_000_000);
+    let fused = g.fuse(std::slice::from_ref(&last)).unwrap();
+    assert_eq!(fused.len(), 1);
+    let v = SyncScheduler::new().compute(&fused, &[last]).unwrap();
+    assert_eq!(*v[0].get::<u64>().unwrap(), 999_999);
+}

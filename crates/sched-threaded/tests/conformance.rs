@@ -136,10 +136,13 @@ proptest! {
         let (g, outputs) = build(&dag);
         let fused = g.fuse(&outputs).unwrap();
         prop_assert!(fused.len() <= g.cull(&outputs).unwrap().len());
+        let inlined = g.fuse_where(&outputs, |k, _, _| k.index()[0] % 3 != 0).unwrap();
         let a = SyncScheduler::new().compute(&g, &outputs).unwrap();
         let b = threaded(2).compute(&fused, &outputs).unwrap();
-        for (x, y) in a.iter().zip(&b) {
+        let c = threaded(2).compute(&inlined, &outputs).unwrap();
+        for ((x, y), z) in a.iter().zip(&b).zip(&c) {
             prop_assert_eq!(x.get::<u64>().unwrap(), y.get::<u64>().unwrap());
+            prop_assert_eq!(x.get::<u64>().unwrap(), z.get::<u64>().unwrap());
         }
     }
 
