@@ -37,19 +37,36 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+pub mod array;
 pub mod chunks;
+pub mod element;
+pub mod elementwise;
 pub mod error;
 pub mod index;
+pub mod lower;
 pub mod rechunk;
+pub mod reduce;
+pub mod shape;
+pub mod slicing;
+pub mod source;
 
+pub use array::{BlockArray, BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 pub use chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, broadcast_chunks,
     broadcast_shapes, unify_axis,
 };
+pub use element::{CastTo, Element, Float, Numeric, Real};
+pub use elementwise::{Kernel, Operand, where_};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{
     AsIndex, AxisSlicePlan, ExpandedArgs, NormSlice, Positions, ResolvedArg, SliceArg, SlicePiece,
     SliceRange, TakeBlock, TakePlan, TakeSource, expand_args, normalize_index, normalize_slice,
     plan_axis_slice, plan_take, resolve_args,
 };
+pub use lower::{
+    ArraySink, ChunkSink, Computation, Handle, Results, default_scheduler, set_default_scheduler,
+};
 pub use rechunk::{Piece, plan_rechunk, rechunk_pieces, rechunk_read_elems};
+pub use reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, Reduction, reduce};
+pub use shape::{concatenate, stack};
+pub use source::{ChunkSource, SourceNode, random};

@@ -155,10 +155,11 @@ impl Graph {
     /// assert_eq!(fused.len(), 1);
     /// ```
     pub fn fuse(&self, outputs: &[Key]) -> Result<Graph, Error> {
-        self.fuse_where(outputs, |_, _, consumer| consumer.deps().len() == 1)
+        self.fuse_where(outputs, |_, _, _, consumer| consumer.deps().len() == 1)
     }
 
-    /// Inline tasks into their single dependent where `merge(key, task, dependent)` allows.
+    /// Inline tasks into their single dependent where
+    /// `merge(key, task, dependent_key, dependent)` allows.
     ///
     /// A task that is not an output and whose only dependent (listing it once or more) is
     /// `dependent` is merged into it when `merge` returns true; merges repeat, so a whole tree
@@ -170,7 +171,7 @@ impl Graph {
     /// one task and lose its parallelism. The result is culled to `outputs`.
     pub fn fuse_where<F>(&self, outputs: &[Key], merge: F) -> Result<Graph, Error>
     where
-        F: Fn(&Key, &Task, &Task) -> bool,
+        F: Fn(&Key, &Task, &Key, &Task) -> bool,
     {
         let topo = self.topo(outputs)?;
         let n = topo.order.len();
@@ -206,7 +207,10 @@ impl Graph {
         let absorbed: Vec<bool> = (0..n)
             .map(|p| {
                 let c = only_dependent[p];
-                c != NONE && c != MANY && !is_output[p] && merge(key(p), task(p), task(c as usize))
+                c != NONE
+                    && c != MANY
+                    && !is_output[p]
+                    && merge(key(p), task(p), key(c as usize), task(c as usize))
             })
             .collect();
 

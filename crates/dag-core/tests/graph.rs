@@ -265,13 +265,13 @@ fn fuse_where_inlines_single_use_producers_into_their_consumer() {
         Task::new(["a".into(), "b".into(), "b".into()], sum),
     );
     let out: Vec<Key> = vec!["c".into()];
-    let all = g.fuse_where(&out, |_, t, _| !t.is_literal()).unwrap();
+    let all = g.fuse_where(&out, |_, t, _, _| !t.is_literal()).unwrap();
     assert_eq!(all.len(), 3, "{all}");
     assert_eq!(all.get(&"c".into()).unwrap().deps().len(), 2);
     let s = SyncScheduler::new();
     assert_eq!(*s.compute(&all, &out).unwrap()[0].get::<i64>().unwrap(), 24);
     // The predicate decides: only `a` may merge.
-    let some = g.fuse_where(&out, |k, _, _| k.name() == "a").unwrap();
+    let some = g.fuse_where(&out, |k, _, _, _| k.name() == "a").unwrap();
     assert!(some.contains_key(&"b".into()) && !some.contains_key(&"a".into()));
     assert_eq!(
         *s.compute(&some, &out).unwrap()[0].get::<i64>().unwrap(),

@@ -136,7 +136,7 @@ proptest! {
         let (g, outputs) = build(&dag);
         let fused = g.fuse(&outputs).unwrap();
         prop_assert!(fused.len() <= g.cull(&outputs).unwrap().len());
-        let inlined = g.fuse_where(&outputs, |k, _, _| k.index()[0] % 3 != 0).unwrap();
+        let inlined = g.fuse_where(&outputs, |k, _, _, _| k.index()[0] % 3 != 0).unwrap();
         let a = SyncScheduler::new().compute(&g, &outputs).unwrap();
         let b = threaded(2).compute(&fused, &outputs).unwrap();
         let c = threaded(2).compute(&inlined, &outputs).unwrap();

@@ -1,0 +1,346 @@
+//! Element types: what a `BlockArray<T>` can hold, and the arithmetic each supports.
+//!
+//! - [`Element`]: every supported type (`f32`, `f64`, `i32`, `i64`, `u8`, `bool`,
+//!   `Complex<f32>`, `Complex<f64>`), with its NumPy dtype name and size.
+//! - [`Numeric`]: the types with `+ - * / %` and a zero and one (all but `bool`).
+//! - [`Real`]: the ordered numeric types (no complex): comparisons, min/max, clip, argmin.
+//! - [`Float`]: `f32` and `f64`: the transcendental ufuncs, NaN handling, `mean` results.
+//! - [`CastTo`]: `astype` conversions between any two element types, with NumPy's rules
+//!   (float → int truncates toward zero and saturates, anything → bool is `!= 0`,
+//!   complex → real keeps the real part).
+
+use dag_core::Tokenizer;
+use num_complex::Complex;
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
+
+/// A type a `BlockArray` can hold.
+pub trait Element: Copy + Send + Sync + Debug + PartialEq + Default + 'static {
+    /// NumPy's name for the type: `"float64"`, `"int32"`, `"bool"`, `"complex128"`, ….
+    const DTYPE: &'static str;
+
+    /// Feed the value to a tokenizer (for keys of operations with scalar parameters).
+    fn tokenize(&self, t: &mut Tokenizer);
+
+    /// The size of one element in bytes.
+    fn itemsize() -> usize {
+        std::mem::size_of::<Self>()
+    }
+
+    /// Whether the value is NaN (never, for non-float types).
+    fn is_nan_value(&self) -> bool {
+        false
+    }
+}
+
+/// Element types with arithmetic: all but `bool`.
+pub trait Numeric:
+    Element
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Rem<Output = Self>
+    + num_traits::Zero
+    + num_traits::One
+{
+    /// `self / other`, or an error message for an integer division by zero (NumPy gives 0 with a
+    /// warning; we refuse rather than return a wrong value silently).
+    fn try_div(self, other: Self) -> Result<Self, &'static str>;
+    /// `self % other` with NumPy's sign convention (the result has the sign of the divisor), or
+    /// an error message for an integer modulo by zero.
+    fn try_rem(self, other: Self) -> Result<Self, &'static str>;
+    /// The value as `f64` (real part for complex), for means and variances of integers.
+    fn to_f64_lossy(self) -> f64;
+}
+
+/// Ordered numeric types: `f32`, `f64`, `i32`, `i64`, `u8`.
+pub trait Real: Numeric + PartialOrd {
+    /// The smallest value (`-inf` for floats).
+    fn min_value() -> Self;
+    /// The largest value (`inf` for floats).
+    fn max_value() -> Self;
+    /// -1, 0 or 1 (NaN stays NaN).
+    fn signum_value(self) -> Self;
+    /// The absolute value.
+    fn abs_value(self) -> Self;
+}
+
+/// Floating-point element types: `f32` and `f64`.
+pub trait Float: Real + num_traits::Float + Neg<Output = Self> {
+    /// Conversion from `f64` (rounding for `f32`).
+    fn from_f64(v: f64) -> Self;
+    /// Conversion to `f64`.
+    fn as_f64(self) -> f64;
+}
+
+macro_rules! element {
+    ($t:ty, $name:literal, |$v:ident, $tk:ident| $tok:expr) => {
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            fn tokenize(&self, $tk: &mut Tokenizer) {
+                let $v = *self;
+                $tok;
+            }
+        }
+    };
+}
+
+element!(i32, "int32", |v, t| t.write_i64(i64::from(v)));
+element!(i64, "int64", |v, t| t.write_i64(v));
+element!(u8, "uint8", |v, t| t.write_u64(u64::from(v)));
+element!(bool, "bool", |v, t| t.write_u64(u64::from(v)));
+
+impl Element for f32 {
+    const DTYPE: &'static str = "float32";
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_u64(u64::from(self.to_bits()));
+    }
+    fn is_nan_value(&self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Element for f64 {
+    const DTYPE: &'static str = "float64";
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_f64(*self);
+    }
+    fn is_nan_value(&self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Element for Complex<f32> {
+    const DTYPE: &'static str = "complex64";
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_u64(u64::from(self.re.to_bits()))
+            .write_u64(u64::from(self.im.to_bits()));
+    }
+    fn is_nan_value(&self) -> bool {
+        self.re.is_nan() || self.im.is_nan()
+    }
+}
+
+impl Element for Complex<f64> {
+    const DTYPE: &'static str = "complex128";
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_f64(self.re).write_f64(self.im);
+    }
+    fn is_nan_value(&self) -> bool {
+        self.re.is_nan() || self.im.is_nan()
+    }
+}
+
+macro_rules! numeric_int {
+    ($($t:ty),*) => {$(
+        impl Numeric for $t {
+            fn try_div(self, other: Self) -> Result<Self, &'static str> {
+                if other == 0 {
+                    return Err("integer division by zero");
+                }
+                // NumPy floor division semantics for `/` on integers would be `//`; `/` here
+                // is Rust's truncating division, documented on the operator.
+                Ok(self.wrapping_div(other))
+            }
+            fn try_rem(self, other: Self) -> Result<Self, &'static str> {
+                if other == 0 {
+                    return Err("integer modulo by zero");
+                }
+                let r = self.wrapping_rem(other);
+                #[allow(unused_comparisons)]
+                let fix = r != 0 && ((r < 0) != (other < 0));
+                Ok(if fix { r.wrapping_add(other) } else { r })
+            }
+            fn to_f64_lossy(self) -> f64 {
+                self as f64
+            }
+        }
+        impl Real for $t {
+            fn min_value() -> Self { <$t>::MIN }
+            fn max_value() -> Self { <$t>::MAX }
+            #[allow(unused_comparisons)]
+            fn signum_value(self) -> Self {
+                if self > 0 { 1 } else if self < 0 { (0 as $t).wrapping_sub(1) } else { 0 }
+            }
+            #[allow(unused_comparisons)]
+            fn abs_value(self) -> Self {
+                if self < 0 { (0 as $t).wrapping_sub(self) } else { self }
+            }
+        }
+    )*};
+}
+numeric_int!(i32, i64, u8);
+
+macro_rules! numeric_float {
+    ($($t:ty),*) => {$(
+        impl Numeric for $t {
+            fn try_div(self, other: Self) -> Result<Self, &'static str> {
+                Ok(self / other)
+            }
+            fn try_rem(self, other: Self) -> Result<Self, &'static str> {
+                // NumPy: the result has the sign of the divisor.
+                let r = self % other;
+                Ok(if r != 0.0 && ((r < 0.0) != (other < 0.0)) { r + other } else { r })
+            }
+            fn to_f64_lossy(self) -> f64 {
+                self as f64
+            }
+        }
+        impl Real for $t {
+            fn min_value() -> Self { <$t>::NEG_INFINITY }
+            fn max_value() -> Self { <$t>::INFINITY }
+            fn signum_value(self) -> Self {
+                if self > 0.0 { 1.0 } else if self < 0.0 { -1.0 } else { self }
+            }
+            fn abs_value(self) -> Self { self.abs() }
+        }
+        impl Float for $t {
+            fn from_f64(v: f64) -> Self { v as $t }
+            fn as_f64(self) -> f64 { self as f64 }
+        }
+    )*};
+}
+numeric_float!(f32, f64);
+
+macro_rules! numeric_complex {
+    ($($t:ty),*) => {$(
+        impl Numeric for Complex<$t> {
+            fn try_div(self, other: Self) -> Result<Self, &'static str> {
+                Ok(self / other)
+            }
+            fn try_rem(self, other: Self) -> Result<Self, &'static str> {
+                Ok(self % other)
+            }
+            fn to_f64_lossy(self) -> f64 {
+                self.re as f64
+            }
+        }
+    )*};
+}
+numeric_complex!(f32, f64);
+
+/// Conversion to another element type, with NumPy's `astype` rules.
+pub trait CastTo<U>: Element {
+    /// The converted value.
+    fn cast(self) -> U;
+}
+
+macro_rules! cast_prim {
+    ($from:ty => $($to:ty),*) => {$(
+        impl CastTo<$to> for $from {
+            #[allow(clippy::unnecessary_cast)]
+            fn cast(self) -> $to { self as $to }
+        }
+    )*};
+}
+cast_prim!(f32 => f32, f64, i32, i64, u8);
+cast_prim!(f64 => f32, f64, i32, i64, u8);
+cast_prim!(i32 => f32, f64, i32, i64, u8);
+cast_prim!(i64 => f32, f64, i32, i64, u8);
+cast_prim!(u8 => f32, f64, i32, i64, u8);
+
+macro_rules! cast_bool {
+    ($($t:ty),*) => {$(
+        impl CastTo<bool> for $t {
+            #[allow(clippy::float_cmp)]
+            fn cast(self) -> bool { self != (0 as $t) }
+        }
+        impl CastTo<$t> for bool {
+            fn cast(self) -> $t { u8::from(self) as $t }
+        }
+        impl CastTo<Complex<f32>> for $t {
+            fn cast(self) -> Complex<f32> { Complex::new(self as f32, 0.0) }
+        }
+        impl CastTo<Complex<f64>> for $t {
+            fn cast(self) -> Complex<f64> { Complex::new(self as f64, 0.0) }
+        }
+        impl CastTo<$t> for Complex<f32> {
+            fn cast(self) -> $t { self.re as $t }
+        }
+        impl CastTo<$t> for Complex<f64> {
+            fn cast(self) -> $t { self.re as $t }
+        }
+    )*};
+}
+cast_bool!(f32, f64, i32, i64, u8);
+
+impl CastTo<bool> for bool {
+    fn cast(self) -> bool {
+        self
+    }
+}
+impl CastTo<Complex<f32>> for bool {
+    fn cast(self) -> Complex<f32> {
+        Complex::new(f32::from(u8::from(self)), 0.0)
+    }
+}
+impl CastTo<Complex<f64>> for bool {
+    fn cast(self) -> Complex<f64> {
+        Complex::new(f64::from(u8::from(self)), 0.0)
+    }
+}
+impl CastTo<bool> for Complex<f32> {
+    fn cast(self) -> bool {
+        self.re != 0.0 || self.im != 0.0
+    }
+}
+impl CastTo<bool> for Complex<f64> {
+    fn cast(self) -> bool {
+        self.re != 0.0 || self.im != 0.0
+    }
+}
+impl CastTo<Complex<f32>> for Complex<f32> {
+    fn cast(self) -> Complex<f32> {
+        self
+    }
+}
+impl CastTo<Complex<f64>> for Complex<f32> {
+    fn cast(self) -> Complex<f64> {
+        Complex::new(f64::from(self.re), f64::from(self.im))
+    }
+}
+impl CastTo<Complex<f32>> for Complex<f64> {
+    fn cast(self) -> Complex<f32> {
+        Complex::new(self.re as f32, self.im as f32)
+    }
+}
+impl CastTo<Complex<f64>> for Complex<f64> {
+    fn cast(self) -> Complex<f64> {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numpy_cast_rules() {
+        assert_eq!(CastTo::<i32>::cast(-2.7f64), -2);
+        assert_eq!(CastTo::<u8>::cast(300.0f64), 255);
+        assert!(CastTo::<bool>::cast(0.5f32));
+        assert!(!CastTo::<bool>::cast(0i64));
+        assert_eq!(CastTo::<f64>::cast(true), 1.0);
+        assert_eq!(CastTo::<f64>::cast(Complex::new(2.0f64, 5.0)), 2.0);
+        assert_eq!(CastTo::<Complex<f64>>::cast(3i32), Complex::new(3.0, 0.0));
+    }
+
+    #[test]
+    fn numpy_remainder_sign_follows_divisor() {
+        assert_eq!((-7i64).try_rem(3), Ok(2));
+        assert_eq!(7i64.try_rem(-3), Ok(-2));
+        assert_eq!((-7.0f64).try_rem(3.0), Ok(2.0));
+        assert_eq!(7u8.try_rem(0), Err("integer modulo by zero"));
+        assert_eq!(1i32.try_div(0), Err("integer division by zero"));
+        assert_eq!((-7i32).try_div(2), Ok(-3));
+    }
+
+    #[test]
+    fn dtype_names_and_sizes() {
+        assert_eq!(f64::DTYPE, "float64");
+        assert_eq!(<Complex<f32>>::DTYPE, "complex64");
+        assert_eq!(<Complex<f64>>::itemsize(), 16);
+        assert_eq!(bool::itemsize(), 1);
+    }
+}

@@ -1,0 +1,725 @@
+//! Elementwise operations: arithmetic, comparisons, logic, `where_`, ufuncs, `astype`, with
+//! NumPy broadcasting.
+//!
+//! # Design notes
+//!
+//! Every elementwise operation is a [`MapNode`]: n inputs broadcast together, output chunks the
+//! common refinement of the inputs' chunks (an input whose chunks differ is rechunked first), and
+//! a kernel that maps input blocks to the output block. Kernels are monomorphised over the
+//! element closure (`Zip::map_collect`, `mapv`), so the per-element work is inlined and
+//! vectorisable; the only dynamic call is one per block.
+//!
+//! Array–array operators return `Result` (shapes may not broadcast: the error names both
+//! shapes, raised when the expression is built), so write `(&x + &y)?`. Array–scalar operators
+//! cannot fail and return the array. Integer division or modulo by zero fails when computed,
+//! naming the task, rather than producing NumPy's silent zero.
+
+use crate::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
+use crate::element::{CastTo, Element, Float, Numeric, Real};
+use crate::index::NormSlice;
+use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
+use dag_core::{BlockIndex, TaskError, TaskResult, Tokenizer, Value};
+use ndarray::{ArrayD, IxDyn, Zip};
+use std::any::Any;
+use std::cell::Cell;
+use std::ops::{Add, Div, Mul, Neg, Not, Rem, Sub};
+use std::sync::Arc;
+
+/// A block kernel: input blocks (in input order) to the output block.
+pub type Kernel = Arc<dyn Fn(&[Value]) -> TaskResult + Send + Sync>;
+
+/// An elementwise operation over broadcast inputs.
+pub struct MapNode {
+    meta: Meta,
+    inputs: Vec<Arc<dyn Node>>,
+    /// Per input: how many leading output axes it lacks, and which of its axes broadcast.
+    broadcast: Vec<(usize, Vec<bool>)>,
+    kernel: Kernel,
+}
+
+impl MapNode {
+    /// The same operation over other inputs (slice push-down).
+    pub(crate) fn with_inputs(&self, inputs: Vec<Arc<dyn Node>>) -> Result<MapNode> {
+        let mut t = Tokenizer::new();
+        t.write_str(&self.meta.name);
+        let m = &self.meta;
+        build_map_node(
+            m.op(),
+            (m.dtype, m.itemsize, m.kit),
+            t,
+            inputs,
+            self.kernel.clone(),
+        )
+    }
+}
+
+fn build_map_node(
+    op: &str,
+    (dtype, itemsize, kit): (&'static str, usize, &'static dyn Kit),
+    mut t: Tokenizer,
+    inputs: Vec<Arc<dyn Node>>,
+    kernel: Kernel,
+) -> Result<MapNode> {
+    let mut shape: Vec<usize> = Vec::new();
+    for n in &inputs {
+        shape = broadcast_shapes(&shape, n.meta().shape())
+            .map_err(|e| e.context(format!("{op}: operands do not broadcast")))?;
+    }
+    let nd = shape.len();
+    // Output chunks: along each axis, the common refinement of the non-broadcast inputs.
+    let mut axes: Vec<Option<Vec<usize>>> = vec![None; nd];
+    for n in &inputs {
+        let c = &n.meta().chunks;
+        let off = nd - c.ndim();
+        for (j, ax) in c.axes().iter().enumerate() {
+            let k = off + j;
+            if c.shape()[j] == 1 && shape[k] != 1 {
+                continue;
+            }
+            axes[k] = Some(match &axes[k] {
+                None => ax.clone(),
+                Some(prev) => unify_axis(prev, ax)?,
+            });
+        }
+    }
+    let axes: Vec<Vec<usize>> = axes
+        .into_iter()
+        .zip(&shape)
+        .map(|(a, &n)| a.unwrap_or_else(|| vec![n]))
+        .collect();
+    let chunks = Chunks::from_blocks(axes)?;
+    let mut aligned = Vec::with_capacity(inputs.len());
+    let mut broadcast = Vec::with_capacity(inputs.len());
+    for n in inputs {
+        let c = n.meta().chunks.clone();
+        let off = nd - c.ndim();
+        let flags: Vec<bool> = (0..c.ndim())
+            .map(|j| c.shape()[j] == 1 && shape[off + j] != 1)
+            .collect();
+        let want: Vec<Vec<usize>> = (0..c.ndim())
+            .map(|j| {
+                if flags[j] {
+                    vec![1]
+                } else {
+                    chunks.axis(off + j).to_vec()
+                }
+            })
+            .collect();
+        let n = if want.as_slice() != c.axes() {
+            crate::shape::rechunk_direct(&n, Chunks::from_blocks(want)?)?
+        } else {
+            n
+        };
+        aligned.push(n);
+        broadcast.push((off, flags));
+    }
+    for n in &aligned {
+        t.write_str(&n.meta().name);
+    }
+    t.write_str(dtype);
+    for a in chunks.axes() {
+        t.write(a);
+    }
+    let meta = Meta {
+        name: format!("{op}-{}", t.finish_hex()).into(),
+        chunks,
+        dtype,
+        itemsize,
+        kit,
+    };
+    Ok(MapNode {
+        meta,
+        inputs: aligned,
+        broadcast,
+        kernel,
+    })
+}
+
+impl Node for MapNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        self.inputs.clone()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let deps = self
+            .broadcast
+            .iter()
+            .enumerate()
+            .map(|(i, (off, flags))| {
+                let b: BlockIndex = flags
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &bc)| if bc { 0 } else { index[off + j] })
+                    .collect();
+                (i, b)
+            })
+            .collect();
+        BlockTask {
+            deps,
+            func: self.kernel.clone(),
+        }
+    }
+    fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
+        let sliced = self
+            .inputs
+            .iter()
+            .zip(&self.broadcast)
+            .map(|(input, (off, flags))| {
+                let s: Vec<NormSlice> = flags
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &bc)| {
+                        if bc {
+                            NormSlice::full(1)
+                        } else {
+                            slices[off + j]
+                        }
+                    })
+                    .collect();
+                crate::slicing::slice_node(input, &s)
+            })
+            .collect::<Result<Vec<_>>>();
+        Some(sliced.and_then(|inputs| Ok(Arc::new(self.with_inputs(inputs)?) as Arc<dyn Node>)))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// An operand of an elementwise operation: an array or a scalar.
+pub enum Operand<'a, T> {
+    /// An array.
+    Array(&'a BlockArray<T>),
+    /// A scalar, broadcast to the other operands' shape.
+    Scalar(T),
+}
+
+impl<T: Element> From<T> for Operand<'_, T> {
+    fn from(v: T) -> Self {
+        Operand::Scalar(v)
+    }
+}
+
+impl<'a, T: Element> From<&'a BlockArray<T>> for Operand<'a, T> {
+    fn from(a: &'a BlockArray<T>) -> Self {
+        Operand::Array(a)
+    }
+}
+
+/// A 0-d array holding a scalar (so scalars take part in broadcasting like arrays).
+fn scalar_node<T: Element>(v: T) -> Arc<dyn Node> {
+    BlockArray::full(&[], v, Vec::<usize>::new())
+        .expect("a 0-d array always has valid chunks")
+        .node
+}
+
+impl<T: Element> Operand<'_, T> {
+    fn node(&self) -> Arc<dyn Node> {
+        match self {
+            Operand::Array(a) => a.node.clone(),
+            Operand::Scalar(v) => scalar_node(*v),
+        }
+    }
+}
+
+/// Build the map node `op` over `inputs` with `kernel`, producing `T`.
+pub(crate) fn map_nodes<T: Element>(
+    op: &str,
+    params: Tokenizer,
+    inputs: Vec<Arc<dyn Node>>,
+    kernel: Kernel,
+) -> Result<BlockArray<T>> {
+    let node = build_map_node(
+        op,
+        (T::DTYPE, T::itemsize(), kit::<T>()),
+        params,
+        inputs,
+        kernel,
+    )?;
+    Ok(BlockArray::wrap(Arc::new(node)))
+}
+
+fn op_token<F>(op: &str) -> Tokenizer {
+    let mut t = Tokenizer::new();
+    t.write_str(op).write_str(std::any::type_name::<F>());
+    t
+}
+
+/// Broadcast two blocks to their common shape.
+fn co_shape(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, TaskError> {
+    Ok(broadcast_shapes(a, b)?)
+}
+
+pub(crate) fn unary_kernel<A: Element, T: Element, F>(f: F) -> Kernel
+where
+    F: Fn(A) -> T + Send + Sync + 'static,
+{
+    Arc::new(move |v: &[Value]| Ok(block_value(block_ref::<A>(&v[0])?.mapv(&f))))
+}
+
+fn binary_kernel<A: Element, B: Element, T: Element, F>(f: F) -> Kernel
+where
+    F: Fn(A, B) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
+{
+    Arc::new(move |v: &[Value]| {
+        let a = block_ref::<A>(&v[0])?;
+        let b = block_ref::<B>(&v[1])?;
+        let shape = IxDyn(&co_shape(a.shape(), b.shape())?);
+        let (av, bv) = (
+            a.broadcast(shape.clone())
+                .ok_or("block shapes do not broadcast")?,
+            b.broadcast(shape).ok_or("block shapes do not broadcast")?,
+        );
+        let err: Cell<Option<&'static str>> = Cell::new(None);
+        let out: ArrayD<T> = Zip::from(&av).and(&bv).map_collect(|&x, &y| {
+            f(x, y).unwrap_or_else(|e| {
+                err.set(Some(e));
+                T::default()
+            })
+        });
+        match err.get() {
+            Some(e) => Err(e.into()),
+            None => Ok(block_value(out)),
+        }
+    })
+}
+
+fn ternary_kernel<A: Element, B: Element, C: Element, T: Element, F>(f: F) -> Kernel
+where
+    F: Fn(A, B, C) -> T + Send + Sync + 'static,
+{
+    Arc::new(move |v: &[Value]| {
+        let a = block_ref::<A>(&v[0])?;
+        let b = block_ref::<B>(&v[1])?;
+        let c = block_ref::<C>(&v[2])?;
+        let shape = IxDyn(&co_shape(&co_shape(a.shape(), b.shape())?, c.shape())?);
+        let bad = "block shapes do not broadcast";
+        let out: ArrayD<T> = Zip::from(&a.broadcast(shape.clone()).ok_or(bad)?)
+            .and(&b.broadcast(shape.clone()).ok_or(bad)?)
+            .and(&c.broadcast(shape).ok_or(bad)?)
+            .map_collect(|&x, &y, &z| f(x, y, z));
+        Ok(block_value(out))
+    })
+}
+
+impl<T: Element> BlockArray<T> {
+    /// Apply `f` to every element (an elementwise map, fused with its neighbours when
+    /// computed). `name` identifies `f` in task keys.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::<f64>::ones(&[4], 2)?;
+    /// let y = x.map("plus-half", |v| v + 0.5);
+    /// assert_eq!(y.compute()?[[3]], 1.5);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn map<U: Element, F>(&self, name: &str, f: F) -> BlockArray<U>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let mut t = op_token::<F>(name);
+        t.write_str(name);
+        map_nodes::<U>(name, t, vec![self.node.clone()], unary_kernel(f))
+            .expect("a unary map cannot fail to broadcast")
+    }
+
+    /// Combine with another operand elementwise: `f(self, other)`, with broadcasting.
+    pub fn zip_map<'a, B: Element, U: Element, F>(
+        &self,
+        other: impl Into<Operand<'a, B>>,
+        name: &str,
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        F: Fn(T, B) -> U + Send + Sync + 'static,
+    {
+        let other = other.into();
+        map_nodes::<U>(
+            name,
+            op_token::<F>(name),
+            vec![self.node.clone(), other.node()],
+            binary_kernel(move |a, b| Ok(f(a, b))),
+        )
+    }
+
+    fn try_zip<'a, U: Element, F>(
+        &self,
+        other: impl Into<Operand<'a, T>>,
+        name: &str,
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        F: Fn(T, T) -> std::result::Result<U, &'static str> + Send + Sync + 'static,
+    {
+        let other = other.into();
+        map_nodes::<U>(
+            name,
+            op_token::<F>(name),
+            vec![self.node.clone(), other.node()],
+            binary_kernel(f),
+        )
+    }
+
+    /// Convert every element to `U` with NumPy's `astype` rules (see [`CastTo`]).
+    pub fn astype<U: Element>(&self) -> BlockArray<U>
+    where
+        T: CastTo<U>,
+    {
+        if T::DTYPE == U::DTYPE {
+            return BlockArray::wrap(self.node.clone());
+        }
+        self.map(&format!("astype-{}", U::DTYPE), |v: T| v.cast())
+    }
+
+    /// `self == other` elementwise.
+    pub fn equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "equal", |a, b| Ok(a == b))
+    }
+
+    /// `self != other` elementwise.
+    pub fn not_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "not_equal", |a, b| Ok(a != b))
+    }
+
+    /// Whether each element is NaN (false for non-float types).
+    pub fn isnan(&self) -> BlockArray<bool> {
+        self.map("isnan", |v: T| v.is_nan_value())
+    }
+}
+
+impl<T: Real> BlockArray<T> {
+    /// `self < other` elementwise.
+    pub fn less<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "less", |a, b| Ok(a < b))
+    }
+    /// `self <= other` elementwise.
+    pub fn less_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "less_equal", |a, b| Ok(a <= b))
+    }
+    /// `self > other` elementwise.
+    pub fn greater<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "greater", |a, b| Ok(a > b))
+    }
+    /// `self >= other` elementwise.
+    pub fn greater_equal<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "greater_equal", |a, b| Ok(a >= b))
+    }
+
+    /// The elementwise maximum, propagating NaN like `numpy.maximum`.
+    pub fn maximum<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
+        self.try_zip(other, "maximum", |a, b| Ok(nan_max(a, b)))
+    }
+
+    /// The elementwise minimum, propagating NaN like `numpy.minimum`.
+    pub fn minimum<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
+        self.try_zip(other, "minimum", |a, b| Ok(nan_min(a, b)))
+    }
+
+    /// Limit values to `[low, high]` (`numpy.clip`). Fails if `low > high`.
+    pub fn clip(&self, low: T, high: T) -> Result<BlockArray<T>> {
+        if low > high {
+            return Err(Error::unsupported(format!(
+                "clip: low {low:?} is greater than high {high:?}"
+            )));
+        }
+        let mut t = Tokenizer::new();
+        low.tokenize(&mut t);
+        high.tokenize(&mut t);
+        t.write_str("clip");
+        map_nodes::<T>(
+            "clip",
+            t,
+            vec![self.node.clone()],
+            unary_kernel(move |v: T| {
+                if v < low {
+                    low
+                } else if v > high {
+                    high
+                } else {
+                    v
+                }
+            }),
+        )
+    }
+
+    /// The absolute value.
+    pub fn abs(&self) -> BlockArray<T> {
+        self.map("abs", |v: T| v.abs_value())
+    }
+
+    /// -1, 0 or 1 by sign (`numpy.sign`).
+    pub fn sign(&self) -> BlockArray<T> {
+        self.map("sign", |v: T| v.signum_value())
+    }
+}
+
+/// The larger of two values; NaN if either is NaN (`numpy.maximum`).
+pub(crate) fn nan_max<T: Element + PartialOrd>(a: T, b: T) -> T {
+    if a.is_nan_value() || (!b.is_nan_value() && a >= b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two values; NaN if either is NaN (`numpy.minimum`).
+pub(crate) fn nan_min<T: Element + PartialOrd>(a: T, b: T) -> T {
+    if a.is_nan_value() || (!b.is_nan_value() && a <= b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// `where_(cond, a, b)`: `a` where `cond` is true, else `b` (`numpy.where`), with broadcasting.
+///
+/// ```
+/// use blockarray::{BlockArray, where_};
+/// let x = BlockArray::arange(0i64, 6, 1, 4)?;
+/// let y = where_(&x.greater(2)?, &x, 0)?;
+/// assert_eq!(y.compute()?.into_raw_vec_and_offset().0, vec![0, 0, 0, 3, 4, 5]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn where_<'a, 'b, T: Element>(
+    cond: &BlockArray<bool>,
+    a: impl Into<Operand<'a, T>>,
+    b: impl Into<Operand<'b, T>>,
+) -> Result<BlockArray<T>> {
+    let (a, b) = (a.into(), b.into());
+    map_nodes::<T>(
+        "where",
+        Tokenizer::new(),
+        vec![cond.node.clone(), a.node(), b.node()],
+        ternary_kernel(|c: bool, x: T, y: T| if c { x } else { y }),
+    )
+}
+
+impl BlockArray<bool> {
+    /// Elementwise logical and.
+    pub fn logical_and<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "logical_and", |a, b| Ok(a && b))
+    }
+    /// Elementwise logical or.
+    pub fn logical_or<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "logical_or", |a, b| Ok(a || b))
+    }
+    /// Elementwise logical xor.
+    pub fn logical_xor<'a>(&self, other: impl Into<Operand<'a, bool>>) -> Result<BlockArray<bool>> {
+        self.try_zip(other, "logical_xor", |a, b| Ok(a != b))
+    }
+    /// Elementwise logical not.
+    pub fn logical_not(&self) -> BlockArray<bool> {
+        self.map("logical_not", |a: bool| !a)
+    }
+}
+
+impl Not for &BlockArray<bool> {
+    type Output = BlockArray<bool>;
+    fn not(self) -> BlockArray<bool> {
+        self.logical_not()
+    }
+}
+
+impl Not for BlockArray<bool> {
+    type Output = BlockArray<bool>;
+    fn not(self) -> BlockArray<bool> {
+        self.logical_not()
+    }
+}
+
+macro_rules! arith {
+    ($Trait:ident, $method:ident, $name:literal, |$a:ident, $b:ident| $body:expr) => {
+        impl<T: Numeric> $Trait<&BlockArray<T>> for &BlockArray<T> {
+            type Output = Result<BlockArray<T>>;
+            fn $method(self, rhs: &BlockArray<T>) -> Result<BlockArray<T>> {
+                self.try_zip(rhs, $name, |$a: T, $b: T| $body)
+            }
+        }
+        impl<T: Numeric> $Trait<BlockArray<T>> for BlockArray<T> {
+            type Output = Result<BlockArray<T>>;
+            fn $method(self, rhs: BlockArray<T>) -> Result<BlockArray<T>> {
+                (&self).$method(&rhs)
+            }
+        }
+        impl<T: Numeric> $Trait<&BlockArray<T>> for BlockArray<T> {
+            type Output = Result<BlockArray<T>>;
+            fn $method(self, rhs: &BlockArray<T>) -> Result<BlockArray<T>> {
+                (&self).$method(rhs)
+            }
+        }
+        impl<T: Numeric> $Trait<BlockArray<T>> for &BlockArray<T> {
+            type Output = Result<BlockArray<T>>;
+            fn $method(self, rhs: BlockArray<T>) -> Result<BlockArray<T>> {
+                self.$method(&rhs)
+            }
+        }
+        impl<T: Numeric> $Trait<T> for &BlockArray<T> {
+            type Output = BlockArray<T>;
+            fn $method(self, rhs: T) -> BlockArray<T> {
+                let mut t = Tokenizer::new();
+                rhs.tokenize(&mut t);
+                t.write_str(concat!($name, "-scalar"));
+                map_nodes::<T>(
+                    $name,
+                    t,
+                    vec![self.node.clone()],
+                    scalar_kernel(move |$a: T| {
+                        let $b = rhs;
+                        $body
+                    }),
+                )
+                .expect("a unary map cannot fail to broadcast")
+            }
+        }
+        impl<T: Numeric> $Trait<T> for BlockArray<T> {
+            type Output = BlockArray<T>;
+            fn $method(self, rhs: T) -> BlockArray<T> {
+                (&self).$method(rhs)
+            }
+        }
+    };
+}
+
+fn scalar_kernel<T: Element, F>(f: F) -> Kernel
+where
+    F: Fn(T) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
+{
+    Arc::new(move |v: &[Value]| {
+        let a = block_ref::<T>(&v[0])?;
+        let err: Cell<Option<&'static str>> = Cell::new(None);
+        let out = a.mapv(|x| {
+            f(x).unwrap_or_else(|e| {
+                err.set(Some(e));
+                T::default()
+            })
+        });
+        match err.get() {
+            Some(e) => Err(e.into()),
+            None => Ok(block_value(out)),
+        }
+    })
+}
+
+arith!(Add, add, "add", |a, b| Ok(a + b));
+arith!(Sub, sub, "sub", |a, b| Ok(a - b));
+arith!(Mul, mul, "mul", |a, b| Ok(a * b));
+arith!(Div, div, "div", |a, b| a.try_div(b));
+arith!(Rem, rem, "mod", |a, b| a.try_rem(b));
+
+impl<T: Numeric + Neg<Output = T>> Neg for &BlockArray<T> {
+    type Output = BlockArray<T>;
+    fn neg(self) -> BlockArray<T> {
+        self.map("neg", |v: T| -v)
+    }
+}
+
+impl<T: Numeric + Neg<Output = T>> Neg for BlockArray<T> {
+    type Output = BlockArray<T>;
+    fn neg(self) -> BlockArray<T> {
+        -&self
+    }
+}
+
+macro_rules! ufuncs {
+    ($($(#[$doc:meta])* $name:ident => $f:expr;)*) => {
+        impl<T: Float> BlockArray<T> {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> BlockArray<T> {
+                    self.map(stringify!($name), $f)
+                }
+            )*
+        }
+    };
+}
+
+ufuncs! {
+    /// `e^x`.
+    exp => |v: T| v.exp();
+    /// `2^x`.
+    exp2 => |v: T| v.exp2();
+    /// `e^x - 1`, accurate near 0.
+    expm1 => |v: T| v.exp_m1();
+    /// Natural logarithm (`numpy.log`).
+    log => |v: T| v.ln();
+    /// Base-2 logarithm.
+    log2 => |v: T| v.log2();
+    /// Base-10 logarithm.
+    log10 => |v: T| v.log10();
+    /// `ln(1 + x)`, accurate near 0.
+    log1p => |v: T| v.ln_1p();
+    /// Square root.
+    sqrt => |v: T| v.sqrt();
+    /// Cube root.
+    cbrt => |v: T| v.cbrt();
+    /// Sine.
+    sin => |v: T| v.sin();
+    /// Cosine.
+    cos => |v: T| v.cos();
+    /// Tangent.
+    tan => |v: T| v.tan();
+    /// Inverse sine.
+    asin => |v: T| v.asin();
+    /// Inverse cosine.
+    acos => |v: T| v.acos();
+    /// Inverse tangent.
+    atan => |v: T| v.atan();
+    /// Hyperbolic sine.
+    sinh => |v: T| v.sinh();
+    /// Hyperbolic cosine.
+    cosh => |v: T| v.cosh();
+    /// Hyperbolic tangent.
+    tanh => |v: T| v.tanh();
+    /// Round down.
+    floor => |v: T| v.floor();
+    /// Round up.
+    ceil => |v: T| v.ceil();
+    /// Round half to even, like `numpy.round`.
+    round => |v: T| {
+        let r = v.round();
+        if (v - v.trunc()).abs() == T::from_f64(0.5) { (v / T::from_f64(2.0)).round() * T::from_f64(2.0) } else { r }
+    };
+    /// Round toward zero.
+    trunc => |v: T| v.trunc();
+}
+
+impl<T: Float> BlockArray<T> {
+    /// Whether each element is infinite.
+    pub fn isinf(&self) -> BlockArray<bool> {
+        self.map("isinf", |v: T| v.is_infinite())
+    }
+
+    /// Whether each element is finite.
+    pub fn isfinite(&self) -> BlockArray<bool> {
+        self.map("isfinite", |v: T| v.is_finite())
+    }
+
+    /// Each element to an integer power.
+    pub fn powi(&self, n: i32) -> BlockArray<T> {
+        let mut t = Tokenizer::new();
+        t.write_i64(n.into()).write_str("powi");
+        map_nodes::<T>(
+            "powi",
+            t,
+            vec![self.node.clone()],
+            unary_kernel(move |v: T| v.powi(n)),
+        )
+        .expect("a unary map cannot fail to broadcast")
+    }
+
+    /// Each element to a power (array or scalar).
+    pub fn powf<'a>(&self, exponent: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
+        self.try_zip(exponent, "powf", |a, b| Ok(a.powf(b)))
+    }
+
+    /// The four-quadrant inverse tangent of `self / other` (`numpy.arctan2(self, other)`).
+    pub fn atan2<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
+        self.try_zip(other, "atan2", |a, b| Ok(a.atan2(b)))
+    }
+
+    /// `sqrt(self² + other²)` without overflow.
+    pub fn hypot<'a>(&self, other: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
+        self.try_zip(other, "hypot", |a, b| Ok(a.hypot(b)))
+    }
+}

@@ -1,0 +1,537 @@
+//! Lowering expressions to task graphs, and running them: `compute`, `store`, `persist`, and
+//! [`Computation`] for several arrays and sinks in one run.
+//!
+//! # Design notes
+//!
+//! Lowering starts from the requested output blocks and walks down: nodes are visited consumers
+//! first (reverse post-order of the expression DAG), each turns its requested blocks into tasks
+//! and requests the input blocks those tasks read. So `exp(ones((10000, 10000)))[1..100, 1..100]`
+//! lowers one block of `ones`, whatever the array's size, and graph building costs time
+//! proportional to the blocks touched.
+//!
+//! Then blockwise fusion (`dag_core::Graph::fuse_where`): a task of a blockwise node (see
+//! [`Node::blockwise`]) whose only consumer is also blockwise is inlined into it, so a chain of
+//! elementwise operations, slices and transposes ending in a store or a reduction's first step
+//! runs as one task per block, and intermediate blocks never reach the scheduler.
+
+use crate::array::{BlockTask, Meta, Node, block_ref};
+use crate::{BlockArray, Element, Error, Result};
+use dag_core::{
+    BlockIndex, Callbacks, Graph, Key, NoCallbacks, RunStats, Scheduler, Task, Tokenizer, Value,
+};
+use ndarray::{ArrayD, Dimension, IxDyn, SliceInfoElem};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// Every node reachable from `roots`, inputs before the nodes that read them, each once (by
+/// name: equal names are equal computations).
+pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
+    let mut seen: FxHashSet<Arc<str>> = FxHashSet::default();
+    let mut order = Vec::new();
+    let mut stack: Vec<(Arc<dyn Node>, bool)> =
+        roots.iter().rev().map(|n| (n.clone(), false)).collect();
+    while let Some((n, expanded)) = stack.pop() {
+        if expanded {
+            order.push(n);
+            continue;
+        }
+        if !seen.insert(n.meta().name.clone()) {
+            continue;
+        }
+        let inputs = n.inputs();
+        stack.push((n, true));
+        for i in inputs.into_iter().rev() {
+            if !seen.contains(&i.meta().name) {
+                stack.push((i, false));
+            }
+        }
+    }
+    order
+}
+
+/// The task graph computing `blocks` of each node (fused when `fuse`), and the output keys in
+/// request order.
+pub(crate) fn lower(
+    requests: &[(Arc<dyn Node>, Vec<BlockIndex>)],
+    fuse: bool,
+) -> Result<(Graph, Vec<Key>)> {
+    let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
+    let order = nodes_of(&roots);
+    let mut wanted: FxHashMap<Arc<str>, (Vec<BlockIndex>, FxHashSet<BlockIndex>)> =
+        FxHashMap::default();
+    let mut outputs = Vec::new();
+    for (n, blocks) in requests {
+        let name = &n.meta().name;
+        let entry = wanted.entry(name.clone()).or_default();
+        for b in blocks {
+            if entry.1.insert(b.clone()) {
+                entry.0.push(b.clone());
+            }
+            outputs.push(Key::with_shared_name(name, b));
+        }
+    }
+    let mut graph = Graph::new();
+    let mut blockwise: FxHashSet<Arc<str>> = FxHashSet::default();
+    for node in order.iter().rev() {
+        let meta = node.meta();
+        let Some((blocks, _)) = wanted.remove(&meta.name) else {
+            continue;
+        };
+        if node.blockwise() {
+            blockwise.insert(meta.name.clone());
+        }
+        let inputs = node.inputs();
+        for b in blocks {
+            let BlockTask { deps, func } = node.block(&b);
+            let mut dep_keys = Vec::with_capacity(deps.len());
+            for (i, bi) in deps {
+                let input = &inputs[i].meta().name;
+                let entry = wanted.entry(input.clone()).or_default();
+                if entry.1.insert(bi.clone()) {
+                    entry.0.push(bi.clone());
+                }
+                dep_keys.push(Key::with_shared_name(input, &bi));
+            }
+            graph.insert(
+                Key::with_shared_name(&meta.name, &b),
+                Task::from_fn(dep_keys, func),
+            );
+        }
+    }
+    if !fuse {
+        return Ok((graph, outputs));
+    }
+    let fused = graph.fuse_where(&outputs, |pk, _, ck, _| {
+        blockwise.contains(pk.shared_name()) && blockwise.contains(ck.shared_name())
+    })?;
+    Ok((fused, outputs))
+}
+
+fn all_blocks(node: &Arc<dyn Node>) -> Vec<BlockIndex> {
+    node.meta()
+        .chunks
+        .block_indices()
+        .map(|b| BlockIndex::from_slice(&b))
+        .collect()
+}
+
+static DEFAULT_SCHEDULER: OnceLock<RwLock<Arc<dyn Scheduler>>> = OnceLock::new();
+
+fn default_cell() -> &'static RwLock<Arc<dyn Scheduler>> {
+    DEFAULT_SCHEDULER
+        .get_or_init(|| RwLock::new(Arc::new(sched_threaded::ThreadedScheduler::new())))
+}
+
+/// The scheduler `compute`, `store` and `persist` use: a work-stealing pool over all cores
+/// unless [`set_default_scheduler`] chose another.
+pub fn default_scheduler() -> Arc<dyn Scheduler> {
+    default_cell()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Make `scheduler` the one `compute`, `store` and `persist` use (like dask's
+/// `dask.config.set(scheduler=...)`), process-wide.
+pub fn set_default_scheduler(scheduler: Arc<dyn Scheduler>) {
+    *default_cell().write().unwrap_or_else(|e| e.into_inner()) = scheduler;
+}
+
+/// Where `store` writes blocks: an in-memory array, a file dataset, ….
+///
+/// Blocks arrive concurrently from worker threads, each exactly once, in no particular order;
+/// `offset` is the position of the block's first element.
+pub trait ChunkSink<T: Element>: Send + Sync {
+    /// The shape of the destination.
+    fn shape(&self) -> Vec<usize>;
+    /// Write `block` at `offset`.
+    fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()>;
+}
+
+/// A [`ChunkSink`] that fills an in-memory array.
+pub struct ArraySink<T> {
+    shape: Vec<usize>,
+    array: Mutex<Option<ArrayD<T>>>,
+}
+
+impl<T: Element> ArraySink<T> {
+    /// A sink filling `array` (its shape must match what is stored into it).
+    pub fn new(array: ArrayD<T>) -> ArraySink<T> {
+        ArraySink {
+            shape: array.shape().to_vec(),
+            array: Mutex::new(Some(array)),
+        }
+    }
+
+    /// The array, with every block written so far.
+    pub fn into_inner(self) -> ArrayD<T> {
+        self.take().expect("an owned sink still holds its array")
+    }
+
+    /// Take the array out (later writes fail). `None` if it was already taken.
+    pub fn take(&self) -> Option<ArrayD<T>> {
+        self.array.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl<T: Element> ChunkSink<T> for ArraySink<T> {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+
+    fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
+        let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(a) = guard.as_mut() else {
+            return Err(Error::io("this in-memory sink's array was already taken"));
+        };
+        if offset.len() != a.ndim() || block.ndim() != a.ndim() {
+            return Err(Error::shape(format!(
+                "block of shape {:?} at {offset:?} does not fit an array of shape {:?}",
+                block.shape(),
+                a.shape()
+            )));
+        }
+        let info: Vec<SliceInfoElem> = offset
+            .iter()
+            .zip(block.shape())
+            .zip(a.shape())
+            .map(|((&o, &n), &len)| {
+                if o + n > len {
+                    Err(Error::shape(format!(
+                        "block of shape {:?} at {offset:?} does not fit an array of shape {:?}",
+                        block.shape(),
+                        a.shape()
+                    )))
+                } else {
+                    Ok(SliceInfoElem::from(o..o + n))
+                }
+            })
+            .collect::<Result<_>>()?;
+        a.slice_mut(info.as_slice()).assign(block);
+        Ok(())
+    }
+}
+
+/// Writes each block of its input into a sink; its tasks return `()`.
+struct StoreNode<T: Element> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    sink: Arc<dyn ChunkSink<T>>,
+}
+
+static STORE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl<T: Element> StoreNode<T> {
+    fn new(input: &Arc<dyn Node>, sink: Arc<dyn ChunkSink<T>>) -> Result<StoreNode<T>> {
+        let shape = input.meta().shape();
+        let sink_shape = sink.shape();
+        if sink_shape != shape {
+            return Err(Error::shape_mismatch(
+                "store destination",
+                &sink_shape,
+                shape,
+            ));
+        }
+        // A store is an action, not a value: every store gets its own name.
+        let mut t = Tokenizer::new();
+        t.write_str(&input.meta().name)
+            .write_u64(STORE_COUNTER.fetch_add(1, Ordering::Relaxed))
+            .write_u64(std::process::id().into());
+        Ok(StoreNode {
+            meta: Meta::new::<T>("store", t, input.meta().chunks.clone()),
+            input: input.clone(),
+            sink,
+        })
+    }
+}
+
+impl<T: Element> Node for StoreNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let offset = self.meta.chunks.block_start(index);
+        let sink = self.sink.clone();
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(move |v: &[Value]| {
+                sink.write_block(&offset, block_ref::<T>(&v[0])?)?;
+                Ok(Value::new(()))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Blocks already computed, held in memory (the result of `persist`).
+struct PersistedNode {
+    meta: Meta,
+    blocks: FxHashMap<BlockIndex, Value>,
+}
+
+impl Node for PersistedNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        Vec::new()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let v = self.blocks[index].clone();
+        BlockTask {
+            deps: Vec::new(),
+            func: Arc::new(move |_: &[Value]| Ok(v.clone())),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A typed reference to one array's result in a [`Computation`].
+pub struct Handle<T> {
+    index: usize,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Handle<T> {}
+
+/// Several arrays computed, and stored, in one run: work they share is done once.
+///
+/// ```
+/// use blockarray::{BlockArray, Computation};
+/// let x = BlockArray::<f64>::ones(&[100, 100], [10, 10])?;
+/// let y = (&x + 1.0).sum(None, false)?;
+/// let z = (&x * 2.0).mean(Some(&[0]), false)?;
+/// let mut c = Computation::new();
+/// let (hy, hz) = (c.add(&y), c.add(&z));
+/// let mut out = c.run(&*blockarray::default_scheduler())?;
+/// assert_eq!(out.take(hy)?.into_iter().next(), Some(20_000.0));
+/// assert_eq!(out.take(hz)?.len(), 100);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Computation {
+    stores: Vec<Arc<dyn Node>>,
+    results: Vec<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl Computation {
+    /// An empty computation.
+    pub fn new() -> Computation {
+        Computation::default()
+    }
+
+    /// Compute `array` in this run; its result is taken from the [`Results`] with the handle.
+    pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
+        let sink = Arc::new(ArraySink::new(ArrayD::from_elem(
+            IxDyn(array.shape()),
+            T::default(),
+        )));
+        let node = StoreNode::new(&array.node, sink.clone() as Arc<dyn ChunkSink<T>>)
+            .expect("the sink has the array's shape");
+        self.stores.push(Arc::new(node));
+        self.results.push(Some(Box::new(sink)));
+        Handle {
+            index: self.results.len() - 1,
+            _type: PhantomData,
+        }
+    }
+
+    /// Store `array` into `sink` in this run. Fails if the shapes differ.
+    pub fn store<T: Element>(
+        &mut self,
+        array: &BlockArray<T>,
+        sink: Arc<dyn ChunkSink<T>>,
+    ) -> Result<()> {
+        self.stores
+            .push(Arc::new(StoreNode::new(&array.node, sink)?));
+        Ok(())
+    }
+
+    /// The fused task graph the run executes, and its output keys.
+    pub fn graph(&self) -> Result<(Graph, Vec<Key>)> {
+        let requests: Vec<_> = self
+            .stores
+            .iter()
+            .map(|n| (n.clone(), all_blocks(n)))
+            .collect();
+        lower(&requests, true)
+    }
+
+    /// Run everything with `scheduler`.
+    pub fn run(self, scheduler: &dyn Scheduler) -> Result<Results> {
+        Ok(self.run_with(scheduler, &NoCallbacks)?.0)
+    }
+
+    /// Run everything with `scheduler` and `callbacks` (progress bars, profilers), returning the
+    /// run's statistics too.
+    pub fn run_with(
+        self,
+        scheduler: &dyn Scheduler,
+        callbacks: &dyn Callbacks,
+    ) -> Result<(Results, RunStats)> {
+        let (graph, outputs) = self.graph()?;
+        let run = scheduler.compute_with(&graph, &outputs, callbacks)?;
+        drop(graph);
+        Ok((
+            Results {
+                results: self.results,
+            },
+            run.stats,
+        ))
+    }
+}
+
+/// The arrays a [`Computation`] computed.
+pub struct Results {
+    results: Vec<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl Results {
+    /// The array `handle` refers to (each can be taken once).
+    pub fn take<T: Element>(&mut self, handle: Handle<T>) -> Result<ArrayD<T>> {
+        let boxed = self
+            .results
+            .get_mut(handle.index)
+            .and_then(Option::take)
+            .ok_or_else(|| Error::index(format!("result {} was already taken", handle.index)))?;
+        let sink = boxed
+            .downcast::<Arc<ArraySink<T>>>()
+            .map_err(|_| Error::type_error("handle type does not match its result"))?;
+        sink.take()
+            .ok_or_else(|| Error::index(format!("result {} was already taken", handle.index)))
+    }
+}
+
+impl<T: Element> BlockArray<T> {
+    /// Compute the array with the default scheduler.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::<f64>::ones(&[4, 6], [2, 3])?;
+    /// let a = (&x + &x)?.compute()?;
+    /// assert_eq!(a.shape(), &[4, 6]);
+    /// assert!(a.iter().all(|&v| v == 2.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn compute(&self) -> Result<ArrayD<T>> {
+        self.compute_with(&*default_scheduler())
+    }
+
+    /// Compute the array with `scheduler`.
+    pub fn compute_with(&self, scheduler: &dyn Scheduler) -> Result<ArrayD<T>> {
+        let mut c = Computation::new();
+        let h = c.add(self);
+        c.run(scheduler)?.take(h)
+    }
+
+    /// Compute into a fixed-dimension array (`Ix1`, `Ix2`, …); fails if the number of axes
+    /// differs.
+    pub fn compute_as<D: Dimension>(&self) -> Result<ndarray::Array<T, D>> {
+        self.compute()?.into_dimensionality::<D>().map_err(|e| {
+            Error::shape(format!(
+                "cannot view {:?} as that dimension: {e}",
+                self.shape()
+            ))
+        })
+    }
+
+    /// Write every block into `sink` with the default scheduler.
+    pub fn store(&self, sink: Arc<dyn ChunkSink<T>>) -> Result<()> {
+        self.store_with(sink, &*default_scheduler())
+    }
+
+    /// Write every block into `sink` with `scheduler`.
+    pub fn store_with(&self, sink: Arc<dyn ChunkSink<T>>, scheduler: &dyn Scheduler) -> Result<()> {
+        let mut c = Computation::new();
+        c.store(self, sink)?;
+        c.run(scheduler).map(|_| ())
+    }
+
+    /// Compute into an existing array of the same shape.
+    pub fn store_into(&self, out: &mut ArrayD<T>) -> Result<()> {
+        if out.shape() != self.shape() {
+            return Err(Error::shape_mismatch(
+                "store destination",
+                out.shape(),
+                self.shape(),
+            ));
+        }
+        let taken = std::mem::replace(out, ArrayD::from_elem(IxDyn(&[0]), T::default()));
+        let sink = Arc::new(ArraySink::new(taken));
+        let result = self.store_with(sink.clone(), &*default_scheduler());
+        *out = sink.take().expect("the sink is only emptied here");
+        result
+    }
+
+    /// Compute every block now and keep them in memory: the result is an array with the same
+    /// chunks whose graph is just its blocks.
+    pub fn persist(&self) -> Result<BlockArray<T>> {
+        self.persist_with(&*default_scheduler())
+    }
+
+    /// [`persist`](Self::persist) with `scheduler`.
+    pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
+        let blocks = all_blocks(&self.node);
+        let (graph, outputs) = lower(&[(self.node.clone(), blocks.clone())], true)?;
+        let values = scheduler.compute(&graph, &outputs)?;
+        let mut t = Tokenizer::new();
+        t.write_str(self.name());
+        let meta = Meta::new::<T>("persist", t, self.chunks().clone());
+        let node = PersistedNode {
+            meta,
+            blocks: blocks.into_iter().zip(values).collect(),
+        };
+        Ok(BlockArray::wrap(Arc::new(node)))
+    }
+
+    /// The task graph of the whole array, unfused: one task per block of every node, like
+    /// dask's `x.dask`. Its `Display` lists `key = op(deps)` lines.
+    pub fn graph(&self) -> Result<Graph> {
+        Ok(lower(&[(self.node.clone(), all_blocks(&self.node))], false)?.0)
+    }
+
+    /// The fused graph `compute` runs for the blocks in `blocks` (all when `None`), and the
+    /// output keys.
+    pub fn lowered(&self, blocks: Option<&[Vec<usize>]>) -> Result<(Graph, Vec<Key>)> {
+        let blocks = match blocks {
+            None => all_blocks(&self.node),
+            Some(bs) => {
+                let numblocks = self.numblocks();
+                bs.iter()
+                    .map(|b| {
+                        if b.len() != numblocks.len()
+                            || b.iter().zip(&numblocks).any(|(i, n)| i >= n)
+                        {
+                            Err(Error::index(format!(
+                                "block index {b:?} out of range for {numblocks:?} blocks"
+                            )))
+                        } else {
+                            Ok(BlockIndex::from_slice(b))
+                        }
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        lower(&[(self.node.clone(), blocks)], true)
+    }
+
+    /// The unfused graph in Graphviz DOT.
+    pub fn to_dot(&self) -> Result<String> {
+        Ok(self.graph()?.to_dot())
+    }
+}

@@ -1,0 +1,1043 @@
+//! Reductions along axes, as tree reductions, and cumulative sums and products.
+//!
+//! # Design notes
+//!
+//! A [`Reduction`] says how to reduce one block over some axes to a *partial* (with those axes
+//! kept, of length 1), how to merge two partials of the same shape, and how to finish a partial
+//! into output values. [`reduce`] builds three kinds of nodes:
+//!
+//! 1. one partial per input block (blockwise, so it fuses with the elementwise work before it);
+//! 2. combine levels: each merges up to `fanin` partials (split between the reduced axes), until
+//!    one partial is left along every reduced axis (the tree: dask's `split_every`);
+//! 3. finish (blockwise), then the reduced axes are dropped unless `keepdims`.
+//!
+//! Partials of mean, var and std are `(count, mean, M2)` in `f64`, merged with Chan et al.'s
+//! pairwise update, so the result is stable whatever the chunking (no sum-of-squares
+//! cancellation). Sums accumulate in the element type, like NumPy for `f32`/`f64`/`i64`.
+
+use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::element::{Element, Float, Numeric, Real};
+use crate::elementwise::{nan_max, nan_min};
+use crate::shape::axes_node;
+use crate::{BlockArray, Chunks, Error, Result};
+use dag_core::{BlockIndex, Tokenizer, Value};
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
+use std::any::Any;
+use std::sync::Arc;
+
+/// The default number of partials one combine task merges.
+pub const DEFAULT_FANIN: usize = 8;
+
+/// A blocked reduction.
+pub trait Reduction: Send + Sync + 'static {
+    /// Input element type.
+    type In: Element;
+    /// Output element type.
+    type Out: Element;
+    /// What one block reduces to.
+    type Partial: Send + Sync + 'static;
+
+    /// A short name for task keys (`"sum"`).
+    fn name(&self) -> &str;
+    /// Feed the parameters (ddof, …) to the key token.
+    fn tokenize(&self, _t: &mut Tokenizer) {}
+    /// Reduce `block` over `axes` (kept as length-1 axes). `offset` is the block's first
+    /// element in the whole array of shape `shape` (for arg-reductions).
+    fn chunk(
+        &self,
+        block: &ArrayD<Self::In>,
+        axes: &[usize],
+        offset: &[usize],
+        shape: &[usize],
+    ) -> Self::Partial;
+    /// Merge two partials of the same shape.
+    fn merge(&self, a: &Self::Partial, b: &Self::Partial) -> Self::Partial;
+    /// The output block of a fully merged partial (reduced axes of length 1).
+    fn finish(&self, p: &Self::Partial) -> ArrayD<Self::Out>;
+    /// Bytes held by a partial.
+    fn nbytes(p: &Self::Partial) -> usize;
+}
+
+/// The view of `block` with the reduced axes moved last and flattened: shape (outer, k), rows
+/// in the C order of the kept-dims output; and that output's shape (reduced axes → 1).
+fn lanes<T: Element>(block: &ArrayD<T>, axes: &[usize]) -> (Array2<T>, Vec<usize>) {
+    let nd = block.ndim();
+    let kept: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
+    let perm: Vec<usize> = kept.iter().chain(axes.iter()).copied().collect();
+    let outer: usize = kept.iter().map(|&a| block.shape()[a]).product();
+    let k: usize = axes.iter().map(|&a| block.shape()[a]).product();
+    let moved = block.view().permuted_axes(IxDyn(&perm));
+    let flat = moved
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((outer, k))
+        .expect("sizes match");
+    let mut out_shape = block.shape().to_vec();
+    for &a in axes {
+        out_shape[a] = 1;
+    }
+    (flat, out_shape)
+}
+
+fn per_lane<T: Element, U: Element>(
+    block: &ArrayD<T>,
+    axes: &[usize],
+    f: impl Fn(usize, ArrayView2<'_, T>) -> U,
+) -> ArrayD<U> {
+    let (flat, shape) = lanes(block, axes);
+    let data: Vec<U> = (0..flat.nrows())
+        .map(|r| f(r, flat.slice(ndarray::s![r..r + 1, ..])))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("sizes match")
+}
+
+fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
+    Zip::from(a).and(b).map_collect(|&x, &y| f(x, y))
+}
+
+/// A reduction that folds elements with an associative function from an identity.
+pub struct Fold<T, F> {
+    name: &'static str,
+    identity: T,
+    f: F,
+}
+
+impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T, F> {
+    type In = T;
+    type Out = T;
+    type Partial = ArrayD<T>;
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        self.identity.tokenize(t);
+    }
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<T> {
+        per_lane(block, axes, |_, lane| {
+            lane.iter().fold(self.identity, |acc, &x| (self.f)(acc, x))
+        })
+    }
+    fn merge(&self, a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+        zip_with(a, b, &self.f)
+    }
+    fn finish(&self, p: &ArrayD<T>) -> ArrayD<T> {
+        p.clone()
+    }
+    fn nbytes(p: &ArrayD<T>) -> usize {
+        p.len() * T::itemsize()
+    }
+}
+
+/// Count, mean and sum of squared deviations, per output position.
+#[derive(Clone)]
+pub struct MomentsPartial {
+    n: ArrayD<f64>,
+    mean: ArrayD<f64>,
+    m2: ArrayD<f64>,
+}
+
+/// What a moments reduction returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MomentKind {
+    /// The mean.
+    Mean,
+    /// The variance with `ddof` delta degrees of freedom.
+    Var(f64),
+    /// The standard deviation with `ddof`.
+    Std(f64),
+}
+
+/// Mean, variance or standard deviation, NaN-propagating or NaN-skipping.
+pub struct Moments<T> {
+    kind: MomentKind,
+    skip_nan: bool,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Float> Moments<T> {
+    /// A moments reduction.
+    pub fn new(kind: MomentKind, skip_nan: bool) -> Moments<T> {
+        Moments {
+            kind,
+            skip_nan,
+            _type: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Float> Reduction for Moments<T> {
+    type In = T;
+    type Out = T;
+    type Partial = MomentsPartial;
+    fn name(&self) -> &str {
+        match (self.kind, self.skip_nan) {
+            (MomentKind::Mean, false) => "mean",
+            (MomentKind::Mean, true) => "nanmean",
+            (MomentKind::Var(_), false) => "var",
+            (MomentKind::Var(_), true) => "nanvar",
+            (MomentKind::Std(_), false) => "std",
+            (MomentKind::Std(_), true) => "nanstd",
+        }
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        match self.kind {
+            MomentKind::Mean => t.write_u64(0),
+            MomentKind::Var(d) => t.write_u64(1).write_f64(d),
+            MomentKind::Std(d) => t.write_u64(2).write_f64(d),
+        };
+    }
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> MomentsPartial {
+        let (flat, shape) = lanes(block, axes);
+        let rows = flat.nrows();
+        let (mut n, mut mean, mut m2) = (
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+            Vec::with_capacity(rows),
+        );
+        for r in 0..rows {
+            let row = flat.row(r);
+            let keep = |x: &&T| !(self.skip_nan && x.is_nan());
+            let (mut cnt, mut sum) = (0.0f64, 0.0f64);
+            for x in row.iter().filter(keep) {
+                cnt += 1.0;
+                sum += x.as_f64();
+            }
+            let mu = if cnt > 0.0 { sum / cnt } else { 0.0 };
+            let dev: f64 = row
+                .iter()
+                .filter(keep)
+                .map(|x| (x.as_f64() - mu).powi(2))
+                .sum();
+            n.push(cnt);
+            mean.push(mu);
+            m2.push(dev);
+        }
+        let arr = |v: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("sizes match");
+        MomentsPartial {
+            n: arr(n),
+            mean: arr(mean),
+            m2: arr(m2),
+        }
+    }
+    fn merge(&self, a: &MomentsPartial, b: &MomentsPartial) -> MomentsPartial {
+        let mut out = a.clone();
+        Zip::from(&mut out.n)
+            .and(&mut out.mean)
+            .and(&mut out.m2)
+            .and(&b.n)
+            .and(&b.mean)
+            .and(&b.m2)
+            .for_each(|n, mean, m2, &nb, &mb, &m2b| {
+                let total = *n + nb;
+                if total == 0.0 {
+                    return;
+                }
+                let delta = mb - *mean;
+                *mean += delta * nb / total;
+                *m2 += m2b + delta * delta * *n * nb / total;
+                *n = total;
+            });
+        out
+    }
+    fn finish(&self, p: &MomentsPartial) -> ArrayD<T> {
+        Zip::from(&p.n)
+            .and(&p.mean)
+            .and(&p.m2)
+            .map_collect(|&n, &mean, &m2| {
+                T::from_f64(match self.kind {
+                    MomentKind::Mean if n > 0.0 => mean,
+                    MomentKind::Var(ddof) if n - ddof > 0.0 => m2 / (n - ddof),
+                    MomentKind::Std(ddof) if n - ddof > 0.0 => (m2 / (n - ddof)).sqrt(),
+                    _ => f64::NAN,
+                })
+            })
+    }
+    fn nbytes(p: &MomentsPartial) -> usize {
+        p.n.len() * 24
+    }
+}
+
+/// Position of the minimum or maximum: the first one, and the first NaN if there is one (as
+/// NumPy).
+pub struct ArgExt<T> {
+    max: bool,
+    /// `None`: flat index over all axes; `Some(axis)`: position along that axis.
+    axis: Option<usize>,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+/// Values and indices of the best element so far.
+#[derive(Clone)]
+pub struct ArgPartial<T> {
+    value: ArrayD<T>,
+    index: ArrayD<i64>,
+}
+
+impl<T: Real> ArgExt<T> {
+    fn better(&self, a: T, ia: i64, b: T, ib: i64) -> bool {
+        // Is (a, ia) preferred over (b, ib)?
+        match (a.is_nan_value(), b.is_nan_value()) {
+            (true, true) => ia < ib,
+            (true, false) => true,
+            (false, true) => false,
+            _ if a == b => ia < ib,
+            _ => (a > b) == self.max,
+        }
+    }
+}
+
+impl<T: Real> Reduction for ArgExt<T> {
+    type In = T;
+    type Out = i64;
+    type Partial = ArgPartial<T>;
+    fn name(&self) -> &str {
+        if self.max { "argmax" } else { "argmin" }
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_u64(self.axis.map_or(u64::MAX, |a| a as u64));
+    }
+    fn chunk(
+        &self,
+        block: &ArrayD<T>,
+        axes: &[usize],
+        offset: &[usize],
+        shape: &[usize],
+    ) -> ArgPartial<T> {
+        let bshape = block.shape().to_vec();
+        let global = |k: usize| -> i64 {
+            match self.axis {
+                Some(ax) => (offset[ax] + k) as i64,
+                None => {
+                    // k is a C-order position in the block (all axes reduced).
+                    let mut rem = k;
+                    let mut local = vec![0; bshape.len()];
+                    for d in (0..bshape.len()).rev() {
+                        local[d] = rem % bshape[d];
+                        rem /= bshape[d];
+                    }
+                    let mut flat = 0usize;
+                    for d in 0..shape.len() {
+                        flat = flat * shape[d] + offset[d] + local[d];
+                    }
+                    flat as i64
+                }
+            }
+        };
+        let (flat, out_shape) = lanes(block, axes);
+        let mut value = Vec::with_capacity(flat.nrows());
+        let mut index = Vec::with_capacity(flat.nrows());
+        for r in 0..flat.nrows() {
+            let row = flat.row(r);
+            let mut best = 0;
+            for k in 1..row.len() {
+                if self.better(row[k], k as i64, row[best], best as i64) {
+                    best = k;
+                }
+            }
+            value.push(row[best]);
+            index.push(global(best));
+        }
+        ArgPartial {
+            value: ArrayD::from_shape_vec(IxDyn(&out_shape), value).expect("sizes match"),
+            index: ArrayD::from_shape_vec(IxDyn(&out_shape), index).expect("sizes match"),
+        }
+    }
+    fn merge(&self, a: &ArgPartial<T>, b: &ArgPartial<T>) -> ArgPartial<T> {
+        let mut out = a.clone();
+        Zip::from(&mut out.value)
+            .and(&mut out.index)
+            .and(&b.value)
+            .and(&b.index)
+            .for_each(|v, i, &bv, &bi| {
+                if self.better(bv, bi, *v, *i) {
+                    *v = bv;
+                    *i = bi;
+                }
+            });
+        out
+    }
+    fn finish(&self, p: &ArgPartial<T>) -> ArrayD<i64> {
+        p.index.clone()
+    }
+    fn nbytes(p: &ArgPartial<T>) -> usize {
+        p.value.len() * (T::itemsize() + 8)
+    }
+}
+
+/// Per-block partials.
+struct ChunkNode<R: Reduction> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    axes: Vec<usize>,
+    red: Arc<R>,
+}
+
+impl<R: Reduction> Node for ChunkNode<R> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let offset = self.input.meta().chunks.block_start(index);
+        let shape = self.input.meta().shape().to_vec();
+        let (red, axes) = (self.red.clone(), self.axes.clone());
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(move |v: &[Value]| {
+                let p = red.chunk(block_ref::<R::In>(&v[0])?, &axes, &offset, &shape);
+                let n = R::nbytes(&p);
+                Ok(Value::with_nbytes(p, n))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Merges groups of partials along the reduced axes.
+struct CombineNode<R: Reduction> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    /// Group size per axis (1 on kept axes).
+    group: Vec<usize>,
+    red: Arc<R>,
+}
+
+impl<R: Reduction> Node for CombineNode<R> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn blockwise(&self) -> bool {
+        false
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let nb = self.input.meta().chunks.numblocks();
+        let ranges: Vec<std::ops::Range<usize>> = index
+            .iter()
+            .zip(&self.group)
+            .zip(&nb)
+            .map(|((&b, &g), &n)| b * g..((b + 1) * g).min(n))
+            .collect();
+        let mut deps = Vec::new();
+        let mut cur: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+        'all: loop {
+            deps.push((0, BlockIndex::from_slice(&cur)));
+            let mut k = cur.len();
+            loop {
+                if k == 0 {
+                    break 'all;
+                }
+                k -= 1;
+                cur[k] += 1;
+                if cur[k] < ranges[k].end {
+                    break;
+                }
+                cur[k] = ranges[k].start;
+            }
+        }
+        let red = self.red.clone();
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| {
+                // The ragged end of a level may hold a single partial: pass it through.
+                let [first, rest @ ..] = v else {
+                    return Err("internal: empty combine group".into());
+                };
+                if rest.is_empty() {
+                    return Ok(first.clone());
+                }
+                let first = first.get::<R::Partial>()?;
+                let mut acc = red.merge(first, rest[0].get::<R::Partial>()?);
+                for x in &rest[1..] {
+                    acc = red.merge(&acc, x.get::<R::Partial>()?);
+                }
+                let n = R::nbytes(&acc);
+                Ok(Value::with_nbytes(acc, n))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Partial → output block.
+struct FinishNode<R: Reduction> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    red: Arc<R>,
+}
+
+impl<R: Reduction> Node for FinishNode<R> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let red = self.red.clone();
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(move |v: &[Value]| {
+                Ok(block_value(red.finish(v[0].get::<R::Partial>()?)))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Validate and normalise reduction axes (`None`: all).
+pub(crate) fn norm_axes(ndim: usize, axes: Option<&[usize]>) -> Result<Vec<usize>> {
+    let mut v: Vec<usize> = match axes {
+        None => (0..ndim).collect(),
+        Some(a) => a.to_vec(),
+    };
+    for &a in &v {
+        if a >= ndim {
+            return Err(Error::axis_out_of_bounds(a, ndim));
+        }
+    }
+    v.sort_unstable();
+    if v.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::axis(format!("duplicate axis in {axes:?}")));
+    }
+    Ok(v)
+}
+
+/// Reduce `x` over `axes` (all when `None`) with `red`, as a tree whose combine tasks merge up
+/// to `fanin` partials each. Keeps the reduced axes (length 1) when `keepdims`.
+pub fn reduce<R: Reduction>(
+    x: &BlockArray<R::In>,
+    red: R,
+    axes: Option<&[usize]>,
+    keepdims: bool,
+    fanin: usize,
+) -> Result<BlockArray<R::Out>> {
+    if fanin < 2 {
+        return Err(Error::unsupported(format!(
+            "reduction fan-in must be at least 2, got {fanin}"
+        )));
+    }
+    let axes = norm_axes(x.ndim(), axes)?;
+    let red = Arc::new(red);
+    let mut t = token_of(&[&x.node]);
+    t.write_str(red.name())
+        .write(axes.as_slice())
+        .write_usize(fanin);
+    red.tokenize(&mut t);
+    let op = red.name().to_string();
+    let input_chunks = x.chunks();
+    let partial_axes: Vec<Vec<usize>> = (0..x.ndim())
+        .map(|a| {
+            if axes.contains(&a) {
+                vec![1; input_chunks.axis(a).len()]
+            } else {
+                input_chunks.axis(a).to_vec()
+            }
+        })
+        .collect();
+    let mut node: Arc<dyn Node> = Arc::new(ChunkNode {
+        meta: Meta::new::<R::Out>(
+            &format!("{op}-chunk"),
+            t.clone(),
+            Chunks::from_blocks(partial_axes.clone())?,
+        ),
+        input: x.node.clone(),
+        axes: axes.clone(),
+        red: red.clone(),
+    });
+    // Split the fan-in between the reduced axes that still have several blocks.
+    let mut level = 0u64;
+    loop {
+        let nb = node.meta().chunks.numblocks();
+        let multi: Vec<usize> = axes.iter().copied().filter(|&a| nb[a] > 1).collect();
+        if multi.is_empty() {
+            break;
+        }
+        let per_axis = ((fanin as f64).powf(1.0 / multi.len() as f64).floor() as usize).max(2);
+        let group: Vec<usize> = (0..x.ndim())
+            .map(|a| if multi.contains(&a) { per_axis } else { 1 })
+            .collect();
+        let axes_chunks: Vec<Vec<usize>> = (0..x.ndim())
+            .map(|a| {
+                if multi.contains(&a) {
+                    vec![1; nb[a].div_ceil(per_axis)]
+                } else {
+                    node.meta().chunks.axis(a).to_vec()
+                }
+            })
+            .collect();
+        let mut tl = t.clone();
+        tl.write_u64(level);
+        level += 1;
+        node = Arc::new(CombineNode {
+            meta: Meta::new::<R::Out>(
+                &format!("{op}-combine"),
+                tl,
+                Chunks::from_blocks(axes_chunks)?,
+            ),
+            input: node,
+            group,
+            red: red.clone(),
+        });
+    }
+    let finish: Arc<dyn Node> = Arc::new(FinishNode {
+        meta: Meta::new::<R::Out>(&op, t, node.meta().chunks.clone()),
+        input: node,
+        red,
+    });
+    let out = if keepdims {
+        finish
+    } else {
+        let from = (0..x.ndim())
+            .filter(|a| !axes.contains(a))
+            .map(Some)
+            .collect();
+        axes_node(&finish, from)?
+    };
+    Ok(BlockArray::wrap(out))
+}
+
+fn no_empty<T: Element>(x: &BlockArray<T>, axes: Option<&[usize]>, what: &str) -> Result<()> {
+    let axes = norm_axes(x.ndim(), axes)?;
+    if axes.iter().any(|&a| x.shape()[a] == 0) {
+        return Err(Error::shape(format!(
+            "{what} of an empty selection: axes {axes:?} of shape {:?} include a zero-length axis, and {what} has no identity",
+            x.shape()
+        )));
+    }
+    Ok(())
+}
+
+fn fold<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static>(
+    name: &'static str,
+    identity: T,
+    f: F,
+) -> Fold<T, F> {
+    Fold { name, identity, f }
+}
+
+impl<T: Numeric> BlockArray<T> {
+    /// The sum over `axes` (all when `None`); reduced axes kept (length 1) when `keepdims`.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::<f64>::ones(&[10_000, 10_000], [1000, 1000])?;
+    /// assert_eq!(x.sum(None, false)?.compute()?.into_iter().next(), Some(1e8));
+    /// assert_eq!(x.sum(Some(&[1]), true)?.shape(), &[10_000, 1]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn sum(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            fold("sum", T::zero(), |a, b| a + b),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The product over `axes`.
+    pub fn prod(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            fold("prod", T::one(), |a, b| a * b),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+}
+
+impl<T: Real> BlockArray<T> {
+    /// The minimum over `axes`; NaN if any element is NaN. Fails on an empty selection.
+    pub fn min(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        no_empty(self, axes, "min")?;
+        reduce(
+            self,
+            fold("min", T::max_value(), nan_min),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The maximum over `axes`; NaN if any element is NaN. Fails on an empty selection.
+    pub fn max(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        no_empty(self, axes, "max")?;
+        reduce(
+            self,
+            fold("max", T::min_value(), nan_max),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// Index of the minimum: along `axis`, or in the flattened array when `None` (a 0-d
+    /// result). The first occurrence wins; a NaN counts as the minimum, like NumPy.
+    pub fn argmin(&self, axis: Option<usize>) -> Result<BlockArray<i64>> {
+        self.arg_extreme(axis, false)
+    }
+
+    /// Index of the maximum (see [`argmin`](Self::argmin)).
+    pub fn argmax(&self, axis: Option<usize>) -> Result<BlockArray<i64>> {
+        self.arg_extreme(axis, true)
+    }
+
+    fn arg_extreme(&self, axis: Option<usize>, max: bool) -> Result<BlockArray<i64>> {
+        let axes: Option<Vec<usize>> = axis.map(|a| vec![a]);
+        let name = if max { "argmax" } else { "argmin" };
+        no_empty(self, axes.as_deref(), name)?;
+        let red = ArgExt {
+            max,
+            axis,
+            _type: std::marker::PhantomData,
+        };
+        reduce(self, red, axes.as_deref(), false, DEFAULT_FANIN)
+    }
+}
+
+fn nan_skip_min<T: Float>(a: T, b: T) -> T {
+    if a.is_nan() || b < a { b } else { a }
+}
+
+fn nan_skip_max<T: Float>(a: T, b: T) -> T {
+    if a.is_nan() || b > a { b } else { a }
+}
+
+impl<T: Float> BlockArray<T> {
+    /// The mean over `axes` (NaN for an empty selection).
+    pub fn mean(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Mean, false),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The variance over `axes` with `ddof` delta degrees of freedom (NaN where fewer than
+    /// `ddof + 1` values).
+    pub fn var(&self, axes: Option<&[usize]>, ddof: f64, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Var(ddof), false),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The standard deviation over `axes` with `ddof`.
+    pub fn std(&self, axes: Option<&[usize]>, ddof: f64, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Std(ddof), false),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The sum ignoring NaN.
+    pub fn nansum(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        let f = |a: T, b: T| if b.is_nan() { a } else { a + b };
+        reduce(
+            self,
+            fold("nansum", T::zero(), f),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The mean ignoring NaN.
+    pub fn nanmean(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Mean, true),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The variance ignoring NaN.
+    pub fn nanvar(
+        &self,
+        axes: Option<&[usize]>,
+        ddof: f64,
+        keepdims: bool,
+    ) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Var(ddof), true),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The standard deviation ignoring NaN.
+    pub fn nanstd(
+        &self,
+        axes: Option<&[usize]>,
+        ddof: f64,
+        keepdims: bool,
+    ) -> Result<BlockArray<T>> {
+        reduce(
+            self,
+            Moments::new(MomentKind::Std(ddof), true),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The minimum ignoring NaN (NaN where all are NaN).
+    pub fn nanmin(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        no_empty(self, axes, "nanmin")?;
+        reduce(
+            self,
+            fold("nanmin", T::nan(), nan_skip_min),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// The maximum ignoring NaN (NaN where all are NaN).
+    pub fn nanmax(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+        no_empty(self, axes, "nanmax")?;
+        reduce(
+            self,
+            fold("nanmax", T::nan(), nan_skip_max),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+}
+
+impl BlockArray<bool> {
+    /// Whether any element over `axes` is true.
+    pub fn any(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<bool>> {
+        reduce(
+            self,
+            fold("any", false, |a, b| a || b),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+
+    /// Whether all elements over `axes` are true.
+    pub fn all(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<bool>> {
+        reduce(
+            self,
+            fold("all", true, |a, b| a && b),
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    }
+}
+
+/// A per-block scan along `axis`, and the running carry between blocks.
+struct ScanBlockNode<T, F> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    axis: usize,
+    f: Arc<F>,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for ScanBlockNode<T, F> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let (f, axis) = (self.f.clone(), self.axis);
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(move |v: &[Value]| {
+                let mut b = block_ref::<T>(&v[0])?.clone();
+                b.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
+                Ok(block_value(b))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Carry into block `j` along the axis: `carry(j-1) ∘ last(scan(j-1))`, shape of the block with
+/// the axis of length 1. Block 0's carry is the identity.
+struct CarryNode<T, F> {
+    meta: Meta,
+    scanned: Arc<dyn Node>,
+    axis: usize,
+    identity: T,
+    f: Arc<F>,
+}
+
+impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for CarryNode<T, F> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        // Input 0: the scanned blocks; input 1: this node itself (the previous carry) is
+        // expressed through the key of the previous block, see `block`.
+        vec![self.scanned.clone()]
+    }
+    fn blockwise(&self) -> bool {
+        false
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let (f, axis, identity) = (self.f.clone(), self.axis, self.identity);
+        let j = index[axis];
+        // Carry(j) = f-fold of the last slices of scanned blocks 0..j: reading them all keeps
+        // the node acyclic; each last slice is small (block with the axis of length 1).
+        let deps: Vec<(usize, BlockIndex)> = (0..j)
+            .map(|k| {
+                let mut b = BlockIndex::from_slice(index);
+                b[axis] = k;
+                (0, b)
+            })
+            .collect();
+        let mut shape = self.meta.chunks.block_shape(index);
+        shape[axis] = 1;
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| {
+                let mut carry = ArrayD::from_elem(IxDyn(&shape), identity);
+                for b in v {
+                    let b = block_ref::<T>(b)?;
+                    let n = b.shape()[axis];
+                    if n == 0 {
+                        continue;
+                    }
+                    let last = b.slice_axis(Axis(axis), ndarray::Slice::from(n - 1..n));
+                    Zip::from(&mut carry)
+                        .and(&last)
+                        .for_each(|c, &x| *c = f(*c, x));
+                }
+                Ok(block_value(carry))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn scan<T: Element, F>(
+    x: &BlockArray<T>,
+    axis: usize,
+    name: &'static str,
+    identity: T,
+    f: F,
+) -> Result<BlockArray<T>>
+where
+    F: Fn(T, T) -> T + Send + Sync + Copy + 'static,
+{
+    x.check_axis(axis)?;
+    let f = Arc::new(f);
+    let mut t = token_of(&[&x.node]);
+    t.write_usize(axis).write_str(name);
+    let scanned: Arc<dyn Node> = Arc::new(ScanBlockNode {
+        meta: Meta::new::<T>(&format!("{name}-block"), t.clone(), x.chunks().clone()),
+        input: x.node.clone(),
+        axis,
+        f: f.clone(),
+        _type: std::marker::PhantomData,
+    });
+    let mut carry_axes = x.chunks().axes().to_vec();
+    carry_axes[axis] = vec![1; carry_axes[axis].len()];
+    let carry: Arc<dyn Node> = Arc::new(CarryNode {
+        meta: Meta::new::<T>(
+            &format!("{name}-carry"),
+            t.clone(),
+            Chunks::from_blocks(carry_axes)?,
+        ),
+        scanned: scanned.clone(),
+        axis,
+        identity,
+        f: f.clone(),
+    });
+    let kernel: crate::Kernel = Arc::new(move |v: &[Value]| {
+        let b = block_ref::<T>(&v[0])?;
+        let c = block_ref::<T>(&v[1])?;
+        let cb = c
+            .broadcast(b.raw_dim())
+            .ok_or("carry does not broadcast to its block")?;
+        let out: ArrayD<T> = Zip::from(b).and(&cb).map_collect(|&x, &y| f(y, x));
+        Ok(block_value(out))
+    });
+    let applied = ApplyCarryNode {
+        meta: Meta::new::<T>(name, t, x.chunks().clone()),
+        scanned,
+        carry,
+        kernel,
+    };
+    Ok(BlockArray::wrap(Arc::new(applied)))
+}
+
+/// `f(carry, x)` for every element of a scanned block, the carry broadcast along the axis.
+struct ApplyCarryNode {
+    meta: Meta,
+    scanned: Arc<dyn Node>,
+    carry: Arc<dyn Node>,
+    kernel: crate::Kernel,
+}
+
+impl Node for ApplyCarryNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.scanned.clone(), self.carry.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let b = BlockIndex::from_slice(index);
+        BlockTask {
+            deps: vec![(0, b.clone()), (1, b)],
+            func: self.kernel.clone(),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<T: Numeric> BlockArray<T> {
+    /// Cumulative sum along `axis`.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::arange(1i64, 7, 1, 4)?;
+    /// assert_eq!(x.cumsum(0)?.compute()?.into_raw_vec_and_offset().0, vec![1, 3, 6, 10, 15, 21]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn cumsum(&self, axis: usize) -> Result<BlockArray<T>> {
+        scan(self, axis, "cumsum", T::zero(), |a, b| a + b)
+    }
+
+    /// Cumulative product along `axis`.
+    pub fn cumprod(&self, axis: usize) -> Result<BlockArray<T>> {
+        scan(self, axis, "cumprod", T::one(), |a, b| a * b)
+    }
+}

@@ -1,0 +1,753 @@
+//! Sources: where blocks come from. In-memory arrays, constants, generators, random numbers —
+//! and, in extension crates, files.
+//!
+//! A source implements [`ChunkSource`]: read any rectangular region. A [`SourceNode`] is a view
+//! of a source (per axis: a strided range or a single index), so slicing an array that comes
+//! straight from a source only changes the view, and each task reads exactly the elements its
+//! block needs (slice push-down all the way to the read).
+//!
+//! # Random numbers
+//!
+//! Random arrays use a counter-based generator: element `i` (flat C-order index in the whole
+//! array) is a hash of `(seed, i)` (SplitMix64's finaliser). So the values for a seed depend on
+//! neither the chunking, nor the scheduler, nor the thread count, nor which blocks are computed
+//! (dask only promises the same values for the same chunking).
+
+use crate::array::{BlockTask, Meta, Node, block_value};
+use crate::element::{Element, Float, Numeric, Real};
+use crate::index::NormSlice;
+use crate::{BlockArray, ChunkSpec, Chunks, Error, Result};
+use dag_core::{Tokenizer, Value};
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use std::any::Any;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Something an array's blocks can be read from.
+///
+/// `read` may be called concurrently from several threads, for any region inside `shape`.
+pub trait ChunkSource<T: Element>: Send + Sync + 'static {
+    /// The full shape.
+    fn shape(&self) -> Vec<usize>;
+    /// Read the elements in `region` (one range per axis, inside the shape).
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>>;
+    /// Feed what identifies the contents (same contents, same token) to `t`. Keys of tasks
+    /// reading this source derive from it.
+    fn tokenize(&self, t: &mut Tokenizer);
+    /// A short name for task keys: `"ones"`, `"from-array"`, `"hdf5"`.
+    fn name(&self) -> &str;
+    /// The source's natural chunking (a file's chunk shape), used when none is given.
+    fn natural_chunks(&self) -> Option<Vec<usize>> {
+        None
+    }
+}
+
+/// The array of a source seen through a view.
+pub struct SourceNode<T: Element> {
+    meta: Meta,
+    source: Arc<dyn ChunkSource<T>>,
+    /// Per axis, the source positions this node's output positions map to.
+    view: Vec<NormSlice>,
+}
+
+/// `s2` applied to the positions `s1` selects.
+pub(crate) fn compose(s1: &NormSlice, s2: &NormSlice) -> NormSlice {
+    if s2.len == 0 {
+        return NormSlice {
+            start: 0,
+            len: 0,
+            step: 1,
+        };
+    }
+    NormSlice {
+        start: (s1.start as isize + s1.step * s2.start as isize) as usize,
+        len: s2.len,
+        step: s1.step * s2.step,
+    }
+}
+
+/// The ndarray slice selecting `s`'s positions from an array whose axis starts at `origin`.
+pub(crate) fn nd_slice(s: &NormSlice, origin: usize) -> SliceInfoElem {
+    if s.len == 0 {
+        return SliceInfoElem::Slice {
+            start: 0,
+            end: Some(0),
+            step: 1,
+        };
+    }
+    let first = (s.start - origin) as isize;
+    let last = first + s.step * (s.len as isize - 1);
+    if s.step > 0 {
+        SliceInfoElem::Slice {
+            start: first,
+            end: Some(last + 1),
+            step: s.step,
+        }
+    } else {
+        // ndarray: a negative step walks [start, end) from the end.
+        SliceInfoElem::Slice {
+            start: last,
+            end: Some(first + 1),
+            step: s.step,
+        }
+    }
+}
+
+/// The positions of `sub` (a slice within `s`'s output positions `range`).
+fn sub_slice(s: &NormSlice, range: Range<usize>) -> NormSlice {
+    compose(
+        s,
+        &NormSlice {
+            start: range.start,
+            len: range.len(),
+            step: 1,
+        },
+    )
+}
+
+impl<T: Element> SourceNode<T> {
+    /// The whole of `source`, in `chunks`.
+    pub fn new(source: Arc<dyn ChunkSource<T>>, chunks: Chunks) -> Result<SourceNode<T>> {
+        let shape = source.shape();
+        if chunks.shape() != shape.as_slice() {
+            return Err(Error::shape_mismatch(
+                "chunks for source",
+                chunks.shape(),
+                &shape,
+            ));
+        }
+        let view = shape.iter().map(|&n| NormSlice::full(n)).collect();
+        Ok(Self::with_view(source, view, chunks))
+    }
+
+    fn with_view(
+        source: Arc<dyn ChunkSource<T>>,
+        view: Vec<NormSlice>,
+        chunks: Chunks,
+    ) -> SourceNode<T> {
+        let mut t = Tokenizer::new();
+        source.tokenize(&mut t);
+        for s in &view {
+            t.write_usize(s.start)
+                .write_usize(s.len)
+                .write_i64(s.step as i64);
+        }
+        let meta = Meta::new::<T>(source.name(), t, chunks);
+        SourceNode { meta, source, view }
+    }
+}
+
+impl<T: Element> Node for SourceNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        Vec::new()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let mut region = Vec::with_capacity(self.view.len());
+        let mut local = Vec::with_capacity(self.view.len());
+        let mut plain = true;
+        for (axis, s) in self.view.iter().enumerate() {
+            let r = self.meta.chunks.block_range(axis, index[axis]);
+            let sub = sub_slice(s, r);
+            let span = if sub.len == 0 { 0..0 } else { sub.span() };
+            plain &= sub.step == 1 || sub.len <= 1;
+            local.push(nd_slice(&sub, span.start));
+            region.push(span);
+        }
+        let source = self.source.clone();
+        BlockTask {
+            deps: Vec::new(),
+            func: Arc::new(move |_: &[Value]| {
+                let raw = source.read(&region)?;
+                let block = if plain {
+                    raw
+                } else {
+                    raw.slice(local.as_slice()).to_owned()
+                };
+                Ok(block_value(block))
+            }),
+        }
+    }
+    fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
+        Some(
+            crate::slicing::plan_slices(&self.meta.chunks, slices).map(|(chunks, _)| {
+                let view = self
+                    .view
+                    .iter()
+                    .zip(slices)
+                    .map(|(a, b)| compose(a, b))
+                    .collect();
+                Arc::new(Self::with_view(self.source.clone(), view, chunks)) as Arc<dyn Node>
+            }),
+        )
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Fill a region of an array of `shape` in C order with `f(flat index)`.
+fn fill_flat<T, F: Fn(u64) -> T>(shape: &[usize], region: &[Range<usize>], f: F) -> ArrayD<T> {
+    let dims: Vec<usize> = region.iter().map(|r| r.len()).collect();
+    let total: usize = dims.iter().product();
+    let mut data = Vec::with_capacity(total);
+    if total > 0 {
+        let nd = shape.len();
+        let mut strides = vec![1u64; nd];
+        for k in (0..nd.saturating_sub(1)).rev() {
+            strides[k] = strides[k + 1] * shape[k + 1] as u64;
+        }
+        let inner = region.last().cloned().unwrap_or(0..1);
+        let outer_dims = &dims[..nd.saturating_sub(1)];
+        let mut idx = vec![0usize; outer_dims.len()];
+        loop {
+            let mut base = 0u64;
+            for k in 0..idx.len() {
+                base += (region[k].start + idx[k]) as u64 * strides[k];
+            }
+            if nd == 0 {
+                data.push(f(0));
+            } else {
+                for j in inner.clone() {
+                    data.push(f(base + j as u64));
+                }
+            }
+            // Odometer over the outer axes.
+            let mut k = idx.len();
+            loop {
+                if k == 0 {
+                    return ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match");
+                }
+                k -= 1;
+                idx[k] += 1;
+                if idx[k] < outer_dims[k] {
+                    break;
+                }
+                idx[k] = 0;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
+}
+
+/// Fill a region in C order with `f(global multi-index)`.
+fn fill_index<T, F: Fn(&[usize]) -> T>(region: &[Range<usize>], f: F) -> ArrayD<T> {
+    let dims: Vec<usize> = region.iter().map(|r| r.len()).collect();
+    let total: usize = dims.iter().product();
+    let mut data = Vec::with_capacity(total);
+    if total > 0 {
+        let mut idx: Vec<usize> = region.iter().map(|r| r.start).collect();
+        'outer: loop {
+            data.push(f(&idx));
+            let mut k = idx.len();
+            loop {
+                if k == 0 {
+                    break 'outer;
+                }
+                k -= 1;
+                idx[k] += 1;
+                if idx[k] < region[k].end {
+                    break;
+                }
+                idx[k] = region[k].start;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
+}
+
+fn region_shape(region: &[Range<usize>]) -> IxDyn {
+    IxDyn(&region.iter().map(|r| r.len()).collect::<Vec<_>>())
+}
+
+struct FullSource<T> {
+    shape: Vec<usize>,
+    value: T,
+    name: &'static str,
+}
+
+impl<T: Element> ChunkSource<T> for FullSource<T> {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
+        Ok(ArrayD::from_elem(region_shape(region), self.value))
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write(&self.shape);
+        self.value.tokenize(t);
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+struct ArraySource<T> {
+    data: Arc<ArrayD<T>>,
+    token: u64,
+}
+
+impl<T: Element> ChunkSource<T> for ArraySource<T> {
+    fn shape(&self) -> Vec<usize> {
+        self.data.shape().to_vec()
+    }
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
+        let info: Vec<SliceInfoElem> = region
+            .iter()
+            .map(|r| SliceInfoElem::from(r.clone()))
+            .collect();
+        Ok(self.data.slice(info.as_slice()).to_owned())
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_u64(self.token);
+    }
+    fn name(&self) -> &str {
+        "array"
+    }
+}
+
+/// Generated values: `f(index)` with a token describing `f`.
+struct FnSource<T, F> {
+    shape: Vec<usize>,
+    f: F,
+    name: &'static str,
+    token: u64,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element, F: Fn(&[usize]) -> T + Send + Sync + 'static> ChunkSource<T> for FnSource<T, F> {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
+        Ok(fill_index(region, &self.f))
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write(&self.shape).write_u64(self.token);
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+/// The distributions random arrays draw from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Distribution {
+    Uniform { low: f64, high: f64 },
+    Normal { mean: f64, std: f64 },
+    Integers { low: i64, high: i64 },
+}
+
+struct RandomSource<T> {
+    shape: Vec<usize>,
+    seed: u64,
+    dist: Distribution,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+/// SplitMix64: a strong 64-bit mix of a counter.
+#[inline]
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[inline]
+fn unit(bits: u64) -> f64 {
+    // 53 random bits → [0, 1)
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Element types random arrays can hold (`f32`, `f64`, `i32`, `i64`, `u8`): conversions from
+/// the `f64` and `i64` samples the generator draws.
+pub trait FromRandom: Element {
+    /// A sample of a real-valued distribution as `Self`.
+    fn from_f64_sample(v: f64) -> Self;
+    /// A sample of an integer distribution as `Self`.
+    fn from_i64_sample(v: i64) -> Self;
+}
+
+macro_rules! from_random {
+    ($($t:ty),*) => {$(
+        impl FromRandom for $t {
+            fn from_f64_sample(v: f64) -> Self { v as $t }
+            fn from_i64_sample(v: i64) -> Self { v as $t }
+        }
+    )*};
+}
+from_random!(f32, f64, i32, i64, u8);
+
+impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
+        let key = splitmix(self.seed ^ 0x5EED_5EED_5EED_5EED);
+        Ok(match self.dist {
+            Distribution::Uniform { low, high } => fill_flat(&self.shape, region, |i| {
+                T::from_f64_sample(low + (high - low) * unit(splitmix(key ^ splitmix(i))))
+            }),
+            Distribution::Normal { mean, std } => fill_flat(&self.shape, region, |i| {
+                // Box–Muller from two independent uniforms of this element's counter.
+                let h = splitmix(key ^ splitmix(i));
+                let u1 = 1.0 - unit(h); // (0, 1]
+                let u2 = unit(splitmix(h ^ 0xA5A5_A5A5_A5A5_A5A5));
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                T::from_f64_sample(mean + std * z)
+            }),
+            Distribution::Integers { low, high } => {
+                let span = (high as i128 - low as i128) as u128;
+                fill_flat(&self.shape, region, |i| {
+                    let h = splitmix(key ^ splitmix(i)) as u128;
+                    // Lemire's multiply-shift: bias below 2^-64 · span.
+                    T::from_i64_sample((low as i128 + ((h * span) >> 64) as i128) as i64)
+                })
+            }
+        })
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write(&self.shape).write_u64(self.seed);
+        match self.dist {
+            Distribution::Uniform { low, high } => t.write_u64(0).write_f64(low).write_f64(high),
+            Distribution::Normal { mean, std } => t.write_u64(1).write_f64(mean).write_f64(std),
+            Distribution::Integers { low, high } => t.write_u64(2).write_i64(low).write_i64(high),
+        };
+    }
+    fn name(&self) -> &str {
+        match self.dist {
+            Distribution::Uniform { .. } => "uniform",
+            Distribution::Normal { .. } => "normal",
+            Distribution::Integers { .. } => "integers",
+        }
+    }
+}
+
+fn from_source<T: Element>(
+    source: Arc<dyn ChunkSource<T>>,
+    chunks: impl Into<ChunkSpec>,
+) -> Result<BlockArray<T>> {
+    let chunks = Chunks::new(&source.shape(), chunks, T::itemsize())?;
+    Ok(BlockArray::wrap(Arc::new(SourceNode::new(source, chunks)?)))
+}
+
+impl<T: Element> BlockArray<T> {
+    /// An array read from `source`, in `chunks` (or the source's natural chunking when
+    /// `chunks` is `None`, else automatic). The entry point for storage extensions.
+    pub fn from_source(
+        source: Arc<dyn ChunkSource<T>>,
+        chunks: Option<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        let spec = match (chunks, source.natural_chunks()) {
+            (Some(c), _) => c,
+            (None, Some(natural)) => ChunkSpec::Shape(natural),
+            (None, None) => ChunkSpec::auto(),
+        };
+        from_source(source, spec)
+    }
+
+    /// A chunked array over an in-memory array (which it takes; share big arrays with
+    /// [`from_shared`](Self::from_shared)).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// let x = blockarray::BlockArray::from_array(array![[1, 2, 3], [4, 5, 6]].into_dyn(), [1, 2])?;
+    /// assert_eq!(x.chunks().to_string(), "((1, 1), (2, 1))");
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn from_array(data: ArrayD<T>, chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
+        Self::from_shared(Arc::new(data), chunks)
+    }
+
+    /// A chunked array over a shared in-memory array. Its key token hashes the contents, so the
+    /// same data gives the same keys in every run.
+    pub fn from_shared(
+        data: Arc<ArrayD<T>>,
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        let mut t = Tokenizer::new();
+        t.write(data.shape());
+        for v in data.iter() {
+            v.tokenize(&mut t);
+        }
+        let token = t.finish();
+        from_source(Arc::new(ArraySource { data, token }), chunks)
+    }
+
+    /// An array filled with `value`.
+    pub fn full(shape: &[usize], value: T, chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
+        from_source(
+            Arc::new(FullSource {
+                shape: shape.to_vec(),
+                value,
+                name: "full",
+            }),
+            chunks,
+        )
+    }
+
+    /// An array whose element at index `i` is `f(i)`. `name` identifies `f` in task keys (the
+    /// same name with a different function would collide, so make it specific).
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::from_fn(&[3, 4], [2, 2], "i-times-10-plus-j", |i| (i[0] * 10 + i[1]) as i64)?;
+    /// assert_eq!(x.compute()?[[2, 3]], 23);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn from_fn<F>(
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+        name: &str,
+        f: F,
+    ) -> Result<BlockArray<T>>
+    where
+        F: Fn(&[usize]) -> T + Send + Sync + 'static,
+    {
+        let mut t = Tokenizer::new();
+        t.write_str(name).write_str(std::any::type_name::<F>());
+        let source = FnSource {
+            shape: shape.to_vec(),
+            f,
+            name: "from-fn",
+            token: t.finish(),
+            _type: std::marker::PhantomData,
+        };
+        from_source(Arc::new(source), chunks)
+    }
+}
+
+impl<T: Numeric> BlockArray<T> {
+    /// An array of ones.
+    pub fn ones(shape: &[usize], chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
+        let source = FullSource {
+            shape: shape.to_vec(),
+            value: T::one(),
+            name: "ones",
+        };
+        from_source(Arc::new(source), chunks)
+    }
+
+    /// An array of zeros.
+    pub fn zeros(shape: &[usize], chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
+        let source = FullSource {
+            shape: shape.to_vec(),
+            value: T::zero(),
+            name: "zeros",
+        };
+        from_source(Arc::new(source), chunks)
+    }
+
+    /// The `n × m` identity-like matrix with ones on diagonal `k` (0: main, > 0: above).
+    pub fn eye(
+        n: usize,
+        m: Option<usize>,
+        k: isize,
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        let m = m.unwrap_or(n);
+        let source = FnSource {
+            shape: vec![n, m],
+            f: move |i: &[usize]| {
+                if i[1] as isize - i[0] as isize == k {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            },
+            name: "eye",
+            token: k as u64,
+            _type: std::marker::PhantomData,
+        };
+        from_source(Arc::new(source), chunks)
+    }
+}
+
+impl<T: Real> BlockArray<T> {
+    /// Evenly spaced values in `[start, stop)` by `step`, like `numpy.arange`: the length is
+    /// `ceil((stop - start) / step)`. A zero step is an error.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::arange(0i64, 10, 3, 2)?;
+    /// assert_eq!(x.compute()?.into_raw_vec_and_offset().0, vec![0, 3, 6, 9]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn arange(
+        start: T,
+        stop: T,
+        step: T,
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        if step == T::zero() {
+            return Err(Error::step("arange: step must not be zero"));
+        }
+        let (a, b, s) = (
+            start.to_f64_lossy(),
+            stop.to_f64_lossy(),
+            step.to_f64_lossy(),
+        );
+        let len = ((b - a) / s).ceil().max(0.0) as usize;
+        let mut t = Tokenizer::new();
+        start.tokenize(&mut t);
+        step.tokenize(&mut t);
+        let source = FnSource {
+            shape: vec![len],
+            f: move |i: &[usize]| arange_value(start, step, i[0]),
+            name: "arange",
+            token: t.finish(),
+            _type: std::marker::PhantomData,
+        };
+        from_source(Arc::new(source), chunks)
+    }
+}
+
+fn arange_value<T: Real>(start: T, step: T, i: usize) -> T {
+    // start + i·step, computed by repeated doubling so integer types need no conversion.
+    let mut acc = start;
+    let mut add = step;
+    let mut n = i;
+    while n > 0 {
+        if n & 1 == 1 {
+            acc = acc + add;
+        }
+        add = add + add;
+        n >>= 1;
+    }
+    acc
+}
+
+impl<T: Float> BlockArray<T> {
+    /// `num` evenly spaced values from `start` to `stop` (inclusive when `endpoint`), like
+    /// `numpy.linspace`.
+    pub fn linspace(
+        start: T,
+        stop: T,
+        num: usize,
+        endpoint: bool,
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        let (a, b) = (start.as_f64(), stop.as_f64());
+        let div = if endpoint { num.saturating_sub(1) } else { num };
+        let step = if div == 0 { 0.0 } else { (b - a) / div as f64 };
+        let mut t = Tokenizer::new();
+        t.write_f64(a).write_f64(b).write_u64(u64::from(endpoint));
+        let source = FnSource {
+            shape: vec![num],
+            f: move |i: &[usize]| {
+                if endpoint && num > 1 && i[0] == num - 1 {
+                    T::from_f64(b)
+                } else {
+                    T::from_f64(a + step * i[0] as f64)
+                }
+            },
+            name: "linspace",
+            token: t.finish(),
+            _type: std::marker::PhantomData,
+        };
+        from_source(Arc::new(source), chunks)
+    }
+}
+
+/// Seeded random arrays. The same seed gives the same values whatever the chunking, the
+/// scheduler or the number of threads.
+///
+/// ```
+/// use blockarray::random::Rng;
+/// let a = Rng::new(42).normal::<f64>(10.0, 0.1, &[100, 100], [30, 40])?.compute()?;
+/// let b = Rng::new(42).normal::<f64>(10.0, 0.1, &[100, 100], [100, 7])?.compute()?;
+/// assert_eq!(a, b);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub mod random {
+    pub use super::FromRandom;
+    use super::*;
+
+    /// A seed, from which random arrays are drawn.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Rng {
+        seed: u64,
+    }
+
+    impl Rng {
+        /// Random arrays from `seed`.
+        pub fn new(seed: u64) -> Rng {
+            Rng { seed }
+        }
+
+        fn make<T: FromRandom>(
+            &self,
+            dist: Distribution,
+            shape: &[usize],
+            chunks: impl Into<ChunkSpec>,
+        ) -> Result<BlockArray<T>> {
+            from_source(
+                Arc::new(RandomSource::<T> {
+                    shape: shape.to_vec(),
+                    seed: self.seed,
+                    dist,
+                    _type: std::marker::PhantomData,
+                }),
+                chunks,
+            )
+        }
+
+        /// Uniform values in `[low, high)`.
+        pub fn uniform<T: Float + FromRandom>(
+            &self,
+            low: f64,
+            high: f64,
+            shape: &[usize],
+            chunks: impl Into<ChunkSpec>,
+        ) -> Result<BlockArray<T>> {
+            if !(low.is_finite() && high.is_finite()) || high < low {
+                return Err(Error::unsupported(format!(
+                    "uniform: need finite low ≤ high, got [{low}, {high})"
+                )));
+            }
+            self.make(Distribution::Uniform { low, high }, shape, chunks)
+        }
+
+        /// Uniform values in `[0, 1)` (dask's `random.random`).
+        pub fn random<T: Float + FromRandom>(
+            &self,
+            shape: &[usize],
+            chunks: impl Into<ChunkSpec>,
+        ) -> Result<BlockArray<T>> {
+            self.uniform(0.0, 1.0, shape, chunks)
+        }
+
+        /// Normally distributed values.
+        pub fn normal<T: Float + FromRandom>(
+            &self,
+            mean: f64,
+            std: f64,
+            shape: &[usize],
+            chunks: impl Into<ChunkSpec>,
+        ) -> Result<BlockArray<T>> {
+            if !(mean.is_finite() && std.is_finite()) || std < 0.0 {
+                return Err(Error::unsupported(format!(
+                    "normal: need finite mean and std ≥ 0, got mean {mean}, std {std}"
+                )));
+            }
+            self.make(Distribution::Normal { mean, std }, shape, chunks)
+        }
+
+        /// Integers in `[low, high)`.
+        pub fn integers<T: Real + FromRandom>(
+            &self,
+            low: i64,
+            high: i64,
+            shape: &[usize],
+            chunks: impl Into<ChunkSpec>,
+        ) -> Result<BlockArray<T>> {
+            if high <= low {
+                return Err(Error::unsupported(format!(
+                    "integers: need low < high, got [{low}, {high})"
+                )));
+            }
+            self.make(Distribution::Integers { low, high }, shape, chunks)
+        }
+    }
+}

@@ -1,0 +1,748 @@
+//! Every operation against the same operation on an in-memory ndarray, over random shapes
+//! (0-d to 4-d, zero-length axes included), random irregular chunkings, and both schedulers.
+//!
+//! The references are written independently of the library: NumPy's slicing rules as a naive
+//! loop, reductions by gathering each output position's elements, and so on.
+
+use blockarray::{BlockArray, Error, ErrorKind, SliceArg, concatenate, stack, where_};
+use dag_core::Scheduler;
+use ndarray::{ArrayD, Axis, IxDyn};
+use proptest::prelude::*;
+use sched_sync::SyncScheduler;
+use sched_threaded::ThreadedScheduler;
+
+fn scheduler(which: bool) -> Box<dyn Scheduler> {
+    if which {
+        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
+    } else {
+        Box::new(SyncScheduler::new())
+    }
+}
+
+/// Deterministic data: small integers stored as floats, so sums are exact in any order.
+fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let mut i = 0u64;
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        i += 1;
+        let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((z >> 40) % 21) as f64 - 10.0
+    })
+}
+
+fn cuts_to_chunks(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
+    if n == 0 {
+        return vec![0];
+    }
+    let mut out = Vec::new();
+    let mut prev = 0;
+    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
+        out.push(c - prev);
+        prev = c;
+    }
+    out.push(n - prev);
+    out
+}
+
+fn arb_chunks(shape: Vec<usize>) -> impl Strategy<Value = Vec<Vec<usize>>> {
+    shape
+        .into_iter()
+        .map(|n| {
+            proptest::collection::btree_set(0..n.max(1), 0..=n.min(4))
+                .prop_map(move |cuts| cuts_to_chunks(n, &cuts))
+        })
+        .collect::<Vec<_>>()
+}
+
+/// A case: shape, two chunkings of it, a seed, and a scheduler choice (threaded when true).
+type Case = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>, u64, bool);
+
+fn arb_case(max_nd: usize) -> impl Strategy<Value = Case> {
+    proptest::collection::vec(0usize..6, 0..=max_nd).prop_flat_map(|shape| {
+        (
+            Just(shape.clone()),
+            arb_chunks(shape.clone()),
+            arb_chunks(shape),
+            any::<u64>(),
+            any::<bool>(),
+        )
+    })
+}
+
+fn arr(d: &ArrayD<f64>, chunks: &[Vec<usize>]) -> BlockArray<f64> {
+    BlockArray::from_array(d.clone(), chunks.to_vec()).unwrap()
+}
+
+fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
+    a.shape() == b.shape()
+        && a.iter().zip(b.iter()).all(|(x, y)| {
+            (x.is_nan() && y.is_nan())
+                || x == y
+                || (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()))
+        })
+}
+
+/// Reduce by gathering each output position's elements (keepdims shape).
+fn ref_reduce<U: Clone>(
+    d: &ArrayD<f64>,
+    axes: &[usize],
+    f: impl Fn(&[f64], &[usize]) -> U,
+) -> ArrayD<U> {
+    let mut out_shape = d.shape().to_vec();
+    for &a in axes {
+        out_shape[a] = 1;
+    }
+    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); out_shape.iter().product()];
+    let mut flat_idx: Vec<Vec<usize>> = vec![Vec::new(); buckets.len()];
+    for (flat, (idx, &v)) in d.indexed_iter().enumerate() {
+        let mut o = 0;
+        for (k, &n) in out_shape.iter().enumerate() {
+            let i = if axes.contains(&k) { 0 } else { idx[k] };
+            o = o * n + i;
+        }
+        buckets[o].push(v);
+        flat_idx[o].push(flat);
+    }
+    let vals: Vec<U> = buckets
+        .iter()
+        .zip(&flat_idx)
+        .map(|(b, fi)| f(b, fi))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&out_shape), vals).unwrap()
+}
+
+fn drop_axes<U: Clone>(a: ArrayD<U>, axes: &[usize]) -> ArrayD<U> {
+    let mut a = a;
+    for &ax in axes.iter().rev() {
+        a = a.index_axis_move(Axis(ax), 0);
+    }
+    a
+}
+
+fn subset(nd: usize, mask: u8) -> Vec<usize> {
+    (0..nd).filter(|a| mask & (1 << a) != 0).collect()
+}
+
+/// NumPy's positions for `start:stop:step` on an axis of length `n` (the reference).
+fn numpy_positions(n: usize, start: Option<isize>, stop: Option<isize>, step: isize) -> Vec<usize> {
+    let n = n as isize;
+    let norm = |v: isize, lo: isize, hi: isize| {
+        let v = if v < 0 { v + n } else { v };
+        v.clamp(lo, hi)
+    };
+    let mut out = Vec::new();
+    if step > 0 {
+        let (a, b) = (
+            start.map_or(0, |s| norm(s, 0, n)),
+            stop.map_or(n, |s| norm(s, 0, n)),
+        );
+        let mut i = a;
+        while i < b {
+            out.push(i as usize);
+            i += step;
+        }
+    } else {
+        let a = start.map_or(n - 1, |s| norm(s, -1, n - 1));
+        let b = stop.map_or(-1, |s| norm(s, -1, n - 1));
+        let mut i = a;
+        while i > b {
+            out.push(i as usize);
+            i += step;
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn from_array_roundtrips((shape, c1, _c2, seed, thr) in arb_case(4)) {
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        prop_assert_eq!(x.compute_with(&*scheduler(thr)).unwrap(), d.clone());
+        prop_assert_eq!(x.persist_with(&*scheduler(thr)).unwrap().compute().unwrap(), d);
+    }
+
+    #[test]
+    fn elementwise_matches_ndarray((shape, c1, c2, seed, thr) in arb_case(4)) {
+        let s = scheduler(thr);
+        let (a, b) = (data(&shape, seed), data(&shape, seed ^ 7));
+        let (x, y) = (arr(&a, &c1), arr(&b, &c2));
+        prop_assert_eq!((&x + &y).unwrap().compute_with(&*s).unwrap(), &a + &b);
+        prop_assert_eq!((&x * 2.5).compute_with(&*s).unwrap(), a.mapv(|v| v * 2.5));
+        prop_assert_eq!((-&x - &y).unwrap().compute_with(&*s).unwrap(), -&a - &b);
+        prop_assert!(close(&x.exp().sin().compute_with(&*s).unwrap(), &a.mapv(|v| v.exp().sin())));
+        let expected_rem = ndarray::Zip::from(&a).and(&b).map_collect(|&p, &q| {
+            let r = p % q;
+            if r != 0.0 && ((r < 0.0) != (q < 0.0)) { r + q } else { r }
+        });
+        prop_assert!(close(&(&x % &y).unwrap().compute_with(&*s).unwrap(), &expected_rem));
+        let gt = x.greater(&y).unwrap();
+        prop_assert_eq!(gt.compute_with(&*s).unwrap(), ndarray::Zip::from(&a).and(&b).map_collect(|p, q| p > q));
+        let w = where_(&gt, &x, 0.0).unwrap();
+        prop_assert_eq!(w.compute_with(&*s).unwrap(), ndarray::Zip::from(&a).and(&b).map_collect(|&p, &q| if p > q { p } else { 0.0 }));
+        prop_assert_eq!(x.clip(-3.0, 4.0).unwrap().compute_with(&*s).unwrap(), a.mapv(|v| v.clamp(-3.0, 4.0)));
+        prop_assert_eq!(x.maximum(&y).unwrap().compute_with(&*s).unwrap(), ndarray::Zip::from(&a).and(&b).map_collect(|p, q| p.max(*q)));
+        let as_int = x.astype::<i64>().compute_with(&*s).unwrap();
+        prop_assert_eq!(as_int, a.mapv(|v| v as i64));
+    }
+
+    #[test]
+    fn broadcasting_matches_ndarray((shape, c1, c2, seed, thr) in arb_case(4), drop in 0usize..3, ones in any::<u8>()) {
+        // y's shape: a suffix of x's, with some axes set to 1.
+        let k = drop.min(shape.len());
+        let mut yshape: Vec<usize> = shape[k..].to_vec();
+        for (i, n) in yshape.iter_mut().enumerate() {
+            if ones & (1 << i) != 0 { *n = 1; }
+        }
+        let ychunks: Vec<Vec<usize>> = yshape.iter().zip(&c2[k..]).map(|(&n, c)| if n == 1 { vec![1] } else { c.clone() }).collect();
+        let (a, b) = (data(&shape, seed), data(&yshape, seed ^ 3));
+        let (x, y) = (arr(&a, &c1), arr(&b, &ychunks));
+        let expected = &a + &b.broadcast(IxDyn(&shape)).unwrap();
+        prop_assert_eq!((&x + &y).unwrap().compute_with(&*scheduler(thr)).unwrap(), expected.clone());
+        prop_assert_eq!((&y + &x).unwrap().compute_with(&*scheduler(thr)).unwrap(), expected);
+    }
+
+    #[test]
+    fn reductions_match_reference((shape, c1, _c2, seed, thr) in arb_case(4), mask in any::<u8>(), keep in any::<bool>()) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let axes = subset(shape.len(), mask);
+        let fix = |r: ArrayD<f64>| if keep { r } else { drop_axes(r, &axes) };
+        let got = |b: BlockArray<f64>| b.compute_with(&*s).unwrap();
+        prop_assert_eq!(got(x.sum(Some(&axes), keep).unwrap()), fix(ref_reduce(&d, &axes, |v, _| v.iter().sum())));
+        prop_assert_eq!(got(x.prod(Some(&axes), keep).unwrap()), fix(ref_reduce(&d, &axes, |v, _| v.iter().product())));
+        let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+        prop_assert!(close(&got(x.mean(Some(&axes), keep).unwrap()), &fix(ref_reduce(&d, &axes, |v, _| mean(v)))));
+        let var = |v: &[f64], ddof: f64| {
+            let m = mean(v);
+            let n = v.len() as f64 - ddof;
+            if n <= 0.0 { f64::NAN } else { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n }
+        };
+        prop_assert!(close(&got(x.var(Some(&axes), 1.0, keep).unwrap()), &fix(ref_reduce(&d, &axes, |v, _| var(v, 1.0)))));
+        prop_assert!(close(&got(x.std(Some(&axes), 0.0, keep).unwrap()), &fix(ref_reduce(&d, &axes, |v, _| var(v, 0.0).sqrt()))));
+        let empty = axes.iter().any(|&a| shape[a] == 0);
+        if empty {
+            prop_assert_eq!(x.min(Some(&axes), keep).unwrap_err().kind(), ErrorKind::Shape);
+        } else {
+            prop_assert_eq!(got(x.min(Some(&axes), keep).unwrap()), fix(ref_reduce(&d, &axes, |v, _| v.iter().copied().fold(f64::INFINITY, f64::min))));
+            prop_assert_eq!(got(x.max(Some(&axes), keep).unwrap()), fix(ref_reduce(&d, &axes, |v, _| v.iter().copied().fold(f64::NEG_INFINITY, f64::max))));
+        }
+        let b = x.greater(0.0).unwrap();
+        let any = b.any(Some(&axes), keep).unwrap().compute_with(&*s).unwrap();
+        let any_ref = ref_reduce(&d, &axes, |v, _| v.iter().any(|&x| x > 0.0));
+        prop_assert_eq!(any, if keep { any_ref } else { drop_axes(any_ref, &axes) });
+    }
+
+    #[test]
+    fn arg_reductions_match_reference((shape, c1, _c2, seed, thr) in arb_case(3), axis_pick in any::<usize>()) {
+        prop_assume!(shape.iter().all(|&n| n > 0));
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        // Flat: first index of the extreme.
+        let flat: Vec<f64> = d.iter().copied().collect();
+        let first = |better: fn(f64, f64) -> bool| {
+            let mut b = 0;
+            for (i, &v) in flat.iter().enumerate() { if better(v, flat[b]) { b = i; } }
+            b as i64
+        };
+        prop_assert_eq!(x.argmin(None).unwrap().compute_with(&*s).unwrap().into_iter().next(), Some(first(|a, b| a < b)));
+        prop_assert_eq!(x.argmax(None).unwrap().compute_with(&*s).unwrap().into_iter().next(), Some(first(|a, b| a > b)));
+        if !shape.is_empty() {
+            let ax = axis_pick % shape.len();
+            let expected = d.map_axis(Axis(ax), |lane| {
+                let mut b = 0;
+                for (i, &v) in lane.iter().enumerate() { if v < lane[b] { b = i; } }
+                b as i64
+            });
+            prop_assert_eq!(x.argmin(Some(ax)).unwrap().compute_with(&*s).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn nan_reductions_match_reference((shape, c1, _c2, seed, thr) in arb_case(3), mask in any::<u8>()) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed).mapv(|v| if v == 0.0 || v == 7.0 { f64::NAN } else { v });
+        let x = arr(&d, &c1);
+        let axes = subset(shape.len(), mask);
+        let got = |b: BlockArray<f64>| b.compute_with(&*s).unwrap();
+        let finite = |v: &[f64]| v.iter().copied().filter(|x| !x.is_nan()).collect::<Vec<_>>();
+        prop_assert_eq!(got(x.nansum(Some(&axes), true).unwrap()), ref_reduce(&d, &axes, |v, _| finite(v).iter().sum()));
+        let nanmean_ref = ref_reduce(&d, &axes, |v, _| {
+            let f = finite(v);
+            if f.is_empty() { f64::NAN } else { f.iter().sum::<f64>() / f.len() as f64 }
+        });
+        prop_assert!(close(&got(x.nanmean(Some(&axes), true).unwrap()), &nanmean_ref));
+        prop_assert!(close(&got(x.sum(Some(&axes), true).unwrap()), &ref_reduce(&d, &axes, |v, _| v.iter().sum())));
+        if !axes.iter().any(|&a| shape[a] == 0) {
+            let nanmax_ref = ref_reduce(&d, &axes, |v, _| {
+                finite(v).into_iter().fold(f64::NAN, |a, b| if a.is_nan() || b > a { b } else { a })
+            });
+            prop_assert!(close(&got(x.nanmax(Some(&axes), true).unwrap()), &nanmax_ref));
+            let max_ref = ref_reduce(&d, &axes, |v, _| {
+                if v.iter().any(|x| x.is_nan()) { f64::NAN } else { v.iter().copied().fold(f64::NEG_INFINITY, f64::max) }
+            });
+            prop_assert!(close(&got(x.max(Some(&axes), true).unwrap()), &max_ref));
+        }
+    }
+
+    #[test]
+    fn cumulative_matches_ndarray((shape, c1, _c2, seed, thr) in arb_case(3), axis_pick in any::<usize>()) {
+        prop_assume!(!shape.is_empty());
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let ax = axis_pick % shape.len();
+        let mut expected = d.clone();
+        expected.accumulate_axis_inplace(Axis(ax), |&p, c| *c += p);
+        prop_assert_eq!(x.cumsum(ax).unwrap().compute_with(&*scheduler(thr)).unwrap(), expected);
+        let small = d.mapv(|v| (v % 3.0) + 0.5);
+        let mut expected = small.clone();
+        expected.accumulate_axis_inplace(Axis(ax), |&p, c| *c *= p);
+        prop_assert!(close(&arr(&small, &c1).cumprod(ax).unwrap().compute_with(&*scheduler(thr)).unwrap(), &expected));
+    }
+
+    #[test]
+    fn slicing_matches_numpy_rules(
+        (shape, c1, _c2, seed, thr) in arb_case(4),
+        raw in proptest::collection::vec((any::<Option<i8>>(), any::<Option<i8>>(), prop_oneof![-3isize..=-1, 1isize..=3], any::<bool>()), 4),
+    ) {
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let mut args = Vec::new();
+        let mut expected = d.clone();
+        let mut out_axis = 0;
+        for (ax, &n) in shape.iter().enumerate() {
+            let (start, stop, step, index) = raw[ax];
+            if index && n > 0 {
+                let i = start.map_or(0, |s| s as isize).rem_euclid(2 * n as isize) - n as isize;
+                args.push(SliceArg::Index(i));
+                expected = expected.index_axis_move(Axis(out_axis), (i + n as isize) as usize % n);
+            } else {
+                let (start, stop) = (start.map(|s| s as isize), stop.map(|s| s as isize));
+                args.push(SliceArg::Range { start, stop, step });
+                let pos = numpy_positions(n, start, stop, step);
+                expected = expected.select(Axis(out_axis), &pos);
+                out_axis += 1;
+            }
+        }
+        let y = x.slice(&args).unwrap();
+        prop_assert_eq!(y.shape(), expected.shape());
+        prop_assert_eq!(y.compute_with(&*scheduler(thr)).unwrap(), expected.clone());
+        // The same slice through an elementwise op and a transpose (push-down paths).
+        let z = (&x * 2.0).slice(&args).unwrap();
+        prop_assert_eq!(z.compute_with(&*scheduler(thr)).unwrap(), expected.mapv(|v| v * 2.0));
+        let rev: Vec<SliceArg> = args.iter().rev().cloned().collect();
+        let t = x.t().slice(&rev).unwrap();
+        prop_assert_eq!(t.compute_with(&*scheduler(thr)).unwrap(), expected.t().to_owned());
+    }
+
+    #[test]
+    fn take_matches_select((shape, c1, _c2, seed, thr) in arb_case(3), raw in proptest::collection::vec(any::<i16>(), 0..12), axis_pick in any::<usize>()) {
+        prop_assume!(!shape.is_empty());
+        let ax = axis_pick % shape.len();
+        let n = shape[ax] as isize;
+        prop_assume!(n > 0);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let idx: Vec<isize> = raw.iter().map(|&r| (r as isize).rem_euclid(2 * n) - n).collect();
+        let pos: Vec<usize> = idx.iter().map(|&i| (i + n) as usize % n as usize).collect();
+        prop_assert_eq!(x.take(&idx, ax).unwrap().compute_with(&*scheduler(thr)).unwrap(), d.select(Axis(ax), &pos));
+    }
+
+    #[test]
+    fn shape_ops_match_ndarray((shape, c1, c2, seed, thr) in arb_case(4), perm_seed in any::<u64>()) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let nd = shape.len();
+        let mut perm: Vec<usize> = (0..nd).collect();
+        let mut z = perm_seed;
+        for i in (1..nd).rev() {
+            z = z.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            perm.swap(i, (z >> 33) as usize % (i + 1));
+        }
+        prop_assert_eq!(x.permuted_axes(&perm).unwrap().compute_with(&*s).unwrap(), d.clone().permuted_axes(IxDyn(&perm)));
+        prop_assert_eq!(x.t().compute_with(&*s).unwrap(), d.t().to_owned());
+        prop_assert_eq!(x.rechunk(c2.clone()).unwrap().compute_with(&*s).unwrap(), d.clone());
+        let rechunked = x.rechunk(c2.clone()).unwrap();
+        prop_assert_eq!(rechunked.chunks().axes(), c2.as_slice());
+        let flat = x.reshape(&[d.len()]).unwrap();
+        prop_assert_eq!(flat.compute_with(&*s).unwrap().into_raw_vec_and_offset().0, d.iter().copied().collect::<Vec<_>>());
+        let rev: Vec<usize> = shape.iter().rev().copied().collect();
+        let back = flat.reshape(&rev).unwrap();
+        prop_assert_eq!(back.compute_with(&*s).unwrap(), d.clone().into_shape_with_order(IxDyn(&rev)).unwrap());
+        prop_assert_eq!(x.insert_axis(nd).unwrap().squeeze(Some(&[nd])).unwrap().compute_with(&*s).unwrap(), d.clone());
+        let doubled = concatenate(&[&x, &arr(&d, &c2)], 0);
+        if nd == 0 {
+            prop_assert!(doubled.is_err());
+        } else {
+            prop_assert_eq!(doubled.unwrap().compute_with(&*s).unwrap(), ndarray::concatenate(Axis(0), &[d.view(), d.view()]).unwrap());
+        }
+        let st = stack(&[&x, &arr(&d, &c2)], nd).unwrap();
+        prop_assert_eq!(st.compute_with(&*s).unwrap(), ndarray::stack(Axis(nd), &[d.view(), d.view()]).unwrap());
+    }
+}
+
+#[test]
+fn random_values_do_not_depend_on_chunks_or_scheduler() {
+    let rng = blockarray::random::Rng::new(7);
+    let a = rng.normal::<f64>(10.0, 0.1, &[37, 23], [10, 10]).unwrap();
+    let b = rng.normal::<f64>(10.0, 0.1, &[37, 23], [37, 1]).unwrap();
+    let va = a.compute_with(&SyncScheduler::new()).unwrap();
+    let vb = b
+        .compute_with(&ThreadedScheduler::builder().threads(8).build().unwrap())
+        .unwrap();
+    assert_eq!(va, vb);
+    let mean = va.mean().unwrap();
+    assert!((mean - 10.0).abs() < 0.02, "{mean}");
+    let u = rng
+        .uniform::<f32>(-1.0, 1.0, &[1000], 64)
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(u.iter().all(|&v| (-1.0..1.0).contains(&v)));
+    let i = rng
+        .integers::<i64>(3, 7, &[1000], 100)
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(i.iter().all(|&v| (3..7).contains(&v)));
+    for k in 3..7 {
+        assert!(i.iter().any(|&v| v == k), "{k} never drawn");
+    }
+    assert_ne!(
+        rng.random::<f64>(&[10], 5).unwrap().compute().unwrap(),
+        blockarray::random::Rng::new(8)
+            .random::<f64>(&[10], 5)
+            .unwrap()
+            .compute()
+            .unwrap()
+    );
+}
+
+#[test]
+fn creation_functions_match_numpy() {
+    let s = SyncScheduler::new();
+    assert_eq!(
+        BlockArray::arange(0.0f64, 1.0, 0.3, 2)
+            .unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![0.0, 0.3, 0.6, 0.8999999999999999]
+    );
+    assert_eq!(
+        BlockArray::arange(5i32, 0, -2, 2)
+            .unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![5, 3, 1]
+    );
+    assert_eq!(BlockArray::arange(0i64, 0, 1, 2).unwrap().shape(), &[0]);
+    assert_eq!(
+        BlockArray::arange(0i64, 5, 0, 2).unwrap_err().kind(),
+        ErrorKind::Step
+    );
+    assert_eq!(
+        BlockArray::linspace(0.0f64, 1.0, 5, true, 2)
+            .unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![0.0, 0.25, 0.5, 0.75, 1.0]
+    );
+    assert_eq!(
+        BlockArray::linspace(0.0f64, 1.0, 4, false, 3)
+            .unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![0.0, 0.25, 0.5, 0.75]
+    );
+    let e = BlockArray::<i32>::eye(3, Some(4), 1, 2)
+        .unwrap()
+        .compute_with(&s)
+        .unwrap();
+    assert_eq!(
+        e,
+        ndarray::array![[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]].into_dyn()
+    );
+    assert_eq!(
+        BlockArray::full(&[2, 2], 7u8, 1)
+            .unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .sum(),
+        28
+    );
+    let z = BlockArray::<num_complex::Complex<f64>>::zeros(&[3], 2).unwrap();
+    let one = num_complex::Complex::new(1.0, 2.0);
+    assert_eq!((&z + one).compute_with(&s).unwrap()[[2]], one);
+}
+
+#[test]
+fn element_types_all_compute() {
+    fn check<T: blockarray::Numeric>(v: T) {
+        let x = BlockArray::full(&[5, 3], v, [2, 2]).unwrap();
+        let y = (&x + &x)
+            .unwrap()
+            .sum(None, false)
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_eq!(
+            y.into_iter().next().unwrap(),
+            (0..30).fold(T::zero(), |a, _| a + v)
+        );
+    }
+    check(1.5f32);
+    check(1.5f64);
+    check(3i32);
+    check(3i64);
+    check(2u8);
+    check(num_complex::Complex::new(1.0f32, -1.0));
+    check(num_complex::Complex::new(1.0f64, -1.0));
+    let b = BlockArray::full(&[4], true, 3).unwrap();
+    assert!(
+        b.all(None, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+    );
+    assert!(
+        !(!&b)
+            .any(None, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+    );
+}
+
+fn kind<T>(r: Result<T, Error>) -> ErrorKind {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.kind(),
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_naming_what_was_wrong() {
+    let x = BlockArray::<f64>::ones(&[4, 6], [2, 3]).unwrap();
+    let y = BlockArray::<f64>::ones(&[5, 6], [2, 3]).unwrap();
+    let e = (&x + &y).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("(4, 6)") && e.to_string().contains("(5, 6)"),
+        "{e}"
+    );
+    let e = x.sum(Some(&[2]), false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Axis);
+    assert!(e.to_string().contains('2'), "{e}");
+    assert_eq!(kind(x.sum(Some(&[1, 1]), false)), ErrorKind::Axis);
+    assert_eq!(kind(x.slice(blockarray::s![4, ..])), ErrorKind::Index);
+    assert_eq!(kind(x.slice(blockarray::s![..;0, ..])), ErrorKind::Step);
+    assert_eq!(kind(x.slice(blockarray::s![.., .., 1])), ErrorKind::Index);
+    assert_eq!(kind(x.take(&[6], 0)), ErrorKind::Index);
+    assert_eq!(kind(x.take(&[0], 2)), ErrorKind::Axis);
+    assert_eq!(
+        kind(BlockArray::<f64>::ones(&[4, 6], vec![vec![2, 1], vec![6]])),
+        ErrorKind::Chunks
+    );
+    assert_eq!(
+        kind(BlockArray::<f64>::ones(&[4, 6], [0, 3])),
+        ErrorKind::Chunks
+    );
+    assert_eq!(kind(x.reshape(&[5, 5])), ErrorKind::Shape);
+    assert_eq!(kind(x.permuted_axes(&[0, 0])), ErrorKind::Axis);
+    assert_eq!(kind(x.swap_axes(0, 2)), ErrorKind::Axis);
+    assert_eq!(kind(x.squeeze(Some(&[0]))), ErrorKind::Shape);
+    assert_eq!(kind(x.insert_axis(3)), ErrorKind::Axis);
+    assert_eq!(kind(concatenate(&[&x, &y.t()], 0)), ErrorKind::Shape);
+    assert_eq!(kind(stack::<f64>(&[], 0)), ErrorKind::Shape);
+    assert_eq!(kind(x.clip(2.0, 1.0)), ErrorKind::Unsupported);
+    assert_eq!(kind(x.block(&[2, 0])), ErrorKind::Index);
+    assert_eq!(kind(x.rechunk([3, 0])), ErrorKind::Chunks);
+    assert_eq!(
+        kind(blockarray::random::Rng::new(1).normal::<f64>(0.0, -1.0, &[3], 1)),
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        kind(BlockArray::<f64>::zeros(&[0], 1).unwrap().max(None, false)),
+        ErrorKind::Shape
+    );
+    assert_eq!(
+        kind(blockarray::reduce(
+            &x,
+            blockarray::Moments::<f64>::new(blockarray::MomentKind::Mean, false),
+            None,
+            false,
+            1
+        )),
+        ErrorKind::Unsupported
+    );
+    // Integer division by zero fails when computed, naming the task.
+    let i = BlockArray::<i64>::ones(&[3], 2).unwrap();
+    let e = (&i / 0).compute().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Graph);
+    assert!(
+        e.to_string().contains("division by zero") && e.to_string().contains("div-"),
+        "{e}"
+    );
+}
+
+#[test]
+fn block_access_returns_that_block() {
+    let d = data(&[7, 5], 3);
+    let x = arr(&d, &[vec![3, 4], vec![2, 2, 1]]);
+    let b = x.block(&[1, 2]).unwrap();
+    assert_eq!(
+        b.compute().unwrap(),
+        d.slice(ndarray::s![3..7, 4..5]).to_owned().into_dyn()
+    );
+}
+
+#[test]
+fn lazy_slices_lower_only_the_blocks_they_touch() {
+    // exp(ones((10000, 10000), chunks 100×100))[1:100, 1:100] lowers one block of ones.
+    let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100]).unwrap();
+    let y = x.exp().slice(blockarray::s![1..100, 1..100]).unwrap();
+    assert_eq!(y.shape(), &[99, 99]);
+    let unfused = y.graph().unwrap();
+    assert!(unfused.len() <= 4, "{} tasks:\n{unfused}", unfused.len());
+    let (fused, outputs) = y.lowered(None).unwrap();
+    assert!(fused.len() <= 2, "{fused}");
+    assert_eq!(outputs.len(), 1);
+    let v = y.compute().unwrap();
+    assert!(v.iter().all(|&e| e == std::f64::consts::E));
+    // Building over a million blocks is cheap: no per-block work until lowering.
+    let t0 = std::time::Instant::now();
+    let big = BlockArray::<f64>::ones(&[1_000_000, 1_000], [1_000, 1]).unwrap();
+    assert_eq!(big.chunks().nblocks(), 1_000_000);
+    let e = (&big.exp() + 1.0)
+        .slice(blockarray::s![5..7, 3..4])
+        .unwrap();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    // One output block, fused from source read to slice: one task.
+    assert_eq!(e.lowered(None).unwrap().0.len(), 1);
+    assert_eq!(e.compute().unwrap().len(), 2);
+}
+
+#[test]
+fn elementwise_chains_fuse_into_one_task_per_block() {
+    let x = BlockArray::<f64>::ones(&[40, 40], [10, 10]).unwrap();
+    let y = ((x.exp() + 1.0).sin() * 2.0)
+        .slice(blockarray::s![.., ..;-1])
+        .unwrap()
+        .t();
+    let (g, outputs) = y.lowered(None).unwrap();
+    // 16 blocks: one store... no — `lowered` gives the array's blocks only: one fused task each.
+    assert_eq!(outputs.len(), 16);
+    assert_eq!(g.len(), 16, "{g}");
+    let expected = ((1f64.exp() + 1.0).sin()) * 2.0;
+    assert!(y.compute().unwrap().iter().all(|&v| v == expected));
+}
+
+#[test]
+fn shared_work_is_computed_once_across_outputs() {
+    let x = BlockArray::<f64>::ones(&[20, 20], [10, 10]).unwrap();
+    let shared = x.exp();
+    let a = shared.sum(None, false).unwrap();
+    let b = shared.mean(Some(&[0]), false).unwrap();
+    let mut c = blockarray::Computation::new();
+    let (ha, hb) = (c.add(&a), c.add(&b));
+    let (g, _) = c.graph().unwrap();
+    // 4 blocks of exp, each read by both reductions: not fused, computed once.
+    let exp_tasks = g
+        .keys()
+        .iter()
+        .filter(|k| k.name() == shared.name())
+        .count();
+    assert_eq!(exp_tasks, 4, "{g}");
+    let mut out = c.run(&SyncScheduler::new()).unwrap();
+    assert!((out.take(ha).unwrap().into_iter().next().unwrap() - 400.0 * 1f64.exp()).abs() < 1e-9);
+    assert_eq!(out.take(hb).unwrap().len(), 20);
+    assert!(out.take(ha).is_err());
+}
+
+#[test]
+fn display_shows_what_dask_shows() {
+    let x = BlockArray::<f64>::ones(&[10_000, 10_000], [1000, 1000]).unwrap();
+    let s = x.to_string();
+    assert!(
+        s.contains("BlockArray<float64> shape=(10000, 10000) 800.00 MB"),
+        "{s}"
+    );
+    assert!(
+        s.contains("blocks of (1000, 1000) 8.00 MB: 100 blocks in (10, 10), 100 tasks"),
+        "{s}"
+    );
+    let y = (&x + &x.t()).unwrap();
+    assert!(y.to_string().contains("300 tasks"), "{}", y);
+    let listing = x
+        .slice(blockarray::s![..1000, ..2000])
+        .unwrap()
+        .graph()
+        .unwrap()
+        .to_string();
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert!(x.to_dot().unwrap().starts_with("digraph"));
+}
+
+#[test]
+fn store_writes_many_arrays_to_many_sinks_in_one_run() {
+    use std::sync::Arc;
+    let x = BlockArray::arange(0i64, 12, 1, 5).unwrap();
+    let y = (&x * 2).reshape(&[3, 4]).unwrap();
+    let s1 = Arc::new(blockarray::ArraySink::new(ArrayD::zeros(IxDyn(&[12]))));
+    let s2 = Arc::new(blockarray::ArraySink::new(ArrayD::zeros(IxDyn(&[3, 4]))));
+    let mut c = blockarray::Computation::new();
+    c.store(&x, s1.clone()).unwrap();
+    c.store(&y, s2.clone()).unwrap();
+    let wrong = Arc::new(blockarray::ArraySink::new(ArrayD::zeros(IxDyn(&[4, 3]))));
+    assert_eq!(c.store(&y, wrong).unwrap_err().kind(), ErrorKind::Shape);
+    c.run(&ThreadedScheduler::new()).unwrap();
+    let a = Arc::try_unwrap(s1).ok().unwrap().into_inner();
+    let b = Arc::try_unwrap(s2).ok().unwrap().into_inner();
+    assert_eq!(a.into_raw_vec_and_offset().0, (0..12).collect::<Vec<i64>>());
+    assert_eq!(
+        b.into_raw_vec_and_offset().0,
+        (0..12).map(|v| v * 2).collect::<Vec<i64>>()
+    );
+    let mut into = ArrayD::zeros(IxDyn(&[3, 4]));
+    y.store_into(&mut into).unwrap();
+    assert_eq!(into[[2, 3]], 22);
+    let mut bad = ArrayD::zeros(IxDyn(&[2]));
+    assert_eq!(y.store_into(&mut bad).unwrap_err().kind(), ErrorKind::Shape);
+}
+
+#[test]
+fn a_failing_task_fails_compute_with_the_key() {
+    let x = BlockArray::<f64>::ones(&[10], 3).unwrap();
+    let bad = x.map("explode", |v: f64| {
+        if v > 0.0 {
+            panic!("exploded on {v}")
+        } else {
+            v
+        }
+    });
+    let e = bad.compute().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Graph);
+    assert!(
+        e.to_string().contains("exploded on 1") && e.to_string().contains("panicked"),
+        "{e}"
+    );
+}
