@@ -38,7 +38,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod array;
+pub mod blockwise;
 pub mod chunks;
+pub mod contract;
 pub mod element;
 pub mod elementwise;
 pub mod error;
@@ -51,10 +53,12 @@ pub mod slicing;
 pub mod source;
 
 pub use array::{BlockArray, BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
+pub use blockwise::{BlockInfo, blockwise};
 pub use chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, broadcast_chunks,
     broadcast_shapes, unify_axis,
 };
+pub use contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use element::{CastTo, Element, Float, Numeric, Real};
 pub use elementwise::{Kernel, Operand, where_};
 pub use error::{Error, ErrorKind, Result};

@@ -626,6 +626,15 @@ fn fold<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static>(
     Fold { name, identity, f }
 }
 
+fn add<T: Numeric>(a: T, b: T) -> T {
+    a + b
+}
+
+/// The sum as a [`Reduction`] (for building on, like the contraction's tree of partial sums).
+pub fn sum_reduction<T: Numeric>() -> Fold<T, fn(T, T) -> T> {
+    fold("sum", T::zero(), add::<T> as fn(T, T) -> T)
+}
+
 impl<T: Numeric> BlockArray<T> {
     /// The sum over `axes` (all when `None`); reduced axes kept (length 1) when `keepdims`.
     ///

@@ -746,3 +746,190 @@ fn a_failing_task_fails_compute_with_the_key() {
         "{e}"
     );
 }
+
+/// A naive tensordot: loops over every output position and contracted position.
+fn naive_tensordot(a: &ArrayD<f64>, b: &ArrayD<f64>, ca: &[usize], cb: &[usize]) -> ArrayD<f64> {
+    let fa: Vec<usize> = (0..a.ndim()).filter(|x| !ca.contains(x)).collect();
+    let fb: Vec<usize> = (0..b.ndim()).filter(|x| !cb.contains(x)).collect();
+    let mut out_shape: Vec<usize> = fa.iter().map(|&x| a.shape()[x]).collect();
+    out_shape.extend(fb.iter().map(|&x| b.shape()[x]));
+    let con_shape: Vec<usize> = ca.iter().map(|&x| a.shape()[x]).collect();
+    let con_total: usize = con_shape.iter().product();
+    ArrayD::from_shape_fn(IxDyn(&out_shape), |o| {
+        let mut sum = 0.0;
+        for lin in 0..con_total {
+            let mut k = vec![0; con_shape.len()];
+            let mut rem = lin;
+            for d in (0..con_shape.len()).rev() {
+                k[d] = rem % con_shape[d];
+                rem /= con_shape[d];
+            }
+            let mut ia = vec![0; a.ndim()];
+            let mut ib = vec![0; b.ndim()];
+            for (p, &x) in fa.iter().enumerate() {
+                ia[x] = o[p];
+            }
+            for (p, &x) in fb.iter().enumerate() {
+                ib[x] = o[fa.len() + p];
+            }
+            for (p, (&x, &y)) in ca.iter().zip(cb).enumerate() {
+                ia[x] = k[p];
+                ib[y] = k[p];
+            }
+            sum += a[IxDyn(&ia)] * b[IxDyn(&ib)];
+        }
+        sum
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn matmul_matches_ndarray_dot(m in 0usize..9, k in 0usize..25, n in 0usize..9, ca in arb_chunks(vec![9, 25]), cb in arb_chunks(vec![25, 9]), seed in any::<u64>(), thr in any::<bool>()) {
+        let a = data(&[m, k], seed);
+        let b = data(&[k, n], seed ^ 1);
+        let fit = |c: &Vec<usize>, len: usize| -> Vec<usize> {
+            // Trim a chunking of 9 or 25 down to `len`.
+            let mut out = Vec::new();
+            let mut left = len;
+            for &x in c { if left == 0 { break; } let t = x.min(left); out.push(t); left -= t; }
+            if out.is_empty() { out.push(0); }
+            out
+        };
+        let x = arr(&a, &[fit(&ca[0], m), fit(&ca[1], k)]);
+        let y = arr(&b, &[fit(&cb[0], k), fit(&cb[1], n)]);
+        let got = x.matmul(&y).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        let expected = a.clone().into_dimensionality::<ndarray::Ix2>().unwrap().dot(&b.clone().into_dimensionality::<ndarray::Ix2>().unwrap());
+        prop_assert_eq!(got, expected.into_dyn());
+    }
+
+    #[test]
+    fn tensordot_matches_naive((shape, c1, _c2, seed, thr) in arb_case(3), pick in any::<u8>()) {
+        // Contract a subset of axes of x with the same axes of a permuted copy.
+        let nd = shape.len();
+        let axes: Vec<usize> = (0..nd).filter(|a| pick & (1 << a) != 0).collect();
+        let d = data(&shape, seed);
+        let e = data(&shape, seed ^ 5);
+        let x = arr(&d, &c1);
+        let y = arr(&e, &c1).t();
+        let yd = e.t().to_owned();
+        let axes_b: Vec<usize> = axes.iter().map(|&a| nd - 1 - a).collect();
+        let got = blockarray::tensordot(&x, &y, &axes, &axes_b).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got, naive_tensordot(&d, &yd, &axes, &axes_b));
+    }
+
+    #[test]
+    fn map_blocks_sees_each_block_once((shape, c1, _c2, seed, thr) in arb_case(3)) {
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let y = x.map_blocks("plus-first-start", None, |b, info| {
+            let shift = info.start.first().copied().unwrap_or(0) as f64;
+            Ok(b.mapv(|v| v * 2.0 + shift))
+        }).unwrap();
+        let got = y.compute_with(&*scheduler(thr)).unwrap();
+        let starts: Vec<usize> = if shape.is_empty() { vec![] } else {
+            let mut s = Vec::new();
+            let mut acc = 0;
+            for &c in &c1[0] { for _ in 0..c { s.push(acc); } acc += c; }
+            s
+        };
+        let expected = ArrayD::from_shape_fn(IxDyn(&shape), |i| {
+            let shift = if shape.is_empty() { 0.0 } else { starts[i[0]] as f64 };
+            d[&i] * 2.0 + shift
+        });
+        prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn contraction_over_many_blocks_uses_a_tree_and_stays_exact() {
+    // 20 contracted blocks: more than one group of CONTRACT_GROUP products.
+    let a = data(&[3, 20], 1);
+    let b = data(&[20, 4], 2);
+    let x = arr(&a, &[vec![3], vec![1; 20]]);
+    let y = arr(&b, &[vec![1; 20], vec![2, 2]]);
+    let z = x.matmul(&y).unwrap();
+    let g = z.graph().unwrap();
+    assert!(
+        g.keys().iter().any(|k| k.name().starts_with("sum-combine")),
+        "{g}"
+    );
+    let expected = a
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap()
+        .dot(&b.into_dimensionality::<ndarray::Ix2>().unwrap());
+    assert_eq!(z.compute().unwrap(), expected.into_dyn());
+    // Integers go through ndarray's GEMM.
+    let i = BlockArray::arange(0i64, 12, 1, 5)
+        .unwrap()
+        .reshape(&[3, 4])
+        .unwrap();
+    let ii = i.matmul(&i.t()).unwrap().compute().unwrap();
+    assert_eq!(ii[[2, 2]], 8 * 8 + 9 * 9 + 10 * 10 + 11 * 11);
+    // Vectors.
+    let v = BlockArray::<f64>::ones(&[4], 3).unwrap();
+    let m = BlockArray::<f64>::ones(&[4, 2], [2, 2]).unwrap();
+    assert_eq!(v.matmul(&m).unwrap().shape(), &[2]);
+    assert_eq!(
+        v.dot(&v).unwrap().compute().unwrap().into_iter().next(),
+        Some(4.0)
+    );
+}
+
+#[test]
+fn contraction_and_blockwise_bad_input() {
+    let x = BlockArray::<f64>::ones(&[4, 6], [2, 3]).unwrap();
+    let y = BlockArray::<f64>::ones(&[5, 6], [2, 3]).unwrap();
+    let e = x.matmul(&y).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("length 6") && e.to_string().contains("length 5"),
+        "{e}"
+    );
+    assert_eq!(
+        kind(blockarray::tensordot(&x, &y, &[0, 1], &[1])),
+        ErrorKind::Axis
+    );
+    assert_eq!(
+        kind(blockarray::tensordot(&x, &y, &[2], &[1])),
+        ErrorKind::Axis
+    );
+    assert_eq!(
+        kind(blockarray::tensordot(&x, &x, &[1, 1], &[1, 1])),
+        ErrorKind::Axis
+    );
+    let cube = BlockArray::<f64>::ones(&[2, 2, 2], 1).unwrap();
+    assert_eq!(kind(cube.matmul(&cube)), ErrorKind::Unsupported);
+    // map_blocks: wrong number of declared blocks, then a block of the wrong shape.
+    let wrong = blockarray::ChunkSpec::Explicit(vec![vec![4], vec![3, 3]]);
+    assert_eq!(
+        kind(x.map_blocks("id", Some(wrong), |b, _| Ok(b.clone()))),
+        ErrorKind::Chunks
+    );
+    let bad = x
+        .map_blocks("shrink", None, |b, _| {
+            Ok(b.slice(ndarray::s![..1, ..]).to_owned().into_dyn())
+        })
+        .unwrap();
+    let e = bad.compute().unwrap_err();
+    assert!(
+        e.to_string().contains("shrink") && e.to_string().contains("declared"),
+        "{e}"
+    );
+    assert_eq!(
+        kind(blockarray::blockwise::<f64, f64, _>(
+            "none",
+            &[],
+            None,
+            |b, _| Ok(b[0].clone())
+        )),
+        ErrorKind::Shape
+    );
+    assert_eq!(
+        kind(blockarray::blockwise("pair", &[&x, &y], None, |b, _| Ok(b
+            [0]
+        .clone()))),
+        ErrorKind::Shape
+    );
+}

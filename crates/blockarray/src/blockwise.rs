@@ -1,0 +1,222 @@
+//! User functions over blocks: `map_blocks` (one array) and [`blockwise`] (several).
+//!
+//! The function sees whole blocks (ndarray arrays) and where they sit ([`BlockInfo`]). Output
+//! chunks are declared up front (by default the input's), so the result is as lazy as any other
+//! array; a block of another shape is an error naming the block, raised when it is computed.
+
+use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::{BlockArray, ChunkSpec, Chunks, Element, Error, Result, unify_axis};
+use dag_core::{BlockIndex, TaskError, Value};
+use ndarray::ArrayD;
+use std::any::Any;
+use std::sync::Arc;
+
+/// Where a block sits, for functions passed to `map_blocks` and [`blockwise`].
+#[derive(Clone, Copy, Debug)]
+pub struct BlockInfo<'a> {
+    /// The block's index in the output's block grid.
+    pub index: &'a [usize],
+    /// The position of the block's first element in the output.
+    pub start: &'a [usize],
+    /// The output's declared shape for this block.
+    pub block_shape: &'a [usize],
+    /// The shape of the whole output.
+    pub array_shape: &'a [usize],
+}
+
+type BlockFn =
+    Arc<dyn Fn(&[Value], &BlockInfo<'_>) -> std::result::Result<Value, TaskError> + Send + Sync>;
+
+struct BlockwiseNode {
+    meta: Meta,
+    inputs: Vec<Arc<dyn Node>>,
+    f: BlockFn,
+}
+
+impl Node for BlockwiseNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        self.inputs.clone()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let idx = index.to_vec();
+        let start = self.meta.chunks.block_start(index);
+        let block_shape = self.meta.chunks.block_shape(index);
+        let array_shape = self.meta.shape().to_vec();
+        let f = self.f.clone();
+        BlockTask {
+            deps: (0..self.inputs.len())
+                .map(|i| (i, BlockIndex::from_slice(index)))
+                .collect(),
+            func: Arc::new(move |v: &[Value]| {
+                let info = BlockInfo {
+                    index: &idx,
+                    start: &start,
+                    block_shape: &block_shape,
+                    array_shape: &array_shape,
+                };
+                f(v, &info)
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Apply `f` to corresponding blocks of several arrays of the same shape (their chunks are
+/// unified first). `out_chunks` declares the output's chunks; it must have the same number of
+/// blocks along every axis as the inputs (`None`: the inputs' chunks). `name` identifies `f` in
+/// task keys.
+///
+/// ```
+/// use blockarray::{BlockArray, blockwise};
+/// let a = BlockArray::<f64>::ones(&[6, 4], [3, 2])?;
+/// let b = BlockArray::<f64>::full(&[6, 4], 2.0, [3, 4])?;
+/// // Chunks are unified to rows (3, 3), columns (2, 2); row 5 is in block row 1.
+/// let c = blockwise("weighted", &[&a, &b], None, |blocks, info| {
+///     Ok(blocks[0] + &(blocks[1] * info.index[0] as f64))
+/// })?;
+/// assert_eq!(c.compute()?[[5, 3]], 1.0 + 2.0 * 1.0);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn blockwise<T, U, F>(
+    name: &str,
+    inputs: &[&BlockArray<T>],
+    out_chunks: Option<ChunkSpec>,
+    f: F,
+) -> Result<BlockArray<U>>
+where
+    T: Element,
+    U: Element,
+    F: Fn(&[&ArrayD<T>], &BlockInfo<'_>) -> std::result::Result<ArrayD<U>, TaskError>
+        + Send
+        + Sync
+        + 'static,
+{
+    blockwise_tagged(name, std::any::type_name::<F>(), inputs, out_chunks, f)
+}
+
+/// [`blockwise`], with `tag` (the user function's type name) hashed into the keys.
+fn blockwise_tagged<T, U, F>(
+    name: &str,
+    tag: &str,
+    inputs: &[&BlockArray<T>],
+    out_chunks: Option<ChunkSpec>,
+    f: F,
+) -> Result<BlockArray<U>>
+where
+    T: Element,
+    U: Element,
+    F: Fn(&[&ArrayD<T>], &BlockInfo<'_>) -> std::result::Result<ArrayD<U>, TaskError>
+        + Send
+        + Sync
+        + 'static,
+{
+    let first = inputs
+        .first()
+        .ok_or_else(|| Error::shape(format!("blockwise {name}: no input arrays")))?;
+    for a in inputs {
+        if a.shape() != first.shape() {
+            return Err(Error::shape_mismatch(
+                &format!("blockwise {name}"),
+                first.shape(),
+                a.shape(),
+            ));
+        }
+    }
+    let mut common: Vec<Vec<usize>> = first.chunks().axes().to_vec();
+    for a in &inputs[1..] {
+        for (k, c) in common.iter_mut().enumerate() {
+            *c = unify_axis(c, a.chunks().axis(k))?;
+        }
+    }
+    let common = Chunks::from_blocks(common)?;
+    let nodes = inputs
+        .iter()
+        .map(|a| crate::shape::rechunk_direct(&a.node, common.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let out = match out_chunks {
+        None => common.clone(),
+        Some(ChunkSpec::Explicit(axes)) => Chunks::from_blocks(axes)?,
+        Some(other) => {
+            return Err(Error::chunks(format!(
+                "blockwise {name}: output chunks must be given explicitly (one block list per axis), got {other:?}"
+            )));
+        }
+    };
+    if out.numblocks() != common.numblocks() {
+        return Err(Error::chunks(format!(
+            "blockwise {name}: output chunks {out} have {:?} blocks, the inputs {:?}",
+            out.numblocks(),
+            common.numblocks()
+        )));
+    }
+    let label = name.to_string();
+    let func: BlockFn = Arc::new(move |v: &[Value], info: &BlockInfo<'_>| {
+        let blocks = v
+            .iter()
+            .map(|b| block_ref::<T>(b))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let out = f(&blocks, info)?;
+        if out.shape() != info.block_shape {
+            return Err(format!(
+                "{label}: block {:?} came back with shape {:?}, but the declared chunks give {:?}",
+                info.index,
+                out.shape(),
+                info.block_shape
+            )
+            .into());
+        }
+        Ok(block_value(out))
+    });
+    let refs: Vec<&Arc<dyn Node>> = nodes.iter().collect();
+    let mut t = token_of(&refs);
+    t.write_str(name).write_str(tag);
+    let meta = Meta::new::<U>(name, t, out);
+    Ok(BlockArray::wrap(Arc::new(BlockwiseNode {
+        meta,
+        inputs: nodes,
+        f: func,
+    })))
+}
+
+impl<T: Element> BlockArray<T> {
+    /// Apply `f` to every block (dask's `map_blocks`). `out_chunks` declares the output chunks
+    /// (`None`: unchanged; otherwise explicit, with the same number of blocks per axis).
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, ChunkSpec};
+    /// let x = BlockArray::<f64>::ones(&[6, 4], [3, 2])?;
+    /// // Each 3×2 block becomes a 1×2 block of its column sums.
+    /// let sums = x.map_blocks("colsum", Some(ChunkSpec::Explicit(vec![vec![1, 1], vec![2, 2]])), |b, _| {
+    ///     Ok(b.sum_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)))
+    /// })?;
+    /// assert_eq!(sums.compute()?, ndarray::ArrayD::from_elem(vec![2, 4], 3.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn map_blocks<U, F>(
+        &self,
+        name: &str,
+        out_chunks: Option<ChunkSpec>,
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        U: Element,
+        F: Fn(&ArrayD<T>, &BlockInfo<'_>) -> std::result::Result<ArrayD<U>, TaskError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let tag = std::any::type_name::<F>();
+        blockwise_tagged(
+            name,
+            tag,
+            &[self],
+            out_chunks,
+            move |b: &[&ArrayD<T>], info: &BlockInfo<'_>| f(b[0], info),
+        )
+    }
+}

@@ -1,0 +1,299 @@
+//! Tensor contractions: `tensordot`, `matmul`, `dot`.
+//!
+//! # Design notes
+//!
+//! The contracted axes of both operands are rechunked to a common chunking. Output block
+//! `(i, j)` (free blocks of `a`, then of `b`) is `Σ_k a[i, k] · b[k, j]` over the blocks `k` of
+//! the contracted axes. Products are grouped: each task accumulates up to
+//! [`CONTRACT_GROUP`] block products, and when there are more groups their partial sums are
+//! added by a tree (the reduction machinery), so a task never holds more than a bounded number
+//! of input blocks whatever the contracted length.
+//!
+//! Each block product is one GEMM: both blocks are laid out as matrices (free axes × contracted
+//! axes) and multiplied with faer for `f32`, `f64` and complex types (sequentially: the
+//! scheduler owns the cores), or with ndarray's `general_mat_mul` for integers.
+
+use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::element::Numeric;
+use crate::reduce::{DEFAULT_FANIN, reduce};
+use crate::shape::rechunk_direct;
+use crate::{BlockArray, Chunks, Error, Result, unify_axis};
+use dag_core::{BlockIndex, Value};
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use num_complex::Complex;
+use std::any::Any;
+use std::sync::Arc;
+
+/// How many block products one contraction task accumulates before partial sums are combined by
+/// a tree.
+pub const CONTRACT_GROUP: usize = 8;
+
+/// Element types with a matrix product.
+pub trait MatMul: Numeric {
+    /// `c += a · b` for row-major `a` (m × k), `b` (k × n) and `c` (m × n).
+    fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>);
+}
+
+macro_rules! matmul_faer {
+    ($($t:ty),*) => {$(
+        impl MatMul for $t {
+            fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
+                let (m, k) = a.dim();
+                let n = b.ncols();
+                if m == 0 || n == 0 || k == 0 {
+                    return;
+                }
+                let a = a.as_standard_layout();
+                let b = b.as_standard_layout();
+                let (a, b) = (a.as_slice().expect("standard layout"), b.as_slice().expect("standard layout"));
+                let c = c.as_slice_mut().expect("owned output is contiguous");
+                let lhs = faer::MatRef::from_row_major_slice(a, m, k);
+                let rhs = faer::MatRef::from_row_major_slice(b, k, n);
+                let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
+                faer::linalg::matmul::matmul(dst, faer::Accum::Add, lhs, rhs, <$t as num_traits::One>::one(), faer::Par::Seq);
+            }
+        }
+    )*};
+}
+matmul_faer!(f32, f64, Complex<f32>, Complex<f64>);
+
+macro_rules! matmul_ndarray {
+    ($($t:ty),*) => {$(
+        impl MatMul for $t {
+            fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
+                ndarray::linalg::general_mat_mul(1, &a, &b, 1, c);
+            }
+        }
+    )*};
+}
+matmul_ndarray!(i32, i64, u8);
+
+/// The contraction of a group of block pairs along the contracted axes.
+struct ContractNode<T> {
+    meta: Meta,
+    a: Arc<dyn Node>,
+    b: Arc<dyn Node>,
+    /// Free axes of a and b, contracted axes of a and b (positions in each operand).
+    free_a: Vec<usize>,
+    free_b: Vec<usize>,
+    con_a: Vec<usize>,
+    con_b: Vec<usize>,
+    /// Blocks along each contracted axis, and how many linear contracted-block numbers one
+    /// group covers. The output has one extra trailing axis: the group number.
+    con_blocks: Vec<usize>,
+    group: usize,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: MatMul> Node for ContractNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.a.clone(), self.b.clone()]
+    }
+    fn blockwise(&self) -> bool {
+        false
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let nfa = self.free_a.len();
+        let (ia, rest) = index.split_at(nfa);
+        let (jb, g) = rest.split_at(self.free_b.len());
+        let total: usize = self.con_blocks.iter().product();
+        let ks = g[0] * self.group..((g[0] + 1) * self.group).min(total);
+        let mut deps = Vec::new();
+        for lin in ks {
+            // Linear contracted-block number → per-axis block index.
+            let mut k = vec![0; self.con_blocks.len()];
+            let mut rem = lin;
+            for (d, &n) in self.con_blocks.iter().enumerate().rev() {
+                k[d] = rem % n;
+                rem /= n;
+            }
+            let mut ai = BlockIndex::from_elem(0, nfa + k.len());
+            for (p, &ax) in self.free_a.iter().enumerate() {
+                ai[ax] = ia[p];
+            }
+            for (p, &ax) in self.con_a.iter().enumerate() {
+                ai[ax] = k[p];
+            }
+            let mut bi = BlockIndex::from_elem(0, self.free_b.len() + k.len());
+            for (p, &ax) in self.free_b.iter().enumerate() {
+                bi[ax] = jb[p];
+            }
+            for (p, &ax) in self.con_b.iter().enumerate() {
+                bi[ax] = k[p];
+            }
+            deps.push((0, ai));
+            deps.push((1, bi));
+        }
+        let out_shape: Vec<usize> = self.meta.chunks.block_shape(index);
+        let (free_a, free_b, con_a, con_b) = (
+            self.free_a.clone(),
+            self.free_b.clone(),
+            self.con_a.clone(),
+            self.con_b.clone(),
+        );
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| {
+                let m: usize = out_shape[..free_a.len()].iter().product();
+                let n: usize = out_shape[free_a.len()..out_shape.len() - 1]
+                    .iter()
+                    .product();
+                let mut c = Array2::<T>::zeros((m, n));
+                for pair in v.chunks(2) {
+                    let a = as_matrix(block_ref::<T>(&pair[0])?, &free_a, &con_a);
+                    let b = as_matrix(block_ref::<T>(&pair[1])?, &con_b, &free_b);
+                    T::gemm_acc(a.view(), b.view(), &mut c);
+                }
+                Ok(block_value(c.into_shape_with_order(IxDyn(&out_shape))?))
+            }),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The block as a matrix: rows over `rows` axes, columns over `cols` axes (C order each).
+fn as_matrix<T: MatMul>(block: &ArrayD<T>, rows: &[usize], cols: &[usize]) -> Array2<T> {
+    let perm: Vec<usize> = rows.iter().chain(cols).copied().collect();
+    let r: usize = rows.iter().map(|&a| block.shape()[a]).product();
+    let c: usize = cols.iter().map(|&a| block.shape()[a]).product();
+    block
+        .view()
+        .permuted_axes(IxDyn(&perm))
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((r, c))
+        .expect("sizes match")
+}
+
+fn check_axes(what: &str, ndim: usize, axes: &[usize]) -> Result<()> {
+    for (i, &a) in axes.iter().enumerate() {
+        if a >= ndim {
+            return Err(Error::axis_out_of_bounds(a, ndim).context(format!("tensordot: {what}")));
+        }
+        if axes[..i].contains(&a) {
+            return Err(Error::axis(format!(
+                "tensordot: {what} axis {a} is repeated in {axes:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sum of products over `axes_a` of `a` and `axes_b` of `b` (`numpy.tensordot(a, b, axes=(axes_a,
+/// axes_b))`): the result's axes are `a`'s free axes followed by `b`'s.
+///
+/// ```
+/// use blockarray::{BlockArray, tensordot};
+/// let a = BlockArray::arange(0.0f64, 24.0, 1.0, 7)?.reshape(&[2, 3, 4])?;
+/// let b = BlockArray::arange(0.0f64, 12.0, 1.0, 5)?.reshape(&[4, 3])?;
+/// let c = tensordot(&a, &b, &[1, 2], &[1, 0])?;
+/// assert_eq!(c.shape(), &[2]);
+/// assert_eq!(c.compute()?.into_raw_vec_and_offset().0, vec![440.0, 1232.0]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn tensordot<T: MatMul>(
+    a: &BlockArray<T>,
+    b: &BlockArray<T>,
+    axes_a: &[usize],
+    axes_b: &[usize],
+) -> Result<BlockArray<T>> {
+    if axes_a.len() != axes_b.len() {
+        return Err(Error::axis(format!(
+            "tensordot: {} axes of a ({axes_a:?}) but {} of b ({axes_b:?})",
+            axes_a.len(),
+            axes_b.len()
+        )));
+    }
+    check_axes("a", a.ndim(), axes_a)?;
+    check_axes("b", b.ndim(), axes_b)?;
+    for (&x, &y) in axes_a.iter().zip(axes_b) {
+        if a.shape()[x] != b.shape()[y] {
+            return Err(Error::shape(format!(
+                "tensordot: axis {x} of a has length {} but axis {y} of b has length {} (shapes {:?} and {:?})",
+                a.shape()[x],
+                b.shape()[y],
+                a.shape(),
+                b.shape()
+            )));
+        }
+    }
+    let free_a: Vec<usize> = (0..a.ndim()).filter(|x| !axes_a.contains(x)).collect();
+    let free_b: Vec<usize> = (0..b.ndim()).filter(|x| !axes_b.contains(x)).collect();
+    // Common chunks on the contracted axes.
+    let mut ca = a.chunks().axes().to_vec();
+    let mut cb = b.chunks().axes().to_vec();
+    for (&x, &y) in axes_a.iter().zip(axes_b) {
+        let common = unify_axis(&ca[x], &cb[y])?;
+        ca[x] = common.clone();
+        cb[y] = common;
+    }
+    let an = rechunk_direct(&a.node, Chunks::from_blocks(ca.clone())?)?;
+    let bn = rechunk_direct(&b.node, Chunks::from_blocks(cb.clone())?)?;
+    let con_blocks: Vec<usize> = axes_a.iter().map(|&x| ca[x].len()).collect();
+    let total: usize = con_blocks.iter().product();
+    let groups = total.div_ceil(CONTRACT_GROUP).max(1);
+    let mut out_axes: Vec<Vec<usize>> = free_a.iter().map(|&x| ca[x].clone()).collect();
+    out_axes.extend(free_b.iter().map(|&y| cb[y].clone()));
+    out_axes.push(vec![1; groups]);
+    let mut t = token_of(&[&an, &bn]);
+    t.write(axes_a).write(axes_b);
+    let node: Arc<dyn Node> = Arc::new(ContractNode::<T> {
+        meta: Meta::new::<T>("tensordot", t, Chunks::from_blocks(out_axes)?),
+        a: an,
+        b: bn,
+        free_a,
+        free_b,
+        con_a: axes_a.to_vec(),
+        con_b: axes_b.to_vec(),
+        con_blocks,
+        group: CONTRACT_GROUP,
+        _type: std::marker::PhantomData,
+    });
+    // Sum the groups (the trailing axis) with a tree.
+    let partial = BlockArray::<T>::wrap(node);
+    let last = partial.ndim() - 1;
+    if groups == 1 {
+        return partial.squeeze(Some(&[last]));
+    }
+    reduce(
+        &partial,
+        crate::reduce::sum_reduction::<T>(),
+        Some(&[last]),
+        false,
+        DEFAULT_FANIN,
+    )
+}
+
+impl<T: MatMul> BlockArray<T> {
+    /// Matrix product for 1-d and 2-d operands (`numpy.matmul` / `@`): 2-d × 2-d is a
+    /// matrix product, a 1-d operand is treated as a row (left) or column (right) vector and
+    /// that axis is dropped from the result.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(0).random::<f64>(&[60, 40], [25, 15])?;
+    /// let g = x.matmul(&x.t())?;
+    /// assert_eq!(g.shape(), &[60, 60]);
+    /// let (xv, gv) = (x.compute_as::<ndarray::Ix2>()?, g.compute_as::<ndarray::Ix2>()?);
+    /// let expected = xv.dot(&xv.t());
+    /// assert!(gv.iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-9));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn matmul(&self, other: &BlockArray<T>) -> Result<BlockArray<T>> {
+        match (self.ndim(), other.ndim()) {
+            (1 | 2, 1 | 2) => tensordot(self, other, &[self.ndim() - 1], &[0]),
+            (a, b) => Err(Error::unsupported(format!(
+                "matmul of {a}-d and {b}-d arrays: only 1-d and 2-d operands are supported (use tensordot)"
+            ))),
+        }
+    }
+
+    /// `numpy.dot` for 1-d and 2-d operands (the same as [`matmul`](Self::matmul) there).
+    pub fn dot(&self, other: &BlockArray<T>) -> Result<BlockArray<T>> {
+        self.matmul(other)
+    }
+}
