@@ -439,6 +439,20 @@ impl<T: Element> BlockArray<T> {
         c.run(scheduler)?.take(h)
     }
 
+    /// Compute with `scheduler`, reporting progress to `callbacks` (for example a
+    /// `dag_core::ProgressBar`), and return the run's statistics (tasks, wall time, peak bytes
+    /// held) with the result.
+    pub fn compute_with_callbacks(
+        &self,
+        scheduler: &dyn Scheduler,
+        callbacks: &dyn Callbacks,
+    ) -> Result<(ArrayD<T>, RunStats)> {
+        let mut c = Computation::new();
+        let h = c.add(self);
+        let (mut results, stats) = c.run_with(scheduler, callbacks)?;
+        Ok((results.take(h)?, stats))
+    }
+
     /// Compute into a fixed-dimension array (`Ix1`, `Ix2`, …); fails if the number of axes
     /// differs.
     pub fn compute_as<D: Dimension>(&self) -> Result<ndarray::Array<T, D>> {

@@ -9,7 +9,8 @@
 //! # Random numbers
 //!
 //! Random arrays use a counter-based generator: element `i` (flat C-order index in the whole
-//! array) is a hash of `(seed, i)` (SplitMix64's finaliser). So the values for a seed depend on
+//! array) is a hash of `(seed, i)` (SplitMix64's finaliser); normal values run the ziggurat
+//! method on a PCG generator seeded with that hash. So the values for a seed depend on
 //! neither the chunking, nor the scheduler, nor the thread count, nor which blocks are computed
 //! (dask only promises the same values for the same chunking).
 
@@ -392,11 +393,11 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
                 T::from_f64_sample(low + (high - low) * unit(splitmix(key ^ splitmix(i))))
             }),
             Distribution::Normal { mean, std } => fill_flat(&self.shape, region, |i| {
-                // Box–Muller from two independent uniforms of this element's counter.
-                let h = splitmix(key ^ splitmix(i));
-                let u1 = 1.0 - unit(h); // (0, 1]
-                let u2 = unit(splitmix(h ^ 0xA5A5_A5A5_A5A5_A5A5));
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                // Ziggurat (rand_distr) from a generator seeded by this element's counter:
+                // about 5 ns per value, and still independent of the chunking.
+                let mut rng = rand_pcg::Pcg64Mcg::new(u128::from(splitmix(key ^ splitmix(i))) | 1);
+                let z: f64 =
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
                 T::from_f64_sample(mean + std * z)
             }),
             Distribution::Integers { low, high } => {
