@@ -723,3 +723,57 @@ impl<T: Float> BlockArray<T> {
         self.try_zip(other, "hypot", |a, b| Ok(a.hypot(b)))
     }
 }
+
+macro_rules! complex_ufuncs {
+    ($($(#[$doc:meta])* $name:ident => $f:expr;)*) => {
+        impl<F: Float> BlockArray<num_complex::Complex<F>>
+        where
+            num_complex::Complex<F>: Element,
+        {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> BlockArray<num_complex::Complex<F>> {
+                    self.map(stringify!($name), $f)
+                }
+            )*
+
+            /// The modulus `|z|`.
+            pub fn abs(&self) -> BlockArray<F> {
+                self.map("abs", |z: num_complex::Complex<F>| z.norm())
+            }
+
+            /// The real part.
+            pub fn re(&self) -> BlockArray<F> {
+                self.map("real", |z: num_complex::Complex<F>| z.re)
+            }
+
+            /// The imaginary part.
+            pub fn im(&self) -> BlockArray<F> {
+                self.map("imag", |z: num_complex::Complex<F>| z.im)
+            }
+        }
+    };
+}
+
+complex_ufuncs! {
+    /// `e^z`.
+    exp => |z: num_complex::Complex<F>| z.exp();
+    /// Natural logarithm (principal branch).
+    log => |z: num_complex::Complex<F>| z.ln();
+    /// Square root (principal branch).
+    sqrt => |z: num_complex::Complex<F>| z.sqrt();
+    /// Sine.
+    sin => |z: num_complex::Complex<F>| z.sin();
+    /// Cosine.
+    cos => |z: num_complex::Complex<F>| z.cos();
+    /// Tangent.
+    tan => |z: num_complex::Complex<F>| z.tan();
+    /// Hyperbolic sine.
+    sinh => |z: num_complex::Complex<F>| z.sinh();
+    /// Hyperbolic cosine.
+    cosh => |z: num_complex::Complex<F>| z.cosh();
+    /// Hyperbolic tangent.
+    tanh => |z: num_complex::Complex<F>| z.tanh();
+    /// The complex conjugate.
+    conj => |z: num_complex::Complex<F>| z.conj();
+}

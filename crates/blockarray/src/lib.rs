@@ -1,39 +1,40 @@
 //! # blockarray: dask.array for Rust
 //!
-//! n-dimensional arrays too large for memory, cut into blocks, processed by blocked algorithms
-//! that become task graphs (see the `dag-core` crate) run by a pluggable scheduler.
+//! n-dimensional arrays too large for memory, cut into blocks (each an `ndarray` array),
+//! processed by blocked algorithms that become task graphs (`dag-core`) run by a pluggable
+//! scheduler (`sched-threaded` by default, `sched-sync`, or any `dag_core::Scheduler`).
 //!
-//! This crate currently holds the pure arithmetic underneath: no task graphs yet.
-//!
-//! * [`Chunks`] — how an array is cut into blocks (per-axis block lengths, like dask's tuple
-//!   of tuples), built from a [`ChunkSpec`]; [`unify_axis`], [`broadcast_shapes`] and
-//!   [`broadcast_chunks`] for elementwise operations.
-//! * [`plan_rechunk`] and [`rechunk_pieces`] — moving between chunkings without any task
-//!   reading more than a memory limit.
-//! * [`SliceArg`], [`s!`], [`normalize_slice`], [`plan_axis_slice`], [`plan_take`] — NumPy
-//!   indexing semantics mapped onto blocks, with work proportional to the blocks touched.
-//! * [`Error`] — every failure, with a [`ErrorKind`] and a message naming what was wrong.
+//! Operations build an expression and return at once; nothing runs until `compute`, `store` or
+//! `persist`, and then only the blocks the result needs are computed.
 //!
 //! ```
-//! use blockarray::{Chunks, ChunkSpec, normalize_slice, s, SliceArg};
+//! use blockarray::{BlockArray, random::Rng, s};
 //!
-//! // A 10000 × 10000 array of f64 in blocks of 1000 × 1000.
-//! let chunks = Chunks::new(&[10_000, 10_000], [1000, 1000], 8)?;
-//! assert_eq!(chunks.numblocks(), vec![10, 10]);
-//! assert_eq!(chunks.block_of(0, 4321)?, (4, 321));
-//!
-//! // Automatic chunking keeps blocks under 128 MiB, as square as possible.
-//! let auto = Chunks::new(&[10_000, 10_000], ChunkSpec::auto(), 8)?;
-//! assert_eq!(auto.to_string(), "((3334, 3334, 3332), (3334, 3334, 3332))");
-//!
-//! // x[1:100] touches a single block along axis 0.
-//! let args = s![1..100, ..];
-//! let SliceArg::Range { start, stop, step } = args[0] else { unreachable!() };
-//! let plan = chunks.plan_slice(0, &normalize_slice(10_000, start, stop, step)?)?;
-//! assert_eq!(plan.chunks, vec![99]);
-//! assert_eq!(plan.pieces[0].block, 0);
+//! // 800 MB of random numbers in 100 blocks of 1000 × 1000: nothing is generated yet.
+//! let x: BlockArray<f64> = Rng::new(42).random(&[10_000, 10_000], [1000, 1000])?;
+//! // The seed talk's example: (x + x.T)[::2, 5000:].mean(axis=1)
+//! let y = (&x + &x.t())?.slice(s![..;2, 5000..])?.mean(Some(&[1]), false)?;
+//! assert_eq!(y.shape(), &[5000]);
+//! // Only the blocks feeding y[..3] are computed: 6 of x's 100.
+//! let head = y.slice(s![..3])?.compute()?;
+//! assert!(head.iter().all(|v| (0.9..1.1).contains(v)));
 //! # Ok::<(), blockarray::Error>(())
 //! ```
+//!
+//! What is where:
+//!
+//! * [`BlockArray`] — the lazy array: creation ([`BlockArray::ones`], [`BlockArray::arange`],
+//!   [`BlockArray::from_array`], [`random::Rng`], …), elementwise operators and ufuncs
+//!   ([`elementwise`]), reductions ([`mod@reduce`]), indexing ([`slicing`], [`s!`]), shape
+//!   operations ([`shape`]), contractions ([`tensordot`]), user block functions
+//!   ([`mod@blockwise`]), and results ([`lower`]: `compute`, `store`, `persist`, [`Computation`]).
+//! * [`Chunks`] — how an array is cut into blocks (per-axis block lengths, like dask's tuple
+//!   of tuples), built from a [`ChunkSpec`]; [`plan_rechunk`] moves between chunkings without
+//!   any task reading more than a memory bound.
+//! * [`Node`], [`ChunkSource`], [`ChunkSink`], [`Reduction`] — the traits extensions implement:
+//!   new operations, storage formats, reductions.
+//! * [`Error`] — every failure, with an [`ErrorKind`] and a message naming what was wrong,
+//!   returned when the expression is built wherever it can be known then.
 
 #![doc(test(attr(deny(warnings))))]
 

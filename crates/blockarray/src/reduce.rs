@@ -95,11 +95,29 @@ fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> 
     Zip::from(a).and(b).map_collect(|&x, &y| f(x, y))
 }
 
-/// A reduction that folds elements with an associative function from an identity.
+/// A reduction that folds elements with an associative function from an identity: sums,
+/// products, extrema, logical folds. Pass it to [`reduce`] to choose the tree's fan-in.
+///
+/// ```
+/// use blockarray::{BlockArray, Fold, reduce};
+/// let x = BlockArray::arange(0i64, 1000, 1, 10)?;
+/// // The largest value, combining 2 partials per task (a deep, narrow tree).
+/// let m = reduce(&x, Fold::new("max", i64::MIN, |a: i64, b: i64| a.max(b)), None, false, 2)?;
+/// assert_eq!(m.compute()?.into_iter().next(), Some(999));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
 pub struct Fold<T, F> {
     name: &'static str,
     identity: T,
     f: F,
+}
+
+impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Fold<T, F> {
+    /// Fold with `f` (associative and commutative) starting from `identity`; `name` goes into
+    /// task keys.
+    pub fn new(name: &'static str, identity: T, f: F) -> Fold<T, F> {
+        Fold { name, identity, f }
+    }
 }
 
 impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T, F> {

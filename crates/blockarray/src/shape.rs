@@ -287,7 +287,7 @@ impl<T: Element> BlockArray<T> {
     /// The same array in other chunks. Rechunks that would make some task read too much at
     /// once (from row blocks to column blocks, say) go through an intermediate chunking so
     /// that no task reads more than 128 MiB or the largest old or new block
-    /// (see [`plan_rechunk`](crate::plan_rechunk)).
+    /// (see [`plan_rechunk`]).
     ///
     /// ```
     /// let x = blockarray::BlockArray::<f64>::ones(&[100, 100], [100, 10])?;

@@ -6,7 +6,7 @@
 //! A slice is first offered to the node it applies to ([`Node::push_slice`]): sources narrow
 //! their read, elementwise maps slice their inputs instead, transposes slice their input with
 //! permuted arguments, and slices of slices compose. Only when a node cannot absorb the slice is
-//! a [`SliceNode`] put on top; its output blocks follow the input blocks they come from (one
+//! a slice node put on top; its output blocks follow the input blocks they come from (one
 //! output block per touched input block, see [`plan_axis_slice`](crate::plan_axis_slice)), so the
 //! cost is proportional to the blocks touched. Integer indices slice to length 1, then the axis
 //! is dropped; new axes are inserted last.

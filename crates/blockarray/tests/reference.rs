@@ -933,3 +933,78 @@ fn contraction_and_blockwise_bad_input() {
         ErrorKind::Shape
     );
 }
+
+#[test]
+fn complex_ufuncs_match_num_complex() {
+    use num_complex::Complex;
+    let d = ArrayD::from_shape_fn(IxDyn(&[5, 4]), |i| {
+        Complex::new(i[0] as f64 - 2.0, i[1] as f64 * 0.5 - 1.0)
+    });
+    let x = BlockArray::from_array(d.clone(), [2, 3]).unwrap();
+    let near = |a: &ArrayD<Complex<f64>>, b: &ArrayD<Complex<f64>>| {
+        a.iter()
+            .zip(b.iter())
+            .all(|(p, q)| p == q || (p - q).norm() < 1e-12)
+    };
+    assert!(near(&x.exp().compute().unwrap(), &d.mapv(|z| z.exp())));
+    assert!(near(&x.log().compute().unwrap(), &d.mapv(|z| z.ln())));
+    assert!(near(
+        &x.sqrt().tanh().compute().unwrap(),
+        &d.mapv(|z| z.sqrt().tanh())
+    ));
+    assert!(near(
+        &(&x * &x.conj()).unwrap().compute().unwrap(),
+        &d.mapv(|z| Complex::new(z.norm_sqr(), 0.0))
+    ));
+    assert_eq!(x.abs().compute().unwrap(), d.mapv(|z| z.norm()));
+    assert_eq!(x.re().compute().unwrap(), d.mapv(|z| z.re));
+    assert_eq!(
+        x.im()
+            .sum(None, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_iter()
+            .next(),
+        Some(d.mapv(|z| z.im).sum())
+    );
+}
+
+#[test]
+fn planned_rechunk_keeps_every_task_under_the_bound() {
+    // 1000 × 1000 f64 from row blocks (1000 × 10) to column blocks (10 × 1000). Directly, each
+    // new block reads a piece of all 100 old blocks (an 8 MB region); the plan goes through an
+    // intermediate chunking so that no task reads a region of more than the bound.
+    let x = BlockArray::<f64>::ones(&[1000, 1000], [1000, 10]).unwrap();
+    let bound = 800_000;
+    let planned = x.rechunk_bounded([10, 1000], bound).unwrap();
+    // Walk the chain of rechunk steps back to the source.
+    let steps = |y: &BlockArray<f64>| {
+        let mut chunks = vec![y.chunks().clone()];
+        let mut node = y.node().clone();
+        while let Some(input) = node.inputs().first().cloned() {
+            chunks.push(input.meta().chunks.clone());
+            node = input;
+        }
+        chunks.reverse();
+        chunks
+    };
+    let planned_steps = steps(&planned);
+    assert!(
+        planned_steps.len() >= 3,
+        "expected an intermediate: {planned_steps:?}"
+    );
+    for w in planned_steps.windows(2) {
+        let read = blockarray::rechunk_read_elems(&w[0], &w[1]).unwrap() * 8;
+        assert!(
+            read <= bound,
+            "step {} -> {} reads {read} bytes",
+            w[0],
+            w[1]
+        );
+    }
+    let (first, last) = (&planned_steps[0], &planned_steps[planned_steps.len() - 1]);
+    assert!(blockarray::rechunk_read_elems(first, last).unwrap() * 8 >= 8_000_000);
+    let v = planned.sum(Some(&[1]), false).unwrap().compute().unwrap();
+    assert!(v.iter().all(|&s| s == 1000.0));
+}
