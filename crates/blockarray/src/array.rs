@@ -192,7 +192,7 @@ pub struct BlockTask {
 /// One node of an array expression. Implement it (through the public constructors such as
 /// `map_blocks`, or sources) to add operations; lowering calls [`Node::block`] only for blocks
 /// some output needs.
-pub trait Node: Send + Sync + 'static {
+pub trait Node: Any + Send + Sync {
     /// Name, chunks and element type of the output.
     fn meta(&self) -> &Meta;
 
@@ -217,9 +217,6 @@ pub trait Node: Send + Sync + 'static {
     fn push_slice(&self, _slices: &[crate::NormSlice]) -> Option<Result<Arc<dyn Node>>> {
         None
     }
-
-    /// The node as `Any`, for expression rewrites (slice push-down) that look at node kinds.
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// A lazy n-dimensional array of `T`, cut into blocks.

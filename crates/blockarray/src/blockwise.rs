@@ -8,7 +8,6 @@ use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::{BlockArray, ChunkSpec, Chunks, Element, Error, Result, unify_axis};
 use dag_core::{BlockIndex, TaskError, Value};
 use ndarray::ArrayD;
-use std::any::Any;
 use std::sync::Arc;
 
 /// Where a block sits, for functions passed to `map_blocks` and [`blockwise`].
@@ -60,9 +59,6 @@ impl Node for BlockwiseNode {
                 f(v, &info)
             }),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

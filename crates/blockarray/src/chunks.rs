@@ -1218,31 +1218,13 @@ mod tests {
 
     // ---- property tests ----
 
-    /// A random chunking of an axis of length `len` (dask's form: `[0]` when empty).
-    fn axis_chunks(len: usize) -> BoxedStrategy<Vec<usize>> {
-        if len == 0 {
-            return Just(vec![0]).boxed();
-        }
-        proptest::collection::vec(any::<bool>(), len - 1)
-            .prop_map(move |cuts| {
-                let mut blocks = Vec::new();
-                let mut run = 1;
-                for cut in cuts {
-                    if cut {
-                        blocks.push(run);
-                        run = 1;
-                    } else {
-                        run += 1;
-                    }
-                }
-                blocks.push(run);
-                blocks
-            })
-            .boxed()
-    }
-
     fn two_chunkings() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
-        (0usize..40).prop_flat_map(|len| (axis_chunks(len), axis_chunks(len)))
+        (0usize..40).prop_flat_map(|len| {
+            (
+                crate::testutil::axis_chunks(len, 0.5),
+                crate::testutil::axis_chunks(len, 0.5),
+            )
+        })
     }
 
     fn boundaries(c: &[usize]) -> BTreeSet<usize> {
@@ -1272,7 +1254,7 @@ mod tests {
         }
 
         #[test]
-        fn block_of_matches_a_scan(c in (0usize..50).prop_flat_map(axis_chunks), pos in 0usize..60) {
+        fn block_of_matches_a_scan(c in (0usize..50).prop_flat_map(|l| crate::testutil::axis_chunks(l, 0.5)), pos in 0usize..60) {
             let chunks = Chunks::from_blocks(vec![c.clone()]).unwrap();
             let total: usize = c.iter().sum();
             let got = chunks.block_of(0, pos);

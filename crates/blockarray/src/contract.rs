@@ -21,7 +21,6 @@ use crate::{BlockArray, Chunks, Error, Result, unify_axis};
 use dag_core::{BlockIndex, Value};
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 use num_complex::Complex;
-use std::any::Any;
 use std::sync::Arc;
 
 /// How many block products one contraction task accumulates before partial sums are combined by
@@ -150,9 +149,6 @@ impl<T: MatMul> Node for ContractNode<T> {
                 Ok(block_value(c.into_shape_with_order(IxDyn(&out_shape))?))
             }),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

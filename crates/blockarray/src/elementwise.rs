@@ -20,7 +20,6 @@ use crate::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
 use dag_core::{BlockIndex, TaskError, TaskResult, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
-use std::any::Any;
 use std::cell::Cell;
 use std::ops::{Add, Div, Mul, Neg, Not, Rem, Sub};
 use std::sync::Arc;
@@ -182,9 +181,6 @@ impl Node for MapNode {
             })
             .collect::<Result<Vec<_>>>();
         Some(sliced.and_then(|inputs| Ok(Arc::new(self.with_inputs(inputs)?) as Arc<dyn Node>)))
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -1269,27 +1269,7 @@ mod tests {
     // ---- property tests ----
 
     fn axis_chunks() -> impl Strategy<Value = Vec<usize>> {
-        (0usize..60).prop_flat_map(|len| {
-            if len == 0 {
-                return Just(vec![0]).boxed();
-            }
-            proptest::collection::vec(prop::bool::weighted(0.25), len - 1)
-                .prop_map(|cuts| {
-                    let mut blocks = Vec::new();
-                    let mut run = 1;
-                    for cut in cuts {
-                        if cut {
-                            blocks.push(run);
-                            run = 1;
-                        } else {
-                            run += 1;
-                        }
-                    }
-                    blocks.push(run);
-                    blocks
-                })
-                .boxed()
-        })
+        (0usize..60).prop_flat_map(|len| crate::testutil::axis_chunks(len, 0.25))
     }
 
     fn bound() -> impl Strategy<Value = Option<isize>> {

@@ -52,6 +52,8 @@ pub mod reduce;
 pub mod shape;
 pub mod slicing;
 pub mod source;
+#[cfg(test)]
+mod testutil;
 
 pub use array::{BlockArray, BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 pub use blockwise::{BlockInfo, blockwise};

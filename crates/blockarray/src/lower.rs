@@ -266,9 +266,6 @@ impl<T: Element> Node for StoreNode<T> {
             }),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Blocks already computed, held in memory (the result of `persist`).
@@ -290,9 +287,6 @@ impl Node for PersistedNode {
             deps: Vec::new(),
             func: Arc::new(move |_: &[Value]| Ok(v.clone())),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

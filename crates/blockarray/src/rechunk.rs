@@ -546,32 +546,16 @@ mod tests {
         assert_eq!(plan.len(), 2, "{plan:?}");
     }
 
-    fn axis_chunks(len: usize) -> BoxedStrategy<Vec<usize>> {
-        if len == 0 {
-            return Just(vec![0]).boxed();
-        }
-        proptest::collection::vec(prop::bool::weighted(0.3), len - 1)
-            .prop_map(move |cuts| {
-                let mut blocks = Vec::new();
-                let mut run = 1;
-                for cut in cuts {
-                    if cut {
-                        blocks.push(run);
-                        run = 1;
-                    } else {
-                        run += 1;
-                    }
-                }
-                blocks.push(run);
-                blocks
-            })
-            .boxed()
-    }
-
     fn two_chunkings() -> impl Strategy<Value = (Chunks, Chunks)> {
         proptest::collection::vec(0usize..24, 1..4).prop_flat_map(|shape| {
-            let a: Vec<_> = shape.iter().map(|&l| axis_chunks(l)).collect();
-            let b: Vec<_> = shape.iter().map(|&l| axis_chunks(l)).collect();
+            let a: Vec<_> = shape
+                .iter()
+                .map(|&l| crate::testutil::axis_chunks(l, 0.3))
+                .collect();
+            let b: Vec<_> = shape
+                .iter()
+                .map(|&l| crate::testutil::axis_chunks(l, 0.3))
+                .collect();
             (a, b).prop_map(|(a, b)| {
                 (
                     Chunks::from_blocks(a).unwrap(),
@@ -583,7 +567,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn pieces_tile_each_new_block((old, new) in (0usize..40).prop_flat_map(|l| (axis_chunks(l), axis_chunks(l)))) {
+        fn pieces_tile_each_new_block((old, new) in (0usize..40).prop_flat_map(|l| (crate::testutil::axis_chunks(l, 0.3), crate::testutil::axis_chunks(l, 0.3)))) {
             let pieces = rechunk_pieces(&old, &new).unwrap();
             prop_assert_eq!(pieces.len(), new.len());
             let old_off = prefix_offsets(&old);
@@ -609,7 +593,7 @@ mod tests {
         }
 
         #[test]
-        fn pieces_count_matches_rechunk_pieces((old, new) in (1usize..40).prop_flat_map(|l| (axis_chunks(l), axis_chunks(l)))) {
+        fn pieces_count_matches_rechunk_pieces((old, new) in (1usize..40).prop_flat_map(|l| (crate::testutil::axis_chunks(l, 0.3), crate::testutil::axis_chunks(l, 0.3)))) {
             let n: usize = rechunk_pieces(&old, &new).unwrap().iter().map(Vec::len).sum();
             prop_assert_eq!(axis_stats(&old, &new).1, n as u128);
         }

@@ -22,7 +22,6 @@ use crate::shape::axes_node;
 use crate::{BlockArray, Chunks, Error, Result};
 use dag_core::{BlockIndex, Tokenizer, Value};
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
-use std::any::Any;
 use std::sync::Arc;
 
 /// The default number of partials one combine task merges.
@@ -410,9 +409,6 @@ impl<R: Reduction> Node for ChunkNode<R> {
             }),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Merges groups of partials along the reduced axes.
@@ -480,9 +476,6 @@ impl<R: Reduction> Node for CombineNode<R> {
             }),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Partial → output block.
@@ -507,9 +500,6 @@ impl<R: Reduction> Node for FinishNode<R> {
                 Ok(block_value(red.finish(v[0].get::<R::Partial>()?)))
             }),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -907,9 +897,6 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for ScanBlockNod
             }),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Carry into block `j` along the axis: `carry(j-1) ∘ last(scan(j-1))`, shape of the block with
@@ -927,8 +914,6 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for CarryNode<T,
         &self.meta
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
-        // Input 0: the scanned blocks; input 1: this node itself (the previous carry) is
-        // expressed through the key of the previous block, see `block`.
         vec![self.scanned.clone()]
     }
     fn blockwise(&self) -> bool {
@@ -966,9 +951,6 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for CarryNode<T,
                 Ok(block_value(carry))
             }),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -1045,9 +1027,6 @@ impl Node for ApplyCarryNode {
             deps: vec![(0, b.clone()), (1, b)],
             func: self.kernel.clone(),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

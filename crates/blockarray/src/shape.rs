@@ -112,9 +112,6 @@ impl Node for RechunkNode {
             }),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Output axis `k` is input axis `perm[k]`.
@@ -141,7 +138,7 @@ pub(crate) fn transpose_node(node: &Arc<dyn Node>, perm: &[usize]) -> Result<Arc
         return Ok(node.clone());
     }
     // transpose(transpose(x, p), q) = transpose(x, p∘q)
-    if let Some(t) = node.as_any().downcast_ref::<TransposeNode>() {
+    if let Some(t) = (&**node as &dyn Any).downcast_ref::<TransposeNode>() {
         let composed: Vec<usize> = perm.iter().map(|&q| t.perm[q]).collect();
         return transpose_node(&t.input, &composed);
     }
@@ -185,9 +182,6 @@ impl Node for TransposeNode {
             crate::slicing::slice_node(&self.input, &inner)
                 .and_then(|n| transpose_node(&n, &self.perm)),
         )
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -247,9 +241,6 @@ impl Node for AxesNode {
             func: Arc::new(move |v: &[Value]| kit.reshape(&v[0], &shape)),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Inputs laid end to end along `axis`.
@@ -277,9 +268,6 @@ impl Node for ConcatNode {
             deps: vec![(k, src)],
             func: Arc::new(|v: &[Value]| Ok(v[0].clone())),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -507,9 +495,6 @@ impl Node for ReshapeNode {
             deps: vec![(0, BlockIndex::from_vec(src))],
             func: Arc::new(move |v: &[Value]| kit.reshape(&v[0], &shape)),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

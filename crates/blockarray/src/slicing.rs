@@ -17,7 +17,6 @@ use crate::shape::axes_node;
 use crate::source::{compose, nd_slice};
 use crate::{BlockArray, Chunks, Element, Error, Result};
 use dag_core::{BlockIndex, Value};
-use std::any::Any;
 use std::sync::Arc;
 
 /// `node` restricted to `slices` (one per axis), pushed down where possible.
@@ -123,9 +122,6 @@ impl Node for SliceNode {
             .collect();
         Some(slice_node(&self.input, &composed))
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Integer-list selection along one axis.
@@ -181,9 +177,6 @@ impl Node for TakeNode {
                 kit.gather(&shape, axis, &parts)
             }),
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

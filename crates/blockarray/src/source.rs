@@ -20,7 +20,6 @@ use crate::index::NormSlice;
 use crate::{BlockArray, ChunkSpec, Chunks, Error, Result};
 use dag_core::{Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
-use std::any::Any;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -183,9 +182,6 @@ impl<T: Element> Node for SourceNode<T> {
                 Arc::new(Self::with_view(self.source.clone(), view, chunks)) as Arc<dyn Node>
             }),
         )
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
