@@ -446,17 +446,20 @@ impl<T: Element> BlockArray<T> {
         from_source(source, spec)
     }
 
-    /// A chunked array over an in-memory array (which it takes; share big arrays with
-    /// [`from_shared`](Self::from_shared)).
+    /// A chunked array over an in-memory array of any dimension (which it takes; share big
+    /// arrays with [`from_shared`](Self::from_shared)).
     ///
     /// ```
     /// use ndarray::array;
-    /// let x = blockarray::BlockArray::from_array(array![[1, 2, 3], [4, 5, 6]].into_dyn(), [1, 2])?;
+    /// let x = blockarray::BlockArray::from_array(array![[1, 2, 3], [4, 5, 6]], [1, 2])?;
     /// assert_eq!(x.chunks().to_string(), "((1, 1), (2, 1))");
     /// # Ok::<(), blockarray::Error>(())
     /// ```
-    pub fn from_array(data: ArrayD<T>, chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
-        Self::from_shared(Arc::new(data), chunks)
+    pub fn from_array<D: ndarray::Dimension>(
+        data: ndarray::Array<T, D>,
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        Self::from_shared(Arc::new(data.into_dyn()), chunks)
     }
 
     /// A chunked array over a shared in-memory array. Its key token hashes the contents, so the

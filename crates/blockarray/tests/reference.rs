@@ -234,6 +234,9 @@ proptest! {
         let any = b.any(Some(&axes), keep).unwrap().compute_with(&*s).unwrap();
         let any_ref = ref_reduce(&d, &axes, |v, _| v.iter().any(|&x| x > 0.0));
         prop_assert_eq!(any, if keep { any_ref } else { drop_axes(any_ref, &axes) });
+        let all = b.all(Some(&axes), keep).unwrap().compute_with(&*s).unwrap();
+        let all_ref = ref_reduce(&d, &axes, |v, _| v.iter().all(|&x| x > 0.0));
+        prop_assert_eq!(all, if keep { all_ref } else { drop_axes(all_ref, &axes) });
     }
 
     #[test]
@@ -277,7 +280,20 @@ proptest! {
         });
         prop_assert!(close(&got(x.nanmean(Some(&axes), true).unwrap()), &nanmean_ref));
         prop_assert!(close(&got(x.sum(Some(&axes), true).unwrap()), &ref_reduce(&d, &axes, |v, _| v.iter().sum())));
+        let nanvar_ref = |ddof: f64| ref_reduce(&d, &axes, move |v, _| {
+            let f: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            let n = f.len() as f64;
+            if n - ddof <= 0.0 { return f64::NAN; }
+            let m = f.iter().sum::<f64>() / n;
+            f.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - ddof)
+        });
+        prop_assert!(close(&got(x.nanvar(Some(&axes), 1.0, true).unwrap()), &nanvar_ref(1.0)));
+        prop_assert!(close(&got(x.nanstd(Some(&axes), 0.0, true).unwrap()), &nanvar_ref(0.0).mapv(f64::sqrt)));
         if !axes.iter().any(|&a| shape[a] == 0) {
+            let nanmin_ref = ref_reduce(&d, &axes, |v, _| {
+                finite(v).into_iter().fold(f64::NAN, |a, b| if a.is_nan() || b < a { b } else { a })
+            });
+            prop_assert!(close(&got(x.nanmin(Some(&axes), true).unwrap()), &nanmin_ref));
             let nanmax_ref = ref_reduce(&d, &axes, |v, _| {
                 finite(v).into_iter().fold(f64::NAN, |a, b| if a.is_nan() || b > a { b } else { a })
             });
@@ -366,6 +382,16 @@ proptest! {
         }
         prop_assert_eq!(x.permuted_axes(&perm).unwrap().compute_with(&*s).unwrap(), d.clone().permuted_axes(IxDyn(&perm)));
         prop_assert_eq!(x.t().compute_with(&*s).unwrap(), d.t().to_owned());
+        if nd >= 2 {
+            let (p, q) = (perm[0], perm[1]);
+            let mut swapped = d.clone();
+            swapped.swap_axes(p, q);
+            prop_assert_eq!(x.swap_axes(p, q).unwrap().compute_with(&*s).unwrap(), swapped);
+            // moveaxis(p, q): axis p goes to position q, the others keep their order.
+            let mut order: Vec<usize> = (0..nd).filter(|&a| a != p).collect();
+            order.insert(q, p);
+            prop_assert_eq!(x.moveaxis(p, q).unwrap().compute_with(&*s).unwrap(), d.clone().permuted_axes(IxDyn(&order)));
+        }
         prop_assert_eq!(x.rechunk(c2.clone()).unwrap().compute_with(&*s).unwrap(), d.clone());
         let rechunked = x.rechunk(c2.clone()).unwrap();
         prop_assert_eq!(rechunked.chunks().axes(), c2.as_slice());
@@ -601,6 +627,41 @@ fn bad_input_is_an_error_naming_what_was_wrong() {
     assert!(
         e.to_string().contains("division by zero") && e.to_string().contains("div-"),
         "{e}"
+    );
+}
+
+#[test]
+fn ellipsis_and_new_axes_follow_numpy() {
+    let d = data(&[3, 4, 5], 9);
+    let x = arr(&d, &[vec![2, 1], vec![4], vec![2, 3]]);
+    // x[..., 1] == x[:, :, 1]
+    let a = x
+        .slice(blockarray::s![Ellipsis, 1])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(a, d.index_axis(Axis(2), 1).to_owned());
+    // x[1, ..., NewAxis] has shape (4, 5, 1)
+    let b = x.slice(blockarray::s![1, Ellipsis, NewAxis]).unwrap();
+    assert_eq!(b.shape(), &[4, 5, 1]);
+    assert_eq!(
+        b.compute().unwrap(),
+        d.index_axis(Axis(0), 1).to_owned().insert_axis(Axis(2))
+    );
+    // x[NewAxis, :, -1, ::-2]
+    let c = x
+        .slice(blockarray::s![NewAxis, .., -1, ..;-2])
+        .unwrap()
+        .compute()
+        .unwrap();
+    let expected = d
+        .index_axis(Axis(1), 3)
+        .select(Axis(1), &[4, 2, 0])
+        .insert_axis(Axis(0));
+    assert_eq!(c, expected);
+    assert_eq!(
+        kind(x.slice(blockarray::s![Ellipsis, 0, Ellipsis])),
+        ErrorKind::Index
     );
 }
 
