@@ -245,23 +245,29 @@ impl Graph {
         Ok(g)
     }
 
-    /// The graph in Graphviz DOT format: one node per task (labelled with its key and task
-    /// label), one edge from each dependency to its dependent. Built with `petgraph`.
+    /// The graph in Graphviz DOT format: one node per task (labelled with its key, and its task
+    /// label when it has one), one edge from each dependency to its dependent. Built with
+    /// `petgraph`.
     pub fn to_dot(&self) -> String {
-        let mut pg = petgraph::Graph::<String, ()>::with_capacity(self.len(), self.len());
+        let mut pg = petgraph::Graph::<String, &str>::with_capacity(self.len(), self.len());
         let nodes: Vec<_> = self
             .iter()
-            .map(|(k, t)| pg.add_node(format!("{} {}", t.label().unwrap_or(k.prefix()), k)))
+            .map(|(k, t)| {
+                pg.add_node(match t.label() {
+                    Some(l) => format!("{k}\n{l}"),
+                    None => k.to_string(),
+                })
+            })
             .collect();
         for (i, t) in self.tasks.iter().enumerate() {
             for d in t.deps() {
                 if let Some(&j) = self.index.get(d) {
-                    pg.add_edge(nodes[j], nodes[i], ());
+                    pg.add_edge(nodes[j], nodes[i], "");
                 }
             }
         }
         format!(
-            "{:?}",
+            "{}",
             petgraph::dot::Dot::with_config(&pg, &[petgraph::dot::Config::EdgeNoLabel])
         )
     }

@@ -133,6 +133,7 @@ fn listing_and_dot_show_every_task_and_edge() {
     assert!(dot.starts_with("digraph"));
     assert_eq!(dot.matches("->").count(), 2, "{dot}");
     assert_eq!(dot.matches("label").count(), 3, "{dot}");
+    assert!(dot.contains(r#"label = "(\"ones-1\", 0)""#), "{dot}");
 }
 
 #[test]
