@@ -21,7 +21,7 @@ use crate::elementwise::{nan_max, nan_min};
 use crate::shape::axes_node;
 use crate::{BlockArray, Chunks, Error, Result};
 use dag_core::{BlockIndex, Tokenizer, Value};
-use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, Axis, CowArray, Ix2, IxDyn, Zip};
 use std::sync::Arc;
 
 /// The default number of partials one combine task merges.
@@ -57,18 +57,25 @@ pub trait Reduction: Send + Sync + 'static {
     fn nbytes(p: &Self::Partial) -> usize;
 }
 
-/// The view of `block` with the reduced axes moved last and flattened: shape (outer, k), rows
-/// in the C order of the kept-dims output; and that output's shape (reduced axes → 1).
-fn lanes<T: Element>(block: &ArrayD<T>, axes: &[usize]) -> (Array2<T>, Vec<usize>) {
+/// The block with the reduced axes moved last and flattened: shape (outer, k), rows in the C
+/// order of the kept-dims output (borrowed when the layout allows, copied otherwise); and that
+/// output's shape (reduced axes → 1).
+fn lanes<'a, T: Element>(
+    block: &'a ArrayD<T>,
+    axes: &[usize],
+) -> (CowArray<'a, T, Ix2>, Vec<usize>) {
     let nd = block.ndim();
     let kept: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).collect();
     let perm: Vec<usize> = kept.iter().chain(axes.iter()).copied().collect();
     let outer: usize = kept.iter().map(|&a| block.shape()[a]).product();
     let k: usize = axes.iter().map(|&a| block.shape()[a]).product();
     let moved = block.view().permuted_axes(IxDyn(&perm));
+    let moved: CowArray<'a, T, IxDyn> = if moved.is_standard_layout() {
+        moved.into()
+    } else {
+        moved.as_standard_layout().into_owned().into()
+    };
     let flat = moved
-        .as_standard_layout()
-        .into_owned()
         .into_shape_with_order((outer, k))
         .expect("sizes match");
     let mut out_shape = block.shape().to_vec();
@@ -78,16 +85,31 @@ fn lanes<T: Element>(block: &ArrayD<T>, axes: &[usize]) -> (Array2<T>, Vec<usize
     (flat, out_shape)
 }
 
-fn per_lane<T: Element, U: Element>(
+/// Fold `block` over `axes` one axis at a time with ndarray's `fold_axis` (vectorised across
+/// the kept axes: reducing a leading axis adds whole rows), keeping the reduced axes as
+/// length 1. `f` must be associative and commutative.
+fn fold_axes<T: Element>(
     block: &ArrayD<T>,
     axes: &[usize],
-    f: impl Fn(usize, ArrayView2<'_, T>) -> U,
-) -> ArrayD<U> {
-    let (flat, shape) = lanes(block, axes);
-    let data: Vec<U> = (0..flat.nrows())
-        .map(|r| f(r, flat.slice(ndarray::s![r..r + 1, ..])))
-        .collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("sizes match")
+    identity: T,
+    f: impl Fn(T, T) -> T,
+) -> ArrayD<T> {
+    let mut cur: Option<ArrayD<T>> = None;
+    // Descending, so the remaining axis numbers stay valid as axes are removed.
+    for &a in axes.iter().rev() {
+        let view = match &cur {
+            Some(c) => c.view(),
+            None => block.view(),
+        };
+        let next = view.fold_axis(Axis(a), identity, |&acc, &x| f(acc, x));
+        cur = Some(next);
+    }
+    // Over no axes every element is still folded once into the identity (nansum of a NaN is 0).
+    let mut out = cur.unwrap_or_else(|| block.mapv(|x| f(identity, x)));
+    for &a in axes {
+        out.insert_axis_inplace(Axis(a));
+    }
+    out
 }
 
 fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
@@ -130,9 +152,7 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T,
         self.identity.tokenize(t);
     }
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<T> {
-        per_lane(block, axes, |_, lane| {
-            lane.iter().fold(self.identity, |acc, &x| (self.f)(acc, x))
-        })
+        fold_axes(block, axes, self.identity, &self.f)
     }
     fn merge(&self, a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
         zip_with(a, b, &self.f)
@@ -204,6 +224,44 @@ impl<T: Float> Reduction for Moments<T> {
         };
     }
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> MomentsPartial {
+        let nd = block.ndim();
+        let trailing = axes
+            .iter()
+            .enumerate()
+            .all(|(i, &a)| a == nd - axes.len() + i);
+        if !self.skip_nan && axes.len() == 1 && !trailing {
+            // One leading or middle axis: two streaming passes over the sub-arrays along it,
+            // accumulating in f64 into arrays of the kept shape (no copy of the block).
+            let ax = Axis(axes[0]);
+            let count = block.len_of(ax);
+            let mut kept = block.shape().to_vec();
+            kept.remove(axes[0]);
+            let mut mean = ArrayD::<f64>::zeros(IxDyn(&kept));
+            for sub in block.axis_iter(ax) {
+                Zip::from(&mut mean)
+                    .and(&sub)
+                    .for_each(|m, &x| *m += x.as_f64());
+            }
+            if count > 0 {
+                mean.mapv_inplace(|m| m / count as f64);
+            }
+            let mut m2 = ArrayD::<f64>::zeros(mean.raw_dim());
+            for sub in block.axis_iter(ax) {
+                Zip::from(&mut m2)
+                    .and(&sub)
+                    .and(&mean)
+                    .for_each(|acc, &x, &mu| {
+                        let d = x.as_f64() - mu;
+                        *acc += d * d;
+                    });
+            }
+            let (mean, m2) = (mean.insert_axis(ax), m2.insert_axis(ax));
+            return MomentsPartial {
+                n: ArrayD::from_elem(mean.raw_dim(), count as f64),
+                mean,
+                m2,
+            };
+        }
         let (flat, shape) = lanes(block, axes);
         let rows = flat.nrows();
         let (mut n, mut mean, mut m2) = (
