@@ -8,7 +8,7 @@
 //! so the static order's memory behaviour is exactly what this scheduler holds.
 //!
 //! ```
-//! use dag_core::{Graph, Key, Scheduler, Task, Value};
+//! use dag_core::{Graph, Scheduler, Task, Value};
 //! use sched_sync::SyncScheduler;
 //!
 //! let mut g = Graph::new();
