@@ -12,11 +12,28 @@
 use std::process::{Command, ExitCode};
 
 /// Debian packages the workspace links against, with the file that shows each is installed.
-/// (None yet: HDF5 arrives with `blockarray-hdf5`.)
-const SYSTEM_PACKAGES: &[(&str, &str)] = &[];
+/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
+const SYSTEM_PACKAGES: &[(&str, &str)] = &[
+    ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
+    ("pkg-config", "/usr/bin/pkg-config"),
+];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
-const DEMOS: &[(&str, &str, &[&str])] = &[("sched-threaded", "demo", &[])];
+const DEMOS: &[(&str, &str, &[&str])] = &[
+    ("sched-threaded", "demo", &[]),
+    ("blockarray", "lazy_slice", &[]),
+    ("blockarray", "ones_sum", &[]),
+    ("blockarray", "xxt_slice_mean", &[]),
+    ("blockarray", "normal_mean", &[]),
+    ("blockarray-hdf5", "blocked_sum", &[]),
+    ("blockarray-hdf5", "stack_files", &[]),
+    (
+        "blockarray-hdf5",
+        "direct_chunks",
+        &["--mb", "64", "--repeat", "1"],
+    ),
+    ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

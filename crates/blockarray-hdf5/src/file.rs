@@ -1,0 +1,382 @@
+//! Open files, the process-wide HDF5 lock, dataset paths and error messages.
+//!
+//! Every HDF5 call this crate makes runs inside [`with_hdf5_lock`]. Files are opened once per
+//! process and shared ([`OpenFile`]): an array read from a file and a store into the same file
+//! use one HDF5 file handle, which is upgraded from read-only to read/write when a store needs
+//! it (possible because datasets are only opened for the duration of one locked call).
+
+use blockarray::{Error, ErrorKind, Result};
+use hdf5::{File, Group, LocationType, OpenMode};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// Run `f` holding the process-wide HDF5 lock (a reentrant mutex, the one `hdf5-metno` takes
+/// around each of its own calls).
+///
+/// The HDF5 C library is not thread-safe; this crate calls it only inside this lock and holds
+/// the lock only for the calls themselves, so decompression and computation stay parallel. Use
+/// it around your own `hdf5` calls if they must not interleave with a running computation's
+/// (a sequence of several calls that must see a consistent file).
+///
+/// ```
+/// let v = blockarray_hdf5::with_hdf5_lock(|| 6 * 7);
+/// assert_eq!(v, 42);
+/// ```
+pub fn with_hdf5_lock<R>(f: impl FnOnce() -> R) -> R {
+    hdf5::sync::sync(f)
+}
+
+/// An error of `kind` naming the file and the dataset.
+pub(crate) fn err(
+    kind: ErrorKind,
+    file: &Path,
+    dataset: &str,
+    msg: impl std::fmt::Display,
+) -> Error {
+    Error::new(
+        kind,
+        format!("HDF5 file {}, dataset \"{dataset}\": {msg}", file.display()),
+    )
+}
+
+/// An I/O error naming the file and the dataset.
+pub(crate) fn io_err(file: &Path, dataset: &str, msg: impl std::fmt::Display) -> Error {
+    err(ErrorKind::Io, file, dataset, msg)
+}
+
+/// How a file is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    Write,
+    /// Read and write; created when missing.
+    Create,
+}
+
+struct FileState {
+    file: Option<File>,
+    writable: bool,
+}
+
+/// A file open in this process, shared by every source and sink that uses it.
+pub(crate) struct OpenFile {
+    path: PathBuf,
+    state: Mutex<FileState>,
+}
+
+impl OpenFile {
+    /// The path (absolute).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` on the file under the HDF5 lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&File) -> Result<R>) -> Result<R> {
+        with_hdf5_lock(|| {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match &state.file {
+                Some(file) => f(file),
+                None => Err(Error::io(format!(
+                    "HDF5 file {} is closed (reopening it for writing failed)",
+                    self.path.display()
+                ))),
+            }
+        })
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        // Close under the lock, and forget the registry entry, so that a later open starts
+        // afresh.
+        with_hdf5_lock(|| {
+            let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            if let Some(file) = state.file.take() {
+                if state.writable {
+                    let _ = file.flush();
+                }
+                drop(file);
+            }
+            let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+            if reg.get(&self.path).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.path);
+            }
+        });
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<OpenFile>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<OpenFile>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The absolute, symlink-free path of `path` (of its directory, when the file does not exist
+/// yet), so that two spellings of one file share one handle.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
+    };
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map_or_else(|_| absolute.clone(), |d| d.join(name)),
+        _ => absolute,
+    }
+}
+
+fn open_raw(path: &Path, access: Access, dataset: &str) -> Result<File> {
+    let exists = path.exists();
+    if !exists && access != Access::Create {
+        return Err(io_err(path, dataset, "no such file"));
+    }
+    if path.is_dir() {
+        return Err(io_err(path, dataset, "is a directory, not an HDF5 file"));
+    }
+    if exists {
+        // HDF5's own message for a non-HDF5 file is a deep error stack; say it plainly.
+        let is_hdf5 = with_hdf5_lock(|| {
+            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+            // SAFETY: a valid NUL-terminated path; H5Fis_hdf5 only reads the file.
+            Some(unsafe { hdf5_sys::h5f::H5Fis_hdf5(c.as_ptr()) })
+        });
+        match is_hdf5 {
+            Some(r) if r > 0 => {}
+            Some(0) => {
+                return Err(io_err(
+                    path,
+                    dataset,
+                    "not an HDF5 file (no HDF5 signature found: corrupt, truncated or another format)",
+                ));
+            }
+            _ => return Err(io_err(path, dataset, "cannot be read as an HDF5 file")),
+        }
+    }
+    let mode = match access {
+        Access::Read => OpenMode::Read,
+        Access::Write => OpenMode::ReadWrite,
+        Access::Create if exists => OpenMode::ReadWrite,
+        Access::Create => OpenMode::CreateExcl,
+    };
+    with_hdf5_lock(|| File::open_as(path, mode)).map_err(|e| {
+        io_err(
+            path,
+            dataset,
+            format!(
+                "cannot open ({}): {e}",
+                if access == Access::Read {
+                    "read"
+                } else {
+                    "read/write"
+                }
+            ),
+        )
+    })
+}
+
+/// The shared handle of `path`, opened (or upgraded to read/write) as `access` needs.
+/// `dataset` only names what the caller wanted, for error messages.
+pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Arc<OpenFile>> {
+    let key = canonical(path);
+    with_hdf5_lock(|| {
+        let existing = {
+            let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+            reg.get(&key).and_then(Weak::upgrade)
+        };
+        if let Some(open) = existing {
+            let mut state = open.state.lock().unwrap_or_else(|e| e.into_inner());
+            if access != Access::Read && !state.writable {
+                // Upgrade: nothing else holds an HDF5 id of this file outside the lock, so the
+                // read-only handle can be closed and the file reopened read/write.
+                drop(state.file.take());
+                match open_raw(&key, Access::Write, dataset) {
+                    Ok(f) => {
+                        state.file = Some(f);
+                        state.writable = true;
+                    }
+                    Err(e) => {
+                        state.file = open_raw(&key, Access::Read, dataset).ok();
+                        return Err(e);
+                    }
+                }
+            }
+            drop(state);
+            return Ok(open);
+        }
+        let file = open_raw(&key, access, dataset)?;
+        let open = Arc::new(OpenFile {
+            path: key.clone(),
+            state: Mutex::new(FileState {
+                file: Some(file),
+                writable: access != Access::Read,
+            }),
+        });
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|_, w| w.strong_count() > 0);
+        reg.insert(key, Arc::downgrade(&open));
+        Ok(open)
+    })
+}
+
+/// `dataset` as an absolute HDF5 path without trailing or doubled slashes, or an error.
+pub(crate) fn normalize_dataset_path(file: &Path, dataset: &str) -> Result<String> {
+    let parts: Vec<&str> = dataset.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err(err(
+            ErrorKind::Index,
+            file,
+            dataset,
+            "a dataset path needs a name (\"/x\", \"group/x\"), not the root group",
+        ));
+    }
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(err(
+            ErrorKind::Index,
+            file,
+            dataset,
+            "\".\" and \"..\" are not allowed in a dataset path",
+        ));
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// What a path names in a file.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Missing,
+    Dataset,
+    Group,
+    Other,
+}
+
+/// What `path` (normalised) names in `file`; a component that is not a group makes it
+/// `Missing` below it (reported by the caller). Call under the lock.
+pub(crate) fn target(file: &Group, path: &str) -> Result<(Target, Option<String>)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut prefix = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        prefix.push('/');
+        prefix.push_str(part);
+        if !file.link_exists(&prefix) {
+            return Ok((Target::Missing, None));
+        }
+        let kind = file
+            .loc_type_by_name(&prefix)
+            .map_err(|e| Error::io(format!("cannot inspect \"{prefix}\": {e}")))?;
+        let last = i + 1 == parts.len();
+        match (kind, last) {
+            (LocationType::Group, false) => {}
+            (LocationType::Group, true) => return Ok((Target::Group, None)),
+            (LocationType::Dataset, true) => return Ok((Target::Dataset, None)),
+            (LocationType::Dataset, false) => {
+                return Ok((Target::Missing, Some(prefix)));
+            }
+            (_, true) => return Ok((Target::Other, None)),
+            (_, false) => return Ok((Target::Missing, Some(prefix))),
+        }
+    }
+    Ok((Target::Group, None))
+}
+
+/// Open `path` (normalised) as a dataset of `file`, or an error naming what is there instead.
+/// Call under the lock.
+pub(crate) fn open_dataset(file: &File, file_path: &Path, path: &str) -> Result<hdf5::Dataset> {
+    match target(file, path)? {
+        (Target::Dataset, _) => file
+            .dataset(path)
+            .map_err(|e| io_err(file_path, path, format!("cannot open the dataset: {e}"))),
+        (Target::Group, _) => {
+            let members = file
+                .group(path)
+                .and_then(|g| g.member_names())
+                .unwrap_or_default();
+            let shown: Vec<&str> = members.iter().take(8).map(String::as_str).collect();
+            Err(io_err(
+                file_path,
+                path,
+                format!(
+                    "is a group, not a dataset (members: {}{})",
+                    if shown.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        shown.join(", ")
+                    },
+                    if members.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
+        (Target::Missing, Some(blocker)) => Err(io_err(
+            file_path,
+            path,
+            format!("no such dataset (\"{blocker}\" is not a group)"),
+        )),
+        (Target::Missing, None) => {
+            let names = file.member_names().unwrap_or_default();
+            let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+            Err(io_err(
+                file_path,
+                path,
+                format!(
+                    "no such dataset (the root group holds: {}{})",
+                    if shown.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        shown.join(", ")
+                    },
+                    if names.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
+        (Target::Other, _) => Err(io_err(
+            file_path,
+            path,
+            "is neither a dataset nor a group (a named datatype?)",
+        )),
+    }
+}
+
+/// NumPy's name for an HDF5 type (`"float64"`, `"int32"`, `"bool"`, `"complex128"`, or
+/// HDF5's description for other types).
+pub(crate) fn type_name(dtype: &hdf5::Datatype) -> String {
+    use hdf5::types::TypeDescriptor as TD;
+    match dtype.to_descriptor() {
+        Ok(TD::Compound(c))
+            if c.fields.len() == 2
+                && c.fields[0].name == "r"
+                && c.fields[1].name == "i"
+                && matches!(c.fields[0].ty, TD::Float(_))
+                && c.fields[0].ty == c.fields[1].ty =>
+        {
+            format!("complex{}", c.size * 8)
+        }
+        Ok(d) => d.to_string(),
+        Err(_) => format!("an unsupported HDF5 type ({} bytes)", dtype.size()),
+    }
+}
+
+/// The modification time (ns since the epoch) and length of a file, for tokens.
+pub(crate) fn stamp(path: &Path) -> (u64, u64) {
+    std::fs::metadata(path).map_or((0, 0), |m| {
+        let t = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        (t, m.len())
+    })
+}

@@ -1,0 +1,810 @@
+//! Writing: sinks into datasets, and many arrays stored into one file in one computation.
+
+use crate::direct::{self, Stage};
+use crate::element::Hdf5Element;
+use crate::file::{self, Access, OpenFile, Target, err, io_err};
+use crate::read::{ChunkIo, check_type, grid_offsets, selection};
+use blockarray::{
+    BlockArray, ChunkSink, ChunkSpec, Chunks, Computation, Error, ErrorKind, Result, Results,
+};
+use dag_core::{Callbacks, RunStats, Scheduler};
+use hdf5::filters::Filter;
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The largest chunk HDF5 accepts is 4 GiB; stay well below.
+const MAX_CHUNK_BYTES: usize = 1 << 31;
+
+/// Bytes of a default dataset chunk when neither the options nor an array's blocks say.
+const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+
+/// How datasets are created: chunk shape, compression, replacement.
+///
+/// ```
+/// use blockarray_hdf5::DatasetOptions;
+/// let o = DatasetOptions::new().chunks([256, 256]).deflate(4).shuffle(true);
+/// assert_eq!(o.chunk_shape(), Some(&[256, 256][..]));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatasetOptions {
+    chunks: Option<Vec<usize>>,
+    deflate: Option<u8>,
+    shuffle: bool,
+    overwrite: bool,
+    io: ChunkIo,
+}
+
+impl DatasetOptions {
+    /// No compression, chunks following the stored array's blocks, no overwriting,
+    /// [`ChunkIo::Auto`].
+    pub fn new() -> DatasetOptions {
+        DatasetOptions::default()
+    }
+
+    /// The dataset's chunk shape (one entry per axis, each ≥ 1; entries larger than the axis
+    /// are clamped). By default the stored array's block shape (so each block is written as
+    /// whole chunks), or about 1 MiB chunks for a bare [`Hdf5Sink::create`].
+    #[must_use]
+    pub fn chunks(mut self, shape: impl Into<Vec<usize>>) -> DatasetOptions {
+        self.chunks = Some(shape.into());
+        self
+    }
+
+    /// Compress with deflate (zlib) at `level` (0–9).
+    #[must_use]
+    pub fn deflate(mut self, level: u8) -> DatasetOptions {
+        self.deflate = Some(level);
+        self
+    }
+
+    /// Apply HDF5's byte shuffle before compressing (helps deflate on numeric data).
+    #[must_use]
+    pub fn shuffle(mut self, on: bool) -> DatasetOptions {
+        self.shuffle = on;
+        self
+    }
+
+    /// Replace a dataset of the same name (when the store succeeds; a failed store leaves it
+    /// as it was). Without it, an existing dataset is an error.
+    #[must_use]
+    pub fn overwrite(mut self, on: bool) -> DatasetOptions {
+        self.overwrite = on;
+        self
+    }
+
+    /// How chunks are written (see [`ChunkIo`]).
+    #[must_use]
+    pub fn io(mut self, io: ChunkIo) -> DatasetOptions {
+        self.io = io;
+        self
+    }
+
+    /// The chunk shape asked for, if any.
+    pub fn chunk_shape(&self) -> Option<&[usize]> {
+        self.chunks.as_deref()
+    }
+}
+
+/// The chunk shape to create: `wanted` clamped to the shape, each axis ≥ 1, under 2 GiB.
+/// `None` when the dataset cannot be chunked (a scalar or an empty axis).
+fn clamp_chunk(shape: &[usize], wanted: &[usize], itemsize: usize) -> Option<Vec<usize>> {
+    if shape.is_empty() || shape.contains(&0) {
+        return None;
+    }
+    let mut c: Vec<usize> = wanted
+        .iter()
+        .zip(shape)
+        .map(|(&w, &n)| w.clamp(1, n))
+        .collect();
+    while c.iter().product::<usize>() * itemsize > MAX_CHUNK_BYTES {
+        let k = (0..c.len()).max_by_key(|&k| c[k]).expect("ndim > 0");
+        c[k] = c[k].div_ceil(2);
+    }
+    Some(c)
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SinkState {
+    Open,
+    Committed,
+    Discarded,
+}
+
+/// A [`ChunkSink`] writing blocks into an HDF5 dataset.
+///
+/// Two kinds:
+///
+/// - [`Hdf5Sink::create`] makes a new dataset **under a temporary name**. Blocks go there;
+///   [`commit`](Hdf5Sink::commit) renames it to its real name (replacing an older dataset
+///   when [`DatasetOptions::overwrite`] was given). Dropping the sink uncommitted, or
+///   [`discard`](Hdf5Sink::discard), deletes it. So a failed computation leaves no dataset
+///   that looks complete, and never touches the dataset it would have replaced.
+///   [`Hdf5Store`] and [`to_hdf5`] do all of this for you.
+/// - [`Hdf5Sink::open`] writes **in place** into an existing dataset (like h5py's
+///   `dset[...] = x`): a failure part way leaves it partly written.
+///
+/// Blocks may arrive from many threads at once; each HDF5 call runs under the process-wide
+/// lock, and with [`ChunkIo::Auto`] on a deflate/shuffle dataset, blocks covering whole
+/// chunks are compressed before taking the lock and stored with `H5Dwrite_chunk`.
+pub struct Hdf5Sink<T> {
+    file: Arc<OpenFile>,
+    /// The dataset's real name.
+    target: String,
+    /// Where the data goes until commit (the target itself for in-place sinks).
+    write_name: String,
+    temporary: bool,
+    overwrite: bool,
+    shape: Vec<usize>,
+    chunk: Option<Vec<usize>>,
+    stages: Option<Vec<Stage>>,
+    io: ChunkIo,
+    /// Groups this sink created (outermost first), removed again if discarded while empty.
+    created_groups: Vec<String>,
+    state: Mutex<SinkState>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Hdf5Element> Hdf5Sink<T> {
+    /// A new dataset of `shape` at `dataset` in `file` (created if missing), written under a
+    /// temporary name until [`commit`](Self::commit).
+    ///
+    /// Errors (naming file and dataset): the file exists but is not HDF5; the path is a group
+    /// or crosses a dataset; a dataset of that name exists and `options` does not say
+    /// [`overwrite`](DatasetOptions::overwrite); invalid options (a chunk shape of the wrong
+    /// rank or with a zero, a deflate level above 9, compression of an unchunkable dataset).
+    pub fn create(
+        path: impl AsRef<Path>,
+        dataset: &str,
+        shape: &[usize],
+        options: &DatasetOptions,
+    ) -> Result<Hdf5Sink<T>> {
+        let path = path.as_ref();
+        let name = file::normalize_dataset_path(path, dataset)?;
+        if let Some(level) = options.deflate
+            && level > 9
+        {
+            return Err(err(
+                ErrorKind::Unsupported,
+                path,
+                &name,
+                format!("deflate level {level} is not in 0–9"),
+            ));
+        }
+        let wanted = match &options.chunks {
+            Some(c) => {
+                if c.len() != shape.len() || c.contains(&0) {
+                    return Err(err(
+                        ErrorKind::Chunks,
+                        path,
+                        &name,
+                        format!(
+                            "chunk shape {c:?} does not fit a dataset of shape {shape:?} (one entry ≥ 1 per axis)"
+                        ),
+                    ));
+                }
+                c.clone()
+            }
+            None if shape.is_empty() || shape.contains(&0) => Vec::new(),
+            None => Chunks::new(
+                shape,
+                ChunkSpec::auto_bytes(DEFAULT_CHUNK_BYTES),
+                T::itemsize(),
+            )?
+            .max_block_shape(),
+        };
+        let chunk = clamp_chunk(shape, &wanted, T::itemsize());
+        if chunk.is_none() && (options.deflate.is_some() || options.shuffle) {
+            return Err(err(
+                ErrorKind::Unsupported,
+                path,
+                &name,
+                format!(
+                    "a dataset of shape {shape:?} cannot be chunked, so it cannot be compressed"
+                ),
+            ));
+        }
+        let mut filters = Vec::new();
+        if options.shuffle {
+            filters.push(Filter::Shuffle);
+        }
+        if let Some(level) = options.deflate {
+            filters.push(Filter::Deflate(level));
+        }
+        let f = file::open_file(path, Access::Create, &name)?;
+        let (parent, leaf) = name
+            .rsplit_once('/')
+            .expect("normalised paths start with /");
+        let temp = format!(
+            "{parent}/.{leaf}.blockarray-tmp-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let created_groups = f.with(|h| {
+            match file::target(h, &name)? {
+                (Target::Group, _) => {
+                    return Err(io_err(f.path(), &name, "is a group, not a dataset"));
+                }
+                (Target::Other, _) => {
+                    return Err(io_err(f.path(), &name, "exists and is not a dataset"));
+                }
+                (Target::Dataset, _) if !options.overwrite => {
+                    return Err(io_err(
+                        f.path(),
+                        &name,
+                        "already exists (use DatasetOptions::overwrite(true) to replace it)",
+                    ));
+                }
+                (Target::Missing, Some(blocker)) => {
+                    return Err(io_err(
+                        f.path(),
+                        &name,
+                        format!("cannot be created: \"{blocker}\" is not a group"),
+                    ));
+                }
+                _ => {}
+            }
+            // Intermediate groups.
+            let mut created = Vec::new();
+            let mut prefix = String::new();
+            for part in parent.split('/').filter(|p| !p.is_empty()) {
+                prefix.push('/');
+                prefix.push_str(part);
+                if !h.link_exists(&prefix) {
+                    h.create_group(&prefix).map_err(|e| {
+                        io_err(
+                            f.path(),
+                            &name,
+                            format!("cannot create group \"{prefix}\": {e}"),
+                        )
+                    })?;
+                    created.push(prefix.clone());
+                }
+            }
+            let mut builder = h.new_dataset::<T>().set_filters(&filters);
+            builder = match &chunk {
+                Some(c) => builder.chunk(c.clone()),
+                None => builder.no_chunk(),
+            };
+            let created_ds = builder.shape(shape.to_vec()).create(temp.as_str());
+            if let Err(e) = created_ds {
+                for g in created.iter().rev() {
+                    let _ = h.unlink(g);
+                }
+                return Err(io_err(
+                    f.path(),
+                    &name,
+                    format!("cannot create the dataset: {e}"),
+                ));
+            }
+            Ok(created)
+        })?;
+        let stages = chunk
+            .as_ref()
+            .and_then(|_| direct::pipeline(&filters, T::itemsize()));
+        Ok(Hdf5Sink {
+            file: f,
+            target: name,
+            write_name: temp,
+            temporary: true,
+            overwrite: options.overwrite,
+            shape: shape.to_vec(),
+            chunk,
+            stages,
+            io: options.io,
+            created_groups,
+            state: Mutex::new(SinkState::Open),
+            _type: PhantomData,
+        })
+    }
+
+    /// The existing dataset `dataset` in `file`, written in place. Checks that it holds `T`.
+    pub fn open(path: impl AsRef<Path>, dataset: &str) -> Result<Hdf5Sink<T>> {
+        let path = path.as_ref();
+        let name = file::normalize_dataset_path(path, dataset)?;
+        let f = file::open_file(path, Access::Write, &name)?;
+        let (shape, chunk, stages) = f.with(|h| {
+            let ds = file::open_dataset(h, f.path(), &name)?;
+            let (native, _) = check_type::<T>(&ds, f.path(), &name)?;
+            let chunk = if ds.is_chunked() { ds.chunk() } else { None };
+            let stages = if native && chunk.is_some() {
+                direct::pipeline(&ds.filters(), T::itemsize())
+            } else {
+                None
+            };
+            Ok((ds.shape(), chunk, stages))
+        })?;
+        Ok(Hdf5Sink {
+            file: f,
+            target: name.clone(),
+            write_name: name,
+            temporary: false,
+            overwrite: false,
+            shape,
+            chunk,
+            stages,
+            io: ChunkIo::Auto,
+            created_groups: Vec::new(),
+            state: Mutex::new(SinkState::Open),
+            _type: PhantomData,
+        })
+    }
+
+    /// The same sink with chunk I/O `io` (see [`ChunkIo`]).
+    #[must_use]
+    pub fn with_io(mut self, io: ChunkIo) -> Hdf5Sink<T> {
+        self.io = io;
+        self
+    }
+
+    /// The file (absolute path).
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The dataset's (final) path in the file.
+    pub fn dataset(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether blocks go to a temporary dataset that [`commit`](Self::commit) renames.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The dataset's chunk shape, if chunked.
+    pub fn chunk_shape(&self) -> Option<&[usize]> {
+        self.chunk.as_deref()
+    }
+
+    /// An error naming the file and dataset unless an array of `shape` fits exactly.
+    pub fn check_shape(&self, shape: &[usize]) -> Result<()> {
+        if shape != self.shape.as_slice() {
+            return Err(err(
+                ErrorKind::Shape,
+                self.file.path(),
+                &self.target,
+                format!(
+                    "the dataset has shape {:?} but the array stored into it has shape {shape:?}",
+                    self.shape
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Give the dataset its real name (replacing an older one when overwriting) and flush
+    /// the file. Call after the computation that filled the sink succeeded. A no-op for an
+    /// in-place sink (it only flushes) and for a sink already committed.
+    pub fn commit(&self) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match *state {
+            SinkState::Committed => return Ok(()),
+            SinkState::Discarded => {
+                return Err(io_err(
+                    self.file.path(),
+                    &self.target,
+                    "cannot commit: the written data was discarded",
+                ));
+            }
+            SinkState::Open => {}
+        }
+        self.file.with(|h| {
+            if self.temporary {
+                if self.overwrite && h.link_exists(&self.target) {
+                    h.unlink(&self.target).map_err(|e| {
+                        io_err(
+                            h_path(&self.file),
+                            &self.target,
+                            format!("cannot remove the old dataset: {e}"),
+                        )
+                    })?;
+                }
+                h.relink(&self.write_name, &self.target).map_err(|e| {
+                    io_err(
+                        h_path(&self.file),
+                        &self.target,
+                        format!("cannot rename {} to it: {e}", self.write_name),
+                    )
+                })?;
+            }
+            h.flush().map_err(|e| {
+                io_err(
+                    h_path(&self.file),
+                    &self.target,
+                    format!("flush failed: {e}"),
+                )
+            })
+        })?;
+        *state = SinkState::Committed;
+        Ok(())
+    }
+
+    /// Delete the temporary dataset (and the groups made for it, if still empty); later
+    /// writes fail. A no-op for in-place and committed sinks.
+    pub fn discard(&self) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if *state != SinkState::Open {
+            return Ok(());
+        }
+        if !self.temporary {
+            *state = SinkState::Committed;
+            return Ok(());
+        }
+        *state = SinkState::Discarded;
+        self.file.with(|h| {
+            let r = h.unlink(&self.write_name).map_err(|e| {
+                io_err(
+                    h_path(&self.file),
+                    &self.target,
+                    format!("cannot remove the temporary dataset: {e}"),
+                )
+            });
+            for g in self.created_groups.iter().rev() {
+                if h.group(g).is_ok_and(|g| g.is_empty()) {
+                    let _ = h.unlink(g);
+                }
+            }
+            let _ = h.flush();
+            r
+        })
+    }
+
+    fn write_library(
+        &self,
+        ds: &hdf5::Dataset,
+        region: &[Range<usize>],
+        block: ndarray::ArrayViewD<'_, T>,
+    ) -> Result<()> {
+        let block = block.as_standard_layout();
+        let r = if self.shape.is_empty() {
+            ds.write(&block)
+        } else {
+            ds.write_slice(&block, selection(region))
+        };
+        r.map_err(|e| self.fail(e))
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        io_err(self.file.path(), &self.target, format!("write failed: {e}"))
+    }
+}
+
+fn h_path(f: &OpenFile) -> &Path {
+    f.path()
+}
+
+impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+
+    fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
+        if *self.state.lock().unwrap_or_else(|e| e.into_inner()) != SinkState::Open {
+            return Err(self.fail("the sink was already committed or discarded"));
+        }
+        if offset.len() != self.shape.len()
+            || block.ndim() != self.shape.len()
+            || offset
+                .iter()
+                .zip(block.shape())
+                .zip(&self.shape)
+                .any(|((&o, &n), &len)| o + n > len)
+        {
+            return Err(err(
+                ErrorKind::Shape,
+                self.file.path(),
+                &self.target,
+                format!(
+                    "a block of shape {:?} at {offset:?} does not fit the dataset's shape {:?}",
+                    block.shape(),
+                    self.shape
+                ),
+            ));
+        }
+        if block.is_empty() {
+            return Ok(());
+        }
+        let region: Vec<Range<usize>> = offset
+            .iter()
+            .zip(block.shape())
+            .map(|(&o, &n)| o..o + n)
+            .collect();
+        let (Some(stages), Some(chunk), ChunkIo::Auto) = (&self.stages, &self.chunk, self.io)
+        else {
+            return self.file.with(|h| {
+                let ds = h.dataset(&self.write_name).map_err(|e| self.fail(e))?;
+                self.write_library(&ds, &region, block.view())
+            });
+        };
+        // Outside the lock: cut the block into the stored chunks it covers entirely, and
+        // shuffle + deflate each. Chunks it covers only partly go through the library.
+        let grid: Vec<Range<usize>> = region
+            .iter()
+            .zip(chunk)
+            .map(|(r, &c)| r.start / c..r.end.div_ceil(c))
+            .collect();
+        let mut encoded: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut partial: Vec<Vec<Range<usize>>> = Vec::new();
+        for origin in grid_offsets(&grid, chunk) {
+            // The chunk's elements inside the dataset, and their intersection with the block.
+            let inside: Vec<Range<usize>> = origin
+                .iter()
+                .zip(chunk)
+                .zip(&self.shape)
+                .map(|((&o, &c), &n)| o..(o + c).min(n))
+                .collect();
+            let covered = inside
+                .iter()
+                .zip(&region)
+                .all(|(i, r)| r.start <= i.start && i.end <= r.end);
+            if !covered {
+                partial.push(
+                    inside
+                        .iter()
+                        .zip(&region)
+                        .map(|(i, r)| i.start.max(r.start)..i.end.min(r.end))
+                        .collect(),
+                );
+                continue;
+            }
+            let src: Vec<SliceInfoElem> = inside
+                .iter()
+                .zip(&region)
+                .map(|(i, r)| (i.start - r.start..i.end - r.start).into())
+                .collect();
+            let piece = block.slice(src.as_slice());
+            let full = inside.iter().zip(chunk).all(|(i, &c)| i.len() == c);
+            let mut bytes = Vec::new();
+            if full {
+                match piece.as_slice() {
+                    Some(s) => T::encode(s, &mut bytes),
+                    None => T::encode(&piece.iter().copied().collect::<Vec<_>>(), &mut bytes),
+                }
+            } else {
+                // An edge chunk is stored at full size; pad with the default fill (zero).
+                let mut padded = ArrayD::from_elem(IxDyn(chunk), T::default());
+                let dst: Vec<SliceInfoElem> = inside.iter().map(|i| (0..i.len()).into()).collect();
+                padded.slice_mut(dst.as_slice()).assign(&piece);
+                T::encode(
+                    padded.as_slice().expect("a new array is contiguous"),
+                    &mut bytes,
+                );
+            }
+            encoded.push((origin, direct::encode_stages(bytes, stages)));
+        }
+        // Under the lock: only the stores.
+        self.file.with(|h| {
+            let ds = h.dataset(&self.write_name).map_err(|e| self.fail(e))?;
+            for (origin, bytes) in &encoded {
+                direct::write_raw_chunk(&ds, origin, bytes).map_err(|e| self.fail(e))?;
+            }
+            for sub in &partial {
+                let src: Vec<SliceInfoElem> = sub
+                    .iter()
+                    .zip(&region)
+                    .map(|(s, r)| (s.start - r.start..s.end - r.start).into())
+                    .collect();
+                self.write_library(&ds, sub, block.slice(src.as_slice()))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl<T> Drop for Hdf5Sink<T> {
+    fn drop(&mut self) {
+        let state = *self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if self.temporary && state == SinkState::Open {
+            let _ = self.file.with(|h| {
+                let _ = h.unlink(&self.write_name);
+                for g in self.created_groups.iter().rev() {
+                    if h.group(g).is_ok_and(|g| g.is_empty()) {
+                        let _ = h.unlink(g);
+                    }
+                }
+                let _ = h.flush();
+                Ok(())
+            });
+        }
+    }
+}
+
+/// What [`Hdf5Store`] needs of a sink of any element type.
+trait Pending: Send + Sync {
+    fn commit(&self) -> Result<()>;
+    fn discard(&self) -> Result<()>;
+}
+
+impl<T: Hdf5Element> Pending for Arc<Hdf5Sink<T>> {
+    fn commit(&self) -> Result<()> {
+        Hdf5Sink::commit(self)
+    }
+    fn discard(&self) -> Result<()> {
+        Hdf5Sink::discard(self)
+    }
+}
+
+/// Many arrays stored into one HDF5 file in **one** computation (dask's
+/// `da.to_hdf5(file, {'/x': x, '/y': y})`): work the arrays share is done once, and every
+/// dataset appears under its name only if the whole computation succeeded.
+///
+/// New datasets are created (under temporary names) when added, so a bad path or option is
+/// reported at once; [`run`](Self::run) computes and stores everything, then renames the
+/// datasets into place. Dropping the store without running it, or a failed run, deletes the
+/// temporary datasets; existing datasets are never touched by a failure.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("ba-hdf5-doc-store-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("out.h5");
+/// use blockarray_hdf5::{DatasetOptions, Hdf5Store, from_hdf5};
+///
+/// let x = blockarray::random::Rng::new(7).random::<f64>(&[2000, 500], [500, 500])?;
+/// let centered = (&x - &x.mean(Some(&[0]), true)?)?;
+/// let mut store = Hdf5Store::new(&path);
+/// store
+///     .dataset("/raw", &x, &DatasetOptions::new())?
+///     .dataset("/centered", &centered, &DatasetOptions::new().deflate(1).shuffle(true))?;
+/// // An in-memory result in the same run: x is generated once for all three.
+/// let col_std = store.computation().add(&x.std(Some(&[0]), 0.0, false)?);
+/// let mut results = store.run()?;
+/// assert_eq!(results.take(col_std)?.len(), 500);
+/// let back = from_hdf5::<f64>(&path, "/centered")?.mean(None, false)?.compute()?;
+/// assert!(back.into_iter().next().unwrap().abs() < 1e-12);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Hdf5Store {
+    path: PathBuf,
+    computation: Computation,
+    pending: Vec<Box<dyn Pending>>,
+}
+
+impl Hdf5Store {
+    /// A store into `file` (created when the first dataset is added, if missing).
+    pub fn new(path: impl AsRef<Path>) -> Hdf5Store {
+        Hdf5Store {
+            path: path.as_ref().to_path_buf(),
+            computation: Computation::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Store `array` as a new dataset `dataset` created with `options` (chunks default to the
+    /// array's block shape).
+    pub fn dataset<T: Hdf5Element>(
+        &mut self,
+        dataset: &str,
+        array: &BlockArray<T>,
+        options: &DatasetOptions,
+    ) -> Result<&mut Hdf5Store> {
+        let mut options = options.clone();
+        if options.chunks.is_none() {
+            // An empty axis has blocks of length 0; HDF5 chunks are at least 1.
+            let blocks = array.chunks().max_block_shape();
+            options.chunks = Some(blocks.into_iter().map(|b| b.max(1)).collect());
+        }
+        let sink = Arc::new(Hdf5Sink::<T>::create(
+            &self.path,
+            dataset,
+            array.shape(),
+            &options,
+        )?);
+        self.computation
+            .store(array, sink.clone() as Arc<dyn ChunkSink<T>>)?;
+        self.pending.push(Box::new(sink));
+        Ok(self)
+    }
+
+    /// Store `array` into the existing dataset `dataset`, in place (see [`Hdf5Sink::open`]):
+    /// its shape and element type must match.
+    pub fn existing<T: Hdf5Element>(
+        &mut self,
+        dataset: &str,
+        array: &BlockArray<T>,
+    ) -> Result<&mut Hdf5Store> {
+        let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
+        sink.check_shape(array.shape())?;
+        self.computation
+            .store(array, sink.clone() as Arc<dyn ChunkSink<T>>)?;
+        self.pending.push(Box::new(sink));
+        Ok(self)
+    }
+
+    /// The computation the stores run in: add in-memory results or other sinks to compute
+    /// them in the same run.
+    pub fn computation(&mut self) -> &mut Computation {
+        &mut self.computation
+    }
+
+    /// Run with the default scheduler, then commit every dataset.
+    pub fn run(self) -> Result<Results> {
+        let scheduler = blockarray::default_scheduler();
+        Ok(self.run_with(&*scheduler, &dag_core::NoCallbacks)?.0)
+    }
+
+    /// Run with `scheduler` and `callbacks`, then commit every dataset; returns the run's
+    /// statistics too. On failure every new dataset is deleted and the error names the file.
+    pub fn run_with(
+        mut self,
+        scheduler: &dyn Scheduler,
+        callbacks: &dyn Callbacks,
+    ) -> Result<(Results, RunStats)> {
+        let computation = std::mem::take(&mut self.computation);
+        let pending = std::mem::take(&mut self.pending);
+        match computation.run_with(scheduler, callbacks) {
+            Ok(out) => {
+                for (i, p) in pending.iter().enumerate() {
+                    if let Err(e) = p.commit() {
+                        for q in &pending[i + 1..] {
+                            let _ = q.discard();
+                        }
+                        return Err(e);
+                    }
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                for p in &pending {
+                    let _ = p.discard();
+                }
+                Err(e.context(format!(
+                    "storing into HDF5 file {} failed; no dataset was written",
+                    self.path.display()
+                )))
+            }
+        }
+    }
+}
+
+/// Store each `(dataset path, array)` into `file` in one computation with the default
+/// scheduler (see [`Hdf5Store`]); datasets are created uncompressed, chunked like their
+/// arrays.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("ba-hdf5-doc-to-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("xy.h5");
+/// use blockarray::BlockArray;
+/// use blockarray_hdf5::{from_hdf5, to_hdf5};
+///
+/// let x = BlockArray::<f64>::ones(&[100, 100], [25, 50])?;
+/// let y = (&x * 2.0).sum(Some(&[1]), false)?;
+/// to_hdf5(&path, &[("/x", &x), ("/group/y", &y)])?;
+/// assert_eq!(from_hdf5::<f64>(&path, "/group/y")?.compute()?[[3]], 200.0);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn to_hdf5<T: Hdf5Element>(
+    path: impl AsRef<Path>,
+    datasets: &[(&str, &BlockArray<T>)],
+) -> Result<()> {
+    to_hdf5_with(
+        path,
+        datasets,
+        &DatasetOptions::default(),
+        &*blockarray::default_scheduler(),
+    )
+}
+
+/// [`to_hdf5`] with dataset options (applied to every dataset) and a scheduler.
+pub fn to_hdf5_with<T: Hdf5Element>(
+    path: impl AsRef<Path>,
+    datasets: &[(&str, &BlockArray<T>)],
+    options: &DatasetOptions,
+    scheduler: &dyn Scheduler,
+) -> Result<()> {
+    let mut store = Hdf5Store::new(path);
+    for (name, array) in datasets {
+        store.dataset(name, array, options)?;
+    }
+    store
+        .run_with(scheduler, &dag_core::NoCallbacks)
+        .map(|_| ())
+}

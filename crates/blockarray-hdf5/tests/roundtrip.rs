@@ -1,0 +1,410 @@
+//! Round trips through HDF5 files against the in-memory ndarray, for random shapes, chunkings,
+//! dataset chunkings and filters, with both schedulers and both chunk I/O paths.
+
+mod common;
+
+use blockarray::{BlockArray, s};
+use blockarray_hdf5::{
+    ChunkIo, DatasetOptions, Hdf5Element, Hdf5Sink, Hdf5Store, ReadOptions, dataset_info,
+    from_hdf5, from_hdf5_with, to_hdf5_with,
+};
+use common::TempPath;
+use dag_core::Scheduler;
+use ndarray::{ArrayD, IxDyn};
+use num_complex::Complex;
+use proptest::prelude::*;
+use sched_sync::SyncScheduler;
+use sched_threaded::ThreadedScheduler;
+use std::sync::Arc;
+
+fn schedulers() -> Vec<Box<dyn Scheduler>> {
+    vec![
+        Box::new(SyncScheduler::new()),
+        Box::new(
+            ThreadedScheduler::builder()
+                .threads(4)
+                .build()
+                .expect("4 threads"),
+        ),
+    ]
+}
+
+/// A deterministic, not very compressible value for a flat index.
+fn value(i: usize) -> f64 {
+    let h = (i as u64 ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (h >> 11) as f64 / (1u64 << 53) as f64 * 100.0 - 50.0
+}
+
+fn reference(shape: &[usize]) -> ArrayD<f64> {
+    let n: usize = shape.iter().product();
+    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(value).collect()).expect("sizes")
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    shape: Vec<usize>,
+    blocks: Vec<usize>,
+    dataset_chunks: Option<Vec<usize>>,
+    read_chunks: Option<Vec<usize>>,
+    filters: u8,
+    write_io: ChunkIo,
+    read_io: ChunkIo,
+    threaded: bool,
+}
+
+fn io() -> impl Strategy<Value = ChunkIo> {
+    prop_oneof![Just(ChunkIo::Auto), Just(ChunkIo::Library)]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (1usize..=3)
+        .prop_flat_map(|nd| {
+            (
+                prop::collection::vec(0usize..=11, nd),
+                prop::collection::vec(1usize..=5, nd),
+                prop::option::of(prop::collection::vec(1usize..=6, nd)),
+                prop::option::of(prop::collection::vec(1usize..=7, nd)),
+                0u8..3,
+                io(),
+                io(),
+                any::<bool>(),
+            )
+        })
+        .prop_map(
+            |(shape, blocks, dataset_chunks, read_chunks, filters, write_io, read_io, threaded)| {
+                Case {
+                    shape,
+                    blocks,
+                    dataset_chunks,
+                    read_chunks,
+                    filters,
+                    write_io,
+                    read_io,
+                    threaded,
+                }
+            },
+        )
+}
+
+fn run_case(c: &Case) -> Result<(), TestCaseError> {
+    let scheds = schedulers();
+    let sched = &*scheds[usize::from(c.threaded)];
+    let expected = reference(&c.shape);
+    let x = BlockArray::from_array(expected.clone(), c.blocks.clone()).expect("from_array");
+    let file = TempPath::new("roundtrip.h5");
+    let empty = c.shape.contains(&0);
+    let mut opts = DatasetOptions::new().io(c.write_io);
+    if let Some(ch) = &c.dataset_chunks {
+        opts = opts.chunks(ch.clone());
+    }
+    if !empty {
+        opts = match c.filters {
+            1 => opts.deflate(3),
+            2 => opts.deflate(1).shuffle(true),
+            _ => opts,
+        };
+    }
+    to_hdf5_with(&file, &[("/data/x", &x)], &opts, sched).expect("store");
+    let mut ropts = ReadOptions::new().io(c.read_io);
+    if let Some(ch) = &c.read_chunks {
+        ropts = ropts.chunks(ch.clone());
+    }
+    let y: BlockArray<f64> = from_hdf5_with(&file, "/data/x", &ropts).expect("open");
+    prop_assert_eq!(y.shape(), c.shape.as_slice());
+    if c.read_chunks.is_none() && !empty {
+        // The array follows the dataset's chunks.
+        let info = dataset_info(&file, "/data/x").expect("info");
+        let stored = info.chunks.expect("chunked");
+        let want: Vec<usize> = stored
+            .iter()
+            .zip(&c.shape)
+            .map(|(&s, &n)| s.min(n))
+            .collect();
+        prop_assert_eq!(y.chunks().max_block_shape(), want);
+    }
+    let got = y.compute_with(sched).expect("compute");
+    prop_assert_eq!(&got, &expected);
+    // A reduction and a strided slice read through the same source.
+    if !empty {
+        let sum = y
+            .sum(None, false)
+            .expect("sum")
+            .compute_with(sched)
+            .expect("sum runs");
+        let want = expected.sum();
+        prop_assert!((sum.into_iter().next().unwrap() - want).abs() < 1e-9 * (1.0 + want.abs()));
+        let sliced = y
+            .slice(s![..;2])
+            .expect("slice")
+            .compute_with(sched)
+            .expect("runs");
+        prop_assert_eq!(
+            sliced,
+            expected
+                .slice_axis(ndarray::Axis(0), ndarray::Slice::new(0, None, 2))
+                .to_owned()
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn f64_round_trips_match_ndarray(c in case()) {
+        run_case(&c)?;
+    }
+}
+
+fn round_trip_type<T: Hdf5Element>(values: Vec<T>, shape: &[usize], compress: bool) {
+    let expected = ArrayD::from_shape_vec(IxDyn(shape), values).expect("sizes");
+    let x = BlockArray::from_array(expected.clone(), [3, 2]).expect("array");
+    for sched in schedulers() {
+        for io in [ChunkIo::Auto, ChunkIo::Library] {
+            let file = TempPath::new("types.h5");
+            let mut opts = DatasetOptions::new().chunks([2, 3]).io(io);
+            if compress {
+                opts = opts.deflate(6).shuffle(true);
+            }
+            to_hdf5_with(&file, &[("/v", &x)], &opts, &*sched).expect("store");
+            let info = dataset_info(&file, "/v").expect("info");
+            assert_eq!(info.dtype, T::DTYPE, "{info:?}");
+            for rio in [ChunkIo::Auto, ChunkIo::Library] {
+                let back: BlockArray<T> =
+                    from_hdf5_with(&file, "/v", &ReadOptions::new().io(rio)).expect("open");
+                assert_eq!(back.compute_with(&*sched).expect("compute"), expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_element_type_round_trips() {
+    let shape = [7, 5];
+    let n = 35;
+    for compress in [false, true] {
+        round_trip_type(
+            (0..n).map(|i| value(i) as f32).collect::<Vec<f32>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type((0..n).map(value).collect::<Vec<f64>>(), &shape, compress);
+        round_trip_type(
+            (0..n)
+                .map(|i| (value(i) * 1e6) as i32)
+                .collect::<Vec<i32>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type(
+            (0..n)
+                .map(|i| (value(i) * 1e15) as i64)
+                .collect::<Vec<i64>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type(
+            (0..n).map(|i| (i * 37 % 256) as u8).collect::<Vec<u8>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type(
+            (0..n).map(|i| value(i) > 0.0).collect::<Vec<bool>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type(
+            (0..n)
+                .map(|i| Complex::new(value(i) as f32, -value(i + 1) as f32))
+                .collect::<Vec<_>>(),
+            &shape,
+            compress,
+        );
+        round_trip_type(
+            (0..n)
+                .map(|i| Complex::new(value(i), value(i + 7)))
+                .collect::<Vec<_>>(),
+            &shape,
+            compress,
+        );
+    }
+}
+
+#[test]
+fn scalars_and_empty_arrays_round_trip() {
+    let file = TempPath::new("scalar.h5");
+    let s = BlockArray::from_array(ArrayD::from_elem(IxDyn(&[]), 4.5f64), Vec::<usize>::new())
+        .expect("scalar");
+    let e = BlockArray::<f64>::zeros(&[0, 3], [1, 3]).expect("empty");
+    let mut store = Hdf5Store::new(&file);
+    store
+        .dataset("/s", &s, &DatasetOptions::new())
+        .expect("scalar dataset")
+        .dataset("/e", &e, &DatasetOptions::new())
+        .expect("empty dataset");
+    store.run().expect("run");
+    let s2 = from_hdf5::<f64>(&file, "/s").expect("open scalar");
+    assert_eq!(s2.shape(), &[] as &[usize]);
+    assert_eq!(s2.compute().expect("compute")[IxDyn(&[])], 4.5);
+    let e2 = from_hdf5::<f64>(&file, "/e").expect("open empty");
+    assert_eq!(e2.shape(), &[0, 3]);
+    assert_eq!(e2.compute().expect("compute").len(), 0);
+}
+
+#[test]
+fn store_into_an_existing_dataset_in_place() {
+    let file = TempPath::new("inplace.h5");
+    let zeros = BlockArray::<i64>::zeros(&[20, 30], [10, 10]).expect("zeros");
+    to_hdf5_with(
+        &file,
+        &[("/a", &zeros)],
+        &DatasetOptions::new().chunks([4, 7]).deflate(2),
+        &SyncScheduler::new(),
+    )
+    .expect("create");
+    // Blocks that do not line up with the stored chunks: partial chunks through the library,
+    // whole ones directly.
+    let x = BlockArray::<i64>::from_fn(&[20, 30], [6, 9], "ij", |i| (i[0] * 100 + i[1]) as i64)
+        .expect("x");
+    for sched in schedulers() {
+        let sink = Arc::new(Hdf5Sink::<i64>::open(&file, "/a").expect("open sink"));
+        sink.check_shape(x.shape()).expect("same shape");
+        x.store_with(sink.clone(), &*sched).expect("store");
+        sink.commit().expect("flush");
+        let back = from_hdf5::<i64>(&file, "/a")
+            .expect("open")
+            .compute()
+            .expect("read");
+        assert_eq!(back, x.compute().expect("x"));
+    }
+}
+
+#[test]
+fn read_and_write_the_same_file_in_one_computation() {
+    let file = TempPath::new("same.h5");
+    let x = BlockArray::<f64>::from_fn(&[64, 48], [16, 16], "v", |i| value(i[0] * 48 + i[1]))
+        .expect("x");
+    to_hdf5_with(
+        &file,
+        &[("/x", &x)],
+        &DatasetOptions::new().deflate(4).shuffle(true),
+        &SyncScheduler::new(),
+    )
+    .expect("write x");
+    // The file is open read-only for the source; the store upgrades the shared handle.
+    let y = from_hdf5::<f64>(&file, "/x").expect("read x");
+    let doubled = &y * 2.0;
+    let mut store = Hdf5Store::new(&file);
+    store
+        .dataset("/y", &doubled, &DatasetOptions::new().deflate(1))
+        .expect("add y");
+    let total = store.computation().add(&y.sum(None, false).expect("sum"));
+    let mut results = store
+        .run_with(
+            &ThreadedScheduler::builder().threads(3).build().expect("3"),
+            &dag_core::NoCallbacks,
+        )
+        .expect("run")
+        .0;
+    let expected = x.compute().expect("x");
+    assert!(
+        (results
+            .take(total)
+            .expect("sum")
+            .into_iter()
+            .next()
+            .unwrap()
+            - expected.sum())
+        .abs()
+            < 1e-9
+    );
+    let back = from_hdf5::<f64>(&file, "/y")
+        .expect("read y")
+        .compute()
+        .expect("y");
+    assert_eq!(back, &expected * 2.0);
+    // The source opened before the store still reads.
+    assert_eq!(y.compute().expect("x again"), expected);
+}
+
+#[test]
+fn direct_reads_are_used_for_compressed_native_datasets() {
+    let file = TempPath::new("direct.h5");
+    let x = BlockArray::<f32>::ones(&[10, 10], [5, 5]).expect("x");
+    to_hdf5_with(
+        &file,
+        &[("/c", &x)],
+        &DatasetOptions::new().deflate(1),
+        &SyncScheduler::new(),
+    )
+    .expect("c");
+    to_hdf5_with(
+        &file,
+        &[("/u", &x)],
+        &DatasetOptions::new(),
+        &SyncScheduler::new(),
+    )
+    .expect("u");
+    let c = blockarray_hdf5::Hdf5Source::<f32>::open(&file, "/c", ChunkIo::Auto).expect("c");
+    assert!(c.reads_directly());
+    assert_eq!(c.chunk_shape(), Some(&[5, 5][..]));
+    let c = blockarray_hdf5::Hdf5Source::<f32>::open(&file, "/c", ChunkIo::Library).expect("c");
+    assert!(!c.reads_directly());
+    let u = blockarray_hdf5::Hdf5Source::<f32>::open(&file, "/u", ChunkIo::Auto).expect("u");
+    assert!(
+        !u.reads_directly(),
+        "uncompressed data gains nothing from the direct path"
+    );
+}
+
+#[test]
+fn unwritten_chunks_read_as_the_fill_value() {
+    let file = TempPath::new("fill.h5");
+    let sink = Hdf5Sink::<f64>::create(
+        &file,
+        "/sparse",
+        &[10, 10],
+        &DatasetOptions::new().chunks([5, 5]).deflate(1),
+    )
+    .expect("sink");
+    let block = ArrayD::from_elem(IxDyn(&[5, 5]), 3.0);
+    blockarray::ChunkSink::write_block(&sink, &[5, 0], &block).expect("one block");
+    sink.commit().expect("commit");
+    for io in [ChunkIo::Auto, ChunkIo::Library] {
+        let y = from_hdf5_with::<f64>(
+            &file,
+            "/sparse",
+            &ReadOptions::new().io(io).chunks([10, 10]),
+        )
+        .expect("open")
+        .compute()
+        .expect("read");
+        assert_eq!(y.sum(), 75.0);
+        assert_eq!(y[[7, 2]], 3.0);
+        assert_eq!(y[[2, 2]], 0.0);
+    }
+}
+
+#[test]
+fn only_the_blocks_a_slice_needs_are_read() {
+    let file = TempPath::new("lazy.h5");
+    let x = BlockArray::<f64>::ones(&[100, 100], [10, 10]).expect("x");
+    to_hdf5_with(
+        &file,
+        &[("/x", &x)],
+        &DatasetOptions::new(),
+        &SyncScheduler::new(),
+    )
+    .expect("x");
+    let y = from_hdf5::<f64>(&file, "/x").expect("y");
+    let part = y.slice(s![5..15, 95..]).expect("slice");
+    let (graph, _) = part.lowered(None).expect("lower");
+    let reads = graph
+        .keys()
+        .iter()
+        .filter(|k| k.to_string().contains("hdf5"))
+        .count();
+    assert_eq!(reads, 2, "{graph}");
+    assert_eq!(part.compute().expect("part").sum(), 50.0);
+}
