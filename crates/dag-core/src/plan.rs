@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 ///
 /// Tasks get dense ids `0..len()` **in the static execution order**: every task's dependencies
 /// have smaller ids, and running the ids in increasing order finishes one branch of a
-/// reduction before starting the next (see [`Graph::cull`] for the ordering heuristic). Ids
-/// double as priorities for parallel schedulers: lower runs first.
+/// reduction before starting the next, and lets every reader of a value run as soon as it can
+/// (see `Plan::new`). Ids double as priorities for parallel schedulers: lower runs first.
 ///
 /// ```
 /// use dag_core::{Graph, Plan, Task, Value};
@@ -38,36 +38,64 @@ impl Plan {
     pub fn new(graph: &Graph, outputs: &[Key]) -> Result<Plan, Error> {
         let topo = graph.topo(outputs)?;
         let n = topo.order.len();
-        let keys: Vec<Key> = topo
-            .order
-            .iter()
-            .map(|&i| graph.key_at(i).clone())
-            .collect();
-        let bodies: Vec<Body> = topo
-            .order
-            .iter()
-            .map(|&i| graph.task_at(i).body().clone())
-            .collect();
-        // Dependents: counting sort of the dependency edges, so each list is ascending.
-        let mut dependent_offsets = vec![0u32; n + 1];
-        for &d in &topo.dep_ids {
-            dependent_offsets[d as usize + 1] += 1;
-        }
-        for i in 0..n {
-            dependent_offsets[i + 1] += dependent_offsets[i];
-        }
-        let mut fill = dependent_offsets.clone();
-        let mut dependent_ids = vec![0u32; topo.dep_ids.len()];
-        for t in 0..n {
-            let (a, b) = (
-                topo.dep_offsets[t] as usize,
-                topo.dep_offsets[t + 1] as usize,
-            );
-            for &d in &topo.dep_ids[a..b] {
-                dependent_ids[fill[d as usize] as usize] = t as u32;
-                fill[d as usize] += 1;
+        let topo_deps = |p: usize| {
+            &topo.dep_ids[topo.dep_offsets[p] as usize..topo.dep_offsets[p + 1] as usize]
+        };
+        let (topo_dependent_offsets, topo_dependent_ids) =
+            invert(n, |p| topo_deps(p).iter().copied());
+        // The execution order: one worker of a work-stealing scheduler, simulated. Tasks without
+        // dependencies start in depth-first priority order; every task that becomes ready runs
+        // next (LIFO), so a value is consumed by all its readers as soon as they can run. Plain
+        // depth-first order would finish the first output's whole tree before starting the
+        // next, holding every input the outputs share (sum, mean and std of one array).
+        let mut pending: Vec<u32> = (0..n).map(|p| topo_deps(p).len() as u32).collect();
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let leaf_list: Vec<usize> = (0..n).filter(|&p| pending[p] == 0).collect();
+        let mut leaves = leaf_list.into_iter();
+        let mut ready: Vec<u32> = Vec::new();
+        loop {
+            let p = match ready.pop() {
+                Some(p) => p as usize,
+                None => match leaves.next() {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            order.push(p as u32);
+            let ds = &topo_dependent_ids
+                [topo_dependent_offsets[p] as usize..topo_dependent_offsets[p + 1] as usize];
+            for &d in ds.iter().rev() {
+                pending[d as usize] -= 1;
+                if pending[d as usize] == 0 {
+                    ready.push(d);
+                }
             }
         }
+        debug_assert_eq!(order.len(), n, "an acyclic graph runs every task");
+        let mut new_id = vec![0u32; n];
+        for (i, &p) in order.iter().enumerate() {
+            new_id[p as usize] = i as u32;
+        }
+        let keys: Vec<Key> = order
+            .iter()
+            .map(|&p| graph.key_at(topo.order[p as usize]).clone())
+            .collect();
+        let bodies: Vec<Body> = order
+            .iter()
+            .map(|&p| graph.task_at(topo.order[p as usize]).body().clone())
+            .collect();
+        let mut dep_offsets = Vec::with_capacity(n + 1);
+        let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
+        dep_offsets.push(0u32);
+        for &p in &order {
+            dep_ids.extend(topo_deps(p as usize).iter().map(|&d| new_id[d as usize]));
+            dep_offsets.push(dep_ids.len() as u32);
+        }
+        let (dependent_offsets, dependent_ids) = invert(n, |t| {
+            dep_ids[dep_offsets[t] as usize..dep_offsets[t + 1] as usize]
+                .iter()
+                .copied()
+        });
         // Outputs: graph.topo resolved them already, so the lookups succeed.
         let mut id_of = rustc_hash::FxHashMap::default();
         id_of.reserve(outputs.len());
@@ -82,8 +110,8 @@ impl Plan {
         let outputs = outputs.iter().map(|k| id_of[k]).collect();
         Ok(Plan {
             bodies,
-            dep_offsets: topo.dep_offsets,
-            dep_ids: topo.dep_ids,
+            dep_offsets,
+            dep_ids,
             dependent_offsets,
             dependent_ids,
             outputs,
@@ -154,6 +182,29 @@ impl Plan {
             }
         }
     }
+}
+
+/// The reverse edges of a graph of `n` tasks given each task's dependencies, as CSR arrays:
+/// each task's dependents in ascending order (a task listing a dependency twice appears twice).
+fn invert<I: Iterator<Item = u32>>(n: usize, deps: impl Fn(usize) -> I) -> (Vec<u32>, Vec<u32>) {
+    let mut offsets = vec![0u32; n + 1];
+    for t in 0..n {
+        for d in deps(t) {
+            offsets[d as usize + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut ids = vec![0u32; offsets[n] as usize];
+    for t in 0..n {
+        for d in deps(t) {
+            ids[fill[d as usize] as usize] = t as u32;
+            fill[d as usize] += 1;
+        }
+    }
+    (offsets, ids)
 }
 
 impl std::fmt::Debug for Plan {
