@@ -94,6 +94,29 @@ fn fold_axes<T: Element>(
     identity: T,
     f: impl Fn(T, T) -> T,
 ) -> ArrayD<T> {
+    let nd = block.ndim();
+    let trailing = axes
+        .iter()
+        .enumerate()
+        .all(|(i, &a)| a == nd - axes.len() + i);
+    if !axes.is_empty() && trailing && block.is_standard_layout() {
+        // Contiguous lanes (a 1-d block, or reducing the last axes): fold each lane with eight
+        // independent accumulators, which the compiler vectorises (`fold_axis` walks these
+        // lanes one element at a time with a dependency chain: ~40 ns per element).
+        let (flat, shape) = lanes(block, axes);
+        let out: Vec<T> = flat
+            .rows()
+            .into_iter()
+            .map(|row| {
+                fold_unrolled(
+                    row.as_slice().expect("standard layout rows are contiguous"),
+                    identity,
+                    &f,
+                )
+            })
+            .collect();
+        return ArrayD::from_shape_vec(IxDyn(&shape), out).expect("sizes match");
+    }
     let mut cur: Option<ArrayD<T>> = None;
     // Descending, so the remaining axis numbers stay valid as axes are removed.
     for &a in axes.iter().rev() {
@@ -110,6 +133,22 @@ fn fold_axes<T: Element>(
         out.insert_axis_inplace(Axis(a));
     }
     out
+}
+
+/// `f`-fold of a slice with eight interleaved accumulators (`f` associative and commutative).
+fn fold_unrolled<T: Element>(xs: &[T], identity: T, f: &impl Fn(T, T) -> T) -> T {
+    let mut acc = [identity; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            acc[i] = f(acc[i], c[i]);
+        }
+    }
+    let mut total = chunks.remainder().iter().fold(identity, |a, &x| f(a, x));
+    for a in acc {
+        total = f(total, a);
+    }
+    total
 }
 
 fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
