@@ -11,6 +11,8 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench;
+
 /// Debian packages the workspace links against, with the file that shows each is installed.
 /// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Some("demo") => deps().and_then(|()| demo()),
         Some("test") => deps().and_then(|()| test()),
         Some("deps") => deps(),
+        Some("bench") => deps().and_then(|()| bench::bench(&args[1..])),
         Some("help" | "--help" | "-h") | None => {
             println!("{}", usage());
             Ok(())
@@ -61,7 +64,8 @@ fn usage() -> &'static str {
      commands:\n  \
      demo   run the demos (release build)\n  \
      test   fmt check, clippy -D warnings, all tests, docs\n  \
-     deps   install the system packages the workspace needs"
+     deps   install the system packages the workspace needs\n  \
+     bench  blockarray against dask.array and NumPy side by side (`cargo xtask bench --help`)"
 }
 
 /// Run `cargo` with `args` (and extra environment), failing with the command line on error.

@@ -1,0 +1,401 @@
+//! `blockarray-bench`: the blockarray side of the side-by-side workload suite.
+//!
+//! `cargo xtask bench` runs this binary once per workload and repetition, each time in a fresh
+//! process, next to `benches/python/workloads.py` (dask.array and NumPy):
+//!
+//! ```text
+//! blockarray-bench WORKLOAD   run one workload, print {"seconds": …, "check": …}
+//! blockarray-bench triad      STREAM-style triad over all cores, print {"triad_gbs": …, …}
+//! blockarray-bench list       the workloads, one per line: name, status, description
+//! ```
+//!
+//! `seconds` is measured inside the process, from before the expression is built until the
+//! result is in memory (so process start-up is excluded, graph construction included); `check`
+//! is a statistic of the result that every engine computes the same way (see
+//! `docs/benchmarks.md`). A workload whose blockarray feature does not exist yet prints
+//! `{"missing": "…"}` and exits with status 3; an unknown name exits with status 2 and lists the
+//! known ones. Every computation uses blockarray's default scheduler: the work-stealing pool over
+//! all cores.
+
+use blockarray::{BlockArray, random::Rng, s};
+use dag_core::{Scheduler, synthetic};
+use ndarray::ArrayD;
+use sched_threaded::ThreadedScheduler;
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The seed of every random array (other engines use other generators, so random workloads are
+/// compared through statistics, not exact values).
+const SEED: u64 = 42;
+
+/// Exit status of a workload whose feature blockarray does not have yet.
+const EXIT_MISSING: u8 = 3;
+/// Exit status of bad usage (an unknown workload name).
+const EXIT_USAGE: u8 = 2;
+
+type BoxResult<T> = Result<T, Box<dyn Error>>;
+
+/// What one run of a workload measured.
+struct Outcome {
+    /// Wall time of building and computing the expression.
+    seconds: f64,
+    /// A statistic of the result, compared across engines.
+    check: f64,
+}
+
+/// Whether blockarray can run a workload yet.
+enum Status {
+    /// The workload's body.
+    Ready(fn() -> BoxResult<Outcome>),
+    /// The feature it needs does not exist yet; the text names it.
+    Missing(&'static str),
+}
+
+/// One workload of the suite.
+struct Workload {
+    name: &'static str,
+    about: &'static str,
+    status: Status,
+}
+
+/// Every workload, in the order of the table in `docs/benchmarks.md`.
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "ones_sum",
+        about: "ones 10000x10000, chunks 100x100, sum",
+        status: Status::Ready(ones_sum),
+    },
+    Workload {
+        name: "normal_mean",
+        about: "normal(10, 0.1) 20000x20000, chunks 1000x1000, mean over axis 0",
+        status: Status::Ready(normal_mean),
+    },
+    Workload {
+        name: "xxt_slice_mean",
+        about: "random 10000x10000, chunks 1000x1000, (x + x.T)[::2, 5000:].mean(axis=1)",
+        status: Status::Ready(xxt_slice_mean),
+    },
+    Workload {
+        name: "lazy_slice",
+        about: "exp(ones 10000x10000, chunks 100x100)[1:100, 1:100]",
+        status: Status::Ready(lazy_slice),
+    },
+    Workload {
+        name: "matmul",
+        about: "random 6000x6000, chunks 1000x1000, x @ x.T",
+        status: Status::Ready(matmul),
+    },
+    Workload {
+        name: "rechunk_sum",
+        about: "random 10000x10000, chunks 10000x100 -> 100x10000, sum over axis 1",
+        status: Status::Ready(rechunk_sum),
+    },
+    Workload {
+        name: "task_overhead",
+        about: "1,000,002 trivial tasks: a fan-in-8 tree sum over 875,000 leaves",
+        status: Status::Ready(task_overhead),
+    },
+    Workload {
+        name: "cholesky",
+        about: "cholesky of an SPD 6000x6000, chunks 1000x1000",
+        status: Status::Missing("blockarray has no linalg.cholesky yet (blockarray-linalg)"),
+    },
+    Workload {
+        name: "tsqr",
+        about: "tall-skinny QR of 400000x100, chunks 20000x100",
+        status: Status::Missing("blockarray has no linalg.tsqr yet (blockarray-linalg)"),
+    },
+    Workload {
+        name: "svd_tall",
+        about: "SVD of 400000x100, chunks 20000x100",
+        status: Status::Missing("blockarray has no linalg.svd yet (blockarray-linalg)"),
+    },
+    Workload {
+        name: "topk",
+        about: "the 10 largest of 10^8 values",
+        status: Status::Missing("blockarray has no topk yet"),
+    },
+    Workload {
+        name: "percentile",
+        about: "percentiles 5, 50, 95 of 10^8 values",
+        status: Status::Missing("blockarray has no percentile yet"),
+    },
+    Workload {
+        name: "overlap_stencil",
+        about: "3x3 mean filter over 8000x8000, chunks 1000x1000",
+        status: Status::Missing("blockarray has no map_overlap yet"),
+    },
+    Workload {
+        name: "hdf5_sum",
+        about: "sum of 2*10^8 f64 read from HDF5, chunks 10^6",
+        status: Status::Missing("blockarray has no HDF5 source yet (blockarray-hdf5)"),
+    },
+];
+
+/// The mean of an array's elements (the check of random workloads).
+fn mean(a: &ArrayD<f64>) -> f64 {
+    if a.is_empty() {
+        f64::NAN
+    } else {
+        a.sum() / a.len() as f64
+    }
+}
+
+/// Time `work` (which returns the result), then derive the check from the result.
+fn timed<R>(
+    work: impl FnOnce() -> BoxResult<R>,
+    check: impl FnOnce(&R) -> f64,
+) -> BoxResult<Outcome> {
+    let start = Instant::now();
+    let result = work()?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Outcome {
+        seconds,
+        check: check(&result),
+    })
+}
+
+fn ones_sum() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
+            Ok(x.sum(None, false)?.compute()?)
+        },
+        |r| r.sum(),
+    )
+}
+
+fn normal_mean() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).normal::<f64>(10.0, 0.1, &[20_000, 20_000], [1000, 1000])?;
+            Ok(x.mean(Some(&[0]), false)?.compute()?)
+        },
+        mean,
+    )
+}
+
+fn xxt_slice_mean() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [1000, 1000])?;
+            let y = (&x + &x.t())?.slice(s![..;2, 5000..])?;
+            Ok(y.mean(Some(&[1]), false)?.compute()?)
+        },
+        mean,
+    )
+}
+
+fn lazy_slice() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
+            Ok(x.exp().slice(s![1..100, 1..100])?.compute()?)
+        },
+        |r| r.sum(),
+    )
+}
+
+fn matmul() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[6000, 6000], [1000, 1000])?;
+            Ok(x.matmul(&x.t())?.compute()?)
+        },
+        mean,
+    )
+}
+
+fn rechunk_sum() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [10_000, 100])?;
+            Ok(x.rechunk([100, 10_000])?
+                .sum(Some(&[1]), false)?
+                .compute()?)
+        },
+        mean,
+    )
+}
+
+fn task_overhead() -> BoxResult<Outcome> {
+    timed(
+        || {
+            let (graph, root) = synthetic::tree(875_000, 8);
+            let out = ThreadedScheduler::new().compute(&graph, &[root])?;
+            let total = *out
+                .first()
+                .ok_or("the scheduler returned no output")?
+                .get::<u64>()?;
+            Ok(total)
+        },
+        |&total| total as f64,
+    )
+}
+
+/// What [`triad`] measured.
+struct Triad {
+    /// Best triad bandwidth, GB/s (24 bytes per element, as STREAM counts).
+    gbs: f64,
+    /// Seconds of the best iteration.
+    seconds: f64,
+    /// Bandwidth of the first writes to the freshly allocated arrays, GB/s: the price of
+    /// page faults on new memory, which every engine pays when it allocates.
+    first_touch_gbs: f64,
+}
+
+/// STREAM triad `a = b + s·c` over three arrays of `len` f64, split over `threads` threads,
+/// best of `iterations`.
+fn triad(len: usize, threads: usize, iterations: usize) -> Triad {
+    let threads = threads.max(1);
+    let part = len.div_ceil(threads);
+    let (mut a, mut b, mut c) = (vec![0.0f64; len], vec![0.0f64; len], vec![0.0f64; len]);
+    // First touch on the threads that will use the pages.
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for ((a, b), c) in a
+            .chunks_mut(part)
+            .zip(b.chunks_mut(part))
+            .zip(c.chunks_mut(part))
+        {
+            scope.spawn(move || {
+                a.fill(0.0);
+                b.fill(1.0);
+                c.fill(2.0);
+            });
+        }
+    });
+    let first_touch = start.elapsed().as_secs_f64();
+    let scalar = std::hint::black_box(3.0f64);
+    let mut best = f64::INFINITY;
+    for _ in 0..iterations {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for ((a, b), c) in a.chunks_mut(part).zip(b.chunks(part)).zip(c.chunks(part)) {
+                scope.spawn(move || {
+                    for ((a, &b), &c) in a.iter_mut().zip(b).zip(c) {
+                        *a = b + scalar * c;
+                    }
+                });
+            }
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+        std::hint::black_box(&a);
+    }
+    let bytes = 3.0 * 8.0 * len as f64;
+    Triad {
+        gbs: bytes / best / 1e9,
+        seconds: best,
+        first_touch_gbs: bytes / first_touch / 1e9,
+    }
+}
+
+/// Format a float as a JSON number (`null` when not finite).
+fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        "null".to_string()
+    }
+}
+
+/// Escape a string for a JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn usage() -> String {
+    let mut text = String::from(
+        "usage: blockarray-bench <workload> | triad | list\n\n\
+         Runs one workload with blockarray's default (threaded, all cores) scheduler and prints\n\
+         {\"seconds\": ..., \"check\": ...}. Workloads:\n",
+    );
+    for w in WORKLOADS {
+        let status = match w.status {
+            Status::Ready(_) => "",
+            Status::Missing(_) => " (missing)",
+        };
+        text.push_str(&format!("  {:<16} {}{status}\n", w.name, w.about));
+    }
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [arg] = args.as_slice() else {
+        eprintln!("{}", usage());
+        return ExitCode::from(EXIT_USAGE);
+    };
+    match arg.as_str() {
+        "-h" | "--help" | "help" => {
+            println!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        "list" => {
+            for w in WORKLOADS {
+                let status = match w.status {
+                    Status::Ready(_) => "ready",
+                    Status::Missing(_) => "missing",
+                };
+                println!("{}\t{status}\t{}", w.name, w.about);
+            }
+            ExitCode::SUCCESS
+        }
+        "triad" => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // 3 arrays of 256 MiB: far beyond any cache.
+            let len = 256 * 1024 * 1024 / 8;
+            let t = triad(len, threads, 10);
+            println!(
+                "{{\"triad_gbs\": {}, \"seconds\": {}, \"first_touch_gbs\": {}, \"threads\": {threads}, \"array_mib\": 256}}",
+                json_num(t.gbs),
+                json_num(t.seconds),
+                json_num(t.first_touch_gbs)
+            );
+            ExitCode::SUCCESS
+        }
+        name => {
+            let Some(w) = WORKLOADS.iter().find(|w| w.name == name) else {
+                let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+                eprintln!(
+                    "blockarray-bench: unknown workload {name:?}; known workloads: {}, or triad / list",
+                    known.join(", ")
+                );
+                return ExitCode::from(EXIT_USAGE);
+            };
+            match w.status {
+                Status::Missing(why) => {
+                    println!("{{\"missing\": {}}}", json_str(why));
+                    ExitCode::from(EXIT_MISSING)
+                }
+                Status::Ready(run) => match run() {
+                    Ok(o) => {
+                        println!(
+                            "{{\"seconds\": {}, \"check\": {}}}",
+                            json_num(o.seconds),
+                            json_num(o.check)
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("blockarray-bench: {name} failed: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+            }
+        }
+    }
+}
