@@ -6,7 +6,7 @@ use crate::file::{self, Access, OpenFile, err, io_err};
 use blockarray::{BlockArray, ChunkSource, ChunkSpec, ErrorKind, Result};
 use dag_core::Tokenizer;
 use hdf5::{Hyperslab, Selection, SliceOrIndex};
-use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use ndarray::{ArrayD, CowArray, IxDyn, SliceInfoElem};
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -259,40 +259,32 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                 .zip(region)
                 .map(|((&o, &c), r)| o.max(r.start)..(o + c).min(r.end))
                 .collect();
-            let values = match raw {
+            let values;
+            let piece: CowArray<'_, T, IxDyn> = match raw {
                 Some((mask, bytes)) => {
                     let v = direct::decode_chunk::<T>(bytes, stages, mask, chunk_elems)
                         .map_err(|e| self.fail(format!("chunk at {offset:?}: {e}")))?;
-                    ArrayD::from_shape_vec(IxDyn(chunk), v).map_err(|e| self.fail(e))?
-                }
-                None => {
-                    // Never written: the library supplies the fill value.
-                    let piece = self.library_read(&inter)?;
-                    if offsets.len() == 1 {
-                        return Ok(piece);
+                    let decoded =
+                        ArrayD::from_shape_vec(IxDyn(chunk), v).map_err(|e| self.fail(e))?;
+                    if inter.iter().zip(chunk).all(|(i, &c)| i.len() == c) {
+                        // The whole chunk lies in the region: move it, no copy.
+                        decoded.into()
+                    } else {
+                        values = decoded;
+                        let src: Vec<SliceInfoElem> = inter
+                            .iter()
+                            .zip(offset)
+                            .map(|(i, &o)| (i.start - o..i.end - o).into())
+                            .collect();
+                        values.slice(src.as_slice()).into()
                     }
-                    let dst: Vec<SliceInfoElem> = inter
-                        .iter()
-                        .zip(region)
-                        .map(|(i, r)| (i.start - r.start..i.end - r.start).into())
-                        .collect();
-                    out.get_or_insert_with(|| ArrayD::from_elem(IxDyn(&out_shape), T::default()))
-                        .slice_mut(dst.as_slice())
-                        .assign(&piece);
-                    continue;
                 }
+                // Never written: the library supplies the fill value.
+                None => self.library_read(&inter)?.into(),
             };
-            let src: Vec<SliceInfoElem> = inter
-                .iter()
-                .zip(offset)
-                .map(|(i, &o)| (i.start - o..i.end - o).into())
-                .collect();
             if offsets.len() == 1 {
                 // The usual case (blocks follow the stored chunks): no second buffer.
-                if values.shape() == out_shape.as_slice() {
-                    return Ok(values);
-                }
-                return Ok(values.slice(src.as_slice()).to_owned());
+                return Ok(piece.into_owned());
             }
             let dst: Vec<SliceInfoElem> = inter
                 .iter()
@@ -301,7 +293,7 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                 .collect();
             out.get_or_insert_with(|| ArrayD::from_elem(IxDyn(&out_shape), T::default()))
                 .slice_mut(dst.as_slice())
-                .assign(&values.slice(src.as_slice()));
+                .assign(&piece);
         }
         Ok(out.unwrap_or_else(|| ArrayD::from_elem(IxDyn(&out_shape), T::default())))
     }
