@@ -13,22 +13,15 @@
 //!
 //! `cargo run --release -p blockarray-hdf5 --example blocked_sum [-- --n 20000000 --chunk 1000000]`
 
+mod common;
+
 use blockarray::random::Rng;
 use blockarray_hdf5::{DatasetOptions, from_hdf5, to_hdf5_with, with_hdf5_lock};
 use std::time::Instant;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse::<f64>().ok())
-        .map_or(default, |v| v as usize)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n = arg("--n", 20_000_000);
-    let chunk = arg("--chunk", 1_000_000).max(1);
+    let n = common::arg("--n", 20_000_000);
+    let chunk = common::arg("--chunk", 1_000_000).max(1);
     let path = std::env::temp_dir().join(format!("blocked-sum-{}.h5", std::process::id()));
 
     // A dataset of n normal values, compressed (deflate 1 + shuffle), in chunks of `chunk`.

@@ -10,21 +10,14 @@
 //!
 //! `cargo run --release -p blockarray-hdf5 --example direct_chunks [-- --mb 256 --level 4 --repeat 3]`
 
+mod common;
+
 use blockarray::{BlockArray, ChunkSpec};
 use blockarray_hdf5::{
     ChunkIo, DatasetOptions, ReadOptions, dataset_info, from_hdf5_with, to_hdf5_with,
 };
 use sched_threaded::ThreadedScheduler;
 use std::time::Instant;
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Measurement-like data: a smooth signal plus noise, rounded to 0.01 (compresses about 3×
 /// with shuffle + deflate, like many real instrument datasets).
@@ -49,9 +42,9 @@ fn best<F: FnMut() -> Result<f64, Box<dyn std::error::Error>>>(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mb = arg("--mb", 256.0);
-    let level = arg("--level", 4.0) as u8;
-    let repeat = (arg("--repeat", 3.0) as usize).max(1);
+    let mb = common::arg("--mb", 256.0);
+    let level = common::arg("--level", 4.0) as u8;
+    let repeat = (common::arg("--repeat", 3.0) as usize).max(1);
     let n = (mb * 1e6 / 8.0) as usize;
     let chunk = 1 << 18; // 2 MiB chunks
     let threads = std::thread::available_parallelism().map_or(1, |c| c.get());

@@ -17,6 +17,8 @@
 //! (default 32 GB = 4·10⁹ float64; `--dir D` picks where the file goes, default the temporary
 //! directory).
 
+mod common;
+
 use blockarray::random::Rng;
 use blockarray::{Computation, s};
 use blockarray_hdf5::{DatasetOptions, Hdf5Store, from_hdf5};
@@ -26,18 +28,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const CHUNK: usize = 1 << 22; // 4 Mi float64 = 32 MiB
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn num(name: &str, default: f64) -> f64 {
-    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Bytes available to this user on the filesystem holding `dir`.
 fn free_bytes(dir: &Path) -> Option<u64> {
@@ -84,10 +74,10 @@ fn gb(bytes: f64) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let size_gb = num("--gb", 32.0);
-    let reserve = num("--reserve-gb", 20.0) * 1e9;
+    let size_gb = common::arg("--gb", 32.0);
+    let reserve = common::arg("--reserve-gb", 20.0) * 1e9;
     let keep = std::env::args().any(|a| a == "--keep");
-    let dir = arg("--dir").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = common::value("--dir").map_or_else(std::env::temp_dir, PathBuf::from);
     let n = ((size_gb * 1e9 / 8.0) as usize).max(1);
     let bytes = n as f64 * 8.0;
     let path = dir.join(format!("larger-than-memory-{}.h5", std::process::id()));

@@ -14,23 +14,16 @@
 //!
 //! `cargo run --release -p blockarray-hdf5 --example stack_files [-- --days 31 --side 1000]`
 
+mod common;
+
 use blockarray::random::Rng;
 use blockarray::{BlockArray, Computation, s};
 use blockarray_hdf5::{DatasetOptions, ReadOptions, glob_files, stack_hdf5, to_hdf5_with};
 use std::time::Instant;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let days = arg("--days", 31).max(1);
-    let side = arg("--side", 1000).max(1);
+    let days = common::arg("--days", 31).max(1);
+    let side = common::arg("--side", 1000).max(1);
     let dir = std::env::temp_dir().join(format!("stack-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
