@@ -93,7 +93,7 @@ impl Meta {
 }
 
 /// Block operations that do not depend on the element type, behind a per-type vtable, so that
-/// nodes that only move data (slices, transposes, rechunks, concatenation) need not be generic.
+/// nodes that only move data (slices, transposes, rechunks, reshapes, takes) need not be generic.
 pub trait Kit: Send + Sync {
     /// The block sliced by `info` (ranges with steps, integer indices, new axes), owned.
     fn slice(&self, block: &Value, info: &[SliceInfoElem]) -> TaskResult;
@@ -108,8 +108,6 @@ pub trait Kit: Send + Sync {
         shape: &[usize],
         pieces: &[(&Value, Vec<SliceInfoElem>, Vec<SliceInfoElem>)],
     ) -> TaskResult;
-    /// Blocks concatenated along `axis`.
-    fn concatenate(&self, blocks: &[Value], axis: usize) -> TaskResult;
     /// A new block of `shape` gathered along `axis`: each `(block, source positions, output
     /// positions)` copies those slices of its block to those output positions.
     fn gather(
@@ -152,16 +150,6 @@ impl<T: Element> Kit for KitImpl<T> {
                 .assign(&b.slice(src.as_slice()));
         }
         Ok(block_value(out))
-    }
-    fn concatenate(&self, blocks: &[Value], axis: usize) -> TaskResult {
-        let views = blocks
-            .iter()
-            .map(|b| Ok(block_ref::<T>(b)?.view()))
-            .collect::<std::result::Result<Vec<_>, TaskError>>()?;
-        Ok(block_value(ndarray::concatenate(
-            ndarray::Axis(axis),
-            &views,
-        )?))
     }
     fn gather(
         &self,

@@ -478,6 +478,12 @@ impl<T: Real> Reduction for ArgExt<T> {
     }
 }
 
+/// A partial as a task value, sized by the reduction.
+fn partial_value<R: Reduction>(p: R::Partial) -> Value {
+    let n = R::nbytes(&p);
+    Value::with_nbytes(p, n)
+}
+
 /// Per-block partials.
 struct ChunkNode<R: Reduction> {
     meta: Meta,
@@ -501,8 +507,7 @@ impl<R: Reduction> Node for ChunkNode<R> {
             deps: vec![(0, BlockIndex::from_slice(index))],
             func: Arc::new(move |v: &[Value]| {
                 let p = red.chunk(block_ref::<R::In>(&v[0])?, &axes, &offset, &shape);
-                let n = R::nbytes(&p);
-                Ok(Value::with_nbytes(p, n))
+                Ok(partial_value::<R>(p))
             }),
         }
     }
@@ -568,8 +573,7 @@ impl<R: Reduction> Node for CombineNode<R> {
                 for x in &rest[1..] {
                     acc = red.merge(&acc, x.get::<R::Partial>()?);
                 }
-                let n = R::nbytes(&acc);
-                Ok(Value::with_nbytes(acc, n))
+                Ok(partial_value::<R>(acc))
             }),
         }
     }
