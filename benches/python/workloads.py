@@ -5,9 +5,10 @@ usage: workloads.py WORKLOAD ENGINE [--data-dir DIR]
        workloads.py list
 
 ENGINE is ``dask`` (dask.array, threaded scheduler, all cores), ``numpy`` (one in-memory
-NumPy array), ``setup`` (create the workload's input files, if it has any, untimed) or
-``baseline`` (only import what the dask engine imports, to measure the interpreter's own
-memory).
+NumPy array) or ``baseline`` (only import what the dask engine imports, to measure the
+interpreter's own memory). Input files (``hdf5_sum.h5`` in ``DIR``, by default
+``target/bench``) are written beforehand by ``blockarray-bench setup WORKLOAD``, so every
+engine reads the same bytes.
 
 Prints one JSON line ``{"seconds": s, "check": c}``: ``s`` is the wall time from before the
 array expression is built until its result is in memory (interpreter start-up and imports are
@@ -273,33 +274,11 @@ def overlap_stencil_numpy(_):
     return ndimage.uniform_filter(x, size=3, mode="reflect")
 
 
-HDF5_LEN = 2 * 10**8
 HDF5_CHUNK = 10**6
 
 
 def _hdf5_path(data_dir):
     return os.path.join(data_dir, "hdf5_sum.h5")
-
-
-def hdf5_sum_setup(data_dir):
-    """Write 2·10⁸ f64 (all ones, so the sum is exact) in chunks of 10⁶, unless present."""
-    np = _np()
-    import h5py
-
-    path = _hdf5_path(data_dir)
-    if os.path.exists(path):
-        with h5py.File(path, "r") as f:
-            if "x" in f and f["x"].shape == (HDF5_LEN,):
-                return "present"
-    os.makedirs(data_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as f:
-        ds = f.create_dataset("x", shape=(HDF5_LEN,), dtype="f8", chunks=(HDF5_CHUNK,))
-        slab = np.ones(10 * HDF5_CHUNK)
-        for start in range(0, HDF5_LEN, slab.size):
-            ds[start : start + slab.size] = slab[: HDF5_LEN - start]
-    os.replace(tmp, path)
-    return "created"
 
 
 def hdf5_sum_dask(data_dir):
@@ -317,25 +296,25 @@ def hdf5_sum_numpy(data_dir):
         return f["x"][...].sum()
 
 
-# name -> (check, setup or None)
+# name -> check
 WORKLOADS = {
-    "ones_sum": (total, None),
-    "normal_mean": (mean, None),
-    "xxt_slice_mean": (mean, None),
-    "lazy_slice": (total, None),
-    "matmul": (mean, None),
-    "rechunk_sum": (mean, None),
-    "task_overhead": (total, None),
-    "cholesky": (mean, None),
-    "tsqr": (mean, None),
-    "svd_tall": (mean, None),
-    "topk": (mean, None),
-    "percentile": (total, None),
-    "overlap_stencil": (mean, None),
-    "hdf5_sum": (total, hdf5_sum_setup),
+    "ones_sum": total,
+    "normal_mean": mean,
+    "xxt_slice_mean": mean,
+    "lazy_slice": total,
+    "matmul": mean,
+    "rechunk_sum": mean,
+    "task_overhead": total,
+    "cholesky": mean,
+    "tsqr": mean,
+    "svd_tall": mean,
+    "topk": mean,
+    "percentile": total,
+    "overlap_stencil": mean,
+    "hdf5_sum": total,
 }
 
-ENGINES = ("dask", "numpy", "setup", "baseline")
+ENGINES = ("dask", "numpy", "baseline")
 
 
 def main(argv):
@@ -363,11 +342,7 @@ def main(argv):
             print(f"unknown engine {args[1]!r}; engines: {', '.join(ENGINES)}", file=sys.stderr)
         return EXIT_USAGE
     name, engine = args
-    check, setup = WORKLOADS[name]
-    if engine == "setup":
-        status = setup(data_dir) if setup else "nothing to set up"
-        print(json.dumps({"setup": status}))
-        return 0
+    check = WORKLOADS[name]
     if engine == "baseline":
         _da()
         import numpy  # noqa: F401

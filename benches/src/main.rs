@@ -4,10 +4,15 @@
 //! process, next to `benches/python/workloads.py` (dask.array and NumPy):
 //!
 //! ```text
-//! blockarray-bench WORKLOAD   run one workload, print {"seconds": …, "check": …}
+//! blockarray-bench [--data-dir DIR] WORKLOAD        run one workload, print {"seconds": …, "check": …}
+//! blockarray-bench [--data-dir DIR] setup WORKLOAD  create the workload's input files (untimed)
 //! blockarray-bench triad      STREAM-style triad over all cores, print {"triad_gbs": …, …}
 //! blockarray-bench list       the workloads, one per line: name, status, description
 //! ```
+//!
+//! Input files (only `hdf5_sum` has one) live in `DIR`, by default `target/bench`. `setup`
+//! writes them once, for every engine (the dask and NumPy side reads the same file), and
+//! leaves a file that is already there and has the expected shape alone.
 //!
 //! `seconds` is measured inside the process, from before the expression is built until the
 //! result is in memory (so process start-up is excluded, graph construction included); `check`
@@ -18,10 +23,12 @@
 //! all cores.
 
 use blockarray::{BlockArray, random::Rng, s};
+use blockarray_hdf5::{DatasetOptions, dataset_info, from_hdf5, to_hdf5_with};
 use dag_core::{Scheduler, synthetic};
 use ndarray::ArrayD;
 use sched_threaded::ThreadedScheduler;
 use std::error::Error;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -46,8 +53,8 @@ struct Outcome {
 
 /// Whether blockarray can run a workload yet.
 enum Status {
-    /// The workload's body.
-    Ready(fn() -> BoxResult<Outcome>),
+    /// The workload's body; its argument is the directory of input files.
+    Ready(fn(&Path) -> BoxResult<Outcome>),
     /// The feature it needs does not exist yet; the text names it.
     Missing(&'static str),
 }
@@ -57,6 +64,9 @@ struct Workload {
     name: &'static str,
     about: &'static str,
     status: Status,
+    /// Creates the workload's input files in the given directory, if it has any; returns what
+    /// it did ("created" or "present").
+    setup: Option<fn(&Path) -> BoxResult<&'static str>>,
 }
 
 /// Every workload, in the order of the table in `docs/benchmarks.md`.
@@ -65,71 +75,85 @@ const WORKLOADS: &[Workload] = &[
         name: "ones_sum",
         about: "ones 10000x10000, chunks 100x100, sum",
         status: Status::Ready(ones_sum),
+        setup: None,
     },
     Workload {
         name: "normal_mean",
         about: "normal(10, 0.1) 20000x20000, chunks 1000x1000, mean over axis 0",
         status: Status::Ready(normal_mean),
+        setup: None,
     },
     Workload {
         name: "xxt_slice_mean",
         about: "random 10000x10000, chunks 1000x1000, (x + x.T)[::2, 5000:].mean(axis=1)",
         status: Status::Ready(xxt_slice_mean),
+        setup: None,
     },
     Workload {
         name: "lazy_slice",
         about: "exp(ones 10000x10000, chunks 100x100)[1:100, 1:100]",
         status: Status::Ready(lazy_slice),
+        setup: None,
     },
     Workload {
         name: "matmul",
         about: "random 6000x6000, chunks 1000x1000, x @ x.T",
         status: Status::Ready(matmul),
+        setup: None,
     },
     Workload {
         name: "rechunk_sum",
         about: "random 10000x10000, chunks 10000x100 -> 100x10000, sum over axis 1",
         status: Status::Ready(rechunk_sum),
+        setup: None,
     },
     Workload {
         name: "task_overhead",
         about: "1,000,002 trivial tasks: a fan-in-8 tree sum over 875,000 leaves",
         status: Status::Ready(task_overhead),
+        setup: None,
     },
     Workload {
         name: "cholesky",
         about: "cholesky of an SPD 6000x6000, chunks 1000x1000",
         status: Status::Missing("blockarray has no linalg.cholesky yet (blockarray-linalg)"),
+        setup: None,
     },
     Workload {
         name: "tsqr",
         about: "tall-skinny QR of 400000x100, chunks 20000x100",
         status: Status::Missing("blockarray has no linalg.tsqr yet (blockarray-linalg)"),
+        setup: None,
     },
     Workload {
         name: "svd_tall",
         about: "SVD of 400000x100, chunks 20000x100",
         status: Status::Missing("blockarray has no linalg.svd yet (blockarray-linalg)"),
+        setup: None,
     },
     Workload {
         name: "topk",
         about: "the 10 largest of 10^8 values",
         status: Status::Missing("blockarray has no topk yet"),
+        setup: None,
     },
     Workload {
         name: "percentile",
         about: "percentiles 5, 50, 95 of 10^8 values",
         status: Status::Missing("blockarray has no percentile yet"),
+        setup: None,
     },
     Workload {
         name: "overlap_stencil",
         about: "3x3 mean filter over 8000x8000, chunks 1000x1000",
         status: Status::Missing("blockarray has no map_overlap yet"),
+        setup: None,
     },
     Workload {
         name: "hdf5_sum",
         about: "sum of 2*10^8 f64 read from HDF5, chunks 10^6",
-        status: Status::Missing("blockarray has no HDF5 source yet (blockarray-hdf5)"),
+        status: Status::Ready(hdf5_sum),
+        setup: Some(hdf5_sum_setup),
     },
 ];
 
@@ -156,7 +180,7 @@ fn timed<R>(
     })
 }
 
-fn ones_sum() -> BoxResult<Outcome> {
+fn ones_sum(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
@@ -166,7 +190,7 @@ fn ones_sum() -> BoxResult<Outcome> {
     )
 }
 
-fn normal_mean() -> BoxResult<Outcome> {
+fn normal_mean(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).normal::<f64>(10.0, 0.1, &[20_000, 20_000], [1000, 1000])?;
@@ -176,7 +200,7 @@ fn normal_mean() -> BoxResult<Outcome> {
     )
 }
 
-fn xxt_slice_mean() -> BoxResult<Outcome> {
+fn xxt_slice_mean(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [1000, 1000])?;
@@ -187,7 +211,7 @@ fn xxt_slice_mean() -> BoxResult<Outcome> {
     )
 }
 
-fn lazy_slice() -> BoxResult<Outcome> {
+fn lazy_slice(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
@@ -197,7 +221,7 @@ fn lazy_slice() -> BoxResult<Outcome> {
     )
 }
 
-fn matmul() -> BoxResult<Outcome> {
+fn matmul(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).random::<f64>(&[6000, 6000], [1000, 1000])?;
@@ -207,7 +231,7 @@ fn matmul() -> BoxResult<Outcome> {
     )
 }
 
-fn rechunk_sum() -> BoxResult<Outcome> {
+fn rechunk_sum(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [10_000, 100])?;
@@ -219,7 +243,7 @@ fn rechunk_sum() -> BoxResult<Outcome> {
     )
 }
 
-fn task_overhead() -> BoxResult<Outcome> {
+fn task_overhead(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let (graph, root) = synthetic::tree(875_000, 8);
@@ -231,6 +255,56 @@ fn task_overhead() -> BoxResult<Outcome> {
             Ok(total)
         },
         |&total| total as f64,
+    )
+}
+
+/// Length of the `hdf5_sum` dataset: 2·10⁸ f64, 1.6 GB.
+const HDF5_LEN: usize = 200_000_000;
+/// Chunk length of the `hdf5_sum` dataset, in the file and in the array.
+const HDF5_CHUNK: usize = 1_000_000;
+
+fn hdf5_path(data: &Path) -> PathBuf {
+    data.join("hdf5_sum.h5")
+}
+
+/// Write `hdf5_sum.h5`: dataset `/x`, all ones (so the sum is exact), chunks of 10⁶,
+/// uncompressed. A complete file is written under a temporary name and renamed into place.
+fn hdf5_sum_setup(data: &Path) -> BoxResult<&'static str> {
+    let path = hdf5_path(data);
+    if path.exists()
+        && let Ok(info) = dataset_info(&path, "/x")
+        && info.shape == [HDF5_LEN]
+        && info.dtype == "float64"
+        && info.chunks.as_deref() == Some(&[HDF5_CHUNK][..])
+    {
+        return Ok("present");
+    }
+    std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let tmp = data.join("hdf5_sum.h5.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let x = BlockArray::<f64>::ones(&[HDF5_LEN], [10 * HDF5_CHUNK])?;
+    to_hdf5_with(
+        &tmp,
+        &[("/x", &x)],
+        &DatasetOptions::new().chunks([HDF5_CHUNK]),
+        &*blockarray::default_scheduler(),
+    )?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok("created")
+}
+
+fn hdf5_sum(data: &Path) -> BoxResult<Outcome> {
+    let path = hdf5_path(data);
+    if !path.exists() {
+        return Err(format!(
+            "{} does not exist: run `blockarray-bench setup hdf5_sum` first",
+            path.display()
+        )
+        .into());
+    }
+    timed(
+        || Ok(from_hdf5::<f64>(&path, "/x")?.sum(None, false)?.compute()?),
+        |r| r.sum(),
     )
 }
 
@@ -319,7 +393,7 @@ fn json_str(s: &str) -> String {
 
 fn usage() -> String {
     let mut text = String::from(
-        "usage: blockarray-bench <workload> | triad | list\n\n\
+        "usage: blockarray-bench [--data-dir DIR] <workload> | setup <workload> | triad | list\n\n\
          Runs one workload with blockarray's default (threaded, all cores) scheduler and prints\n\
          {\"seconds\": ..., \"check\": ...}. Workloads:\n",
     );
@@ -333,18 +407,37 @@ fn usage() -> String {
     text
 }
 
+/// Find a workload by name, or print the known ones.
+fn find(name: &str) -> Option<&'static Workload> {
+    let found = WORKLOADS.iter().find(|w| w.name == name);
+    if found.is_none() {
+        let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+        eprintln!(
+            "blockarray-bench: unknown workload {name:?}; known workloads: {}, or setup / triad / list",
+            known.join(", ")
+        );
+    }
+    found
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [arg] = args.as_slice() else {
-        eprintln!("{}", usage());
-        return ExitCode::from(EXIT_USAGE);
-    };
-    match arg.as_str() {
-        "-h" | "--help" | "help" => {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut data = PathBuf::from("target").join("bench");
+    if let Some(i) = args.iter().position(|a| a == "--data-dir") {
+        let Some(dir) = args.get(i + 1) else {
+            eprintln!("blockarray-bench: --data-dir needs a directory\n\n{}", usage());
+            return ExitCode::from(EXIT_USAGE);
+        };
+        data = PathBuf::from(dir);
+        args.drain(i..i + 2);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["-h" | "--help" | "help"] => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
-        "list" => {
+        ["list"] => {
             for w in WORKLOADS {
                 let status = match w.status {
                     Status::Ready(_) => "ready",
@@ -354,7 +447,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        "triad" => {
+        ["triad"] => {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             // 3 arrays of 256 MiB: far beyond any cache.
             let len = 256 * 1024 * 1024 / 8;
@@ -367,13 +460,23 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        name => {
-            let Some(w) = WORKLOADS.iter().find(|w| w.name == name) else {
-                let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
-                eprintln!(
-                    "blockarray-bench: unknown workload {name:?}; known workloads: {}, or triad / list",
-                    known.join(", ")
-                );
+        ["setup", name] => {
+            let Some(w) = find(name) else {
+                return ExitCode::from(EXIT_USAGE);
+            };
+            match w.setup.map_or(Ok("nothing to set up"), |setup| setup(&data)) {
+                Ok(status) => {
+                    println!("{{\"setup\": {}}}", json_str(status));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("blockarray-bench: setting up {name} failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        [name] => {
+            let Some(w) = find(name) else {
                 return ExitCode::from(EXIT_USAGE);
             };
             match w.status {
@@ -381,7 +484,7 @@ fn main() -> ExitCode {
                     println!("{{\"missing\": {}}}", json_str(why));
                     ExitCode::from(EXIT_MISSING)
                 }
-                Status::Ready(run) => match run() {
+                Status::Ready(run) => match run(&data) {
                     Ok(o) => {
                         println!(
                             "{{\"seconds\": {}, \"check\": {}}}",
@@ -396,6 +499,10 @@ fn main() -> ExitCode {
                     }
                 },
             }
+        }
+        _ => {
+            eprintln!("{}", usage());
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }
