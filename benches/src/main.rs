@@ -425,7 +425,10 @@ fn main() -> ExitCode {
     let mut data = PathBuf::from("target").join("bench");
     if let Some(i) = args.iter().position(|a| a == "--data-dir") {
         let Some(dir) = args.get(i + 1) else {
-            eprintln!("blockarray-bench: --data-dir needs a directory\n\n{}", usage());
+            eprintln!(
+                "blockarray-bench: --data-dir needs a directory\n\n{}",
+                usage()
+            );
             return ExitCode::from(EXIT_USAGE);
         };
         data = PathBuf::from(dir);
@@ -464,7 +467,10 @@ fn main() -> ExitCode {
             let Some(w) = find(name) else {
                 return ExitCode::from(EXIT_USAGE);
             };
-            match w.setup.map_or(Ok("nothing to set up"), |setup| setup(&data)) {
+            match w
+                .setup
+                .map_or(Ok("nothing to set up"), |setup| setup(&data))
+            {
                 Ok(status) => {
                     println!("{{\"setup\": {}}}", json_str(status));
                     ExitCode::SUCCESS

@@ -1,4 +1,4 @@
-//! Micro-benchmarks of blockarray's hot paths: `cargo bench -p blockarray-bench`.
+//! Micro-benchmarks of blockarray's hot paths: `cargo bench -p blockarray`.
 //!
 //! - `lowering/1M-blocks`: turning a 1,000,000-block elementwise expression into its fused task
 //!   graph (`lowered`), without running it: the per-block cost of lowering and fusion.
