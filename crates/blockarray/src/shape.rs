@@ -154,6 +154,14 @@ pub(crate) fn transpose_node(node: &Arc<dyn Node>, perm: &[usize]) -> Result<Arc
     }))
 }
 
+/// `node` as `(input, perm)` when it is a transpose (output axis `k` is input axis `perm[k]`):
+/// contractions read the input's blocks directly, as transposed views.
+pub(crate) fn as_transpose(node: &Arc<dyn Node>) -> Option<(&Arc<dyn Node>, &[usize])> {
+    (&**node as &dyn Any)
+        .downcast_ref::<TransposeNode>()
+        .map(|t| (&t.input, t.perm.as_slice()))
+}
+
 impl Node for TransposeNode {
     fn meta(&self) -> &Meta {
         &self.meta

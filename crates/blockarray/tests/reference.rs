@@ -881,6 +881,25 @@ proptest! {
     }
 
     #[test]
+    fn symmetric_and_transposed_contractions_match_naive((shape, c1, c2, seed, thr) in arb_case(3), pick in any::<u8>()) {
+        // x · x over any axes (symmetric: only the upper triangle of blocks is contracted, the
+        // rest mirrored), and x against a transposed other array (read as transposed views).
+        let nd = shape.len();
+        let axes: Vec<usize> = (0..nd).filter(|a| pick & (1 << a) != 0).collect();
+        let d = data(&shape, seed);
+        let x = arr(&d, &c1);
+        let got = blockarray::tensordot(&x, &x, &axes, &axes).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got, naive_tensordot(&d, &d, &axes, &axes));
+        let rev: Vec<usize> = axes.iter().map(|&a| nd - 1 - a).collect();
+        let got = blockarray::tensordot(&x, &x.t(), &axes, &rev).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got, naive_tensordot(&d, &d.t().to_owned(), &axes, &rev));
+        let e = data(&shape, seed ^ 9);
+        let y = arr(&e, &c2).t();
+        let got = blockarray::tensordot(&x.t(), &y, &rev, &rev).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got, naive_tensordot(&d.t().to_owned(), &e.t().to_owned(), &rev, &rev));
+    }
+
+    #[test]
     fn map_blocks_sees_each_block_once((shape, c1, _c2, seed, thr) in arb_case(3)) {
         let d = data(&shape, seed);
         let x = arr(&d, &c1);
@@ -901,6 +920,40 @@ proptest! {
         });
         prop_assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn gram_matrices_contract_only_the_upper_triangle_of_blocks() {
+    // 4 × 4 output blocks: x @ x.T and x.T @ x contract 10 (the diagonal and above) and mirror
+    // the other 6; x @ y.T contracts all 16.
+    let d = data(&[10, 7], 3);
+    let x = arr(&d, &[vec![3, 3, 3, 1], vec![4, 3]]);
+    let contractions = |z: &BlockArray<f64>| {
+        let g = z.graph().unwrap();
+        g.keys()
+            .iter()
+            .filter(|k| k.name().starts_with("tensordot") && k.index().len() == 3)
+            .count()
+    };
+    let dm = d.clone().into_dimensionality::<ndarray::Ix2>().unwrap();
+    let xxt = x.matmul(&x.t()).unwrap();
+    assert_eq!(contractions(&xxt), 10);
+    assert_eq!(xxt.compute().unwrap(), dm.dot(&dm.t()).into_dyn());
+    let xt = arr(&d, &[vec![3, 3, 3, 1], vec![2, 2, 2, 1]]).t();
+    let xtx = xt.matmul(&xt.t()).unwrap();
+    assert_eq!(contractions(&xtx), 10);
+    assert_eq!(xtx.compute().unwrap(), dm.t().dot(&dm).into_dyn());
+    let y = arr(&data(&[10, 7], 4), &[vec![3, 3, 3, 1], vec![4, 3]]);
+    assert_eq!(contractions(&x.matmul(&y.t()).unwrap()), 16);
+    // A slice of a Gram matrix lowers only the contractions it reads.
+    // Rows 7.. are in row blocks 2 and 3, columns ..3 in column block 0: blocks (2, 0) and
+    // (3, 0), mirrored from (0, 2) and (0, 3).
+    let corner = xxt.slice(blockarray::s![7.., ..3]).unwrap();
+    assert_eq!(contractions(&corner), 2);
+    assert_eq!(
+        corner.compute().unwrap(),
+        dm.dot(&dm.t()).slice(ndarray::s![7.., ..3]).to_owned().into_dyn()
+    );
 }
 
 #[test]
