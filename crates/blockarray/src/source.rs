@@ -4,13 +4,16 @@
 //! A source implements [`ChunkSource`]: read any rectangular region. A [`SourceNode`] is a view
 //! of a source (per axis: a strided range or a single index), so slicing an array that comes
 //! straight from a source only changes the view, and each task reads exactly the elements its
-//! block needs (slice push-down all the way to the read).
+//! block needs (slice push-down all the way to the read): sources that compute their elements
+//! compute only those ([`ChunkSource::read_strided`]), so `x[::2]` of a random array draws
+//! half the numbers.
 //!
 //! # Random numbers
 //!
 //! Random arrays use a counter-based generator: element `i` (flat C-order index in the whole
-//! array) is a hash of `(seed, i)` (SplitMix64's finaliser); normal values run the ziggurat
-//! method on a PCG generator seeded with that hash. So the values for a seed depend on
+//! array) is the `i`-th output of SplitMix64 started at a key derived from the seed (one mix
+//! of `key + (i + 1)·γ`); normal values run the ziggurat method on a PCG generator seeded
+//! with those bits. So the values for a seed depend on
 //! neither the chunking, nor the scheduler, nor the thread count, nor which blocks are computed
 //! (dask only promises the same values for the same chunking).
 
@@ -31,6 +34,27 @@ pub trait ChunkSource<T: Element>: Send + Sync + 'static {
     fn shape(&self) -> Vec<usize>;
     /// Read the elements in `region` (one range per axis, inside the shape).
     fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>>;
+    /// Read every `steps[k]`-th element of `region` along each axis `k`, starting at
+    /// `region[k].start` (every step ≥ 1): the elements a strided slice selects, so the result
+    /// has `region[k].len().div_ceil(steps[k])` elements along axis `k`.
+    ///
+    /// The default reads the whole region and picks them out; sources that compute their
+    /// elements (random numbers, generators) override it to compute only the picked ones.
+    fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
+        let raw = self.read(region)?;
+        if steps.iter().all(|&s| s == 1) {
+            return Ok(raw);
+        }
+        let pick: Vec<SliceInfoElem> = steps
+            .iter()
+            .map(|&step| SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: step as isize,
+            })
+            .collect();
+        Ok(raw.slice(pick.as_slice()).to_owned())
+    }
     /// Feed what identifies the contents (same contents, same token) to `t`. Keys of tasks
     /// reading this source derive from it.
     fn tokenize(&self, t: &mut Tokenizer);
@@ -146,27 +170,35 @@ impl<T: Element> Node for SourceNode<T> {
     }
     fn block(&self, index: &[usize]) -> BlockTask {
         let mut region = Vec::with_capacity(self.view.len());
-        let mut local = Vec::with_capacity(self.view.len());
-        let mut plain = true;
+        let mut steps = Vec::with_capacity(self.view.len());
+        // Axes read in ascending order that the block wants descending.
+        let mut reversed = Vec::new();
         for (axis, s) in self.view.iter().enumerate() {
             let r = self.meta.chunks.block_range(axis, index[axis]);
             let sub = sub_slice(s, r);
-            let span = if sub.len == 0 { 0..0 } else { sub.span() };
-            plain &= sub.step == 1 || sub.len <= 1;
-            local.push(nd_slice(&sub, span.start));
-            region.push(span);
+            if sub.len <= 1 {
+                region.push(if sub.len == 0 { 0..0 } else { sub.span() });
+                steps.push(1);
+            } else {
+                region.push(sub.span());
+                steps.push(sub.step.unsigned_abs());
+                if sub.step < 0 {
+                    reversed.push(axis);
+                }
+            }
         }
         let source = self.source.clone();
         BlockTask {
             deps: Vec::new(),
             func: Arc::new(move |_: &[Value]| {
-                let raw = source.read(&region)?;
-                let block = if plain {
-                    raw
-                } else {
-                    raw.slice(local.as_slice()).to_owned()
-                };
-                Ok(block_value(block))
+                let mut block = source.read_strided(&region, &steps)?;
+                if reversed.is_empty() {
+                    return Ok(block_value(block));
+                }
+                for &axis in &reversed {
+                    block.invert_axis(ndarray::Axis(axis));
+                }
+                Ok(block_value(block.as_standard_layout().into_owned()))
             }),
         }
     }
@@ -185,9 +217,19 @@ impl<T: Element> Node for SourceNode<T> {
     }
 }
 
-/// Fill a region of an array of `shape` in C order with `f(flat index)`.
-fn fill_flat<T, F: Fn(u64) -> T>(shape: &[usize], region: &[Range<usize>], f: F) -> ArrayD<T> {
-    let dims: Vec<usize> = region.iter().map(|r| r.len()).collect();
+/// Fill every `steps[k]`-th position of a region of an array of `shape` (C order) with
+/// `f(flat index)`.
+fn fill_flat<T, F: Fn(u64) -> T>(
+    shape: &[usize],
+    region: &[Range<usize>],
+    steps: &[usize],
+    f: F,
+) -> ArrayD<T> {
+    let dims: Vec<usize> = region
+        .iter()
+        .zip(steps)
+        .map(|(r, &s)| r.len().div_ceil(s))
+        .collect();
     let total: usize = dims.iter().product();
     let mut data = Vec::with_capacity(total);
     if total > 0 {
@@ -196,30 +238,28 @@ fn fill_flat<T, F: Fn(u64) -> T>(shape: &[usize], region: &[Range<usize>], f: F)
         for k in (0..nd.saturating_sub(1)).rev() {
             strides[k] = strides[k + 1] * shape[k + 1] as u64;
         }
-        let inner = region.last().cloned().unwrap_or(0..1);
-        let outer_dims = &dims[..nd.saturating_sub(1)];
-        let mut idx = vec![0usize; outer_dims.len()];
+        let outer = nd.saturating_sub(1);
+        let mut idx = vec![0usize; outer];
         loop {
             let mut base = 0u64;
-            for k in 0..idx.len() {
-                base += (region[k].start + idx[k]) as u64 * strides[k];
+            for k in 0..outer {
+                base += (region[k].start + idx[k] * steps[k]) as u64 * strides[k];
             }
             if nd == 0 {
                 data.push(f(0));
             } else {
-                for j in inner.clone() {
-                    data.push(f(base + j as u64));
-                }
+                let (start, step) = (region[outer].start as u64, steps[outer] as u64);
+                data.extend((0..dims[outer] as u64).map(|m| f(base + start + m * step)));
             }
             // Odometer over the outer axes.
-            let mut k = idx.len();
+            let mut k = outer;
             loop {
                 if k == 0 {
                     return ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match");
                 }
                 k -= 1;
                 idx[k] += 1;
-                if idx[k] < outer_dims[k] {
+                if idx[k] < dims[k] {
                     break;
                 }
                 idx[k] = 0;
@@ -229,9 +269,17 @@ fn fill_flat<T, F: Fn(u64) -> T>(shape: &[usize], region: &[Range<usize>], f: F)
     ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
 }
 
-/// Fill a region in C order with `f(global multi-index)`.
-fn fill_index<T, F: Fn(&[usize]) -> T>(region: &[Range<usize>], f: F) -> ArrayD<T> {
-    let dims: Vec<usize> = region.iter().map(|r| r.len()).collect();
+/// Fill every `steps[k]`-th position of a region (C order) with `f(global multi-index)`.
+fn fill_index<T, F: Fn(&[usize]) -> T>(
+    region: &[Range<usize>],
+    steps: &[usize],
+    f: F,
+) -> ArrayD<T> {
+    let dims: Vec<usize> = region
+        .iter()
+        .zip(steps)
+        .map(|(r, &s)| r.len().div_ceil(s))
+        .collect();
     let total: usize = dims.iter().product();
     let mut data = Vec::with_capacity(total);
     if total > 0 {
@@ -244,7 +292,7 @@ fn fill_index<T, F: Fn(&[usize]) -> T>(region: &[Range<usize>], f: F) -> ArrayD<
                     break 'outer;
                 }
                 k -= 1;
-                idx[k] += 1;
+                idx[k] += steps[k];
                 if idx[k] < region[k].end {
                     break;
                 }
@@ -253,6 +301,17 @@ fn fill_index<T, F: Fn(&[usize]) -> T>(region: &[Range<usize>], f: F) -> ArrayD<
         }
     }
     ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
+}
+
+/// A region's shape when every `steps[k]`-th element is read.
+fn strided_shape(region: &[Range<usize>], steps: &[usize]) -> IxDyn {
+    IxDyn(
+        &region
+            .iter()
+            .zip(steps)
+            .map(|(r, &s)| r.len().div_ceil(s))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn region_shape(region: &[Range<usize>]) -> IxDyn {
@@ -271,6 +330,9 @@ impl<T: Element> ChunkSource<T> for FullSource<T> {
     }
     fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
         Ok(ArrayD::from_elem(region_shape(region), self.value))
+    }
+    fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
+        Ok(ArrayD::from_elem(strided_shape(region, steps), self.value))
     }
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write(&self.shape);
@@ -319,7 +381,10 @@ impl<T: Element, F: Fn(&[usize]) -> T + Send + Sync + 'static> ChunkSource<T> fo
         self.shape.clone()
     }
     fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
-        Ok(fill_index(region, &self.f))
+        self.read_strided(region, &vec![1; region.len()])
+    }
+    fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
+        Ok(fill_index(region, steps, &self.f))
     }
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write(&self.shape).write_u64(self.token);
@@ -353,6 +418,14 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The random bits of element `i` (its flat index) of the stream `key`: SplitMix64's own
+/// sequence (`mix(key + (i + 1)·γ)`, one mix per value) started at `key`, so any element can be
+/// drawn on its own, in any order, by any block.
+#[inline]
+fn counter_bits(key: u64, i: u64) -> u64 {
+    splitmix(key.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+}
+
 #[inline]
 fn unit(bits: u64) -> f64 {
     // 53 random bits → [0, 1)
@@ -383,23 +456,26 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
         self.shape.clone()
     }
     fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
+        self.read_strided(region, &vec![1; region.len()])
+    }
+    fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
         let key = splitmix(self.seed ^ 0x5EED_5EED_5EED_5EED);
         Ok(match self.dist {
-            Distribution::Uniform { low, high } => fill_flat(&self.shape, region, |i| {
-                T::from_f64_sample(low + (high - low) * unit(splitmix(key ^ splitmix(i))))
+            Distribution::Uniform { low, high } => fill_flat(&self.shape, region, steps, |i| {
+                T::from_f64_sample(low + (high - low) * unit(counter_bits(key, i)))
             }),
-            Distribution::Normal { mean, std } => fill_flat(&self.shape, region, |i| {
+            Distribution::Normal { mean, std } => fill_flat(&self.shape, region, steps, |i| {
                 // Ziggurat (rand_distr) from a generator seeded by this element's counter:
                 // about 5 ns per value, and still independent of the chunking.
-                let mut rng = rand_pcg::Pcg64Mcg::new(u128::from(splitmix(key ^ splitmix(i))) | 1);
+                let mut rng = rand_pcg::Pcg64Mcg::new(u128::from(counter_bits(key, i)) | 1);
                 let z: f64 =
                     rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
                 T::from_f64_sample(mean + std * z)
             }),
             Distribution::Integers { low, high } => {
                 let span = (high as i128 - low as i128) as u128;
-                fill_flat(&self.shape, region, |i| {
-                    let h = splitmix(key ^ splitmix(i)) as u128;
+                fill_flat(&self.shape, region, steps, |i| {
+                    let h = counter_bits(key, i) as u128;
                     // Lemire's multiply-shift: bias below 2^-64 · span.
                     T::from_i64_sample((low as i128 + ((h * span) >> 64) as i128) as i64)
                 })

@@ -328,21 +328,47 @@ proptest! {
         let d = data(&shape, seed);
         let x = arr(&d, &c1);
         let mut args = Vec::new();
-        let mut expected = d.clone();
-        let mut out_axis = 0;
+        // Per axis: Err(index) or Ok(positions), applied to a whole array by `pick`.
+        let mut picks: Vec<Result<Vec<usize>, usize>> = Vec::new();
         for (ax, &n) in shape.iter().enumerate() {
             let (start, stop, step, index) = raw[ax];
             if index && n > 0 {
                 let i = start.map_or(0, |s| s as isize).rem_euclid(2 * n as isize) - n as isize;
                 args.push(SliceArg::Index(i));
-                expected = expected.index_axis_move(Axis(out_axis), (i + n as isize) as usize % n);
+                picks.push(Err((i + n as isize) as usize % n));
             } else {
                 let (start, stop) = (start.map(|s| s as isize), stop.map(|s| s as isize));
                 args.push(SliceArg::Range { start, stop, step });
-                let pos = numpy_positions(n, start, stop, step);
-                expected = expected.select(Axis(out_axis), &pos);
-                out_axis += 1;
+                picks.push(Ok(numpy_positions(n, start, stop, step)));
             }
+        }
+        let pick = |whole: &ArrayD<f64>| {
+            let mut out = whole.clone();
+            let mut out_axis = 0;
+            for p in &picks {
+                match p {
+                    Err(i) => out = out.index_axis_move(Axis(out_axis), *i),
+                    Ok(pos) => {
+                        out = out.select(Axis(out_axis), pos);
+                        out_axis += 1;
+                    }
+                }
+            }
+            out
+        };
+        let expected = pick(&d);
+        // Sources that compute their elements compute only the selected ones.
+        let rng = blockarray::random::Rng::new(seed);
+        let generated = [
+            rng.random::<f64>(&shape, c1.clone()).unwrap(),
+            rng.normal::<f64>(1.0, 2.0, &shape, c1.clone()).unwrap(),
+            rng.integers::<f64>(-5, 5, &shape, c1.clone()).unwrap(),
+            BlockArray::from_fn(&shape, c1.clone(), "flat-sum", |i| i.iter().enumerate().map(|(k, &v)| (v * (k + 1)) as f64).sum()).unwrap(),
+            BlockArray::full(&shape, 2.5, c1.clone()).unwrap(),
+        ];
+        for g in &generated {
+            let whole = g.compute_with(&SyncScheduler::new()).unwrap();
+            prop_assert_eq!(g.slice(&args).unwrap().compute_with(&*scheduler(thr)).unwrap(), pick(&whole));
         }
         let y = x.slice(&args).unwrap();
         prop_assert_eq!(y.shape(), expected.shape());
@@ -952,7 +978,10 @@ fn gram_matrices_contract_only_the_upper_triangle_of_blocks() {
     assert_eq!(contractions(&corner), 2);
     assert_eq!(
         corner.compute().unwrap(),
-        dm.dot(&dm.t()).slice(ndarray::s![7.., ..3]).to_owned().into_dyn()
+        dm.dot(&dm.t())
+            .slice(ndarray::s![7.., ..3])
+            .to_owned()
+            .into_dyn()
     );
 }
 
