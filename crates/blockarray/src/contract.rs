@@ -20,8 +20,9 @@
 //! `tensordot(x, x, axes, axes)`) is symmetric: block `(I, J)` of the result is block `(J, I)`
 //! transposed. A mirror node on top computes the blocks with `I <= J` and transposes them into
 //! the others; because lowering asks a node only for the blocks that are read, the
-//! contraction runs for the upper triangle of blocks only (21 of 36 for 6 × 6 blocks), as
-//! BLAS's `syrk` does for NumPy.
+//! contraction runs for the upper triangle of blocks only (21 of 36 for 6 × 6 blocks), and
+//! in the diagonal blocks for the upper triangle of elements only (faer's triangular
+//! product), as BLAS's `syrk` does for NumPy.
 
 use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::element::Numeric;
@@ -39,8 +40,16 @@ pub const CONTRACT_GROUP: usize = 8;
 
 /// Element types with a matrix product.
 pub trait MatMul: Numeric {
-    /// `c += a · b` for row-major `a` (m × k), `b` (k × n) and `c` (m × n).
+    /// `c += a · b` for `a` (m × k), `b` (k × n) and a row-major `c` (m × n).
     fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>);
+
+    /// `c += a · b` on the upper triangle of a square `c`, diagonal included, for a product
+    /// known to be symmetric (`a · aᵀ`); the strict lower triangle may be left untouched or
+    /// updated too. Half the work of [`gemm_acc`](Self::gemm_acc) where the kernel allows;
+    /// the default computes the whole product.
+    fn gemm_acc_upper(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
+        Self::gemm_acc(a, b, c);
+    }
 }
 
 macro_rules! matmul_faer {
@@ -57,6 +66,32 @@ macro_rules! matmul_faer {
                 with_faer(a, |lhs| {
                     with_faer(b, |rhs| {
                         faer::linalg::matmul::matmul(dst, faer::Accum::Add, lhs, rhs, <$t as num_traits::One>::one(), faer::Par::Seq)
+                    })
+                });
+            }
+
+            fn gemm_acc_upper(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
+                use faer::linalg::matmul::triangular::{BlockStructure, matmul};
+                let (m, k) = a.dim();
+                let n = b.ncols();
+                if m == 0 || n == 0 || k == 0 {
+                    return;
+                }
+                let c = c.as_slice_mut().expect("owned output is contiguous");
+                let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
+                with_faer(a, |lhs| {
+                    with_faer(b, |rhs| {
+                        matmul(
+                            dst,
+                            BlockStructure::TriangularUpper,
+                            faer::Accum::Add,
+                            lhs,
+                            BlockStructure::Rectangular,
+                            rhs,
+                            BlockStructure::Rectangular,
+                            <$t as num_traits::One>::one(),
+                            faer::Par::Seq,
+                        )
                     })
                 });
             }
@@ -110,6 +145,9 @@ struct ContractNode<T> {
     /// group covers. The output has one extra trailing axis: the group number.
     con_blocks: Vec<usize>,
     group: usize,
+    /// `a` and `b` are the same array contracted over the same axes: diagonal blocks
+    /// (`I == J`) are symmetric, so only their upper triangle is computed, then mirrored.
+    symmetric: bool,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -155,6 +193,7 @@ impl<T: MatMul> Node for ContractNode<T> {
             deps.push((0, ai));
             deps.push((1, bi));
         }
+        let diagonal = self.symmetric && ia == jb;
         let out_shape: Vec<usize> = self.meta.chunks.block_shape(index);
         let (free_a, free_b, con_a, con_b) = (
             self.free_a.clone(),
@@ -174,7 +213,18 @@ impl<T: MatMul> Node for ContractNode<T> {
                     let (a, b) = (block_ref::<T>(&pair[0])?, block_ref::<T>(&pair[1])?);
                     let a = as_matrix(a, &free_a, &con_a);
                     let b = as_matrix(b, &con_b, &free_b);
-                    T::gemm_acc(a.view(), b.view(), &mut c);
+                    if diagonal {
+                        T::gemm_acc_upper(a.view(), b.view(), &mut c);
+                    } else {
+                        T::gemm_acc(a.view(), b.view(), &mut c);
+                    }
+                }
+                if diagonal {
+                    for i in 1..m {
+                        for j in 0..i {
+                            c[[i, j]] = c[[j, i]];
+                        }
+                    }
                 }
                 Ok(block_value(c.into_shape_with_order(IxDyn(&out_shape))?))
             }),
@@ -355,6 +405,7 @@ pub fn tensordot<T: MatMul>(
         con_b,
         con_blocks,
         group: CONTRACT_GROUP,
+        symmetric,
         _type: std::marker::PhantomData,
     });
     // Sum the groups (the trailing axis) with a tree.

@@ -972,6 +972,22 @@ fn gram_matrices_contract_only_the_upper_triangle_of_blocks() {
     let y = arr(&data(&[10, 7], 4), &[vec![3, 3, 3, 1], vec![4, 3]]);
     assert_eq!(contractions(&x.matmul(&y.t()).unwrap()), 16);
     // A slice of a Gram matrix lowers only the contractions it reads.
+    // Complex and f32 Gram matrices (the transpose, not the conjugate transpose) take the
+    // same path, with faer's triangular product on the diagonal blocks.
+    let z = d.mapv(|v| num_complex::Complex::new(v, 1.0 - v));
+    let zm = z.clone().into_dimensionality::<ndarray::Ix2>().unwrap();
+    let zb = BlockArray::from_array(z, [3, 4]).unwrap();
+    assert_eq!(
+        zb.matmul(&zb.t()).unwrap().compute().unwrap(),
+        zm.dot(&zm.t()).into_dyn()
+    );
+    let f = d.mapv(|v| v as f32);
+    let fm = f.clone().into_dimensionality::<ndarray::Ix2>().unwrap();
+    let fb = BlockArray::from_array(f, [4, 3]).unwrap();
+    assert_eq!(
+        fb.t().matmul(&fb).unwrap().compute().unwrap(),
+        fm.t().dot(&fm).into_dyn()
+    );
     // Rows 7.. are in row blocks 2 and 3, columns ..3 in column block 0: blocks (2, 0) and
     // (3, 0), mirrored from (0, 2) and (0, 3).
     let corner = xxt.slice(blockarray::s![7.., ..3]).unwrap();
