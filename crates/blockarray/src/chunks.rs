@@ -205,9 +205,12 @@ impl Chunks {
     /// # Errors
     /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks), naming the chunks and the shape, when
     /// the number of axes differs from the shape's, explicit blocks do not add up to the axis
-    /// length, or a block length is zero on a non-empty axis.
+    /// length, a block length is zero on a non-empty axis, or an axis would have more than
+    /// [`MAX_BLOCKS_PER_AXIS`] blocks. [`ErrorKind::Shape`](crate::ErrorKind::Shape) when the
+    /// array would have more than `isize::MAX` bytes.
     pub fn new(shape: &[usize], spec: impl Into<ChunkSpec>, itemsize: usize) -> Result<Chunks> {
         let spec = spec.into();
+        check_size(shape, itemsize)?;
         let axes = match &spec {
             ChunkSpec::Explicit(chunks) => {
                 check_ndim(chunks.len(), shape, || fmt_chunks(chunks))?;
@@ -230,10 +233,9 @@ impl Chunks {
                     .zip(shape)
                     .enumerate()
                     .map(|(axis, (&b, &len))| {
-                        regular_axis(len, b).ok_or_else(|| {
+                        regular_axis(len, b).map_err(|why| {
                             Error::chunks(format!(
-                                "block shape {} does not fit the shape {}: block length 0 on \
-                                 axis {axis} of length {len}",
+                                "block shape {} does not fit the shape {}: axis {axis}: {why}",
                                 fmt_shape(block),
                                 fmt_shape(shape)
                             ))
@@ -245,10 +247,9 @@ impl Chunks {
                 .iter()
                 .enumerate()
                 .map(|(axis, &len)| {
-                    regular_axis(len, *b).ok_or_else(|| {
+                    regular_axis(len, *b).map_err(|why| {
                         Error::chunks(format!(
-                            "block length 0 does not fit the shape {}: axis {axis} has length \
-                             {len}",
+                            "block length {b} does not fit the shape {}: axis {axis}: {why}",
                             fmt_shape(shape)
                         ))
                     })
@@ -256,17 +257,16 @@ impl Chunks {
                 .collect::<Result<Vec<_>>>()?,
             ChunkSpec::Auto { target_bytes } => {
                 let fixed = vec![None; shape.len()];
-                auto_axes(shape, &fixed, *target_bytes, itemsize)
+                auto_axes(shape, &fixed, *target_bytes, itemsize)?
             }
             ChunkSpec::PerAxis(per_axis) => {
                 check_ndim(per_axis.len(), shape, || format!("{per_axis:?}"))?;
                 let mut fixed = Vec::with_capacity(shape.len());
                 for (axis, (choice, &len)) in per_axis.iter().zip(shape).enumerate() {
                     let blocks = match choice {
-                        AxisChunks::Size(b) => Some(regular_axis(len, *b).ok_or_else(|| {
+                        AxisChunks::Size(b) => Some(regular_axis(len, *b).map_err(|why| {
                             Error::chunks(format!(
-                                "chunks {per_axis:?} do not fit the shape {}: block length 0 \
-                                 on axis {axis} of length {len}",
+                                "chunks {per_axis:?} do not fit the shape {}: axis {axis}: {why}",
                                 fmt_shape(shape)
                             ))
                         })?),
@@ -284,7 +284,7 @@ impl Chunks {
                     };
                     fixed.push(blocks);
                 }
-                auto_axes(shape, &fixed, DEFAULT_CHUNK_BYTES, itemsize)
+                auto_axes(shape, &fixed, DEFAULT_CHUNK_BYTES, itemsize)?
             }
         };
         Ok(Chunks::from_valid(axes))
@@ -616,21 +616,49 @@ pub(crate) fn block_containing(offsets: &[usize], pos: usize) -> usize {
     offsets.partition_point(|&o| o <= pos).saturating_sub(1)
 }
 
-/// Blocks of length `block` (clamped to the axis) covering `len`; `None` for a zero block on a
-/// non-empty axis.
-fn regular_axis(len: usize, block: usize) -> Option<Vec<usize>> {
+/// Blocks of length `block` (clamped to the axis) covering `len`, or why they cannot: a zero
+/// block on a non-empty axis, or more than [`MAX_BLOCKS_PER_AXIS`] blocks.
+fn regular_axis(len: usize, block: usize) -> std::result::Result<Vec<usize>, String> {
     if len == 0 {
-        return Some(vec![0]);
+        return Ok(vec![0]);
     }
     if block == 0 {
-        return None;
+        return Err(format!("block length 0 on an axis of length {len}"));
     }
     let block = block.min(len);
+    let n = len.div_ceil(block);
+    if n > MAX_BLOCKS_PER_AXIS {
+        return Err(format!(
+            "{n} blocks of length {block} on an axis of length {len}: more than \
+             {MAX_BLOCKS_PER_AXIS} blocks on one axis (use larger blocks)"
+        ));
+    }
     let mut blocks = vec![block; len / block];
     if !len.is_multiple_of(block) {
         blocks.push(len % block);
     }
-    Some(blocks)
+    Ok(blocks)
+}
+
+/// The most blocks one axis may have (2²⁸): the chunking itself keeps two words per block and
+/// axis, so more would cost gigabytes of bookkeeping before any data.
+pub const MAX_BLOCKS_PER_AXIS: usize = 1 << 28;
+
+/// Refuses shapes whose whole array would not fit an address space (more than `isize::MAX`
+/// bytes), the bound of every index and byte count computed for it.
+fn check_size(shape: &[usize], itemsize: usize) -> Result<()> {
+    let bytes = shape
+        .iter()
+        .try_fold(itemsize.max(1), |acc, &n| acc.checked_mul(n))
+        .filter(|&b| b <= isize::MAX as usize);
+    if bytes.is_none() && !shape.contains(&0) {
+        return Err(Error::shape(format!(
+            "an array of shape {} with {itemsize}-byte elements would hold more than \
+             isize::MAX bytes",
+            fmt_shape(shape)
+        )));
+    }
+    Ok(())
 }
 
 /// Validates explicit block lengths for an axis of length `len`; the reason on failure.
@@ -704,7 +732,7 @@ fn auto_axes(
     fixed: &[Option<Vec<usize>>],
     target_bytes: usize,
     itemsize: usize,
-) -> Vec<Vec<usize>> {
+) -> Result<Vec<Vec<usize>>> {
     let limit = (target_bytes / itemsize.max(1)).max(1) as u128;
     let fixed_elems = fixed
         .iter()
@@ -743,9 +771,14 @@ fn auto_axes(
         .iter()
         .enumerate()
         .map(|(a, f)| match f {
-            Some(blocks) => blocks.clone(),
-            None if shape[a] == 0 => vec![0],
-            None => regular_axis(shape[a], width[a].max(1)).unwrap_or_else(|| vec![shape[a]]),
+            Some(blocks) => Ok(blocks.clone()),
+            None if shape[a] == 0 => Ok(vec![0]),
+            None => regular_axis(shape[a], width[a].max(1)).map_err(|why| {
+                Error::chunks(format!(
+                    "automatic chunks for the shape {}: axis {a}: {why}",
+                    fmt_shape(shape)
+                ))
+            }),
         })
         .collect()
 }
@@ -1304,6 +1337,13 @@ mod tests {
         fn auto_respects_the_target(shape in proptest::collection::vec(0usize..2_000_000, 1..5),
                                     itemsize in prop::sample::select(vec![1usize, 2, 4, 8, 16]),
                                     target in 1usize..(1 << 31)) {
+            let bytes = shape.iter().try_fold(itemsize, |acc, &n| acc.checked_mul(n));
+            if bytes.is_none_or(|b| b > isize::MAX as usize) && !shape.contains(&0) {
+                // Too big to address: refused, naming the shape.
+                let e = Chunks::new(&shape, ChunkSpec::auto_bytes(target), itemsize).unwrap_err();
+                prop_assert_eq!(e.kind(), crate::ErrorKind::Shape);
+                return Ok(());
+            }
             let c = Chunks::new(&shape, ChunkSpec::auto_bytes(target), itemsize).unwrap();
             prop_assert_eq!(c.shape(), &shape[..]);
             prop_assert!(c.is_regular());

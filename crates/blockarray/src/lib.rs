@@ -58,8 +58,8 @@ mod testutil;
 pub use array::{BlockArray, BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 pub use blockwise::{BlockInfo, blockwise};
 pub use chunks::{
-    AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, broadcast_chunks,
-    broadcast_shapes, unify_axis,
+    AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,
+    broadcast_chunks, broadcast_shapes, unify_axis,
 };
 pub use contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use element::{CastTo, Element, Float, Numeric, Real};

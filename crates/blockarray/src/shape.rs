@@ -537,7 +537,12 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn reshape(&self, shape: &[usize]) -> Result<BlockArray<T>> {
-        let size: usize = shape.iter().product();
+        let Some(size) = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)) else {
+            return Err(Error::shape(format!(
+                "cannot reshape an array of shape {:?} into shape {shape:?}: its size overflows usize",
+                self.shape()
+            )));
+        };
         if size != self.len() {
             return Err(Error::shape(format!(
                 "cannot reshape an array of shape {:?} ({} elements) into shape {shape:?} ({size} elements)",

@@ -643,7 +643,8 @@ impl<T: Numeric> BlockArray<T> {
 
 impl<T: Real> BlockArray<T> {
     /// Evenly spaced values in `[start, stop)` by `step`, like `numpy.arange`: the length is
-    /// `ceil((stop - start) / step)`. A zero step is an error.
+    /// `ceil((stop - start) / step)`. A zero or NaN step, or a length that is not finite (an
+    /// infinite bound), is an error.
     ///
     /// ```
     /// let x = blockarray::BlockArray::arange(0i64, 10, 3, 2)?;
@@ -664,7 +665,14 @@ impl<T: Real> BlockArray<T> {
             stop.to_f64_lossy(),
             step.to_f64_lossy(),
         );
-        let len = ((b - a) / s).ceil().max(0.0) as usize;
+        let span = ((b - a) / s).ceil();
+        if !span.is_finite() || span >= isize::MAX as f64 {
+            return Err(Error::step(format!(
+                "arange: cannot compute the length of [{a}, {b}) by {s}: (stop - start) / step \
+                 is {span}"
+            )));
+        }
+        let len = span.max(0.0) as usize;
         let mut t = Tokenizer::new();
         start.tokenize(&mut t);
         step.tokenize(&mut t);

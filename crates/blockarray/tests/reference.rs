@@ -646,6 +646,37 @@ fn bad_input_is_an_error_naming_what_was_wrong() {
         )),
         ErrorKind::Unsupported
     );
+    // Sizes beyond what can be addressed, or chunked, are refused up front (not a panic or an
+    // allocation failure).
+    let e = BlockArray::<f64>::ones(&[usize::MAX, 2], [10, 1]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(e.to_string().contains("isize::MAX bytes"), "{e}");
+    assert_eq!(
+        kind(
+            blockarray::random::Rng::new(1).random::<f64>(&[1 << 40, 1 << 40], [1 << 20, 1 << 20])
+        ),
+        ErrorKind::Shape
+    );
+    let e = BlockArray::<u8>::ones(&[1 << 40], 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Chunks);
+    assert!(e.to_string().contains("use larger blocks"), "{e}");
+    assert_eq!(
+        kind(BlockArray::<f64>::linspace(0.0, 1.0, usize::MAX, true, 3)),
+        ErrorKind::Shape
+    );
+    assert_eq!(
+        kind(BlockArray::<f64>::arange(0.0, 1.0, f64::NAN, 3)),
+        ErrorKind::Step
+    );
+    assert_eq!(
+        kind(BlockArray::<f64>::arange(0.0, f64::INFINITY, 1.0, 3)),
+        ErrorKind::Step
+    );
+    assert_eq!(
+        kind(BlockArray::<f64>::arange(0.0, 1e300, 1e-300, 3)),
+        ErrorKind::Step
+    );
+    assert_eq!(kind(x.reshape(&[usize::MAX, 2])), ErrorKind::Shape);
     // Integer division by zero fails when computed, naming the task.
     let i = BlockArray::<i64>::ones(&[3], 2).unwrap();
     let e = (&i / 0).compute().unwrap_err();
