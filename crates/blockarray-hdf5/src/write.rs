@@ -124,8 +124,10 @@ enum SinkState {
 ///   [`commit`](Hdf5Sink::commit) renames it to its real name (replacing an older dataset
 ///   when [`DatasetOptions::overwrite`] was given). Dropping the sink uncommitted, or
 ///   [`discard`](Hdf5Sink::discard), deletes it. So a failed computation leaves no dataset
-///   that looks complete, and never touches the dataset it would have replaced.
-///   [`Hdf5Store`] and [`to_hdf5`] do all of this for you.
+///   that looks complete, and never touches the dataset it would have replaced. A
+///   [`Computation`](blockarray::Computation) (and so [`Hdf5Store`], [`to_hdf5`] and
+///   `BlockArray::store`) commits its sinks when the run succeeded and discards them when it
+///   failed ([`ChunkSink::commit`], [`ChunkSink::abort`]), so this is done for you.
 /// - [`Hdf5Sink::open`] writes **in place** into an existing dataset (like h5py's
 ///   `dset[...] = x`): a failure part way leaves it partly written.
 ///
@@ -484,6 +486,26 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
         self.shape.clone()
     }
 
+    fn describe(&self) -> String {
+        // The shape as blockarray's own messages print it: a Python tuple.
+        let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        let comma = if dims.len() == 1 { "," } else { "" };
+        format!(
+            "dataset {} of shape ({}{comma}) in {}",
+            self.target,
+            dims.join(", "),
+            self.file.path().display()
+        )
+    }
+
+    fn commit(&self) -> Result<()> {
+        Hdf5Sink::commit(self)
+    }
+
+    fn abort(&self) {
+        let _ = self.discard();
+    }
+
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         if *self.state.lock().unwrap_or_else(|e| e.into_inner()) != SinkState::Open {
             return Err(self.fail("the sink was already committed or discarded"));
@@ -616,20 +638,6 @@ impl<T> Drop for Hdf5Sink<T> {
 }
 
 /// What [`Hdf5Store`] needs of a sink of any element type.
-trait Pending: Send + Sync {
-    fn commit(&self) -> Result<()>;
-    fn discard(&self) -> Result<()>;
-}
-
-impl<T: Hdf5Element> Pending for Arc<Hdf5Sink<T>> {
-    fn commit(&self) -> Result<()> {
-        Hdf5Sink::commit(self)
-    }
-    fn discard(&self) -> Result<()> {
-        Hdf5Sink::discard(self)
-    }
-}
-
 /// Many arrays stored into one HDF5 file in **one** computation (dask's
 /// `da.to_hdf5(file, {'/x': x, '/y': y})`): work the arrays share is done once, and every
 /// dataset appears under its name only if the whole computation succeeded.
@@ -663,7 +671,6 @@ impl<T: Hdf5Element> Pending for Arc<Hdf5Sink<T>> {
 pub struct Hdf5Store {
     path: PathBuf,
     computation: Computation,
-    pending: Vec<Box<dyn Pending>>,
 }
 
 impl Hdf5Store {
@@ -672,7 +679,6 @@ impl Hdf5Store {
         Hdf5Store {
             path: path.as_ref().to_path_buf(),
             computation: Computation::new(),
-            pending: Vec::new(),
         }
     }
 
@@ -697,8 +703,7 @@ impl Hdf5Store {
             &options,
         )?);
         self.computation
-            .store(array, sink.clone() as Arc<dyn ChunkSink<T>>)?;
-        self.pending.push(Box::new(sink));
+            .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
     }
 
@@ -710,10 +715,8 @@ impl Hdf5Store {
         array: &BlockArray<T>,
     ) -> Result<&mut Hdf5Store> {
         let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
-        sink.check_shape(array.shape())?;
         self.computation
-            .store(array, sink.clone() as Arc<dyn ChunkSink<T>>)?;
-        self.pending.push(Box::new(sink));
+            .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
     }
 
@@ -732,34 +735,20 @@ impl Hdf5Store {
     /// Run with `scheduler` and `callbacks`, then commit every dataset; returns the run's
     /// statistics too. On failure every new dataset is deleted and the error names the file.
     pub fn run_with(
-        mut self,
+        self,
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        let computation = std::mem::take(&mut self.computation);
-        let pending = std::mem::take(&mut self.pending);
-        match computation.run_with(scheduler, callbacks) {
-            Ok(out) => {
-                for (i, p) in pending.iter().enumerate() {
-                    if let Err(e) = p.commit() {
-                        for q in &pending[i + 1..] {
-                            let _ = q.discard();
-                        }
-                        return Err(e);
-                    }
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                for p in &pending {
-                    let _ = p.discard();
-                }
-                Err(e.context(format!(
-                    "storing into HDF5 file {} failed; no dataset was written",
+        // The computation commits every sink (renaming the datasets into place) when all
+        // blocks were written, and aborts them (deleting the new datasets) otherwise.
+        self.computation
+            .run_with(scheduler, callbacks)
+            .map_err(|e| {
+                e.context(format!(
+                    "storing into HDF5 file {} failed; no new dataset was left half-written",
                     self.path.display()
-                )))
-            }
-        }
+                ))
+            })
     }
 }
 

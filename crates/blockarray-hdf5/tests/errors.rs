@@ -107,7 +107,7 @@ fn shape_mismatch_with_an_existing_dataset() {
     names(&err, file.path(), "/x");
     let msg = err.to_string();
     assert!(
-        msg.contains("[40, 30]") && msg.contains("[40, 31]"),
+        msg.contains("(40, 30)") && msg.contains("(40, 31)"),
         "{msg}"
     );
     // A block that does not fit is refused by the sink itself, too.

@@ -64,8 +64,7 @@ fn a_failed_store_leaves_no_new_dataset_and_the_old_ones_untouched() {
                 .expect("overwrite");
             let err = store
                 .run_with(&*sched, &dag_core::NoCallbacks)
-                .err()
-                .expect("the computation fails");
+                .expect_err("the computation fails");
             assert_eq!(err.kind(), ErrorKind::Graph);
             let msg = err.to_string();
             assert!(msg.contains("simulated failure"), "{msg}");
@@ -99,31 +98,57 @@ fn a_store_never_run_leaves_nothing() {
 }
 
 #[test]
-fn a_sink_that_is_not_committed_is_deleted() {
+fn a_store_commits_its_sink_on_success_and_discards_it_on_failure() {
     let file = TempPath::new("sink.h5");
     let x = BlockArray::<i32>::ones(&[20, 20], [10, 10]).expect("x");
+    // A sink that no run finished is deleted when dropped.
     let sink = Arc::new(
-        Hdf5Sink::<i32>::create(&file, "/s", &[20, 20], &DatasetOptions::new()).expect("sink"),
+        Hdf5Sink::<i32>::create(&file, "/never", &[20, 20], &DatasetOptions::new()).expect("sink"),
     );
     assert!(sink.is_temporary());
-    x.store(sink.clone()).expect("store");
     drop(sink);
     assert!(all_links(file.path()).is_empty());
-    // Committed, it is there; a second commit is harmless; writes after commit fail.
+    // `BlockArray::store` commits: the dataset is there under its name; a second commit is
+    // harmless; writes after the commit fail.
     let sink = Arc::new(
         Hdf5Sink::<i32>::create(&file, "/s", &[20, 20], &DatasetOptions::new()).expect("sink"),
     );
     x.store(sink.clone()).expect("store");
-    sink.commit().expect("commit");
+    assert_eq!(all_links(file.path()), ["/s"]);
     sink.commit().expect("again");
     assert!(x.store(sink.clone()).is_err());
     drop(sink);
+    assert_eq!(all_links(file.path()), ["/s"]);
+    assert_eq!(
+        from_hdf5::<i32>(&file, "/s")
+            .expect("s")
+            .compute()
+            .expect("read")
+            .sum(),
+        400
+    );
+    // A failed store discards the sink: no dataset, and a later commit refuses.
+    let sink = Arc::new(
+        Hdf5Sink::<f64>::create(&file, "/f", &[100, 100], &DatasetOptions::new()).expect("f"),
+    );
+    let e = failing().store(sink.clone()).expect_err("fails");
+    assert!(e.to_string().contains("simulated failure"), "{e}");
+    assert!(sink.commit().is_err());
     assert_eq!(all_links(file.path()), ["/s"]);
     // Discarded explicitly: gone, and commit then refuses.
     let sink = Hdf5Sink::<i32>::create(&file, "/t", &[1], &DatasetOptions::new()).expect("t");
     sink.discard().expect("discard");
     assert!(sink.commit().is_err());
     assert_eq!(all_links(file.path()), ["/s"]);
+    // Storing an array of the wrong shape names the file and the dataset.
+    let sink = Arc::new(Hdf5Sink::<i32>::open(&file, "/s").expect("open"));
+    let small = BlockArray::<i32>::ones(&[5], 5).expect("small");
+    let e = small.store(sink).expect_err("wrong shape");
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("/s") && e.to_string().contains("sink.h5"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -143,12 +143,43 @@ pub fn set_default_scheduler(scheduler: Arc<dyn Scheduler>) {
 /// Where `store` writes blocks: an in-memory array, a file dataset, ….
 ///
 /// Blocks arrive concurrently from worker threads, each exactly once, in no particular order;
-/// `offset` is the position of the block's first element.
+/// `offset` is the position of the block's first element. After the run, every sink of it is
+/// either committed (all blocks were written) or aborted (something failed), once.
 pub trait ChunkSink<T: Element>: Send + Sync {
     /// The shape of the destination.
     fn shape(&self) -> Vec<usize>;
     /// Write `block` at `offset`.
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()>;
+    /// What the sink writes to, for error messages (`"dataset /x in out.h5"`). The default
+    /// names only the shape.
+    fn describe(&self) -> String {
+        format!("a sink of shape {}", crate::error::fmt_shape(&self.shape()))
+    }
+    /// Called once after a run in which every block was written successfully
+    /// ([`Computation::run`], [`BlockArray::store`]): make the data durable and visible
+    /// (rename a temporary, flush). An error here fails the run. The default does nothing.
+    fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Called once, instead of [`commit`](Self::commit), when the run failed or another sink of
+    /// the same run failed to commit first: undo what can be undone (delete a temporary). The
+    /// default does nothing.
+    fn abort(&self) {}
+}
+
+/// The commit step of a run's sinks, whatever their element types.
+trait Finish: Send + Sync {
+    fn commit(&self) -> Result<()>;
+    fn abort(&self);
+}
+
+impl<T: Element> Finish for Arc<dyn ChunkSink<T>> {
+    fn commit(&self) -> Result<()> {
+        (**self).commit()
+    }
+    fn abort(&self) {
+        (**self).abort()
+    }
 }
 
 /// A [`ChunkSink`] that fills an in-memory array.
@@ -229,11 +260,11 @@ impl<T: Element> StoreNode<T> {
         let shape = input.meta().shape();
         let sink_shape = sink.shape();
         if sink_shape != shape {
-            return Err(Error::shape_mismatch(
-                "store destination",
-                &sink_shape,
-                shape,
-            ));
+            return Err(Error::shape(format!(
+                "cannot store an array of shape {} into {}",
+                crate::error::fmt_shape(shape),
+                sink.describe()
+            )));
         }
         // A store is an action, not a value: every store gets its own name.
         let mut t = Tokenizer::new();
@@ -321,6 +352,8 @@ impl<T> Copy for Handle<T> {}
 #[derive(Default)]
 pub struct Computation {
     stores: Vec<Arc<dyn Node>>,
+    /// The sinks of `stores`, committed (or aborted) after the run.
+    sinks: Vec<Box<dyn Finish>>,
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
 }
 
@@ -353,7 +386,8 @@ impl Computation {
         sink: Arc<dyn ChunkSink<T>>,
     ) -> Result<()> {
         self.stores
-            .push(Arc::new(StoreNode::new(&array.node, sink)?));
+            .push(Arc::new(StoreNode::new(&array.node, sink.clone())?));
+        self.sinks.push(Box::new(sink));
         Ok(())
     }
 
@@ -379,9 +413,22 @@ impl Computation {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        let (graph, outputs) = self.graph()?;
-        let run = scheduler.compute_with(&graph, &outputs, callbacks)?;
-        drop(graph);
+        let run = self
+            .graph()
+            .and_then(|(graph, outputs)| Ok(scheduler.compute_with(&graph, &outputs, callbacks)?));
+        let run = match run {
+            Ok(run) => run,
+            Err(e) => {
+                self.sinks.iter().for_each(|s| s.abort());
+                return Err(e);
+            }
+        };
+        for (i, sink) in self.sinks.iter().enumerate() {
+            if let Err(e) = sink.commit() {
+                self.sinks[i + 1..].iter().for_each(|s| s.abort());
+                return Err(e);
+            }
+        }
         Ok((
             Results {
                 results: self.results,
@@ -394,6 +441,28 @@ impl Computation {
 /// The arrays a [`Computation`] computed.
 pub struct Results {
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Results {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let left = self.results.iter().filter(|r| r.is_some()).count();
+        write!(
+            f,
+            "Results {{ {left} of {} not taken }}",
+            self.results.len()
+        )
+    }
+}
+
+impl std::fmt::Debug for Computation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Computation {{ {} stores, {} results }}",
+            self.stores.len(),
+            self.results.len()
+        )
+    }
 }
 
 impl Results {

@@ -847,6 +847,91 @@ fn store_writes_many_arrays_to_many_sinks_in_one_run() {
     assert_eq!(y.store_into(&mut bad).unwrap_err().kind(), ErrorKind::Shape);
 }
 
+/// A sink that records how its run ended, and can refuse to commit.
+struct Recorder {
+    log: std::sync::Mutex<Vec<&'static str>>,
+    refuse_commit: bool,
+}
+
+impl Recorder {
+    fn new(refuse_commit: bool) -> std::sync::Arc<Recorder> {
+        std::sync::Arc::new(Recorder {
+            log: std::sync::Mutex::new(Vec::new()),
+            refuse_commit,
+        })
+    }
+    fn log(&self) -> Vec<&'static str> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl blockarray::ChunkSink<f64> for Recorder {
+    fn shape(&self) -> Vec<usize> {
+        vec![6]
+    }
+    fn write_block(&self, _: &[usize], _: &ArrayD<f64>) -> blockarray::Result<()> {
+        self.log.lock().unwrap().push("write");
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "the recorder".to_owned()
+    }
+    fn commit(&self) -> blockarray::Result<()> {
+        self.log.lock().unwrap().push("commit");
+        if self.refuse_commit {
+            Err(Error::io("the recorder refuses to commit"))
+        } else {
+            Ok(())
+        }
+    }
+    fn abort(&self) {
+        self.log.lock().unwrap().push("abort");
+    }
+}
+
+#[test]
+fn sinks_are_committed_after_success_and_aborted_after_failure() {
+    let x = BlockArray::<f64>::ones(&[6], 3).unwrap();
+    // Success: every block written, then one commit.
+    let ok = Recorder::new(false);
+    x.store(ok.clone()).unwrap();
+    assert_eq!(ok.log(), ["write", "write", "commit"]);
+    // A failing task: no commit, one abort, for every sink of the run.
+    let bad = x.map(
+        "fails-on-ones",
+        |v: f64| {
+            if v == 1.0 { panic!("one") } else { v }
+        },
+    );
+    let (a, b) = (Recorder::new(false), Recorder::new(false));
+    let mut c = blockarray::Computation::new();
+    c.store(&bad, a.clone()).unwrap();
+    c.store(&x, b.clone()).unwrap();
+    assert!(c.run(&SyncScheduler::new()).is_err());
+    assert_eq!(a.log().last(), Some(&"abort"));
+    assert!(!a.log().contains(&"commit") && !b.log().contains(&"commit"));
+    assert_eq!(b.log().last(), Some(&"abort"));
+    // A refused commit fails the run, and the sinks after it are aborted, not committed.
+    let (first, second) = (Recorder::new(true), Recorder::new(false));
+    let mut c = blockarray::Computation::new();
+    c.store(&x, first.clone()).unwrap();
+    c.store(&x, second.clone()).unwrap();
+    let e = c.run(&ThreadedScheduler::new()).unwrap_err();
+    assert!(e.to_string().contains("refuses to commit"), "{e}");
+    assert_eq!(first.log().last(), Some(&"commit"));
+    assert_eq!(second.log().last(), Some(&"abort"));
+    // A shape mismatch names the sink.
+    let e = BlockArray::<f64>::ones(&[5], 3)
+        .unwrap()
+        .store(Recorder::new(false))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("the recorder") && e.to_string().contains("(5,)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_failing_task_fails_compute_with_the_key() {
     let x = BlockArray::<f64>::ones(&[10], 3).unwrap();
