@@ -193,14 +193,13 @@ impl Graph {
             }
         }
         let mut is_output = vec![false; n];
-        let pos: FxHashMap<usize, usize> = topo
-            .order
-            .iter()
-            .enumerate()
-            .map(|(p, &i)| (i, p))
-            .collect();
+        // Graph index → position in the topological order (every output is in it).
+        let mut pos = vec![u32::MAX; self.keys.len()];
+        for (p, &i) in topo.order.iter().enumerate() {
+            pos[i] = p as u32;
+        }
         for k in outputs {
-            is_output[pos[&self.position(k)?]] = true;
+            is_output[pos[self.position(k)?] as usize] = true;
         }
         let task = |p: usize| &self.tasks[topo.order[p]];
         let key = |p: usize| &self.keys[topo.order[p]];
