@@ -56,49 +56,49 @@ macro_rules! matmul_faer {
     ($($t:ty),*) => {$(
         impl MatMul for $t {
             fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
-                let (m, k) = a.dim();
-                let n = b.ncols();
-                if m == 0 || n == 0 || k == 0 {
-                    return;
-                }
-                let c = c.as_slice_mut().expect("owned output is contiguous");
-                let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
-                with_faer(a, |lhs| {
-                    with_faer(b, |rhs| {
-                        faer::linalg::matmul::matmul(dst, faer::Accum::Add, lhs, rhs, <$t as num_traits::One>::one(), faer::Par::Seq)
-                    })
+                faer_acc(a, b, c, |dst, lhs, rhs| {
+                    faer::linalg::matmul::matmul(dst, faer::Accum::Add, lhs, rhs, <$t as num_traits::One>::one(), faer::Par::Seq)
                 });
             }
 
             fn gemm_acc_upper(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
                 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
-                let (m, k) = a.dim();
-                let n = b.ncols();
-                if m == 0 || n == 0 || k == 0 {
-                    return;
-                }
-                let c = c.as_slice_mut().expect("owned output is contiguous");
-                let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
-                with_faer(a, |lhs| {
-                    with_faer(b, |rhs| {
-                        matmul(
-                            dst,
-                            BlockStructure::TriangularUpper,
-                            faer::Accum::Add,
-                            lhs,
-                            BlockStructure::Rectangular,
-                            rhs,
-                            BlockStructure::Rectangular,
-                            <$t as num_traits::One>::one(),
-                            faer::Par::Seq,
-                        )
-                    })
+                faer_acc(a, b, c, |dst, lhs, rhs| {
+                    matmul(
+                        dst,
+                        BlockStructure::TriangularUpper,
+                        faer::Accum::Add,
+                        lhs,
+                        BlockStructure::Rectangular,
+                        rhs,
+                        BlockStructure::Rectangular,
+                        <$t as num_traits::One>::one(),
+                        faer::Par::Seq,
+                    )
                 });
             }
         }
     )*};
 }
 matmul_faer!(f32, f64, Complex<f32>, Complex<f64>);
+
+/// Run the faer product `kernel(c, a, b)` on ndarray operands (nothing to do when a dimension
+/// is empty).
+fn faer_acc<T: Clone>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c: &mut Array2<T>,
+    kernel: impl FnOnce(faer::MatMut<'_, T>, faer::MatRef<'_, T>, faer::MatRef<'_, T>),
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let c = c.as_slice_mut().expect("owned output is contiguous");
+    let dst = faer::MatMut::from_row_major_slice_mut(c, m, n);
+    with_faer(a, |lhs| with_faer(b, |rhs| kernel(dst, lhs, rhs)));
+}
 
 /// Call `f` with `a` as a faer matrix: a view of `a`'s buffer when it is row-major or
 /// column-major (a transposed block is the same buffer read column-major, so it is not

@@ -225,11 +225,7 @@ fn fill_flat<T, F: Fn(u64) -> T>(
     steps: &[usize],
     f: F,
 ) -> ArrayD<T> {
-    let dims: Vec<usize> = region
-        .iter()
-        .zip(steps)
-        .map(|(r, &s)| r.len().div_ceil(s))
-        .collect();
+    let dims = strided_dims(region, steps);
     let total: usize = dims.iter().product();
     let mut data = Vec::with_capacity(total);
     if total > 0 {
@@ -275,11 +271,7 @@ fn fill_index<T, F: Fn(&[usize]) -> T>(
     steps: &[usize],
     f: F,
 ) -> ArrayD<T> {
-    let dims: Vec<usize> = region
-        .iter()
-        .zip(steps)
-        .map(|(r, &s)| r.len().div_ceil(s))
-        .collect();
+    let dims = strided_dims(region, steps);
     let total: usize = dims.iter().product();
     let mut data = Vec::with_capacity(total);
     if total > 0 {
@@ -304,14 +296,12 @@ fn fill_index<T, F: Fn(&[usize]) -> T>(
 }
 
 /// A region's shape when every `steps[k]`-th element is read.
-fn strided_shape(region: &[Range<usize>], steps: &[usize]) -> IxDyn {
-    IxDyn(
-        &region
-            .iter()
-            .zip(steps)
-            .map(|(r, &s)| r.len().div_ceil(s))
-            .collect::<Vec<_>>(),
-    )
+fn strided_dims(region: &[Range<usize>], steps: &[usize]) -> Vec<usize> {
+    region
+        .iter()
+        .zip(steps)
+        .map(|(r, &s)| r.len().div_ceil(s))
+        .collect()
 }
 
 fn region_shape(region: &[Range<usize>]) -> IxDyn {
@@ -332,7 +322,10 @@ impl<T: Element> ChunkSource<T> for FullSource<T> {
         Ok(ArrayD::from_elem(region_shape(region), self.value))
     }
     fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
-        Ok(ArrayD::from_elem(strided_shape(region, steps), self.value))
+        Ok(ArrayD::from_elem(
+            IxDyn(&strided_dims(region, steps)),
+            self.value,
+        ))
     }
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write(&self.shape);
