@@ -3,6 +3,7 @@
 use crate::task::Body;
 use crate::{Error, Key, Task, Value};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::fmt;
 use std::sync::Arc;
 
@@ -214,6 +215,9 @@ impl Graph {
             .collect();
 
         let mut g = Graph::with_capacity(n);
+        let mut slot = vec![UNSET; n];
+        // Fused tasks of one chain of nodes share their label.
+        let mut last_label: Option<Arc<str>> = None;
         for p in 0..n {
             if absorbed[p] {
                 continue;
@@ -222,12 +226,22 @@ impl Graph {
                 g.insert(key(p).clone(), task(p).clone());
                 continue;
             }
-            let program = Program::build(p, &deps_of, &absorbed);
+            let program = Program::build(p, &deps_of, &absorbed, &mut slot);
             let deps = program.inputs.iter().map(|&d| key(d).clone()).collect();
-            let label = fused_label(program.stages.iter().map(|st| {
-                let (k, t) = (key(st.pos), task(st.pos));
-                t.label().unwrap_or_else(|| k.prefix()).to_string()
-            }));
+            let label = fused_label(
+                program
+                    .stages
+                    .iter()
+                    .map(|st| task(st.pos).label().unwrap_or_else(|| key(st.pos).prefix())),
+            );
+            let label = match last_label {
+                Some(ref l) if **l == *label => l.clone(),
+                _ => {
+                    let l: Arc<str> = label.into();
+                    last_label = Some(l.clone());
+                    l
+                }
+            };
             let stages: Vec<(Key, Body, Vec<Arg>)> = program
                 .stages
                 .into_iter()
@@ -236,10 +250,7 @@ impl Graph {
             let body = Body::Func(Arc::new(move |inputs: &[Value]| {
                 run_program(&stages, inputs)
             }));
-            g.insert(
-                key(p).clone(),
-                Task::from_parts(deps, body, Some(label.into())),
-            );
+            g.insert(key(p).clone(), Task::from_parts(deps, body, Some(label)));
         }
         Ok(g)
     }
@@ -422,19 +433,24 @@ struct Program {
 
 impl Program {
     /// Post-order over the absorbed producers of `root`, iterative so that a fused chain of a
-    /// million tasks does not overflow the stack.
-    fn build<'g>(root: usize, deps_of: &dyn Fn(usize) -> &'g [u32], absorbed: &[bool]) -> Program {
+    /// million tasks does not overflow the stack. `slot` (one entry per position, all
+    /// [`UNSET`]) is scratch space, left as it was found: while building, it holds each
+    /// reached position's stage number (absorbed producers) or input number (the rest).
+    fn build<'g>(
+        root: usize,
+        deps_of: &dyn Fn(usize) -> &'g [u32],
+        absorbed: &[bool],
+        slot: &mut [u32],
+    ) -> Program {
         let mut stages: Vec<Stage> = Vec::new();
         let mut inputs: Vec<usize> = Vec::new();
-        let mut input_of: FxHashMap<usize, u32> = FxHashMap::default();
-        let mut stage_of: FxHashMap<usize, u32> = FxHashMap::default();
         let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
         while let Some(&mut (p, ref mut next)) = stack.last_mut() {
             let deps = deps_of(p);
             if *next < deps.len() {
                 let d = deps[*next] as usize;
                 *next += 1;
-                if absorbed[d] && !stage_of.contains_key(&d) {
+                if absorbed[d] && slot[d] == UNSET {
                     stack.push((d, 0));
                 }
                 continue;
@@ -445,21 +461,31 @@ impl Program {
                 .map(|&d| {
                     let d = d as usize;
                     if absorbed[d] {
-                        Arg::Stage(stage_of[&d])
+                        Arg::Stage(slot[d])
                     } else {
-                        Arg::Input(*input_of.entry(d).or_insert_with(|| {
+                        if slot[d] == UNSET {
+                            slot[d] = inputs.len() as u32;
                             inputs.push(d);
-                            (inputs.len() - 1) as u32
-                        }))
+                        }
+                        Arg::Input(slot[d])
                     }
                 })
                 .collect();
-            stage_of.insert(p, stages.len() as u32);
+            slot[p] = stages.len() as u32;
             stages.push(Stage { pos: p, args });
+        }
+        for &d in &inputs {
+            slot[d] = UNSET;
+        }
+        for st in &stages {
+            slot[st.pos] = UNSET;
         }
         Program { stages, inputs }
     }
 }
+
+/// An unused entry of [`Program::build`]'s scratch space.
+const UNSET: u32 = u32::MAX;
 
 fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::TaskResult {
     let mut values: Vec<Option<Value>> = vec![None; stages.len()];
@@ -492,9 +518,9 @@ fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::Tas
     unreachable!("a program has at least one stage")
 }
 
-fn fused_label(labels: impl ExactSizeIterator<Item = String>) -> String {
+fn fused_label<'a>(labels: impl ExactSizeIterator<Item = &'a str>) -> String {
     let n = labels.len();
-    let labels: Vec<String> = labels.collect();
+    let labels: SmallVec<[&str; 8]> = labels.collect();
     if n <= 4 {
         labels.join("+")
     } else {
