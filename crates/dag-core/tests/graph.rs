@@ -94,6 +94,44 @@ fn fuse_merges_linear_chains_only() {
 }
 
 #[test]
+fn fused_tasks_are_labelled_by_their_stages() {
+    // Three chains: two of the same shape (their fused tasks share one label) and a long one.
+    let mut g = Graph::new();
+    let mut outputs: Vec<Key> = Vec::new();
+    for i in 0..2usize {
+        let (src, mid, out) = (
+            Key::new("src", [i]),
+            Key::new("mid", [i]),
+            Key::new("out", [i]),
+        );
+        g.insert(src.clone(), lit(i as i64));
+        g.insert(mid.clone(), Task::new([src], add_one).with_label("inc"));
+        g.insert(out.clone(), Task::new([mid], add_one).with_label("inc2"));
+        outputs.push(out);
+    }
+    g.insert("l0".into(), lit(0));
+    for i in 1..7 {
+        g.insert(
+            format!("l{i}").as_str().into(),
+            Task::new([format!("l{}", i - 1).as_str().into()], add_one),
+        );
+    }
+    outputs.push("l6".into());
+    let fused = g.fuse(&outputs).unwrap();
+    assert_eq!(fused.len(), 3);
+    let listing = fused.to_string();
+    assert!(
+        listing.contains("(\"out\", 0) = src+inc+inc2()")
+            && listing.contains("(\"out\", 1) = src+inc+inc2()"),
+        "{listing}"
+    );
+    assert!(listing.contains("l6 = l0+…+l6 (7 fused)()"), "{listing}");
+    let got = SyncScheduler::new().compute(&fused, &outputs).unwrap();
+    let got: Vec<i64> = got.iter().map(|v| *v.get::<i64>().unwrap()).collect();
+    assert_eq!(got, [2, 3, 6]);
+}
+
+#[test]
 fn fused_errors_name_the_inner_stage() {
     let mut g = Graph::new();
     g.insert("a".into(), lit(1));
