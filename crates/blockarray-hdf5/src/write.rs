@@ -516,7 +516,7 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
                 .iter()
                 .zip(block.shape())
                 .zip(&self.shape)
-                .any(|((&o, &n), &len)| o + n > len)
+                .any(|((&o, &n), &len)| o.checked_add(n).is_none_or(|end| end > len))
         {
             return Err(err(
                 ErrorKind::Shape,
@@ -671,6 +671,8 @@ impl<T> Drop for Hdf5Sink<T> {
 pub struct Hdf5Store {
     path: PathBuf,
     computation: Computation,
+    /// The datasets stored into so far (normalised paths).
+    datasets: Vec<String>,
 }
 
 impl Hdf5Store {
@@ -679,11 +681,13 @@ impl Hdf5Store {
         Hdf5Store {
             path: path.as_ref().to_path_buf(),
             computation: Computation::new(),
+            datasets: Vec::new(),
         }
     }
 
     /// Store `array` as a new dataset `dataset` created with `options` (chunks default to the
-    /// array's block shape).
+    /// array's block shape). A store writes each dataset once: naming it again (however the
+    /// path is spelled) is an error.
     pub fn dataset<T: Hdf5Element>(
         &mut self,
         dataset: &str,
@@ -702,6 +706,7 @@ impl Hdf5Store {
             array.shape(),
             &options,
         )?);
+        self.claim(sink.dataset())?;
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
@@ -714,10 +719,33 @@ impl Hdf5Store {
         dataset: &str,
         array: &BlockArray<T>,
     ) -> Result<&mut Hdf5Store> {
+        self.unclaimed(&file::normalize_dataset_path(&self.path, dataset)?)?;
         let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
+        self.claim(sink.dataset())?;
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
+    }
+
+    /// Record that this store writes `dataset` (a normalised path), refusing a second write
+    /// to the same dataset: both would compute, and one would be lost.
+    fn claim(&mut self, dataset: &str) -> Result<()> {
+        self.unclaimed(dataset)?;
+        self.datasets.push(dataset.to_owned());
+        Ok(())
+    }
+
+    /// An error naming `dataset` if this store already writes it.
+    fn unclaimed(&self, dataset: &str) -> Result<()> {
+        if self.datasets.iter().any(|d| d == dataset) {
+            return Err(err(
+                ErrorKind::Index,
+                &self.path,
+                dataset,
+                "is stored more than once in this computation",
+            ));
+        }
+        Ok(())
     }
 
     /// The computation the stores run in: add in-memory results or other sinks to compute

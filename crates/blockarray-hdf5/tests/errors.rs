@@ -110,12 +110,31 @@ fn shape_mismatch_with_an_existing_dataset() {
         msg.contains("(40, 30)") && msg.contains("(40, 31)"),
         "{msg}"
     );
-    // A block that does not fit is refused by the sink itself, too.
+    // A block that does not fit is refused by the sink itself, too, even at an offset whose
+    // end overflows.
     let sink = Hdf5Sink::<f64>::open(&file, "/x").expect("sink");
     let block = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[10, 10]), 1.0);
     let err = blockarray::ChunkSink::write_block(&sink, &[35, 0], &block).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Shape);
     names(&err, file.path(), "/x");
+    let err = blockarray::ChunkSink::write_block(&sink, &[usize::MAX, 0], &block).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape);
+    // One store cannot write a dataset twice (however the path is spelled).
+    let x = BlockArray::<f64>::ones(&[40, 30], [10, 10]).expect("ones");
+    let mut store = Hdf5Store::new(&file);
+    store
+        .dataset("/twice", &x, &DatasetOptions::new())
+        .expect("first");
+    let err = store
+        .dataset("twice", &x, &DatasetOptions::new())
+        .err()
+        .expect("second");
+    assert_eq!(err.kind(), ErrorKind::Index);
+    names(&err, file.path(), "/twice");
+    assert!(err.to_string().contains("more than once"), "{err}");
+    let err = store.existing("/twice", &x).err().expect("in place too");
+    assert_eq!(err.kind(), ErrorKind::Index);
+    store.run().expect("the first one is stored");
     // The dataset is untouched.
     let back = from_hdf5::<f64>(&file, "/x")
         .expect("x")
