@@ -7,8 +7,10 @@
 //!   difference is blockarray's per-block overhead.
 //! - `reduction/100-blocks`: a full sum and a mean over axis 0 of 100 in-memory blocks of
 //!   100×100 (persisted first, so only the reduction is measured).
-//! - `gemm/1000x1000`: one block product `x @ y` and `x @ y.T` of 1000×1000 in-memory blocks,
-//!   the unit of work of the `matmul` workload (throughput in flops: 2·1000³ per product).
+//! - `gemm/1000x1000`: one block product `x @ y`, `x @ y.T` (the transposed block read as a
+//!   view) and `x @ x.T` (a Gram block: upper triangle only, then mirrored) of 1000×1000
+//!   in-memory blocks, the unit of work of the `matmul` workload (throughput counted as
+//!   2·1000³ flops per product in all three).
 //!
 //! Scheduler overhead on trivial tasks has its own bench: `cargo bench -p sched-threaded`.
 
@@ -95,6 +97,17 @@ fn gemm(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 x.matmul(&y.t())
+                    .and_then(|p| p.compute())
+                    .expect("multiplies"),
+            )
+        })
+    });
+    // One block, so one diagonal block: only its upper triangle is multiplied (half the flops
+    // of the throughput counted here), then mirrored.
+    group.bench_function("1000x1000/x@x.T", |b| {
+        b.iter(|| {
+            black_box(
+                x.matmul(&x.t())
                     .and_then(|p| p.compute())
                     .expect("multiplies"),
             )
