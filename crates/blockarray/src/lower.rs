@@ -16,11 +16,14 @@
 
 use crate::array::{BlockTask, Meta, Node, block_ref};
 use crate::{BlockArray, Element, Error, Result};
+use dag_core::fuse::FusionSource;
 use dag_core::{
-    BlockIndex, Callbacks, Graph, Key, NoCallbacks, RunStats, Scheduler, Task, Tokenizer, Value,
+    BlockIndex, Body, Callbacks, Graph, Key, NoCallbacks, RunStats, Scheduler, Task, TaskFn,
+    Tokenizer, Value,
 };
 use ndarray::{ArrayD, Dimension, IxDyn, SliceInfoElem};
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,60 +57,149 @@ pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
 
 /// The task graph computing `blocks` of each node (fused when `fuse`), and the output keys in
 /// request order.
+///
+/// Tasks are first laid out in an arena, numbered, with dependencies by number, and become
+/// graph tasks only at the end: with fusion, the tasks of blockwise producers that have one
+/// consumer task never get a key, a graph entry or a graph of their own
+/// (`dag_core::fuse::fuse_into` builds the fused tasks straight from the arena).
 pub(crate) fn lower(
     requests: &[(Arc<dyn Node>, Vec<BlockIndex>)],
     fuse: bool,
 ) -> Result<(Graph, Vec<Key>)> {
     let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
     let order = nodes_of(&roots);
-    let mut wanted: FxHashMap<Arc<str>, (Vec<BlockIndex>, FxHashSet<BlockIndex>)> =
-        FxHashMap::default();
+    let number: FxHashMap<Arc<str>, u32> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.meta().name.clone(), i as u32))
+        .collect();
+    let mut arena = Arena {
+        nodes: &order,
+        slots: Vec::new(),
+        ids: vec![FxHashMap::default(); order.len()],
+        todo: vec![Vec::new(); order.len()],
+    };
     let mut outputs = Vec::new();
     for (n, blocks) in requests {
-        let name = &n.meta().name;
-        let entry = wanted.entry(name.clone()).or_default();
+        let node = number[&n.meta().name];
         for b in blocks {
-            if entry.1.insert(b.clone()) {
-                entry.0.push(b.clone());
-            }
-            outputs.push(Key::with_shared_name(name, b));
+            outputs.push(arena.intern(node, b));
         }
     }
-    let mut graph = Graph::new();
-    let mut blockwise: FxHashSet<Arc<str>> = FxHashSet::default();
-    for node in order.iter().rev() {
-        let meta = node.meta();
-        let Some((blocks, _)) = wanted.remove(&meta.name) else {
+    // Consumers first: every request for a node's blocks is known before it is lowered.
+    for (node, n) in order.iter().enumerate().rev() {
+        let wanted = std::mem::take(&mut arena.todo[node]);
+        // Its consumers are all lowered: no more requests for this node's blocks.
+        arena.ids[node] = FxHashMap::default();
+        if wanted.is_empty() {
             continue;
-        };
-        if node.blockwise() {
-            blockwise.insert(meta.name.clone());
         }
-        let inputs = node.inputs();
-        for b in blocks {
-            let BlockTask { deps, func } = node.block(&b);
-            let mut dep_keys = Vec::with_capacity(deps.len());
-            for (i, bi) in deps {
-                let input = &inputs[i].meta().name;
-                let entry = wanted.entry(input.clone()).or_default();
-                if entry.1.insert(bi.clone()) {
-                    entry.0.push(bi.clone());
-                }
-                dep_keys.push(Key::with_shared_name(input, &bi));
-            }
-            graph.insert(
-                Key::with_shared_name(&meta.name, &b),
-                Task::from_fn(dep_keys, func),
-            );
+        let inputs: Vec<u32> = n.inputs().iter().map(|i| number[&i.meta().name]).collect();
+        for id in wanted {
+            let BlockTask { deps, func } = n.block(&arena.slots[id as usize].index);
+            let deps: SmallVec<[u32; 4]> = deps
+                .iter()
+                .map(|(i, bi)| arena.intern(inputs[*i], bi))
+                .collect();
+            let slot = &mut arena.slots[id as usize];
+            slot.deps = deps;
+            slot.func = Some(func);
         }
     }
-    if !fuse {
-        return Ok((graph, outputs));
+    let mut absorbed = vec![false; arena.slots.len()];
+    if fuse {
+        // A blockwise task whose only dependent is blockwise runs inside it (blockwise fusion),
+        // unless it is an output.
+        let blockwise: Vec<bool> = order.iter().map(|n| n.blockwise()).collect();
+        let is_blockwise = |id: u32| blockwise[arena.slots[id as usize].node as usize];
+        let mut is_output = vec![false; arena.slots.len()];
+        for &o in &outputs {
+            is_output[o as usize] = true;
+        }
+        for (id, only) in dag_core::fuse::single_dependents(&arena)
+            .into_iter()
+            .enumerate()
+        {
+            absorbed[id] =
+                only.is_some_and(|c| !is_output[id] && is_blockwise(id as u32) && is_blockwise(c));
+        }
     }
-    let fused = graph.fuse_where(&outputs, |pk, _, ck, _| {
-        blockwise.contains(pk.shared_name()) && blockwise.contains(ck.shared_name())
-    })?;
-    Ok((fused, outputs))
+    let mut graph = Graph::with_capacity(arena.slots.len());
+    dag_core::fuse::fuse_into(&arena, &absorbed, &mut graph);
+    let outputs = outputs.iter().map(|&o| arena.key(o as usize)).collect();
+    Ok((graph, outputs))
+}
+
+/// One task of [`lower`]'s arena: a block of a node, its dependencies by number, and its
+/// function (set when its node is lowered).
+struct Slot {
+    node: u32,
+    index: BlockIndex,
+    deps: SmallVec<[u32; 4]>,
+    func: Option<TaskFn>,
+}
+
+/// The tasks of one lowering, numbered in the order they were first requested.
+struct Arena<'a> {
+    nodes: &'a [Arc<dyn Node>],
+    slots: Vec<Slot>,
+    /// Per node, the number of each requested block.
+    ids: Vec<FxHashMap<BlockIndex, u32>>,
+    /// Per node, the requested blocks not lowered yet.
+    todo: Vec<Vec<u32>>,
+}
+
+impl Arena<'_> {
+    /// The number of block `index` of node `node`, requesting it if new.
+    fn intern(&mut self, node: u32, index: &BlockIndex) -> u32 {
+        if let Some(&id) = self.ids[node as usize].get(index) {
+            return id;
+        }
+        let id = self.slots.len() as u32;
+        self.slots.push(Slot {
+            node,
+            index: index.clone(),
+            deps: SmallVec::new(),
+            func: None,
+        });
+        self.ids[node as usize].insert(index.clone(), id);
+        self.todo[node as usize].push(id);
+        id
+    }
+
+    fn func(&self, p: usize) -> TaskFn {
+        self.slots[p]
+            .func
+            .clone()
+            .expect("every requested block is lowered before the graph is built")
+    }
+}
+
+impl FusionSource for Arena<'_> {
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+    fn deps(&self, p: usize) -> &[u32] {
+        &self.slots[p].deps
+    }
+    fn key(&self, p: usize) -> Key {
+        let s = &self.slots[p];
+        Key::with_shared_name(&self.nodes[s.node as usize].meta().name, &s.index)
+    }
+    fn body(&self, p: usize) -> Body {
+        Body::Func(self.func(p))
+    }
+    fn task(&self, p: usize) -> Task {
+        let deps = self.slots[p]
+            .deps
+            .iter()
+            .map(|&d| self.key(d as usize))
+            .collect();
+        Task::from_fn(deps, self.func(p))
+    }
+    fn name(&self, p: usize) -> &str {
+        self.nodes[self.slots[p].node as usize].meta().op()
+    }
 }
 
 fn all_blocks(node: &Arc<dyn Node>) -> Vec<BlockIndex> {

@@ -1,11 +1,10 @@
 //! Graphs: keys mapped to tasks, with validation, culling, fusion and export.
 
+use crate::fuse::{FusionSource, fuse_into, single_dependents};
 use crate::task::Body;
 use crate::{Error, Key, Task, Value};
 use rustc_hash::FxHashMap;
-use smallvec::SmallVec;
 use std::fmt;
-use std::sync::Arc;
 
 /// A task graph: a map from keys to tasks, in insertion order.
 ///
@@ -39,6 +38,36 @@ pub(crate) struct Topo {
     pub order: Vec<usize>,
     pub dep_offsets: Vec<u32>,
     pub dep_ids: Vec<u32>,
+}
+
+/// A graph's tasks in topological order, numbered by position, as fusion reads them.
+struct TopoTasks<'g> {
+    graph: &'g Graph,
+    topo: &'g Topo,
+}
+
+impl FusionSource for TopoTasks<'_> {
+    fn len(&self) -> usize {
+        self.topo.order.len()
+    }
+    fn deps(&self, p: usize) -> &[u32] {
+        &self.topo.dep_ids[self.topo.dep_offsets[p] as usize..self.topo.dep_offsets[p + 1] as usize]
+    }
+    fn key(&self, p: usize) -> Key {
+        self.graph.keys[self.topo.order[p]].clone()
+    }
+    fn body(&self, p: usize) -> Body {
+        self.graph.tasks[self.topo.order[p]].body().clone()
+    }
+    fn task(&self, p: usize) -> Task {
+        self.graph.tasks[self.topo.order[p]].clone()
+    }
+    fn name(&self, p: usize) -> &str {
+        let i = self.topo.order[p];
+        self.graph.tasks[i]
+            .label()
+            .unwrap_or_else(|| self.graph.keys[i].prefix())
+    }
 }
 
 impl Graph {
@@ -176,23 +205,11 @@ impl Graph {
     {
         let topo = self.topo(outputs)?;
         let n = topo.order.len();
-        let deps_of = |p: usize| {
-            &topo.dep_ids[topo.dep_offsets[p] as usize..topo.dep_offsets[p + 1] as usize]
+        let src = TopoTasks {
+            graph: self,
+            topo: &topo,
         };
-        // The single distinct dependent of each task, if it has exactly one.
-        const NONE: u32 = u32::MAX;
-        const MANY: u32 = u32::MAX - 1;
-        let mut only_dependent = vec![NONE; n];
-        for p in 0..n {
-            for &d in deps_of(p) {
-                let slot = &mut only_dependent[d as usize];
-                *slot = match *slot {
-                    NONE => p as u32,
-                    x if x == p as u32 => x,
-                    _ => MANY,
-                };
-            }
-        }
+        let only = single_dependents(&src);
         let mut is_output = vec![false; n];
         // Graph index → position in the topological order (every output is in it).
         let mut pos = vec![u32::MAX; self.keys.len()];
@@ -206,52 +223,13 @@ impl Graph {
         let key = |p: usize| &self.keys[topo.order[p]];
         let absorbed: Vec<bool> = (0..n)
             .map(|p| {
-                let c = only_dependent[p];
-                c != NONE
-                    && c != MANY
-                    && !is_output[p]
-                    && merge(key(p), task(p), key(c as usize), task(c as usize))
+                only[p].is_some_and(|c| {
+                    !is_output[p] && merge(key(p), task(p), key(c as usize), task(c as usize))
+                })
             })
             .collect();
-
         let mut g = Graph::with_capacity(n);
-        let mut slot = vec![UNSET; n];
-        // Fused tasks of one chain of nodes share their label.
-        let mut last_label: Option<Arc<str>> = None;
-        for p in 0..n {
-            if absorbed[p] {
-                continue;
-            }
-            if !deps_of(p).iter().any(|&d| absorbed[d as usize]) {
-                g.insert(key(p).clone(), task(p).clone());
-                continue;
-            }
-            let program = Program::build(p, &deps_of, &absorbed, &mut slot);
-            let deps = program.inputs.iter().map(|&d| key(d).clone()).collect();
-            let label = fused_label(
-                program
-                    .stages
-                    .iter()
-                    .map(|st| task(st.pos).label().unwrap_or_else(|| key(st.pos).prefix())),
-            );
-            let label = match last_label {
-                Some(ref l) if **l == *label => l.clone(),
-                _ => {
-                    let l: Arc<str> = label.into();
-                    last_label = Some(l.clone());
-                    l
-                }
-            };
-            let stages: Vec<(Key, Body, Vec<Arg>)> = program
-                .stages
-                .into_iter()
-                .map(|st| (key(st.pos).clone(), task(st.pos).body().clone(), st.args))
-                .collect();
-            let body = Body::Func(Arc::new(move |inputs: &[Value]| {
-                run_program(&stages, inputs)
-            }));
-            g.insert(key(p).clone(), Task::from_parts(deps, body, Some(label)));
-        }
+        fuse_into(&src, &absorbed, &mut g);
         Ok(g)
     }
 
@@ -410,122 +388,6 @@ struct Frame {
     resolved_at: usize,
     visit_at: usize,
     next: usize,
-}
-
-/// Where a fused stage takes an argument from: the fused task's inputs, or an earlier stage.
-#[derive(Clone, Copy)]
-enum Arg {
-    Input(u32),
-    Stage(u32),
-}
-
-struct Stage {
-    pos: usize,
-    args: Vec<Arg>,
-}
-
-/// The stages of one fused task in execution order (producers first, the consumer last) and
-/// its external inputs (positions in the topological order).
-struct Program {
-    stages: Vec<Stage>,
-    inputs: Vec<usize>,
-}
-
-impl Program {
-    /// Post-order over the absorbed producers of `root`, iterative so that a fused chain of a
-    /// million tasks does not overflow the stack. `slot` (one entry per position, all
-    /// [`UNSET`]) is scratch space, left as it was found: while building, it holds each
-    /// reached position's stage number (absorbed producers) or input number (the rest).
-    fn build<'g>(
-        root: usize,
-        deps_of: &dyn Fn(usize) -> &'g [u32],
-        absorbed: &[bool],
-        slot: &mut [u32],
-    ) -> Program {
-        let mut stages: Vec<Stage> = Vec::new();
-        let mut inputs: Vec<usize> = Vec::new();
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        while let Some(&mut (p, ref mut next)) = stack.last_mut() {
-            let deps = deps_of(p);
-            if *next < deps.len() {
-                let d = deps[*next] as usize;
-                *next += 1;
-                if absorbed[d] && slot[d] == UNSET {
-                    stack.push((d, 0));
-                }
-                continue;
-            }
-            stack.pop();
-            let args = deps
-                .iter()
-                .map(|&d| {
-                    let d = d as usize;
-                    if absorbed[d] {
-                        Arg::Stage(slot[d])
-                    } else {
-                        if slot[d] == UNSET {
-                            slot[d] = inputs.len() as u32;
-                            inputs.push(d);
-                        }
-                        Arg::Input(slot[d])
-                    }
-                })
-                .collect();
-            slot[p] = stages.len() as u32;
-            stages.push(Stage { pos: p, args });
-        }
-        for &d in &inputs {
-            slot[d] = UNSET;
-        }
-        for st in &stages {
-            slot[st.pos] = UNSET;
-        }
-        Program { stages, inputs }
-    }
-}
-
-/// An unused entry of [`Program::build`]'s scratch space.
-const UNSET: u32 = u32::MAX;
-
-fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::TaskResult {
-    let mut values: Vec<Option<Value>> = vec![None; stages.len()];
-    let mut args: Vec<Value> = Vec::new();
-    let last = stages.len() - 1;
-    for (i, (key, body, refs)) in stages.iter().enumerate() {
-        args.clear();
-        for r in refs {
-            args.push(match *r {
-                Arg::Input(j) => inputs[j as usize].clone(),
-                Arg::Stage(j) => values[j as usize]
-                    .clone()
-                    .expect("a stage runs after the stages it reads"),
-            });
-        }
-        let out = body.call(&args);
-        // Every absorbed stage has exactly one consumer: free what this stage read.
-        for r in refs {
-            if let Arg::Stage(j) = *r {
-                values[j as usize] = None;
-            }
-        }
-        match out {
-            Ok(v) if i == last => return Ok(v),
-            Ok(v) => values[i] = Some(v),
-            Err(e) if i == last => return Err(e),
-            Err(e) => return Err(format!("in fused stage {key}: {e}").into()),
-        }
-    }
-    unreachable!("a program has at least one stage")
-}
-
-fn fused_label<'a>(labels: impl ExactSizeIterator<Item = &'a str>) -> String {
-    let n = labels.len();
-    let labels: SmallVec<[&str; 8]> = labels.collect();
-    if n <= 4 {
-        labels.join("+")
-    } else {
-        format!("{}+…+{} ({n} fused)", labels[0], labels[n - 1])
-    }
 }
 
 impl fmt::Display for Graph {

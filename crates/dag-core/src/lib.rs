@@ -42,6 +42,7 @@
 
 mod delayed;
 mod error;
+pub mod fuse;
 mod graph;
 mod key;
 mod plan;

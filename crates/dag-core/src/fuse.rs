@@ -1,0 +1,208 @@
+//! Task fusion over a numbered DAG: the one implementation behind [`Graph::fuse_where`] and
+//! behind graph builders that fuse before any [`Graph`] exists (blockarray's lowering).
+//!
+//! # Design notes
+//!
+//! A builder describes its tasks as numbers `0..len` with dependencies by number
+//! ([`FusionSource`]), marks which tasks are *absorbed* — run inside their single dependent —
+//! and [`fuse_into`] writes the resulting tasks into a graph. Absorption is the caller's
+//! policy; [`single_dependents`] gives what every policy needs (the one distinct dependent of
+//! each task). A fused task runs its absorbed producers in post-order, then its own body,
+//! dropping each intermediate value as soon as its one reader has run; an error inside names
+//! the stage it came from.
+
+use crate::task::Body;
+use crate::{Graph, Key, Task, Value};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// Tasks numbered `0..len()`, as fusion reads them.
+pub trait FusionSource {
+    /// The number of tasks.
+    fn len(&self) -> usize;
+    /// Whether there are no tasks.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The tasks task `p` reads, by number, in the order its body receives their values.
+    fn deps(&self, p: usize) -> &[u32];
+    /// Task `p`'s key.
+    fn key(&self, p: usize) -> Key;
+    /// Task `p`'s body.
+    fn body(&self, p: usize) -> Body;
+    /// Task `p` as it is when nothing is fused into it.
+    fn task(&self, p: usize) -> Task;
+    /// What listings call task `p`: its label, or its key's prefix. Fused tasks are labelled
+    /// with their stages' names.
+    fn name(&self, p: usize) -> &str;
+}
+
+/// For each task, its one distinct dependent (a task listing it more than once counts once),
+/// or `None` when it has none or several.
+pub fn single_dependents(src: &dyn FusionSource) -> Vec<Option<u32>> {
+    const NONE: u32 = u32::MAX;
+    const MANY: u32 = u32::MAX - 1;
+    let mut only = vec![NONE; src.len()];
+    for p in 0..src.len() {
+        for &d in src.deps(p) {
+            let slot = &mut only[d as usize];
+            *slot = match *slot {
+                NONE => p as u32,
+                x if x == p as u32 => x,
+                _ => MANY,
+            };
+        }
+    }
+    only.into_iter()
+        .map(|d| (d != NONE && d != MANY).then_some(d))
+        .collect()
+}
+
+/// Insert every task of `src` that is not `absorbed` into `graph`, in number order, each with
+/// its absorbed producers fused into it. Every absorbed task must have exactly one distinct
+/// dependent (see [`single_dependents`]) and must not be an output.
+pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
+    let mut slot = vec![UNSET; src.len()];
+    // Fused tasks of one chain of nodes share their label.
+    let mut last_label: Option<Arc<str>> = None;
+    for p in 0..src.len() {
+        if absorbed[p] {
+            continue;
+        }
+        if !src.deps(p).iter().any(|&d| absorbed[d as usize]) {
+            graph.insert(src.key(p), src.task(p));
+            continue;
+        }
+        let program = Program::build(p, src, absorbed, &mut slot);
+        let deps = program.inputs.iter().map(|&d| src.key(d)).collect();
+        let label = fused_label(program.stages.iter().map(|st| src.name(st.pos)));
+        let label = match last_label {
+            Some(ref l) if **l == *label => l.clone(),
+            _ => {
+                let l: Arc<str> = label.into();
+                last_label = Some(l.clone());
+                l
+            }
+        };
+        let stages: Vec<(Key, Body, Vec<Arg>)> = program
+            .stages
+            .into_iter()
+            .map(|st| (src.key(st.pos), src.body(st.pos), st.args))
+            .collect();
+        let body = Body::Func(Arc::new(move |inputs: &[Value]| {
+            run_program(&stages, inputs)
+        }));
+        graph.insert(src.key(p), Task::from_parts(deps, body, Some(label)));
+    }
+}
+
+/// Where a fused stage takes an argument from: the fused task's inputs, or an earlier stage.
+#[derive(Clone, Copy)]
+enum Arg {
+    Input(u32),
+    Stage(u32),
+}
+
+struct Stage {
+    pos: usize,
+    args: Vec<Arg>,
+}
+
+/// The stages of one fused task in execution order (producers first, the consumer last) and
+/// its external inputs (task numbers).
+struct Program {
+    stages: Vec<Stage>,
+    inputs: Vec<usize>,
+}
+
+/// An unused entry of [`Program::build`]'s scratch space.
+const UNSET: u32 = u32::MAX;
+
+impl Program {
+    /// Post-order over the absorbed producers of `root`, iterative so that a fused chain of a
+    /// million tasks does not overflow the stack. `slot` (one entry per task, all [`UNSET`])
+    /// is scratch space, left as it was found: while building, it holds each reached task's
+    /// stage number (absorbed producers) or input number (the rest).
+    fn build(root: usize, src: &dyn FusionSource, absorbed: &[bool], slot: &mut [u32]) -> Program {
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut inputs: Vec<usize> = Vec::new();
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (p, ref mut next)) = stack.last_mut() {
+            let deps = src.deps(p);
+            if *next < deps.len() {
+                let d = deps[*next] as usize;
+                *next += 1;
+                if absorbed[d] && slot[d] == UNSET {
+                    stack.push((d, 0));
+                }
+                continue;
+            }
+            stack.pop();
+            let args = deps
+                .iter()
+                .map(|&d| {
+                    let d = d as usize;
+                    if absorbed[d] {
+                        Arg::Stage(slot[d])
+                    } else {
+                        if slot[d] == UNSET {
+                            slot[d] = inputs.len() as u32;
+                            inputs.push(d);
+                        }
+                        Arg::Input(slot[d])
+                    }
+                })
+                .collect();
+            slot[p] = stages.len() as u32;
+            stages.push(Stage { pos: p, args });
+        }
+        for &d in &inputs {
+            slot[d] = UNSET;
+        }
+        for st in &stages {
+            slot[st.pos] = UNSET;
+        }
+        Program { stages, inputs }
+    }
+}
+
+fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::TaskResult {
+    let mut values: Vec<Option<Value>> = vec![None; stages.len()];
+    let mut args: Vec<Value> = Vec::new();
+    let last = stages.len() - 1;
+    for (i, (key, body, refs)) in stages.iter().enumerate() {
+        args.clear();
+        for r in refs {
+            args.push(match *r {
+                Arg::Input(j) => inputs[j as usize].clone(),
+                Arg::Stage(j) => values[j as usize]
+                    .clone()
+                    .expect("a stage runs after the stages it reads"),
+            });
+        }
+        let out = body.call(&args);
+        // Every absorbed stage has exactly one consumer: free what this stage read.
+        for r in refs {
+            if let Arg::Stage(j) = *r {
+                values[j as usize] = None;
+            }
+        }
+        match out {
+            Ok(v) if i == last => return Ok(v),
+            Ok(v) => values[i] = Some(v),
+            Err(e) if i == last => return Err(e),
+            Err(e) => return Err(format!("in fused stage {key}: {e}").into()),
+        }
+    }
+    unreachable!("a program has at least one stage")
+}
+
+fn fused_label<'a>(labels: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = labels.len();
+    let labels: SmallVec<[&str; 8]> = labels.collect();
+    if n <= 4 {
+        labels.join("+")
+    } else {
+        format!("{}+…+{} ({n} fused)", labels[0], labels[n - 1])
+    }
+}
