@@ -9,10 +9,13 @@
 //! lowers one block of `ones`, whatever the array's size, and graph building costs time
 //! proportional to the blocks touched.
 //!
-//! Then blockwise fusion (`dag_core::Graph::fuse_where`): a task of a blockwise node (see
+//! Tasks go into a numbered arena first (block index, dependencies by number, function), not
+//! into a graph. Then blockwise fusion (`dag_core::fuse`): a task of a blockwise node (see
 //! [`Node::blockwise`]) whose only consumer is also blockwise is inlined into it, so a chain of
 //! elementwise operations, slices and transposes ending in a store or a reduction's first step
-//! runs as one task per block, and intermediate blocks never reach the scheduler.
+//! runs as one task per block, and intermediate blocks never reach the scheduler. Only the
+//! tasks that remain get keys and graph entries: a million-block chain of three operations
+//! builds one graph of a million tasks, not one of four million and then a second.
 
 use crate::array::{BlockTask, Meta, Node, block_ref};
 use crate::{BlockArray, Element, Error, Result};

@@ -206,3 +206,62 @@ fn fused_label<'a>(labels: impl ExactSizeIterator<Item = &'a str>) -> String {
         format!("{}+…+{} ({n} fused)", labels[0], labels[n - 1])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tasks `0..n` with given dependencies; each adds 1 to the sum of its inputs.
+    struct Numbered(Vec<Vec<u32>>);
+
+    impl FusionSource for Numbered {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn deps(&self, p: usize) -> &[u32] {
+            &self.0[p]
+        }
+        fn key(&self, p: usize) -> Key {
+            Key::new("t", [p])
+        }
+        fn body(&self, _: usize) -> Body {
+            Body::Func(Arc::new(|v: &[Value]| {
+                let mut s = 1i64;
+                for x in v {
+                    s += x.get::<i64>()?;
+                }
+                Ok(Value::new(s))
+            }))
+        }
+        fn task(&self, p: usize) -> Task {
+            let deps = self.0[p].iter().map(|&d| self.key(d as usize)).collect();
+            Task::from_parts(deps, self.body(p), None)
+        }
+        fn name(&self, _: usize) -> &str {
+            "t"
+        }
+    }
+
+    #[test]
+    fn fuses_producers_with_one_dependent_into_it() {
+        // 0 → 1 → 3, 2 → 3 and 2 → 4: 1 has one dependent (3), listed twice; 2 has two.
+        let src = Numbered(vec![vec![], vec![0], vec![], vec![1, 1, 2], vec![2]]);
+        let only = single_dependents(&src);
+        assert_eq!(only, [Some(1), Some(3), None, None, None]);
+        let absorbed = [true, true, false, false, false];
+        let mut g = Graph::new();
+        fuse_into(&src, &absorbed, &mut g);
+        assert_eq!(g.len(), 3);
+        let three = g.get(&Key::new("t", [3])).expect("t3 stays");
+        assert_eq!(three.deps(), [Key::new("t", [2])]);
+        assert_eq!(three.label(), Some("t+t+t"));
+        // t0 = 1, t1 = 2, t2 = 1, t3 = 1 + 2 + 2 + 1 = 6.
+        let out = three
+            .call(&[Value::new(1i64)])
+            .expect("runs")
+            .get::<i64>()
+            .copied()
+            .expect("i64");
+        assert_eq!(out, 6);
+    }
+}

@@ -6,8 +6,9 @@
 //!   [`tokenize`]) so the same operation on the same inputs has the same key in every process;
 //! - [`Value`]: a type-erased, cheaply cloned task result that knows its size in bytes;
 //! - [`Task`] and [`Graph`]: functions of their dependencies' values, keyed; validation
-//!   (missing keys, cycles), culling, linear fusion, a listing ([`Graph`]'s `Display`) and DOT
-//!   export;
+//!   (missing keys, cycles), culling, fusion, a listing ([`Graph`]'s `Display`) and DOT
+//!   export; [`fuse`] is the fusion itself, usable by builders that fuse before a graph
+//!   exists;
 //! - [`Plan`]: a graph compiled for execution, in a memory-aware static order;
 //! - the object-safe [`Scheduler`] trait that executors implement (`sched-sync`,
 //!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]) and
