@@ -217,71 +217,27 @@ impl<T: Element> Node for SourceNode<T> {
     }
 }
 
-/// Fill every `steps[k]`-th position of a region of an array of `shape` (C order) with
-/// `f(flat index)`.
-fn fill_flat<T, F: Fn(u64) -> T>(
-    shape: &[usize],
+/// The array of every `steps[k]`-th position of `region` (C order), filled one row (the last
+/// axis) at a time: `row(outer, data)` appends the row whose other axes are at the global
+/// positions `outer`. A 0-d region is one row of one element.
+fn fill_rows<T>(
     region: &[Range<usize>],
     steps: &[usize],
-    f: F,
+    mut row: impl FnMut(&[usize], &mut Vec<T>),
 ) -> ArrayD<T> {
     let dims = strided_dims(region, steps);
     let total: usize = dims.iter().product();
     let mut data = Vec::with_capacity(total);
     if total > 0 {
-        let nd = shape.len();
-        let mut strides = vec![1u64; nd];
-        for k in (0..nd.saturating_sub(1)).rev() {
-            strides[k] = strides[k + 1] * shape[k + 1] as u64;
-        }
-        let outer = nd.saturating_sub(1);
-        let mut idx = vec![0usize; outer];
-        loop {
-            let mut base = 0u64;
-            for k in 0..outer {
-                base += (region[k].start + idx[k] * steps[k]) as u64 * strides[k];
-            }
-            if nd == 0 {
-                data.push(f(0));
-            } else {
-                let (start, step) = (region[outer].start as u64, steps[outer] as u64);
-                data.extend((0..dims[outer] as u64).map(|m| f(base + start + m * step)));
-            }
+        let outer = dims.len().saturating_sub(1);
+        let mut idx: Vec<usize> = region[..outer].iter().map(|r| r.start).collect();
+        'rows: loop {
+            row(&idx, &mut data);
             // Odometer over the outer axes.
             let mut k = outer;
             loop {
                 if k == 0 {
-                    return ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match");
-                }
-                k -= 1;
-                idx[k] += 1;
-                if idx[k] < dims[k] {
-                    break;
-                }
-                idx[k] = 0;
-            }
-        }
-    }
-    ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
-}
-
-/// Fill every `steps[k]`-th position of a region (C order) with `f(global multi-index)`.
-fn fill_index<T, F: Fn(&[usize]) -> T>(
-    region: &[Range<usize>],
-    steps: &[usize],
-    f: F,
-) -> ArrayD<T> {
-    let dims = strided_dims(region, steps);
-    let total: usize = dims.iter().product();
-    let mut data = Vec::with_capacity(total);
-    if total > 0 {
-        let mut idx: Vec<usize> = region.iter().map(|r| r.start).collect();
-        'outer: loop {
-            data.push(f(&idx));
-            let mut k = idx.len();
-            loop {
-                if k == 0 {
-                    break 'outer;
+                    break 'rows;
                 }
                 k -= 1;
                 idx[k] += steps[k];
@@ -293,6 +249,55 @@ fn fill_index<T, F: Fn(&[usize]) -> T>(
         }
     }
     ArrayD::from_shape_vec(IxDyn(&dims), data).expect("sizes match")
+}
+
+/// Fill every `steps[k]`-th position of a region of an array of `shape` (C order) with
+/// `f(flat index)`.
+fn fill_flat<T, F: Fn(u64) -> T>(
+    shape: &[usize],
+    region: &[Range<usize>],
+    steps: &[usize],
+    f: F,
+) -> ArrayD<T> {
+    let nd = shape.len();
+    let mut strides = vec![1u64; nd];
+    for k in (0..nd.saturating_sub(1)).rev() {
+        strides[k] = strides[k + 1] * shape[k + 1] as u64;
+    }
+    fill_rows(region, steps, |outer, data| {
+        let Some(last) = nd.checked_sub(1) else {
+            data.push(f(0));
+            return;
+        };
+        let base: u64 = outer
+            .iter()
+            .zip(&strides)
+            .map(|(&i, &s)| i as u64 * s)
+            .sum();
+        let (start, step) = (region[last].start as u64, steps[last] as u64);
+        let n = region[last].len().div_ceil(steps[last]) as u64;
+        data.extend((0..n).map(|m| f(base + start + m * step)));
+    })
+}
+
+/// Fill every `steps[k]`-th position of a region (C order) with `f(global multi-index)`.
+fn fill_index<T, F: Fn(&[usize]) -> T>(
+    region: &[Range<usize>],
+    steps: &[usize],
+    f: F,
+) -> ArrayD<T> {
+    let mut full = vec![0usize; region.len()];
+    fill_rows(region, steps, |outer, data| {
+        let Some(last) = region.len().checked_sub(1) else {
+            data.push(f(&[]));
+            return;
+        };
+        full[..last].copy_from_slice(outer);
+        for j in region[last].clone().step_by(steps[last]) {
+            full[last] = j;
+            data.push(f(&full));
+        }
+    })
 }
 
 /// A region's shape when every `steps[k]`-th element is read.
