@@ -1067,41 +1067,42 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                             "blockarray lacks this workload (run with --with-missing)".into(),
                         ),
                     }
-                } else if engine == "blockarray" {
-                    let mut cmd = Command::new(&bin);
-                    cmd.arg("--data-dir").arg(&out_dir).arg(spec.name);
-                    measure(
-                        spec.name,
-                        engine,
-                        rep,
-                        &mut cmd,
-                        &opts,
-                        &out_dir,
-                        &mut waited,
-                    )
-                } else if let Some(py) = &python {
-                    let mut cmd = Command::new(&py.exe);
-                    cmd.arg(&script)
-                        .args([spec.name, engine, "--data-dir"])
-                        .arg(&out_dir);
-                    measure(
-                        spec.name,
-                        engine,
-                        rep,
-                        &mut cmd,
-                        &opts,
-                        &out_dir,
-                        &mut waited,
-                    )
                 } else {
-                    done.push(engine);
-                    Run {
-                        workload: spec.name,
-                        engine,
-                        rep,
-                        peak_rss_mb: None,
-                        other_load: None,
-                        outcome: Outcome::Skipped("Python engines unavailable".into()),
+                    // The engine's process: the blockarray binary, or the Python script.
+                    let command = if engine == "blockarray" {
+                        let mut cmd = Command::new(&bin);
+                        cmd.arg("--data-dir").arg(&out_dir).arg(spec.name);
+                        Some(cmd)
+                    } else {
+                        python.as_ref().map(|py| {
+                            let mut cmd = Command::new(&py.exe);
+                            cmd.arg(&script)
+                                .args([spec.name, engine, "--data-dir"])
+                                .arg(&out_dir);
+                            cmd
+                        })
+                    };
+                    match command {
+                        Some(mut cmd) => measure(
+                            spec.name,
+                            engine,
+                            rep,
+                            &mut cmd,
+                            &opts,
+                            &out_dir,
+                            &mut waited,
+                        ),
+                        None => {
+                            done.push(engine);
+                            Run {
+                                workload: spec.name,
+                                engine,
+                                rep,
+                                peak_rss_mb: None,
+                                other_load: None,
+                                outcome: Outcome::Skipped("Python engines unavailable".into()),
+                            }
+                        }
                     }
                 };
                 if matches!(run.outcome, Outcome::Missing(_)) {
