@@ -1055,53 +1055,46 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                         && r.engine == "blockarray"
                         && matches!(r.outcome, Outcome::Missing(_))
                 });
-                let run = if engine != "blockarray" && blockarray_missing && !opts.with_missing {
-                    done.push(engine);
-                    Run {
-                        workload: spec.name,
-                        engine,
-                        rep,
-                        peak_rss_mb: None,
-                        other_load: None,
-                        outcome: Outcome::Skipped(
-                            "blockarray lacks this workload (run with --with-missing)".into(),
-                        ),
-                    }
+                // The engine's process: the blockarray binary or the Python script, or why
+                // the engine does not run.
+                let command = if engine != "blockarray" && blockarray_missing && !opts.with_missing
+                {
+                    Err("blockarray lacks this workload (run with --with-missing)")
+                } else if engine == "blockarray" {
+                    let mut cmd = Command::new(&bin);
+                    cmd.arg("--data-dir").arg(&out_dir).arg(spec.name);
+                    Ok(cmd)
                 } else {
-                    // The engine's process: the blockarray binary, or the Python script.
-                    let command = if engine == "blockarray" {
-                        let mut cmd = Command::new(&bin);
-                        cmd.arg("--data-dir").arg(&out_dir).arg(spec.name);
-                        Some(cmd)
-                    } else {
-                        python.as_ref().map(|py| {
+                    python
+                        .as_ref()
+                        .map(|py| {
                             let mut cmd = Command::new(&py.exe);
                             cmd.arg(&script)
                                 .args([spec.name, engine, "--data-dir"])
                                 .arg(&out_dir);
                             cmd
                         })
-                    };
-                    match command {
-                        Some(mut cmd) => measure(
-                            spec.name,
+                        .ok_or("Python engines unavailable")
+                };
+                let run = match command {
+                    Ok(mut cmd) => measure(
+                        spec.name,
+                        engine,
+                        rep,
+                        &mut cmd,
+                        &opts,
+                        &out_dir,
+                        &mut waited,
+                    ),
+                    Err(why) => {
+                        done.push(engine);
+                        Run {
+                            workload: spec.name,
                             engine,
                             rep,
-                            &mut cmd,
-                            &opts,
-                            &out_dir,
-                            &mut waited,
-                        ),
-                        None => {
-                            done.push(engine);
-                            Run {
-                                workload: spec.name,
-                                engine,
-                                rep,
-                                peak_rss_mb: None,
-                                other_load: None,
-                                outcome: Outcome::Skipped("Python engines unavailable".into()),
-                            }
+                            peak_rss_mb: None,
+                            other_load: None,
+                            outcome: Outcome::Skipped(why.into()),
                         }
                     }
                 };
