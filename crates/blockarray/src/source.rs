@@ -309,10 +309,6 @@ fn strided_dims(region: &[Range<usize>], steps: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-fn region_shape(region: &[Range<usize>]) -> IxDyn {
-    IxDyn(&region.iter().map(|r| r.len()).collect::<Vec<_>>())
-}
-
 struct FullSource<T> {
     shape: Vec<usize>,
     value: T,
@@ -324,7 +320,7 @@ impl<T: Element> ChunkSource<T> for FullSource<T> {
         self.shape.clone()
     }
     fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
-        Ok(ArrayD::from_elem(region_shape(region), self.value))
+        self.read_strided(region, &vec![1; region.len()])
     }
     fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
         Ok(ArrayD::from_elem(
