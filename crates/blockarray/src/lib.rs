@@ -25,55 +25,58 @@
 //!
 //! * [`BlockArray`] — the lazy array: creation ([`BlockArray::ones`], [`BlockArray::arange`],
 //!   [`BlockArray::from_array`], [`random::Rng`], …), elementwise operators and ufuncs
-//!   ([`elementwise`]), reductions ([`mod@reduce`]), indexing ([`slicing`], [`s!`]), shape
-//!   operations ([`shape`]), contractions ([`tensordot`]), user block functions
-//!   ([`mod@blockwise`]), and results ([`lower`]: `compute`, `store`, `persist`, [`Computation`]).
+//!   ([`ops::elementwise`]), reductions ([`ops::reduce`]), indexing ([`ops::slicing`], [`s!`]),
+//!   shape operations ([`ops::shape`]), contractions ([`tensordot`]), user block functions
+//!   ([`ops::blockwise`]), and results ([`expr::lower`]: `compute`, `store`, `persist`,
+//!   [`Computation`]).
 //! * [`Chunks`] — how an array is cut into blocks (per-axis block lengths, like dask's tuple
-//!   of tuples), built from a [`ChunkSpec`]; [`plan_rechunk`] moves between chunkings without
-//!   any task reading more than a memory bound.
-//! * [`Node`], [`ChunkSource`], [`ChunkSink`], [`Reduction`] — the traits extensions implement:
-//!   new operations, storage formats, reductions.
+//!   of tuples), built from a [`ChunkSpec`]; [`plan::rechunk::plan_rechunk`] moves between
+//!   chunkings without any task reading more than a memory bound.
+//! * [`ext`] — the traits extensions implement: new operations ([`ext::Node`]), storage formats
+//!   ([`ext::ChunkSource`], [`ext::ChunkSink`]), reductions ([`ext::Reduction`]).
 //! * [`Error`] — every failure, with an [`ErrorKind`] and a message naming what was wrong,
 //!   returned when the expression is built wherever it can be known then.
+//!
+//! The source is laid out the way data flows: [`expr`] (the array handle, nodes, sources,
+//! lowering and sinks), [`ops`] (one module per family of operations), [`plan`] (chunks, index
+//! arithmetic, rechunk plans).
 
 #![doc(test(attr(deny(warnings))))]
 
-pub mod array;
-pub mod blockwise;
-pub mod chunks;
-pub mod contract;
 pub mod element;
-pub mod elementwise;
 pub mod error;
-pub mod index;
-pub mod lower;
-pub mod rechunk;
-pub mod reduce;
-pub mod shape;
-pub mod slicing;
-pub mod source;
+pub mod expr;
+pub mod ops;
+pub mod plan;
 #[cfg(test)]
 mod testutil;
 
-pub use array::{BlockArray, BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
-pub use blockwise::{BlockInfo, blockwise};
-pub use chunks::{
+/// The traits and helpers an extension crate implements or calls: new operations ([`Node`]),
+/// storage formats ([`ChunkSource`], [`ChunkSink`]), reductions ([`Reduction`]), and the
+/// type-erased block operations nodes use ([`Kit`]).
+pub mod ext {
+    pub use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
+    pub use crate::expr::lower::ChunkSink;
+    pub use crate::expr::source::{ChunkSource, SourceNode};
+    pub use crate::ops::elementwise::Kernel;
+    pub use crate::ops::reduce::Reduction;
+}
+
+pub use element::{CastTo, Element, Float, Numeric, Real};
+pub use error::{Error, ErrorKind, Result};
+pub use expr::array::BlockArray;
+pub use expr::lower::{
+    ArraySink, Computation, Handle, Results, default_scheduler, set_default_scheduler,
+};
+pub use expr::source::random;
+pub use ext::*;
+pub use ops::blockwise::{BlockInfo, blockwise};
+pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
+pub use ops::elementwise::{Operand, where_};
+pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
+pub use ops::shape::{concatenate, stack};
+pub use plan::chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,
     broadcast_chunks, broadcast_shapes, unify_axis,
 };
-pub use contract::{CONTRACT_GROUP, MatMul, tensordot};
-pub use element::{CastTo, Element, Float, Numeric, Real};
-pub use elementwise::{Kernel, Operand, where_};
-pub use error::{Error, ErrorKind, Result};
-pub use index::{
-    AsIndex, AxisSlicePlan, ExpandedArgs, NormSlice, Positions, ResolvedArg, SliceArg, SlicePiece,
-    SliceRange, TakeBlock, TakePlan, TakeSource, expand_args, normalize_index, normalize_slice,
-    plan_axis_slice, plan_take, resolve_args,
-};
-pub use lower::{
-    ArraySink, ChunkSink, Computation, Handle, Results, default_scheduler, set_default_scheduler,
-};
-pub use rechunk::{Piece, plan_rechunk, rechunk_pieces, rechunk_read_elems};
-pub use reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, Reduction, reduce};
-pub use shape::{concatenate, stack};
-pub use source::{ChunkSource, SourceNode, random};
+pub use plan::index::{AsIndex, NormSlice, SliceArg, normalize_index, normalize_slice};

@@ -1270,7 +1270,7 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
         "expected an intermediate: {planned_steps:?}"
     );
     for w in planned_steps.windows(2) {
-        let read = blockarray::rechunk_read_elems(&w[0], &w[1]).unwrap() * 8;
+        let read = blockarray::plan::rechunk::rechunk_read_elems(&w[0], &w[1]).unwrap() * 8;
         assert!(
             read <= bound,
             "step {} -> {} reads {read} bytes",
@@ -1279,7 +1279,7 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
         );
     }
     let (first, last) = (&planned_steps[0], &planned_steps[planned_steps.len() - 1]);
-    assert!(blockarray::rechunk_read_elems(first, last).unwrap() * 8 >= 8_000_000);
+    assert!(blockarray::plan::rechunk::rechunk_read_elems(first, last).unwrap() * 8 >= 8_000_000);
     let v = planned.sum(Some(&[1]), false).unwrap().compute().unwrap();
     assert!(v.iter().all(|&s| s == 1000.0));
 }

@@ -17,7 +17,7 @@
 //! tasks that remain get keys and graph entries: a million-block chain of three operations
 //! builds one graph of a million tasks, not one of four million and then a second.
 
-use crate::array::{BlockTask, Meta, Node, block_ref};
+use crate::expr::array::{BlockTask, Meta, Node, block_ref};
 use crate::{BlockArray, Element, Error, Result};
 use dag_core::fuse::FusionSource;
 use dag_core::{

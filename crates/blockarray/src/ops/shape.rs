@@ -1,11 +1,11 @@
 //! Shape operations: rechunk, transpose and axis moves, unit axes, concatenate and stack.
 //!
 //! These nodes move data without looking at it, so they are not generic over the element type:
-//! they work through the element type's [`Kit`](crate::array::Kit).
+//! they work through the element type's [`Kit`](crate::expr::array::Kit).
 
-use crate::array::{BlockTask, Meta, Node, token_of};
-use crate::index::NormSlice;
-use crate::rechunk::{Piece, plan_rechunk, rechunk_pieces};
+use crate::expr::array::{BlockTask, Meta, Node, token_of};
+use crate::plan::index::NormSlice;
+use crate::plan::rechunk::{Piece, plan_rechunk, rechunk_pieces};
 use crate::{BlockArray, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, Element, Error, Result};
 use dag_core::{BlockIndex, Value};
 use ndarray::SliceInfoElem;
@@ -187,7 +187,7 @@ impl Node for TransposeNode {
             inner[p] = slices[k];
         }
         Some(
-            crate::slicing::slice_node(&self.input, &inner)
+            crate::ops::slicing::slice_node(&self.input, &inner)
                 .and_then(|n| transpose_node(&n, &self.perm)),
         )
     }

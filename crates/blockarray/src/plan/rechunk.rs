@@ -13,8 +13,8 @@
 //! chunks greedily under a block-size limit to keep the graph small); the difference is that it
 //! bounds the read region of every task, not only the size of the blocks.
 
-use crate::chunks::{Chunks, fmt_chunks, prefix_offsets, unify_axis};
 use crate::error::{Error, Result, fmt_shape};
+use crate::plan::chunks::{Chunks, fmt_chunks, prefix_offsets, unify_axis};
 use std::ops::Range;
 
 /// A direct rechunk whose number of pieces is at most this many times the number of old plus
@@ -31,7 +31,7 @@ pub type Piece = (usize, Range<usize>);
 /// old block, so that every new block has at least one piece.
 ///
 /// ```
-/// use blockarray::rechunk_pieces;
+/// use blockarray::plan::rechunk::rechunk_pieces;
 ///
 /// let pieces = rechunk_pieces(&[4, 4], &[3, 5])?;
 /// assert_eq!(pieces, vec![vec![(0, 0..3)], vec![(0, 3..4), (1, 0..4)]]);
@@ -144,7 +144,8 @@ fn check_same_shape(old: &Chunks, new: &Chunks) -> Result<()> {
 /// over all new blocks, the box of old blocks it overlaps (saturating at `usize::MAX`).
 ///
 /// ```
-/// use blockarray::{Chunks, rechunk_read_elems};
+/// use blockarray::Chunks;
+/// use blockarray::plan::rechunk::rechunk_read_elems;
 ///
 /// let old = Chunks::new(&[100, 100], [100, 10], 8)?;
 /// let new = Chunks::new(&[100, 100], [10, 100], 8)?;
@@ -286,7 +287,8 @@ fn evaluate(cands: &[Vec<Candidate>], choice: &[usize]) -> (u128, u128, u128) {
 /// blocks of about `1400 × 1400`, each step reading at most 128 MiB.
 ///
 /// ```
-/// use blockarray::{Chunks, plan_rechunk, rechunk_read_elems};
+/// use blockarray::Chunks;
+/// use blockarray::plan::rechunk::{plan_rechunk, rechunk_read_elems};
 ///
 /// let old = Chunks::new(&[10000, 10000], [10000, 100], 8)?;
 /// let new = Chunks::new(&[10000, 10000], [100, 10000], 8)?;

@@ -4,7 +4,7 @@
 //! chunks are declared up front (by default the input's), so the result is as lazy as any other
 //! array; a block of another shape is an error naming the block, raised when it is computed.
 
-use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::{BlockArray, ChunkSpec, Chunks, Element, Error, Result, unify_axis};
 use dag_core::{BlockIndex, TaskError, Value};
 use ndarray::ArrayD;
@@ -132,7 +132,7 @@ where
     let common = Chunks::from_blocks(common)?;
     let nodes = inputs
         .iter()
-        .map(|a| crate::shape::rechunk_direct(&a.node, common.clone()))
+        .map(|a| crate::ops::shape::rechunk_direct(&a.node, common.clone()))
         .collect::<Result<Vec<_>>>()?;
     let out = match out_chunks {
         None => common.clone(),

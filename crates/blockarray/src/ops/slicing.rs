@@ -7,14 +7,14 @@
 //! their read, elementwise maps slice their inputs instead, transposes slice their input with
 //! permuted arguments, and slices of slices compose. Only when a node cannot absorb the slice is
 //! a slice node put on top; its output blocks follow the input blocks they come from (one
-//! output block per touched input block, see [`plan_axis_slice`](crate::plan_axis_slice)), so the
+//! output block per touched input block, see [`plan_axis_slice`](crate::plan::index::plan_axis_slice)), so the
 //! cost is proportional to the blocks touched. Integer indices slice to length 1, then the axis
 //! is dropped; new axes are inserted last.
 
-use crate::array::{BlockTask, Meta, Node, token_of};
-use crate::index::{AxisSlicePlan, NormSlice, ResolvedArg, SliceArg, TakePlan, resolve_args};
-use crate::shape::axes_node;
-use crate::source::{compose, nd_slice};
+use crate::expr::array::{BlockTask, Meta, Node, token_of};
+use crate::expr::source::{compose, nd_slice};
+use crate::ops::shape::axes_node;
+use crate::plan::index::{AxisSlicePlan, NormSlice, ResolvedArg, SliceArg, TakePlan, resolve_args};
 use crate::{BlockArray, Chunks, Element, Error, Result};
 use dag_core::{BlockIndex, Value};
 use std::sync::Arc;

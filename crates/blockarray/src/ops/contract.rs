@@ -24,10 +24,10 @@
 //! in the diagonal blocks for the upper triangle of elements only (faer's triangular
 //! product), as BLAS's `syrk` does for NumPy.
 
-use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::element::Numeric;
-use crate::reduce::{DEFAULT_FANIN, reduce};
-use crate::shape::{as_transpose, rechunk_direct};
+use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::ops::reduce::{DEFAULT_FANIN, reduce};
+use crate::ops::shape::{as_transpose, rechunk_direct};
 use crate::{BlockArray, Chunks, Error, Result, unify_axis};
 use dag_core::{BlockIndex, Value};
 use ndarray::{Array2, ArrayD, ArrayView2, CowArray, Ix2, IxDyn};
@@ -416,7 +416,7 @@ pub fn tensordot<T: MatMul>(
     } else {
         reduce(
             &partial,
-            crate::reduce::sum_reduction::<T>(),
+            crate::ops::reduce::sum_reduction::<T>(),
             Some(&[last]),
             false,
             DEFAULT_FANIN,

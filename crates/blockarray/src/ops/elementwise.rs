@@ -14,9 +14,9 @@
 //! cannot fail and return the array. Integer division or modulo by zero fails when computed,
 //! naming the task, rather than producing NumPy's silent zero.
 
-use crate::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 use crate::element::{CastTo, Element, Float, Numeric, Real};
-use crate::index::NormSlice;
+use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
+use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
 use dag_core::{BlockIndex, TaskError, TaskResult, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
@@ -105,7 +105,7 @@ fn build_map_node(
             })
             .collect();
         let n = if want.as_slice() != c.axes() {
-            crate::shape::rechunk_direct(&n, Chunks::from_blocks(want)?)?
+            crate::ops::shape::rechunk_direct(&n, Chunks::from_blocks(want)?)?
         } else {
             n
         };
@@ -177,7 +177,7 @@ impl Node for MapNode {
                         }
                     })
                     .collect();
-                crate::slicing::slice_node(input, &s)
+                crate::ops::slicing::slice_node(input, &s)
             })
             .collect::<Result<Vec<_>>>();
         Some(sliced.and_then(|inputs| Ok(Arc::new(self.with_inputs(inputs)?) as Arc<dyn Node>)))

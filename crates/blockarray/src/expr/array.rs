@@ -8,7 +8,7 @@
 //!
 //! Building an expression does constant work per node, whatever the number of blocks: a node
 //! holds its [`Chunks`] and its parameters, never per-block tasks. Tasks appear only when the
-//! expression is lowered ([`crate::lower`]), starting from the output blocks that were asked for:
+//! expression is lowered ([`crate::expr::lower`]), starting from the output blocks that were asked for:
 //! each node says which input blocks one of its output blocks needs ([`Node::block`]), so only
 //! the blocks that feed the requested output ever become tasks.
 //!
@@ -305,7 +305,7 @@ impl<T: Element> BlockArray<T> {
     /// Tasks in the full, unfused graph of this array (what dask's repr counts): the sum of the
     /// block counts of every node in the expression. Cheap: no tasks are built.
     pub fn ntasks(&self) -> usize {
-        crate::lower::nodes_of(std::slice::from_ref(&self.node))
+        crate::expr::lower::nodes_of(std::slice::from_ref(&self.node))
             .iter()
             .map(|n| n.meta().chunks.nblocks())
             .sum()

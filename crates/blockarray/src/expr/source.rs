@@ -17,9 +17,9 @@
 //! neither the chunking, nor the scheduler, nor the thread count, nor which blocks are computed
 //! (dask only promises the same values for the same chunking).
 
-use crate::array::{BlockTask, Meta, Node, block_value};
 use crate::element::{Element, Float, Numeric, Real};
-use crate::index::NormSlice;
+use crate::expr::array::{BlockTask, Meta, Node, block_value};
+use crate::plan::index::NormSlice;
 use crate::{BlockArray, ChunkSpec, Chunks, Error, Result};
 use dag_core::{Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
@@ -204,7 +204,7 @@ impl<T: Element> Node for SourceNode<T> {
     }
     fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
         Some(
-            crate::slicing::plan_slices(&self.meta.chunks, slices).map(|(chunks, _)| {
+            crate::ops::slicing::plan_slices(&self.meta.chunks, slices).map(|(chunks, _)| {
                 let view = self
                     .view
                     .iter()

@@ -11,8 +11,8 @@
 //!   index list reads, and how the output is chunked, with work proportional to the blocks
 //!   touched (binary searches over prefix offsets).
 
-use crate::chunks::{Chunks, block_containing, prefix_offsets};
 use crate::error::{Error, Result};
+use crate::plan::chunks::{Chunks, block_containing, prefix_offsets};
 use std::fmt;
 use std::ops::{Range, RangeFrom, RangeFull, RangeTo};
 
@@ -200,19 +200,19 @@ impl fmt::Display for SliceArg {
 #[macro_export]
 macro_rules! s {
     (@acc [$($acc:expr,)*]) => {{
-        let args: ::std::vec::Vec<$crate::index::SliceArg> = ::std::vec![$($acc,)*];
+        let args: ::std::vec::Vec<$crate::SliceArg> = ::std::vec![$($acc,)*];
         args
     }};
     (@acc [$($acc:expr,)*] NewAxis $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($acc,)* $crate::index::SliceArg::NewAxis,] $($($rest)*)?)
+        $crate::s!(@acc [$($acc,)* $crate::SliceArg::NewAxis,] $($($rest)*)?)
     };
     (@acc [$($acc:expr,)*] Ellipsis $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($acc,)* $crate::index::SliceArg::Ellipsis,] $($($rest)*)?)
+        $crate::s!(@acc [$($acc,)* $crate::SliceArg::Ellipsis,] $($($rest)*)?)
     };
     // `500..100` is a meaningful NumPy slice (empty, or walked backwards with a negative step):
     // silence clippy's deny-by-default `reversed_empty_ranges` on the user's range.
     (@acc [$($acc:expr,)*] $r:expr ; $step:expr $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($acc,)* $crate::index::SliceArg::range(
+        $crate::s!(@acc [$($acc,)* $crate::SliceArg::range(
             {
                 #[allow(clippy::reversed_empty_ranges)]
                 let range = $r;
@@ -222,7 +222,7 @@ macro_rules! s {
         ),] $($($rest)*)?)
     };
     (@acc [$($acc:expr,)*] $r:expr $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($acc,)* <$crate::index::SliceArg as ::core::convert::From<_>>::from(
+        $crate::s!(@acc [$($acc,)* <$crate::SliceArg as ::core::convert::From<_>>::from(
             {
                 #[allow(clippy::reversed_empty_ranges)]
                 let arg = $r;
@@ -467,7 +467,8 @@ impl ExpandedArgs {
 /// slices are appended, so every input axis has exactly one range or index.
 ///
 /// ```
-/// use blockarray::{SliceArg, expand_args, s};
+/// use blockarray::plan::index::expand_args;
+/// use blockarray::{SliceArg, s};
 ///
 /// let e = expand_args(&s![Ellipsis, 0, NewAxis], 3)?;
 /// assert_eq!(e.args, vec![SliceArg::FULL, SliceArg::FULL, SliceArg::Index(0), SliceArg::NewAxis]);
@@ -590,7 +591,8 @@ pub struct AxisSlicePlan {
 /// [`Chunks::plan_slice`] to reuse the cached ones).
 ///
 /// ```
-/// use blockarray::{normalize_slice, plan_axis_slice};
+/// use blockarray::normalize_slice;
+/// use blockarray::plan::index::plan_axis_slice;
 ///
 /// // Blocks of 4 over 12 positions; x[10:1:-3] takes 10 (block 2), then 7 and 4 (block 1).
 /// let s = normalize_slice(12, Some(10), Some(1), -3)?;
@@ -743,7 +745,7 @@ pub struct TakePlan {
 /// The work is `O(len(chunks) + len(indices) · log len(chunks))`.
 ///
 /// ```
-/// use blockarray::plan_take;
+/// use blockarray::plan::index::plan_take;
 ///
 /// let plan = plan_take(&[3, 3, 3], &[0, 4, 5, 8, -1])?;
 /// assert_eq!(plan.chunks, vec![1, 2, 2]);

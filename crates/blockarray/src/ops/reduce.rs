@@ -15,10 +15,10 @@
 //! pairwise update, so the result is stable whatever the chunking (no sum-of-squares
 //! cancellation). Sums accumulate in the element type, like NumPy for `f32`/`f64`/`i64`.
 
-use crate::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::element::{Element, Float, Numeric, Real};
-use crate::elementwise::{nan_max, nan_min};
-use crate::shape::axes_node;
+use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::ops::elementwise::{nan_max, nan_min};
+use crate::ops::shape::axes_node;
 use crate::{BlockArray, Chunks, Error, Result};
 use dag_core::{BlockIndex, Tokenizer, Value};
 use ndarray::{ArrayD, Axis, CowArray, Ix2, IxDyn, Zip};

@@ -1,0 +1,10 @@
+//! Expressions: the lazy array handle and its nodes ([`mod@array`]), where blocks come from
+//! ([`source`]: in-memory arrays, generators, random numbers, and the [`ChunkSource`] trait
+//! files implement), and how expressions become task graphs and run ([`lower`]: lowering from
+//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`).
+//!
+//! [`ChunkSource`]: crate::ChunkSource
+
+pub mod array;
+pub mod lower;
+pub mod source;

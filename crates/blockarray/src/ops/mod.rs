@@ -1,0 +1,11 @@
+//! Array operations, one module per family: [`elementwise`] maps with broadcasting, [`reduce`]
+//! tree reductions and scans, [`contract`] tensordot/matmul, [`shape`] transposes, reshapes,
+//! rechunks and joins, [`slicing`] basic and fancy indexing, [`blockwise`] user functions over
+//! blocks.
+
+pub mod blockwise;
+pub mod contract;
+pub mod elementwise;
+pub mod reduce;
+pub mod shape;
+pub mod slicing;
