@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Io,
     /// The operation is not supported (yet) for these arguments.
     Unsupported,
+    /// A result, a persist or a plan needs more memory than is available or allowed.
+    Memory,
 }
 
 impl fmt::Display for ErrorKind {
@@ -42,6 +44,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Graph => "graph error",
             ErrorKind::Io => "I/O error",
             ErrorKind::Unsupported => "unsupported operation",
+            ErrorKind::Memory => "memory error",
         };
         f.write_str(s)
     }
@@ -162,6 +165,11 @@ impl Error {
     pub fn unsupported(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Unsupported, message)
     }
+
+    /// A [`ErrorKind::Memory`] error.
+    pub fn memory(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Memory, message)
+    }
 }
 
 impl fmt::Display for Error {
@@ -219,6 +227,7 @@ mod tests {
         assert_eq!(Error::graph("x").kind(), ErrorKind::Graph);
         assert_eq!(Error::io("x").kind(), ErrorKind::Io);
         assert_eq!(Error::unsupported("x").kind(), ErrorKind::Unsupported);
+        assert_eq!(Error::memory("x").kind(), ErrorKind::Memory);
     }
 
     #[test]

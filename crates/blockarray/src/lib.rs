@@ -62,6 +62,7 @@ pub mod ext {
     pub use crate::ops::reduce::Reduction;
 }
 
+pub use dag_core::OpName;
 pub use element::{CastTo, Element, Float, Numeric, Real};
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;

@@ -887,6 +887,16 @@ impl blockarray::ChunkSink<f64> for Recorder {
     fn abort(&self) {
         self.log.lock().unwrap().push("abort");
     }
+    fn prepare(&self) -> blockarray::Result<()> {
+        self.log.lock().unwrap().push("prepare");
+        Ok(())
+    }
+    fn rollback(&self) {
+        self.log.lock().unwrap().push("rollback");
+    }
+    fn finish(&self) {
+        self.log.lock().unwrap().push("finish");
+    }
 }
 
 #[test]
@@ -895,7 +905,7 @@ fn sinks_are_committed_after_success_and_aborted_after_failure() {
     // Success: every block written, then one commit.
     let ok = Recorder::new(false);
     x.store(ok.clone()).unwrap();
-    assert_eq!(ok.log(), ["write", "write", "commit"]);
+    assert_eq!(ok.log(), ["write", "write", "prepare", "commit", "finish"]);
     // A failing task: no commit, one abort, for every sink of the run.
     let bad = x.map(
         "fails-on-ones",
@@ -911,15 +921,23 @@ fn sinks_are_committed_after_success_and_aborted_after_failure() {
     assert_eq!(a.log().last(), Some(&"abort"));
     assert!(!a.log().contains(&"commit") && !b.log().contains(&"commit"));
     assert_eq!(b.log().last(), Some(&"abort"));
-    // A refused commit fails the run, and the sinks after it are aborted, not committed.
+    // A refused commit fails the run: it and the sinks after it are aborted, not committed.
     let (first, second) = (Recorder::new(true), Recorder::new(false));
     let mut c = blockarray::Computation::new();
     c.store(&x, first.clone()).unwrap();
     c.store(&x, second.clone()).unwrap();
     let e = c.run(&ThreadedScheduler::new()).unwrap_err();
     assert!(e.to_string().contains("refuses to commit"), "{e}");
-    assert_eq!(first.log().last(), Some(&"commit"));
-    assert_eq!(second.log().last(), Some(&"abort"));
+    assert_eq!(&first.log()[2..], ["prepare", "commit", "abort"]);
+    assert_eq!(&second.log()[2..], ["prepare", "abort"]);
+    // A sink that committed before another refused is rolled back: all of a run, or none.
+    let (first, second) = (Recorder::new(false), Recorder::new(true));
+    let mut c = blockarray::Computation::new();
+    c.store(&x, first.clone()).unwrap();
+    c.store(&x, second.clone()).unwrap();
+    assert!(c.run(&SyncScheduler::new()).is_err());
+    assert_eq!(&first.log()[2..], ["prepare", "commit", "rollback"]);
+    assert_eq!(&second.log()[2..], ["prepare", "commit", "abort"]);
     // A shape mismatch names the sink.
     let e = BlockArray::<f64>::ones(&[5], 3)
         .unwrap()

@@ -2,11 +2,17 @@
 //!
 //! For work that fits no collection: wrap inputs with [`Delayed::value`], combine them with
 //! [`Delayed::map`], [`Delayed::zip_with`] and [`Delayed::reduce`], and compute the result with
-//! any [`Scheduler`]. Each call records one task; nothing runs until `compute`. Keys are
-//! deterministic: the same function (by its type) applied to the same inputs gives the same
-//! key, so shared work is computed once.
+//! any [`Scheduler`]. Each call records one task; nothing runs until `compute`.
+//!
+//! Keys: a known value is keyed by its contents, so equal values share a key. A function's
+//! task is keyed by its [`OpName`]: a plain name (`"load"`) is unique to the call, because a
+//! closure's captured values cannot be seen (`x.map("scale", move |v| Ok(v * k))` for two
+//! different `k` must not share a result); [`OpName::pure`] keys it by the name and a token the
+//! caller vouches for, so equal calls on equal inputs share one task.
 
-use crate::{Data, Error, Graph, Key, Scheduler, Task, TaskError, Tokenize, Tokenizer, Value};
+use crate::{
+    Data, Error, Graph, Key, OpName, Scheduler, Task, TaskError, Tokenize, Tokenizer, Value,
+};
 use rustc_hash::FxHashSet;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -61,13 +67,15 @@ impl<T> std::fmt::Debug for Delayed<T> {
     }
 }
 
-fn fn_token<F: ?Sized>(name: &str, deps: &[&Key]) -> Key {
+/// The key of `op`'s task over `deps`: the function's name and token (unique unless the caller
+/// made it pure), its type, and the inputs.
+fn fn_key<F: ?Sized>(op: &OpName, deps: &[&Key]) -> Key {
     let mut t = Tokenizer::new();
-    t.write_str(name).write_str(std::any::type_name::<F>());
+    t.write(op).write_str(std::any::type_name::<F>());
     for k in deps {
         t.write_key(k);
     }
-    Key::scalar(format!("{name}-{}", t.finish_hex()))
+    Key::scalar(format!("{}-{}", op.name(), t.finish_hex()))
 }
 
 fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
@@ -101,13 +109,16 @@ impl<T: Data + Clone> Delayed<T> {
         &self.node.key
     }
 
-    /// `f(self)`, as a new task labelled `name`.
-    pub fn map<U, F>(&self, name: &str, f: F) -> Delayed<U>
+    /// `f(self)`, as a new task labelled `name` (unique to this call unless made with
+    /// [`OpName::pure`]).
+    pub fn map<U, F>(&self, name: impl Into<OpName>, f: F) -> Delayed<U>
     where
         U: Data + Clone,
         F: Fn(&T) -> Result<U, TaskError> + Send + Sync + 'static,
     {
-        let key = fn_token::<F>(name, &[self.key()]);
+        let op = name.into();
+        let name = op.name();
+        let key = fn_key::<F>(&op, &[self.key()]);
         let task = Task::new([self.key().clone()], move |v| {
             Ok(Value::new(f(arg(v, 0)?)?))
         })
@@ -115,14 +126,17 @@ impl<T: Data + Clone> Delayed<T> {
         Delayed::from_node(key, task, vec![Arc::clone(&self.node)])
     }
 
-    /// `f(self, other)`, as a new task labelled `name`.
-    pub fn zip_with<B, U, F>(&self, other: &Delayed<B>, name: &str, f: F) -> Delayed<U>
+    /// `f(self, other)`, as a new task labelled `name` (unique to this call unless made with
+    /// [`OpName::pure`]).
+    pub fn zip_with<B, U, F>(&self, other: &Delayed<B>, name: impl Into<OpName>, f: F) -> Delayed<U>
     where
         B: Data + Clone,
         U: Data + Clone,
         F: Fn(&T, &B) -> Result<U, TaskError> + Send + Sync + 'static,
     {
-        let key = fn_token::<F>(name, &[self.key(), other.key()]);
+        let op = name.into();
+        let name = op.name();
+        let key = fn_key::<F>(&op, &[self.key(), other.key()]);
         let deps = [self.key().clone(), other.key().clone()];
         let task =
             Task::new(deps, move |v| Ok(Value::new(f(arg(v, 0)?, arg(v, 1)?)?))).with_label(name);
@@ -133,14 +147,17 @@ impl<T: Data + Clone> Delayed<T> {
         )
     }
 
-    /// `f(&[all items])`, as one task labelled `name` (for example, a sum of many results).
-    pub fn reduce<U, F>(name: &str, items: &[Delayed<T>], f: F) -> Delayed<U>
+    /// `f(&[all items])`, as one task labelled `name` (for example, a sum of many results;
+    /// unique to this call unless made with [`OpName::pure`]).
+    pub fn reduce<U, F>(name: impl Into<OpName>, items: &[Delayed<T>], f: F) -> Delayed<U>
     where
         U: Data + Clone,
         F: Fn(&[&T]) -> Result<U, TaskError> + Send + Sync + 'static,
     {
+        let op = name.into();
+        let name = op.name();
         let keys: Vec<&Key> = items.iter().map(Delayed::key).collect();
-        let key = fn_token::<F>(name, &keys);
+        let key = fn_key::<F>(&op, &keys);
         let deps: Vec<Key> = keys.into_iter().cloned().collect();
         let task = Task::new(deps, move |v| {
             let args = (0..v.len())

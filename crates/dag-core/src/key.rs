@@ -320,6 +320,12 @@ impl<T: Tokenize> Tokenize for Option<T> {
     }
 }
 
+impl Tokenize for () {
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_u64(0);
+    }
+}
+
 impl<T: Tokenize + ?Sized> Tokenize for &T {
     fn tokenize(&self, t: &mut Tokenizer) {
         (**self).tokenize(t);
@@ -375,5 +381,110 @@ mod tests {
     fn length_prefix_separates_strings() {
         assert_ne!(tokenize("f", &("ab", "c")), tokenize("f", &("a", "bc")));
         assert_ne!(tokenize("f", &0.0f64), tokenize("f", &-0.0f64));
+    }
+}
+
+/// The name under which a caller-supplied function appears in task keys, and whether its tasks
+/// may be shared.
+///
+/// A closure's type says nothing about the values it captured: `move |v| v * k` has one type
+/// for every `k`. So a function given by a caller is keyed, by default, **uniquely**: every
+/// [`OpName`] made from a plain name ([`OpName::unique`], or `From<&str>`) carries a fresh
+/// number, and tasks of two calls never share a key whatever their closures capture. Equal
+/// keys must mean equal work; a key collision would silently reuse one closure's result for the
+/// other's.
+///
+/// When the caller can vouch for its function — the same name and token always mean the same
+/// function — [`OpName::pure`] derives the key from the name and the token (for example the
+/// captured parameters), and equal calls share one task, as dask's `pure=True` does.
+///
+/// The fresh numbers come from one process-wide counter, so a program that builds the same
+/// expressions in the same order gets the same keys in every process (which is what the SPMD
+/// schedulers rely on).
+///
+/// ```
+/// use dag_core::OpName;
+/// let (a, b) = (OpName::unique("scale"), OpName::unique("scale"));
+/// assert_ne!(a.token(), b.token());
+/// let (c, d) = (OpName::pure("scale", &2.0f64), OpName::pure("scale", &2.0f64));
+/// assert_eq!(c.token(), d.token());
+/// assert_ne!(c.token(), OpName::pure("scale", &3.0f64).token());
+/// assert_eq!(OpName::from("scale").name(), "scale");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OpName {
+    name: Arc<str>,
+    token: u64,
+    pure: bool,
+}
+
+static UNIQUE_OPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl OpName {
+    /// `name` with a token no other call gets: its tasks are never shared.
+    pub fn unique(name: impl Into<Arc<str>>) -> OpName {
+        let n = UNIQUE_OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut t = Tokenizer::new();
+        t.write_str("unique").write_u64(n);
+        OpName {
+            name: name.into(),
+            token: t.finish(),
+            pure: false,
+        }
+    }
+
+    /// `name` keyed by `token`: the caller vouches that the same name and token always mean the
+    /// same function (feed it every value the function captured), so equal calls share tasks.
+    pub fn pure<T: Tokenize + ?Sized>(name: impl Into<Arc<str>>, token: &T) -> OpName {
+        let name = name.into();
+        let mut t = Tokenizer::new();
+        t.write_str("pure").write_str(&name).write(token);
+        OpName {
+            name,
+            token: t.finish(),
+            pure: true,
+        }
+    }
+
+    /// The name shown in keys and listings.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The token that identifies the function (unique unless made with [`OpName::pure`]).
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+
+    /// Whether the name was made with [`OpName::pure`].
+    pub fn is_pure(&self) -> bool {
+        self.pure
+    }
+}
+
+impl Tokenize for OpName {
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_str(&self.name).write_u64(self.token);
+    }
+}
+
+impl From<&str> for OpName {
+    /// A unique name (see [`OpName::unique`]).
+    fn from(name: &str) -> OpName {
+        OpName::unique(name)
+    }
+}
+
+impl From<String> for OpName {
+    /// A unique name (see [`OpName::unique`]).
+    fn from(name: String) -> OpName {
+        OpName::unique(name)
+    }
+}
+
+impl From<&String> for OpName {
+    /// A unique name (see [`OpName::unique`]).
+    fn from(name: &String) -> OpName {
+        OpName::unique(name.as_str())
     }
 }

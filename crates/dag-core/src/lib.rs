@@ -56,8 +56,8 @@ mod value;
 pub use delayed::Delayed;
 pub use error::{Error, ErrorKind};
 pub use graph::Graph;
-pub use key::{BlockIndex, Key, Tokenize, Tokenizer, tokenize};
-pub use plan::Plan;
+pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
+pub use plan::{Plan, panic_message};
 pub use progress::ProgressBar;
 pub use scheduler::{
     CallbackSet, Callbacks, Execution, MemoryMeter, NoCallbacks, RunStats, Scheduler,

@@ -166,21 +166,26 @@ impl Plan {
                 message: e.to_string(),
                 panicked: false,
             }),
-            Err(payload) => {
-                let message = if let Some(s) = payload.downcast_ref::<&str>() {
-                    (*s).to_string()
-                } else if let Some(s) = payload.downcast_ref::<String>() {
-                    s.clone()
-                } else {
-                    "non-string panic payload".to_string()
-                };
-                Err(Error::TaskFailed {
-                    key: self.keys[id].clone(),
-                    message,
-                    panicked: true,
-                })
-            }
+            Err(payload) => Err(Error::TaskFailed {
+                key: self.keys[id].clone(),
+                message: panic_message(&*payload),
+                panicked: true,
+            }),
         }
+    }
+}
+
+/// The message of a caught panic (the `&str` or `String` it was raised with).
+///
+/// Schedulers use it to turn a panic anywhere in a run — a task, a callback, a value's `Drop`
+/// — into an [`Error`] instead of letting it unwind through (or kill) a worker.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Graph building, validation, culling, fusion, listing, DOT and delayed composition.
 
 use dag_core::{
-    Delayed, ErrorKind, Graph, Key, Plan, Scheduler, Task, TaskResult, Tokenizer, Value, tokenize,
+    Delayed, ErrorKind, Graph, Key, OpName, Plan, Scheduler, Task, TaskResult, Tokenizer, Value,
+    tokenize,
 };
 use sched_sync::SyncScheduler;
 use std::sync::Arc;
@@ -233,9 +234,9 @@ fn delayed_composes_shares_and_computes() {
         c.fetch_add(1, Ordering::Relaxed);
         Ok(v * 2)
     };
-    let y = x.map("double", double.clone());
-    let y_again = x.map("double", double);
-    // Same function type, same input: the same key, computed once.
+    let y = x.map(OpName::pure("double", &()), double.clone());
+    let y_again = x.map(OpName::pure("double", &()), double);
+    // A function the caller vouches for, the same input: the same key, computed once.
     assert_eq!(y.key(), y_again.key());
     let z = y.zip_with(&y_again, "add", |a, b| Ok(a + b));
     let total = Delayed::reduce("sum", &[z.clone(), x.clone()], |vs| {
@@ -330,4 +331,24 @@ fn fusing_a_million_link_chain_does_not_overflow() {
     assert_eq!(fused.len(), 1);
     let v = SyncScheduler::new().compute(&fused, &[last]).unwrap();
     assert_eq!(*v[0].get::<u64>().unwrap(), 999_999);
+}
+
+#[test]
+fn delayed_closures_with_different_captures_never_share_a_key() {
+    // The closure type is the same for every k; its captured k is not visible to the key.
+    fn scaled(x: &Delayed<f64>, k: f64) -> Delayed<f64> {
+        x.map("scale", move |v| Ok(v * k))
+    }
+    let x = Delayed::value(1.0f64);
+    let (a, b) = (scaled(&x, 2.0), scaled(&x, 3.0));
+    assert_ne!(a.key(), b.key());
+    let sum = a.zip_with(&b, "add", |p, q| Ok(p + q));
+    assert_eq!(sum.compute(&SyncScheduler::new()).unwrap(), 5.0);
+    // Vouched-for tokens: equal tokens share, different tokens do not.
+    let pure = |k: f64| x.map(OpName::pure("scale", &k), move |v| Ok(v * k));
+    assert_eq!(pure(2.0).key(), pure(2.0).key());
+    assert_ne!(pure(2.0).key(), pure(3.0).key());
+    let reduced =
+        |k: f64| Delayed::reduce("sum-times", std::slice::from_ref(&x), move |v| Ok(v[0] * k));
+    assert_ne!(reduced(2.0).key(), reduced(3.0).key());
 }

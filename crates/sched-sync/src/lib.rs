@@ -23,7 +23,11 @@
 
 #![doc(test(attr(deny(warnings))))]
 
-use dag_core::{Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value};
+use dag_core::{
+    Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value, panic_message,
+};
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 /// Runs tasks one at a time in the plan's static order on the calling thread.
@@ -43,70 +47,100 @@ impl Scheduler for SyncScheduler {
     }
 
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
-        let start = Instant::now();
-        let timed = callbacks.per_task();
-        callbacks.on_start(plan);
-        let n = plan.len();
-        let mut slots: Vec<Option<Value>> = vec![None; n];
-        let mut uses: Vec<u32> = (0..n).map(|i| plan.dependents(i).len() as u32).collect();
-        let meter = MemoryMeter::default();
-        let mut inputs: Vec<Value> = Vec::new();
-        for id in 0..n {
-            inputs.extend(plan.deps(id).iter().map(|&d| {
-                slots[d as usize]
-                    .clone()
-                    .expect("dependencies run before their dependents")
-            }));
-            let key = plan.key(id);
-            let t0 = timed.then(|| {
-                callbacks.on_task_start(key);
-                Instant::now()
-            });
-            let result = plan.run(id, &inputs);
-            inputs.clear();
-            let value = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    callbacks.on_task_fail(key, &e);
-                    callbacks.on_finish(None);
-                    return Err(e);
-                }
-            };
-            if let Some(t0) = t0 {
-                callbacks.on_task_finish(key, t0.elapsed(), value.nbytes());
+        // Tasks' own panics are caught by `Plan::run`; a panic in a callback or in a value's
+        // `Drop` is caught here and ends the run with an `Err` naming the task it came from.
+        let current = Cell::new(None);
+        match catch_unwind(AssertUnwindSafe(|| run(plan, callbacks, &current))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let message = format!(
+                    "a callback or a value's drop panicked: {}",
+                    panic_message(&*payload)
+                );
+                Err(match current.get() {
+                    Some(id) => Error::TaskFailed {
+                        key: plan.key(id).clone(),
+                        message,
+                        panicked: true,
+                    },
+                    None => Error::Scheduler(message),
+                })
             }
-            meter.hold(value.nbytes());
-            slots[id] = Some(value);
-            for &d in plan.deps(id) {
-                let d = d as usize;
-                uses[d] -= 1;
-                if uses[d] == 0
-                    && !plan.is_output(d)
-                    && let Some(v) = slots[d].take()
-                {
-                    meter.release(v.nbytes());
-                }
+        }
+    }
+}
+
+/// Run `plan` in order, recording in `current` the task being run (for errors).
+fn run(
+    plan: &Plan,
+    callbacks: &dyn Callbacks,
+    current: &Cell<Option<usize>>,
+) -> Result<Execution, Error> {
+    let start = Instant::now();
+    let timed = callbacks.per_task();
+    callbacks.on_start(plan);
+    let n = plan.len();
+    let mut slots: Vec<Option<Value>> = vec![None; n];
+    let mut uses: Vec<u32> = (0..n).map(|i| plan.dependents(i).len() as u32).collect();
+    let meter = MemoryMeter::default();
+    let mut inputs: Vec<Value> = Vec::new();
+    for id in 0..n {
+        current.set(Some(id));
+        inputs.extend(plan.deps(id).iter().map(|&d| {
+            slots[d as usize]
+                .clone()
+                .expect("dependencies run before their dependents")
+        }));
+        let key = plan.key(id);
+        let t0 = timed.then(|| {
+            callbacks.on_task_start(key);
+            Instant::now()
+        });
+        let result = plan.run(id, &inputs);
+        inputs.clear();
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => {
+                callbacks.on_task_fail(key, &e);
+                callbacks.on_finish(None);
+                return Err(e);
             }
-            // Nothing needs it (only possible for an unrequested sink): drop it now.
-            if uses[id] == 0
-                && !plan.is_output(id)
-                && let Some(v) = slots[id].take()
+        };
+        if let Some(t0) = t0 {
+            callbacks.on_task_finish(key, t0.elapsed(), value.nbytes());
+        }
+        meter.hold(value.nbytes());
+        slots[id] = Some(value);
+        for &d in plan.deps(id) {
+            let d = d as usize;
+            uses[d] -= 1;
+            if uses[d] == 0
+                && !plan.is_output(d)
+                && let Some(v) = slots[d].take()
             {
                 meter.release(v.nbytes());
             }
         }
-        let values = plan
-            .outputs()
-            .iter()
-            .map(|&o| slots[o as usize].clone().expect("outputs are kept"))
-            .collect();
-        let stats = RunStats {
-            tasks: n,
-            wall: start.elapsed(),
-            peak_bytes: meter.peak(),
-            threads: 1,
-        };
-        callbacks.on_finish(Some(&stats));
-        Ok(Execution { values, stats })
+        // Nothing needs it (only possible for an unrequested sink): drop it now.
+        if uses[id] == 0
+            && !plan.is_output(id)
+            && let Some(v) = slots[id].take()
+        {
+            meter.release(v.nbytes());
+        }
     }
+    current.set(None);
+    let values = plan
+        .outputs()
+        .iter()
+        .map(|&o| slots[o as usize].clone().expect("outputs are kept"))
+        .collect();
+    let stats = RunStats {
+        tasks: n,
+        wall: start.elapsed(),
+        peak_bytes: meter.peak(),
+        threads: 1,
+    };
+    callbacks.on_finish(Some(&stats));
+    Ok(Execution { values, stats })
 }

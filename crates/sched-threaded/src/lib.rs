@@ -11,7 +11,10 @@
 //! - An idle worker steals, first from the injector, then from the other workers.
 //! - Every intermediate value is dropped the moment its last dependent has run.
 //! - The first failing task (an `Err` or a panic) stops the run: running tasks finish, no new
-//!   task starts, every thread is joined, and `execute` returns the error naming the key.
+//!   task starts, every thread is joined, and `execute` returns the error naming the key. A
+//!   panic anywhere else in the run — a `Callbacks` hook, a value's `Drop` — is caught too and
+//!   ends the run the same way: a worker never unwinds out of its loop (the others would wait
+//!   for its task forever).
 //!
 //! Worker threads are scoped to each run (`std::thread::scope`), so no thread outlives a call
 //! and the scheduler can be reused, shared, or dropped at any time. The calling thread is one of
@@ -48,7 +51,10 @@
 #![doc(test(attr(deny(warnings))))]
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-use dag_core::{Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value};
+use dag_core::{
+    Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value, panic_message,
+};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -114,6 +120,21 @@ impl Scheduler for ThreadedScheduler {
     }
 
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        // A panic in a worker is caught there (see `Run::work`); what is left — the run's start
+        // and end hooks, and dropping what the run still holds — is caught here, so a panic
+        // anywhere in a run ends it with an `Err`.
+        match catch_unwind(AssertUnwindSafe(|| self.execute_inner(plan, callbacks))) {
+            Ok(result) => result,
+            Err(payload) => Err(Error::Scheduler(format!(
+                "a panic outside any task ended the run (in a callback or while dropping a value): {}",
+                panic_message(&*payload)
+            ))),
+        }
+    }
+}
+
+impl ThreadedScheduler {
+    fn execute_inner(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         let start = Instant::now();
         callbacks.on_start(plan);
         let threads = self.threads.min(plan.len()).max(1);
@@ -125,6 +146,7 @@ impl Scheduler for ThreadedScheduler {
             peak_bytes: run.meter.peak(),
             threads,
         };
+        drop(run);
         match result {
             Ok(values) => {
                 callbacks.on_finish(Some(&stats));
@@ -288,7 +310,25 @@ impl<'a> Run<'a> {
             }
             if let Some(id) = self.find(me, &local, stealers) {
                 idle_rounds = 0;
-                self.run_task(id as usize, &local, &mut inputs, &mut tally);
+                let ran = catch_unwind(AssertUnwindSafe(|| {
+                    self.run_task(id as usize, &local, &mut inputs, &mut tally)
+                }));
+                if let Err(payload) = ran {
+                    // The task's own panics are caught by `Plan::run`; this one came from a
+                    // callback or a value's `Drop`. Unwinding out of this thread would leave
+                    // the task unfinished and the other workers waiting for it forever, so stop
+                    // the run instead. (Dropping the inputs may panic again: leak them.)
+                    std::mem::forget(std::mem::take(&mut inputs));
+                    self.fail(Error::TaskFailed {
+                        key: self.plan.key(id as usize).clone(),
+                        message: format!(
+                            "a callback or a value's drop panicked around this task: {}",
+                            panic_message(&*payload)
+                        ),
+                        panicked: true,
+                    });
+                    return;
+                }
                 continue;
             }
             tally.flush(self);

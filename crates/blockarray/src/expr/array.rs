@@ -205,6 +205,13 @@ pub trait Node: Any + Send + Sync {
     fn push_slice(&self, _slices: &[crate::NormSlice]) -> Option<Result<Arc<dyn Node>>> {
         None
     }
+
+    /// The storage this node reads directly (a source's
+    /// [`ChunkSource::resource`](crate::ChunkSource::resource)), so that a computation can
+    /// refuse to write in place into what it reads. Empty for nodes that compute.
+    fn resources(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A lazy n-dimensional array of `T`, cut into blocks.

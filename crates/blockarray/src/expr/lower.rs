@@ -238,8 +238,26 @@ pub fn set_default_scheduler(scheduler: Arc<dyn Scheduler>) {
 /// Where `store` writes blocks: an in-memory array, a file dataset, ….
 ///
 /// Blocks arrive concurrently from worker threads, each exactly once, in no particular order;
-/// `offset` is the position of the block's first element. After the run, every sink of it is
-/// either committed (all blocks were written) or aborted (something failed), once.
+/// `offset` is the position of the block's first element.
+///
+/// # Committing: all of a run's sinks, or none
+///
+/// After the tasks of a run ([`Computation::run`], [`BlockArray::store`]) are done, its sinks
+/// are finished together, in two phases, so that a run storing into several sinks changes
+/// either all of them or none:
+///
+/// 1. if every task succeeded, [`prepare`](Self::prepare) on every sink: everything that can
+///    fail before anything becomes visible (checks, flushes, creating parent groups);
+/// 2. if every sink prepared, [`commit`](Self::commit) on every sink: make the data visible
+///    (rename a temporary into place), keeping what is needed to undo it;
+/// 3. if every sink committed, [`finish`](Self::finish) on every sink: drop what an undo would
+///    have needed (a replaced dataset kept aside). Otherwise [`rollback`](Self::rollback) on
+///    the sinks that had committed (in reverse order) and [`abort`](Self::abort) on the others.
+///
+/// When the tasks fail, every sink is aborted. A panic in any hook is caught: it fails the
+/// run (or, in `abort`, `rollback` and `finish`, is ignored so the other sinks still get
+/// theirs). All hooks default to doing nothing: a sink that writes straight into its
+/// destination (an in-memory array) needs none.
 pub trait ChunkSink<T: Element>: Send + Sync {
     /// The shape of the destination.
     fn shape(&self) -> Vec<usize>;
@@ -250,31 +268,121 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     fn describe(&self) -> String {
         format!("a sink of shape {}", crate::error::fmt_shape(&self.shape()))
     }
-    /// Called once after a run in which every block was written successfully
-    /// ([`Computation::run`], [`BlockArray::store`]): make the data durable and visible
-    /// (rename a temporary, flush). An error here fails the run. The default does nothing.
+    /// Phase 1 of committing, after every task succeeded: do and check everything that can
+    /// fail before anything becomes visible. An error aborts every sink of the run.
+    fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Phase 2: make the data durable and visible (rename a temporary, flush), keeping what
+    /// [`rollback`](Self::rollback) needs. An error rolls back the sinks committed before it
+    /// and aborts the rest.
     fn commit(&self) -> Result<()> {
         Ok(())
     }
-    /// Called once, instead of [`commit`](Self::commit), when the run failed or another sink of
-    /// the same run failed to commit first: undo what can be undone (delete a temporary). The
-    /// default does nothing.
+    /// Undo a successful [`commit`](Self::commit) because another sink of the same run failed
+    /// to commit: afterwards the destination is as it was before the run, and the sink is
+    /// aborted (its written data discarded).
+    fn rollback(&self) {}
+    /// Every sink of the run committed: release what a rollback would have needed.
+    fn finish(&self) {}
+    /// Called instead of committing when the run failed (a task, or another sink's
+    /// [`prepare`](Self::prepare)): undo what can be undone (delete a temporary).
     fn abort(&self) {}
+    /// The storage this sink modifies while the run is still reading, for writes in place
+    /// into existing data, named as [`ChunkSource::resource`](crate::ChunkSource::resource)
+    /// names what a source reads (`None`, the default, for sinks that write somewhere new
+    /// until they commit). A [`Computation`] refuses to store in place into anything one of
+    /// its arrays reads: blocks written early would be read back by later tasks (storing
+    /// `x[::-1]` over `x` in place would give half the values wrong).
+    fn writes_in_place(&self) -> Option<String> {
+        None
+    }
 }
 
-/// The commit step of a run's sinks, whatever their element types.
+/// The commit protocol of a run's sinks, whatever their element types.
 trait Finish: Send + Sync {
+    fn describe(&self) -> String;
+    fn prepare(&self) -> Result<()>;
     fn commit(&self) -> Result<()>;
+    fn rollback(&self);
+    fn finish(&self);
     fn abort(&self);
+    fn writes_in_place(&self) -> Option<String>;
 }
 
 impl<T: Element> Finish for Arc<dyn ChunkSink<T>> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn prepare(&self) -> Result<()> {
+        (**self).prepare()
+    }
     fn commit(&self) -> Result<()> {
         (**self).commit()
+    }
+    fn rollback(&self) {
+        (**self).rollback()
+    }
+    fn finish(&self) {
+        (**self).finish()
     }
     fn abort(&self) {
         (**self).abort()
     }
+    fn writes_in_place(&self) -> Option<String> {
+        (**self).writes_in_place()
+    }
+}
+
+/// Run one of a sink's hooks, turning a panic into an error naming the sink and the hook.
+fn sink_hook<R>(sink: &dyn Finish, hook: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(Error::io(format!(
+            "{} panicked in {hook}: {}",
+            sink.describe(),
+            dag_core::panic_message(&*payload)
+        ))),
+    }
+}
+
+/// Abort every sink in `sinks` (a panic in one does not keep the others from theirs).
+fn abort_all(sinks: &[Box<dyn Finish>]) {
+    for s in sinks {
+        let _ = sink_hook(&**s, "abort", || {
+            s.abort();
+            Ok(())
+        });
+    }
+}
+
+/// The two-phase commit of a successful run's sinks (see [`ChunkSink`]).
+fn commit_all(sinks: &[Box<dyn Finish>]) -> Result<()> {
+    for s in sinks {
+        if let Err(e) = sink_hook(&**s, "prepare", || s.prepare()) {
+            abort_all(sinks);
+            return Err(e);
+        }
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        if let Err(e) = sink_hook(&**s, "commit", || s.commit()) {
+            for done in sinks[..i].iter().rev() {
+                let _ = sink_hook(&**done, "rollback", || {
+                    done.rollback();
+                    Ok(())
+                });
+            }
+            abort_all(&sinks[i..]);
+            return Err(e);
+        }
+    }
+    for s in sinks {
+        let _ = sink_hook(&**s, "finish", || {
+            s.finish();
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// A [`ChunkSink`] that fills an in-memory array.
@@ -486,6 +594,39 @@ impl Computation {
         Ok(())
     }
 
+    /// Refuse in-place stores into storage that an array of this computation reads (see
+    /// [`ChunkSink::writes_in_place`]), and two in-place stores into the same storage.
+    fn check_aliasing(&self) -> Result<()> {
+        let in_place: Vec<(String, String)> = self
+            .sinks
+            .iter()
+            .filter_map(|s| s.writes_in_place().map(|r| (r, s.describe())))
+            .collect();
+        if in_place.is_empty() {
+            return Ok(());
+        }
+        for (i, (r, what)) in in_place.iter().enumerate() {
+            if let Some((_, other)) = in_place[..i].iter().find(|(r2, _)| r2 == r) {
+                return Err(Error::io(format!(
+                    "{what} and {other} are the same storage, written in place twice in one computation"
+                )));
+            }
+        }
+        for node in nodes_of(&self.stores) {
+            for read in node.resources() {
+                if let Some((_, what)) = in_place.iter().find(|(r, _)| *r == read) {
+                    return Err(Error::io(format!(
+                        "cannot store in place into {what}: the same computation reads it \
+                         ({}), so blocks written early would be read back by later tasks; \
+                         store into a new dataset instead (or persist the input first)",
+                        node.meta().name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The fused task graph the run executes, and its output keys.
     pub fn graph(&self) -> Result<(Graph, Vec<Key>)> {
         let requests: Vec<_> = self
@@ -508,22 +649,18 @@ impl Computation {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        let run = self
-            .graph()
-            .and_then(|(graph, outputs)| Ok(scheduler.compute_with(&graph, &outputs, callbacks)?));
+        let run = self.check_aliasing().and_then(|()| {
+            let (graph, outputs) = self.graph()?;
+            Ok(scheduler.compute_with(&graph, &outputs, callbacks)?)
+        });
         let run = match run {
             Ok(run) => run,
             Err(e) => {
-                self.sinks.iter().for_each(|s| s.abort());
+                abort_all(&self.sinks);
                 return Err(e);
             }
         };
-        for (i, sink) in self.sinks.iter().enumerate() {
-            if let Err(e) = sink.commit() {
-                self.sinks[i + 1..].iter().for_each(|s| s.abort());
-                return Err(e);
-            }
-        }
+        commit_all(&self.sinks)?;
         Ok((
             Results {
                 results: self.results,

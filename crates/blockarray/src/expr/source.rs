@@ -21,7 +21,7 @@ use crate::element::{Element, Float, Numeric, Real};
 use crate::expr::array::{BlockTask, Meta, Node, block_value};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, ChunkSpec, Chunks, Error, Result};
-use dag_core::{Tokenizer, Value};
+use dag_core::{OpName, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use std::ops::Range;
 use std::sync::Arc;
@@ -62,6 +62,13 @@ pub trait ChunkSource<T: Element>: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// The source's natural chunking (a file's chunk shape), used when none is given.
     fn natural_chunks(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// The storage this source reads (a file and dataset, as a string unique to it, such as
+    /// `"hdf5:/abs/path/data.h5:/x"`), or `None` for sources that compute or hold their data.
+    /// Compared with [`ChunkSink::writes_in_place`](crate::ChunkSink::writes_in_place) so that
+    /// a computation never writes in place into what it reads.
+    fn resource(&self) -> Option<String> {
         None
     }
 }
@@ -201,6 +208,9 @@ impl<T: Element> Node for SourceNode<T> {
                 Ok(block_value(block.as_standard_layout().into_owned()))
             }),
         }
+    }
+    fn resources(&self) -> Vec<String> {
+        self.source.resource().into_iter().collect()
     }
     fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
         Some(
@@ -559,8 +569,10 @@ impl<T: Element> BlockArray<T> {
         )
     }
 
-    /// An array whose element at index `i` is `f(i)`. `name` identifies `f` in task keys (the
-    /// same name with a different function would collide, so make it specific).
+    /// An array whose element at index `i` is `f(i)`. `name` labels the tasks: from a plain
+    /// name the keys are unique to this call (two arrays from closures that capture different
+    /// values never share a key); with [`OpName`]`::pure` the caller vouches that the name and
+    /// token identify `f`, so equal arrays share their tasks.
     ///
     /// ```
     /// let x = blockarray::BlockArray::from_fn(&[3, 4], [2, 2], "i-times-10-plus-j", |i| (i[0] * 10 + i[1]) as i64)?;
@@ -570,14 +582,14 @@ impl<T: Element> BlockArray<T> {
     pub fn from_fn<F>(
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
-        name: &str,
+        name: impl Into<OpName>,
         f: F,
     ) -> Result<BlockArray<T>>
     where
         F: Fn(&[usize]) -> T + Send + Sync + 'static,
     {
         let mut t = Tokenizer::new();
-        t.write_str(name).write_str(std::any::type_name::<F>());
+        t.write(&name.into()).write_str(std::any::type_name::<F>());
         let source = FnSource {
             shape: shape.to_vec(),
             f,

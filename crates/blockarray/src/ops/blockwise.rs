@@ -6,7 +6,7 @@
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::{BlockArray, ChunkSpec, Chunks, Element, Error, Result, unify_axis};
-use dag_core::{BlockIndex, TaskError, Value};
+use dag_core::{BlockIndex, OpName, TaskError, Value};
 use ndarray::ArrayD;
 use std::sync::Arc;
 
@@ -64,8 +64,9 @@ impl Node for BlockwiseNode {
 
 /// Apply `f` to corresponding blocks of several arrays of the same shape (their chunks are
 /// unified first). `out_chunks` declares the output's chunks; it must have the same number of
-/// blocks along every axis as the inputs (`None`: the inputs' chunks). `name` identifies `f` in
-/// task keys.
+/// blocks along every axis as the inputs (`None`: the inputs' chunks). `name` labels the tasks:
+/// from a plain name the keys are unique to this call; with [`OpName::pure`] the caller vouches
+/// that the name and token identify `f`, so equal calls share tasks.
 ///
 /// ```
 /// use blockarray::{BlockArray, blockwise};
@@ -79,7 +80,7 @@ impl Node for BlockwiseNode {
 /// # Ok::<(), blockarray::Error>(())
 /// ```
 pub fn blockwise<T, U, F>(
-    name: &str,
+    name: impl Into<OpName>,
     inputs: &[&BlockArray<T>],
     out_chunks: Option<ChunkSpec>,
     f: F,
@@ -92,12 +93,18 @@ where
         + Sync
         + 'static,
 {
-    blockwise_tagged(name, std::any::type_name::<F>(), inputs, out_chunks, f)
+    blockwise_tagged(
+        &name.into(),
+        std::any::type_name::<F>(),
+        inputs,
+        out_chunks,
+        f,
+    )
 }
 
-/// [`blockwise`], with `tag` (the user function's type name) hashed into the keys.
+/// [`blockwise`], with `op` and `tag` (the user function's type name) hashed into the keys.
 fn blockwise_tagged<T, U, F>(
-    name: &str,
+    op: &OpName,
     tag: &str,
     inputs: &[&BlockArray<T>],
     out_chunks: Option<ChunkSpec>,
@@ -111,6 +118,7 @@ where
         + Sync
         + 'static,
 {
+    let name = op.name();
     let first = inputs
         .first()
         .ok_or_else(|| Error::shape(format!("blockwise {name}: no input arrays")))?;
@@ -170,7 +178,7 @@ where
     });
     let refs: Vec<&Arc<dyn Node>> = nodes.iter().collect();
     let mut t = token_of(&refs);
-    t.write_str(name).write_str(tag);
+    t.write(op).write_str(tag);
     let meta = Meta::new::<U>(name, t, out);
     Ok(BlockArray::wrap(Arc::new(BlockwiseNode {
         meta,
@@ -181,7 +189,8 @@ where
 
 impl<T: Element> BlockArray<T> {
     /// Apply `f` to every block (dask's `map_blocks`). `out_chunks` declares the output chunks
-    /// (`None`: unchanged; otherwise explicit, with the same number of blocks per axis).
+    /// (`None`: unchanged; otherwise explicit, with the same number of blocks per axis). Keys
+    /// as for [`blockwise`]: unique to the call unless `name` is an [`OpName::pure`].
     ///
     /// ```
     /// use blockarray::{BlockArray, ChunkSpec};
@@ -195,7 +204,7 @@ impl<T: Element> BlockArray<T> {
     /// ```
     pub fn map_blocks<U, F>(
         &self,
-        name: &str,
+        name: impl Into<OpName>,
         out_chunks: Option<ChunkSpec>,
         f: F,
     ) -> Result<BlockArray<U>>
@@ -208,7 +217,7 @@ impl<T: Element> BlockArray<T> {
     {
         let tag = std::any::type_name::<F>();
         blockwise_tagged(
-            name,
+            &name.into(),
             tag,
             &[self],
             out_chunks,

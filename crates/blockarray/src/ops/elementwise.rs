@@ -18,7 +18,7 @@ use crate::element::{CastTo, Element, Float, Numeric, Real};
 use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
-use dag_core::{BlockIndex, TaskError, TaskResult, Tokenizer, Value};
+use dag_core::{BlockIndex, OpName, TaskError, TaskResult, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
 use std::cell::Cell;
 use std::ops::{Add, Div, Mul, Neg, Not, Rem, Sub};
@@ -237,9 +237,11 @@ pub(crate) fn map_nodes<T: Element>(
     Ok(BlockArray::wrap(Arc::new(node)))
 }
 
-fn op_token<F>(op: &str) -> Tokenizer {
+/// The token of a map with function `F` named by `op`: its name and token (unique unless
+/// pure) and the function's type.
+fn op_token<F>(op: &OpName) -> Tokenizer {
     let mut t = Tokenizer::new();
-    t.write_str(op).write_str(std::any::type_name::<F>());
+    t.write(op).write_str(std::any::type_name::<F>());
     t
 }
 
@@ -302,38 +304,61 @@ where
 
 impl<T: Element> BlockArray<T> {
     /// Apply `f` to every element (an elementwise map, fused with its neighbours when
-    /// computed). `name` identifies `f` in task keys.
+    /// computed). `name` labels the tasks; from a plain name the map's keys are unique to this
+    /// call (a closure's captured values cannot be seen, so two maps never share a result);
+    /// with [`OpName::pure`] the caller vouches that the name and token identify `f`, and equal
+    /// maps share their tasks.
     ///
     /// ```
-    /// let x = blockarray::BlockArray::<f64>::ones(&[4], 2)?;
+    /// use blockarray::{BlockArray, OpName};
+    /// let x = BlockArray::<f64>::ones(&[4], 2)?;
     /// let y = x.map("plus-half", |v| v + 0.5);
     /// assert_eq!(y.compute()?[[3]], 1.5);
+    /// // Captured parameters in the token: equal parameters share keys, others do not.
+    /// let scale = |k: f64| x.map(OpName::pure("scale", &k), move |v| v * k);
+    /// assert_eq!(scale(2.0).name(), scale(2.0).name());
+    /// assert_ne!(scale(2.0).name(), scale(3.0).name());
     /// # Ok::<(), blockarray::Error>(())
     /// ```
-    pub fn map<U: Element, F>(&self, name: &str, f: F) -> BlockArray<U>
+    pub fn map<U: Element, F>(&self, name: impl Into<OpName>, f: F) -> BlockArray<U>
     where
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let mut t = op_token::<F>(name);
-        t.write_str(name);
-        map_nodes::<U>(name, t, vec![self.node.clone()], unary_kernel(f))
-            .expect("a unary map cannot fail to broadcast")
+        let op = name.into();
+        map_nodes::<U>(
+            op.name(),
+            op_token::<F>(&op),
+            vec![self.node.clone()],
+            unary_kernel(f),
+        )
+        .expect("a unary map cannot fail to broadcast")
     }
 
-    /// Combine with another operand elementwise: `f(self, other)`, with broadcasting.
+    /// A map by one of blockarray's own functions: `name` fully identifies `f`, so equal
+    /// calls share keys.
+    pub(crate) fn map_builtin<U: Element, F>(&self, name: &str, f: F) -> BlockArray<U>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        self.map(OpName::pure(name, &()), f)
+    }
+
+    /// Combine with another operand elementwise: `f(self, other)`, with broadcasting. Keys as
+    /// for [`map`](Self::map): unique to the call unless `name` is an [`OpName::pure`].
     pub fn zip_map<'a, B: Element, U: Element, F>(
         &self,
         other: impl Into<Operand<'a, B>>,
-        name: &str,
+        name: impl Into<OpName>,
         f: F,
     ) -> Result<BlockArray<U>>
     where
         F: Fn(T, B) -> U + Send + Sync + 'static,
     {
         let other = other.into();
+        let op = name.into();
         map_nodes::<U>(
-            name,
-            op_token::<F>(name),
+            op.name(),
+            op_token::<F>(&op),
             vec![self.node.clone(), other.node()],
             binary_kernel(move |a, b| Ok(f(a, b))),
         )
@@ -351,7 +376,7 @@ impl<T: Element> BlockArray<T> {
         let other = other.into();
         map_nodes::<U>(
             name,
-            op_token::<F>(name),
+            op_token::<F>(&OpName::pure(name, &())),
             vec![self.node.clone(), other.node()],
             binary_kernel(f),
         )
@@ -365,7 +390,7 @@ impl<T: Element> BlockArray<T> {
         if T::DTYPE == U::DTYPE {
             return BlockArray::wrap(self.node.clone());
         }
-        self.map(&format!("astype-{}", U::DTYPE), |v: T| v.cast())
+        self.map_builtin(&format!("astype-{}", U::DTYPE), |v: T| v.cast())
     }
 
     /// `self == other` elementwise.
@@ -380,7 +405,7 @@ impl<T: Element> BlockArray<T> {
 
     /// Whether each element is NaN (false for non-float types).
     pub fn isnan(&self) -> BlockArray<bool> {
-        self.map("isnan", |v: T| v.is_nan_value())
+        self.map_builtin("isnan", |v: T| v.is_nan_value())
     }
 }
 
@@ -441,12 +466,12 @@ impl<T: Real> BlockArray<T> {
 
     /// The absolute value.
     pub fn abs(&self) -> BlockArray<T> {
-        self.map("abs", |v: T| v.abs_value())
+        self.map_builtin("abs", |v: T| v.abs_value())
     }
 
     /// -1, 0 or 1 by sign (`numpy.sign`).
     pub fn sign(&self) -> BlockArray<T> {
-        self.map("sign", |v: T| v.signum_value())
+        self.map_builtin("sign", |v: T| v.signum_value())
     }
 }
 
@@ -506,7 +531,7 @@ impl BlockArray<bool> {
     }
     /// Elementwise logical not.
     pub fn logical_not(&self) -> BlockArray<bool> {
-        self.map("logical_not", |a: bool| !a)
+        self.map_builtin("logical_not", |a: bool| !a)
     }
 }
 
@@ -606,7 +631,7 @@ arith!(Rem, rem, "mod", |a, b| a.try_rem(b));
 impl<T: Numeric + Neg<Output = T>> Neg for &BlockArray<T> {
     type Output = BlockArray<T>;
     fn neg(self) -> BlockArray<T> {
-        self.map("neg", |v: T| -v)
+        self.map_builtin("neg", |v: T| -v)
     }
 }
 
@@ -623,7 +648,7 @@ macro_rules! ufuncs {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> BlockArray<T> {
-                    self.map(stringify!($name), $f)
+                    self.map_builtin(stringify!($name), $f)
                 }
             )*
         }
@@ -683,12 +708,12 @@ ufuncs! {
 impl<T: Float> BlockArray<T> {
     /// Whether each element is infinite.
     pub fn isinf(&self) -> BlockArray<bool> {
-        self.map("isinf", |v: T| v.is_infinite())
+        self.map_builtin("isinf", |v: T| v.is_infinite())
     }
 
     /// Whether each element is finite.
     pub fn isfinite(&self) -> BlockArray<bool> {
-        self.map("isfinite", |v: T| v.is_finite())
+        self.map_builtin("isfinite", |v: T| v.is_finite())
     }
 
     /// Each element to an integer power.
@@ -729,23 +754,23 @@ macro_rules! complex_ufuncs {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> BlockArray<num_complex::Complex<F>> {
-                    self.map(stringify!($name), $f)
+                    self.map_builtin(stringify!($name), $f)
                 }
             )*
 
             /// The modulus `|z|`.
             pub fn abs(&self) -> BlockArray<F> {
-                self.map("abs", |z: num_complex::Complex<F>| z.norm())
+                self.map_builtin("abs", |z: num_complex::Complex<F>| z.norm())
             }
 
             /// The real part.
             pub fn re(&self) -> BlockArray<F> {
-                self.map("real", |z: num_complex::Complex<F>| z.re)
+                self.map_builtin("real", |z: num_complex::Complex<F>| z.re)
             }
 
             /// The imaginary part.
             pub fn im(&self) -> BlockArray<F> {
-                self.map("imag", |z: num_complex::Complex<F>| z.im)
+                self.map_builtin("imag", |z: num_complex::Complex<F>| z.im)
             }
         }
     };

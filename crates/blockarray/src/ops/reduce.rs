@@ -20,8 +20,8 @@ use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of
 use crate::ops::elementwise::{nan_max, nan_min};
 use crate::ops::shape::axes_node;
 use crate::{BlockArray, Chunks, Error, Result};
-use dag_core::{BlockIndex, Tokenizer, Value};
-use ndarray::{ArrayD, Axis, CowArray, Ix2, IxDyn, Zip};
+use dag_core::{BlockIndex, OpName, Tokenizer, Value};
+use ndarray::{ArrayD, ArrayViewD, Axis, CowArray, Ix2, IxDyn, Zip};
 use std::sync::Arc;
 
 /// The default number of partials one combine task merges.
@@ -85,9 +85,75 @@ fn lanes<'a, T: Element>(
     (flat, out_shape)
 }
 
-/// Fold `block` over `axes` one axis at a time with ndarray's `fold_axis` (vectorised across
-/// the kept axes: reducing a leading axis adds whole rows), keeping the reduced axes as
-/// length 1. `f` must be associative and commutative.
+/// Elements NumPy's pairwise summation adds in one run (`PW_BLOCKSIZE`): shorter runs are
+/// folded with eight interleaved accumulators, longer ones split in halves merged pairwise.
+const PAIRWISE_RUN: usize = 128;
+
+/// Sub-arrays folded in order along a leading axis before halves are merged pairwise.
+const PAIRWISE_ROWS: usize = 16;
+
+/// Fold a slice pairwise: `step(acc, x)` adds an element, `merge(a, b)` joins two partial
+/// results (both must be associative, and commutative for the interleaving). Runs of up to
+/// [`PAIRWISE_RUN`] elements use eight interleaved accumulators, which the compiler
+/// vectorises; longer slices are split in halves (at a multiple of 8) folded separately, so a
+/// float sum's rounding error grows with `log n`, not `n` — NumPy's pairwise summation, at
+/// memory speed. (A plain loop with eight lanes summed 2·10⁸ `f32` ones to 134217730.)
+pub(crate) fn fold_pairwise<T: Copy, A: Copy>(
+    xs: &[T],
+    identity: A,
+    step: &impl Fn(A, T) -> A,
+    merge: &impl Fn(A, A) -> A,
+) -> A {
+    if xs.len() > PAIRWISE_RUN {
+        let half = (xs.len() / 2) & !7;
+        return merge(
+            fold_pairwise(&xs[..half], identity, step, merge),
+            fold_pairwise(&xs[half..], identity, step, merge),
+        );
+    }
+    let mut acc = [identity; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            acc[i] = step(acc[i], c[i]);
+        }
+    }
+    let rest = chunks.remainder().iter().fold(identity, |a, &x| step(a, x));
+    let pairs = [
+        merge(acc[0], acc[1]),
+        merge(acc[2], acc[3]),
+        merge(acc[4], acc[5]),
+        merge(acc[6], acc[7]),
+    ];
+    merge(
+        merge(merge(pairs[0], pairs[1]), merge(pairs[2], pairs[3])),
+        rest,
+    )
+}
+
+/// Fold `view` along `axis` pairwise into an array without that axis: `leaf` folds up to
+/// [`PAIRWISE_ROWS`] consecutive sub-arrays in order, `merge` adds the right half's result into
+/// the left's. The sub-arrays are added whole (vectorised across the kept axes), and the
+/// rounding error grows with `log n` along the axis instead of `n`.
+fn fold_axis_pairwise<T, A>(
+    view: ArrayViewD<'_, T>,
+    axis: Axis,
+    leaf: &impl Fn(ArrayViewD<'_, T>) -> ArrayD<A>,
+    merge: &impl Fn(&mut ArrayD<A>, &ArrayD<A>),
+) -> ArrayD<A> {
+    let n = view.len_of(axis);
+    if n <= PAIRWISE_ROWS {
+        return leaf(view);
+    }
+    let (left, right) = view.split_at(axis, n / 2);
+    let mut out = fold_axis_pairwise(left, axis, leaf, merge);
+    merge(&mut out, &fold_axis_pairwise(right, axis, leaf, merge));
+    out
+}
+
+/// Fold `block` over `axes`, keeping the reduced axes as length 1. `f` must be associative and
+/// commutative. Contiguous trailing axes fold each lane with [`fold_pairwise`]; other axes are
+/// folded one at a time with [`fold_axis_pairwise`] (whole sub-arrays at a time).
 fn fold_axes<T: Element>(
     block: &ArrayD<T>,
     axes: &[usize],
@@ -100,17 +166,17 @@ fn fold_axes<T: Element>(
         .enumerate()
         .all(|(i, &a)| a == nd - axes.len() + i);
     if !axes.is_empty() && trailing && block.is_standard_layout() {
-        // Contiguous lanes (a 1-d block, or reducing the last axes): fold each lane with eight
-        // independent accumulators, which the compiler vectorises (`fold_axis` walks these
-        // lanes one element at a time with a dependency chain: ~40 ns per element).
+        // Contiguous lanes (a 1-d block, or reducing the last axes). (`fold_axis` walks these
+        // lanes one element at a time with a dependency chain: ~40 ns per element.)
         let (flat, shape) = lanes(block, axes);
         let out: Vec<T> = flat
             .rows()
             .into_iter()
             .map(|row| {
-                fold_unrolled(
+                fold_pairwise(
                     row.as_slice().expect("standard layout rows are contiguous"),
                     identity,
+                    &f,
                     &f,
                 )
             })
@@ -124,8 +190,11 @@ fn fold_axes<T: Element>(
             Some(c) => c.view(),
             None => block.view(),
         };
-        let next = view.fold_axis(Axis(a), identity, |&acc, &x| f(acc, x));
-        cur = Some(next);
+        let leaf = |v: ArrayViewD<'_, T>| v.fold_axis(Axis(a), identity, |&acc, &x| f(acc, x));
+        let merge = |acc: &mut ArrayD<T>, other: &ArrayD<T>| {
+            Zip::from(acc).and(other).for_each(|x, &y| *x = f(*x, y));
+        };
+        cur = Some(fold_axis_pairwise(view, Axis(a), &leaf, &merge));
     }
     // Over no axes every element is still folded once into the identity (nansum of a NaN is 0).
     let mut out = cur.unwrap_or_else(|| block.mapv(|x| f(identity, x)));
@@ -133,22 +202,6 @@ fn fold_axes<T: Element>(
         out.insert_axis_inplace(Axis(a));
     }
     out
-}
-
-/// `f`-fold of a slice with eight interleaved accumulators (`f` associative and commutative).
-fn fold_unrolled<T: Element>(xs: &[T], identity: T, f: &impl Fn(T, T) -> T) -> T {
-    let mut acc = [identity; 8];
-    let mut chunks = xs.chunks_exact(8);
-    for c in &mut chunks {
-        for i in 0..8 {
-            acc[i] = f(acc[i], c[i]);
-        }
-    }
-    let mut total = chunks.remainder().iter().fold(identity, |a, &x| f(a, x));
-    for a in acc {
-        total = f(total, a);
-    }
-    total
 }
 
 fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
@@ -167,16 +220,22 @@ fn zip_with<T: Element>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> 
 /// # Ok::<(), blockarray::Error>(())
 /// ```
 pub struct Fold<T, F> {
-    name: &'static str,
+    op: OpName,
     identity: T,
     f: F,
 }
 
 impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Fold<T, F> {
-    /// Fold with `f` (associative and commutative) starting from `identity`; `name` goes into
-    /// task keys.
-    pub fn new(name: &'static str, identity: T, f: F) -> Fold<T, F> {
-        Fold { name, identity, f }
+    /// Fold with `f` (associative and commutative) starting from `identity`. `name` labels the
+    /// tasks; from a plain name the keys are unique to this fold (a closure's captured values
+    /// cannot be seen); with [`OpName::pure`] the caller vouches that name and token identify
+    /// `f`, so equal reductions share their tasks.
+    pub fn new(name: impl Into<OpName>, identity: T, f: F) -> Fold<T, F> {
+        Fold {
+            op: name.into(),
+            identity,
+            f,
+        }
     }
 }
 
@@ -185,9 +244,10 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T,
     type Out = T;
     type Partial = ArrayD<T>;
     fn name(&self) -> &str {
-        self.name
+        self.op.name()
     }
     fn tokenize(&self, t: &mut Tokenizer) {
+        t.write(&self.op).write_str(std::any::type_name::<F>());
         self.identity.tokenize(t);
     }
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<T> {
@@ -268,32 +328,42 @@ impl<T: Float> Reduction for Moments<T> {
             .iter()
             .enumerate()
             .all(|(i, &a)| a == nd - axes.len() + i);
+        let add = |a: f64, b: f64| a + b;
         if !self.skip_nan && axes.len() == 1 && !trailing {
-            // One leading or middle axis: two streaming passes over the sub-arrays along it,
-            // accumulating in f64 into arrays of the kept shape (no copy of the block).
+            // One leading or middle axis: two passes over the sub-arrays along it, folded
+            // pairwise into f64 arrays of the kept shape (no copy of the block).
             let ax = Axis(axes[0]);
             let count = block.len_of(ax);
             let mut kept = block.shape().to_vec();
             kept.remove(axes[0]);
-            let mut mean = ArrayD::<f64>::zeros(IxDyn(&kept));
-            for sub in block.axis_iter(ax) {
-                Zip::from(&mut mean)
-                    .and(&sub)
-                    .for_each(|m, &x| *m += x.as_f64());
-            }
+            let merge = |acc: &mut ArrayD<f64>, other: &ArrayD<f64>| *acc += other;
+            let sum_rows = |v: ArrayViewD<'_, T>| {
+                let mut acc = ArrayD::<f64>::zeros(IxDyn(&kept));
+                for sub in v.axis_iter(ax) {
+                    Zip::from(&mut acc)
+                        .and(&sub)
+                        .for_each(|m, &x| *m += x.as_f64());
+                }
+                acc
+            };
+            let mut mean = fold_axis_pairwise(block.view(), ax, &sum_rows, &merge);
             if count > 0 {
                 mean.mapv_inplace(|m| m / count as f64);
             }
-            let mut m2 = ArrayD::<f64>::zeros(mean.raw_dim());
-            for sub in block.axis_iter(ax) {
-                Zip::from(&mut m2)
-                    .and(&sub)
-                    .and(&mean)
-                    .for_each(|acc, &x, &mu| {
-                        let d = x.as_f64() - mu;
-                        *acc += d * d;
-                    });
-            }
+            let dev_rows = |v: ArrayViewD<'_, T>| {
+                let mut acc = ArrayD::<f64>::zeros(IxDyn(&kept));
+                for sub in v.axis_iter(ax) {
+                    Zip::from(&mut acc)
+                        .and(&sub)
+                        .and(&mean)
+                        .for_each(|m2, &x, &mu| {
+                            let d = x.as_f64() - mu;
+                            *m2 += d * d;
+                        });
+                }
+                acc
+            };
+            let m2 = fold_axis_pairwise(block.view(), ax, &dev_rows, &merge);
             let (mean, m2) = (mean.insert_axis(ax), m2.insert_axis(ax));
             return MomentsPartial {
                 n: ArrayD::from_elem(mean.raw_dim(), count as f64),
@@ -308,20 +378,42 @@ impl<T: Float> Reduction for Moments<T> {
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
         );
+        let skip = self.skip_nan;
         for r in 0..rows {
             let row = flat.row(r);
-            let keep = |x: &&T| !(self.skip_nan && x.is_nan());
-            let (mut cnt, mut sum) = (0.0f64, 0.0f64);
-            for x in row.iter().filter(keep) {
-                cnt += 1.0;
-                sum += x.as_f64();
-            }
+            let row = row.as_slice().expect("standard layout rows are contiguous");
+            // Pairwise sums in f64 (a NaN counts as nothing when skipped).
+            let cnt = if skip {
+                row.iter().filter(|x| !x.is_nan()).count()
+            } else {
+                row.len()
+            } as f64;
+            let sum = fold_pairwise(
+                row,
+                0.0,
+                &|a: f64, x: T| {
+                    if skip && x.is_nan() {
+                        a
+                    } else {
+                        a + x.as_f64()
+                    }
+                },
+                &add,
+            );
             let mu = if cnt > 0.0 { sum / cnt } else { 0.0 };
-            let dev: f64 = row
-                .iter()
-                .filter(keep)
-                .map(|x| (x.as_f64() - mu).powi(2))
-                .sum();
+            let dev = fold_pairwise(
+                row,
+                0.0,
+                &|a: f64, x: T| {
+                    if skip && x.is_nan() {
+                        a
+                    } else {
+                        let d = x.as_f64() - mu;
+                        a + d * d
+                    }
+                },
+                &add,
+            );
             n.push(cnt);
             mean.push(mu);
             m2.push(dev);
@@ -727,12 +819,13 @@ fn no_empty<T: Element>(x: &BlockArray<T>, axes: Option<&[usize]>, what: &str) -
     Ok(())
 }
 
+/// One of blockarray's own folds: `name` identifies `f`, so equal reductions share keys.
 fn fold<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static>(
     name: &'static str,
     identity: T,
     f: F,
 ) -> Fold<T, F> {
-    Fold { name, identity, f }
+    Fold::new(OpName::pure(name, &()), identity, f)
 }
 
 fn add<T: Numeric>(a: T, b: T) -> T {
