@@ -64,6 +64,10 @@ pub trait Real: Numeric + PartialOrd {
     fn signum_value(self) -> Self;
     /// The absolute value.
     fn abs_value(self) -> Self;
+    /// The value as an exact integer (`None` for floats).
+    fn to_i128(self) -> Option<i128>;
+    /// The integer `v` as this type, if it is an integer type and `v` fits (`None` otherwise).
+    fn from_i128(v: i128) -> Option<Self>;
 }
 
 /// Floating-point element types: `f32` and `f64`.
@@ -167,6 +171,12 @@ macro_rules! numeric_int {
             fn abs_value(self) -> Self {
                 if self < 0 { (0 as $t).wrapping_sub(self) } else { self }
             }
+            fn to_i128(self) -> Option<i128> {
+                Some(self as i128)
+            }
+            fn from_i128(v: i128) -> Option<Self> {
+                <$t>::try_from(v).ok()
+            }
         }
     )*};
 }
@@ -194,6 +204,8 @@ macro_rules! numeric_float {
                 if self > 0.0 { 1.0 } else if self < 0.0 { -1.0 } else { self }
             }
             fn abs_value(self) -> Self { self.abs() }
+            fn to_i128(self) -> Option<i128> { None }
+            fn from_i128(_: i128) -> Option<Self> { None }
         }
         impl Float for $t {
             fn from_f64(v: f64) -> Self { v as $t }

@@ -1301,3 +1301,87 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
     let v = planned.sum(Some(&[1]), false).unwrap().compute().unwrap();
     assert!(v.iter().all(|&s| s == 1000.0));
 }
+
+/// A float sum's rounding error, relative to the exact (f64) sum of the same values.
+fn rel_err(got: f64, exact: f64) -> f64 {
+    ((got - exact) / exact).abs()
+}
+
+/// The in-block sum blockarray used before: eight plain accumulator lanes, in f32.
+fn eight_lanes(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for c in xs.chunks(8) {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum()
+}
+
+#[test]
+fn float_sums_are_as_accurate_as_numpys_pairwise_summation() {
+    // Uniform f32 values, summed in one block and in several. Plain lanes are far off (the
+    // check below shows the bound would catch them); NumPy's pairwise error is ~10⁻⁸.
+    let n = 8_000_000;
+    let one = blockarray::random::Rng::new(11)
+        .random::<f32>(&[n], [n])
+        .unwrap()
+        .persist()
+        .unwrap();
+    let values = one.compute().unwrap();
+    let values = values.as_slice().unwrap();
+    let exact: f64 = values.iter().map(|&v| f64::from(v)).sum();
+    let bound = 1e-7;
+    assert!(rel_err(f64::from(eight_lanes(values)), exact) > bound);
+    for chunk in [n, 3_000_001, 500_000] {
+        let x = one.rechunk(vec![chunk]).unwrap();
+        let got = f64::from(x.sum(None, false).unwrap().compute().unwrap()[[]]);
+        assert!(
+            rel_err(got, exact) < bound,
+            "chunk {chunk}: {got} vs {exact}"
+        );
+        let nan = f64::from(x.nansum(None, false).unwrap().compute().unwrap()[[]]);
+        assert!(
+            rel_err(nan, exact) < bound,
+            "nansum, chunk {chunk}: {nan} vs {exact}"
+        );
+        let mean = f64::from(x.mean(None, false).unwrap().compute().unwrap()[[]]);
+        assert!(
+            rel_err(mean, exact / n as f64) < bound,
+            "mean, chunk {chunk}"
+        );
+    }
+    // A constant in one block: each plain lane's running sum outgrows the constant's precision
+    // (the 2·10⁸ ones summed to 134217730); pairwise sums stay within 10⁻⁶.
+    let n = 8_000_000;
+    let tenths = BlockArray::<f32>::full(&[n], 0.1, [n]).unwrap();
+    let exact = f64::from(0.1f32) * n as f64;
+    assert!(rel_err(f64::from(eight_lanes(&vec![0.1f32; n])), exact) > 1e-5);
+    let got = f64::from(tenths.sum(None, false).unwrap().compute().unwrap()[[]]);
+    assert!(rel_err(got, exact) < 1e-6, "{got} vs {exact}");
+    // Along a leading axis (whole rows added at a time): pairwise over the rows too.
+    let rows = 1_000_000;
+    let m = BlockArray::<f32>::full(&[rows, 4], 0.1, [rows, 4]).unwrap();
+    let col = m.sum(Some(&[0]), false).unwrap().compute().unwrap();
+    let exact = f64::from(0.1f32) * rows as f64;
+    let plain = (0..rows).fold(0f32, |a, _| a + 0.1);
+    assert!(rel_err(f64::from(plain), exact) > 1e-5);
+    for &c in col.iter() {
+        assert!(rel_err(f64::from(c), exact) < 1e-6, "{c} vs {exact}");
+    }
+    // f64 moments along a leading axis with a large offset: pairwise sums, then Chan's merge.
+    let v = BlockArray::<f64>::arange(0.0, 2e6, 1.0, 2_000_000)
+        .unwrap()
+        .reshape(&[1_000_000, 2])
+        .unwrap();
+    let shifted = &v + 1e9;
+    let var = shifted
+        .var(Some(&[0]), 0.0, false)
+        .unwrap()
+        .compute()
+        .unwrap();
+    let exact_var = (1e12 - 1.0) / 3.0; // 0, 2, 4, … (and 1, 3, 5, …): spacing 2
+    for &x in var.iter() {
+        assert!(rel_err(x, exact_var) < 1e-9, "{x} vs {exact_var}");
+    }
+}

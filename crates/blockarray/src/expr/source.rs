@@ -666,19 +666,32 @@ impl<T: Real> BlockArray<T> {
         if step == T::zero() {
             return Err(Error::step("arange: step must not be zero"));
         }
-        let (a, b, s) = (
-            start.to_f64_lossy(),
-            stop.to_f64_lossy(),
-            step.to_f64_lossy(),
-        );
-        let span = ((b - a) / s).ceil();
-        if !span.is_finite() || span >= isize::MAX as f64 {
-            return Err(Error::step(format!(
-                "arange: cannot compute the length of [{a}, {b}) by {s}: (stop - start) / step \
-                 is {span}"
-            )));
-        }
-        let len = span.max(0.0) as usize;
+        let len = match (start.to_i128(), stop.to_i128(), step.to_i128()) {
+            // Integers: the exact length, as NumPy computes it for integer types (through f64
+            // the bounds lose their low bits above 2^53).
+            (Some(a), Some(b), Some(s)) => {
+                let span = b - a;
+                let n = span / s + i128::from(span % s != 0 && (span < 0) == (s < 0));
+                usize::try_from(n.max(0)).map_err(|_| {
+                    Error::step(format!("arange: [{a}, {b}) by {s} has too many values"))
+                })?
+            }
+            _ => {
+                let (a, b, s) = (
+                    start.to_f64_lossy(),
+                    stop.to_f64_lossy(),
+                    step.to_f64_lossy(),
+                );
+                let span = ((b - a) / s).ceil();
+                if !span.is_finite() || span >= isize::MAX as f64 {
+                    return Err(Error::step(format!(
+                        "arange: cannot compute the length of [{a}, {b}) by {s}: (stop - start) / step \
+                         is {span}"
+                    )));
+                }
+                span.max(0.0) as usize
+            }
+        };
         let mut t = Tokenizer::new();
         start.tokenize(&mut t);
         step.tokenize(&mut t);
@@ -693,8 +706,12 @@ impl<T: Real> BlockArray<T> {
     }
 }
 
+/// `start + i·step`: exactly for integers (every value of an arange lies between its bounds,
+/// so it fits), by repeated doubling for floats.
 fn arange_value<T: Real>(start: T, step: T, i: usize) -> T {
-    // start + i·step, computed by repeated doubling so integer types need no conversion.
+    if let (Some(a), Some(s)) = (start.to_i128(), step.to_i128()) {
+        return T::from_i128(a + i as i128 * s).expect("arange values lie between its bounds");
+    }
     let mut acc = start;
     let mut add = step;
     let mut n = i;
@@ -702,8 +719,10 @@ fn arange_value<T: Real>(start: T, step: T, i: usize) -> T {
         if n & 1 == 1 {
             acc = acc + add;
         }
-        add = add + add;
         n >>= 1;
+        if n > 0 {
+            add = add + add;
+        }
     }
     acc
 }
@@ -835,6 +854,18 @@ pub mod random {
             if high <= low {
                 return Err(Error::unsupported(format!(
                     "integers: need low < high, got [{low}, {high})"
+                )));
+            }
+            // Integer types must hold every value of [low, high) (NumPy raises too; wrapping
+            // would give negative numbers from a range of positive ones).
+            let fits =
+                |v: i64| T::to_i128(T::default()).is_none() || T::from_i128(v.into()).is_some();
+            if !fits(low) || !fits(high - 1) {
+                return Err(Error::unsupported(format!(
+                    "integers: [{low}, {high}) does not fit {} (its values range over [{:?}, {:?}])",
+                    T::DTYPE,
+                    T::min_value(),
+                    T::max_value()
                 )));
             }
             self.make(Distribution::Integers { low, high }, shape, chunks)
