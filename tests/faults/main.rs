@@ -6,6 +6,7 @@
 //!   silently wrong answer);
 //! - [`sinks`]: in-place stores into what the computation reads are refused; sinks commit
 //!   all together or not at all;
+//! - [`sizes`]: results and persists larger than memory are refused before running;
 //! - [`values`]: inputs whose results cannot be represented (integer ranges, bounds);
 //!
 //! `docs/architecture.md` ("Guarantees") states the promises these tests hold.
@@ -14,4 +15,5 @@ mod common;
 mod keys;
 mod panics;
 mod sinks;
+mod sizes;
 mod values;

@@ -46,6 +46,7 @@ mod error;
 pub mod fuse;
 mod graph;
 mod key;
+mod memory;
 mod plan;
 mod progress;
 mod scheduler;
@@ -57,10 +58,9 @@ pub use delayed::Delayed;
 pub use error::{Error, ErrorKind};
 pub use graph::Graph;
 pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
+pub use memory::{MemoryMeter, available_memory, fmt_bytes};
 pub use plan::{Plan, panic_message};
 pub use progress::ProgressBar;
-pub use scheduler::{
-    CallbackSet, Callbacks, Execution, MemoryMeter, NoCallbacks, RunStats, Scheduler,
-};
+pub use scheduler::{CallbackSet, Callbacks, Execution, NoCallbacks, RunStats, Scheduler};
 pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};

@@ -346,21 +346,6 @@ pub(crate) fn token_of(inputs: &[&Arc<dyn Node>]) -> Tokenizer {
     t
 }
 
-fn human_bytes(n: usize) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
-}
-
 fn tuple(v: &[usize]) -> String {
     match v {
         [x] => format!("({x},)"),
@@ -390,13 +375,13 @@ impl<T: Element> fmt::Display for BlockArray<T> {
             "BlockArray<{}> shape={} {}",
             T::DTYPE,
             tuple(self.shape()),
-            human_bytes(self.nbytes())
+            dag_core::fmt_bytes(self.nbytes())
         )?;
         writeln!(
             f,
             "  blocks of {} {}: {} blocks in {}, {} tasks",
             tuple(&block),
-            human_bytes(block_bytes),
+            dag_core::fmt_bytes(block_bytes),
             self.chunks().nblocks(),
             tuple(&self.numblocks()),
             self.ntasks()

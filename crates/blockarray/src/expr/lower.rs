@@ -386,9 +386,23 @@ fn commit_all(sinks: &[Box<dyn Finish>]) -> Result<()> {
 }
 
 /// A [`ChunkSink`] that fills an in-memory array.
+///
+/// Made from an existing array ([`ArraySink::new`]), or for a shape whose buffer is allocated
+/// only when a run starts ([`ArraySink::for_shape`], what [`Computation::add`] uses), so that
+/// a result too large for memory is refused with an `Err` instead of aborting the process.
 pub struct ArraySink<T> {
     shape: Vec<usize>,
-    array: Mutex<Option<ArrayD<T>>>,
+    array: Mutex<Buffer<T>>,
+}
+
+/// The state of an [`ArraySink`]'s array.
+enum Buffer<T> {
+    /// Not allocated yet.
+    Pending,
+    /// Allocated (blocks are written into it).
+    Ready(ArrayD<T>),
+    /// Taken out by the user.
+    Taken,
 }
 
 impl<T: Element> ArraySink<T> {
@@ -396,8 +410,43 @@ impl<T: Element> ArraySink<T> {
     pub fn new(array: ArrayD<T>) -> ArraySink<T> {
         ArraySink {
             shape: array.shape().to_vec(),
-            array: Mutex::new(Some(array)),
+            array: Mutex::new(Buffer::Ready(array)),
         }
+    }
+
+    /// A sink for an array of `shape`, allocated by [`allocate`](Self::allocate) (a run's
+    /// [`Computation`] calls it after checking that its results fit in memory).
+    pub fn for_shape(shape: &[usize]) -> ArraySink<T> {
+        ArraySink {
+            shape: shape.to_vec(),
+            array: Mutex::new(Buffer::Pending),
+        }
+    }
+
+    /// Bytes of the array.
+    pub fn nbytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * T::itemsize()
+    }
+
+    /// Allocate the array if it is not yet: an `Err` (not an abort) when the allocator
+    /// refuses.
+    pub fn allocate(&self) -> Result<()> {
+        let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*guard, Buffer::Pending) {
+            let n: usize = self.shape.iter().product();
+            let mut data: Vec<T> = Vec::new();
+            data.try_reserve_exact(n).map_err(|_| {
+                Error::memory(format!(
+                    "cannot allocate {} for a result of shape {}",
+                    dag_core::fmt_bytes(self.nbytes()),
+                    crate::error::fmt_shape(&self.shape)
+                ))
+            })?;
+            data.resize(n, T::default());
+            let a = ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("sizes match");
+            *guard = Buffer::Ready(a);
+        }
+        Ok(())
     }
 
     /// The array, with every block written so far.
@@ -405,9 +454,18 @@ impl<T: Element> ArraySink<T> {
         self.take().expect("an owned sink still holds its array")
     }
 
-    /// Take the array out (later writes fail). `None` if it was already taken.
+    /// Take the array out (later writes fail). `None` if it was already taken or never
+    /// allocated.
     pub fn take(&self) -> Option<ArrayD<T>> {
-        self.array.lock().unwrap_or_else(|e| e.into_inner()).take()
+        let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *guard, Buffer::Taken) {
+            Buffer::Ready(a) => Some(a),
+            Buffer::Pending => {
+                *guard = Buffer::Pending;
+                None
+            }
+            Buffer::Taken => None,
+        }
     }
 }
 
@@ -418,8 +476,16 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
 
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(a) = guard.as_mut() else {
-            return Err(Error::io("this in-memory sink's array was already taken"));
+        let a = match &mut *guard {
+            Buffer::Ready(a) => a,
+            Buffer::Pending => {
+                return Err(Error::io(
+                    "this in-memory sink's array was not allocated (ArraySink::allocate)",
+                ));
+            }
+            Buffer::Taken => {
+                return Err(Error::io("this in-memory sink's array was already taken"));
+            }
         };
         if offset.len() != a.ndim() || block.ndim() != a.ndim() {
             return Err(Error::shape(format!(
@@ -558,6 +624,39 @@ pub struct Computation {
     /// The sinks of `stores`, committed (or aborted) after the run.
     sinks: Vec<Box<dyn Finish>>,
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
+    /// The in-memory results' buffers, allocated when the run starts.
+    buffers: Vec<Box<dyn Buffered>>,
+}
+
+/// An in-memory result's buffer, whatever its element type.
+trait Buffered: Send + Sync {
+    fn nbytes(&self) -> usize;
+    fn allocate(&self) -> Result<()>;
+}
+
+impl<T: Element> Buffered for Arc<ArraySink<T>> {
+    fn nbytes(&self) -> usize {
+        ArraySink::nbytes(self)
+    }
+    fn allocate(&self) -> Result<()> {
+        ArraySink::allocate(self)
+    }
+}
+
+/// Refuse to hold `nbytes` in memory for `what` when the machine does not have them available
+/// (allocating would abort the process, or push it into swap and the OOM killer).
+pub(crate) fn check_fits(what: &str, nbytes: usize) -> Result<()> {
+    if let Some(available) = dag_core::available_memory()
+        && nbytes > available
+    {
+        return Err(Error::memory(format!(
+            "{what} needs {} but only {} of memory is available; compute a slice or a \
+             reduction of it, or store it to a file instead",
+            dag_core::fmt_bytes(nbytes),
+            dag_core::fmt_bytes(available)
+        )));
+    }
+    Ok(())
 }
 
 impl Computation {
@@ -567,14 +666,16 @@ impl Computation {
     }
 
     /// Compute `array` in this run; its result is taken from the [`Results`] with the handle.
+    ///
+    /// The result's memory is allocated when the run starts, after checking that all the
+    /// run's in-memory results fit in the memory available (an `Err` of kind
+    /// [`Memory`](crate::ErrorKind::Memory) otherwise, before any task runs).
     pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
-        let sink = Arc::new(ArraySink::new(ArrayD::from_elem(
-            IxDyn(array.shape()),
-            T::default(),
-        )));
+        let sink = Arc::new(ArraySink::for_shape(array.shape()));
         let node = StoreNode::new(&array.node, sink.clone() as Arc<dyn ChunkSink<T>>)
             .expect("the sink has the array's shape");
         self.stores.push(Arc::new(node));
+        self.buffers.push(Box::new(sink.clone()));
         self.results.push(Some(Box::new(sink)));
         Handle {
             index: self.results.len() - 1,
@@ -592,6 +693,18 @@ impl Computation {
             .push(Arc::new(StoreNode::new(&array.node, sink.clone())?));
         self.sinks.push(Box::new(sink));
         Ok(())
+    }
+
+    /// Check that the in-memory results fit in the memory available, then allocate them.
+    fn allocate_results(&self) -> Result<()> {
+        let total: usize = self.buffers.iter().map(|b| b.nbytes()).sum();
+        let what = if self.buffers.len() == 1 {
+            "the result".to_string()
+        } else {
+            format!("the {} results", self.buffers.len())
+        };
+        check_fits(&what, total)?;
+        self.buffers.iter().try_for_each(|b| b.allocate())
     }
 
     /// Refuse in-place stores into storage that an array of this computation reads (see
@@ -650,6 +763,7 @@ impl Computation {
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
         let run = self.check_aliasing().and_then(|()| {
+            self.allocate_results()?;
             let (graph, outputs) = self.graph()?;
             Ok(scheduler.compute_with(&graph, &outputs, callbacks)?)
         });
@@ -793,8 +907,17 @@ impl<T: Element> BlockArray<T> {
         self.persist_with(&*default_scheduler())
     }
 
-    /// [`persist`](Self::persist) with `scheduler`.
+    /// [`persist`](Self::persist) with `scheduler`. Fails before running (an `Err` of kind
+    /// [`Memory`](crate::ErrorKind::Memory)) when the array does not fit in the memory
+    /// available.
     pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
+        check_fits(
+            &format!(
+                "persisting an array of shape {}",
+                crate::error::fmt_shape(self.shape())
+            ),
+            self.nbytes(),
+        )?;
         let blocks = all_blocks(&self.node);
         let (graph, outputs) = lower(&[(self.node.clone(), blocks.clone())], true)?;
         let values = scheduler.compute(&graph, &outputs)?;
