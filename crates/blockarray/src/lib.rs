@@ -67,7 +67,8 @@ pub use element::{CastTo, Element, Float, Numeric, Real};
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
 pub use expr::lower::{
-    ArraySink, Computation, Handle, Results, default_scheduler, set_default_scheduler,
+    ArraySink, Computation, DEFAULT_MEMORY_SHARE, Handle, Results, RunPlan, default_max_tasks,
+    default_scheduler, set_default_scheduler,
 };
 pub use expr::source::random;
 pub use ext::*;

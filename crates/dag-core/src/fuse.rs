@@ -35,6 +35,10 @@ pub trait FusionSource {
     /// What listings call task `p`: its label, or its key's prefix. Fused tasks are labelled
     /// with their stages' names.
     fn name(&self, p: usize) -> &str;
+    /// The predicted size of position `p`'s value (a fused task keeps its root's), if known.
+    fn nbytes(&self, _p: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// For each task, its one distinct dependent (a task listing it more than once counts once),
@@ -92,7 +96,10 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
         let body = Body::Func(Arc::new(move |inputs: &[Value]| {
             run_program(&stages, inputs)
         }));
-        graph.insert(src.key(p), Task::from_parts(deps, body, Some(label)));
+        graph.insert(
+            src.key(p),
+            Task::from_parts(deps, body, Some(label), src.nbytes(p)),
+        );
     }
 }
 
@@ -235,7 +242,7 @@ mod tests {
         }
         fn task(&self, p: usize) -> Task {
             let deps = self.0[p].iter().map(|&d| self.key(d as usize)).collect();
-            Task::from_parts(deps, self.body(p), None)
+            Task::from_parts(deps, self.body(p), None, None)
         }
         fn name(&self, _: usize) -> &str {
             "t"

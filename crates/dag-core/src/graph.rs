@@ -62,6 +62,9 @@ impl FusionSource for TopoTasks<'_> {
     fn task(&self, p: usize) -> Task {
         self.graph.tasks[self.topo.order[p]].clone()
     }
+    fn nbytes(&self, p: usize) -> Option<usize> {
+        self.graph.tasks[self.topo.order[p]].nbytes()
+    }
     fn name(&self, p: usize) -> &str {
         let i = self.topo.order[p];
         self.graph.tasks[i]

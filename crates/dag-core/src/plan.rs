@@ -30,6 +30,9 @@ pub struct Plan {
     dependent_ids: Vec<u32>,
     outputs: Vec<u32>,
     is_output: Vec<bool>,
+    /// Predicted bytes of each task's value (0 where the task gave none).
+    sizes: Vec<usize>,
+    memory_limit: Option<usize>,
 }
 
 impl Plan {
@@ -84,6 +87,10 @@ impl Plan {
             .iter()
             .map(|&p| graph.task_at(topo.order[p as usize]).body().clone())
             .collect();
+        let sizes: Vec<usize> = order
+            .iter()
+            .map(|&p| graph.task_at(topo.order[p as usize]).nbytes().unwrap_or(0))
+            .collect();
         let mut dep_offsets = Vec::with_capacity(n + 1);
         let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
         dep_offsets.push(0u32);
@@ -117,6 +124,8 @@ impl Plan {
             outputs,
             is_output,
             keys,
+            sizes,
+            memory_limit: None,
         })
     }
 
@@ -154,6 +163,110 @@ impl Plan {
     /// Whether task `id` is a requested output (its value is kept to the end).
     pub fn is_output(&self, id: usize) -> bool {
         self.is_output[id]
+    }
+
+    /// The predicted size of task `id`'s value ([`Task::with_nbytes`](crate::Task::with_nbytes);
+    /// 0 when none was given).
+    pub fn predicted_nbytes(&self, id: usize) -> usize {
+        self.sizes[id]
+    }
+
+    /// The same plan with a memory limit: schedulers that can (the threaded one) hold back new
+    /// leaf tasks while the bytes of values held would pass `limit`; see
+    /// [`memory_limit`](Self::memory_limit).
+    #[must_use]
+    pub fn with_memory_limit(mut self, limit: Option<usize>) -> Plan {
+        self.memory_limit = limit;
+        self
+    }
+
+    /// The limit on bytes of values held at once that schedulers should keep to, if any.
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.memory_limit
+    }
+
+    /// The task needing the most memory on its own — its inputs and its output, predicted —
+    /// and that many bytes (`None` for an empty plan). A memory limit below it cannot be
+    /// kept by any schedule.
+    pub fn largest_footprint(&self) -> Option<(usize, usize)> {
+        (0..self.len())
+            .map(|id| {
+                let inputs: usize = self.deps(id).iter().map(|&d| self.sizes[d as usize]).sum();
+                (id, inputs + self.sizes[id])
+            })
+            .max_by_key(|&(id, bytes)| (bytes, std::cmp::Reverse(id)))
+    }
+
+    /// The predicted peak of bytes of values held at once when `workers` workers run this plan
+    /// the way `sched-threaded` does (1 worker: exactly the synchronous scheduler's order),
+    /// from the tasks' predicted sizes.
+    ///
+    /// The simulation gives every task the same duration and follows the threaded
+    /// scheduler's rules: a worker runs the newest task on its own LIFO deque; newly ready
+    /// dependents go on top of the deque of the worker that finished their last dependency,
+    /// lowest id on top; an idle worker takes a batch of leaves from the shared queue (half
+    /// of what is left, at most 32, run in priority order), or else steals the oldest task of
+    /// another worker. Values are counted from the end of the task that made them to the end
+    /// of their last reader, as the schedulers count them (outputs to the end of the run).
+    pub fn predicted_peak(&self, workers: usize) -> usize {
+        use std::collections::VecDeque;
+        let n = self.len();
+        let workers = workers.max(1);
+        let mut pending: Vec<u32> = (0..n).map(|i| self.deps(i).len() as u32).collect();
+        let mut uses: Vec<u32> = (0..n).map(|i| self.dependents(i).len() as u32).collect();
+        let mut injector: VecDeque<u32> = (0..n as u32)
+            .filter(|&i| self.deps(i as usize).is_empty())
+            .collect();
+        let mut deques: Vec<VecDeque<u32>> = vec![VecDeque::new(); workers];
+        let mut running: Vec<Option<u32>> = vec![None; workers];
+        let (mut live, mut peak, mut done) = (0usize, 0usize, 0usize);
+        while done < n {
+            // Idle workers take work, in worker order.
+            for w in 0..workers {
+                if running[w].is_some() {
+                    continue;
+                }
+                let next = deques[w].pop_back().or_else(|| {
+                    if !injector.is_empty() {
+                        let batch = injector.len().div_ceil(2).min(32);
+                        let first = injector.pop_front();
+                        let rest: Vec<u32> = injector.drain(..batch - 1).collect();
+                        deques[w].extend(rest.into_iter().rev());
+                        first
+                    } else {
+                        (1..workers).find_map(|off| deques[(w + off) % workers].pop_front())
+                    }
+                });
+                running[w] = next;
+            }
+            // Every running task finishes; workers in order.
+            for w in 0..workers {
+                let Some(id) = running[w].take() else {
+                    continue;
+                };
+                let id = id as usize;
+                done += 1;
+                live += self.sizes[id];
+                peak = peak.max(live);
+                if self.dependents(id).is_empty() && !self.is_output[id] {
+                    live -= self.sizes[id];
+                }
+                for &d in self.deps(id) {
+                    let d = d as usize;
+                    uses[d] -= 1;
+                    if uses[d] == 0 && !self.is_output[d] {
+                        live -= self.sizes[d];
+                    }
+                }
+                for &t in self.dependents(id).iter().rev() {
+                    pending[t as usize] -= 1;
+                    if pending[t as usize] == 0 {
+                        deques[w].push_back(t);
+                    }
+                }
+            }
+        }
+        peak
     }
 
     /// Run task `id` on its dependencies' values. An error or a panic becomes

@@ -112,6 +112,19 @@ pub trait Scheduler: Send + Sync {
     /// Run a compiled plan.
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error>;
 
+    /// How many tasks this scheduler runs at once (to predict a plan's peak memory with
+    /// [`Plan::predicted_peak`]). The default: 1.
+    fn workers(&self) -> usize {
+        1
+    }
+
+    /// Whether this scheduler keeps a plan's memory limit ([`Plan::with_memory_limit`]) by
+    /// holding tasks back. One that does not runs the plan as it would without a limit, so a
+    /// caller should refuse a plan whose predicted peak passes the limit. The default: no.
+    fn keeps_memory_limit(&self) -> bool {
+        false
+    }
+
     /// Compile `graph` for `outputs` and run it.
     fn compute(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
         Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
@@ -136,6 +149,12 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         (**self).execute(plan, callbacks)
     }
+    fn workers(&self) -> usize {
+        (**self).workers()
+    }
+    fn keeps_memory_limit(&self) -> bool {
+        (**self).keeps_memory_limit()
+    }
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
@@ -144,5 +163,11 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         (**self).execute(plan, callbacks)
+    }
+    fn workers(&self) -> usize {
+        (**self).workers()
+    }
+    fn keeps_memory_limit(&self) -> bool {
+        (**self).keeps_memory_limit()
     }
 }

@@ -39,6 +39,7 @@ pub struct Task {
     deps: Vec<Key>,
     body: Body,
     label: Option<Arc<str>>,
+    nbytes: Option<usize>,
 }
 
 impl Task {
@@ -59,6 +60,7 @@ impl Task {
             deps: deps.into_iter().collect(),
             body: Body::Func(Arc::new(f)),
             label: None,
+            nbytes: None,
         }
     }
 
@@ -68,15 +70,18 @@ impl Task {
             deps,
             body: Body::Func(f),
             label: None,
+            nbytes: None,
         }
     }
 
     /// A task whose result is a value known now.
     pub fn literal(value: Value) -> Task {
+        let nbytes = Some(value.nbytes());
         Task {
             deps: Vec::new(),
             body: Body::Literal(value),
             label: None,
+            nbytes,
         }
     }
 
@@ -84,6 +89,20 @@ impl Task {
     pub fn with_label(mut self, label: impl Into<Arc<str>>) -> Task {
         self.label = Some(label.into());
         self
+    }
+
+    /// The same task with the predicted size of the value it returns, in bytes (what
+    /// [`Value::nbytes`] will report). Plans use it to predict the peak memory of a run
+    /// before it starts ([`Plan::predicted_peak`](crate::Plan::predicted_peak)) and
+    /// schedulers to keep to a memory limit. Literals know theirs.
+    pub fn with_nbytes(mut self, nbytes: usize) -> Task {
+        self.nbytes = Some(nbytes);
+        self
+    }
+
+    /// The predicted size of the task's value, if it was given.
+    pub fn nbytes(&self) -> Option<usize> {
+        self.nbytes
     }
 
     /// The keys this task depends on, in the order its function receives their values.
@@ -111,8 +130,18 @@ impl Task {
         self.body.call(inputs)
     }
 
-    pub(crate) fn from_parts(deps: Vec<Key>, body: Body, label: Option<Arc<str>>) -> Task {
-        Task { deps, body, label }
+    pub(crate) fn from_parts(
+        deps: Vec<Key>,
+        body: Body,
+        label: Option<Arc<str>>,
+        nbytes: Option<usize>,
+    ) -> Task {
+        Task {
+            deps,
+            body,
+            label,
+            nbytes,
+        }
     }
 }
 

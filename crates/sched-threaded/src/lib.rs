@@ -16,6 +16,13 @@
 //!   ends the run the same way: a worker never unwinds out of its loop (the others would wait
 //!   for its task forever).
 //!
+//! - Under a memory limit ([`Plan::with_memory_limit`]) leaves wait in one shared queue in
+//!   priority order instead of the injector. The next one starts only when the bytes held,
+//!   the predicted outputs of the running tasks and its own stay within the limit; tasks that
+//!   read other values always run (they are what frees memory). If no task is running at all
+//!   the next leaf starts anyway, so the run degrades to one task at a time in the plan's
+//!   memory-frugal order instead of stopping.
+//!
 //! Worker threads are scoped to each run (`std::thread::scope`), so no thread outlives a call
 //! and the scheduler can be reused, shared, or dropped at any time. The calling thread is one of
 //! the workers.
@@ -119,6 +126,14 @@ impl Scheduler for ThreadedScheduler {
         "threaded"
     }
 
+    fn workers(&self) -> usize {
+        self.threads
+    }
+
+    fn keeps_memory_limit(&self) -> bool {
+        true
+    }
+
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         // A panic in a worker is caught there (see `Run::work`); what is left — the run's start
         // and end hooks, and dropping what the run still holds — is caught here, so a panic
@@ -175,6 +190,16 @@ struct Run<'a> {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     meter: MemoryMeter,
+    /// The plan's memory limit, if any (see `Run::take_leaf`).
+    limit: Option<usize>,
+    /// Tasks running now (counted only under a memory limit).
+    busy: AtomicUsize,
+    /// The predicted output bytes of the tasks running now (under a memory limit): what they
+    /// will hold when they finish, counted before they do.
+    reserved: AtomicUsize,
+    /// Under a memory limit the leaves wait here, in priority order, instead of in the
+    /// injector: they are taken one at a time, only when they fit (see `Run::take_leaf`).
+    leaves: Mutex<std::collections::VecDeque<u32>>,
     threads: usize,
     sleepers: AtomicUsize,
     idle: Mutex<()>,
@@ -233,9 +258,14 @@ impl<'a> Run<'a> {
             .map(|i| AtomicU32::new(plan.dependents(i).len() as u32))
             .collect();
         let injector = Injector::new();
+        let mut leaves = std::collections::VecDeque::new();
         for i in 0..n {
             if plan.deps(i).is_empty() {
-                injector.push(i as u32);
+                if plan.memory_limit().is_some() {
+                    leaves.push_back(i as u32);
+                } else {
+                    injector.push(i as u32);
+                }
             }
         }
         Run {
@@ -250,6 +280,10 @@ impl<'a> Run<'a> {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             meter: MemoryMeter::default(),
+            limit: plan.memory_limit(),
+            busy: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+            leaves: Mutex::new(leaves),
             threads,
             sleepers: AtomicUsize::new(0),
             idle: Mutex::new(()),
@@ -308,11 +342,28 @@ impl<'a> Run<'a> {
                 tally.flush(self);
                 return;
             }
+            if self.limit.is_some() {
+                // Publish this worker's releases before it decides whether a leaf fits.
+                tally.flush_bytes(self);
+            }
             if let Some(id) = self.find(me, &local, stealers) {
+                // Under a memory limit, leaves were counted as running when taken; tasks that
+                // read other values run regardless (they are what frees memory).
+                if self.limit.is_some() && !self.plan.deps(id as usize).is_empty() {
+                    self.busy.fetch_add(1, Ordering::AcqRel);
+                    self.reserved
+                        .fetch_add(self.plan.predicted_nbytes(id as usize), Ordering::AcqRel);
+                }
                 idle_rounds = 0;
                 let ran = catch_unwind(AssertUnwindSafe(|| {
                     self.run_task(id as usize, &local, &mut inputs, &mut tally)
                 }));
+                if self.limit.is_some() {
+                    tally.flush_bytes(self);
+                    self.reserved
+                        .fetch_sub(self.plan.predicted_nbytes(id as usize), Ordering::AcqRel);
+                    self.busy.fetch_sub(1, Ordering::AcqRel);
+                }
                 if let Err(payload) = ran {
                     // The task's own panics are caught by `Plan::run`; this one came from a
                     // callback or a value's `Drop`. Unwinding out of this thread would leave
@@ -346,8 +397,52 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Under a memory limit: whether leaf `id` may start now, counting it as running if so.
+    /// It may if the bytes held, the predicted outputs of the running tasks and its own stay
+    /// within the limit — or if no task is running at all, so that a run always makes
+    /// progress (one task at a time, in the plan's memory-frugal order). The way past the
+    /// limit is a compare-and-swap of the running count from zero, so only one leaf at a
+    /// time takes it. A limit below the largest single task, or
+    /// below that order's predicted peak, is refused before the run by its caller.
+    fn try_start(&self, id: usize) -> bool {
+        let limit = self.limit.expect("only called under a memory limit");
+        let size = self.plan.predicted_nbytes(id);
+        let held = self.meter.live() + self.reserved.load(Ordering::Acquire);
+        if held + size <= limit {
+            self.busy.fetch_add(1, Ordering::AcqRel);
+        } else if self
+            .busy
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        self.reserved.fetch_add(size, Ordering::AcqRel);
+        true
+    }
+
+    /// Under a memory limit, the next leaf in priority order if it may start now
+    /// ([`try_start`](Self::try_start)); leaves wait in one queue so they start in the plan's
+    /// order.
+    fn take_leaf(&self) -> Option<u32> {
+        self.limit?;
+        let mut leaves = lock(&self.leaves);
+        let &id = leaves.front()?;
+        if self.try_start(id as usize) {
+            leaves.pop_front();
+            return Some(id);
+        }
+        None
+    }
+
+    /// The next task for worker `me`: its own newest, else (under a memory limit) the next
+    /// leaf if it may start, else a batch of leaves from the injector, else one stolen from
+    /// another worker.
     fn find(&self, me: usize, local: &Worker<u32>, stealers: &[Stealer<u32>]) -> Option<u32> {
         if let Some(id) = local.pop() {
+            return Some(id);
+        }
+        if let Some(id) = self.take_leaf() {
             return Some(id);
         }
         loop {
@@ -399,6 +494,10 @@ impl<'a> Run<'a> {
             self.callbacks.on_task_finish(key, t0.elapsed(), nbytes);
         }
         tally.bytes(self, nbytes as isize);
+        if self.limit.is_some() {
+            // Count the output before the inputs it frees, as the peak is reached then.
+            tally.flush_bytes(self);
+        }
         if plan.dependents(id).is_empty() && !plan.is_output(id) {
             tally.bytes(self, -(nbytes as isize));
         } else {
@@ -455,6 +554,7 @@ impl<'a> Run<'a> {
         let guard = lock(&self.idle);
         self.sleepers.fetch_add(1, Ordering::AcqRel);
         if !self.finished() && self.injector.is_empty() {
+            // (Leaves held back by a memory limit are retried after the timeout.)
             let _ = self
                 .wakeup
                 .wait_timeout(guard, Duration::from_millis(1))

@@ -82,6 +82,25 @@ fn build(dag: &Dag) -> (Graph, Vec<Key>) {
     (g, outputs)
 }
 
+/// [`build`], with task `i`'s value declared (and predicted) to hold `sizes[i]` bytes.
+fn build_sized(dag: &Dag, sizes: &[usize]) -> (Graph, Vec<Key>) {
+    let mut g = Graph::new();
+    for &i in &dag.insert_order {
+        let deps = dag.deps[i].iter().map(|&d| Key::new("n", [d]));
+        let size = sizes[i % sizes.len()];
+        let task = Task::new(deps, move |vals| {
+            let inputs = vals
+                .iter()
+                .map(|v| v.get::<u64>().copied())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::with_nbytes(node_value(i, &inputs), size))
+        });
+        g.insert(Key::new("n", [i]), task.with_nbytes(size));
+    }
+    let outputs = dag.outputs.iter().map(|&o| Key::new("n", [o])).collect();
+    (g, outputs)
+}
+
 fn dag_strategy(max_nodes: usize) -> impl Strategy<Value = Dag> {
     (1..max_nodes, 0usize..12, any::<u64>()).prop_flat_map(|(n, max_fanin, seed)| {
         let deps = (0..n)
@@ -143,6 +162,48 @@ proptest! {
         for ((x, y), z) in a.iter().zip(&b).zip(&c) {
             prop_assert_eq!(x.get::<u64>().unwrap(), y.get::<u64>().unwrap());
             prop_assert_eq!(x.get::<u64>().unwrap(), z.get::<u64>().unwrap());
+        }
+    }
+
+    #[test]
+    fn the_predicted_sequential_peak_is_the_synchronous_schedulers_peak(
+        dag in dag_strategy(1500),
+        sizes in proptest::collection::vec(0usize..5000, 1500),
+    ) {
+        let (g, outputs) = build_sized(&dag, &sizes);
+        let plan = Plan::new(&g, &outputs).unwrap();
+        let run = SyncScheduler::new().execute(&plan, &NoCallbacks).unwrap();
+        prop_assert_eq!(plan.predicted_peak(1), run.stats.peak_bytes);
+        // One worker of the threaded scheduler runs the same order (under a limit, which
+        // it never reaches here, it counts every byte as it goes).
+        let exact = Plan::new(&g, &outputs).unwrap().with_memory_limit(Some(usize::MAX));
+        let run1 = threaded(1).execute(&exact, &NoCallbacks).unwrap();
+        prop_assert_eq!(plan.predicted_peak(1), run1.stats.peak_bytes);
+        // The largest footprint is a task's inputs plus output.
+        let (id, bytes) = plan.largest_footprint().unwrap();
+        let inputs: usize = plan.deps(id).iter().map(|&d| plan.predicted_nbytes(d as usize)).sum();
+        prop_assert_eq!(bytes, inputs + plan.predicted_nbytes(id));
+    }
+
+    #[test]
+    fn runs_under_any_memory_limit_finish_with_the_right_values(
+        dag in dag_strategy(800),
+        sizes in proptest::collection::vec(0usize..5000, 800),
+        share in 0.0f64..1.5,
+    ) {
+        let mut memo = vec![None; dag.deps.len()];
+        let expected: Vec<u64> = dag.outputs.iter().map(|&o| naive(&dag, o, &mut memo)).collect();
+        let (g, outputs) = build_sized(&dag, &sizes);
+        let plan = Plan::new(&g, &outputs).unwrap();
+        // Any limit, even zero: the run degrades to one task at a time, and never stops.
+        let limit = (plan.predicted_peak(1) as f64 * share) as usize;
+        let plan = plan.with_memory_limit(Some(limit));
+        let plan = std::sync::Arc::new(plan);
+        for n in [1, 2, 8] {
+            let p = plan.clone();
+            let run = within(60, move || threaded(n).execute(&p, &NoCallbacks).unwrap());
+            let got: Vec<u64> = run.values.iter().map(|v| *v.get::<u64>().unwrap()).collect();
+            prop_assert_eq!(&got, &expected, "threads {}", n);
         }
     }
 

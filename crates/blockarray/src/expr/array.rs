@@ -206,6 +206,15 @@ pub trait Node: Any + Send + Sync {
         None
     }
 
+    /// The predicted size in bytes of output block `index`'s value, for planning memory
+    /// before a run. The default — the block's elements times the element size — is right
+    /// for every node whose tasks return blocks of its element type; nodes returning other
+    /// values (reduction partials, `()` from stores) say theirs.
+    fn block_nbytes(&self, index: &[usize]) -> usize {
+        let meta = self.meta();
+        meta.chunks.block_shape(index).iter().product::<usize>() * meta.itemsize
+    }
+
     /// The storage this node reads directly (a source's
     /// [`ChunkSource::resource`](crate::ChunkSource::resource)), so that a computation can
     /// refuse to write in place into what it reads. Empty for nodes that compute.

@@ -21,7 +21,7 @@ use crate::expr::array::{BlockTask, Meta, Node, block_ref};
 use crate::{BlockArray, Element, Error, Result};
 use dag_core::fuse::FusionSource;
 use dag_core::{
-    BlockIndex, Body, Callbacks, Graph, Key, NoCallbacks, RunStats, Scheduler, Task, TaskFn,
+    BlockIndex, Body, Callbacks, Graph, Key, NoCallbacks, Plan, RunStats, Scheduler, Task, TaskFn,
     Tokenizer, Value,
 };
 use ndarray::{ArrayD, Dimension, IxDyn, SliceInfoElem};
@@ -68,6 +68,7 @@ pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
 pub(crate) fn lower(
     requests: &[(Arc<dyn Node>, Vec<BlockIndex>)],
     fuse: bool,
+    max_tasks: usize,
 ) -> Result<(Graph, Vec<Key>)> {
     let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
     let order = nodes_of(&roots);
@@ -97,9 +98,14 @@ pub(crate) fn lower(
         if wanted.is_empty() {
             continue;
         }
+        if arena.slots.len() > max_tasks {
+            return Err(too_many_tasks(&order, max_tasks));
+        }
         let inputs: Vec<u32> = n.inputs().iter().map(|i| number[&i.meta().name]).collect();
         for id in wanted {
-            let BlockTask { deps, func } = n.block(&arena.slots[id as usize].index);
+            let index = &arena.slots[id as usize].index;
+            let nbytes = n.block_nbytes(index);
+            let BlockTask { deps, func } = n.block(index);
             let deps: SmallVec<[u32; 4]> = deps
                 .iter()
                 .map(|(i, bi)| arena.intern(inputs[*i], bi))
@@ -107,7 +113,11 @@ pub(crate) fn lower(
             let slot = &mut arena.slots[id as usize];
             slot.deps = deps;
             slot.func = Some(func);
+            slot.nbytes = nbytes;
         }
+    }
+    if arena.slots.len() > max_tasks {
+        return Err(too_many_tasks(&order, max_tasks));
     }
     let mut absorbed = vec![false; arena.slots.len()];
     if fuse {
@@ -133,6 +143,39 @@ pub(crate) fn lower(
     Ok((graph, outputs))
 }
 
+/// Bytes one lowered task costs while the graph is built and run (the arena slot, the key,
+/// the closure and its captures, the graph and plan entries), measured on a sum over a million
+/// one-element blocks (`cargo bench -p blockarray -- lowering`), rounded up.
+pub const BYTES_PER_TASK: usize = 1500;
+
+/// The most tasks a computation lowers to unless told otherwise: as many as half the memory
+/// available can hold at [`BYTES_PER_TASK`] each (and at least a million).
+pub fn default_max_tasks() -> usize {
+    dag_core::available_memory().map_or(usize::MAX, |a| (a / 2 / BYTES_PER_TASK).max(1 << 20))
+}
+
+/// The error for a graph over `max_tasks` tasks, naming the array with the most blocks and
+/// the rechunk that would help.
+fn too_many_tasks(nodes: &[Arc<dyn Node>], max_tasks: usize) -> Error {
+    let worst = nodes
+        .iter()
+        .max_by_key(|n| n.meta().chunks.nblocks())
+        .expect("a graph with tasks has nodes");
+    let m = worst.meta();
+    Error::memory(format!(
+        "this computation lowers to more than {max_tasks} tasks (about {} to build the graph); \
+         {} has {} blocks of up to {} elements in chunks {}: give it larger chunks where it is \
+         made or read (e.g. ChunkSpec::auto_bytes({}); rechunking it afterwards still lowers \
+         every block it reads), or raise Computation::max_tasks",
+        dag_core::fmt_bytes(max_tasks.saturating_mul(BYTES_PER_TASK)),
+        m.name,
+        m.chunks.nblocks(),
+        m.chunks.max_block_shape().iter().product::<usize>(),
+        m.chunks,
+        crate::DEFAULT_CHUNK_BYTES
+    ))
+}
+
 /// One task of [`lower`]'s arena: a block of a node, its dependencies by number, and its
 /// function (set when its node is lowered).
 struct Slot {
@@ -140,6 +183,8 @@ struct Slot {
     index: BlockIndex,
     deps: SmallVec<[u32; 4]>,
     func: Option<TaskFn>,
+    /// The predicted size of the task's value ([`Node::block_nbytes`]).
+    nbytes: usize,
 }
 
 /// The tasks of one lowering, numbered in the order they were first requested.
@@ -164,6 +209,7 @@ impl Arena<'_> {
             index: index.clone(),
             deps: SmallVec::new(),
             func: None,
+            nbytes: 0,
         });
         self.ids[node as usize].insert(index.clone(), id);
         self.todo[node as usize].push(id);
@@ -198,7 +244,10 @@ impl FusionSource for Arena<'_> {
             .iter()
             .map(|&d| self.key(d as usize))
             .collect();
-        Task::from_fn(deps, self.func(p))
+        Task::from_fn(deps, self.func(p)).with_nbytes(self.slots[p].nbytes)
+    }
+    fn nbytes(&self, p: usize) -> Option<usize> {
+        Some(self.slots[p].nbytes)
     }
     fn name(&self, p: usize) -> &str {
         self.nodes[self.slots[p].node as usize].meta().op()
@@ -552,6 +601,9 @@ impl<T: Element> Node for StoreNode<T> {
     fn meta(&self) -> &Meta {
         &self.meta
     }
+    fn block_nbytes(&self, _: &[usize]) -> usize {
+        0
+    }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
     }
@@ -626,6 +678,57 @@ pub struct Computation {
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
     /// The in-memory results' buffers, allocated when the run starts.
     buffers: Vec<Box<dyn Buffered>>,
+    /// The memory limit: `None` for the default (a share of the memory available).
+    allowed_mem: Option<Option<usize>>,
+    /// The most tasks the graph may have: `None` for [`default_max_tasks`].
+    max_tasks: Option<usize>,
+}
+
+/// The share of the memory available that a run's values may hold by default
+/// ([`Computation::allowed_mem`]).
+pub const DEFAULT_MEMORY_SHARE: f64 = 0.6;
+
+/// What a [`Computation`] will do, known before it runs ([`Computation::plan`]): its tasks,
+/// the peak of bytes its values are predicted to hold on the chosen scheduler, the memory limit
+/// and the task needing the most memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunPlan {
+    /// Tasks in the fused graph.
+    pub tasks: usize,
+    /// The scheduler's workers the prediction assumed.
+    pub workers: usize,
+    /// The predicted peak of bytes of task values held at once (without a memory limit;
+    /// [`Plan::predicted_peak`](dag_core::Plan::predicted_peak)).
+    pub predicted_peak: usize,
+    /// The memory limit the run keeps to, if any.
+    pub allowed_mem: Option<usize>,
+    /// The task needing the most memory on its own (inputs and output), and that many bytes.
+    pub largest_task: Option<(Key, usize)>,
+}
+
+impl std::fmt::Display for RunPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tasks on {} worker{}; predicted peak {} held",
+            self.tasks,
+            self.workers,
+            if self.workers == 1 { "" } else { "s" },
+            dag_core::fmt_bytes(self.predicted_peak)
+        )?;
+        match self.allowed_mem {
+            Some(l) => write!(f, " (limit {})", dag_core::fmt_bytes(l))?,
+            None => write!(f, " (no limit)")?,
+        }
+        if let Some((key, bytes)) = &self.largest_task {
+            write!(
+                f,
+                "; largest task {key} needs {}",
+                dag_core::fmt_bytes(*bytes)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// An in-memory result's buffer, whatever its element type.
@@ -740,6 +843,35 @@ impl Computation {
         Ok(())
     }
 
+    /// Limit the bytes of values the run holds at once to `limit` (`None`: no limit). The
+    /// default is [`DEFAULT_MEMORY_SHARE`] of the memory available when the run starts.
+    ///
+    /// Refused before the run starts, with an `Err` of kind
+    /// [`Memory`](crate::ErrorKind::Memory): a run in which one task alone needs more than
+    /// the limit (its inputs and output; the error names it), and a run predicted to pass the
+    /// limit even one task at a time in the plan's memory-frugal order
+    /// ([`Plan::predicted_peak`](dag_core::Plan::predicted_peak)) — or, on a scheduler that
+    /// cannot hold tasks back, with all its workers. Otherwise a scheduler that keeps limits
+    /// (the threaded one) holds new leaf tasks back while the limit would be passed.
+    pub fn allowed_mem(&mut self, limit: Option<usize>) -> &mut Self {
+        self.allowed_mem = Some(limit);
+        self
+    }
+
+    /// Refuse graphs of more than `n` tasks (the default, [`default_max_tasks`], is what
+    /// half the memory available can build): lowering stops with an `Err` of kind
+    /// [`Memory`](crate::ErrorKind::Memory) naming the array with the most blocks.
+    pub fn max_tasks(&mut self, n: usize) -> &mut Self {
+        self.max_tasks = Some(n);
+        self
+    }
+
+    fn limit(&self) -> Option<usize> {
+        self.allowed_mem.unwrap_or_else(|| {
+            dag_core::available_memory().map(|a| (a as f64 * DEFAULT_MEMORY_SHARE) as usize)
+        })
+    }
+
     /// The fused task graph the run executes, and its output keys.
     pub fn graph(&self) -> Result<(Graph, Vec<Key>)> {
         let requests: Vec<_> = self
@@ -747,7 +879,85 @@ impl Computation {
             .iter()
             .map(|n| (n.clone(), all_blocks(n)))
             .collect();
-        lower(&requests, true)
+        lower(
+            &requests,
+            true,
+            self.max_tasks.unwrap_or_else(default_max_tasks),
+        )
+    }
+
+    /// The compiled plan the run executes on `scheduler`, with its memory limit, after the
+    /// checks that can refuse it before it starts.
+    fn compile(&self, scheduler: &dyn Scheduler) -> Result<Plan> {
+        let (graph, outputs) = self.graph()?;
+        let limit = self.limit();
+        let plan = Plan::new(&graph, &outputs)?.with_memory_limit(limit);
+        if let Some(limit) = limit {
+            if let Some((id, bytes)) = plan.largest_footprint()
+                && bytes > limit
+            {
+                return Err(Error::memory(format!(
+                    "task {} needs {} for its inputs and output, more than the memory limit \
+                     of {}: use smaller chunks, or raise Computation::allowed_mem",
+                    plan.key(id),
+                    dag_core::fmt_bytes(bytes),
+                    dag_core::fmt_bytes(limit)
+                )));
+            }
+            // One task at a time in the plan's order is the most frugal schedule there is to
+            // fall back on; a limit below its peak cannot be kept by holding tasks back.
+            // Schedulers that cannot hold back must fit with all their workers.
+            let workers = if scheduler.keeps_memory_limit() {
+                1
+            } else {
+                scheduler.workers()
+            };
+            let peak = plan.predicted_peak(workers);
+            if peak > limit {
+                return Err(Error::memory(format!(
+                    "the run is predicted to hold {} of values at its peak even {}, more than \
+                     the memory limit of {}: use smaller chunks, split the computation, or \
+                     raise Computation::allowed_mem",
+                    dag_core::fmt_bytes(peak),
+                    if workers == 1 {
+                        "one task at a time".to_string()
+                    } else {
+                        format!("on the {} scheduler's {workers} workers", scheduler.name())
+                    },
+                    dag_core::fmt_bytes(limit)
+                )));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// What the run will do on `scheduler`, known before it runs: tasks, the predicted peak
+    /// of bytes held, the memory limit, the task needing the most memory ([`RunPlan`]).
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, Computation};
+    /// let x = BlockArray::<f64>::ones(&[4000, 4000], [1000, 1000])?;
+    /// let mut c = Computation::new();
+    /// c.add(&(&x + &x.t())?.sum(Some(&[0]), false)?);
+    /// c.allowed_mem(Some(1 << 30));
+    /// let plan = c.plan(&sched_sync::SyncScheduler::new())?;
+    /// assert_eq!(plan.allowed_mem, Some(1 << 30));
+    /// assert!(plan.predicted_peak >= 8_000_000, "{plan}"); // at least one 8 MB block
+    /// println!("{plan}");
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn plan(&self, scheduler: &dyn Scheduler) -> Result<RunPlan> {
+        let (graph, outputs) = self.graph()?;
+        let plan = Plan::new(&graph, &outputs)?;
+        Ok(RunPlan {
+            tasks: plan.len(),
+            workers: scheduler.workers(),
+            predicted_peak: plan.predicted_peak(scheduler.workers()),
+            allowed_mem: self.limit(),
+            largest_task: plan
+                .largest_footprint()
+                .map(|(id, bytes)| (plan.key(id).clone(), bytes)),
+        })
     }
 
     /// Run everything with `scheduler`.
@@ -764,8 +974,8 @@ impl Computation {
     ) -> Result<(Results, RunStats)> {
         let run = self.check_aliasing().and_then(|()| {
             self.allocate_results()?;
-            let (graph, outputs) = self.graph()?;
-            Ok(scheduler.compute_with(&graph, &outputs, callbacks)?)
+            let plan = self.compile(scheduler)?;
+            Ok(scheduler.execute(&plan, callbacks)?)
         });
         let run = match run {
             Ok(run) => run,
@@ -919,7 +1129,11 @@ impl<T: Element> BlockArray<T> {
             self.nbytes(),
         )?;
         let blocks = all_blocks(&self.node);
-        let (graph, outputs) = lower(&[(self.node.clone(), blocks.clone())], true)?;
+        let (graph, outputs) = lower(
+            &[(self.node.clone(), blocks.clone())],
+            true,
+            default_max_tasks(),
+        )?;
         let values = scheduler.compute(&graph, &outputs)?;
         let mut t = Tokenizer::new();
         t.write_str(self.name());
@@ -934,7 +1148,12 @@ impl<T: Element> BlockArray<T> {
     /// The task graph of the whole array, unfused: one task per block of every node, like
     /// dask's `x.dask`. Its `Display` lists `key = op(deps)` lines.
     pub fn graph(&self) -> Result<Graph> {
-        Ok(lower(&[(self.node.clone(), all_blocks(&self.node))], false)?.0)
+        Ok(lower(
+            &[(self.node.clone(), all_blocks(&self.node))],
+            false,
+            default_max_tasks(),
+        )?
+        .0)
     }
 
     /// The fused graph `compute` runs for the blocks in `blocks` (all when `None`), and the
@@ -959,7 +1178,7 @@ impl<T: Element> BlockArray<T> {
                     .collect::<Result<_>>()?
             }
         };
-        lower(&[(self.node.clone(), blocks)], true)
+        lower(&[(self.node.clone(), blocks)], true, default_max_tasks())
     }
 
     /// The unfused graph in Graphviz DOT.

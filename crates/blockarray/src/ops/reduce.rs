@@ -55,6 +55,11 @@ pub trait Reduction: Send + Sync + 'static {
     fn finish(&self, p: &Self::Partial) -> ArrayD<Self::Out>;
     /// Bytes held by a partial.
     fn nbytes(p: &Self::Partial) -> usize;
+    /// The predicted bytes of a partial covering `elements` output positions, for planning
+    /// memory before a run (the default: one output element each).
+    fn predicted_nbytes(&self, elements: usize) -> usize {
+        elements * Self::Out::itemsize()
+    }
 }
 
 /// The block with the reduced axes moved last and flattened: shape (outer, k), rows in the C
@@ -461,6 +466,9 @@ impl<T: Float> Reduction for Moments<T> {
     fn nbytes(p: &MomentsPartial) -> usize {
         p.n.len() * 24
     }
+    fn predicted_nbytes(&self, elements: usize) -> usize {
+        elements * 24
+    }
 }
 
 /// Position of the minimum or maximum: the first one, and the first NaN if there is one (as
@@ -568,6 +576,9 @@ impl<T: Real> Reduction for ArgExt<T> {
     fn nbytes(p: &ArgPartial<T>) -> usize {
         p.value.len() * (T::itemsize() + 8)
     }
+    fn predicted_nbytes(&self, elements: usize) -> usize {
+        elements * (T::itemsize() + 8)
+    }
 }
 
 /// A partial as a task value, sized by the reduction.
@@ -587,6 +598,10 @@ struct ChunkNode<R: Reduction> {
 impl<R: Reduction> Node for ChunkNode<R> {
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+    fn block_nbytes(&self, index: &[usize]) -> usize {
+        self.red
+            .predicted_nbytes(self.meta.chunks.block_shape(index).iter().product())
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
@@ -617,6 +632,10 @@ struct CombineNode<R: Reduction> {
 impl<R: Reduction> Node for CombineNode<R> {
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+    fn block_nbytes(&self, index: &[usize]) -> usize {
+        self.red
+            .predicted_nbytes(self.meta.chunks.block_shape(index).iter().product())
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
