@@ -193,6 +193,24 @@ fn ancestors(dataset: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// What identifies `dataset` of `file` as storage, for
+/// [`ChunkSource::resource`](blockarray::ChunkSource::resource) and
+/// [`ChunkSink::writes_in_place`](blockarray::ChunkSink::writes_in_place): the object HDF5
+/// stores it as (its file number, shared by every handle on one file however its path is
+/// spelled, and its address in the file), so that a soft or hard link to a dataset, or the
+/// file under another path, is the same resource. When the object cannot be looked up, the
+/// canonical file path and the dataset path.
+pub(crate) fn resource(file: &OpenFile, dataset: &str) -> String {
+    let object = file.with(|h| {
+        h.loc_info_by_name(dataset)
+            .map_err(|e| Error::io(e.to_string()))
+    });
+    match object {
+        Ok(info) => format!("hdf5:file {}:object {:?}", info.fileno, info.token),
+        Err(_) => format!("hdf5:{}:{dataset}", file.path().display()),
+    }
+}
+
 impl Drop for OpenFile {
     fn drop(&mut self) {
         // Close under the lock, and forget the registry entry, so that a later open starts

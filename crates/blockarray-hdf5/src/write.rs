@@ -689,6 +689,10 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
         // Called for sinks that did not commit; one that did is rolled back all the same.
         let _ = self.discard();
     }
+
+    fn writes_in_place(&self) -> Option<String> {
+        (!self.temporary).then(|| file::resource(&self.file, &self.target))
+    }
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         if *self.state.lock().unwrap_or_else(|e| e.into_inner()) != SinkState::Open {
             return Err(self.fail("the sink was already committed or discarded"));
