@@ -509,3 +509,15 @@ pub(crate) fn stamp(path: &Path) -> (u64, u64) {
         (t, m.len())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestors_run_deepest_first_and_stop_below_the_root() {
+        let all: Vec<String> = ancestors("/a/bc/d").collect();
+        assert_eq!(all, ["/a/bc", "/a"]);
+        assert_eq!(ancestors("/x").count(), 0);
+    }
+}

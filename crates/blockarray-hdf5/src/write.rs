@@ -1064,3 +1064,16 @@ pub fn to_hdf5_with<T: Hdf5Element>(
         .run_with(scheduler, &dag_core::NoCallbacks)
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_names_stay_beside_the_target() {
+        let temp = hidden_name("/g/x", "tmp");
+        assert!(temp.starts_with("/g/.x.blockarray-tmp-"), "{temp}");
+        assert_ne!(temp, hidden_name("/g/x", "tmp"));
+        assert!(hidden_name("/x", "old").starts_with("/.x.blockarray-old-"));
+    }
+}
