@@ -57,7 +57,8 @@ pub(crate) enum Access {
     Read,
     /// Read and write; the file must exist.
     Write,
-    /// Read and write; created when missing.
+    /// Read and write; created when missing. For a sink writing a new dataset: the handle
+    /// counts it as pending until it calls [`OpenFile::sink_ended`].
     Create,
 }
 
@@ -138,19 +139,13 @@ impl OpenFile {
         }
     }
 
-    /// A sink that writes a new dataset into the file started.
-    pub(crate) fn sink_started(&self) {
-        with_hdf5_lock(|| {
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).pending += 1;
-        });
-    }
-
-    /// A sink started with [`sink_started`](Self::sink_started) ended: it committed its dataset
-    /// for good (`kept`), or discarded it. When this handle created the file, no other sink is
-    /// pending, nothing was ever kept in it and its root group is empty, the file is closed and
-    /// removed: a failed store into a file that did not exist leaves no file. (Sinks on one
-    /// file share this handle, so a store still pending keeps the file.) Call outside
-    /// [`with`](Self::with).
+    /// A sink that opened the file with [`Access::Create`] ended: it committed its dataset for
+    /// good (`kept`), or discarded it. ([`open_file`] counts it as pending in the same locked
+    /// call that hands out the handle, so no removal can come in between.) When this handle
+    /// created the file, no other sink is pending, nothing was ever kept in it and its root
+    /// group is empty, the file is closed and removed: a failed store into a file that did not
+    /// exist leaves no file. (Sinks on one file share this handle, so a store still pending
+    /// keeps the file.) Call outside [`with`](Self::with).
     pub(crate) fn sink_ended(&self, kept: bool) {
         with_hdf5_lock(|| {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,6 +325,9 @@ pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Ar
                     }
                 }
             }
+            if access == Access::Create {
+                state.pending += 1;
+            }
             drop(state);
             return Ok(open);
         }
@@ -341,7 +339,7 @@ pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Ar
                 file: Some(file),
                 writable: access != Access::Read,
                 created,
-                pending: 0,
+                pending: usize::from(access == Access::Create),
                 kept: false,
                 removed: false,
             }),

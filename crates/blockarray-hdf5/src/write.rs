@@ -262,10 +262,10 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
         if let Some(level) = options.deflate {
             filters.push(Filter::Deflate(level));
         }
+        // From here on the sink counts as pending on the file (until `sink_ended`), so that a
+        // failure, here or of the run, removes the file if it created it and nothing else is
+        // in it, but not while another sink may still commit into it.
         let f = file::open_file(path, Access::Create, &name)?;
-        // From here on the sink counts as pending on the file, so that a failure (here, or
-        // of the run) removes the file if it created it and nothing else is in it.
-        f.sink_started();
         let temp = hidden_name(&name, "tmp");
         let created = f.with(|h| {
             match file::target(h, &name)? {
