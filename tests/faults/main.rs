@@ -2,6 +2,9 @@
 //! gets and that nothing was lost, left half-written, or left running.
 //!
 //! - [`panics`]: panics in tasks, callbacks, values' `Drop` and sinks, under every scheduler;
+//! - [`files`]: corrupt, truncated and read-only files; HDF5 sinks that fail part-way or are
+//!   slow; in-place stores into what the computation reads; multi-dataset stores whose commit
+//!   fails; failed stores into files that did not exist;
 //! - [`keys`]: user functions whose captured values differ never share a key (a collision is a
 //!   silently wrong answer);
 //! - [`sinks`]: in-place stores into what the computation reads are refused; sinks commit
@@ -12,6 +15,7 @@
 //! `docs/architecture.md` ("Guarantees") states the promises these tests hold.
 
 mod common;
+mod files;
 mod keys;
 mod panics;
 mod sinks;

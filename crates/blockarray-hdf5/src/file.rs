@@ -4,10 +4,15 @@
 //! process and shared ([`OpenFile`]): an array read from a file and a store into the same file
 //! use one HDF5 file handle, which is upgraded from read-only to read/write when a store needs
 //! it (possible because datasets are only opened for the duration of one locked call).
+//!
+//! The handle also keeps what a failed store needs to leave the file as it found it: the
+//! groups sinks created (removed again once empty, whichever sink empties them), and whether
+//! this handle created the file, so that a failed store into a file that did not exist
+//! removes it instead of leaving an empty file behind (see [`OpenFile::sink_ended`]).
 
 use blockarray::{Error, ErrorKind, Result};
 use hdf5::{File, Group, LocationType, OpenMode};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -52,19 +57,33 @@ pub(crate) enum Access {
     Read,
     /// Read and write; the file must exist.
     Write,
-    /// Read and write; created when missing.
+    /// Read and write; created when missing. For a sink writing a new dataset: the handle
+    /// counts it as pending until it calls [`OpenFile::sink_ended`].
     Create,
 }
 
 struct FileState {
     file: Option<File>,
     writable: bool,
+    /// This handle created the file (it did not exist when opened).
+    created: bool,
+    /// Sinks writing new datasets into the file that have neither discarded their data nor
+    /// committed it for good.
+    pending: usize,
+    /// A sink committed a dataset into the file for good.
+    kept: bool,
+    /// The file was removed: a failed store had created it and left nothing in it.
+    removed: bool,
 }
 
 /// A file open in this process, shared by every source and sink that uses it.
 pub(crate) struct OpenFile {
     path: PathBuf,
     state: Mutex<FileState>,
+    /// Groups that sinks created for datasets not committed for good yet: a discarded sink
+    /// removes those of its ancestors that are then empty, even when another sink created
+    /// them. (Locked after `state`, inside [`OpenFile::with`].)
+    groups: Mutex<HashSet<String>>,
 }
 
 impl OpenFile {
@@ -79,12 +98,111 @@ impl OpenFile {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             match &state.file {
                 Some(file) => f(file),
+                None if state.removed => Err(Error::io(format!(
+                    "HDF5 file {} was removed: a failed store had created it and left nothing in it",
+                    self.path.display()
+                ))),
                 None => Err(Error::io(format!(
                     "HDF5 file {} is closed (reopening it for writing failed)",
                     self.path.display()
                 ))),
             }
         })
+    }
+
+    /// Record that a sink created `group` (call inside [`with`](Self::with)).
+    pub(crate) fn group_created(&self, group: &str) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group.to_owned());
+    }
+
+    /// Remove the ancestor groups of `dataset` (deepest first) that sinks created and that are
+    /// now empty (call inside [`with`](Self::with), on the file it was given).
+    pub(crate) fn remove_empty_groups(&self, h: &File, dataset: &str) {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        for g in ancestors(dataset) {
+            if !groups.contains(&g) || !h.group(&g).is_ok_and(|g| g.is_empty()) {
+                break;
+            }
+            let _ = h.unlink(&g);
+            groups.remove(&g);
+        }
+    }
+
+    /// The ancestor groups of `dataset` hold a committed dataset now: never remove them.
+    pub(crate) fn groups_kept(&self, dataset: &str) {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        for g in ancestors(dataset) {
+            groups.remove(&g);
+        }
+    }
+
+    /// A sink that opened the file with [`Access::Create`] ended: it committed its dataset for
+    /// good (`kept`), or discarded it. ([`open_file`] counts it as pending in the same locked
+    /// call that hands out the handle, so no removal can come in between.) When this handle
+    /// created the file, no other sink is pending, nothing was ever kept in it and its root
+    /// group is empty, the file is closed and removed: a failed store into a file that did not
+    /// exist leaves no file. (Sinks on one file share this handle, so a store still pending
+    /// keeps the file.) Call outside [`with`](Self::with).
+    pub(crate) fn sink_ended(&self, kept: bool) {
+        with_hdf5_lock(|| {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.pending = state.pending.saturating_sub(1);
+            state.kept |= kept;
+            if !state.created || state.kept || state.pending > 0 {
+                return;
+            }
+            let empty = state
+                .file
+                .as_ref()
+                .is_some_and(|f| f.member_names().is_ok_and(|m| m.is_empty()));
+            if !empty {
+                return;
+            }
+            // Close first (no dataset of it is open outside a locked call), then forget it,
+            // so that a later open of this path creates a fresh file.
+            drop(state.file.take());
+            state.removed = true;
+            let _ = std::fs::remove_file(&self.path);
+            drop(state);
+            let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+            if reg
+                .get(&self.path)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
+            {
+                reg.remove(&self.path);
+            }
+        });
+    }
+}
+
+/// The groups above `dataset` (a normalised path), deepest first: `/a/b/c` gives `/a/b`, `/a`.
+fn ancestors(dataset: &str) -> impl Iterator<Item = String> + '_ {
+    let mut end = dataset.len();
+    std::iter::from_fn(move || {
+        let cut = dataset[..end].rfind('/')?;
+        end = cut;
+        (cut > 0).then(|| dataset[..cut].to_owned())
+    })
+}
+
+/// What identifies `dataset` of `file` as storage, for
+/// [`ChunkSource::resource`](blockarray::ChunkSource::resource) and
+/// [`ChunkSink::writes_in_place`](blockarray::ChunkSink::writes_in_place): the object HDF5
+/// stores it as (its file number, shared by every handle on one file however its path is
+/// spelled, and its address in the file), so that a soft or hard link to a dataset, or the
+/// file under another path, is the same resource. When the object cannot be looked up, the
+/// canonical file path and the dataset path.
+pub(crate) fn resource(file: &OpenFile, dataset: &str) -> String {
+    let object = file.with(|h| {
+        h.loc_info_by_name(dataset)
+            .map_err(|e| Error::io(e.to_string()))
+    });
+    match object {
+        Ok(info) => format!("hdf5:file {}:object {:?}", info.fileno, info.token),
+        Err(_) => format!("hdf5:{}:{dataset}", file.path().display()),
     }
 }
 
@@ -207,16 +325,25 @@ pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Ar
                     }
                 }
             }
+            if access == Access::Create {
+                state.pending += 1;
+            }
             drop(state);
             return Ok(open);
         }
+        let created = access == Access::Create && !key.exists();
         let file = open_raw(&key, access, dataset)?;
         let open = Arc::new(OpenFile {
             path: key.clone(),
             state: Mutex::new(FileState {
                 file: Some(file),
                 writable: access != Access::Read,
+                created,
+                pending: usize::from(access == Access::Create),
+                kept: false,
+                removed: false,
             }),
+            groups: Mutex::new(HashSet::new()),
         });
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|_, w| w.strong_count() > 0);
@@ -379,4 +506,16 @@ pub(crate) fn stamp(path: &Path) -> (u64, u64) {
             .map_or(0, |d| d.as_nanos() as u64);
         (t, m.len())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestors_run_deepest_first_and_stop_below_the_root() {
+        let all: Vec<String> = ancestors("/a/bc/d").collect();
+        assert_eq!(all, ["/a/bc", "/a"]);
+        assert_eq!(ancestors("/x").count(), 0);
+    }
 }

@@ -53,11 +53,17 @@
 //!   unshuffles it after releasing it, so decompression runs on every core; h5py (and so
 //!   dask) decompress inside the library, one chunk at a time. Writes do the reverse
 //!   (`H5Dwrite_chunk`) for blocks covering whole chunks.
-//! * **Failure safety.** New datasets are written under a temporary name and renamed into
-//!   place only when the whole computation succeeded; a failure deletes them and leaves
-//!   every existing dataset untouched. Bad input — a missing file or dataset, a group, the
-//!   wrong element type, a shape mismatch, a truncated or corrupt file — is an
-//!   [`Error`](blockarray::Error) naming the file and the dataset.
+//! * **Failure safety.** New datasets are written under hidden temporary names and renamed
+//!   into place only when the whole computation succeeded, all of a run's datasets together
+//!   (a two-phase commit: every name is checked before any is taken, and a dataset being
+//!   overwritten is kept aside until all are in place). A failure — a task, a name taken
+//!   meanwhile, a failed rename — leaves the file as it was: no new dataset, overwritten
+//!   datasets with their old values, and no file at all if the store created it. Writes in
+//!   place into an existing dataset ([`Hdf5Store::existing`]) are the exception: a failure
+//!   leaves that dataset partly written, and a store into a dataset the computation itself
+//!   reads is refused. Bad input — a missing file or dataset, a group, the wrong element
+//!   type, a shape mismatch, a truncated or corrupt file, a file another handle holds
+//!   read-only — is an [`Error`](blockarray::Error) naming the file and the dataset.
 //! * **One handle per file.** Sources and sinks on one file share one HDF5 handle, upgraded to
 //!   read/write when a store needs it; datasets are opened only inside a locked call.
 

@@ -400,6 +400,12 @@ impl<T: Hdf5Element> ChunkSource<T> for Hdf5Source<T> {
     fn natural_chunks(&self) -> Option<Vec<usize>> {
         self.chunk.clone()
     }
+
+    /// The dataset's HDF5 object (the same string an in-place [`Hdf5Sink`](crate::Hdf5Sink)
+    /// into it reports, however the file or dataset path is spelled, through links too).
+    fn resource(&self) -> Option<String> {
+        Some(file::resource(&self.file, &self.dataset))
+    }
 }
 
 /// `dataset` in `file` as a lazy array, in the dataset's own chunks.

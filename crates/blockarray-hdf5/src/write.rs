@@ -13,7 +13,7 @@ use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The largest chunk HDF5 accepts is 4 GiB; stay well below.
@@ -109,10 +109,32 @@ fn clamp_chunk(shape: &[usize], wanted: &[usize], itemsize: usize) -> Option<Vec
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A hidden name beside `target` (`/g/.x.blockarray-<what>-<pid>-<n>` for `/g/x`), unique in
+/// this process.
+fn hidden_name(target: &str, what: &str) -> String {
+    let (parent, leaf) = target
+        .rsplit_once('/')
+        .expect("normalised paths start with /");
+    format!(
+        "{parent}/.{leaf}.blockarray-{what}-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Where a sink is in the commit protocol of [`ChunkSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum SinkState {
+    /// Blocks may be written.
     Open,
-    Committed,
+    /// Checked and flushed: committing can only fail if the file changes meanwhile.
+    Prepared,
+    /// The dataset is under its name; a dataset it replaced is kept under `backup` until
+    /// [`ChunkSink::finish`] (or put back by [`ChunkSink::rollback`]).
+    Committed { backup: Option<String> },
+    /// Committed for good.
+    Finished,
+    /// The written data was deleted (or, in place, abandoned).
     Discarded,
 }
 
@@ -120,20 +142,40 @@ enum SinkState {
 ///
 /// Two kinds:
 ///
-/// - [`Hdf5Sink::create`] makes a new dataset **under a temporary name**. Blocks go there;
-///   [`commit`](Hdf5Sink::commit) renames it to its real name (replacing an older dataset
-///   when [`DatasetOptions::overwrite`] was given). Dropping the sink uncommitted, or
-///   [`discard`](Hdf5Sink::discard), deletes it. So a failed computation leaves no dataset
-///   that looks complete, and never touches the dataset it would have replaced. A
-///   [`Computation`](blockarray::Computation) (and so [`Hdf5Store`], [`to_hdf5`] and
-///   `BlockArray::store`) commits its sinks when the run succeeded and discards them when it
-///   failed ([`ChunkSink::commit`], [`ChunkSink::abort`]), so this is done for you.
+/// - [`Hdf5Sink::create`] makes a new dataset **under a hidden temporary name** beside the
+///   real one. Blocks go there, and a [`Computation`](blockarray::Computation) (and so
+///   [`Hdf5Store`], [`to_hdf5`] and `BlockArray::store`) commits it only when the whole run
+///   succeeded, together with the run's other sinks, through the protocol of [`ChunkSink`]:
+///   [`prepare`](ChunkSink::prepare) checks that the name is still free (or holds a dataset
+///   to overwrite) and flushes; [`commit`](ChunkSink::commit) moves a dataset being
+///   overwritten aside under a hidden backup name and renames the temporary into place;
+///   [`finish`](ChunkSink::finish) deletes the backup; [`rollback`](ChunkSink::rollback)
+///   (another sink of the run failed to commit) puts the backup back and deletes the new
+///   data; [`abort`](ChunkSink::abort) (the run failed) deletes the temporary.
+///
+///   **What a failure leaves**: nothing visible. No new dataset appears, a dataset being
+///   overwritten keeps its old values, the groups created for the dataset are removed again,
+///   and a file the sink created is removed (when no other store is pending into it and
+///   nothing else was committed into it). Only a crash of the process part way can leave
+///   hidden temporaries (`.name.blockarray-tmp-…`) or, during the commit itself, the old
+///   dataset under its hidden backup name (`.name.blockarray-old-…`); HDF5 does not return
+///   the space of deleted datasets to the file.
 /// - [`Hdf5Sink::open`] writes **in place** into an existing dataset (like h5py's
-///   `dset[...] = x`): a failure part way leaves it partly written.
+///   `dset[...] = x`). **What a failure leaves**: the dataset partly written — each block
+///   either its old values or its new ones — and nothing can roll it back (nor can it be
+///   rolled back when another sink of the run fails to commit). To replace a dataset all at
+///   once or not at all, write a new dataset with [`DatasetOptions::overwrite`] instead. A
+///   computation refuses an in-place store into a dataset it reads itself (writing `x[::-1]`
+///   over `x` would read back blocks already overwritten), before writing anything
+///   ([`ChunkSink::writes_in_place`], which names the dataset's HDF5 object, so another
+///   spelling of the file, a link to the dataset, or a member of [`stack_hdf5`] is caught
+///   too).
 ///
 /// Blocks may arrive from many threads at once; each HDF5 call runs under the process-wide
 /// lock, and with [`ChunkIo::Auto`] on a deflate/shuffle dataset, blocks covering whole
 /// chunks are compressed before taking the lock and stored with `H5Dwrite_chunk`.
+///
+/// [`stack_hdf5`]: crate::stack_hdf5
 pub struct Hdf5Sink<T> {
     file: Arc<OpenFile>,
     /// The dataset's real name.
@@ -146,20 +188,22 @@ pub struct Hdf5Sink<T> {
     chunk: Option<Vec<usize>>,
     stages: Option<Vec<Stage>>,
     io: ChunkIo,
-    /// Groups this sink created (outermost first), removed again if discarded while empty.
-    created_groups: Vec<String>,
     state: Mutex<SinkState>,
+    /// Set before the first write into the file (what a failed in-place store reports).
+    touched: Arc<AtomicBool>,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T: Hdf5Element> Hdf5Sink<T> {
     /// A new dataset of `shape` at `dataset` in `file` (created if missing), written under a
-    /// temporary name until [`commit`](Self::commit).
+    /// temporary name until committed (see the type's documentation for what a failure
+    /// leaves).
     ///
-    /// Errors (naming file and dataset): the file exists but is not HDF5; the path is a group
-    /// or crosses a dataset; a dataset of that name exists and `options` does not say
-    /// [`overwrite`](DatasetOptions::overwrite); invalid options (a chunk shape of the wrong
-    /// rank or with a zero, a deflate level above 9, compression of an unchunkable dataset).
+    /// Errors (naming file and dataset): the file exists but is not HDF5, or cannot be opened
+    /// for writing; the path is a group or crosses a dataset; a dataset of that name exists
+    /// and `options` does not say [`overwrite`](DatasetOptions::overwrite); invalid options
+    /// (a chunk shape of the wrong rank or with a zero, a deflate level above 9, compression
+    /// of an unchunkable dataset).
     pub fn create(
         path: impl AsRef<Path>,
         dataset: &str,
@@ -218,16 +262,12 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
         if let Some(level) = options.deflate {
             filters.push(Filter::Deflate(level));
         }
+        // From here on the sink counts as pending on the file (until `sink_ended`), so that a
+        // failure, here or of the run, removes the file if it created it and nothing else is
+        // in it, but not while another sink may still commit into it.
         let f = file::open_file(path, Access::Create, &name)?;
-        let (parent, leaf) = name
-            .rsplit_once('/')
-            .expect("normalised paths start with /");
-        let temp = format!(
-            "{parent}/.{leaf}.blockarray-tmp-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let created_groups = f.with(|h| {
+        let temp = hidden_name(&name, "tmp");
+        let created = f.with(|h| {
             match file::target(h, &name)? {
                 (Target::Group, _) => {
                     return Err(io_err(f.path(), &name, "is a group, not a dataset"));
@@ -251,8 +291,9 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
                 }
                 _ => {}
             }
-            // Intermediate groups.
-            let mut created = Vec::new();
+            // Intermediate groups, recorded on the file so that whichever sink leaves one
+            // empty when discarded removes it.
+            let (parent, _) = name.rsplit_once('/').expect("normalised");
             let mut prefix = String::new();
             for part in parent.split('/').filter(|p| !p.is_empty()) {
                 prefix.push('/');
@@ -265,7 +306,7 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
                             format!("cannot create group \"{prefix}\": {e}"),
                         )
                     })?;
-                    created.push(prefix.clone());
+                    f.group_created(&prefix);
                 }
             }
             let mut builder = h.new_dataset::<T>().set_filters(&filters);
@@ -273,19 +314,20 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
                 Some(c) => builder.chunk(c.clone()),
                 None => builder.no_chunk(),
             };
-            let created_ds = builder.shape(shape.to_vec()).create(temp.as_str());
-            if let Err(e) = created_ds {
-                for g in created.iter().rev() {
-                    let _ = h.unlink(g);
-                }
-                return Err(io_err(
-                    f.path(),
-                    &name,
-                    format!("cannot create the dataset: {e}"),
-                ));
-            }
-            Ok(created)
-        })?;
+            builder
+                .shape(shape.to_vec())
+                .create(temp.as_str())
+                .map(drop)
+                .map_err(|e| io_err(f.path(), &name, format!("cannot create the dataset: {e}")))
+        });
+        if let Err(e) = created {
+            let _ = f.with(|h| {
+                f.remove_empty_groups(h, &name);
+                Ok(())
+            });
+            f.sink_ended(false);
+            return Err(e);
+        }
         let stages = chunk
             .as_ref()
             .and_then(|_| direct::pipeline(&filters, T::itemsize()));
@@ -299,13 +341,16 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             chunk,
             stages,
             io: options.io,
-            created_groups,
             state: Mutex::new(SinkState::Open),
+            touched: Arc::default(),
             _type: PhantomData,
         })
     }
 
     /// The existing dataset `dataset` in `file`, written in place. Checks that it holds `T`.
+    ///
+    /// A failed run leaves the dataset partly written (see the type's documentation); a
+    /// computation that reads the dataset itself refuses to store into it.
     pub fn open(path: impl AsRef<Path>, dataset: &str) -> Result<Hdf5Sink<T>> {
         let path = path.as_ref();
         let name = file::normalize_dataset_path(path, dataset)?;
@@ -331,8 +376,8 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             chunk,
             stages,
             io: ChunkIo::Auto,
-            created_groups: Vec::new(),
             state: Mutex::new(SinkState::Open),
+            touched: Arc::default(),
             _type: PhantomData,
         })
     }
@@ -354,7 +399,8 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
         &self.target
     }
 
-    /// Whether blocks go to a temporary dataset that [`commit`](Self::commit) renames.
+    /// Whether blocks go to a temporary dataset that committing renames (a sink from
+    /// [`create`](Self::create)); `false` for in-place sinks.
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
@@ -380,81 +426,210 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
         Ok(())
     }
 
-    /// Give the dataset its real name (replacing an older one when overwriting) and flush
-    /// the file. Call after the computation that filled the sink succeeded. A no-op for an
-    /// in-place sink (it only flushes) and for a sink already committed.
+    /// Commit in one step, for a sink filled outside a [`Computation`] (a computation runs
+    /// the phases itself, together with its other sinks): prepare, commit and finish, so
+    /// the dataset gets its real name (replacing an older one when overwriting, which is then
+    /// deleted) and the file is flushed. Fails, changing nothing, if the name was taken
+    /// meanwhile (without overwrite) or the data was discarded. For an in-place sink it only
+    /// flushes; a no-op for a sink already committed.
     pub fn commit(&self) -> Result<()> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match *state {
-            SinkState::Committed => return Ok(()),
-            SinkState::Discarded => {
-                return Err(io_err(
-                    self.file.path(),
-                    &self.target,
-                    "cannot commit: the written data was discarded",
-                ));
-            }
-            SinkState::Open => {}
+        let mut state = self.lock_state();
+        if *state == SinkState::Finished {
+            return Ok(());
         }
-        self.file.with(|h| {
-            if self.temporary {
-                if self.overwrite && h.link_exists(&self.target) {
-                    h.unlink(&self.target).map_err(|e| {
-                        io_err(
-                            h_path(&self.file),
-                            &self.target,
-                            format!("cannot remove the old dataset: {e}"),
-                        )
-                    })?;
-                }
-                h.relink(&self.write_name, &self.target).map_err(|e| {
-                    io_err(
-                        h_path(&self.file),
-                        &self.target,
-                        format!("cannot rename {} to it: {e}", self.write_name),
-                    )
-                })?;
-            }
-            h.flush().map_err(|e| {
-                io_err(
-                    h_path(&self.file),
-                    &self.target,
-                    format!("flush failed: {e}"),
-                )
-            })
-        })?;
-        *state = SinkState::Committed;
+        self.commit_locked(&mut state)?;
+        self.finish_locked(&mut state);
         Ok(())
     }
 
-    /// Delete the temporary dataset (and the groups made for it, if still empty); later
-    /// writes fail. A no-op for in-place and committed sinks.
+    /// Delete the written data (the temporary dataset, and the groups made for it if now
+    /// empty; the file too if this sink created it and nothing else is in it); later writes
+    /// fail. A sink committed but not finished is rolled back (a replaced dataset comes
+    /// back). A no-op for in-place sinks (their writes cannot be undone) and for sinks
+    /// committed for good.
     pub fn discard(&self) -> Result<()> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if *state != SinkState::Open {
+        let mut state = self.lock_state();
+        match *state {
+            SinkState::Committed { .. } => {
+                self.rollback_locked(&mut state);
+                Ok(())
+            }
+            _ => self.discard_locked(&mut state),
+        }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An I/O error about this sink's dataset.
+    fn error(&self, msg: impl std::fmt::Display) -> Error {
+        io_err(self.file.path(), &self.target, msg)
+    }
+
+    fn flush(&self, h: &hdf5::File) -> Result<()> {
+        h.flush()
+            .map_err(|e| self.error(format!("flushing the file failed: {e}")))
+    }
+
+    /// Phase 1: check everything committing needs, and flush the written data.
+    fn prepare_locked(&self, state: &mut SinkState) -> Result<()> {
+        match state {
+            SinkState::Open => {}
+            SinkState::Prepared | SinkState::Committed { .. } | SinkState::Finished => {
+                return Ok(());
+            }
+            SinkState::Discarded => {
+                return Err(self.error("cannot commit: the written data was discarded"));
+            }
+        }
+        self.file.with(|h| {
+            if self.temporary {
+                if !h.link_exists(&self.write_name) {
+                    return Err(self.error(format!(
+                        "cannot commit: the temporary dataset \"{}\" it was written to is gone",
+                        self.write_name
+                    )));
+                }
+                self.check_target(h)?;
+            }
+            self.flush(h)
+        })?;
+        *state = SinkState::Prepared;
+        Ok(())
+    }
+
+    /// Whether the target name can take the new dataset now: `Ok(true)` when a dataset is
+    /// there to be replaced, `Ok(false)` when the name is free, an error naming what is in
+    /// the way otherwise.
+    fn check_target(&self, h: &hdf5::File) -> Result<bool> {
+        match file::target(h, &self.target)? {
+            (Target::Missing, None) => Ok(false),
+            (Target::Dataset, _) if self.overwrite => Ok(true),
+            (Target::Dataset, _) => Err(self.error(
+                "already exists: it was created after this store began (use \
+                 DatasetOptions::overwrite(true) to replace it)",
+            )),
+            (Target::Group, _) => Err(self.error(
+                "cannot be committed: the name is now a group (created after this store began)",
+            )),
+            (Target::Other, _) => Err(self.error(
+                "cannot be committed: the name is now taken by something that is not a dataset",
+            )),
+            (Target::Missing, Some(blocker)) => {
+                Err(self.error(format!("cannot be committed: \"{blocker}\" is not a group")))
+            }
+        }
+    }
+
+    /// Phase 2: make the dataset visible under its name, keeping a replaced one aside.
+    /// On failure the file is as it was before (the temporary still under its own name).
+    fn commit_locked(&self, state: &mut SinkState) -> Result<()> {
+        self.prepare_locked(state)?;
+        if *state != SinkState::Prepared {
             return Ok(());
         }
         if !self.temporary {
-            *state = SinkState::Committed;
+            self.file.with(|h| self.flush(h))?;
+            *state = SinkState::Committed { backup: None };
             return Ok(());
         }
-        *state = SinkState::Discarded;
-        self.file.with(|h| {
-            let r = h.unlink(&self.write_name).map_err(|e| {
-                io_err(
-                    h_path(&self.file),
-                    &self.target,
-                    format!("cannot remove the temporary dataset: {e}"),
-                )
-            });
-            for g in self.created_groups.iter().rev() {
-                if h.group(g).is_ok_and(|g| g.is_empty()) {
-                    let _ = h.unlink(g);
+        let backup = self.file.with(|h| {
+            // Checked again: the file may have changed since prepare.
+            let backup = if self.check_target(h)? {
+                let backup = hidden_name(&self.target, "old");
+                h.relink(&self.target, &backup).map_err(|e| {
+                    self.error(format!(
+                        "cannot move the old dataset aside to \"{backup}\": {e}"
+                    ))
+                })?;
+                Some(backup)
+            } else {
+                None
+            };
+            let undo = |h: &hdf5::File| {
+                if let Some(b) = &backup {
+                    let _ = h.relink(b, &self.target);
                 }
+            };
+            if let Err(e) = h.relink(&self.write_name, &self.target) {
+                undo(h);
+                return Err(self.error(format!("cannot rename \"{}\" to it: {e}", self.write_name)));
             }
+            if let Err(e) = self.flush(h) {
+                let _ = h.relink(&self.target, &self.write_name);
+                undo(h);
+                return Err(e);
+            }
+            Ok(backup)
+        })?;
+        *state = SinkState::Committed { backup };
+        Ok(())
+    }
+
+    /// Phase 3: committed for good; delete a replaced dataset kept aside.
+    fn finish_locked(&self, state: &mut SinkState) {
+        let SinkState::Committed { backup } = &*state else {
+            return;
+        };
+        if self.temporary {
+            let _ = self.file.with(|h| {
+                if let Some(b) = backup {
+                    let _ = h.unlink(b);
+                }
+                self.file.groups_kept(&self.target);
+                let _ = h.flush();
+                Ok(())
+            });
+        }
+        *state = SinkState::Finished;
+        if self.temporary {
+            self.file.sink_ended(true);
+        }
+    }
+
+    /// Undo a commit (a later sink of the run failed to commit): the new dataset goes back to
+    /// its temporary name, a replaced one back to its name, and then the data is discarded.
+    fn rollback_locked(&self, state: &mut SinkState) {
+        if let SinkState::Committed { backup } = &*state
+            && self.temporary
+        {
+            let _ = self.file.with(|h| {
+                let out = h
+                    .relink(&self.target, &self.write_name)
+                    .or_else(|_| h.unlink(&self.target));
+                if let (Ok(()), Some(b)) = (out, backup) {
+                    let _ = h.relink(b, &self.target);
+                }
+                Ok(())
+            });
+            *state = SinkState::Prepared;
+        }
+        let _ = self.discard_locked(state);
+    }
+
+    /// Delete the temporary (and the groups and file made for it, if nothing else is in
+    /// them). In-place sinks only stop accepting writes.
+    fn discard_locked(&self, state: &mut SinkState) -> Result<()> {
+        match state {
+            SinkState::Open | SinkState::Prepared => {}
+            SinkState::Committed { .. } if !self.temporary => {}
+            _ => return Ok(()),
+        }
+        *state = SinkState::Discarded;
+        if !self.temporary {
+            return Ok(());
+        }
+        let r = self.file.with(|h| {
+            let r = h
+                .unlink(&self.write_name)
+                .map_err(|e| self.error(format!("cannot remove the temporary dataset: {e}")));
+            self.file.remove_empty_groups(h, &self.target);
             let _ = h.flush();
             r
-        })
+        });
+        self.file.sink_ended(false);
+        r
     }
 
     fn write_library(
@@ -477,10 +652,6 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
     }
 }
 
-fn h_path(f: &OpenFile) -> &Path {
-    f.path()
-}
-
 impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
@@ -498,14 +669,30 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
         )
     }
 
+    fn prepare(&self) -> Result<()> {
+        self.prepare_locked(&mut self.lock_state())
+    }
+
     fn commit(&self) -> Result<()> {
-        Hdf5Sink::commit(self)
+        self.commit_locked(&mut self.lock_state())
+    }
+
+    fn rollback(&self) {
+        self.rollback_locked(&mut self.lock_state());
+    }
+
+    fn finish(&self) {
+        self.finish_locked(&mut self.lock_state());
     }
 
     fn abort(&self) {
+        // Called for sinks that did not commit; one that did is rolled back all the same.
         let _ = self.discard();
     }
 
+    fn writes_in_place(&self) -> Option<String> {
+        (!self.temporary).then(|| file::resource(&self.file, &self.target))
+    }
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         if *self.state.lock().unwrap_or_else(|e| e.into_inner()) != SinkState::Open {
             return Err(self.fail("the sink was already committed or discarded"));
@@ -537,6 +724,7 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
             .zip(block.shape())
             .map(|(&o, &n)| o..o + n)
             .collect();
+        self.touched.store(true, Ordering::Relaxed);
         let (Some(stages), Some(chunk), ChunkIo::Auto) = (&self.stages, &self.chunk, self.io)
         else {
             return self.file.with(|h| {
@@ -621,31 +809,59 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
 
 impl<T> Drop for Hdf5Sink<T> {
     fn drop(&mut self) {
-        let state = *self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if self.temporary && state == SinkState::Open {
-            let _ = self.file.with(|h| {
-                let _ = h.unlink(&self.write_name);
-                for g in self.created_groups.iter().rev() {
-                    if h.group(g).is_ok_and(|g| g.is_empty()) {
-                        let _ = h.unlink(g);
-                    }
-                }
-                let _ = h.flush();
-                Ok(())
-            });
+        // Nothing will commit or roll back a sink being dropped: delete its data unless it
+        // was committed, and drop a replaced dataset kept aside if it was.
+        let state = std::mem::replace(
+            self.state.get_mut().unwrap_or_else(|e| e.into_inner()),
+            SinkState::Discarded,
+        );
+        if !self.temporary {
+            return;
         }
+        let kept = match &state {
+            SinkState::Open | SinkState::Prepared => false,
+            SinkState::Committed { .. } => true,
+            SinkState::Finished | SinkState::Discarded => return,
+        };
+        let _ = self.file.with(|h| {
+            match &state {
+                SinkState::Committed { backup } => {
+                    if let Some(b) = backup {
+                        let _ = h.unlink(b);
+                    }
+                    self.file.groups_kept(&self.target);
+                }
+                _ => {
+                    let _ = h.unlink(&self.write_name);
+                    self.file.remove_empty_groups(h, &self.target);
+                }
+            }
+            let _ = h.flush();
+            Ok(())
+        });
+        self.file.sink_ended(kept);
     }
 }
 
-/// What [`Hdf5Store`] needs of a sink of any element type.
 /// Many arrays stored into one HDF5 file in **one** computation (dask's
-/// `da.to_hdf5(file, {'/x': x, '/y': y})`): work the arrays share is done once, and every
-/// dataset appears under its name only if the whole computation succeeded.
+/// `da.to_hdf5(file, {'/x': x, '/y': y})`): work the arrays share is done once, and the new
+/// datasets appear under their names all together, only if the whole computation succeeded.
 ///
-/// New datasets are created (under temporary names) when added, so a bad path or option is
-/// reported at once; [`run`](Self::run) computes and stores everything, then renames the
-/// datasets into place. Dropping the store without running it, or a failed run, deletes the
-/// temporary datasets; existing datasets are never touched by a failure.
+/// New datasets ([`dataset`](Self::dataset)) are created under hidden temporary names when
+/// added, so a bad path or option is reported at once; [`run`](Self::run) computes and
+/// stores everything, then commits every dataset in two phases (see [`Hdf5Sink`]): first
+/// checks that every name can be taken, then renames the datasets into place, moving a
+/// dataset being overwritten aside until all of them are in place.
+///
+/// **What a failure leaves** (a failed task, a name taken meanwhile, a failed rename, a
+/// panic): the file as it was before the run. No new dataset, no leftover group, every
+/// overwritten dataset with its old values; a file the store created is removed. Dropping
+/// the store without running it does the same. The one exception is
+/// [`existing`](Self::existing): an in-place write cannot be undone, so a failed run leaves
+/// such a dataset **partly written** (each block old or new) and says so in its error. To
+/// replace a dataset all at once or not at all, write it as a new dataset with
+/// [`DatasetOptions::overwrite`]. An in-place store into a dataset the computation itself
+/// reads is refused before anything is written.
 ///
 /// ```
 /// # let dir = std::env::temp_dir().join(format!("ba-hdf5-doc-store-{}", std::process::id()));
@@ -673,6 +889,8 @@ pub struct Hdf5Store {
     computation: Computation,
     /// The datasets stored into so far (normalised paths).
     datasets: Vec<String>,
+    /// Those of them written in place, and whether any block was written into each.
+    in_place: Vec<(String, Arc<AtomicBool>)>,
 }
 
 impl Hdf5Store {
@@ -682,6 +900,7 @@ impl Hdf5Store {
             path: path.as_ref().to_path_buf(),
             computation: Computation::new(),
             datasets: Vec::new(),
+            in_place: Vec::new(),
         }
     }
 
@@ -713,7 +932,9 @@ impl Hdf5Store {
     }
 
     /// Store `array` into the existing dataset `dataset`, in place (see [`Hdf5Sink::open`]):
-    /// its shape and element type must match.
+    /// its shape and element type must match. A failed run leaves it partly written; a run
+    /// whose arrays read the dataset is refused (write a new dataset with
+    /// [`DatasetOptions::overwrite`] for either).
     pub fn existing<T: Hdf5Element>(
         &mut self,
         dataset: &str,
@@ -722,6 +943,8 @@ impl Hdf5Store {
         self.unclaimed(&file::normalize_dataset_path(&self.path, dataset)?)?;
         let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
         self.claim(sink.dataset())?;
+        self.in_place
+            .push((sink.dataset().to_owned(), sink.touched.clone()));
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
@@ -761,19 +984,35 @@ impl Hdf5Store {
     }
 
     /// Run with `scheduler` and `callbacks`, then commit every dataset; returns the run's
-    /// statistics too. On failure every new dataset is deleted and the error names the file.
+    /// statistics too. On failure the file is left as it was (see the type's documentation)
+    /// but for datasets written in place, and the error names the file and what it left.
     pub fn run_with(
         self,
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
         // The computation commits every sink (renaming the datasets into place) when all
-        // blocks were written, and aborts them (deleting the new datasets) otherwise.
+        // blocks were written, and aborts or rolls them back (deleting the new datasets,
+        // putting overwritten ones back) otherwise.
         self.computation
             .run_with(scheduler, callbacks)
             .map_err(|e| {
+                let touched: Vec<&str> = self
+                    .in_place
+                    .iter()
+                    .filter(|(_, t)| t.load(Ordering::Relaxed))
+                    .map(|(d, _)| d.as_str())
+                    .collect();
+                let in_place = if touched.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; written in place, {} may be left partly written (each block old or new)",
+                        touched.join(", ")
+                    )
+                };
                 e.context(format!(
-                    "storing into HDF5 file {} failed; no new dataset was left half-written",
+                    "storing into HDF5 file {} failed; no dataset was created or replaced{in_place}",
                     self.path.display()
                 ))
             })
@@ -824,4 +1063,17 @@ pub fn to_hdf5_with<T: Hdf5Element>(
     store
         .run_with(scheduler, &dag_core::NoCallbacks)
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_names_stay_beside_the_target() {
+        let temp = hidden_name("/g/x", "tmp");
+        assert!(temp.starts_with("/g/.x.blockarray-tmp-"), "{temp}");
+        assert_ne!(temp, hidden_name("/g/x", "tmp"));
+        assert!(hidden_name("/x", "old").starts_with("/.x.blockarray-old-"));
+    }
 }
