@@ -5,6 +5,8 @@
 //! - [`files`]: corrupt, truncated and read-only files; HDF5 sinks that fail part-way or are
 //!   slow; in-place stores into what the computation reads; multi-dataset stores whose commit
 //!   fails; failed stores into files that did not exist;
+//! - [`cancel`]: cancelled runs stop early, join every thread and abort every sink;
+//! - [`graphs`]: empty, zero-dimensional, deep, wide and oversized graphs;
 //! - [`keys`]: user functions whose captured values differ never share a key (a collision is a
 //!   silently wrong answer);
 //! - [`sinks`]: in-place stores into what the computation reads are refused; sinks commit
@@ -14,8 +16,10 @@
 //!
 //! `docs/architecture.md` ("Guarantees") states the promises these tests hold.
 
+mod cancel;
 mod common;
 mod files;
+mod graphs;
 mod keys;
 mod panics;
 mod sinks;

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Unsupported,
     /// A result, a persist or a plan needs more memory than is available or allowed.
     Memory,
+    /// The run was cancelled (`dag_core::Cancel`).
+    Cancelled,
 }
 
 impl fmt::Display for ErrorKind {
@@ -45,6 +47,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Io => "I/O error",
             ErrorKind::Unsupported => "unsupported operation",
             ErrorKind::Memory => "memory error",
+            ErrorKind::Cancelled => "cancelled",
         };
         f.write_str(s)
     }
@@ -182,7 +185,11 @@ impl std::error::Error for Error {}
 
 impl From<dag_core::Error> for Error {
     fn from(err: dag_core::Error) -> Error {
-        Error::graph(err.to_string())
+        let kind = match err.kind() {
+            dag_core::ErrorKind::Cancelled => ErrorKind::Cancelled,
+            _ => ErrorKind::Graph,
+        };
+        Error::new(kind, err.to_string())
     }
 }
 

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     WrongType,
     /// The scheduler itself could not run (for example, no thread could be started).
     Scheduler,
+    /// The run was cancelled through its [`Cancel`](crate::Cancel) token.
+    Cancelled,
 }
 
 /// Errors from building, validating and running task graphs. Every variant names the keys
@@ -63,6 +65,14 @@ pub enum Error {
     },
     /// The scheduler itself failed.
     Scheduler(String),
+    /// The run was cancelled through its [`Cancel`](crate::Cancel) token: tasks running then
+    /// finished, no other started.
+    Cancelled {
+        /// Tasks that had finished when the run stopped.
+        done: usize,
+        /// Tasks in the plan.
+        total: usize,
+    },
 }
 
 impl Error {
@@ -75,6 +85,7 @@ impl Error {
             Error::TaskFailed { .. } => ErrorKind::TaskFailed,
             Error::WrongType { .. } => ErrorKind::WrongType,
             Error::Scheduler(_) => ErrorKind::Scheduler,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
         }
     }
 
@@ -86,7 +97,7 @@ impl Error {
             | Error::TaskFailed { key, .. } => Some(key),
             Error::Cycle { keys } => keys.first(),
             Error::WrongType { key, .. } => key.as_ref(),
-            Error::Scheduler(_) => None,
+            Error::Scheduler(_) | Error::Cancelled { .. } => None,
         }
     }
 
@@ -147,6 +158,9 @@ impl fmt::Display for Error {
                 }
             }
             Error::Scheduler(msg) => write!(f, "scheduler failure: {msg}"),
+            Error::Cancelled { done, total } => {
+                write!(f, "the run was cancelled after {done} of {total} tasks")
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ pub use error::{Error, ErrorKind};
 pub use graph::Graph;
 pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
 pub use memory::{MemoryMeter, available_memory, fmt_bytes};
-pub use plan::{Plan, panic_message};
+pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
 pub use scheduler::{CallbackSet, Callbacks, Execution, NoCallbacks, RunStats, Scheduler};
 pub use task::{Body, Task, TaskError, TaskFn, TaskResult};

@@ -33,6 +33,43 @@ pub struct Plan {
     /// Predicted bytes of each task's value (0 where the task gave none).
     sizes: Vec<usize>,
     memory_limit: Option<usize>,
+    cancel: Option<Cancel>,
+}
+
+/// A token that stops a run from another thread (a user's "stop" button, a Ctrl-C handler, a
+/// deadline): attach it to a plan ([`Plan::with_cancel`]) and call [`Cancel::cancel`]. The
+/// schedulers check it before each task: tasks running then finish, no other starts, every
+/// thread is joined, and the run ends with [`Error::Cancelled`]. Cloning shares the token.
+///
+/// ```
+/// use dag_core::{Cancel, ErrorKind, Plan, Scheduler};
+/// let (g, root) = dag_core::synthetic::tree(1000, 8);
+/// let cancel = Cancel::new();
+/// cancel.cancel(); // already cancelled: nothing runs
+/// let plan = Plan::new(&g, &[root])?.with_cancel(cancel.clone());
+/// let e = sched_sync::SyncScheduler::new().execute(&plan, &dag_core::NoCallbacks).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::Cancelled);
+/// assert!(cancel.is_cancelled());
+/// # Ok::<(), dag_core::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A token that is not cancelled.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Stop every run this token is attached to (and every later one).
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl Plan {
@@ -126,6 +163,7 @@ impl Plan {
             keys,
             sizes,
             memory_limit: None,
+            cancel: None,
         })
     }
 
@@ -178,6 +216,25 @@ impl Plan {
     pub fn with_memory_limit(mut self, limit: Option<usize>) -> Plan {
         self.memory_limit = limit;
         self
+    }
+
+    /// The same plan, stopped when `cancel` is cancelled (see [`Cancel`]).
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: Cancel) -> Plan {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// `Err(Error::Cancelled)` if the plan's [`Cancel`] token was cancelled: schedulers call
+    /// this before starting each task. `done` is the number of tasks finished so far.
+    pub fn check_cancelled(&self, done: usize) -> Result<(), Error> {
+        match &self.cancel {
+            Some(c) if c.is_cancelled() => Err(Error::Cancelled {
+                done,
+                total: self.len(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The limit on bytes of values held at once that schedulers should keep to, if any.

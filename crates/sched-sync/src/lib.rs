@@ -85,6 +85,10 @@ fn run(
     let meter = MemoryMeter::default();
     let mut inputs: Vec<Value> = Vec::new();
     for id in 0..n {
+        if let Err(e) = plan.check_cancelled(id) {
+            callbacks.on_finish(None);
+            return Err(e);
+        }
         current.set(Some(id));
         inputs.extend(plan.deps(id).iter().map(|&d| {
             slots[d as usize]

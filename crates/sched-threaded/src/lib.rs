@@ -10,7 +10,8 @@
 //!   order, so idle workers take leaves in priority order.
 //! - An idle worker steals, first from the injector, then from the other workers.
 //! - Every intermediate value is dropped the moment its last dependent has run.
-//! - The first failing task (an `Err` or a panic) stops the run: running tasks finish, no new
+//! - The first failing task (an `Err` or a panic), or a cancelled [`dag_core::Cancel`] token,
+//!   stops the run: running tasks finish, no new
 //!   task starts, every thread is joined, and `execute` returns the error naming the key. A
 //!   panic anywhere else in the run — a `Callbacks` hook, a value's `Drop` — is caught too and
 //!   ends the run the same way: a worker never unwinds out of its loop (the others would wait
@@ -347,6 +348,11 @@ impl<'a> Run<'a> {
                 tally.flush_bytes(self);
             }
             if let Some(id) = self.find(me, &local, stealers) {
+                if let Err(e) = self.plan.check_cancelled(self.done.load(Ordering::Acquire)) {
+                    self.fail(e);
+                    tally.flush(self);
+                    return;
+                }
                 // Under a memory limit, leaves were counted as running when taken; tasks that
                 // read other values run regardless (they are what frees memory).
                 if self.limit.is_some() && !self.plan.deps(id as usize).is_empty() {

@@ -682,6 +682,8 @@ pub struct Computation {
     allowed_mem: Option<Option<usize>>,
     /// The most tasks the graph may have: `None` for [`default_max_tasks`].
     max_tasks: Option<usize>,
+    /// Stops the run when cancelled.
+    cancel: Option<dag_core::Cancel>,
 }
 
 /// The share of the memory available that a run's values may hold by default
@@ -866,6 +868,14 @@ impl Computation {
         self
     }
 
+    /// Stop the run when `cancel` is cancelled (from another thread): tasks running then
+    /// finish, no other starts, every sink is aborted, and the run returns an `Err` of kind
+    /// [`Cancelled`](crate::ErrorKind::Cancelled).
+    pub fn cancel_with(&mut self, cancel: dag_core::Cancel) -> &mut Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
     fn limit(&self) -> Option<usize> {
         self.allowed_mem.unwrap_or_else(|| {
             dag_core::available_memory().map(|a| (a as f64 * DEFAULT_MEMORY_SHARE) as usize)
@@ -891,7 +901,10 @@ impl Computation {
     fn compile(&self, scheduler: &dyn Scheduler) -> Result<Plan> {
         let (graph, outputs) = self.graph()?;
         let limit = self.limit();
-        let plan = Plan::new(&graph, &outputs)?.with_memory_limit(limit);
+        let mut plan = Plan::new(&graph, &outputs)?.with_memory_limit(limit);
+        if let Some(cancel) = &self.cancel {
+            plan = plan.with_cancel(cancel.clone());
+        }
         if let Some(limit) = limit {
             if let Some((id, bytes)) = plan.largest_footprint()
                 && bytes > limit
