@@ -29,7 +29,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// Every node reachable from `roots`, inputs before the nodes that read them, each once (by
@@ -571,8 +570,6 @@ struct StoreNode<T: Element> {
     sink: Arc<dyn ChunkSink<T>>,
 }
 
-static STORE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl<T: Element> StoreNode<T> {
     fn new(input: &Arc<dyn Node>, sink: Arc<dyn ChunkSink<T>>) -> Result<StoreNode<T>> {
         let shape = input.meta().shape();
@@ -584,11 +581,11 @@ impl<T: Element> StoreNode<T> {
                 sink.describe()
             )));
         }
-        // A store is an action, not a value: every store gets its own name.
+        // A store is an action, not a value: every store gets its own name (unique in the
+        // process, and the same in every process of an SPMD program).
         let mut t = Tokenizer::new();
         t.write_str(&input.meta().name)
-            .write_u64(STORE_COUNTER.fetch_add(1, Ordering::Relaxed))
-            .write_u64(std::process::id().into());
+            .write(&dag_core::OpName::unique("store"));
         Ok(StoreNode {
             meta: Meta::new::<T>("store", t, input.meta().chunks.clone()),
             input: input.clone(),
