@@ -1385,3 +1385,127 @@ fn float_sums_are_as_accurate_as_numpys_pairwise_summation() {
         assert!(rel_err(x, exact_var) < 1e-9, "{x} vs {exact_var}");
     }
 }
+
+/// A boolean array with some true and some false elements (from the data's sign and a seed).
+fn bools(d: &ArrayD<f64>, seed: u64) -> ArrayD<bool> {
+    let mut i = seed;
+    d.mapv(|v| {
+        i = i
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        v > 0.0 || (i >> 60) == 0
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn masks_and_nonzero_select_like_numpy((shape, chunks, chunks2, seed, threaded) in arb_case(3)) {
+        let s = scheduler(threaded);
+        let d = data(&shape, seed);
+        let m = bools(&d, seed);
+        let x = arr(&d, &chunks);
+        let mb = BlockArray::from_array(m.clone(), chunks2.clone()).unwrap();
+        // x[m]: the selected elements in C order (one block per flattened block).
+        let want: Vec<f64> = d.iter().zip(m.iter()).filter(|(_, b)| **b).map(|(v, _)| *v).collect();
+        let sel = x.mask(&mb).unwrap();
+        prop_assert!(!sel.chunks().is_known());
+        prop_assert_eq!(sel.compute_with(&*s).unwrap().into_raw_vec_and_offset().0, want.clone());
+        let total: f64 = want.iter().sum();
+        prop_assert_eq!(sel.sum(None, false).unwrap().compute_with(&*s).unwrap()[[]], total);
+        let mean = sel.mean(None, false).unwrap().compute_with(&*s).unwrap()[[]];
+        let mean_ok = if want.is_empty() { mean.is_nan() } else { (mean - total / want.len() as f64).abs() < 1e-9 };
+        prop_assert!(mean_ok, "mean {}", mean);
+        // Arrays masked the same way combine elementwise; chunk sizes can be computed.
+        let twice = (&sel + &x.mask(&mb).unwrap()).unwrap();
+        prop_assert_eq!(twice.compute_with(&*s).unwrap().len(), want.len());
+        let known = sel.compute_chunk_sizes().unwrap();
+        prop_assert_eq!(known.shape(), &[want.len()]);
+        prop_assert_eq!(known.compute_with(&*s).unwrap().into_raw_vec_and_offset().0, want);
+        // nonzero / argwhere / flatnonzero of the data.
+        let nz: Vec<Vec<usize>> = d.indexed_iter().filter(|(_, v)| **v != 0.0).map(|(i, _)| ndarray::Dimension::slice(&i).to_vec()).collect();
+        let flat: Vec<i64> = d.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, _)| i as i64).collect();
+        prop_assert_eq!(x.flatnonzero().unwrap().compute_with(&*s).unwrap().into_raw_vec_and_offset().0, flat);
+        if !shape.is_empty() {
+            let rows = x.argwhere().unwrap().compute_with(&*s).unwrap();
+            prop_assert_eq!(rows.shape(), &[nz.len(), shape.len()]);
+            let got: Vec<Vec<usize>> = rows.outer_iter().map(|r| r.iter().map(|&v| v as usize).collect()).collect();
+            prop_assert_eq!(&got, &nz);
+            for (a, col) in x.nonzero().unwrap().iter().enumerate() {
+                let want: Vec<i64> = nz.iter().map(|i| i[a] as i64).collect();
+                prop_assert_eq!(col.compute_with(&*s).unwrap().into_raw_vec_and_offset().0, want);
+            }
+            // compress along each axis with a condition from the data's first lane.
+            for axis in 0..shape.len() {
+                let n = shape[axis];
+                let cond: Vec<bool> = (0..n).map(|i| (i as u64 + seed).is_multiple_of(3) || i % 2 == 1).collect();
+                let c = BlockArray::from_array(ndarray::Array1::from(cond.clone()), vec![chunks2[axis].clone()]).unwrap();
+                let keep: Vec<usize> = (0..n).filter(|&i| cond[i]).collect();
+                let want = d.select(Axis(axis), &keep);
+                let got = x.compress(&c, Some(axis)).unwrap().compute_with(&*s).unwrap();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_chunk_sizes_are_refused_where_positions_are_needed_and_say_what_to_do() {
+    let x = BlockArray::<f64>::arange(-8.0, 8.0, 1.0, 5).unwrap();
+    let pos = x.mask(&x.greater(0.0).unwrap()).unwrap();
+    assert!(pos.to_string().contains("nan"), "{pos}");
+    let needs = |r: Result<BlockArray<f64>, Error>, what: &str| {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Chunks, "{what}: {e}");
+        assert!(e.to_string().contains("compute_chunk_sizes"), "{what}: {e}");
+    };
+    needs(pos.slice(blockarray::s![1..3]), "slice");
+    needs(pos.reshape(&[2, 4]), "reshape");
+    needs(pos.rechunk(vec![8]), "rechunk");
+    needs(pos.matmul(&pos), "matmul");
+    needs(pos.take(&[0], 0), "take");
+    needs(pos.cumsum(0), "cumsum");
+    assert!(pos.argmax(None).is_err());
+    // Arrays whose unknown lengths come from different masks may differ: refused.
+    let neg = x.mask(&x.less(0.0).unwrap()).unwrap();
+    needs(&pos + &neg, "elementwise");
+    // A store into a sink needs positions; an in-memory result does not.
+    let sink = std::sync::Arc::new(blockarray::ArraySink::new(ArrayD::zeros(IxDyn(&[7]))));
+    assert!(
+        pos.store(sink)
+            .unwrap_err()
+            .to_string()
+            .contains("compute_chunk_sizes")
+    );
+    assert_eq!(pos.compute().unwrap().len(), 7);
+    // Elementwise with scalars and same-origin arrays, reductions, transposes work.
+    let y = (&(&pos * 2.0) + &pos).unwrap();
+    assert_eq!(y.sum(None, false).unwrap().compute().unwrap()[[]], 84.0);
+    assert_eq!(pos.max(None, false).unwrap().compute().unwrap()[[]], 7.0);
+    // After compute_chunk_sizes, everything works (empty blocks are dropped).
+    let known = pos.compute_chunk_sizes().unwrap();
+    assert_eq!(known.shape(), &[7]);
+    assert!(known.chunks().axis(0).iter().all(|&b| b > 0));
+    assert_eq!(
+        known
+            .slice(blockarray::s![1..3])
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0,
+        vec![2.0, 3.0]
+    );
+    // An all-false mask gives an empty array.
+    let none = x.mask(&x.greater(100.0).unwrap()).unwrap();
+    assert_eq!(none.compute().unwrap().len(), 0);
+    assert_eq!(none.compute_chunk_sizes().unwrap().shape(), &[0]);
+    // Bad masks name both shapes.
+    let bad = BlockArray::<bool>::full(&[3], true, 3).unwrap();
+    let e = x.mask(&bad).unwrap_err().to_string();
+    assert!(e.contains("(16,)") && e.contains("(3,)"), "{e}");
+    let long = BlockArray::<bool>::full(&[20], true, 5).unwrap();
+    assert!(x.compress(&long, Some(0)).is_err());
+    assert!(x.compress(&bad, Some(1)).is_err());
+}

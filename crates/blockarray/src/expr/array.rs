@@ -53,9 +53,7 @@ impl Meta {
     /// chunks and whatever `tokenizer` was fed (parameters and input names).
     pub fn new<T: Element>(op: &str, mut tokenizer: Tokenizer, chunks: Chunks) -> Meta {
         tokenizer.write_str(op).write_str(T::DTYPE);
-        for axis in chunks.axes() {
-            tokenizer.write(axis);
-        }
+        write_chunks(&mut tokenizer, &chunks);
         Meta {
             name: format!("{op}-{}", tokenizer.finish_hex()).into(),
             chunks,
@@ -69,9 +67,7 @@ impl Meta {
     /// move blocks around without knowing their element type).
     pub fn derive(&self, op: &str, mut tokenizer: Tokenizer, chunks: Chunks) -> Meta {
         tokenizer.write_str(op).write_str(self.dtype);
-        for axis in chunks.axes() {
-            tokenizer.write(axis);
-        }
+        write_chunks(&mut tokenizer, &chunks);
         Meta {
             name: format!("{op}-{}", tokenizer.finish_hex()).into(),
             chunks,
@@ -92,6 +88,19 @@ impl Meta {
     }
 }
 
+/// Feed a node's output chunks to its token: the block lengths, and for unknown axes their
+/// origins (known chunkings hash as they always did).
+fn write_chunks(t: &mut Tokenizer, chunks: &Chunks) {
+    for axis in chunks.axes() {
+        t.write(axis);
+    }
+    if !chunks.is_known() {
+        for u in chunks.unknown_axes() {
+            t.write_u64(u.map_or(0, |o| o.wrapping_add(1)));
+        }
+    }
+}
+
 /// Block operations that do not depend on the element type, behind a per-type vtable, so that
 /// nodes that only move data (slices, transposes, rechunks, reshapes, takes) need not be generic.
 pub trait Kit: Send + Sync {
@@ -101,6 +110,8 @@ pub trait Kit: Send + Sync {
     fn permute(&self, block: &Value, axes: &[usize]) -> TaskResult;
     /// The block reshaped (C order) to `shape`.
     fn reshape(&self, block: &Value, shape: &[usize]) -> TaskResult;
+    /// The block's shape (an error if the value is not a block of this element type).
+    fn shape(&self, block: &Value) -> std::result::Result<Vec<usize>, TaskError>;
     /// A new block of `shape` made of pieces: each `(block, source region, destination
     /// region)` copies the source region of its block to the destination region.
     fn assemble(
@@ -132,6 +143,9 @@ impl<T: Element> Kit for KitImpl<T> {
     fn permute(&self, block: &Value, axes: &[usize]) -> TaskResult {
         let b = block_ref::<T>(block)?.view().permuted_axes(IxDyn(axes));
         Ok(block_value(b.as_standard_layout().into_owned()))
+    }
+    fn shape(&self, block: &Value) -> std::result::Result<Vec<usize>, TaskError> {
+        Ok(block_ref::<T>(block)?.shape().to_vec())
     }
     fn reshape(&self, block: &Value, shape: &[usize]) -> TaskResult {
         let b = block_ref::<T>(block)?;

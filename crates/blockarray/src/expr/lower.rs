@@ -18,7 +18,7 @@
 //! builds one graph of a million tasks, not one of four million and then a second.
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref};
-use crate::{BlockArray, Element, Error, Result};
+use crate::{BlockArray, Chunks, Element, Error, Result};
 use dag_core::fuse::FusionSource;
 use dag_core::{
     BlockIndex, Body, Callbacks, Graph, Key, NoCallbacks, Plan, RunStats, Scheduler, Task, TaskFn,
@@ -101,10 +101,19 @@ pub(crate) fn lower(
             return Err(too_many_tasks(&order, max_tasks));
         }
         let inputs: Vec<u32> = n.inputs().iter().map(|i| number[&i.meta().name]).collect();
+        // A node that declares known chunks over inputs whose chunk sizes are unknown must
+        // have made them known; its blocks are checked against what it declares, so an
+        // operation that used unknown sizes as if they were real fails instead of answering
+        // wrongly.
+        let checked =
+            n.meta().chunks.is_known() && n.inputs().iter().any(|i| !i.meta().chunks.is_known());
         for id in wanted {
             let index = &arena.slots[id as usize].index;
             let nbytes = n.block_nbytes(index);
-            let BlockTask { deps, func } = n.block(index);
+            let BlockTask { deps, mut func } = n.block(index);
+            if checked {
+                func = check_block_shape(n.meta(), index, func);
+            }
             let deps: SmallVec<[u32; 4]> = deps
                 .iter()
                 .map(|(i, bi)| arena.intern(inputs[*i], bi))
@@ -140,6 +149,26 @@ pub(crate) fn lower(
     dag_core::fuse::fuse_into(&arena, &absorbed, &mut graph);
     let outputs = outputs.iter().map(|&o| arena.key(o as usize)).collect();
     Ok((graph, outputs))
+}
+
+/// `func` followed by a check that its value, when it is a block of the node's element type,
+/// has the shape the node's chunks declare for block `index`.
+fn check_block_shape(meta: &Meta, index: &[usize], func: TaskFn) -> TaskFn {
+    let want = meta.chunks.block_shape(index);
+    let (kit, op) = (meta.kit, meta.op().to_string());
+    Arc::new(move |v: &[Value]| {
+        let out = func(v)?;
+        if let Ok(shape) = kit.shape(&out)
+            && shape != want
+        {
+            return Err(format!(
+                "{op}: the block came out with shape {shape:?} where its chunks say {want:?} \
+                 (the operation read chunk sizes that were not known; compute_chunk_sizes first)"
+            )
+            .into());
+        }
+        Ok(out)
+    })
 }
 
 /// Bytes one lowered task costs while the graph is built and run (the arena slot, the key,
@@ -572,6 +601,10 @@ struct StoreNode<T: Element> {
 
 impl<T: Element> StoreNode<T> {
     fn new(input: &Arc<dyn Node>, sink: Arc<dyn ChunkSink<T>>) -> Result<StoreNode<T>> {
+        input
+            .meta()
+            .chunks
+            .require_known(&format!("storing into {}", sink.describe()))?;
         let shape = input.meta().shape();
         let sink_shape = sink.shape();
         if sink_shape != shape {
@@ -613,6 +646,151 @@ impl<T: Element> Node for StoreNode<T> {
                 sink.write_block(&offset, block_ref::<T>(&v[0])?)?;
                 Ok(Value::new(()))
             }),
+        }
+    }
+}
+
+/// An in-memory result whose chunk sizes are not known until computed: its blocks are kept as
+/// they finish and put together when the result is taken, from the lengths they came with.
+struct Collected<T> {
+    chunks: Chunks,
+    blocks: Mutex<Vec<(BlockIndex, Value)>>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Element> Collected<T> {
+    /// The blocks put together: lengths along unknown axes from the blocks themselves
+    /// (checked to agree along each slab), known axes checked against the chunks.
+    fn assemble(&self) -> Result<ArrayD<T>> {
+        let mut blocks =
+            std::mem::take(&mut *self.blocks.lock().unwrap_or_else(|e| e.into_inner()));
+        let nd = self.chunks.ndim();
+        let mut lens: Vec<Vec<Option<usize>>> = self
+            .chunks
+            .numblocks()
+            .into_iter()
+            .map(|n| vec![None; n])
+            .collect();
+        for (index, value) in &blocks {
+            let b = block_ref::<T>(value).map_err(|e| Error::type_error(e.to_string()))?;
+            for k in 0..nd {
+                let got = b.shape()[k];
+                let slot = &mut lens[k][index[k]];
+                let known = self.chunks.unknown_axis(k).is_none();
+                if known && got != self.chunks.axis(k)[index[k]] || slot.is_some_and(|l| l != got) {
+                    return Err(Error::shape(format!(
+                        "block {:?} has length {got} along axis {k}, unlike the other blocks \
+                         of its slab",
+                        index.as_slice()
+                    )));
+                }
+                *slot = Some(got);
+            }
+        }
+        // Offsets from the lengths (blocks may be empty here).
+        let offsets: Vec<Vec<usize>> = lens
+            .iter()
+            .map(|ax| {
+                let mut o = vec![0];
+                for l in ax {
+                    o.push(o.last().copied().unwrap_or(0) + l.unwrap_or(0));
+                }
+                o
+            })
+            .collect();
+        let shape: Vec<usize> = offsets.iter().map(|o| *o.last().unwrap_or(&0)).collect();
+        let sink = ArraySink::<T>::for_shape(&shape);
+        sink.allocate()?;
+        // Each block is copied into place and dropped at once.
+        for (index, value) in blocks.drain(..) {
+            let b = block_ref::<T>(&value).map_err(|e| Error::type_error(e.to_string()))?;
+            let start: Vec<usize> = index.iter().zip(&offsets).map(|(&i, o)| o[i]).collect();
+            sink.write_block(&start, b)?;
+        }
+        Ok(sink.take().expect("allocated above"))
+    }
+}
+
+/// Keeps each block of its input in a [`Collected`] result; its tasks return `()`.
+struct CollectNode<T: Element> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    into: Arc<Collected<T>>,
+}
+
+impl<T: Element> Node for CollectNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block_nbytes(&self, _: &[usize]) -> usize {
+        0
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let into = self.into.clone();
+        let idx = BlockIndex::from_slice(index);
+        BlockTask {
+            deps: vec![(0, idx.clone())],
+            func: Arc::new(move |v: &[Value]| {
+                into.blocks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((idx.clone(), v[0].clone()));
+                Ok(Value::new(()))
+            }),
+        }
+    }
+}
+
+/// The lengths of each block of its input along every axis (one pass that keeps only the
+/// shapes), for [`BlockArray::compute_chunk_sizes`].
+struct ShapeNode {
+    meta: Meta,
+    input: Arc<dyn Node>,
+}
+
+impl Node for ShapeNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block_nbytes(&self, index: &[usize]) -> usize {
+        std::mem::size_of_val(index)
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let kit = self.meta.kit;
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(move |v: &[Value]| Ok(Value::new(kit.shape(&v[0])?))),
+        }
+    }
+}
+
+/// Its input's blocks, under chunks now known. Blocks found empty are left out (chunks have
+/// no empty blocks on a non-empty axis): output block `i` along axis `k` is input block
+/// `kept[k][i]`.
+struct KnownNode {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    kept: Vec<Vec<usize>>,
+}
+
+impl Node for KnownNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let src: Vec<usize> = index.iter().zip(&self.kept).map(|(&i, k)| k[i]).collect();
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_vec(src))],
+            func: Arc::new(|v: &[Value]| Ok(v[0].clone())),
         }
     }
 }
@@ -745,6 +923,17 @@ impl<T: Element> Buffered for Arc<ArraySink<T>> {
     }
 }
 
+impl<T: Element> Buffered for Arc<Collected<T>> {
+    /// The bound: every block as long as its chunks allow.
+    fn nbytes(&self) -> usize {
+        self.chunks.shape().iter().product::<usize>() * T::itemsize()
+    }
+    /// Nothing to allocate before the run: blocks are kept as they come.
+    fn allocate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Refuse to hold `nbytes` in memory for `what` when the machine does not have them available
 /// (allocating would abort the process, or push it into swap and the OOM killer).
 pub(crate) fn check_fits(what: &str, nbytes: usize) -> Result<()> {
@@ -772,7 +961,32 @@ impl Computation {
     /// The result's memory is allocated when the run starts, after checking that all the
     /// run's in-memory results fit in the memory available (an `Err` of kind
     /// [`Memory`](crate::ErrorKind::Memory) otherwise, before any task runs).
+    ///
+    /// An array whose chunk sizes are not known until computed (a boolean mask's result, say)
+    /// is collected block by block and put together when taken; its memory is checked against
+    /// the bounds of those sizes.
     pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
+        if !array.chunks().is_known() {
+            let into = Arc::new(Collected::<T> {
+                chunks: array.chunks().clone(),
+                blocks: Mutex::new(Vec::new()),
+                _type: PhantomData,
+            });
+            let mut t = Tokenizer::new();
+            t.write_str(array.name())
+                .write(&dag_core::OpName::unique("collect"));
+            self.stores.push(Arc::new(CollectNode {
+                meta: Meta::new::<T>("collect", t, array.chunks().clone()),
+                input: array.node.clone(),
+                into: into.clone(),
+            }));
+            self.buffers.push(Box::new(into.clone()));
+            self.results.push(Some(Box::new(into)));
+            return Handle {
+                index: self.results.len() - 1,
+                _type: PhantomData,
+            };
+        }
         let sink = Arc::new(ArraySink::for_shape(array.shape()));
         let node = StoreNode::new(&array.node, sink.clone() as Arc<dyn ChunkSink<T>>)
             .expect("the sink has the array's shape");
@@ -1039,6 +1253,10 @@ impl Results {
             .get_mut(handle.index)
             .and_then(Option::take)
             .ok_or_else(|| Error::index(format!("result {} was already taken", handle.index)))?;
+        let boxed = match boxed.downcast::<Arc<Collected<T>>>() {
+            Ok(collected) => return collected.assemble(),
+            Err(other) => other,
+        };
         let sink = boxed
             .downcast::<Arc<ArraySink<T>>>()
             .map_err(|_| Error::type_error("handle type does not match its result"))?;
@@ -1119,6 +1337,83 @@ impl<T: Element> BlockArray<T> {
         let result = self.store_with(sink.clone(), &*default_scheduler());
         *out = sink.take().expect("the sink is only emptied here");
         result
+    }
+
+    /// The same array with its chunk sizes known: for an array whose sizes depend on values
+    /// (`x.mask(&m)`, `nonzero`, …), one pass computes every block with the default scheduler
+    /// and keeps only the blocks' shapes (dask's `compute_chunk_sizes`). An array whose sizes
+    /// are known is returned as it is.
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let x = BlockArray::arange(0i64, 10, 1, 4)?;
+    /// let even = x.mask(&x.zip_map(2i64, "is-even", |a, b| a % b == 0)?)?;
+    /// assert!(even.reshape(&[5]).is_err()); // its length is not known yet
+    /// let even = even.compute_chunk_sizes()?;
+    /// assert_eq!(even.shape(), &[5]);
+    /// assert_eq!(even.reshape(&[5, 1])?.compute()?.len(), 5);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn compute_chunk_sizes(&self) -> Result<BlockArray<T>> {
+        if self.chunks().is_known() {
+            return Ok(self.clone());
+        }
+        let mut t = Tokenizer::new();
+        t.write_str(self.name());
+        let shapes: Arc<dyn Node> = Arc::new(ShapeNode {
+            meta: self
+                .node
+                .meta()
+                .derive("chunk-sizes", t, self.chunks().clone()),
+            input: self.node.clone(),
+        });
+        let blocks = all_blocks(&shapes);
+        let (graph, outputs) = lower(&[(shapes, blocks.clone())], true, default_max_tasks())?;
+        let values = default_scheduler().compute(&graph, &outputs)?;
+        let mut lens: Vec<Vec<Option<usize>>> = self
+            .numblocks()
+            .into_iter()
+            .map(|n| vec![None; n])
+            .collect();
+        for (index, v) in blocks.iter().zip(&values) {
+            let shape = v.get::<Vec<usize>>()?;
+            for (k, &n) in shape.iter().enumerate() {
+                if lens[k][index[k]].is_some_and(|l| l != n) {
+                    return Err(Error::shape(format!(
+                        "block {:?} has length {n} along axis {k}, unlike the other blocks of \
+                         its slab",
+                        index.as_slice()
+                    )));
+                }
+                lens[k][index[k]] = Some(n);
+            }
+        }
+        // Empty blocks are left out, unless the whole axis is empty (then one block of it).
+        let mut kept = Vec::with_capacity(lens.len());
+        let mut axes = Vec::with_capacity(lens.len());
+        for ax in lens {
+            let ax: Vec<usize> = ax.into_iter().map(|l| l.unwrap_or(0)).collect();
+            let keep: Vec<usize> = (0..ax.len()).filter(|&i| ax[i] > 0).collect();
+            if keep.is_empty() {
+                kept.push(vec![0]);
+                axes.push(vec![0]);
+            } else {
+                axes.push(keep.iter().map(|&i| ax[i]).collect());
+                kept.push(keep);
+            }
+        }
+        let mut t = Tokenizer::new();
+        t.write_str(self.name());
+        for k in &kept {
+            t.write(k.as_slice());
+        }
+        let chunks = Chunks::from_blocks(axes)?;
+        let meta = self.node.meta().derive("known-chunks", t, chunks);
+        Ok(BlockArray::wrap(Arc::new(KnownNode {
+            meta,
+            input: self.node.clone(),
+            kept,
+        })))
     }
 
     /// Compute every block now and keep them in memory: the result is an array with the same

@@ -131,20 +131,38 @@ where
             ));
         }
     }
+    // Axes of unknown length must come from one origin in every input (then no rechunk is
+    // needed along them).
+    for a in &inputs[1..] {
+        for k in 0..first.ndim() {
+            let (u, v) = (first.chunks().unknown_axis(k), a.chunks().unknown_axis(k));
+            if (u.is_some() || v.is_some())
+                && (u != v || first.chunks().axis(k) != a.chunks().axis(k))
+            {
+                return Err(Error::chunks(format!(
+                    "blockwise {name}: the inputs' chunk sizes along axis {k} depend on values \
+                     and may differ: call .compute_chunk_sizes() on them first"
+                )));
+            }
+        }
+    }
     let mut common: Vec<Vec<usize>> = first.chunks().axes().to_vec();
     for a in &inputs[1..] {
         for (k, c) in common.iter_mut().enumerate() {
             *c = unify_axis(c, a.chunks().axis(k))?;
         }
     }
-    let common = Chunks::from_blocks(common)?;
+    let common = Chunks::from_blocks(common)?.with_unknown_of(first.chunks(), &[]);
     let nodes = inputs
         .iter()
         .map(|a| crate::ops::shape::rechunk_direct(&a.node, common.clone()))
         .collect::<Result<Vec<_>>>()?;
     let out = match out_chunks {
         None => common.clone(),
-        Some(ChunkSpec::Explicit(axes)) => Chunks::from_blocks(axes)?,
+        Some(ChunkSpec::Explicit(axes)) => {
+            common.require_known(&format!("blockwise {name} with explicit output chunks"))?;
+            Chunks::from_blocks(axes)?
+        }
         Some(other) => {
             return Err(Error::chunks(format!(
                 "blockwise {name}: output chunks must be given explicitly (one block list per axis), got {other:?}"
@@ -159,13 +177,22 @@ where
         )));
     }
     let label = name.to_string();
+    // Along axes of unknown length a block may have any length up to its bound.
+    let unknown: Vec<bool> = out.unknown_axes().iter().map(Option::is_some).collect();
     let func: BlockFn = Arc::new(move |v: &[Value], info: &BlockInfo<'_>| {
         let blocks = v
             .iter()
             .map(|b| block_ref::<T>(b))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let out = f(&blocks, info)?;
-        if out.shape() != info.block_shape {
+        let fits = out.ndim() == info.block_shape.len()
+            && out
+                .shape()
+                .iter()
+                .zip(info.block_shape)
+                .zip(&unknown)
+                .all(|((&got, &want), &u)| got == want || (u && got <= want));
+        if !fits {
             return Err(format!(
                 "{label}: block {:?} came back with shape {:?}, but the declared chunks give {:?}",
                 info.index,

@@ -334,6 +334,8 @@ pub fn tensordot<T: MatMul>(
     axes_a: &[usize],
     axes_b: &[usize],
 ) -> Result<BlockArray<T>> {
+    a.chunks().require_known("tensordot")?;
+    b.chunks().require_known("tensordot")?;
     if axes_a.len() != axes_b.len() {
         return Err(Error::axis(format!(
             "tensordot: {} axes of a ({axes_a:?}) but {} of b ({axes_b:?})",

@@ -65,6 +65,44 @@ fn build_map_node(
             .map_err(|e| e.context(format!("{op}: operands do not broadcast")))?;
     }
     let nd = shape.len();
+    // Axes of unknown length: every input that has the axis (other than a known length-1
+    // axis, which broadcasts) must have it unknown with the same origin and bounds — arrays
+    // of one origin have equal real lengths; any other pairing cannot be checked.
+    let mut unknown: Vec<Option<(u64, Vec<usize>)>> = vec![None; nd];
+    for n in &inputs {
+        let c = &n.meta().chunks;
+        let off = nd - c.ndim();
+        for j in 0..c.ndim() {
+            if let Some(o) = c.unknown_axis(j) {
+                let this = (o, c.axis(j).to_vec());
+                match &unknown[off + j] {
+                    Some(prev) if *prev != this => {
+                        return Err(Error::chunks(format!(
+                            "{op}: operands have chunk sizes along axis {} that depend on \
+                             different values and may differ: call .compute_chunk_sizes() on \
+                             them first",
+                            off + j
+                        )));
+                    }
+                    _ => unknown[off + j] = Some(this),
+                }
+            }
+        }
+    }
+    for n in &inputs {
+        let c = &n.meta().chunks;
+        let off = nd - c.ndim();
+        for j in 0..c.ndim() {
+            let broadcasts = c.shape()[j] == 1 && c.unknown_axis(j).is_none();
+            if unknown[off + j].is_some() && c.unknown_axis(j).is_none() && !broadcasts {
+                return Err(Error::chunks(format!(
+                    "{op}: axis {} has chunk sizes that depend on values in one operand and \
+                     known sizes in another: call .compute_chunk_sizes() first",
+                    off + j
+                )));
+            }
+        }
+    }
     // Output chunks: along each axis, the common refinement of the non-broadcast inputs.
     let mut axes: Vec<Option<Vec<usize>>> = vec![None; nd];
     for n in &inputs {
@@ -72,7 +110,7 @@ fn build_map_node(
         let off = nd - c.ndim();
         for (j, ax) in c.axes().iter().enumerate() {
             let k = off + j;
-            if c.shape()[j] == 1 && shape[k] != 1 {
+            if c.shape()[j] == 1 && shape[k] != 1 && c.unknown_axis(j).is_none() {
                 continue;
             }
             axes[k] = Some(match &axes[k] {
@@ -86,14 +124,19 @@ fn build_map_node(
         .zip(&shape)
         .map(|(a, &n)| a.unwrap_or_else(|| vec![n]))
         .collect();
-    let chunks = Chunks::from_blocks(axes)?;
+    let mut chunks = Chunks::from_blocks(axes)?;
+    for (k, u) in unknown.iter().enumerate() {
+        if let Some((o, _)) = u {
+            chunks = chunks.with_unknown_axis(k, *o);
+        }
+    }
     let mut aligned = Vec::with_capacity(inputs.len());
     let mut broadcast = Vec::with_capacity(inputs.len());
     for n in inputs {
         let c = n.meta().chunks.clone();
         let off = nd - c.ndim();
         let flags: Vec<bool> = (0..c.ndim())
-            .map(|j| c.shape()[j] == 1 && shape[off + j] != 1)
+            .map(|j| c.shape()[j] == 1 && shape[off + j] != 1 && c.unknown_axis(j).is_none())
             .collect();
         let want: Vec<Vec<usize>> = (0..c.ndim())
             .map(|j| {
@@ -105,7 +148,13 @@ fn build_map_node(
             })
             .collect();
         let n = if want.as_slice() != c.axes() {
-            crate::ops::shape::rechunk_direct(&n, Chunks::from_blocks(want)?)?
+            let mut want = Chunks::from_blocks(want)?;
+            for j in 0..c.ndim() {
+                if let Some(o) = c.unknown_axis(j) {
+                    want = want.with_unknown_axis(j, o);
+                }
+            }
+            crate::ops::shape::rechunk_direct(&n, want)?
         } else {
             n
         };
@@ -118,6 +167,9 @@ fn build_map_node(
     t.write_str(dtype);
     for a in chunks.axes() {
         t.write(a);
+    }
+    for u in unknown.iter().flatten() {
+        t.write_u64(u.0);
     }
     let meta = Meta {
         name: format!("{op}-{}", t.finish_hex()).into(),

@@ -769,7 +769,7 @@ pub fn reduce<R: Reduction>(
         meta: Meta::new::<R::Out>(
             &format!("{op}-chunk"),
             t.clone(),
-            Chunks::from_blocks(partial_axes.clone())?,
+            Chunks::from_blocks(partial_axes.clone())?.with_unknown_of(input_chunks, &axes),
         ),
         input: x.node.clone(),
         axes: axes.clone(),
@@ -803,7 +803,7 @@ pub fn reduce<R: Reduction>(
             meta: Meta::new::<R::Out>(
                 &format!("{op}-combine"),
                 tl,
-                Chunks::from_blocks(axes_chunks)?,
+                Chunks::from_blocks(axes_chunks)?.with_unknown_of(input_chunks, &axes),
             ),
             input: node,
             group,
@@ -926,6 +926,11 @@ impl<T: Real> BlockArray<T> {
     fn arg_extreme(&self, axis: Option<usize>, max: bool) -> Result<BlockArray<i64>> {
         let axes: Option<Vec<usize>> = axis.map(|a| vec![a]);
         let name = if max { "argmax" } else { "argmin" };
+        // Positions need the lengths of the blocks before: along the axis, or all of them.
+        match axis {
+            Some(a) => self.chunks().require_known_axis(a, name)?,
+            None => self.chunks().require_known(name)?,
+        }
         no_empty(self, axes.as_deref(), name)?;
         let red = ArgExt {
             max,
@@ -1178,6 +1183,7 @@ where
     F: Fn(T, T) -> T + Send + Sync + Copy + 'static,
 {
     x.check_axis(axis)?;
+    x.chunks().require_known(name)?;
     let f = Arc::new(f);
     let mut t = token_of(&[&x.node]);
     t.write_usize(axis).write_str(name);

@@ -33,6 +33,8 @@ pub(crate) fn rechunk_direct(node: &Arc<dyn Node>, chunks: Chunks) -> Result<Arc
     if *old == chunks {
         return Ok(node.clone());
     }
+    old.require_known("rechunking")?;
+    chunks.require_known("rechunking")?;
     let pieces = (0..chunks.ndim())
         .map(|ax| rechunk_pieces(old.axis(ax), chunks.axis(ax)))
         .collect::<Result<Vec<_>>>()?;
@@ -142,8 +144,8 @@ pub(crate) fn transpose_node(node: &Arc<dyn Node>, perm: &[usize]) -> Result<Arc
         let composed: Vec<usize> = perm.iter().map(|&q| t.perm[q]).collect();
         return transpose_node(&t.input, &composed);
     }
-    let old = &node.meta().chunks;
-    let chunks = Chunks::from_blocks(perm.iter().map(|&p| old.axis(p).to_vec()).collect())?;
+    let from: Vec<Option<usize>> = perm.iter().map(|&p| Some(p)).collect();
+    let chunks = node.meta().chunks.rearranged(&from);
     let mut t = token_of(&[node]);
     t.write(perm);
     let meta = node.meta().derive("transpose", t, chunks);
@@ -208,14 +210,7 @@ pub(crate) fn axes_node(node: &Arc<dyn Node>, from: Vec<Option<usize>>) -> Resul
     {
         return Ok(node.clone());
     }
-    let chunks = Chunks::from_blocks(
-        from.iter()
-            .map(|f| match f {
-                Some(j) => old.axis(*j).to_vec(),
-                None => vec![1],
-            })
-            .collect(),
-    )?;
+    let chunks = old.rearranged(&from);
     let mut t = token_of(&[node]);
     for f in &from {
         t.write_u64(f.map_or(u64::MAX, |j| j as u64));
@@ -242,11 +237,17 @@ impl Node for AxesNode {
                 src[*j] = index[k];
             }
         }
-        let shape = self.meta.chunks.block_shape(index);
+        // The output block's shape from the input block's own (an axis of unknown length
+        // keeps whatever length its block has).
+        let from = self.from.clone();
         let kit = self.meta.kit;
         BlockTask {
             deps: vec![(0, BlockIndex::from_vec(src))],
-            func: Arc::new(move |v: &[Value]| kit.reshape(&v[0], &shape)),
+            func: Arc::new(move |v: &[Value]| {
+                let shape = kit.shape(&v[0])?;
+                let out: Vec<usize> = from.iter().map(|f| f.map_or(1, |j| shape[j])).collect();
+                kit.reshape(&v[0], &out)
+            }),
         }
     }
 }
@@ -302,6 +303,7 @@ impl<T: Element> BlockArray<T> {
         chunks: impl Into<ChunkSpec>,
         max_bytes: usize,
     ) -> Result<BlockArray<T>> {
+        self.chunks().require_known("rechunk")?;
         let new = Chunks::new(self.shape(), chunks, T::itemsize())?;
         let steps = plan_rechunk(self.chunks(), &new, T::itemsize(), max_bytes)?;
         let mut node = self.node.clone();
@@ -354,11 +356,16 @@ impl<T: Element> BlockArray<T> {
 
     /// Unit axes removed: the given ones (each must have length 1), or all when `None`.
     pub fn squeeze(&self, axes: Option<&[usize]>) -> Result<BlockArray<T>> {
+        let known = |a: usize| self.chunks().unknown_axis(a).is_none();
         let drop: Vec<usize> = match axes {
-            None => (0..self.ndim()).filter(|&a| self.shape()[a] == 1).collect(),
+            // An axis of unknown length (bounded by 1) may be empty: only known unit axes go.
+            None => (0..self.ndim())
+                .filter(|&a| self.shape()[a] == 1 && known(a))
+                .collect(),
             Some(axes) => {
                 for &a in axes {
                     self.check_axis(a)?;
+                    self.chunks().require_known_axis(a, "squeeze")?;
                     if self.shape()[a] != 1 {
                         return Err(Error::shape(format!(
                             "cannot squeeze axis {a} of length {} (shape {:?})",
@@ -397,6 +404,14 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
     first.check_axis(axis)?;
     let nd = first.ndim();
     for a in arrays {
+        // Along `axis` blocks are only placed end to end, so their lengths need not be known;
+        // the other axes are unified by position.
+        for k in (0..nd).filter(|&k| k != axis) {
+            a.chunks()
+                .require_known_axis(k, &format!("concatenate along axis {axis}"))?;
+        }
+    }
+    for a in arrays {
         let ok = a.ndim() == nd && (0..nd).all(|k| k == axis || a.shape()[k] == first.shape()[k]);
         if !ok {
             return Err(Error::shape_mismatch(
@@ -410,7 +425,7 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
     let nonempty: Vec<&BlockArray<T>> = arrays
         .iter()
         .copied()
-        .filter(|a| a.shape()[axis] > 0)
+        .filter(|a| a.shape()[axis] > 0 || a.chunks().unknown_axis(axis).is_some())
         .collect();
     let arrays: &[&BlockArray<T>] = if nonempty.is_empty() {
         &arrays[..1]
@@ -428,10 +443,19 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
     let mut inputs = Vec::with_capacity(arrays.len());
     let mut along = Vec::new();
     let mut starts = vec![0];
+    // Unknown lengths along the axis: the result's are unknown too, of an origin of its own.
+    let mut origins = dag_core::Tokenizer::new();
+    let mut unknown = false;
     for a in arrays {
         let mut want = common.clone();
         want[axis] = a.chunks().axis(axis).to_vec();
-        let n = rechunk_direct(&a.node, Chunks::from_blocks(want)?)?;
+        let mut want = Chunks::from_blocks(want)?;
+        if let Some(o) = a.chunks().unknown_axis(axis) {
+            want = want.with_unknown_axis(axis, o);
+            unknown = true;
+        }
+        origins.write_u64(a.chunks().unknown_axis(axis).unwrap_or(0));
+        let n = rechunk_direct(&a.node, want)?;
         along.extend_from_slice(n.meta().chunks.axis(axis));
         starts.push(along.len());
         inputs.push(n);
@@ -441,7 +465,12 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
     let refs: Vec<&Arc<dyn Node>> = inputs.iter().collect();
     let mut t = token_of(&refs);
     t.write_usize(axis);
-    let meta = Meta::new::<T>("concatenate", t, Chunks::from_blocks(axes)?);
+    let mut chunks = Chunks::from_blocks(axes)?;
+    if unknown {
+        origins.write_str("concatenate");
+        chunks = chunks.with_unknown_axis(axis, origins.finish());
+    }
+    let meta = Meta::new::<T>("concatenate", t, chunks);
     Ok(BlockArray::wrap(Arc::new(ConcatNode {
         meta,
         inputs,
@@ -537,6 +566,7 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn reshape(&self, shape: &[usize]) -> Result<BlockArray<T>> {
+        self.chunks().require_known("reshape")?;
         let Some(size) = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)) else {
             return Err(Error::shape(format!(
                 "cannot reshape an array of shape {:?} into shape {shape:?}: its size overflows usize",

@@ -196,6 +196,7 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn slice(&self, args: impl AsRef<[SliceArg]>) -> Result<BlockArray<T>> {
+        self.chunks().require_known("slicing")?;
         let resolved = resolve_args(args.as_ref(), self.shape())?;
         let mut slices: Vec<NormSlice> = self.shape().iter().map(|&n| NormSlice::full(n)).collect();
         let mut from: Vec<Option<usize>> = Vec::new();
@@ -228,6 +229,7 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn take(&self, indices: &[isize], axis: usize) -> Result<BlockArray<T>> {
+        self.chunks().require_known("take")?;
         self.check_axis(axis)?;
         let plan = self
             .chunks()
@@ -254,6 +256,7 @@ impl<T: Element> BlockArray<T> {
 
     /// The block at block index `index`, as an array (dask's `x.blocks[i, j]`).
     pub fn block(&self, index: &[usize]) -> Result<BlockArray<T>> {
+        self.chunks().require_known("block access by index")?;
         let numblocks = self.numblocks();
         if index.len() != numblocks.len() || index.iter().zip(&numblocks).any(|(i, n)| i >= n) {
             return Err(Error::index(format!(

@@ -180,11 +180,24 @@ impl TryFrom<Vec<Vec<usize>>> for Chunks {
 /// assert_eq!(c.to_string(), "((100, 100), (50, 50, 20))");
 /// # Ok::<(), blockarray::Error>(())
 /// ```
+///
+/// # Unknown chunk sizes
+///
+/// Value-dependent operations (boolean masks, `nonzero`, `unique`, …) make arrays whose block
+/// lengths along some axis are not known until computed, like dask's NaN chunks. Such an axis is
+/// marked unknown ([`unknown_axis`](Self::unknown_axis)) with an *origin* token naming what made
+/// it unknown (arrays of the same origin have equal real lengths, so they combine
+/// elementwise); the lengths stored for it are upper bounds, used only to plan memory.
+/// Operations that need real lengths (slicing by position, reshape, rechunk, contractions
+/// along it, stores into files) refuse such arrays with an error naming
+/// `BlockArray::compute_chunk_sizes` ([`require_known`](Self::require_known)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Chunks {
     chunks: Vec<Vec<usize>>,
     offsets: Vec<Vec<usize>>,
     shape: Vec<usize>,
+    /// Per axis: `Some(origin)` when the lengths are unknown (then `chunks` holds bounds).
+    unknown: Vec<Option<u64>>,
 }
 
 impl Chunks {
@@ -316,10 +329,96 @@ impl Chunks {
             .iter()
             .map(|o| o.last().copied().unwrap_or(0))
             .collect();
+        let unknown = vec![None; chunks.len()];
         Chunks {
             chunks,
             offsets,
             shape,
+            unknown,
+        }
+    }
+
+    /// The same chunking with the lengths along `axis` marked unknown until computed (the
+    /// current lengths become upper bounds), made unknown by `origin` (a token of the operation
+    /// that made them: arrays of the same origin have equal real lengths).
+    ///
+    /// # Panics
+    /// If `axis >= self.ndim()`.
+    #[must_use]
+    pub fn with_unknown_axis(mut self, axis: usize, origin: u64) -> Chunks {
+        self.unknown[axis] = Some(origin);
+        self
+    }
+
+    /// The origin of `axis`'s unknown lengths, or `None` when they are known.
+    ///
+    /// # Panics
+    /// If `axis >= self.ndim()`.
+    pub fn unknown_axis(&self, axis: usize) -> Option<u64> {
+        self.unknown[axis]
+    }
+
+    /// Per axis, the origin of its unknown lengths (`None` where known).
+    pub fn unknown_axes(&self) -> &[Option<u64>] {
+        &self.unknown
+    }
+
+    /// Whether every block length is known.
+    pub fn is_known(&self) -> bool {
+        self.unknown.iter().all(Option::is_none)
+    }
+
+    /// `Ok` when every block length is known; otherwise an
+    /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) error saying that `what` needs them and
+    /// naming `compute_chunk_sizes`.
+    pub fn require_known(&self, what: &str) -> Result<()> {
+        match self.unknown.iter().position(Option::is_some) {
+            None => Ok(()),
+            Some(axis) => Err(unknown_sizes(what, axis)),
+        }
+    }
+
+    /// A chunking whose axis `k` is this one's axis `from[k]` — its block lengths and whether
+    /// they are known — or a new axis of one block of length 1 when `from[k]` is `None` (for
+    /// transposes and for inserting and dropping unit axes).
+    ///
+    /// # Panics
+    /// If an entry of `from` is not an axis.
+    pub fn rearranged(&self, from: &[Option<usize>]) -> Chunks {
+        let mut c = Chunks::from_valid(
+            from.iter()
+                .map(|f| f.map_or_else(|| vec![1], |j| self.chunks[j].clone()))
+                .collect(),
+        );
+        c.unknown = from
+            .iter()
+            .map(|f| f.and_then(|j| self.unknown[j]))
+            .collect();
+        c
+    }
+
+    /// The same chunking with axis `k` unknown wherever `other`'s axis `k` is, except on the
+    /// axes in `except` (which an operation has made known, e.g. reduced to length 1). Both
+    /// must have the same number of axes.
+    ///
+    /// # Panics
+    /// If the numbers of axes differ.
+    #[must_use]
+    pub fn with_unknown_of(mut self, other: &Chunks, except: &[usize]) -> Chunks {
+        assert_eq!(self.ndim(), other.ndim(), "chunkings of different rank");
+        for (k, u) in other.unknown.iter().enumerate() {
+            if !except.contains(&k) {
+                self.unknown[k] = *u;
+            }
+        }
+        self
+    }
+
+    /// `Ok` when the lengths along `axis` are known (see [`require_known`](Self::require_known)).
+    pub fn require_known_axis(&self, axis: usize, what: &str) -> Result<()> {
+        match self.unknown.get(axis) {
+            Some(Some(_)) => Err(unknown_sizes(what, axis)),
+            _ => Ok(()),
         }
     }
 
@@ -465,6 +564,15 @@ impl Chunks {
     }
 }
 
+/// The error of an operation that needs the unknown lengths of `axis`.
+fn unknown_sizes(what: &str, axis: usize) -> Error {
+    Error::chunks(format!(
+        "{what} needs the chunk sizes along axis {axis}, which depend on values and are not \
+         known until computed: call .compute_chunk_sizes() on the array first (one pass that \
+         keeps only the block sizes)"
+    ))
+}
+
 /// The block lengths `Display` shows for one axis in full; longer axes are run-length encoded.
 const DISPLAY_FULL: usize = 8;
 
@@ -536,7 +644,32 @@ pub(crate) fn fmt_chunks(chunks: &[Vec<usize>]) -> String {
 /// element carry Python's trailing comma.
 impl fmt::Display for Chunks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&fmt_chunks(&self.chunks))
+        if self.is_known() {
+            return f.write_str(&fmt_chunks(&self.chunks));
+        }
+        // Unknown lengths show as NaN, as dask shows them.
+        let parts: Vec<String> = self
+            .chunks
+            .iter()
+            .zip(&self.unknown)
+            .map(|(c, u)| match u {
+                None => {
+                    let mut out = String::new();
+                    fmt_axis(c, &mut out);
+                    out
+                }
+                Some(_) if c.len() == 1 => "(nan,)".to_string(),
+                Some(_) if c.len() <= DISPLAY_FULL => {
+                    format!("({})", vec!["nan"; c.len()].join(", "))
+                }
+                Some(_) => format!("(nan × {})", c.len()),
+            })
+            .collect();
+        if parts.len() == 1 {
+            write!(f, "({},)", parts[0])
+        } else {
+            write!(f, "({})", parts.join(", "))
+        }
     }
 }
 
