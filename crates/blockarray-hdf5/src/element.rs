@@ -9,7 +9,7 @@ mod sealed {
 }
 
 /// An element type a [`BlockArray`](blockarray::BlockArray) can read from and write to HDF5:
-/// `f32`, `f64`, `i32`, `i64`, `u8`, `bool` (stored as h5py does, an 8-bit enum
+/// `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`, `bool` (stored as h5py does, an 8-bit enum
 /// `FALSE = 0, TRUE = 1`) and `Complex<f32>`, `Complex<f64>` (h5py's compound `{r, i}`).
 ///
 /// The trait also says how to turn a chunk's raw bytes (in the machine's byte order, as the
@@ -43,7 +43,7 @@ macro_rules! primitive {
     )*};
 }
 
-primitive!(f32, f64, i32, i64, u8);
+primitive!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl sealed::Sealed for bool {}
 impl Hdf5Element for bool {

@@ -1,7 +1,7 @@
 //! Element types: what a `BlockArray<T>` can hold, and the arithmetic each supports.
 //!
-//! - [`Element`]: every supported type (`f32`, `f64`, `i32`, `i64`, `u8`, `bool`,
-//!   `Complex<f32>`, `Complex<f64>`), with its NumPy dtype name and size.
+//! - [`Element`]: every supported type (`f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`,
+//!   `u32`, `u64`, `bool`, `Complex<f32>`, `Complex<f64>`), with its NumPy dtype name and size.
 //! - [`Numeric`]: the types with `+ - * / %` and a zero and one (all but `bool`).
 //! - [`Real`]: the ordered numeric types (no complex): comparisons, min/max, clip, argmin.
 //! - [`Float`]: `f32` and `f64`: the transcendental ufuncs, NaN handling, `mean` results.
@@ -54,7 +54,7 @@ pub trait Numeric:
     fn to_f64_lossy(self) -> f64;
 }
 
-/// Ordered numeric types: `f32`, `f64`, `i32`, `i64`, `u8`.
+/// Ordered numeric types: the floats and the integers.
 pub trait Real: Numeric + PartialOrd {
     /// The smallest value (`-inf` for floats).
     fn min_value() -> Self;
@@ -90,9 +90,14 @@ macro_rules! element {
     };
 }
 
+element!(i8, "int8", |v, t| t.write_i64(i64::from(v)));
+element!(i16, "int16", |v, t| t.write_i64(i64::from(v)));
 element!(i32, "int32", |v, t| t.write_i64(i64::from(v)));
 element!(i64, "int64", |v, t| t.write_i64(v));
 element!(u8, "uint8", |v, t| t.write_u64(u64::from(v)));
+element!(u16, "uint16", |v, t| t.write_u64(u64::from(v)));
+element!(u32, "uint32", |v, t| t.write_u64(u64::from(v)));
+element!(u64, "uint64", |v, t| t.write_u64(v));
 element!(bool, "bool", |v, t| t.write_u64(u64::from(v)));
 
 impl Element for f32 {
@@ -180,7 +185,7 @@ macro_rules! numeric_int {
         }
     )*};
 }
-numeric_int!(i32, i64, u8);
+numeric_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 
 macro_rules! numeric_float {
     ($($t:ty),*) => {$(
@@ -246,11 +251,16 @@ macro_rules! cast_prim {
         }
     )*};
 }
-cast_prim!(f32 => f32, f64, i32, i64, u8);
-cast_prim!(f64 => f32, f64, i32, i64, u8);
-cast_prim!(i32 => f32, f64, i32, i64, u8);
-cast_prim!(i64 => f32, f64, i32, i64, u8);
-cast_prim!(u8 => f32, f64, i32, i64, u8);
+cast_prim!(f32 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(f64 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(i8 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(i16 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(i32 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(i64 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(u8 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(u16 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(u32 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+cast_prim!(u64 => f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
 macro_rules! cast_bool {
     ($($t:ty),*) => {$(
@@ -275,7 +285,7 @@ macro_rules! cast_bool {
         }
     )*};
 }
-cast_bool!(f32, f64, i32, i64, u8);
+cast_bool!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl CastTo<bool> for bool {
     fn cast(self) -> bool {

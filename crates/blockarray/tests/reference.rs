@@ -560,6 +560,25 @@ fn element_types_all_compute() {
     check(3i32);
     check(3i64);
     check(2u8);
+    check(-2i8);
+    check(-300i16);
+    check(700u16);
+    check(70_000u32);
+    check(u64::MAX / 64);
+    // NumPy's astype between the integer types wraps, and from floats truncates and saturates.
+    let big = BlockArray::full(&[3], 70_000i64, 3).unwrap();
+    assert_eq!(
+        big.astype::<u16>().compute().unwrap()[[0]],
+        70_000u32 as u16
+    );
+    assert_eq!(big.astype::<i8>().compute().unwrap()[[0]], 70_000i64 as i8);
+    let neg = BlockArray::full(&[3], -1.5f64, 3).unwrap();
+    assert_eq!(neg.astype::<u32>().compute().unwrap()[[0]], 0);
+    assert_eq!(neg.astype::<i16>().compute().unwrap()[[0]], -1);
+    let r = blockarray::random::Rng::new(3)
+        .integers::<u16>(0, 65536, &[1000], 300)
+        .unwrap();
+    assert!(r.compute().unwrap().iter().any(|&v| v > 60_000));
     check(num_complex::Complex::new(1.0f32, -1.0));
     check(num_complex::Complex::new(1.0f64, -1.0));
     let b = BlockArray::full(&[4], true, 3).unwrap();

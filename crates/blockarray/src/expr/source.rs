@@ -436,7 +436,7 @@ fn unit(bits: u64) -> f64 {
     (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Element types random arrays can hold (`f32`, `f64`, `i32`, `i64`, `u8`): conversions from
+/// Element types random arrays can hold (the floats and the integers): conversions from
 /// the `f64` and `i64` samples the generator draws.
 pub trait FromRandom: Element {
     /// A sample of a real-valued distribution as `Self`.
@@ -453,7 +453,7 @@ macro_rules! from_random {
         }
     )*};
 }
-from_random!(f32, f64, i32, i64, u8);
+from_random!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
     fn shape(&self) -> Vec<usize> {

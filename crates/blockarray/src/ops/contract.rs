@@ -129,7 +129,7 @@ macro_rules! matmul_ndarray {
         }
     )*};
 }
-matmul_ndarray!(i32, i64, u8);
+matmul_ndarray!(i8, i16, i32, i64, u8, u16, u32, u64);
 
 /// The contraction of a group of block pairs along the contracted axes.
 struct ContractNode<T> {
