@@ -39,7 +39,7 @@
 //!   computation; [`DatasetOptions`]: chunks, deflate, shuffle, overwrite), and the
 //!   [`Hdf5Sink`] behind them (a [`blockarray::ChunkSink`]) for `store` into new or existing
 //!   datasets.
-//! * Element types ([`Hdf5Element`]): `f32`, `f64`, `i32`, `i64`, `u8`, `bool` and
+//! * Element types ([`Hdf5Element`]): `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`, `bool` and
 //!   `Complex<f32>`, `Complex<f64>`, in h5py-compatible layouts.
 //!
 //! # Design
