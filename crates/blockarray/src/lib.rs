@@ -63,7 +63,7 @@ pub mod ext {
 }
 
 pub use dag_core::OpName;
-pub use element::{CastTo, Element, Float, Numeric, Real};
+pub use element::{CastTo, Element, Float, Numeric, Promote, Real};
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
 pub use expr::lower::{

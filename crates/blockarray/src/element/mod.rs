@@ -5,9 +5,15 @@
 //! - [`Numeric`]: the types with `+ - * / %` and a zero and one (all but `bool`).
 //! - [`Real`]: the ordered numeric types (no complex): comparisons, min/max, clip, argmin.
 //! - [`Float`]: `f32` and `f64`: the transcendental ufuncs, NaN handling, `mean` results.
+//! - [`Promote`]: NumPy's type promotion, the result type of a binary operation between two
+//!   element types.
 //! - [`CastTo`]: `astype` conversions between any two element types, with NumPy's rules
 //!   (float → int truncates toward zero and saturates, anything → bool is `!= 0`,
 //!   complex → real keeps the real part).
+
+mod promote;
+
+pub use promote::Promote;
 
 use dag_core::Tokenizer;
 use num_complex::Complex;
