@@ -1457,9 +1457,10 @@ impl ZarrStore {
             array.shape(),
             &options,
         )?);
-        self.claim(sink.array())?;
+        let name = sink.array().to_owned();
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
+        self.claim(&name)?;
         Ok(self)
     }
 
@@ -1483,9 +1484,10 @@ impl ZarrStore {
     ) -> Result<&mut ZarrStore> {
         self.unclaimed(&store::normalize_array_path(&self.path, path)?)?;
         let sink = Arc::new(ZarrSink::<T>::open(&self.path, path, options)?);
-        self.claim(sink.array())?;
+        let name = sink.array().to_owned();
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
+        self.claim(&name)?;
         Ok(self)
     }
 

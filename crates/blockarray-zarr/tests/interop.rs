@@ -85,7 +85,7 @@ impl FixtureValue for u8 {
 
 impl FixtureValue for bool {
     fn at(f: usize) -> bool {
-        f % 3 == 0
+        f.is_multiple_of(3)
     }
     fn fill(v: &Value) -> bool {
         v.as_bool().unwrap_or_else(|| v.as_i64() == Some(1))
