@@ -234,9 +234,71 @@ pub struct ZarrSource<T> {
     shape: Vec<usize>,
     chunk: Vec<usize>,
     inner: Option<Vec<usize>>,
+    /// How whole chunks can be decoded without zarrs, if they can.
+    direct: Option<Direct>,
     options: CodecOptions,
     token: u64,
     _type: PhantomData<fn() -> T>,
+}
+
+/// A codec pipeline simple enough to decode a chunk file straight into a block: the elements
+/// in the machine's byte order, raw or in one zstd frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direct {
+    Raw,
+    Zstd,
+}
+
+impl Direct {
+    /// The direct pipeline of an array with metadata `meta`, if it has one.
+    fn of(meta: &serde_json::Value, v2: bool, itemsize: usize) -> Option<Direct> {
+        if !cfg!(target_endian = "little") {
+            return None;
+        }
+        if v2 {
+            let little = meta.get("dtype")?.as_str()?.starts_with(['<', '|']);
+            let plain = meta.get("filters").is_none_or(|f| f.is_null())
+                && meta.get("order").and_then(|o| o.as_str()) == Some("C");
+            if !(little && plain) {
+                return None;
+            }
+            return match meta.get("compressor") {
+                None | Some(serde_json::Value::Null) => Some(Direct::Raw),
+                Some(c) if c.get("id").and_then(|i| i.as_str()) == Some("zstd") => {
+                    Some(Direct::Zstd)
+                }
+                _ => None,
+            };
+        }
+        if meta
+            .get("storage_transformers")
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| !t.is_empty())
+        {
+            return None;
+        }
+        let codecs = meta.get("codecs")?.as_array()?;
+        let bytes = codecs.first()?;
+        let endian = bytes
+            .get("configuration")
+            .and_then(|c| c.get("endian"))
+            .and_then(|e| e.as_str());
+        let native = endian == Some("little") || (endian.is_none() && itemsize == 1);
+        if bytes.get("name")?.as_str()? != "bytes" || !native {
+            return None;
+        }
+        match codecs.get(1..)? {
+            [] => Some(Direct::Raw),
+            [z] if z.get("name").and_then(|n| n.as_str()) == Some("zstd") => Some(Direct::Zstd),
+            _ => None,
+        }
+    }
+}
+
+thread_local! {
+    /// Each worker's zstd context and buffer for compressed chunk bytes, reused across tasks.
+    static ZSTD: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl<T: ZarrElement> ZarrSource<T> {
@@ -264,6 +326,9 @@ impl<T: ZarrElement> ZarrSource<T> {
             ));
         }
         let grid = Grid::of(&zarr, &root, &name)?;
+        let meta = serde_json::to_value(zarr.metadata()).unwrap_or_default();
+        let direct = T::bytes_mut(&mut [T::default()])
+            .and_then(|_| Direct::of(&meta, store::is_v2(&zarr), T::itemsize()));
         let mut t = Tokenizer::new();
         t.write_str(&root.to_string_lossy())
             .write_str(&name)
@@ -276,6 +341,7 @@ impl<T: ZarrElement> ZarrSource<T> {
             shape: grid.shape,
             chunk: grid.chunk,
             inner: grid.inner,
+            direct,
             options: task_codec_options(),
             token: t.finish(),
             _type: PhantomData,
@@ -311,6 +377,60 @@ impl<T: ZarrElement> ZarrSource<T> {
                 self.zarr.chunk_key(idx).as_str()
             ),
         )
+    }
+
+    /// Whether chunk reads skip zarrs (see [`ZarrSource::read`]).
+    pub fn reads_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Decode the whole stored chunk `idx` straight into `out` (its elements, C order): one
+    /// read of the file and, for zstd, one decompression into the block's memory. `Ok(false)`
+    /// if the chunk was never written (the caller fills it).
+    fn decode_direct(&self, direct: Direct, idx: &[u64], out: &mut [T]) -> Result<bool> {
+        use std::io::Read;
+        let key = self.zarr.chunk_key(idx);
+        let path = self.store.join(key.as_str());
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.fail_chunk(idx, e)),
+        };
+        let out = T::bytes_mut(out).expect("direct reads are only for plain-data types");
+        let want = out.len();
+        match direct {
+            Direct::Raw => {
+                let len = file.metadata().map_err(|e| self.fail_chunk(idx, e))?.len();
+                if len != want as u64 {
+                    return Err(self.fail_chunk(
+                        idx,
+                        format!("the file holds {len} bytes, not the chunk's {want}"),
+                    ));
+                }
+                file.read_exact(out).map_err(|e| self.fail_chunk(idx, e))?;
+            }
+            Direct::Zstd => ZSTD.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                if cell.is_none() {
+                    let d = zstd::bulk::Decompressor::new().map_err(|e| self.fail_chunk(idx, e))?;
+                    *cell = Some((d, Vec::new()));
+                }
+                let (d, buf) = cell.as_mut().expect("just made");
+                buf.clear();
+                file.read_to_end(buf).map_err(|e| self.fail_chunk(idx, e))?;
+                let n = d
+                    .decompress_to_buffer(buf.as_slice(), out)
+                    .map_err(|e| self.fail_chunk(idx, format!("zstd: {e}")))?;
+                if n != want {
+                    return Err(self.fail_chunk(
+                        idx,
+                        format!("zstd: decompressed to {n} bytes, not the chunk's {want}"),
+                    ));
+                }
+                Ok(())
+            })?,
+        }
+        Ok(true)
     }
 
     /// Decode `part` (array coordinates, inside chunk `idx`) into `out` (the elements of a
@@ -454,7 +574,19 @@ impl<T: ZarrElement> ChunkSource<T> for ZarrSource<T> {
                     src.push(first as u64..last as u64 + 1);
                     at.push(k0 as u64);
                 }
-                if steps.iter().all(|&s| s == 1) {
+                let whole_chunk = groups.iter().all(|g| g.len() == 1)
+                    && src
+                        .iter()
+                        .zip(&self.chunk)
+                        .all(|(r, &c)| r.start % c as u64 == 0 && r.end - r.start == c as u64);
+                if let (Some(direct), true, true) =
+                    (self.direct, whole_chunk, steps.iter().all(|&s| s == 1))
+                {
+                    // The block is one whole stored chunk: straight from the file into it.
+                    if !self.decode_direct(direct, &idx, &mut out)? {
+                        self.decode_part(&idx, &src, &mut out, &out_shape, &at)?;
+                    }
+                } else if steps.iter().all(|&s| s == 1) {
                     self.decode_part(&idx, &src, &mut out, &out_shape, &at)?;
                 } else {
                     // Decode the selected positions' bounding box in this chunk, then pick.

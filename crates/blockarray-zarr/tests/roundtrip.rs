@@ -732,3 +732,50 @@ fn transpose_big_endian_and_v2_metadata_are_what_they_say() {
     assert!(dir2.path().join("g/.zgroup").is_file() && dir2.path().join(".zgroup").is_file());
     assert!(dir2.path().join("g/t/1.1").is_file());
 }
+
+#[test]
+fn plain_and_zstd_chunks_are_decoded_straight_into_blocks() {
+    use blockarray_zarr::ZarrSource;
+    let dir = TempPath::new("direct.zarr");
+    let x = BlockArray::<f64>::from_fn(&[30, 20], [10, 10], "v", |i| value(i[0] * 20 + i[1]))
+        .expect("x");
+    let cases = [
+        ("zstd", ArrayOptions::new(), true),
+        (
+            "raw",
+            ArrayOptions::new().compressor(Compressor::None),
+            true,
+        ),
+        ("v2", ArrayOptions::new().version(ZarrVersion::V2), true),
+        (
+            "gzip",
+            ArrayOptions::new().compressor(Compressor::Gzip(1)),
+            false,
+        ),
+        ("big", ArrayOptions::new().endian(Endian::Big), false),
+        ("transposed", ArrayOptions::new().transpose([1, 0]), false),
+        (
+            "sharded",
+            ArrayOptions::new().chunks([5, 5]).shards([10, 10]),
+            false,
+        ),
+    ];
+    let mut store = ZarrStore::new(&dir);
+    for (name, opts, _) in &cases {
+        store.array(name, &x, opts).expect("array");
+    }
+    store.run().expect("run");
+    let want = x.compute().expect("x");
+    for (name, _, direct) in &cases {
+        let src = ZarrSource::<f64>::open(&dir, name).expect("open");
+        assert_eq!(src.reads_directly(), *direct, "{name}");
+        // Whole chunks (direct where possible), chunks cut by blocks, and a strided read.
+        for chunks in [vec![10, 10], vec![7, 20]] {
+            let y = from_zarr_with::<f64>(&dir, name, &ReadOptions::new().chunks(chunks))
+                .expect("open");
+            assert_eq!(y.compute().expect("read"), want, "{name}");
+        }
+    }
+    // bool is never read directly: its bytes are checked on the way in.
+    assert!(!ZarrSource::<bool>::open(&dir, "zstd").is_ok_and(|s| s.reads_directly()));
+}
