@@ -35,6 +35,21 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    (
+        "blockarray-zarr",
+        "hdf5_to_zarr",
+        &["--days", "20", "--side", "300"],
+    ),
+    (
+        "blockarray-zarr",
+        "stack_to_zarr",
+        &["--days", "8", "--side", "500"],
+    ),
+    (
+        "blockarray-zarr",
+        "larger_than_memory_zarr",
+        &["--gb", "0.5"],
+    ),
 ];
 
 fn main() -> ExitCode {

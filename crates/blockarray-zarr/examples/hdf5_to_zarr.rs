@@ -34,6 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let side = common::arg("--side", 500).max(1);
     let work = std::env::temp_dir().join(format!("hdf5-to-zarr-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    let result = run(&work, days, side);
+    std::fs::remove_dir_all(&work)?;
+    result
+}
+
+fn run(work: &Path, days: usize, side: usize) -> Result<(), Box<dyn std::error::Error>> {
     let h5 = work.join("weather.h5");
     let zarr = work.join("weather.zarr");
     let sched = blockarray::default_scheduler();
@@ -74,8 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .array("pressure", &pres, &opts)?
         .array(
             "derived/temperature_anomaly",
-            &anomaly,
-            // Sharded: 10 × 250 × 250 chunks, one file per 10 × 500 × 500 shard.
+            // Sharded: 10 × 250 × 250 chunks, one file per 10 × 500 × 500 shard. A shard is
+            // written whole by one task, so the blocks must be whole shards: storing the
+            // 250 × 250 blocks would be refused, naming this rechunk.
+            &anomaly.rechunk(vec![10, 500, 500])?,
             &opts.clone().chunks([10, 250, 250]).shards([10, 500, 500]),
         )?;
     let (_, stats) = store.run_with(&*sched, &dag_core::NoCallbacks)?;
@@ -118,7 +126,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         corner[[0]],
         corner[[1.min(days - 1)]]
     );
-    std::fs::remove_dir_all(&work)?;
     if !same || mean_anomaly.abs() > 1e-9 {
         return Err("the Zarr arrays differ from the HDF5 datasets".into());
     }

@@ -16,7 +16,7 @@
 //!    speed, and peak RSS (getrusage).
 //! 5. Deletes the store (unless `--keep`).
 //!
-//! `cargo run --release -p blockarray-zarr --example larger_than_memory -- --gb 32`
+//! `cargo run --release -p blockarray-zarr --example larger_than_memory_zarr -- --gb 32`
 //! (default 32 GB = 4·10⁹ float64; `--dir D` picks where the store goes, default the
 //! temporary directory).
 

@@ -15,7 +15,7 @@
 //! the same computation also takes the monthly mean. The Zarr array is then read back and
 //! checked against the files, and the monthly mean against the one computed in memory.
 //!
-//! `cargo run --release -p blockarray-zarr --example stack_files [-- --days 31 --side 1000]`
+//! `cargo run --release -p blockarray-zarr --example stack_to_zarr [-- --days 31 --side 1000]`
 
 mod common;
 
@@ -23,6 +23,7 @@ use blockarray::random::Rng;
 use blockarray::{BlockArray, s};
 use blockarray_hdf5::{DatasetOptions, ReadOptions, glob_files, stack_hdf5, to_hdf5_with};
 use blockarray_zarr::{ArrayOptions, ZarrStore, from_zarr};
+use std::path::Path;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let side = common::arg("--side", 1000).max(1);
     let dir = std::env::temp_dir().join(format!("stack-to-zarr-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let result = run(&dir, days, side);
+    std::fs::remove_dir_all(&dir)?;
+    result
+}
+
+fn run(dir: &Path, days: usize, side: usize) -> Result<(), Box<dyn std::error::Error>> {
     let sched = blockarray::default_scheduler();
 
     // One HDF5 file per day, each with /data.
@@ -101,7 +108,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Zarr array equals the stacked files: {same}; largest difference from the in-memory \
          monthly mean: {err:.1e}"
     );
-    std::fs::remove_dir_all(&dir)?;
     if !same || err > 1e-9 {
         return Err("the Zarr array differs from the files it was made from".into());
     }
