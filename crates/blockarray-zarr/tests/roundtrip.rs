@@ -779,3 +779,94 @@ fn plain_and_zstd_chunks_are_decoded_straight_into_blocks() {
     // bool is never read directly: its bytes are checked on the way in.
     assert!(!ZarrSource::<bool>::open(&dir, "zstd").is_ok_and(|s| s.reads_directly()));
 }
+
+#[test]
+fn work_shared_by_the_stored_arrays_is_done_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let dir = TempPath::new("shared.zarr");
+    let x = BlockArray::<f64>::from_fn(&[40, 30], [10, 15], "counted", |i| {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        (i[0] * 30 + i[1]) as f64
+    })
+    .expect("x");
+    let y = (&x * 2.0).rechunk(vec![20, 30]).expect("y");
+    let mut store = ZarrStore::new(&dir);
+    store
+        .array("x", &x, &ArrayOptions::new())
+        .expect("x")
+        .array("y", &y, &ArrayOptions::new().version(ZarrVersion::V2))
+        .expect("y");
+    let total = store.computation().add(&x.sum(None, false).expect("sum"));
+    let mut out = store.run().expect("run");
+    assert_eq!(
+        CALLS.load(Ordering::Relaxed),
+        1200,
+        "each element generated once"
+    );
+    assert_eq!(
+        out.take(total).expect("sum")[IxDyn(&[])],
+        (0..1200).sum::<usize>() as f64
+    );
+    let back = from_zarr::<f64>(&dir, "y")
+        .expect("y")
+        .compute()
+        .expect("y");
+    assert_eq!(back, x.compute().expect("x") * 2.0);
+}
+
+#[test]
+fn an_array_at_the_root_of_its_store() {
+    let parent = TempPath::new("root-parent");
+    std::fs::create_dir(&parent).expect("parent");
+    let dir = parent.path().join("root.zarr");
+    let x =
+        BlockArray::<i32>::from_fn(&[6, 4], [3, 2], "v", |i| (i[0] * 4 + i[1]) as i32).expect("x");
+    to_zarr_with(
+        &dir,
+        &[("/", &x)],
+        &ArrayOptions::new(),
+        &SyncScheduler::new(),
+    )
+    .expect("root");
+    assert!(dir.join("zarr.json").is_file());
+    assert_eq!(
+        from_zarr::<i32>(&dir, "")
+            .expect("root")
+            .compute()
+            .expect("x"),
+        x.compute().expect("x")
+    );
+    // Replaced whole, and only on request.
+    let y = (&x + 100).rechunk(vec![6, 4]).expect("y");
+    assert!(
+        to_zarr_with(
+            &dir,
+            &[("/", &y)],
+            &ArrayOptions::new(),
+            &SyncScheduler::new()
+        )
+        .is_err()
+    );
+    to_zarr_with(
+        &dir,
+        &[("/", &y)],
+        &ArrayOptions::new().overwrite(true),
+        &SyncScheduler::new(),
+    )
+    .expect("overwrite the root");
+    assert_eq!(
+        from_zarr::<i32>(&dir, "/")
+            .expect("root")
+            .compute()
+            .expect("y"),
+        y.compute().expect("y")
+    );
+    assert_eq!(
+        common::names(parent.path())
+            .iter()
+            .filter(|n| n.starts_with('.'))
+            .count(),
+        0
+    );
+}
