@@ -786,6 +786,14 @@ impl<T: ZarrElement> ZarrSink<T> {
         &self.unit
     }
 
+    /// The directories this sink created for a new array (outermost first).
+    fn created_dirs(&self) -> Vec<PathBuf> {
+        match &self.mode {
+            Mode::New { created, .. } => created.iter().map(|(d, _)| d.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether chunks go to a temporary or staging directory until
     /// [`commit`](Self::commit) (false only for in-place writes).
     pub fn is_staged(&self) -> bool {
@@ -1413,6 +1421,25 @@ pub struct ZarrStore {
     computation: Computation,
     /// The arrays stored into so far (normalised paths).
     arrays: Vec<String>,
+    /// Directories the new arrays' sinks created (the store, groups on the way). Each sink
+    /// removes its own when it is discarded, but one sink's directory may still hold another
+    /// sink's temporary then; the store sweeps them all again after a failed or unrun store.
+    created: Vec<PathBuf>,
+    /// Whether the computation ran and succeeded (then nothing is swept).
+    succeeded: bool,
+}
+
+impl Drop for ZarrStore {
+    fn drop(&mut self) {
+        // Drop the sinks first: each deletes its temporary directory.
+        drop(std::mem::take(&mut self.computation));
+        if !self.succeeded {
+            let mut dirs = std::mem::take(&mut self.created);
+            // Innermost first: remove_dir only removes empty directories.
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            remove_empty_dirs(dirs.iter().map(PathBuf::as_path));
+        }
+    }
 }
 
 impl std::fmt::Debug for ZarrStore {
@@ -1432,6 +1459,8 @@ impl ZarrStore {
             path: path.as_ref().to_path_buf(),
             computation: Computation::new(),
             arrays: Vec::new(),
+            created: Vec::new(),
+            succeeded: false,
         }
     }
 
@@ -1458,6 +1487,7 @@ impl ZarrStore {
             &options,
         )?);
         let name = sink.array().to_owned();
+        self.created.extend(sink.created_dirs());
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         self.claim(&name)?;
@@ -1527,18 +1557,18 @@ impl ZarrStore {
     /// statistics too. On failure every new array and every staged chunk is deleted and the
     /// error names the store.
     pub fn run_with(
-        self,
+        mut self,
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        self.computation
-            .run_with(scheduler, callbacks)
-            .map_err(|e| {
-                e.context(format!(
-                    "storing into Zarr store {} failed; no array was left half-written",
-                    self.path.display()
-                ))
-            })
+        let run = std::mem::take(&mut self.computation).run_with(scheduler, callbacks);
+        self.succeeded = run.is_ok();
+        run.map_err(|e| {
+            e.context(format!(
+                "storing into Zarr store {} failed; no array was left half-written",
+                self.path.display()
+            ))
+        })
     }
 }
 

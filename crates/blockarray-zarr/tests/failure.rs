@@ -84,6 +84,30 @@ fn a_failed_store_into_a_new_store_leaves_nothing() {
         "{:?}",
         names(parent.path())
     );
+    // Several new arrays sharing the new store and a new group: still nothing left, whichever
+    // sink is discarded first.
+    for sched in schedulers() {
+        let good = BlockArray::<f64>::ones(&[100, 100], [10, 10]).expect("good");
+        let mut store = ZarrStore::new(&dir);
+        store
+            .array("g/good", &good, &ArrayOptions::new())
+            .expect("good")
+            .array("g/h/bad", &failing(), &ArrayOptions::new())
+            .expect("bad")
+            .array("other", &good, &ArrayOptions::new())
+            .expect("other");
+        assert!(store.run_with(&*sched, &dag_core::NoCallbacks).is_err());
+        assert!(!dir.exists(), "{:?}", names(&dir));
+        // And a store that is never run.
+        let mut store = ZarrStore::new(&dir);
+        store
+            .array("g/good", &good, &ArrayOptions::new())
+            .expect("good")
+            .array("other", &good, &ArrayOptions::new())
+            .expect("other");
+        drop(store);
+        assert!(!dir.exists(), "{:?}", names(&dir));
+    }
 }
 
 #[test]
