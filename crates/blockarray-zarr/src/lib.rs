@@ -55,8 +55,16 @@
 //!   the chunks holding its elements — for strided slices too.
 //! * **Failure safety.** New arrays are written to a hidden directory and renamed into place
 //!   only when the whole computation succeeded; updates of existing arrays are staged and
-//!   moved over the old chunks only then. A failure deletes what was written and leaves
-//!   every existing array untouched (unless in-place writes were asked for).
+//!   moved over the old chunks only then. Exactly what is left:
+//!   - a run that fails (a task's error or panic, a refused commit): the store as it was,
+//!     byte for byte — temporary and staging directories, and directories made for new
+//!     arrays, are deleted (tested with snapshots of the whole store);
+//!   - a process killed during the run: hidden directories `.NAME.blockarray-tmp-PID-N`
+//!     (a new array's chunks, no metadata, so no Zarr reader sees an array there) and
+//!     `.NAME.blockarray-stage-PID-N` (staged chunks); existing arrays untouched;
+//!   - a process killed while a staged update commits: some chunk files replaced, the rest
+//!     old (each replacement is one `rename`);
+//!   - in-place updates ([`UpdateOptions::in_place`]) that fail: the chunks written so far.
 //! * **No lost writes.** The stored chunk (or shard) is the unit of writing. A chunking in
 //!   which two tasks would write one chunk is refused before anything runs, with the rechunk
 //!   that fixes it (dask's `to_zarr` silently corrupted such arrays: dask issue 12583).
