@@ -14,10 +14,13 @@ use std::process::{Command, ExitCode};
 mod bench;
 
 /// Debian packages the workspace links against, with the file that shows each is installed.
-/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
+/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config. `blockarray-zarr`
+/// needs no system library: zarrs' blosc and zstd codecs compile their bundled C sources, and
+/// blosc's snappy is C++, hence the C++ compiler.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
+    ("g++", "/usr/bin/g++"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
