@@ -6,9 +6,9 @@ usage: workloads.py WORKLOAD ENGINE [--data-dir DIR]
 
 ENGINE is ``dask`` (dask.array, threaded scheduler, all cores), ``numpy`` (one in-memory
 NumPy array) or ``baseline`` (only import what the dask engine imports, to measure the
-interpreter's own memory). Input files (``hdf5_sum.h5`` in ``DIR``, by default
-``target/bench``) are written beforehand by ``blockarray-bench setup WORKLOAD``, so every
-engine reads the same bytes.
+interpreter's own memory). Input files (``hdf5_sum.h5`` and ``zarr_sum.zarr`` in ``DIR``, by
+default ``target/bench``) are written beforehand by ``blockarray-bench setup WORKLOAD``, so
+every engine reads the same bytes.
 
 Prints one JSON line ``{"seconds": s, "check": c}``: ``s`` is the wall time from before the
 array expression is built until its result is in memory (interpreter start-up and imports are
@@ -296,6 +296,23 @@ def hdf5_sum_numpy(data_dir):
         return f["x"][...].sum()
 
 
+def _zarr_path(data_dir):
+    return os.path.join(data_dir, "zarr_sum.zarr")
+
+
+def zarr_sum_dask(data_dir):
+    da = _da()
+
+    # In the array's own chunks (10**6), as from_zarr does by default.
+    return da.from_zarr(_zarr_path(data_dir), component="x").sum().compute()
+
+
+def zarr_sum_numpy(data_dir):
+    import zarr
+
+    return zarr.open_array(_zarr_path(data_dir), path="x", mode="r")[...].sum()
+
+
 # name -> check
 WORKLOADS = {
     "ones_sum": total,
@@ -312,6 +329,7 @@ WORKLOADS = {
     "percentile": total,
     "overlap_stencil": mean,
     "hdf5_sum": total,
+    "zarr_sum": total,
 }
 
 ENGINES = ("dask", "numpy", "baseline")

@@ -10,9 +10,9 @@
 //! blockarray-bench list       the workloads, one per line: name, status, description
 //! ```
 //!
-//! Input files (only `hdf5_sum` has one) live in `DIR`, by default `target/bench`. `setup`
-//! writes them once, for every engine (the dask and NumPy side reads the same file), and
-//! leaves a file that is already there and has the expected shape alone.
+//! Input files (`hdf5_sum`'s HDF5 file, `zarr_sum`'s Zarr store) live in `DIR`, by default
+//! `target/bench`. `setup` writes them once, for every engine (the dask and NumPy side reads
+//! the same bytes), and leaves input that is already there and has the expected shape alone.
 //!
 //! `seconds` is measured inside the process, from before the expression is built until the
 //! result is in memory (so process start-up is excluded, graph construction included); `check`
@@ -24,6 +24,7 @@
 
 use blockarray::{BlockArray, random::Rng, s};
 use blockarray_hdf5::{DatasetOptions, dataset_info, from_hdf5, to_hdf5_with};
+use blockarray_zarr::{ArrayOptions, Compressor, array_info, from_zarr, to_zarr_with};
 use dag_core::{Scheduler, synthetic};
 use ndarray::ArrayD;
 use sched_threaded::ThreadedScheduler;
@@ -154,6 +155,12 @@ const WORKLOADS: &[Workload] = &[
         about: "sum of 2*10^8 f64 read from HDF5, chunks 10^6",
         status: Status::Ready(hdf5_sum),
         setup: Some(hdf5_sum_setup),
+    },
+    Workload {
+        name: "zarr_sum",
+        about: "sum of 2*10^8 f64 read from a Zarr v3 array (zstd), chunks 10^6",
+        status: Status::Ready(zarr_sum),
+        setup: Some(zarr_sum_setup),
     },
 ];
 
@@ -304,6 +311,79 @@ fn hdf5_sum(data: &Path) -> BoxResult<Outcome> {
     }
     timed(
         || Ok(from_hdf5::<f64>(&path, "/x")?.sum(None, false)?.compute()?),
+        |r| r.sum(),
+    )
+}
+
+/// Length of the `zarr_sum` array: 2·10⁸ f64, 1.6 GB before compression.
+const ZARR_LEN: usize = 200_000_000;
+/// Chunk length of the `zarr_sum` array, in the store and in the array.
+const ZARR_CHUNK: usize = 1_000_000;
+
+fn zarr_path(data: &Path) -> PathBuf {
+    data.join("zarr_sum.zarr")
+}
+
+/// Write `zarr_sum.zarr`: Zarr v3 array `x`, chunks of 10⁶, zstd level 1, holding random
+/// integers 0–1023 as f64 (so the sum is exact in any order, and zstd has real work: about
+/// 2.4× compression). Read every stored file once afterwards, so the timed runs find the page
+/// cache warm.
+fn zarr_sum_setup(data: &Path) -> BoxResult<&'static str> {
+    let path = zarr_path(data);
+    let present = array_info(&path, "x").is_ok_and(|info| {
+        info.shape == [ZARR_LEN] && info.dtype == "float64" && info.chunks == [ZARR_CHUNK]
+    });
+    let what = if present {
+        "present"
+    } else {
+        std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+        let x = Rng::new(SEED)
+            .integers::<i64>(0, 1024, &[ZARR_LEN], [10 * ZARR_CHUNK])?
+            .astype::<f64>()
+            .rechunk([ZARR_CHUNK])?;
+        // Replaces an incomplete or different array; a failed run leaves the old one.
+        to_zarr_with(
+            &path,
+            &[("x", &x)],
+            &ArrayOptions::new()
+                .chunks([ZARR_CHUNK])
+                .compressor(Compressor::Zstd(1))
+                .overwrite(true),
+            &*blockarray::default_scheduler(),
+        )?;
+        "created"
+    };
+    warm(&path)?;
+    Ok(what)
+}
+
+/// Read every file under `dir` once (into the page cache).
+fn warm(dir: &Path) -> BoxResult<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            warm(&entry.path())?;
+        } else {
+            std::io::copy(
+                &mut std::fs::File::open(entry.path())?,
+                &mut std::io::sink(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn zarr_sum(data: &Path) -> BoxResult<Outcome> {
+    let path = zarr_path(data);
+    if !path.exists() {
+        return Err(format!(
+            "{} does not exist: run `blockarray-bench setup zarr_sum` first",
+            path.display()
+        )
+        .into());
+    }
+    timed(
+        || Ok(from_zarr::<f64>(&path, "x")?.sum(None, false)?.compute()?),
         |r| r.sum(),
     )
 }

@@ -3,7 +3,7 @@
 //!
 //! 1. Builds `blockarray-bench` in release mode.
 //! 2. Creates a virtual environment under `target/bench-venv` and installs NumPy, SciPy,
-//!    dask\[array\] and h5py into it (pinned in `benches/python/requirements.txt`) unless they
+//!    dask\[array\], h5py and zarr into it (pinned in `benches/python/requirements.txt`) unless they
 //!    import already. Without `python3`, or if the install fails, it says so and runs the
 //!    blockarray side alone.
 //! 3. Measures memory bandwidth with a STREAM-style triad (`blockarray-bench triad`).
@@ -32,7 +32,7 @@ const PY_REQUIREMENTS: &str = "benches/python/requirements.txt";
 /// The Python side of the workloads.
 const PY_WORKLOADS: &str = "benches/python/workloads.py";
 /// The modules that must import for the Python engines to run.
-const PY_IMPORTS: &str = "import numpy, scipy, dask.array, h5py";
+const PY_IMPORTS: &str = "import numpy, scipy, dask.array, h5py, zarr";
 
 /// Exit status with which a child says the workload does not exist (yet) in its engine.
 const EXIT_MISSING: i32 = 3;
@@ -166,6 +166,13 @@ const SPECS: &[Spec] = &[
         random: false,
         tolerance: 1e-9,
         traffic: Some((1.6e9, "1.6 GB: each element read once")),
+    },
+    Spec {
+        name: "zarr_sum",
+        about: "sum of 2·10⁸ f64 read from a Zarr v3 array (zstd, page cache), chunks 10⁶",
+        random: false,
+        tolerance: 1e-9,
+        traffic: Some((1.6e9, "1.6 GB: each element decoded once")),
     },
 ];
 
@@ -891,9 +898,10 @@ fn python_env(root: &Path, target: &Path) -> Result<Python, String> {
     let versions = Command::new(&exe)
         .args([
             "-c",
-            "import sys, numpy, scipy, dask, h5py; \
+            "import sys, numpy, scipy, dask, h5py, zarr; \
              print(f'Python {sys.version.split()[0]}, NumPy {numpy.__version__}, \
-             dask {dask.__version__}, SciPy {scipy.__version__}, h5py {h5py.__version__}')",
+             dask {dask.__version__}, SciPy {scipy.__version__}, h5py {h5py.__version__}, \
+             zarr {zarr.__version__}')",
         ])
         .output()
         .ok()
@@ -1024,7 +1032,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         File::create(&results_path).map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut runs: Vec<Run> = Vec::new();
     for spec in &opts.workloads {
-        // Input files (hdf5_sum's) are written once, untimed, by blockarray-bench for every
+        // Input files (hdf5_sum's, zarr_sum's) are written once, untimed, by blockarray-bench for every
         // engine, so every engine reads the same bytes.
         let mut cmd = Command::new(&bin);
         cmd.arg("--data-dir")

@@ -14,10 +14,13 @@ use std::process::{Command, ExitCode};
 mod bench;
 
 /// Debian packages the workspace links against, with the file that shows each is installed.
-/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
+/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config. `blockarray-zarr`
+/// needs no system library: zarrs' blosc and zstd codecs compile their bundled C sources, and
+/// blosc's snappy is C++, hence the C++ compiler.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
+    ("g++", "/usr/bin/g++"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
@@ -35,6 +38,21 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    (
+        "blockarray-zarr",
+        "hdf5_to_zarr",
+        &["--days", "20", "--side", "300"],
+    ),
+    (
+        "blockarray-zarr",
+        "stack_to_zarr",
+        &["--days", "8", "--side", "500"],
+    ),
+    (
+        "blockarray-zarr",
+        "larger_than_memory_zarr",
+        &["--gb", "0.5"],
+    ),
 ];
 
 fn main() -> ExitCode {

@@ -969,6 +969,39 @@ fn sinks_are_committed_after_success_and_aborted_after_failure() {
     );
 }
 
+/// A sink that accepts only blocks of length 2 or 4 (as if its unit of writing were 2).
+struct Pairs;
+
+impl blockarray::ChunkSink<f64> for Pairs {
+    fn shape(&self) -> Vec<usize> {
+        vec![8]
+    }
+    fn write_block(&self, _: &[usize], _: &ArrayD<f64>) -> blockarray::Result<()> {
+        Ok(())
+    }
+    fn check_chunks(&self, chunks: &blockarray::Chunks) -> blockarray::Result<()> {
+        if chunks.axis(0).iter().all(|&b| b % 2 == 0) {
+            Ok(())
+        } else {
+            Err(Error::chunks(format!("rechunk to pairs, not {chunks}")))
+        }
+    }
+}
+
+#[test]
+fn a_sink_can_refuse_a_chunking_before_anything_runs() {
+    let good = BlockArray::<f64>::ones(&[8], 4).unwrap();
+    good.store(std::sync::Arc::new(Pairs)).unwrap();
+    let odd = BlockArray::<f64>::ones(&[8], 3).unwrap();
+    let mut c = blockarray::Computation::new();
+    let e = c.store(&odd, std::sync::Arc::new(Pairs)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Chunks);
+    assert!(e.to_string().contains("rechunk to pairs"), "{e}");
+    // After a rechunk it is accepted.
+    c.store(&odd.rechunk(2).unwrap(), std::sync::Arc::new(Pairs))
+        .unwrap();
+}
+
 #[test]
 fn a_failing_task_fails_compute_with_the_key() {
     let x = BlockArray::<f64>::ones(&[10], 3).unwrap();

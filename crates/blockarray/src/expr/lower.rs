@@ -345,6 +345,16 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     fn describe(&self) -> String {
         format!("a sink of shape {}", crate::error::fmt_shape(&self.shape()))
     }
+    /// Check, when a store is added to a computation (before anything runs), that blocks cut
+    /// as `chunks` can be written into this sink. A format whose unit of writing is larger
+    /// than one element (a Zarr chunk or shard) refuses a chunking in which two blocks would
+    /// write parts of the same unit concurrently: each would read, modify and write the whole
+    /// unit, and one block's data would be lost. The error should name the rechunk that fixes
+    /// it. The default accepts any chunking.
+    fn check_chunks(&self, chunks: &crate::Chunks) -> Result<()> {
+        let _ = chunks;
+        Ok(())
+    }
     /// Phase 1 of committing, after every task succeeded: do and check everything that can
     /// fail before anything becomes visible. An error aborts every sink of the run.
     fn prepare(&self) -> Result<()> {
@@ -614,6 +624,7 @@ impl<T: Element> StoreNode<T> {
                 sink.describe()
             )));
         }
+        sink.check_chunks(&input.meta().chunks)?;
         // A store is an action, not a value: every store gets its own name (unique in the
         // process, and the same in every process of an SPMD program).
         let mut t = Tokenizer::new();
