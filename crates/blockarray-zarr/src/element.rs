@@ -25,9 +25,10 @@ pub(crate) mod sealed {
 }
 
 /// An element type a [`BlockArray`](blockarray::BlockArray) can read from and write to Zarr:
-/// `f32`, `f64`, `i32`, `i64`, `u8`, `bool`, `Complex<f32>` and `Complex<f64>` (Zarr's
-/// `float32`, `float64`, `int32`, `int64`, `uint8`, `bool`, `complex64`, `complex128`; in v2
-/// `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1`, `<c8`, `<c16`, either byte order).
+/// the floats, the signed and unsigned integers of 8 to 64 bits, `bool`, `Complex<f32>` and
+/// `Complex<f64>` (Zarr's `float32`, `float64`, `int8` … `int64`, `uint8` … `uint64`, `bool`,
+/// `complex64`, `complex128`; in v2 `<f4`, `<f8`, `|i1`, `<i2`, `<i4`, `<i8`, `|u1`, `<u2`,
+/// `<u4`, `<u8`, `|b1`, `<c8`, `<c16`, either byte order).
 ///
 /// Sealed: the set of types is blockarray's.
 pub trait ZarrElement: Element + sealed::Sealed {}
@@ -56,9 +57,14 @@ macro_rules! pod {
 pod! {
     f32 => float32, "<f4", serde_json::json!(0.0);
     f64 => float64, "<f8", serde_json::json!(0.0);
+    i8 => int8, "|i1", serde_json::json!(0);
+    i16 => int16, "<i2", serde_json::json!(0);
     i32 => int32, "<i4", serde_json::json!(0);
     i64 => int64, "<i8", serde_json::json!(0);
     u8 => uint8, "|u1", serde_json::json!(0);
+    u16 => uint16, "<u2", serde_json::json!(0);
+    u32 => uint32, "<u4", serde_json::json!(0);
+    u64 => uint64, "<u8", serde_json::json!(0);
 }
 
 macro_rules! complex {
@@ -128,9 +134,14 @@ mod tests {
     fn every_type_has_its_numpy_name_and_size() {
         check::<f32>();
         check::<f64>();
+        check::<i8>();
+        check::<i16>();
         check::<i32>();
         check::<i64>();
         check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<u64>();
         check::<bool>();
         check::<Complex<f32>>();
         check::<Complex<f64>>();

@@ -283,6 +283,36 @@ fn every_element_type_round_trips() {
         &shape,
     );
     round_trip_type(
+        (0..n)
+            .map(|i| (i as i64 * 7 - 128) as i8)
+            .collect::<Vec<i8>>(),
+        &shape,
+    );
+    round_trip_type(
+        (0..n)
+            .map(|i| (i as i64 * 1871 - 32768) as i16)
+            .collect::<Vec<i16>>(),
+        &shape,
+    );
+    round_trip_type(
+        (0..n)
+            .map(|i| (i * 1871 % 65536) as u16)
+            .collect::<Vec<u16>>(),
+        &shape,
+    );
+    round_trip_type(
+        (0..n)
+            .map(|i| (i as u32).wrapping_mul(122_713_351))
+            .collect::<Vec<u32>>(),
+        &shape,
+    );
+    round_trip_type(
+        (0..n)
+            .map(|i| u64::MAX - i as u64 * 1_000_003)
+            .collect::<Vec<u64>>(),
+        &shape,
+    );
+    round_trip_type(
         (0..n).map(|i| value(i) > 0.0).collect::<Vec<bool>>(),
         &shape,
     );
