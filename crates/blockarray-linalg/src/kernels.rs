@@ -1,0 +1,642 @@
+//! In-memory kernels: what one task does to its blocks, on faer, sequentially.
+//!
+//! Every blocked algorithm of this crate is a graph of tasks, and every task calls one or two
+//! of these functions on whole blocks. They run faer with `Par::Seq`: the scheduler owns the
+//! cores, so a task never spawns threads of its own.
+//!
+//! # Design notes
+//!
+//! * **Column-major buffers.** faer's factorisations work in place on column-major matrices.
+//!   [`ColMat`] is one contiguous column-major buffer (column stride = rows) that becomes an
+//!   ndarray block in Fortran order without a copy ([`ColMat::into_block`]), so a Q block of
+//!   a TSQR goes from faer to the output without being transposed. Input blocks (row-major
+//!   from sources, column-major from these kernels) are read in place as faer views whatever
+//!   their order ([`MatView`]).
+//! * **Householder factors are kept, not Q.** [`House`] is a QR factorisation in faer's
+//!   compact form (the reflectors below the diagonal, R above, and the block factor `T`).
+//!   Applying Q to a small matrix stacked on zeros, `Q · [X; 0]`, which is how TSQR assembles
+//!   its Q blocks, costs `2·m·k·p` flops with a single reflector block
+//!   ([`House::apply_top`]) against `4·m·k·p` for forming Q and multiplying.
+//! * **Rank-deficient blocks.** faer's QR skips columns that are zero to working precision
+//!   (its `T` then has infinite diagonal entries, which make those reflectors the identity);
+//!   R is still upper triangular and `Q · R` is still the input, which is all the blocked
+//!   algorithms rely on.
+
+use crate::scalar::{RealOf, Scalar};
+use dag_core::TaskError;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::householder;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::matmul::{matmul, matmul_with_conj};
+use faer::linalg::qr::no_pivoting::factor as qr_factor;
+use faer::linalg::triangular_solve;
+use faer::{Accum, Conj, MatMut, MatRef, Par};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+
+const SEQ: Par = Par::Seq;
+
+fn one<T: Scalar>() -> T {
+    <T as num_traits::One>::one()
+}
+
+fn zero<T: Scalar>() -> T {
+    <T as num_traits::Zero>::zero()
+}
+
+/// A dense column-major matrix in one contiguous buffer (column stride = number of rows).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColMat<T> {
+    data: Vec<T>,
+    nrows: usize,
+    ncols: usize,
+}
+
+impl<T: Scalar> ColMat<T> {
+    /// An `m × n` matrix of zeros.
+    pub fn zeros(nrows: usize, ncols: usize) -> ColMat<T> {
+        ColMat {
+            data: vec![zero(); nrows * ncols],
+            nrows,
+            ncols,
+        }
+    }
+
+    /// An `m × n` matrix with ones on the main diagonal.
+    pub fn identity(nrows: usize, ncols: usize) -> ColMat<T> {
+        let mut m = ColMat::zeros(nrows, ncols);
+        for i in 0..nrows.min(ncols) {
+            m.data[i + i * nrows] = one();
+        }
+        m
+    }
+
+    /// A copy of any faer matrix view.
+    pub fn copy_of(a: MatRef<'_, T>) -> ColMat<T> {
+        let mut m = ColMat::zeros(a.nrows(), a.ncols());
+        m.as_mut().copy_from(a);
+        m
+    }
+
+    /// The matrix whose element `(i, j)` is `f(i, j)`.
+    pub fn from_fn(nrows: usize, ncols: usize, mut f: impl FnMut(usize, usize) -> T) -> ColMat<T> {
+        let mut data = Vec::with_capacity(nrows * ncols);
+        for j in 0..ncols {
+            for i in 0..nrows {
+                data.push(f(i, j));
+            }
+        }
+        ColMat { data, nrows, ncols }
+    }
+
+    /// Rows.
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    /// Columns.
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// Element `(i, j)`.
+    pub fn at(&self, i: usize, j: usize) -> T {
+        self.data[i + j * self.nrows]
+    }
+
+    /// Element `(i, j)`, mutably.
+    pub fn at_mut(&mut self, i: usize, j: usize) -> &mut T {
+        &mut self.data[i + j * self.nrows]
+    }
+
+    /// A faer view.
+    pub fn as_ref(&self) -> MatRef<'_, T> {
+        MatRef::from_column_major_slice(&self.data, self.nrows, self.ncols)
+    }
+
+    /// A mutable faer view.
+    pub fn as_mut(&mut self) -> MatMut<'_, T> {
+        MatMut::from_column_major_slice_mut(&mut self.data, self.nrows, self.ncols)
+    }
+
+    /// Bytes held.
+    pub fn nbytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<T>()
+    }
+
+    /// The matrix as a 2-d ndarray block in Fortran (column-major) order, without a copy.
+    pub fn into_block(self) -> ArrayD<T> {
+        ArrayD::from_shape_vec(IxDyn(&[self.nrows, self.ncols]).f(), self.data)
+            .expect("the buffer holds nrows × ncols elements")
+    }
+
+    /// The rows `rows` as a new matrix.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> ColMat<T> {
+        ColMat::copy_of(self.as_ref().subrows(rows.start, rows.len()))
+    }
+
+    /// The columns `cols` as a new matrix.
+    pub fn cols(&self, cols: std::ops::Range<usize>) -> ColMat<T> {
+        ColMat::copy_of(self.as_ref().subcols(cols.start, cols.len()))
+    }
+
+    /// The conjugate transpose.
+    pub fn adjoint(&self) -> ColMat<T> {
+        ColMat::from_fn(self.ncols, self.nrows, |i, j| self.at(j, i).conjugate())
+    }
+
+    /// The matrices stacked vertically (all with the same number of columns).
+    pub fn vstack(parts: &[MatRef<'_, T>]) -> ColMat<T> {
+        let ncols = parts.first().map_or(0, |p| p.ncols());
+        let nrows = parts.iter().map(|p| p.nrows()).sum();
+        let mut out = ColMat::zeros(nrows, ncols);
+        let mut row = 0;
+        for p in parts {
+            out.as_mut().subrows_mut(row, p.nrows()).copy_from(*p);
+            row += p.nrows();
+        }
+        out
+    }
+}
+
+/// A 2-d block seen by faer: a view of its buffer when it is row- or column-major, else a
+/// column-major copy.
+pub enum MatView<'a, T> {
+    /// A view of the block's own buffer.
+    Borrowed(MatRef<'a, T>),
+    /// A copy (the block had another layout).
+    Owned(ColMat<T>),
+}
+
+impl<T: Scalar> MatView<'_, T> {
+    /// The faer view.
+    pub fn rf(&self) -> MatRef<'_, T> {
+        match self {
+            MatView::Borrowed(m) => *m,
+            MatView::Owned(m) => m.as_ref(),
+        }
+    }
+}
+
+/// An ndarray block as a faer matrix (see [`MatView`]); errors unless it has two axes.
+pub fn view<T: Scalar>(block: &ArrayD<T>) -> Result<MatView<'_, T>, TaskError> {
+    if block.ndim() != 2 {
+        return Err(format!("expected a 2-d block, got shape {:?}", block.shape()).into());
+    }
+    let (m, n) = (block.shape()[0], block.shape()[1]);
+    if let Some(s) = block.as_slice() {
+        return Ok(MatView::Borrowed(MatRef::from_row_major_slice(s, m, n)));
+    }
+    if let Some(s) = block.t().to_slice() {
+        return Ok(MatView::Borrowed(MatRef::from_column_major_slice(s, m, n)));
+    }
+    Ok(MatView::Owned(ColMat::from_fn(m, n, |i, j| block[[i, j]])))
+}
+
+/// `dst = alpha · op(a) · op(b) (+ dst when accumulating)`, with `op` the identity or the
+/// conjugate.
+pub fn gemm<T: Scalar>(
+    dst: MatMut<'_, T>,
+    accumulate: bool,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    alpha: T,
+) {
+    let beta = if accumulate {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
+    matmul(dst, beta, a, b, alpha, SEQ);
+}
+
+/// `a · b` as a new matrix.
+pub fn product<T: Scalar>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> ColMat<T> {
+    let mut out = ColMat::zeros(a.nrows(), b.ncols());
+    if a.ncols() > 0 {
+        gemm(out.as_mut(), false, a, b, one());
+    }
+    out
+}
+
+/// `aᴴ · b` as a new matrix.
+pub fn adjoint_product<T: Scalar>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> ColMat<T> {
+    let mut out = ColMat::zeros(a.ncols(), b.ncols());
+    if a.nrows() > 0 {
+        matmul_with_conj(
+            out.as_mut(),
+            Accum::Replace,
+            a.transpose(),
+            Conj::Yes,
+            b,
+            Conj::No,
+            one(),
+            SEQ,
+        );
+    }
+    out
+}
+
+/// A QR factorisation in faer's compact form: reflectors below the diagonal of `f`, R on and
+/// above it, and the block Householder factors `t` (block size × min(m, n)).
+#[derive(Clone, Debug)]
+pub struct House<T> {
+    f: ColMat<T>,
+    t: ColMat<T>,
+}
+
+impl<T: Scalar> House<T> {
+    /// Factorise `a` (taken, factorised in place). With `single_block`, the reflectors form
+    /// one block (`t` is `k × k`, `k = min(m, n)`), which [`apply_top`](Self::apply_top)
+    /// exploits; otherwise faer's recommended block size is used (faster to factorise when
+    /// `k` is large).
+    pub fn new(a: ColMat<T>, single_block: bool) -> House<T> {
+        let (m, n) = (a.nrows, a.ncols);
+        let k = m.min(n);
+        let bs = if single_block {
+            k.max(1)
+        } else {
+            qr_factor::recommended_block_size::<T>(m, n)
+        };
+        let mut f = a;
+        let mut t = ColMat::zeros(bs, k);
+        if k > 0 {
+            let req = qr_factor::qr_in_place_scratch::<T>(m, n, bs, SEQ, Default::default());
+            let mut buf = MemBuffer::new(req);
+            qr_factor::qr_in_place(
+                f.as_mut(),
+                t.as_mut(),
+                SEQ,
+                MemStack::new(&mut buf),
+                Default::default(),
+            );
+        }
+        House { f, t }
+    }
+
+    /// Rows of the factorised matrix.
+    pub fn nrows(&self) -> usize {
+        self.f.nrows
+    }
+
+    /// Columns of the factorised matrix.
+    pub fn ncols(&self) -> usize {
+        self.f.ncols
+    }
+
+    /// `min(rows, columns)`: the number of reflectors, rows of R and columns of the thin Q.
+    pub fn k(&self) -> usize {
+        self.f.nrows.min(self.f.ncols)
+    }
+
+    /// Bytes held.
+    pub fn nbytes(&self) -> usize {
+        self.f.nbytes() + self.t.nbytes()
+    }
+
+    /// R: `k × n`, upper triangular (zeros below the diagonal).
+    pub fn r(&self) -> ColMat<T> {
+        let (k, n) = (self.k(), self.ncols());
+        ColMat::from_fn(k, n, |i, j| if i <= j { self.f.at(i, j) } else { zero() })
+    }
+
+    fn basis(&self) -> MatRef<'_, T> {
+        self.f.as_ref().subcols(0, self.k())
+    }
+
+    /// `c ← Q · c` (`adjoint == false`) or `c ← Qᴴ · c`, for `c` with as many rows as the
+    /// factorised matrix.
+    pub fn apply(&self, c: MatMut<'_, T>, adjoint: bool) {
+        let k = self.k();
+        if k == 0 || c.ncols() == 0 {
+            return;
+        }
+        let req = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(
+            self.nrows(),
+            self.t.nrows,
+            c.ncols(),
+        );
+        let mut buf = MemBuffer::new(req);
+        let stack = MemStack::new(&mut buf);
+        if adjoint {
+            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+                self.basis(),
+                self.t.as_ref(),
+                Conj::Yes,
+                c,
+                SEQ,
+                stack,
+            );
+        } else {
+            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                self.basis(),
+                self.t.as_ref(),
+                Conj::No,
+                c,
+                SEQ,
+                stack,
+            );
+        }
+    }
+
+    /// `Q · [x; 0]` for `x` of `k` rows: the thin Q times `x` (`m × p`).
+    ///
+    /// With a single reflector block (`Q = I − V T⁻¹ Vᴴ`), the zeros are never touched:
+    /// `Vᴴ [x; 0] = V₁ᴴ x` (a `k × k` triangular product), so the cost is one `m × k × p`
+    /// product instead of two.
+    pub fn apply_top(&self, x: MatRef<'_, T>) -> ColMat<T> {
+        let (m, k, p) = (self.nrows(), self.k(), x.ncols());
+        assert_eq!(x.nrows(), k, "apply_top: x must have k rows");
+        let mut out = ColMat::zeros(m, p);
+        if k == 0 || p == 0 {
+            return out;
+        }
+        if self.t.nrows != k {
+            out.as_mut().subrows_mut(0, k).copy_from(x);
+            self.apply(out.as_mut(), false);
+            return out;
+        }
+        let v = self.basis();
+        let (v_top, v_bot) = v.split_at_row(k);
+        // tmp = T⁻¹ · V₁ᴴ · x
+        let mut tmp = ColMat::zeros(k, p);
+        triangular::matmul_with_conj(
+            tmp.as_mut(),
+            BlockStructure::Rectangular,
+            Accum::Replace,
+            v_top.transpose(),
+            BlockStructure::UnitTriangularUpper,
+            Conj::Yes,
+            x,
+            BlockStructure::Rectangular,
+            Conj::No,
+            one(),
+            SEQ,
+        );
+        triangular_solve::solve_upper_triangular_in_place_with_conj(
+            self.t.as_ref(),
+            Conj::No,
+            tmp.as_mut(),
+            SEQ,
+        );
+        let mut outm = out.as_mut();
+        let (mut top, bot) = outm.rb_mut().split_at_row_mut(k);
+        top.copy_from(x);
+        triangular::matmul_with_conj(
+            top,
+            BlockStructure::Rectangular,
+            Accum::Add,
+            v_top,
+            BlockStructure::UnitTriangularLower,
+            Conj::No,
+            tmp.as_ref(),
+            BlockStructure::Rectangular,
+            Conj::No,
+            -one::<T>(),
+            SEQ,
+        );
+        if m > k {
+            matmul_with_conj(
+                bot,
+                Accum::Replace,
+                v_bot,
+                Conj::No,
+                tmp.as_ref(),
+                Conj::No,
+                -one::<T>(),
+                SEQ,
+            );
+        }
+        out
+    }
+
+    /// The thin Q (`m × k`).
+    pub fn q(&self) -> ColMat<T> {
+        let k = self.k();
+        self.apply_top(ColMat::identity(k, k).as_ref())
+    }
+}
+
+use faer::reborrow::ReborrowMut;
+
+/// The Cholesky factor `L` (lower triangular, zeros above) of a Hermitian positive definite
+/// matrix, of which only the lower triangle is read. `Err(i)` when the leading minor of order
+/// `i + 1` is not positive definite.
+pub fn cholesky<T: Scalar>(a: MatRef<'_, T>) -> Result<ColMat<T>, usize> {
+    use faer::linalg::cholesky::llt::factor as llt;
+    let n = a.nrows();
+    let mut l = ColMat::copy_of(a);
+    if n > 0 {
+        let req = llt::cholesky_in_place_scratch::<T>(n, SEQ, Default::default());
+        let mut buf = MemBuffer::new(req);
+        llt::cholesky_in_place(
+            l.as_mut(),
+            Default::default(),
+            SEQ,
+            MemStack::new(&mut buf),
+            Default::default(),
+        )
+        .map_err(
+            |faer::linalg::cholesky::llt::factor::LltError::NonPositivePivot { index }| index,
+        )?;
+    }
+    for j in 1..n {
+        for i in 0..j {
+            *l.at_mut(i, j) = zero();
+        }
+    }
+    Ok(l)
+}
+
+/// Which triangle of a matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tri {
+    /// On and below the diagonal.
+    Lower,
+    /// On and above the diagonal.
+    Upper,
+}
+
+/// `b ← op(t)⁻¹ · b` for a triangular `t` (`op` = identity, or the conjugate transpose when
+/// `adjoint`), with a unit diagonal when `unit`.
+pub fn solve_triangular_in_place<T: Scalar>(
+    t: MatRef<'_, T>,
+    tri: Tri,
+    adjoint: bool,
+    unit: bool,
+    b: MatMut<'_, T>,
+) {
+    if t.nrows() == 0 || b.ncols() == 0 {
+        return;
+    }
+    // op(t) is lower triangular when (tri, adjoint) is (Lower, false) or (Upper, true).
+    let (t, conj) = if adjoint {
+        (t.transpose(), Conj::Yes)
+    } else {
+        (t, Conj::No)
+    };
+    let lower = (tri == Tri::Lower) != adjoint;
+    match (lower, unit) {
+        (true, false) => {
+            triangular_solve::solve_lower_triangular_in_place_with_conj(t, conj, b, SEQ)
+        }
+        (true, true) => {
+            triangular_solve::solve_unit_lower_triangular_in_place_with_conj(t, conj, b, SEQ)
+        }
+        (false, false) => {
+            triangular_solve::solve_upper_triangular_in_place_with_conj(t, conj, b, SEQ)
+        }
+        (false, true) => {
+            triangular_solve::solve_unit_upper_triangular_in_place_with_conj(t, conj, b, SEQ)
+        }
+    }
+}
+
+/// `b ← b · op(t)⁻¹` (a solve from the right), with `op` as in [`solve_triangular_in_place`].
+pub fn solve_triangular_right_in_place<T: Scalar>(
+    t: MatRef<'_, T>,
+    tri: Tri,
+    adjoint: bool,
+    unit: bool,
+    b: MatMut<'_, T>,
+) {
+    // x · op(t) = b  ⇔  op(t)ᵀ · xᵀ = bᵀ; transposing op(t) flips the triangle, and the
+    // transpose of the conjugate transpose is the conjugate.
+    if t.nrows() == 0 || b.nrows() == 0 {
+        return;
+    }
+    let bt = b.transpose_mut();
+    let tt = t.transpose();
+    let tri_t = match tri {
+        Tri::Lower => Tri::Upper,
+        Tri::Upper => Tri::Lower,
+    };
+    if adjoint {
+        // op(t)ᵀ = conj(t): triangle of t, conjugated.
+        let lower = tri == Tri::Lower;
+        match (lower, unit) {
+            (true, false) => {
+                triangular_solve::solve_lower_triangular_in_place_with_conj(t, Conj::Yes, bt, SEQ)
+            }
+            (true, true) => triangular_solve::solve_unit_lower_triangular_in_place_with_conj(
+                t,
+                Conj::Yes,
+                bt,
+                SEQ,
+            ),
+            (false, false) => {
+                triangular_solve::solve_upper_triangular_in_place_with_conj(t, Conj::Yes, bt, SEQ)
+            }
+            (false, true) => triangular_solve::solve_unit_upper_triangular_in_place_with_conj(
+                t,
+                Conj::Yes,
+                bt,
+                SEQ,
+            ),
+        }
+    } else {
+        solve_triangular_in_place(tt, tri_t, false, unit, bt);
+    }
+}
+
+/// LU factorisation with partial pivoting of an `m × n` matrix: `(lu, perm)` where `lu` holds
+/// the unit lower triangular `L` below the diagonal and `U` on and above it, and row `i` of
+/// `L · U` is row `perm[i]` of the input.
+pub fn lu<T: Scalar>(a: MatRef<'_, T>) -> (ColMat<T>, Vec<usize>) {
+    use faer::linalg::lu::partial_pivoting::factor as plu;
+    let (m, n) = (a.nrows(), a.ncols());
+    let mut f = ColMat::copy_of(a);
+    let mut perm = vec![0usize; m];
+    let mut perm_inv = vec![0usize; m];
+    if m > 0 && n > 0 {
+        let req = plu::lu_in_place_scratch::<usize, T>(m, n, SEQ, Default::default());
+        let mut buf = MemBuffer::new(req);
+        let (_, p) = plu::lu_in_place(
+            f.as_mut(),
+            &mut perm,
+            &mut perm_inv,
+            SEQ,
+            MemStack::new(&mut buf),
+            Default::default(),
+        );
+        let (fwd, _) = p.arrays();
+        perm = fwd.to_vec();
+    } else {
+        perm = (0..m).collect();
+    }
+    (f, perm)
+}
+
+/// The thin SVD `a = U · diag(s) · Vᴴ`: `(U (m × k), s (k, descending), Vᴴ (k × n))`, `k =
+/// min(m, n)`.
+pub fn svd<T: Scalar>(
+    a: MatRef<'_, T>,
+) -> Result<(ColMat<T>, Vec<RealOf<T>>, ColMat<T>), TaskError> {
+    use faer::linalg::svd as fsvd;
+    let (m, n) = (a.nrows(), a.ncols());
+    let k = m.min(n);
+    let mut u = ColMat::zeros(m, k);
+    let mut v = ColMat::zeros(n, k);
+    if k == 0 {
+        return Ok((u, Vec::new(), v.adjoint()));
+    }
+    let mut s = faer::diag::Diag::<T>::zeros(k);
+    let req = fsvd::svd_scratch::<T>(
+        m,
+        n,
+        fsvd::ComputeSvdVectors::Thin,
+        fsvd::ComputeSvdVectors::Thin,
+        SEQ,
+        Default::default(),
+    );
+    let mut buf = MemBuffer::new(req);
+    fsvd::svd(
+        a,
+        s.as_mut(),
+        Some(u.as_mut()),
+        Some(v.as_mut()),
+        SEQ,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .map_err(|e| format!("the SVD did not converge ({e:?})"))?;
+    let s: Vec<RealOf<T>> = (0..k).map(|i| s.column_vector()[i].re()).collect();
+    Ok((u, s, v.adjoint()))
+}
+
+/// The eigendecomposition of a Hermitian matrix (lower triangle read): eigenvalues ascending
+/// and the eigenvectors as columns.
+pub fn eigh<T: Scalar>(a: MatRef<'_, T>) -> Result<(Vec<RealOf<T>>, ColMat<T>), TaskError> {
+    use faer::linalg::evd;
+    let n = a.nrows();
+    let mut u = ColMat::zeros(n, n);
+    if n == 0 {
+        return Ok((Vec::new(), u));
+    }
+    // faer reads the lower triangle; make the matrix exactly Hermitian from it.
+    let h = ColMat::from_fn(n, n, |i, j| {
+        if i >= j {
+            a[(i, j)]
+        } else {
+            a[(j, i)].conjugate()
+        }
+    });
+    let mut s = faer::diag::Diag::<T>::zeros(n);
+    let req = evd::self_adjoint_evd_scratch::<T>(
+        n,
+        evd::ComputeEigenvectors::Yes,
+        SEQ,
+        Default::default(),
+    );
+    let mut buf = MemBuffer::new(req);
+    evd::self_adjoint_evd(
+        h.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        SEQ,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .map_err(|e| format!("the eigendecomposition did not converge ({e:?})"))?;
+    let w: Vec<RealOf<T>> = (0..n).map(|i| s.column_vector()[i].re()).collect();
+    Ok((w, u))
+}
