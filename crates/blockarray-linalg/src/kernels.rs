@@ -209,6 +209,23 @@ pub fn gemm<T: Scalar>(
     matmul(dst, beta, a, b, alpha, SEQ);
 }
 
+/// `dst += alpha · a · bᴴ`.
+pub fn gemm_adjoint_b<T: Scalar>(dst: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, alpha: T) {
+    if a.ncols() == 0 {
+        return;
+    }
+    matmul_with_conj(
+        dst,
+        Accum::Add,
+        a,
+        Conj::No,
+        b.transpose(),
+        Conj::Yes,
+        alpha,
+        SEQ,
+    );
+}
+
 /// `a · b` as a new matrix.
 pub fn product<T: Scalar>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> ColMat<T> {
     let mut out = ColMat::zeros(a.nrows(), b.ncols());
@@ -639,4 +656,37 @@ pub fn eigh<T: Scalar>(a: MatRef<'_, T>) -> Result<(Vec<RealOf<T>>, ColMat<T>), 
     .map_err(|e| format!("the eigendecomposition did not converge ({e:?})"))?;
     let w: Vec<RealOf<T>> = (0..n).map(|i| s.column_vector()[i].re()).collect();
     Ok((w, u))
+}
+
+/// Make an SVD's signs (phases, for complex) canonical: the largest entry (in modulus, the
+/// first of equals) of each row of `vh` becomes real and positive, and the matching column of
+/// `u` takes the opposite phase, so `u · diag(s) · vh` is unchanged. The factors are then the
+/// same whatever the algorithm's path (chunking, scheduler) produced them.
+pub fn coerce_signs<T: Scalar>(u: &mut ColMat<T>, vh: &mut ColMat<T>) {
+    for i in 0..vh.nrows() {
+        let mut best: Option<(usize, RealOf<T>)> = None;
+        for j in 0..vh.ncols() {
+            let m = vh.at(i, j).modulus();
+            if best.is_none_or(|(_, b)| m > b) {
+                best = Some((j, m));
+            }
+        }
+        let Some((j, m)) = best else { continue };
+        if m == <RealOf<T> as num_traits::Zero>::zero() {
+            continue;
+        }
+        let phase = vh.at(i, j) / T::from_re(m);
+        if phase == one() {
+            continue;
+        }
+        let conj = phase.conjugate();
+        for c in 0..vh.ncols() {
+            *vh.at_mut(i, c) = vh.at(i, c) * conj;
+        }
+        if i < u.ncols() {
+            for r in 0..u.nrows() {
+                *u.at_mut(r, i) = u.at(r, i) * phase;
+            }
+        }
+    }
 }

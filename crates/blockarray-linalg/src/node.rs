@@ -154,3 +154,82 @@ pub(crate) fn house<T: Scalar>(v: &Value) -> std::result::Result<&House<T>, Task
 pub(crate) fn array<T: Element>(node: Arc<dyn Node>) -> Result<blockarray::BlockArray<T>> {
     blockarray::BlockArray::from_node(node)
 }
+
+/// The complex conjugate of every element (the array itself for real types).
+pub(crate) fn conj<T: Scalar>(x: &blockarray::BlockArray<T>) -> blockarray::BlockArray<T> {
+    if !T::COMPLEX {
+        return x.clone();
+    }
+    let node = op::<T, _>(
+        "conj",
+        &[0usize; 0],
+        vec![x.node().clone()],
+        x.chunks().clone(),
+        true,
+        |index| {
+            task(vec![(0, bi(index))], |v| {
+                let b = blockarray::block_ref::<T>(&v[0])?;
+                Ok(blockarray::block_value(b.mapv(Scalar::conjugate)))
+            })
+        },
+    );
+    array(node).expect("conj keeps the element type")
+}
+
+/// The conjugate transpose of a matrix (a transpose, which contractions look through, of the
+/// conjugate).
+pub(crate) fn adjoint<T: Scalar>(x: &blockarray::BlockArray<T>) -> blockarray::BlockArray<T> {
+    conj(x).t()
+}
+
+/// The largest matrix one task assembles whole (the R of a general SVD, eigh's matrix): 1 GiB.
+pub(crate) const MAX_GATHER_BYTES: usize = 1 << 30;
+
+/// A hidden one-task node holding the whole matrix `x` as a [`ColMat`] (its block `[0]`).
+/// Fails at build time when the matrix would exceed [`MAX_GATHER_BYTES`]; `what` names the
+/// operation in that message.
+pub(crate) fn gather<T: Scalar>(
+    x: &blockarray::BlockArray<T>,
+    what: &str,
+) -> Result<Arc<dyn Node>> {
+    let (m, n) = (x.shape()[0], x.shape()[1]);
+    let bytes = m.saturating_mul(n).saturating_mul(T::itemsize());
+    if bytes > MAX_GATHER_BYTES {
+        return Err(blockarray::Error::unsupported(format!(
+            "{what} holds a {m} × {n} matrix ({:.1} MB) in one task, more than the {} MiB limit",
+            bytes as f64 / 1e6,
+            MAX_GATHER_BYTES >> 20
+        )));
+    }
+    let chunks = x.chunks().clone();
+    Ok(op::<T, _>(
+        "gather",
+        &[0usize; 0],
+        vec![x.node().clone()],
+        grid(1),
+        false,
+        move |_| {
+            let nb = chunks.numblocks();
+            let mut deps = Vec::new();
+            let mut places = Vec::new();
+            for i in 0..nb[0] {
+                for j in 0..nb[1] {
+                    deps.push((0, bi(&[i, j])));
+                    let s = chunks.block_start(&[i, j]);
+                    places.push((s[0], s[1]));
+                }
+            }
+            task(deps, move |v| {
+                let mut out = ColMat::<T>::zeros(m, n);
+                for (x, &(r, c)) in v.iter().zip(&places) {
+                    let b = mat::<T>(x, 0)?;
+                    let b = b.rf();
+                    out.as_mut()
+                        .submatrix_mut(r, c, b.nrows(), b.ncols())
+                        .copy_from(b);
+                }
+                Ok(mat_value(out))
+            })
+        },
+    ))
+}

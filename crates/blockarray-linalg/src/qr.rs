@@ -37,7 +37,7 @@ use crate::node::{
 };
 use crate::scalar::Scalar;
 use crate::tsqr::check_matrix;
-use blockarray::{BlockArray, Chunks, DEFAULT_CHUNK_BYTES, Error, Node, Result};
+use blockarray::{BlockArray, Chunks, DEFAULT_CHUNK_BYTES, Node, Result};
 use dag_core::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

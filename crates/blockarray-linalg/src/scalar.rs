@@ -1,6 +1,7 @@
 //! The element types linear algebra works on: `f32`, `f64`, `Complex<f32>`, `Complex<f64>`.
 
-use blockarray::{BlockArray, Float, MatMul};
+use crate::node::{array, bi, op, task};
+use blockarray::{BlockArray, Float, MatMul, Result, random::Rng};
 use num_complex::Complex;
 
 mod private {
@@ -33,6 +34,9 @@ pub trait Scalar: MatMul + faer::traits::ComplexField + private::Sealed {
     fn epsilon() -> f64;
     /// `|x|` elementwise, as a lazy array of the real type.
     fn abs_array(x: &BlockArray<Self>) -> BlockArray<<Self as Scalar>::Real>;
+    /// Standard normal values (real parts only, for complex types) from blockarray's
+    /// counter-based generator: the same values for a seed whatever the chunks.
+    fn gaussian(seed: u64, shape: &[usize], chunks: Vec<Vec<usize>>) -> Result<BlockArray<Self>>;
 }
 
 /// The real type matching a [`Scalar`]: `f32` for `f32` and `Complex<f32>`, `f64` for `f64`
@@ -62,6 +66,13 @@ macro_rules! real_scalar {
             fn abs_array(x: &BlockArray<Self>) -> BlockArray<$t> {
                 x.abs()
             }
+            fn gaussian(
+                seed: u64,
+                shape: &[usize],
+                chunks: Vec<Vec<usize>>,
+            ) -> Result<BlockArray<Self>> {
+                Rng::new(seed).normal::<$t>(0.0, 1.0, shape, chunks)
+            }
         }
     };
 }
@@ -90,6 +101,27 @@ macro_rules! complex_scalar {
             }
             fn abs_array(x: &BlockArray<Self>) -> BlockArray<$t> {
                 x.abs()
+            }
+            fn gaussian(
+                seed: u64,
+                shape: &[usize],
+                chunks: Vec<Vec<usize>>,
+            ) -> Result<BlockArray<Self>> {
+                let re = Rng::new(seed).normal::<$t>(0.0, 1.0, shape, chunks)?;
+                let node = op::<Self, _>(
+                    "to-complex",
+                    &[0usize; 0],
+                    vec![re.node().clone()],
+                    re.chunks().clone(),
+                    true,
+                    |index| {
+                        task(vec![(0, bi(index))], |v| {
+                            let b = blockarray::block_ref::<$t>(&v[0])?;
+                            Ok(blockarray::block_value(b.mapv(|x| Complex::new(x, 0.0))))
+                        })
+                    },
+                );
+                array(node)
             }
         }
     };

@@ -399,7 +399,7 @@ fn child_index(from_leaves: bool, c: usize) -> dag_core::BlockIndex {
 
 /// The R factor in a child's value: a leaf's Householder factorisation (`from_house`), or a
 /// `ColMat` / first part of a tree node's matrices.
-fn child_r<T: Scalar>(
+pub(crate) fn child_r<T: Scalar>(
     v: &dag_core::Value,
     from_house: bool,
 ) -> std::result::Result<ColMat<T>, dag_core::TaskError> {

@@ -35,6 +35,8 @@ pub trait TestScalar: Scalar {
     fn c64(self) -> Complex<f64>;
     /// From an f64.
     fn of(x: f64) -> Self;
+    /// From a complex f64 (real types keep the real part).
+    fn from_c64(v: Complex<f64>) -> Self;
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -62,6 +64,9 @@ impl TestScalar for f64 {
     fn of(x: f64) -> f64 {
         x
     }
+    fn from_c64(v: Complex<f64>) -> f64 {
+        v.re
+    }
 }
 
 impl TestScalar for f32 {
@@ -76,6 +81,9 @@ impl TestScalar for f32 {
     }
     fn of(x: f64) -> f32 {
         x as f32
+    }
+    fn from_c64(v: Complex<f64>) -> f32 {
+        v.re as f32
     }
 }
 
@@ -92,6 +100,9 @@ impl TestScalar for Complex<f64> {
     fn of(x: f64) -> Self {
         Complex::new(x, 0.0)
     }
+    fn from_c64(v: Complex<f64>) -> Self {
+        v
+    }
 }
 
 impl TestScalar for Complex<f32> {
@@ -107,6 +118,19 @@ impl TestScalar for Complex<f32> {
     fn of(x: f64) -> Self {
         Complex::new(x as f32, 0.0)
     }
+    fn from_c64(v: Complex<f64>) -> Self {
+        Complex::new(v.re as f32, v.im as f32)
+    }
+}
+
+/// A Hermitian positive definite matrix: X·Xᴴ + n·I.
+pub fn hpd<T: TestScalar>(seed: u64, n: usize) -> Array2<T> {
+    let x = random::<T>(seed, n, n);
+    let g = matmul(&x, &x.t().mapv(|v| v.conjugate()));
+    Array2::from_shape_fn((n, n), |(i, j)| {
+        let d = if i == j { n as f64 } else { 0.0 };
+        T::from_c64(g[[i, j]] + Complex::new(d, 0.0))
+    })
 }
 
 /// A reproducible random `m × n` matrix.
