@@ -32,6 +32,7 @@ use faer::linalg::qr::no_pivoting::factor as qr_factor;
 use faer::linalg::triangular_solve;
 use faer::{Accum, Conj, MatMut, MatRef, Par};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use num_traits::Float as _;
 
 const SEQ: Par = Par::Seq;
 
@@ -558,27 +559,83 @@ pub fn solve_triangular_right_in_place<T: Scalar>(
 /// LU factorisation with partial pivoting of an `m × n` matrix: `(lu, perm)` where `lu` holds
 /// the unit lower triangular `L` below the diagonal and `U` on and above it, and row `i` of
 /// `L · U` is row `perm[i]` of the input.
+///
+/// faer's blocked kernel divides by a zero pivot (an exactly singular column) and fills the
+/// rest with NaN; LAPACK leaves such a column of `L` at zero and carries on. When faer's result
+/// is not finite although the input is, the factorisation is redone by the unblocked
+/// algorithm with LAPACK's convention (same pivots: largest `|re| + |im|`, first of equals).
 pub fn lu<T: Scalar>(a: MatRef<'_, T>) -> (ColMat<T>, Vec<usize>) {
     use faer::linalg::lu::partial_pivoting::factor as plu;
     let (m, n) = (a.nrows(), a.ncols());
     let mut f = ColMat::copy_of(a);
+    if m == 0 || n == 0 {
+        return (f, (0..m).collect());
+    }
     let mut perm = vec![0usize; m];
     let mut perm_inv = vec![0usize; m];
-    if m > 0 && n > 0 {
-        let req = plu::lu_in_place_scratch::<usize, T>(m, n, SEQ, Default::default());
-        let mut buf = MemBuffer::new(req);
-        let (_, p) = plu::lu_in_place(
-            f.as_mut(),
-            &mut perm,
-            &mut perm_inv,
-            SEQ,
-            MemStack::new(&mut buf),
-            Default::default(),
-        );
-        let (fwd, _) = p.arrays();
-        perm = fwd.to_vec();
-    } else {
-        perm = (0..m).collect();
+    let req = plu::lu_in_place_scratch::<usize, T>(m, n, SEQ, Default::default());
+    let mut buf = MemBuffer::new(req);
+    let (_, p) = plu::lu_in_place(
+        f.as_mut(),
+        &mut perm,
+        &mut perm_inv,
+        SEQ,
+        MemStack::new(&mut buf),
+        Default::default(),
+    );
+    let perm = p.arrays().0.to_vec();
+    let finite = |x: &T| x.modulus().is_finite();
+    if f.data.iter().all(finite) || !a_is_finite(a) {
+        return (f, perm);
+    }
+    lu_unblocked(a)
+}
+
+fn a_is_finite<T: Scalar>(a: MatRef<'_, T>) -> bool {
+    (0..a.ncols()).all(|j| (0..a.nrows()).all(|i| a[(i, j)].modulus().is_finite()))
+}
+
+fn abs1<T: Scalar>(x: T) -> RealOf<T> {
+    let re = x.re();
+    let im = (x - T::from_re(re)).modulus();
+    re.abs() + im
+}
+
+/// Right-looking unblocked LU with partial pivoting and LAPACK's zero-pivot convention.
+fn lu_unblocked<T: Scalar>(a: MatRef<'_, T>) -> (ColMat<T>, Vec<usize>) {
+    let (m, n) = (a.nrows(), a.ncols());
+    let mut f = ColMat::copy_of(a);
+    let mut perm: Vec<usize> = (0..m).collect();
+    for j in 0..m.min(n) {
+        let mut piv = j;
+        let mut best = abs1(f.at(j, j));
+        for i in j + 1..m {
+            let v = abs1(f.at(i, j));
+            if v > best {
+                best = v;
+                piv = i;
+            }
+        }
+        if piv != j {
+            perm.swap(j, piv);
+            for c in 0..n {
+                let t = f.at(j, c);
+                *f.at_mut(j, c) = f.at(piv, c);
+                *f.at_mut(piv, c) = t;
+            }
+        }
+        let d = f.at(j, j);
+        if d == zero() {
+            continue;
+        }
+        for i in j + 1..m {
+            let l = f.at(i, j) / d;
+            *f.at_mut(i, j) = l;
+            for c in j + 1..n {
+                let v = f.at(i, c) - l * f.at(j, c);
+                *f.at_mut(i, c) = v;
+            }
+        }
     }
     (f, perm)
 }

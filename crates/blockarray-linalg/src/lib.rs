@@ -6,15 +6,19 @@
 
 mod cholesky;
 pub mod kernels;
+mod lu;
 mod node;
 mod qr;
 mod scalar;
 mod svd;
+mod triangular;
 mod tsqr;
 
 pub use cholesky::cholesky;
 pub use kernels::Tri;
+pub use lu::{Lu, inv, lu, solve};
 pub use qr::{qr, qr_r, qr_tiled};
 pub use scalar::{RealOf, Scalar};
 pub use svd::{Svd, SvdCompressed, svd, svd_compressed, svd_via_qr};
+pub use triangular::{solve_triangular, solve_triangular_with};
 pub use tsqr::{Tsqr, TsqrOptions, tsqr, tsqr_with};

@@ -168,12 +168,13 @@ pub fn adjoint<T: TestScalar>(a: &Array2<T>) -> Array2<Complex<f64>> {
     a.t().mapv(|x| T::c64(x).conj())
 }
 
-/// Largest absolute difference.
+/// Largest absolute difference (infinite when any is NaN).
 pub fn max_diff(a: &Array2<Complex<f64>>, b: &Array2<Complex<f64>>) -> f64 {
     assert_eq!(a.dim(), b.dim(), "shapes differ");
     a.iter()
         .zip(b.iter())
         .map(|(x, y)| (x - y).norm())
+        .map(|d| if d.is_nan() { f64::INFINITY } else { d })
         .fold(0.0, f64::max)
 }
 
