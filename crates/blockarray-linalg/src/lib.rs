@@ -5,9 +5,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod cholesky;
+mod eigh;
 pub mod kernels;
+mod lstsq;
 mod lu;
 mod node;
+mod norm;
 mod qr;
 mod scalar;
 mod svd;
@@ -15,8 +18,11 @@ mod triangular;
 mod tsqr;
 
 pub use cholesky::cholesky;
+pub use eigh::eigh;
 pub use kernels::Tri;
+pub use lstsq::{Lstsq, lstsq};
 pub use lu::{Lu, inv, lu, solve};
+pub use norm::{NormOrd, norm};
 pub use qr::{qr, qr_r, qr_tiled};
 pub use scalar::{RealOf, Scalar};
 pub use svd::{Svd, SvdCompressed, svd, svd_compressed, svd_via_qr};
