@@ -132,6 +132,12 @@ const WORKLOADS: &[Workload] = &[
         setup: None,
     },
     Workload {
+        name: "lu_solve",
+        about: "solve(a, b), a random 6000x6000 in chunks 1000x1000, b 6000x100",
+        status: Status::Ready(lu_solve),
+        setup: None,
+    },
+    Workload {
         name: "topk",
         about: "the 10 largest of 10^8 values",
         status: Status::Missing("blockarray has no topk yet"),
@@ -318,6 +324,28 @@ fn svd_tall(_data: &Path) -> BoxResult<Outcome> {
             Ok(out.take(hs)?)
         },
         |s| s.iter().next().copied().unwrap_or(f64::NAN),
+    )
+}
+
+fn lu_solve(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let a = Rng::new(SEED).random::<f64>(&[6000, 6000], [1000, 1000])?;
+            // Another seed: the generator is counter-based, so the same seed would give b the
+            // leading values of a.
+            let b = Rng::new(SEED + 1).random::<f64>(&[6000, 100], [1000, 100])?;
+            let x = blockarray_linalg::solve(&a, &b)?.compute()?;
+            Ok((a, x))
+        },
+        // The mean of a @ x (the mean of b when x solves a x = b), after the clock stops.
+        |(a, x)| {
+            let product = || -> BoxResult<f64> {
+                let a = a.compute()?.into_dimensionality::<ndarray::Ix2>()?;
+                let x = x.clone().into_dimensionality::<ndarray::Ix2>()?;
+                Ok(mean(&a.dot(&x).into_dyn()))
+            };
+            product().unwrap_or(f64::NAN)
+        },
     )
 }
 
