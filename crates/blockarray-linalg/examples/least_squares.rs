@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t2 = (&t * &t)?;
     let t3 = (&t2 * &t)?;
     let noise = Rng::new(7).normal::<f64>(0.0, 0.1, &[n], chunk)?;
-    let mut y = (&noise + truth[0])?;
+    let mut y = &noise + truth[0];
     for (c, p) in truth[1..].iter().zip([&t, &t2, &t3]) {
         y = (&y + &(p * *c))?;
     }

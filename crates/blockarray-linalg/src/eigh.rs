@@ -19,7 +19,7 @@ use blockarray::{BlockArray, Chunks, Result};
 /// ```
 /// let a = ndarray::array![[2.0, 1.0], [1.0, 2.0]];
 /// let (w, v) = blockarray_linalg::eigh(&blockarray::BlockArray::from_array(a, [1, 1])?)?;
-/// let w = w.compute()?;
+/// let w: ndarray::ArrayD<f64> = w.compute()?;
 /// assert!((w[[0]] - 1.0).abs() < 1e-12 && (w[[1]] - 3.0).abs() < 1e-12);
 /// assert_eq!(v.shape(), &[2, 2]);
 /// # Ok::<(), blockarray::Error>(())

@@ -640,11 +640,12 @@ fn lu_unblocked<T: Scalar>(a: MatRef<'_, T>) -> (ColMat<T>, Vec<usize>) {
     (f, perm)
 }
 
+/// The factors of a thin SVD: `U`, the singular values, `Vᴴ`.
+pub type SvdParts<T> = (ColMat<T>, Vec<RealOf<T>>, ColMat<T>);
+
 /// The thin SVD `a = U · diag(s) · Vᴴ`: `(U (m × k), s (k, descending), Vᴴ (k × n))`, `k =
 /// min(m, n)`.
-pub fn svd<T: Scalar>(
-    a: MatRef<'_, T>,
-) -> Result<(ColMat<T>, Vec<RealOf<T>>, ColMat<T>), TaskError> {
+pub fn svd<T: Scalar>(a: MatRef<'_, T>) -> Result<SvdParts<T>, TaskError> {
     use faer::linalg::svd as fsvd;
     let (m, n) = (a.nrows(), a.ncols());
     let k = m.min(n);

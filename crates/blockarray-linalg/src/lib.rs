@@ -13,7 +13,7 @@
 //! // A tall 20,000 × 50 matrix in 10 blocks of rows: nothing is generated yet.
 //! let a = Rng::new(1).random::<f64>(&[20_000, 50], [2_000, 50])?;
 //! let (q, r) = qr(&a)?;                       // TSQR: one column block
-//! let (u, s, vh) = svd(&a)?;                  // TSQR, then the SVD of R
+//! let (_u, s, _vh) = svd(&a)?;                // TSQR, then the SVD of R
 //! assert_eq!((q.shape(), r.shape(), s.shape()), (&[20_000, 50][..], &[50, 50][..], &[50][..]));
 //!
 //! // Least squares: fit b ≈ a · x.

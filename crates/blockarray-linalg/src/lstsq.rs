@@ -48,7 +48,7 @@ impl<T: Scalar> std::fmt::Debug for Lstsq<T> {
 /// // Fit y = 2 + 3·t on 1000 points, in blocks of 100 rows.
 /// let t = BlockArray::arange(0.0f64, 1.0, 0.001, 100)?;
 /// let a = blockarray::stack(&[&BlockArray::ones(&[1000], 100)?, &t], 1)?;
-/// let y = (&(&t * 3.0) + 2.0);
+/// let y = &(&t * 3.0) + 2.0;
 /// let fit = blockarray_linalg::lstsq(&a, &y)?;
 /// let x = fit.x.compute()?;
 /// assert!((x[[0]] - 2.0).abs() < 1e-10 && (x[[1]] - 3.0).abs() < 1e-10);

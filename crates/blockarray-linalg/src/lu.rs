@@ -311,8 +311,11 @@ pub fn lu<T: Scalar>(a: &BlockArray<T>) -> Result<Lu<T>> {
     Ok(lu_parts(a)?.0)
 }
 
+/// An [`Lu`] and the node of its permutation.
+type LuParts<T> = (Lu<T>, Option<Arc<dyn Node>>);
+
 /// [`lu`], and the node holding `π_0` (block `[0]`, a `Vec<usize>`; `None` when empty).
-fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<(Lu<T>, Option<Arc<dyn Node>>)> {
+fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<LuParts<T>> {
     let a = square_blocks(a, "lu")?;
     let n = a.shape()[0];
     if n == 0 {
@@ -564,7 +567,7 @@ pub fn solve<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<BlockArr
 /// ```
 /// let a = ndarray::array![[4.0, 7.0], [2.0, 6.0]];
 /// let inv = blockarray_linalg::inv(&blockarray::BlockArray::from_array(a, [1, 1])?)?.compute()?;
-/// let expected = [0.6, -0.7, -0.2, 0.4];
+/// let expected = [0.6f64, -0.7, -0.2, 0.4];
 /// assert!(inv.iter().zip(expected).all(|(x, y)| (x - y).abs() < 1e-12));
 /// # Ok::<(), blockarray::Error>(())
 /// ```

@@ -129,9 +129,9 @@ fn vector_norm<T: Scalar>(
         NormOrd::Inf => abs.max(Some(&ax), keepdims),
         NormOrd::NegInf => abs.min(Some(&ax), keepdims),
         // sign(|x|) is 1 for a non-zero, 0 for a zero (NaN stays NaN, as in NumPy's count).
-        NormOrd::P(p) if p == 0.0 => abs.sign().sum(Some(&ax), keepdims),
-        NormOrd::P(p) if p == 1.0 => abs.sum(Some(&ax), keepdims),
-        NormOrd::P(p) if p == 2.0 => frobenius(x, &ax, keepdims),
+        NormOrd::P(0.0) => abs.sign().sum(Some(&ax), keepdims),
+        NormOrd::P(1.0) => abs.sum(Some(&ax), keepdims),
+        NormOrd::P(2.0) => frobenius(x, &ax, keepdims),
         NormOrd::P(p) if p.is_finite() => Ok(abs
             .powf(real::<T>(p))?
             .sum(Some(&ax), keepdims)?
@@ -175,8 +175,8 @@ fn matrix_norm<T: Scalar>(
         NormOrd::Default | NormOrd::Fro => frobenius(x, &[row, col], keepdims),
         NormOrd::Inf => two(col, true),
         NormOrd::NegInf => two(col, false),
-        NormOrd::P(p) if p == 1.0 => two(row, true),
-        NormOrd::P(p) if p == -1.0 => two(row, false),
+        NormOrd::P(1.0) => two(row, true),
+        NormOrd::P(-1.0) => two(row, false),
         NormOrd::P(p) if p == 2.0 || p == -2.0 => singular(
             x,
             row,

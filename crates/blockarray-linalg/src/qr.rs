@@ -421,10 +421,10 @@ fn qr_tiled_parts<T: Scalar>(
         let mut top: Vec<Option<Src>> = (k..kt).map(|j| get(k, j)).collect();
         for i in (k + 1..p).rev() {
             let t = &tsqrt[k][i - k - 1];
-            let srcs: Vec<(Vec<Src>, [Option<Src>; 2], [(usize, usize); 2])> = (k..kt)
+            let srcs: Vec<QSrc> = (k..kt)
                 .map(|j| {
                     (
-                        vec![Src::new(t, &[0], 0)],
+                        Src::new(t, &[0], 0),
                         [top[j - k].clone(), get(i, j)],
                         [(row_off[k], col_off[j]), (row_off[i], col_off[j])],
                     )
@@ -439,10 +439,10 @@ fn qr_tiled_parts<T: Scalar>(
                 qcur.insert((i, j), Some(Src::new(&node, &[j - k], 1)));
             }
         }
-        let srcs: Vec<(Vec<Src>, [Option<Src>; 2], [(usize, usize); 2])> = (k..kt)
+        let srcs: Vec<QSrc> = (k..kt)
             .map(|j| {
                 (
-                    vec![Src::new(&geqrt[k], &[0], 0)],
+                    Src::new(&geqrt[k], &[0], 0),
                     [top[j - k].clone(), None],
                     [(row_off[k], col_off[j]), (0, 0)],
                 )
@@ -638,23 +638,29 @@ fn multi_task<T: Scalar>(
     )
 }
 
-/// A node of the Q build: block `j` applies the reflectors `srcs[j].0[0]` to the stacked tiles
+/// One block of a Q-build node: the reflectors, the two tiles (`None`: still the identity's),
+/// and the tiles' offsets in Q.
+type QSrc = (Src, [Option<Src>; 2], [(usize, usize); 2]);
+
+/// A planned [`QSrc`]: dependencies instead of sources.
+type QDep = (Dep, [Option<Dep>; 2], [(usize, usize); 2]);
+
+/// A node of the Q build: block `j` applies the reflectors `srcs[j].0` to the stacked tiles
 /// `srcs[j].1` (each an identity tile when `None`, of the shapes given, at the offsets given),
 /// returning both parts (`pair`) or the top one.
-#[allow(clippy::type_complexity)]
 fn q_task<T: Scalar>(
     name: &str,
     params: &(usize, usize),
-    srcs: Vec<(Vec<Src>, [Option<Src>; 2], [(usize, usize); 2])>,
+    srcs: Vec<QSrc>,
     shapes: Vec<[(usize, usize); 2]>,
     pair: bool,
 ) -> Arc<dyn Node> {
     let mut inputs = Inputs::default();
-    let plans: Vec<(Dep, [Option<Dep>; 2], [(usize, usize); 2])> = srcs
+    let plans: Vec<QDep> = srcs
         .iter()
         .map(|(h, tiles, offs)| {
             (
-                dep(&mut inputs, &h[0]),
+                dep(&mut inputs, h),
                 [
                     tiles[0].as_ref().map(|s| dep(&mut inputs, s)),
                     tiles[1].as_ref().map(|s| dep(&mut inputs, s)),

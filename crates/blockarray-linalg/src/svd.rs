@@ -44,7 +44,7 @@ pub type Svd<T> = (BlockArray<T>, BlockArray<RealOf<T>>, BlockArray<T>);
 /// let (u, s, vh) = blockarray_linalg::svd(&a)?;
 /// assert_eq!((u.shape(), s.shape(), vh.shape()), (&[2000, 30][..], &[30][..], &[30, 30][..]));
 /// let s = s.compute()?;
-/// assert!(s.windows(1).into_iter().count() == 30 && s[[0]] >= s[[29]] && s[[29]] > 0.0);
+/// assert!(s.len() == 30 && s[[0]] >= s[[29]] && s[[29]] > 0.0);
 /// # Ok::<(), blockarray::Error>(())
 /// ```
 pub fn svd<T: Scalar>(a: &BlockArray<T>) -> Result<Svd<T>> {

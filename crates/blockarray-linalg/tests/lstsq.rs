@@ -66,12 +66,12 @@ fn check<T: TestScalar>(
         }
     }
     let r = &c(b) - &matmul(a, &x);
-    for j in 0..k {
+    assert_eq!(res.len(), k);
+    for (j, got) in res.iter().enumerate() {
         let want: f64 = r.column(j).iter().map(|v| v.norm_sqr()).sum();
         assert!(
-            (res[j] - want).abs() < tol * (1.0 + want),
-            "residual {j}: {} vs {want}",
-            res[j]
+            (got - want).abs() < tol * (1.0 + want),
+            "residual {j}: {got} vs {want}"
         );
     }
     let fs = fa.singular_values().unwrap();

@@ -15,8 +15,8 @@ fn vnorm(v: &[f64], ord: NormOrd) -> f64 {
         NormOrd::Default | NormOrd::P(2.0) => v.iter().map(|x| x * x).sum::<f64>().sqrt(),
         NormOrd::Inf => v.iter().fold(0.0, |m, &x| m.max(x)),
         NormOrd::NegInf => v.iter().fold(f64::INFINITY, |m, &x| m.min(x)),
-        NormOrd::P(p) if p == 0.0 => v.iter().filter(|&&x| x != 0.0).count() as f64,
-        NormOrd::P(p) if p == 1.0 => v.iter().sum(),
+        NormOrd::P(0.0) => v.iter().filter(|&&x| x != 0.0).count() as f64,
+        NormOrd::P(1.0) => v.iter().sum(),
         NormOrd::P(p) => v.iter().map(|x| x.powf(p)).sum::<f64>().powf(1.0 / p),
         _ => unreachable!(),
     }
@@ -87,9 +87,9 @@ proptest! {
             NormOrd::Nuc => sv.iter().sum(),
             NormOrd::Inf => sums(cax).into_iter().fold(f64::MIN, f64::max),
             NormOrd::NegInf => sums(cax).into_iter().fold(f64::MAX, f64::min),
-            NormOrd::P(p) if p == 1.0 => sums(r).into_iter().fold(f64::MIN, f64::max),
-            NormOrd::P(p) if p == -1.0 => sums(r).into_iter().fold(f64::MAX, f64::min),
-            NormOrd::P(p) if p == 2.0 => sv[0],
+            NormOrd::P(1.0) => sums(r).into_iter().fold(f64::MIN, f64::max),
+            NormOrd::P(-1.0) => sums(r).into_iter().fold(f64::MAX, f64::min),
+            NormOrd::P(2.0) => sv[0],
             _ => *sv.last().unwrap(),
         };
         prop_assert_eq!(got.shape(), if keepdims { &[1, 1][..] } else { &[][..] });
