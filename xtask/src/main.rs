@@ -35,6 +35,8 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    ("blockarray-linalg", "tall_qr", &[]),
+    ("blockarray-linalg", "least_squares", &[]),
 ];
 
 fn main() -> ExitCode {

@@ -49,6 +49,9 @@ fn tsqr_leaf(c: &mut Criterion) {
     g.bench_function("Q·[X; 0], one block (apply_top)", |b| {
         b.iter(|| black_box(h1.apply_top(x.as_ref())))
     });
+    g.bench_function("Q·[X; 0], one block, into a row-major block", |b| {
+        b.iter(|| black_box(h1.apply_top_block(x.as_ref())))
+    });
     g.bench_function("Q·[X; 0], faer's block size", |b| {
         b.iter(|| black_box(hb.apply_top(x.as_ref())))
     });
@@ -84,6 +87,36 @@ fn square_1000(c: &mut Criterion) {
         let mut cm = random(1000, 1000, 6);
         bch.iter(|| {
             kernels::gemm(cm.as_mut(), true, b.as_ref(), l.as_ref().transpose(), -1.0);
+            black_box(&cm);
+        })
+    });
+    let rowmajor = |m: &ColMat<f64>| -> Vec<f64> {
+        (0..m.nrows() * m.ncols())
+            .map(|i| m.at(i / m.ncols(), i % m.ncols()))
+            .collect()
+    };
+    let (b_rm, l_rm) = (rowmajor(&b), rowmajor(&l));
+    g.bench_function("trsm, row-major operands", |bch| {
+        bch.iter(|| {
+            let mut x = b_rm.clone();
+            let xm = faer::MatMut::from_row_major_slice_mut(&mut x, 1000, 1000);
+            let lm = faer::MatRef::from_row_major_slice(&l_rm, 1000, 1000);
+            kernels::solve_triangular_right_in_place(lm, Tri::Lower, true, false, xm);
+            black_box(x)
+        })
+    });
+    g.bench_function("gemm, row-major operands", |bch| {
+        let mut cm = rowmajor(&random(1000, 1000, 6));
+        bch.iter(|| {
+            let lm = faer::MatRef::from_row_major_slice(&l_rm, 1000, 1000);
+            let bm = faer::MatRef::from_row_major_slice(&b_rm, 1000, 1000);
+            kernels::gemm(
+                faer::MatMut::from_row_major_slice_mut(&mut cm, 1000, 1000),
+                true,
+                bm,
+                lm.transpose(),
+                -1.0,
+            );
             black_box(&cm);
         })
     });

@@ -17,8 +17,8 @@
 //! Updates of step `k` only wait for the panel of step `k`, so the next steps' panels start
 //! while the rest of the trailing matrix is still being updated.
 
-use crate::kernels::{self, ColMat, Tri};
-use crate::node::{array, bi, block_value, mat, mat_value, op, task};
+use crate::kernels::{self, Tri};
+use crate::node::{array, array_value, bi, mat, mat_value, op, task};
 use crate::scalar::Scalar;
 use crate::tsqr::check_matrix;
 use blockarray::{BlockArray, Chunks, Error, Node, Result, unify_axis};
@@ -126,15 +126,15 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
                 let i = index[0] + k + 1;
                 task(vec![(0, bi(&[0])), (1, bi(&[i - shift, k - shift]))], |v| {
                     let l = mat::<T>(&v[0], 0)?;
-                    let mut x = ColMat::copy_of(mat::<T>(&v[1], 0)?.rf());
+                    let mut x = kernels::c_block(mat::<T>(&v[1], 0)?.rf());
                     kernels::solve_triangular_right_in_place(
                         l.rf(),
                         Tri::Lower,
                         true,
                         false,
-                        x.as_mut(),
+                        kernels::view_mut(&mut x),
                     );
-                    Ok(mat_value(x))
+                    Ok(array_value(x))
                 })
             },
         );
@@ -162,13 +162,13 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
                     deps.push((1, bi(&[j - k - 1, 0])));
                 }
                 task(deps, move |v| {
-                    let mut c = ColMat::copy_of(mat::<T>(&v[0], 0)?.rf());
+                    let mut c = kernels::c_block(mat::<T>(&v[0], 0)?.rf());
                     let li = mat::<T>(&v[1], 0)?;
                     let minus = -<T as num_traits::One>::one();
                     if i == j {
                         if li.rf().ncols() > 0 {
                             triangular::matmul_with_conj(
-                                c.as_mut(),
+                                kernels::view_mut(&mut c),
                                 BlockStructure::TriangularLower,
                                 faer::Accum::Add,
                                 li.rf(),
@@ -183,9 +183,9 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
                         }
                     } else {
                         let lj = mat::<T>(&v[2], 0)?;
-                        kernels::gemm_adjoint_b(c.as_mut(), li.rf(), lj.rf(), minus);
+                        kernels::gemm_adjoint_b(kernels::view_mut(&mut c), li.rf(), lj.rf(), minus);
                     }
-                    Ok(mat_value(c))
+                    Ok(array_value(c))
                 })
             },
         );
@@ -220,7 +220,9 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             let (r, c) = if upper { (j, i) } else { (i, j) };
             let (h, w) = (ch[i], ch[j]);
             if r < c {
-                return task(vec![], move |_| Ok(block_value(ColMat::<T>::zeros(h, w))));
+                return task(vec![], move |_| {
+                    Ok(array_value(kernels::c_zeros::<T>(h, w)))
+                });
             }
             let dep = if r == c {
                 (r, bi(&[0]))
@@ -230,13 +232,18 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
                     bi(&[r - c - 1, 0]),
                 )
             };
+            let diagonal = r == c;
             task(vec![dep], move |v| {
-                let m = mat::<T>(&v[0], 0)?;
-                Ok(block_value(if upper {
-                    ColMat::copy_of(m.rf()).adjoint()
+                if upper {
+                    Ok(array_value(kernels::c_block_adjoint(
+                        mat::<T>(&v[0], 0)?.rf(),
+                    )))
+                } else if diagonal {
+                    Ok(array_value(kernels::c_block(mat::<T>(&v[0], 0)?.rf())))
                 } else {
-                    ColMat::copy_of(m.rf())
-                }))
+                    // trsm blocks are already C-order ndarray blocks: handed on as they are.
+                    Ok(v[0].clone())
+                }
             })
         },
     );

@@ -159,6 +159,47 @@ impl<T: Scalar> ColMat<T> {
     }
 }
 
+/// A copy of `m` as a row-major (C order) ndarray block: the layout the rest of blockarray
+/// reads fastest (sinks copy it with `memcpy`, reductions take their contiguous path), and
+/// faer's products and solves run as fast on it as on a column-major one.
+pub fn c_block<T: Scalar>(m: MatRef<'_, T>) -> ArrayD<T> {
+    let (r, c) = (m.nrows(), m.ncols());
+    let mut data = vec![zero::<T>(); r * c];
+    MatMut::from_row_major_slice_mut(&mut data, r, c).copy_from(m);
+    ArrayD::from_shape_vec(IxDyn(&[r, c]), data).expect("the buffer holds r × c elements")
+}
+
+/// The conjugate transpose of `m` as a row-major ndarray block.
+pub fn c_block_adjoint<T: Scalar>(m: MatRef<'_, T>) -> ArrayD<T> {
+    let mut out = c_block(m.transpose());
+    if T::COMPLEX {
+        out.mapv_inplace(Scalar::conjugate);
+    }
+    out
+}
+
+/// A row-major ndarray block of zeros.
+pub fn c_zeros<T: Scalar>(r: usize, c: usize) -> ArrayD<T> {
+    ArrayD::from_elem(IxDyn(&[r, c]), zero())
+}
+
+/// A row-major block whose element `(i, j)` is `f(i, j)`.
+pub fn c_from_fn<T: Scalar>(r: usize, c: usize, mut f: impl FnMut(usize, usize) -> T) -> ArrayD<T> {
+    ArrayD::from_shape_fn(IxDyn(&[r, c]), |ix| f(ix[0], ix[1]))
+}
+
+/// A mutable faer view of an owned row-major 2-d block.
+///
+/// # Panics
+/// If the block is not 2-d in standard layout (the blocks this crate allocates always are).
+pub fn view_mut<T: Scalar>(a: &mut ArrayD<T>) -> MatMut<'_, T> {
+    let (r, c) = (a.shape()[0], a.shape()[1]);
+    let s = a
+        .as_slice_mut()
+        .expect("an owned block of this crate is in standard layout");
+    MatMut::from_row_major_slice_mut(s, r, c)
+}
+
 /// A 2-d block seen by faer: a view of its buffer when it is row- or column-major, else a
 /// column-major copy.
 pub enum MatView<'a, T> {
@@ -362,16 +403,41 @@ impl<T: Scalar> House<T> {
     /// `Vᴴ [x; 0] = V₁ᴴ x` (a `k × k` triangular product), so the cost is one `m × k × p`
     /// product instead of two.
     pub fn apply_top(&self, x: MatRef<'_, T>) -> ColMat<T> {
+        let mut out = ColMat::zeros(self.nrows(), x.ncols());
+        self.apply_top_into(x, out.as_mut());
+        out
+    }
+
+    /// [`apply_top`](Self::apply_top) as a row-major (C order) ndarray block: what the
+    /// rest of blockarray reads fastest (its reductions and sinks walk C order).
+    pub fn apply_top_block(&self, x: MatRef<'_, T>) -> ArrayD<T> {
+        let (m, p) = (self.nrows(), x.ncols());
+        let mut data = vec![zero::<T>(); m * p];
+        self.apply_top_into(x, MatMut::from_row_major_slice_mut(&mut data, m, p));
+        ArrayD::from_shape_vec(IxDyn(&[m, p]), data).expect("the buffer holds m × p elements")
+    }
+
+    /// [`apply_top`](Self::apply_top) into `out` (`m × p`, any layout, overwritten).
+    pub fn apply_top_into(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
         let (m, k, p) = (self.nrows(), self.k(), x.ncols());
         assert_eq!(x.nrows(), k, "apply_top: x must have k rows");
-        let mut out = ColMat::zeros(m, p);
-        if k == 0 || p == 0 {
-            return out;
+        assert_eq!(
+            (out.nrows(), out.ncols()),
+            (m, p),
+            "apply_top: out must be m × p"
+        );
+        if p == 0 {
+            return;
+        }
+        if k == 0 {
+            out.fill(zero());
+            return;
         }
         if self.t.nrows != k {
-            out.as_mut().subrows_mut(0, k).copy_from(x);
-            self.apply(out.as_mut(), false);
-            return out;
+            out.fill(zero());
+            out.rb_mut().subrows_mut(0, k).copy_from(x);
+            self.apply(out, false);
+            return;
         }
         let v = self.basis();
         let (v_top, v_bot) = v.split_at_row(k);
@@ -396,8 +462,7 @@ impl<T: Scalar> House<T> {
             tmp.as_mut(),
             SEQ,
         );
-        let mut outm = out.as_mut();
-        let (mut top, bot) = outm.rb_mut().split_at_row_mut(k);
+        let (mut top, bot) = out.split_at_row_mut(k);
         top.copy_from(x);
         triangular::matmul_with_conj(
             top,
@@ -424,7 +489,6 @@ impl<T: Scalar> House<T> {
                 SEQ,
             );
         }
-        out
     }
 
     /// The thin Q (`m × k`).

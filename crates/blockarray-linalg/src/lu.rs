@@ -28,11 +28,12 @@
 
 use crate::cholesky::square_blocks;
 use crate::kernels::{self, ColMat, Tri};
-use crate::node::{array, bi, block_value, mat, mat_value, op, task};
+use crate::node::{array, array_value, bi, block_value, mat, op, task};
 use crate::scalar::Scalar;
 use crate::triangular::trisolve;
 use blockarray::{BlockArray, Chunks, Error, Node, Result, unify_axis};
 use dag_core::{BlockIndex, TaskError, Value};
+use faer::reborrow::ReborrowMut;
 use std::sync::Arc;
 
 /// A factorised panel: `lu` (rows below the diagonal block's top × width) and the local row
@@ -170,17 +171,22 @@ fn factor<T: Scalar>(a: &BlockArray<T>) -> Result<LuNodes> {
                         .map(|x| mat::<T>(x, 0))
                         .collect::<std::result::Result<Vec<_>, _>>()?;
                     let w = blocks[0].rf().ncols();
-                    let mut top = ColMat::<T>::zeros(ck, w);
+                    let mut top = kernels::c_zeros::<T>(ck, w);
                     for r in 0..ck {
                         let (bi_, rr) = locate(&offs, &chs, k, pl.perm[r]);
-                        let src = blocks[bi_ - k].rf();
-                        for c in 0..w {
-                            *top.at_mut(r, c) = src[(rr, c)];
-                        }
+                        kernels::view_mut(&mut top)
+                            .row_mut(r)
+                            .copy_from(blocks[bi_ - k].rf().row(rr));
                     }
                     let lkk = pl.lu.as_ref().submatrix(0, 0, ck, ck);
-                    kernels::solve_triangular_in_place(lkk, Tri::Lower, false, true, top.as_mut());
-                    Ok(mat_value(top))
+                    kernels::solve_triangular_in_place(
+                        lkk,
+                        Tri::Lower,
+                        false,
+                        true,
+                        kernels::view_mut(&mut top),
+                    );
+                    Ok(array_value(top))
                 })
             },
         );
@@ -205,29 +211,28 @@ fn factor<T: Scalar>(a: &BlockArray<T>) -> Result<LuNodes> {
                     let pl = panel::<T>(&v[0])?;
                     let (own, top) = (mat::<T>(&v[1], 0)?, mat::<T>(&v[2], 0)?);
                     let (own, top) = (own.rf(), top.rf());
-                    let (h, w) = (own.nrows(), own.ncols());
+                    let h = own.nrows();
                     // Rows of the permuted block: its own, or rows of block (k, j).
                     let base = offs[i] - offs[k];
-                    let mut c = ColMat::copy_of(own);
+                    let mut c = kernels::c_block(own);
+                    let mut cm = kernels::view_mut(&mut c);
                     for r in 0..h {
                         let src = pl.perm[base + r];
                         if src != base + r {
                             let (bi_, rr) = locate(&offs, &chs, k, src);
                             debug_assert_eq!(bi_, k);
-                            for col in 0..w {
-                                *c.at_mut(r, col) = top[(rr, col)];
-                            }
+                            cm.rb_mut().row_mut(r).copy_from(top.row(rr));
                         }
                     }
                     let lik = pl.lu.as_ref().submatrix(base, 0, h, ck);
                     kernels::gemm(
-                        c.as_mut(),
+                        cm,
                         true,
                         lik,
                         mat::<T>(&v[3], 0)?.rf(),
                         -<T as num_traits::One>::one(),
                     );
-                    Ok(mat_value(c))
+                    Ok(array_value(c))
                 })
             },
         );
@@ -346,15 +351,19 @@ fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<LuParts<T>> {
             let (i, k) = (index[0], index[1]);
             let (h, w) = (ch2[i], ch2[k]);
             if i < k {
-                return task(vec![], move |_| Ok(block_value(ColMat::<T>::zeros(h, w))));
+                return task(vec![], move |_| {
+                    Ok(array_value(kernels::c_zeros::<T>(h, w)))
+                });
             }
             if i == k {
                 return task(vec![(k, bi(&[0]))], move |v| {
                     let lu = &panel::<T>(&v[0])?.lu;
-                    Ok(block_value(ColMat::from_fn(h, h, |r, c| match r.cmp(&c) {
-                        std::cmp::Ordering::Greater => lu.at(r, c),
-                        std::cmp::Ordering::Equal => <T as num_traits::One>::one(),
-                        std::cmp::Ordering::Less => <T as num_traits::Zero>::zero(),
+                    Ok(array_value(kernels::c_from_fn(h, h, |r, c| {
+                        match r.cmp(&c) {
+                            std::cmp::Ordering::Greater => lu.at(r, c),
+                            std::cmp::Ordering::Equal => <T as num_traits::One>::one(),
+                            std::cmp::Ordering::Less => <T as num_traits::Zero>::zero(),
+                        }
                     })))
                 });
             }
@@ -362,7 +371,7 @@ fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<LuParts<T>> {
             task(vec![(k, bi(&[0])), (p + k + 1, bi(&[0]))], move |v| {
                 let lu = &panel::<T>(&v[0])?.lu;
                 let next = v[1].get::<Vec<usize>>()?;
-                Ok(block_value(ColMat::from_fn(h, w, |r, c| {
+                Ok(array_value(kernels::c_from_fn(h, w, |r, c| {
                     let g = next[oi + r - ok1];
                     lu.at(g - ok, c)
                 })))
@@ -391,12 +400,14 @@ fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<LuParts<T>> {
             let (k, j) = (index[0], index[1]);
             let (h, w) = (ch3[k], ch3[j]);
             if j < k {
-                return task(vec![], move |_| Ok(block_value(ColMat::<T>::zeros(h, w))));
+                return task(vec![], move |_| {
+                    Ok(array_value(kernels::c_zeros::<T>(h, w)))
+                });
             }
             if j == k {
                 return task(vec![(k, bi(&[0]))], move |v| {
                     let lu = &panel::<T>(&v[0])?.lu;
-                    Ok(block_value(ColMat::from_fn(h, h, |r, c| {
+                    Ok(array_value(kernels::c_from_fn(h, h, |r, c| {
                         if r <= c {
                             lu.at(r, c)
                         } else {
@@ -406,9 +417,8 @@ fn lu_parts<T: Scalar>(a: &BlockArray<T>) -> Result<LuParts<T>> {
                 });
             }
             let input = u_input[k].expect("a block right of the diagonal has a u node");
-            task(vec![(input, bi(&[0, j - k - 1]))], |v| {
-                Ok(block_value(ColMat::copy_of(mat::<T>(&v[0], 0)?.rf())))
-            })
+            // The u blocks are C-order ndarray blocks: handed on as they are.
+            task(vec![(input, bi(&[0, j - k - 1]))], |v| Ok(v[0].clone()))
         },
     );
     let perm0 = f.cum[0].clone();
@@ -499,16 +509,14 @@ fn permute_rows<T: Scalar>(b: &BlockArray<T>, perm: &Arc<dyn Node>) -> Result<Bl
                     .map(|x| mat::<T>(x, 0))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let (h, w) = (rows[i], blocks[0].rf().ncols());
-                let mut out = ColMat::<T>::zeros(h, w);
+                let mut out = kernels::c_zeros::<T>(h, w);
+                let mut om = kernels::view_mut(&mut out);
                 for r in 0..h {
                     let g = pi[offs[i] + r];
                     let (src, rr) = locate(&offs, &rows, 0, g);
-                    let sb = blocks[src].rf();
-                    for c in 0..w {
-                        *out.at_mut(r, c) = sb[(rr, c)];
-                    }
+                    om.rb_mut().row_mut(r).copy_from(blocks[src].rf().row(rr));
                 }
-                Ok(block_value(out))
+                Ok(array_value(out))
             })
         },
     );

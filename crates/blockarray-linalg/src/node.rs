@@ -113,9 +113,14 @@ pub(crate) fn house_value<T: Scalar>(h: House<T>) -> Value {
     Value::with_nbytes(h, n)
 }
 
-/// A matrix as an ndarray block (column-major, no copy).
+/// A matrix as an ndarray block in C order (a copy: see [`c_block`](crate::kernels::c_block)).
 pub(crate) fn block_value<T: Scalar>(m: ColMat<T>) -> Value {
-    blockarray::block_value(m.into_block())
+    blockarray::block_value(crate::kernels::c_block(m.as_ref()))
+}
+
+/// An ndarray block as a task value.
+pub(crate) fn array_value<T: Scalar>(a: ArrayD<T>) -> Value {
+    blockarray::block_value(a)
 }
 
 /// Part `part` of a task value holding matrices: an ndarray block (part 0), a [`ColMat`]

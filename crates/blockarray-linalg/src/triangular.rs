@@ -10,8 +10,8 @@
 //! reading at most three blocks; only the triangle of blocks that is used is read.
 
 use crate::cholesky::square_blocks;
-use crate::kernels::{self, ColMat, Tri};
-use crate::node::{array, bi, block_value, mat, mat_value, op, task};
+use crate::kernels::{self, Tri};
+use crate::node::{array, array_value, bi, mat, op, task};
 use crate::scalar::Scalar;
 use blockarray::{BlockArray, Chunks, Error, Node, Result, unify_axis};
 use std::sync::Arc;
@@ -128,9 +128,15 @@ pub(crate) fn trisolve<T: Scalar>(
                         )
                         .into());
                     }
-                    let mut x = ColMat::copy_of(mat::<T>(&v[1], 0)?.rf());
-                    kernels::solve_triangular_in_place(d.rf(), tri, false, unit, x.as_mut());
-                    Ok(block_value(x))
+                    let mut x = kernels::c_block(mat::<T>(&v[1], 0)?.rf());
+                    kernels::solve_triangular_in_place(
+                        d.rf(),
+                        tri,
+                        false,
+                        unit,
+                        kernels::view_mut(&mut x),
+                    );
+                    Ok(array_value(x))
                 })
             },
         );
@@ -161,15 +167,15 @@ pub(crate) fn trisolve<T: Scalar>(
                         (2, bi(&[0, index[1]])),
                     ],
                     |v| {
-                        let mut c = ColMat::copy_of(mat::<T>(&v[1], 0)?.rf());
+                        let mut c = kernels::c_block(mat::<T>(&v[1], 0)?.rf());
                         kernels::gemm(
-                            c.as_mut(),
+                            kernels::view_mut(&mut c),
                             true,
                             mat::<T>(&v[0], 0)?.rf(),
                             mat::<T>(&v[2], 0)?.rf(),
                             -<T as num_traits::One>::one(),
                         );
-                        Ok(mat_value(c))
+                        Ok(array_value(c))
                     },
                 )
             },

@@ -21,7 +21,8 @@
 
 use crate::kernels::{ColMat, House};
 use crate::node::{
-    array, bi, block_value, grid, house, house_value, mat, mat_value, mats_value, op, task,
+    array, array_value, bi, block_value, grid, house, house_value, mat, mat_value, mats_value, op,
+    task,
 };
 use crate::scalar::Scalar;
 use blockarray::{BlockArray, Chunks, DEFAULT_CHUNK_BYTES, Error, Node, Result};
@@ -379,11 +380,12 @@ impl TsqrTree {
                 task(deps, move |v| {
                     let h = house::<T>(&v[0])?;
                     let out = if has_piece {
-                        h.apply_top(mat::<T>(&v[1], 0)?.rf())
+                        h.apply_top_block(mat::<T>(&v[1], 0)?.rf())
                     } else {
-                        h.q()
+                        let k = h.k();
+                        h.apply_top_block(ColMat::identity(k, k).as_ref())
                     };
-                    Ok(block_value(out))
+                    Ok(array_value(out))
                 })
             },
         );
