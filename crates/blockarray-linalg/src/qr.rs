@@ -33,7 +33,8 @@
 
 use crate::kernels::{self, ColMat, House};
 use crate::node::{
-    array, bi, block_value, house, house_value, mat, mat_value, mats_value, op, task,
+    MAX_GATHER_BYTES, array, bi, block_value, house, house_value, mat, mat_value, mats_value, op,
+    task,
 };
 use crate::scalar::Scalar;
 use crate::tsqr::check_matrix;
@@ -63,34 +64,53 @@ use std::sync::Arc;
 /// ```
 pub fn qr<T: Scalar>(a: &BlockArray<T>) -> Result<(BlockArray<T>, BlockArray<T>)> {
     check_matrix(a, "qr")?;
-    let (m, n) = (a.shape()[0], a.shape()[1]);
-    let nb = a.numblocks();
-    if nb[1] == 1 || m == 0 || n == 0 {
-        return crate::tsqr(a);
+    match method(a) {
+        Method::Tsqr => crate::tsqr(a),
+        Method::ShortFat => sfqr(a),
+        Method::Tiled => {
+            let (q, r) = qr_tiled_parts(a, true)?;
+            Ok((q.expect("asked for Q"), r))
+        }
     }
-    if nb[0] == 1 && m <= n {
-        return sfqr(a);
-    }
-    let row_bytes = n * T::itemsize();
-    if m >= n && n * row_bytes <= DEFAULT_CHUNK_BYTES {
-        return crate::tsqr(a);
-    }
-    let (q, r) = qr_tiled_parts(a, true)?;
-    Ok((q.expect("asked for Q"), r))
 }
 
 /// Only the R factor of [`qr`] (no task builds Q).
 pub fn qr_r<T: Scalar>(a: &BlockArray<T>) -> Result<BlockArray<T>> {
     check_matrix(a, "qr")?;
+    match method(a) {
+        Method::Tsqr => Ok(crate::tsqr_with(a, &crate::TsqrOptions::new().compute_q(false))?.r),
+        Method::ShortFat => Ok(sfqr(a)?.1),
+        Method::Tiled => Ok(qr_tiled_parts(a, false)?.1),
+    }
+}
+
+/// The algorithms [`qr`] chooses from.
+enum Method {
+    Tsqr,
+    ShortFat,
+    Tiled,
+}
+
+/// TSQR when the columns are in one block, or are few enough that full rows fit a block
+/// (128 MiB for `N` rows) — as long as its `N × N` R factors fit one task; the short-and-fat
+/// QR for one block of rows with `M ≤ N` (its `M × M` head in one task); else tile QR.
+fn method<T: Scalar>(a: &BlockArray<T>) -> Method {
     let (m, n) = (a.shape()[0], a.shape()[1]);
     let nb = a.numblocks();
-    if nb[1] == 1 || m == 0 || n == 0 || (m >= n && n * n * T::itemsize() <= DEFAULT_CHUNK_BYTES) {
-        return Ok(crate::tsqr_with(a, &crate::TsqrOptions::new().compute_q(false))?.r);
+    let square = |k: usize| k.saturating_mul(k).saturating_mul(T::itemsize());
+    if m == 0 || n == 0 {
+        return Method::Tsqr;
     }
-    if nb[0] == 1 && m <= n {
-        return Ok(sfqr(a)?.1);
+    if nb[1] == 1 && square(n) <= MAX_GATHER_BYTES {
+        return Method::Tsqr;
     }
-    Ok(qr_tiled_parts(a, false)?.1)
+    if nb[0] == 1 && m <= n && square(m) <= MAX_GATHER_BYTES {
+        return Method::ShortFat;
+    }
+    if m >= n && square(n) <= DEFAULT_CHUNK_BYTES {
+        return Method::Tsqr;
+    }
+    Method::Tiled
 }
 
 /// QR by the tile algorithm (see the module notes) whatever the shape: what [`qr`] uses for

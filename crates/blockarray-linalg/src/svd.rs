@@ -66,7 +66,9 @@ pub fn svd<T: Scalar>(a: &BlockArray<T>) -> Result<Svd<T>> {
     let nb = a.numblocks();
     if nb[1] == 1 || n * n * T::itemsize() <= DEFAULT_CHUNK_BYTES {
         let a1 = one_column_block(a, "svd")?;
-        let tree = TsqrTree::new(&a1, true, None)?;
+        let tree = TsqrTree::new(&a1, true, None).map_err(|e| {
+            e.context("svd (svd_compressed computes the leading singular values of large matrices)")
+        })?;
         let (root, index, from_house) = tree.root();
         let small = small_svd::<T>(root, index, from_house, tree.k());
         let u = tree.q(Some((small.clone(), tree.k())))?;

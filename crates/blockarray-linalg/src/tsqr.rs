@@ -158,6 +158,17 @@ impl TsqrTree {
                 "tsqr: fanin must be at least 2, got {fanin}"
             )));
         }
+        let r_bytes = n.saturating_mul(n).saturating_mul(T::itemsize());
+        if r_bytes > crate::node::MAX_GATHER_BYTES {
+            return Err(Error::unsupported(format!(
+                "tsqr of shape {:?}: its tree holds {n} × {n} R factors ({:.1} MB each) in one \
+                 task, more than the {} MiB limit; TSQR is for tall-and-skinny matrices: use qr \
+                 (tile QR) for this shape instead",
+                a.shape(),
+                r_bytes as f64 / 1e6,
+                crate::node::MAX_GATHER_BYTES >> 20
+            )));
+        }
         let rows = a.chunks().axis(0).to_vec();
         let leaf_ks: Vec<usize> = rows.iter().map(|&r| r.min(n)).collect();
         let p = rows.len();

@@ -233,6 +233,27 @@ fn bad_inputs() {
 }
 
 #[test]
+fn wide_matrices_are_refused_by_tsqr_and_tiled_by_qr() {
+    // 12000 columns: each R factor would hold 1.15 GB.
+    let a = blockarray::BlockArray::<f64>::zeros(&[20_000, 12_000], [1000, 12_000]).unwrap();
+    let e = tsqr(&a).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(
+        e.to_string().contains("12000 × 12000") && e.to_string().contains("use qr"),
+        "{e}"
+    );
+    let e = blockarray_linalg::svd(&a).unwrap_err().to_string();
+    assert!(e.contains("svd_compressed"), "{e}");
+    // qr builds the tile algorithm instead (nothing is computed here).
+    let (q, r) = qr(&a).unwrap();
+    assert_eq!(
+        (q.shape(), r.shape()),
+        (&[20_000, 12_000][..], &[12_000, 12_000][..])
+    );
+    assert!(r.name().starts_with("qr-r-"), "{}", r.name());
+}
+
+#[test]
 fn only_needed_blocks_are_lowered() {
     // Asking for one block of Q lowers that block's leaf, the tree, and the pieces on its path.
     let a = blockarray::random::Rng::new(0)
