@@ -304,18 +304,13 @@ pub struct House<T> {
 }
 
 impl<T: Scalar> House<T> {
-    /// Factorise `a` (taken, factorised in place). With `single_block`, the reflectors form
-    /// one block (`t` is `k × k`, `k = min(m, n)`), which [`apply_top`](Self::apply_top)
-    /// exploits; otherwise faer's recommended block size is used (faster to factorise when
-    /// `k` is large).
+    /// Factorise `a` (taken, factorised in place) with faer's recommended block size. With
+    /// `single_block`, the block factors are then merged into one `k × k` factor
+    /// (`k = min(m, n)`), which [`apply_top`](Self::apply_top) exploits.
     pub fn new(a: ColMat<T>, single_block: bool) -> House<T> {
         let (m, n) = (a.nrows, a.ncols);
         let k = m.min(n);
-        let bs = if single_block {
-            k.max(1)
-        } else {
-            qr_factor::recommended_block_size::<T>(m, n)
-        };
+        let bs = qr_factor::recommended_block_size::<T>(m, n);
         let mut f = a;
         let mut t = ColMat::zeros(bs, k);
         if k > 0 {
@@ -329,7 +324,66 @@ impl<T: Scalar> House<T> {
                 Default::default(),
             );
         }
-        House { f, t }
+        let mut h = House { f, t };
+        if single_block {
+            h.merge_blocks();
+        }
+        h
+    }
+
+    /// Turn faer's block factors (`bs × k`, one `T` per block of `bs` reflectors) into the
+    /// single `k × k` factor of the whole sequence: `H₁ ⋯ H_b = I − V T⁻¹ Vᴴ` with `T`'s
+    /// diagonal blocks the blocks' own factors and its block `(i, j)`, `i < j`, equal to
+    /// `Vᵢᴴ Vⱼ` (multiply out `(I − V₁T₁⁻¹V₁ᴴ)(I − V₂T₂⁻¹V₂ᴴ)` to check). faer's factorisation
+    /// with a `k`-wide block builds the same matrix recursively, at a higher cost than these
+    /// `2·m·k²/2` flops.
+    fn merge_blocks(&mut self) {
+        let (m, k, bs) = (self.nrows(), self.k(), self.t.nrows);
+        if k == 0 || bs == k {
+            return;
+        }
+        let mut t = ColMat::<T>::zeros(k, k);
+        let v = self.f.as_ref().subcols(0, k);
+        let mut j0 = 0;
+        while j0 < k {
+            let j1 = (j0 + bs).min(k);
+            let b = j1 - j0;
+            t.as_mut()
+                .submatrix_mut(j0, j0, b, b)
+                .copy_from(self.t.as_ref().submatrix(0, j0, b, b));
+            if j0 > 0 {
+                // T[..j0, j0..j1] = V[j0.., ..j0]ᴴ · V[j0.., j0..j1], V's block unit lower
+                // triangular on its top b rows.
+                let mut dst = t.as_mut().submatrix_mut(0, j0, j0, b);
+                triangular::matmul_with_conj(
+                    dst.rb_mut(),
+                    BlockStructure::Rectangular,
+                    Accum::Replace,
+                    v.submatrix(j0, 0, b, j0).transpose(),
+                    BlockStructure::Rectangular,
+                    Conj::Yes,
+                    v.submatrix(j0, j0, b, b),
+                    BlockStructure::UnitTriangularLower,
+                    Conj::No,
+                    one(),
+                    SEQ,
+                );
+                if m > j1 {
+                    matmul_with_conj(
+                        dst,
+                        Accum::Add,
+                        v.submatrix(j1, 0, m - j1, j0).transpose(),
+                        Conj::Yes,
+                        v.submatrix(j1, j0, m - j1, b),
+                        Conj::No,
+                        one(),
+                        SEQ,
+                    );
+                }
+            }
+            j0 = j1;
+        }
+        self.t = t;
     }
 
     /// Rows of the factorised matrix.
@@ -810,5 +864,64 @@ pub fn coerce_signs<T: Scalar>(u: &mut ColMat<T>, vh: &mut ColMat<T>) {
                 *u.at_mut(r, i) = u.at(r, i) * phase;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_complex::Complex;
+
+    fn sample(m: usize, n: usize, seed: u64) -> ColMat<Complex<f64>> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        ColMat::from_fn(m, n, |_, _| Complex::new(next(), next()))
+    }
+
+    fn max_diff(a: &ColMat<Complex<f64>>, b: &ColMat<Complex<f64>>) -> f64 {
+        assert_eq!((a.nrows(), a.ncols()), (b.nrows(), b.ncols()));
+        (0..a.ncols())
+            .flat_map(|j| (0..a.nrows()).map(move |i| (i, j)))
+            .map(|(i, j)| (a.at(i, j) - b.at(i, j)).norm())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn merged_factor_applies_like_faers_blocks() {
+        for (m, n) in [(300, 70), (90, 90), (40, 100), (1, 5), (64, 64), (200, 33)] {
+            let a = sample(m, n, (m * 1000 + n) as u64);
+            let blocks = House::new(a.clone(), false);
+            let merged = House::new(a, true);
+            let k = m.min(n);
+            assert_eq!(merged.t.nrows, k);
+            let x = sample(k, 7, 3);
+            let d = max_diff(&blocks.apply_top(x.as_ref()), &merged.apply_top(x.as_ref()));
+            assert!(d < 1e-12, "{m} × {n}: {d}");
+            // The C-order output holds the same values.
+            let c = merged.apply_top_block(x.as_ref());
+            let q = merged.apply_top(x.as_ref());
+            assert!((0..m).all(|i| (0..7).all(|j| (c[[i, j]] - q.at(i, j)).norm() < 1e-15)));
+        }
+    }
+
+    #[test]
+    fn merged_factor_with_rank_deficiency() {
+        // Columns 1 and 3 are zero: faer skips them (infinite T entries).
+        let mut a = sample(50, 6, 9);
+        for i in 0..50 {
+            *a.at_mut(i, 1) = Complex::new(0.0, 0.0);
+            *a.at_mut(i, 3) = Complex::new(0.0, 0.0);
+        }
+        let h = House::new(a.clone(), true);
+        let q = h.q();
+        let qr = product(q.as_ref(), h.r().as_ref());
+        assert!(max_diff(&qr, &a) < 1e-13);
+        let qhq = adjoint_product(q.as_ref(), q.as_ref());
+        assert!(max_diff(&qhq, &ColMat::identity(6, 6)) < 1e-13);
     }
 }
