@@ -37,6 +37,9 @@ fn tsqr_leaf(c: &mut Criterion) {
             )))
         })
     });
+    g.bench_function("copy row-major block to column-major, in strips", |b| {
+        b.iter(|| black_box(ColMat::from_row_major(&rowmajor, 20_000, 100)))
+    });
     g.bench_function("factor, one reflector block", |b| {
         b.iter(|| black_box(House::new(a.clone(), true)))
     });

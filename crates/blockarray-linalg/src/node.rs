@@ -150,6 +150,18 @@ pub(crate) fn mat<T: Scalar>(
     Err(format!("internal: expected matrices, found {}", v.type_name()).into())
 }
 
+/// Part `part` of a task value (see [`mat`]) copied into a column-major matrix (a fast strip
+/// transpose for row-major ndarray blocks).
+pub(crate) fn colmat<T: Scalar>(
+    v: &Value,
+    part: usize,
+) -> std::result::Result<ColMat<T>, TaskError> {
+    match v.downcast_ref::<ArrayD<T>>() {
+        Some(block) => ColMat::from_block(block),
+        None => Ok(ColMat::copy_of(mat::<T>(v, part)?.rf())),
+    }
+}
+
 /// The Householder factorisation in a task value.
 pub(crate) fn house<T: Scalar>(v: &Value) -> std::result::Result<&House<T>, TaskError> {
     Ok(v.get::<House<T>>()?)

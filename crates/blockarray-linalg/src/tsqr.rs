@@ -185,7 +185,7 @@ impl TsqrTree {
             true,
             move |index| {
                 task(vec![(0, bi(index))], move |v| {
-                    let h = House::new(ColMat::copy_of(mat::<T>(&v[0], 0)?.rf()), true);
+                    let h = House::new(crate::node::colmat::<T>(&v[0], 0)?, true);
                     Ok(if compute_q {
                         house_value(h)
                     } else {
