@@ -296,3 +296,32 @@ fn bad_shapes() {
             .contains("[4, 2, 2]")
     );
 }
+
+#[test]
+fn keys_depend_on_triangle_and_unit_diagonal() {
+    let a = BlockArray::<f64>::ones(&[6, 6], 3).unwrap();
+    let b = BlockArray::<f64>::ones(&[6, 2], 3).unwrap();
+    let names: Vec<String> = [
+        (Tri::Lower, false),
+        (Tri::Lower, true),
+        (Tri::Upper, false),
+        (Tri::Upper, true),
+    ]
+    .iter()
+    .map(|&(t, u)| {
+        solve_triangular_with(&a, &b, t, u)
+            .unwrap()
+            .name()
+            .to_string()
+    })
+    .collect();
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            assert_ne!(names[i], names[j]);
+        }
+    }
+    assert_eq!(
+        names[0],
+        solve_triangular(&a, &b, Tri::Lower).unwrap().name()
+    );
+}
