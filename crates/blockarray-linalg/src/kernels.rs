@@ -6,17 +6,21 @@
 //!
 //! # Design notes
 //!
-//! * **Column-major buffers.** faer's factorisations work in place on column-major matrices.
-//!   [`ColMat`] is one contiguous column-major buffer (column stride = rows) that becomes an
-//!   ndarray block in Fortran order without a copy ([`ColMat::into_block`]), so a Q block of
-//!   a TSQR goes from faer to the output without being transposed. Input blocks (row-major
-//!   from sources, column-major from these kernels) are read in place as faer views whatever
-//!   their order ([`MatView`]).
+//! * **Column-major work, row-major blocks.** faer's factorisations work in place on
+//!   column-major matrices: [`ColMat`] is one contiguous column-major buffer for those (and
+//!   for small matrices kept inside the algorithms). Blocks handed to blockarray are row-major
+//!   (C order, [`c_block`]): its sinks copy them with `memcpy` and its reductions take their
+//!   contiguous path, and faer's products and triangular solves run as fast on them (measured
+//!   by the `kernels` bench). Input blocks of any order are read in place as faer views
+//!   ([`MatView`]); a row-major block entering a factorisation is transposed in cache-sized
+//!   strips ([`ColMat::from_row_major`]).
 //! * **Householder factors are kept, not Q.** [`House`] is a QR factorisation in faer's
 //!   compact form (the reflectors below the diagonal, R above, and the block factor `T`).
 //!   Applying Q to a small matrix stacked on zeros, `Q · [X; 0]`, which is how TSQR assembles
 //!   its Q blocks, costs `2·m·k·p` flops with a single reflector block
-//!   ([`House::apply_top`]) against `4·m·k·p` for forming Q and multiplying.
+//!   ([`House::apply_top`]) against `4·m·k·p` for forming Q and multiplying. faer factorises
+//!   with its own block size; the block factors are then merged into one (`m·k²` flops,
+//!   cheaper than factorising with one `k`-wide block).
 //! * **Rank-deficient blocks.** faer's QR skips columns that are zero to working precision
 //!   (its `T` then has infinite diagonal entries, which make those reflectors the identity);
 //!   R is still upper triangular and `Q · R` is still the input, which is all the blocked
@@ -30,6 +34,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::matmul::{matmul, matmul_with_conj};
 use faer::linalg::qr::no_pivoting::factor as qr_factor;
 use faer::linalg::triangular_solve;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Conj, MatMut, MatRef, Par};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use num_traits::Float as _;
@@ -588,8 +593,6 @@ impl<T: Scalar> House<T> {
         self.apply_top(ColMat::identity(k, k).as_ref())
     }
 }
-
-use faer::reborrow::ReborrowMut;
 
 /// The Cholesky factor `L` (lower triangular, zeros above) of a Hermitian positive definite
 /// matrix, of which only the lower triangle is read. `Err(i)` when the leading minor of order
