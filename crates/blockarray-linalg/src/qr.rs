@@ -92,7 +92,8 @@ enum Method {
 }
 
 /// TSQR when the columns are in one block, or are few enough that full rows fit a block
-/// (128 MiB for `N` rows) — as long as its `N × N` R factors fit one task; the short-and-fat
+/// (128 MiB for `N` rows) — as long as its `min(M, N) × N` R factors fit one task (1 GiB);
+/// the short-and-fat
 /// QR for one block of rows with `M ≤ N` (its `M × M` head in one task); else tile QR.
 fn method<T: Scalar>(a: &BlockArray<T>) -> Method {
     let (m, n) = (a.shape()[0], a.shape()[1]);
@@ -101,7 +102,7 @@ fn method<T: Scalar>(a: &BlockArray<T>) -> Method {
     if m == 0 || n == 0 {
         return Method::Tsqr;
     }
-    if nb[1] == 1 && square(n) <= MAX_GATHER_BYTES {
+    if nb[1] == 1 && m.min(n).saturating_mul(n).saturating_mul(T::itemsize()) <= MAX_GATHER_BYTES {
         return Method::Tsqr;
     }
     if nb[0] == 1 && m <= n && square(m) <= MAX_GATHER_BYTES {

@@ -158,10 +158,11 @@ impl TsqrTree {
                 "tsqr: fanin must be at least 2, got {fanin}"
             )));
         }
-        let r_bytes = n.saturating_mul(n).saturating_mul(T::itemsize());
+        let k = m.min(n);
+        let r_bytes = k.saturating_mul(n).saturating_mul(T::itemsize());
         if r_bytes > crate::node::MAX_GATHER_BYTES {
             return Err(Error::unsupported(format!(
-                "tsqr of shape {:?}: its tree holds {n} × {n} R factors ({:.1} MB each) in one \
+                "tsqr of shape {:?}: its tree holds {k} × {n} R factors ({:.1} MB each) in one \
                  task, more than the {} MiB limit; TSQR is for tall-and-skinny matrices: use qr \
                  (tile QR) for this shape instead",
                 a.shape(),
