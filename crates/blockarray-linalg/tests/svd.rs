@@ -224,3 +224,41 @@ fn bad_inputs() {
     let v = blockarray::BlockArray::<f64>::ones(&[10], 5).unwrap();
     assert!(svd(&v).unwrap_err().to_string().contains("2-d"));
 }
+
+#[test]
+fn compressed_complex_low_rank() {
+    let (m, n, r) = (60, 45, 3);
+    let a = matmul(
+        &random::<Complex<f64>>(3, m, r),
+        &random::<Complex<f64>>(4, r, n),
+    )
+    .mapv(|v| v);
+    let x = chunked(&a, vec![vec![20, 40], vec![15, 30]]);
+    let (u, s, vh) = svd_compressed(&x, r, &SvdCompressed::new().seed(5)).unwrap();
+    let out = compute_all(&[&u, &vh], &*scheduler(true));
+    let s: Vec<f64> = s.compute().unwrap().iter().copied().collect();
+    let (u, vh) = (two(out[0].clone()), two(out[1].clone()));
+    let us = Array2::from_shape_fn((m, r), |(i, j)| u[[i, j]] * s[j]);
+    assert!(max_diff(&us.dot(&vh), &a) < 1e-10);
+}
+
+#[test]
+fn ill_conditioned_singular_values() {
+    // Singular values 1, 1e-3, …, 1e-12 by construction: U·diag·Vᵀ from two QRs.
+    let (m, n) = (80, 5);
+    let qu = faer::Mat::<f64>::from_fn(m, n, |i, j| random::<f64>(1, m, n)[[i, j]])
+        .qr()
+        .compute_thin_Q();
+    let qv = faer::Mat::<f64>::from_fn(n, n, |i, j| random::<f64>(2, n, n)[[i, j]])
+        .qr()
+        .compute_thin_Q();
+    let sv = [1.0, 1e-3, 1e-6, 1e-9, 1e-12];
+    let a = Array2::from_shape_fn((m, n), |(i, j)| {
+        (0..n).map(|k| qu[(i, k)] * sv[k] * qv[(j, k)]).sum::<f64>()
+    });
+    let (_, s, _) = svd(&chunked(&a, vec![vec![20; 4], vec![5]])).unwrap();
+    let s = s.compute().unwrap();
+    for (got, want) in s.iter().zip(sv) {
+        assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    }
+}
