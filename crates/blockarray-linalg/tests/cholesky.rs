@@ -175,3 +175,20 @@ fn keys_depend_on_the_triangle() {
     assert_ne!(l.name(), u.name());
     assert_eq!(l.name(), cholesky(&x, Tri::Lower).unwrap().name());
 }
+
+#[test]
+fn task_counts_match_the_documented_costs() {
+    // p = 5 diagonal blocks: p potrf, p(p−1)/2 trsm, p(p−1)(p+1)/6 updates.
+    let x = chunked(&hpd::<f64>(1, 50), vec![vec![10; 5], vec![10; 5]]);
+    let (graph, _) = cholesky(&x, Tri::Lower).unwrap().lowered(None).unwrap();
+    let count = |prefix: &str| {
+        graph
+            .keys()
+            .iter()
+            .filter(|k| k.name().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("cholesky-potrf-"), 5);
+    assert_eq!(count("cholesky-trsm-"), 10);
+    assert_eq!(count("cholesky-update-"), 20);
+}
