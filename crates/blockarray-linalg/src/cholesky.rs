@@ -26,6 +26,32 @@ use dag_core::BlockIndex;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use std::sync::Arc;
 
+/// Number of block `(i, j)`, `j ≤ i`, of a lower triangle numbered row by row.
+fn tri(i: usize, j: usize) -> usize {
+    i * (i + 1) / 2 + j
+}
+
+/// The block `(i, j)` numbered `l` by [`tri`].
+fn untri(l: usize) -> (usize, usize) {
+    let mut i = (((8 * l + 1) as f64).sqrt() as usize).saturating_sub(1) / 2;
+    while tri(i + 1, 0) <= l {
+        i += 1;
+    }
+    while tri(i, 0) > l {
+        i -= 1;
+    }
+    (i, l - tri(i, 0))
+}
+
+/// Where block `(i, j)` of the trailing matrix is: in the input (`shift == None`) or in the
+/// last update node, whose blocks start at block row and column `shift`.
+fn at(shift: Option<usize>, i: usize, j: usize) -> BlockIndex {
+    match shift {
+        None => bi(&[i, j]),
+        Some(s) => bi(&[tri(i - s, j - s)]),
+    }
+}
+
 /// `a` square with equal row and column chunks (rechunked to the common refinement if not).
 pub(crate) fn square_blocks<T: Scalar>(a: &BlockArray<T>, what: &str) -> Result<BlockArray<T>> {
     check_matrix(a, what)?;
@@ -79,14 +105,15 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             Some(o)
         })
         .collect();
-    // The current value of trailing block (i, j) at step k: (node, index).
+    // The current value of block (i, j) of the trailing matrix: block (i, j) of the input at
+    // step 0, then block `tri(i − shift, j − shift)` of the last update node (whose grid is the
+    // trailing lower triangle, numbered row by row).
     let mut cur_node: Arc<dyn Node> = a.node().clone();
-    let mut cur_shift = 0usize; // block (i, j) is at (i - shift, j - shift) of cur_node
+    let mut cur_shift: Option<usize> = None;
     let mut potrf: Vec<Arc<dyn Node>> = Vec::with_capacity(p);
     let mut trsm: Vec<Option<Arc<dyn Node>>> = Vec::with_capacity(p);
     for k in 0..p {
-        let at = |i: usize, j: usize| bi(&[i - cur_shift, j - cur_shift]);
-        let (dk, ok, hk) = (at(k, k), offsets[k], chunks[k]);
+        let (dk, ok, hk) = (at(cur_shift, k, k), offsets[k], chunks[k]);
         let d = op::<T, _>(
             "cholesky-potrf",
             &k,
@@ -124,7 +151,7 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             false,
             move |index| {
                 let i = index[0] + k + 1;
-                task(vec![(0, bi(&[0])), (1, bi(&[i - shift, k - shift]))], |v| {
+                task(vec![(0, bi(&[0])), (1, at(shift, i, k))], |v| {
                     let l = mat::<T>(&v[0], 0)?;
                     let mut x = kernels::c_block(mat::<T>(&v[1], 0)?.rf());
                     kernels::solve_triangular_right_in_place(
@@ -139,25 +166,19 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             },
         );
         trsm.push(Some(t.clone()));
-        // Trailing update: blocks (i, j), k < j <= i, at (i - k - 1, j - k - 1).
+        // Trailing update: blocks (i, j), k < j <= i, numbered tri(i − k − 1, j − k − 1).
+        let trailing = p - k - 1;
         let u = op::<T, _>(
             "cholesky-update",
             &k,
             vec![cur.clone(), t.clone()],
-            Chunks::from_blocks(vec![chunks[k + 1..].to_vec(), chunks[k + 1..].to_vec()])?,
+            crate::node::grid(trailing * (trailing + 1) / 2),
             false,
             move |index| {
-                let (i, j) = (index[0] + k + 1, index[1] + k + 1);
-                if j > i {
-                    return task(vec![], |_| {
-                        Err(
-                            "internal: the upper triangle of a Cholesky update is never computed"
-                                .into(),
-                        )
-                    });
-                }
+                let (r, c) = untri(index[0]);
+                let (i, j) = (r + k + 1, c + k + 1);
                 let mut deps: Vec<(usize, BlockIndex)> =
-                    vec![(0, bi(&[i - shift, j - shift])), (1, bi(&[i - k - 1, 0]))];
+                    vec![(0, at(shift, i, j)), (1, bi(&[i - k - 1, 0]))];
                 if i != j {
                     deps.push((1, bi(&[j - k - 1, 0])));
                 }
@@ -190,7 +211,7 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             },
         );
         cur_node = u;
-        cur_shift = k + 1;
+        cur_shift = Some(k + 1);
     }
     while trsm.len() < p {
         trsm.push(None);
@@ -248,4 +269,21 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
         },
     );
     array(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tri, untri};
+
+    #[test]
+    fn triangle_numbering_round_trips() {
+        let mut l = 0;
+        for i in 0..60 {
+            for j in 0..=i {
+                assert_eq!(tri(i, j), l);
+                assert_eq!(untri(l), (i, j));
+                l += 1;
+            }
+        }
+    }
 }
