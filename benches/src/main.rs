@@ -22,7 +22,7 @@
 //! known ones. Every computation uses blockarray's default scheduler: the work-stealing pool over
 //! all cores.
 
-use blockarray::{BlockArray, random::Rng, s};
+use blockarray::{BlockArray, Computation, random::Rng, s};
 use blockarray_hdf5::{DatasetOptions, dataset_info, from_hdf5, to_hdf5_with};
 use blockarray_zarr::{ArrayOptions, Compressor, array_info, from_zarr, to_zarr_with};
 use dag_core::{Scheduler, synthetic};
@@ -117,19 +117,25 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "cholesky",
         about: "cholesky of an SPD 6000x6000, chunks 1000x1000",
-        status: Status::Missing("blockarray has no linalg.cholesky yet (blockarray-linalg)"),
+        status: Status::Ready(cholesky),
         setup: None,
     },
     Workload {
         name: "tsqr",
         about: "tall-skinny QR of 400000x100, chunks 20000x100",
-        status: Status::Missing("blockarray has no linalg.tsqr yet (blockarray-linalg)"),
+        status: Status::Ready(tsqr),
         setup: None,
     },
     Workload {
         name: "svd_tall",
         about: "SVD of 400000x100, chunks 20000x100",
-        status: Status::Missing("blockarray has no linalg.svd yet (blockarray-linalg)"),
+        status: Status::Ready(svd_tall),
+        setup: None,
+    },
+    Workload {
+        name: "lu_solve",
+        about: "solve(a, b), a random 6000x6000 in chunks 1000x1000, b 6000x100",
+        status: Status::Ready(lu_solve),
         setup: None,
     },
     Workload {
@@ -262,6 +268,91 @@ fn task_overhead(_data: &Path) -> BoxResult<Outcome> {
             Ok(total)
         },
         |&total| total as f64,
+    )
+}
+
+/// The diagonal of a square result.
+fn diagonal(a: &ArrayD<f64>) -> Vec<f64> {
+    let n = a.shape().first().copied().unwrap_or(0);
+    (0..n).map(|i| a[[i, i]]).collect()
+}
+
+/// The mean of some values.
+fn mean_of(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// `(x + x.T) / 2 + n·I` for `x` random `n × n` in `chunk × chunk` blocks: symmetric positive
+/// definite (as in `workloads.py`'s `_spd_dask`).
+fn spd(n: usize, chunk: usize) -> BoxResult<BlockArray<f64>> {
+    let x = Rng::new(SEED).random::<f64>(&[n, n], [chunk, chunk])?;
+    let eye = BlockArray::<f64>::eye(n, None, 0, [chunk, chunk])?;
+    Ok((&((&x + &x.t())? / 2.0) + &(&eye * n as f64))?)
+}
+
+fn cholesky(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let l = blockarray_linalg::cholesky(&spd(6000, 1000)?, blockarray_linalg::Tri::Lower)?;
+            Ok(l.compute()?)
+        },
+        |l| mean_of(&diagonal(l)),
+    )
+}
+
+fn tsqr(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[400_000, 100], [20_000, 100])?;
+            let (q, r) = blockarray_linalg::tsqr(&x)?;
+            let mut c = Computation::new();
+            let (hq, hr) = (c.add(&q), c.add(&r));
+            let mut out = c.run(&*blockarray::default_scheduler())?;
+            let _q = out.take(hq)?;
+            Ok(out.take(hr)?)
+        },
+        |r| mean_of(&diagonal(r).iter().map(|d| d.abs()).collect::<Vec<_>>()),
+    )
+}
+
+fn svd_tall(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[400_000, 100], [20_000, 100])?;
+            let (u, s, v) = blockarray_linalg::svd(&x)?;
+            let mut c = Computation::new();
+            let (hu, hs, hv) = (c.add(&u), c.add(&s), c.add(&v));
+            let mut out = c.run(&*blockarray::default_scheduler())?;
+            let (_u, _v) = (out.take(hu)?, out.take(hv)?);
+            Ok(out.take(hs)?)
+        },
+        |s| s.iter().next().copied().unwrap_or(f64::NAN),
+    )
+}
+
+fn lu_solve(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let a = Rng::new(SEED).random::<f64>(&[6000, 6000], [1000, 1000])?;
+            // Another seed: the generator is counter-based, so the same seed would give b the
+            // leading values of a.
+            let b = Rng::new(SEED + 1).random::<f64>(&[6000, 100], [1000, 100])?;
+            let x = blockarray_linalg::solve(&a, &b)?.compute()?;
+            Ok((a, x))
+        },
+        // The mean of a @ x (the mean of b when x solves a x = b), after the clock stops.
+        |(a, x)| {
+            let product = || -> BoxResult<f64> {
+                let a = a.compute()?.into_dimensionality::<ndarray::Ix2>()?;
+                let x = x.clone().into_dimensionality::<ndarray::Ix2>()?;
+                Ok(mean(&a.dot(&x).into_dyn()))
+            };
+            product().unwrap_or(f64::NAN)
+        },
     )
 }
 

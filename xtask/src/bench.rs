@@ -139,6 +139,15 @@ const SPECS: &[Spec] = &[
         traffic: None,
     },
     Spec {
+        name: "lu_solve",
+        about: "`solve(a, b)`, random a 6000×6000 in chunks 1000×1000, b 6000×100 (LU with partial pivoting)",
+        random: true,
+        // The check is the mean of a @ x, i.e. of b: 6·10⁵ uniform values, standard error 7.5e-4
+        // relative.
+        tolerance: 3e-3,
+        traffic: None,
+    },
+    Spec {
         name: "topk",
         about: "the 10 largest of 10⁸ random values",
         random: true,

@@ -38,6 +38,8 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    ("blockarray-linalg", "tall_qr", &[]),
+    ("blockarray-linalg", "least_squares", &[]),
     (
         "blockarray-zarr",
         "hdf5_to_zarr",

@@ -1,0 +1,160 @@
+//! lstsq against faer's least squares and the normal equations; residuals, rank, singular
+//! values as dask returns them.
+
+mod common;
+
+use blockarray::{BlockArray, ErrorKind};
+use blockarray_linalg::lstsq;
+use common::*;
+use faer::linalg::solvers::SolveLstsq;
+use ndarray::{Array1, Array2};
+use num_complex::Complex;
+use proptest::prelude::*;
+
+fn check<T: TestScalar>(
+    a: &Array2<T>,
+    b: &Array2<T>,
+    chunks: Vec<Vec<usize>>,
+    bcols: Vec<usize>,
+    threaded: bool,
+) {
+    let (m, n) = a.dim();
+    let k = b.ncols();
+    let fit = lstsq(
+        &chunked(a, chunks.clone()),
+        &chunked(b, vec![chunks[0].clone(), bcols]),
+    )
+    .unwrap();
+    let s = scheduler(threaded);
+    let x = two(fit.x.compute_with(&*s).unwrap());
+    assert_eq!(x.dim(), (n, k));
+    let res: Vec<f64> = fit
+        .residuals
+        .compute_with(&*s)
+        .unwrap()
+        .iter()
+        .map(|&v| blockarray::Float::as_f64(v))
+        .collect();
+    let sv: Vec<f64> = fit
+        .s
+        .compute_with(&*s)
+        .unwrap()
+        .iter()
+        .map(|&v| blockarray::Float::as_f64(v))
+        .collect();
+    let rank = fit.rank.compute_with(&*s).unwrap();
+    assert_eq!(rank.ndim(), 0);
+    let tol = T::tol() * (m + n + 1) as f64 * 10.0;
+    // Against faer's least-squares solution (m ≥ n) or the minimum-norm one (m < n, via aᴴ).
+    let fa = faer::Mat::<Complex<f64>>::from_fn(m, n, |i, j| a[[i, j]].c64());
+    let fb = faer::Mat::<Complex<f64>>::from_fn(m, k, |i, j| b[[i, j]].c64());
+    let expected = if m >= n {
+        fa.qr().solve_lstsq(&fb)
+    } else {
+        let pinv = fa.thin_svd().expect("svd").pseudoinverse();
+        &pinv * &fb
+    };
+    let xs = scale(&x);
+    for i in 0..n {
+        for j in 0..k {
+            assert!(
+                (x[[i, j]].c64() - expected[(i, j)]).norm() < tol * xs,
+                "x[{i}, {j}] = {} vs {}",
+                x[[i, j]].c64(),
+                expected[(i, j)]
+            );
+        }
+    }
+    let r = &c(b) - &matmul(a, &x);
+    assert_eq!(res.len(), k);
+    for (j, got) in res.iter().enumerate() {
+        let want: f64 = r.column(j).iter().map(|v| v.norm_sqr()).sum();
+        assert!(
+            (got - want).abs() < tol * (1.0 + want),
+            "residual {j}: {got} vs {want}"
+        );
+    }
+    let fs = fa.singular_values().unwrap();
+    for (x, y) in sv.iter().zip(&fs) {
+        assert!((x - y).abs() < tol * fs[0].max(1.0));
+    }
+    assert_eq!(rank[[]], m.min(n) as i64);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn lstsq_any_chunking(
+        (m, n, k, rows, cols, bcols) in (1usize..40, 1usize..12, 1usize..4).prop_flat_map(|(m, n, k)| (Just(m), Just(n), Just(k), axis_chunks(m, 0.2), axis_chunks(n, 0.3), axis_chunks(k, 0.5))),
+        seed in any::<u64>(),
+        threaded in any::<bool>(),
+    ) {
+        check(&random::<f64>(seed, m, n), &random::<f64>(seed ^ 5, m, k), vec![rows, cols], bcols, threaded);
+    }
+}
+
+#[test]
+fn complex_f32_and_vectors() {
+    check(
+        &random::<Complex<f64>>(1, 30, 5),
+        &random::<Complex<f64>>(2, 30, 2),
+        vec![vec![10, 20], vec![5]],
+        vec![2],
+        true,
+    );
+    check(
+        &random::<f32>(3, 25, 4),
+        &random::<f32>(4, 25, 1),
+        vec![vec![12, 13], vec![2, 2]],
+        vec![1],
+        false,
+    );
+    // A vector b: x is a vector, residuals have shape (1,) as in dask.
+    let a = random::<f64>(5, 20, 3);
+    let b: Array1<f64> = random::<f64>(6, 20, 1).column(0).to_owned();
+    let fit = lstsq(
+        &chunked(&a, vec![vec![10, 10], vec![3]]),
+        &BlockArray::from_array(b, 10).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fit.x.shape(), &[3]);
+    assert_eq!(fit.residuals.shape(), &[1]);
+    assert_eq!(fit.s.shape(), &[3]);
+    assert_eq!(fit.rank.shape(), &[] as &[usize]);
+}
+
+#[test]
+fn underdetermined_minimum_norm() {
+    check(
+        &random::<f64>(7, 4, 9),
+        &random::<f64>(8, 4, 2),
+        vec![vec![4], vec![3, 6]],
+        vec![2],
+        true,
+    );
+}
+
+#[test]
+fn rank_deficient_rank_and_singular_values() {
+    let a = random::<f64>(1, 30, 2).dot(&random::<f64>(2, 2, 4));
+    let b = BlockArray::<f64>::ones(&[30], 10).unwrap();
+    let fit = lstsq(&chunked(&a, vec![vec![10; 3], vec![4]]), &b).unwrap();
+    assert_eq!(fit.rank.compute().unwrap()[[]], 2);
+    let s = fit.s.compute().unwrap();
+    assert!(s[[2]] < 1e-12 * s[[0]] && s[[3]] < 1e-12 * s[[0]]);
+}
+
+#[test]
+fn bad_shapes() {
+    let a = BlockArray::<f64>::ones(&[10, 3], 5).unwrap();
+    let b = BlockArray::<f64>::ones(&[9], 5).unwrap();
+    let e = lstsq(&a, &b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Shape);
+    assert!(
+        e.to_string().contains("[9]") && e.to_string().contains("[10, 3]"),
+        "{e}"
+    );
+    let v = BlockArray::<f64>::ones(&[10], 5).unwrap();
+    assert!(lstsq(&v, &v).unwrap_err().to_string().contains("2-d"));
+}
