@@ -73,6 +73,7 @@ pub use ext::*;
 pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use ops::elementwise::{Operand, where_};
+pub use ops::overlap::{Boundaries, Boundary, Depth, MapOverlap};
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
 pub use ops::shape::{concatenate, stack};
 pub use plan::chunks::{

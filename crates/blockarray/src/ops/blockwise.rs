@@ -96,7 +96,7 @@ where
 }
 
 /// [`blockwise`], with `tag` (the user function's type name) hashed into the keys.
-fn blockwise_tagged<T, U, F>(
+pub(crate) fn blockwise_tagged<T, U, F>(
     name: &str,
     tag: &str,
     inputs: &[&BlockArray<T>],

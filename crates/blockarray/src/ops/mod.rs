@@ -1,11 +1,12 @@
 //! Array operations, one module per family: [`elementwise`] maps with broadcasting, [`reduce`]
 //! tree reductions and scans, [`contract`] tensordot/matmul, [`shape`] transposes, reshapes,
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`blockwise`] user functions over
-//! blocks.
+//! blocks, [`overlap`] blocks extended by their neighbours' margins (`map_overlap`).
 
 pub mod blockwise;
 pub mod contract;
 pub mod elementwise;
+pub mod overlap;
 pub mod reduce;
 pub mod shape;
 pub mod slicing;
