@@ -27,6 +27,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "ones_sum", &[]),
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
+    ("blockarray", "mean_filter", &["2000"]),
     ("blockarray-hdf5", "blocked_sum", &[]),
     ("blockarray-hdf5", "stack_files", &[]),
     (

@@ -23,9 +23,9 @@
 //! the blocks after them first (a rechunk that reads only adjacent blocks). A depth larger
 //! than the axis itself is an error.
 //!
-//! `map_overlap` is `overlap`, then the user function over each extended block, then
-//! [`trim_internal`](BlockArray::trim_internal): the function and the trim are both blockwise,
-//! so they run as one task per block; the overlap task before them is not blockwise (it reads
+//! `map_overlap` is `overlap`, then the user function over each extended block and the trim of
+//! its result, in one blockwise node: one task per block, and the trim only narrows the view of
+//! the function's result (no copy). The overlap task before it is not blockwise (it reads
 //! several blocks) and keeps its own task.
 //!
 //! Costs, for `B` blocks in `d` dimensions with depth `h` on every side: `B` overlap tasks and
@@ -43,7 +43,7 @@
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::ops::blockwise::blockwise_tagged;
 use crate::ops::shape::rechunk_direct;
-use crate::{BlockArray, BlockInfo, Chunks, Element, Error, Result};
+use crate::{BlockArray, BlockInfo, ChunkSpec, Chunks, Element, Error, Result};
 use dag_core::{BlockIndex, TaskError, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use std::collections::BTreeMap;
@@ -710,14 +710,13 @@ fn overlap_node<T: Element>(
     }))
 }
 
-/// Each block of an overlapped array without its margins: the inverse of `overlap` for
+/// Per axis, per block of an overlapped array of `chunks`: the range that is not margin, for
 /// `depth`, where `none[a]` says axis `a` had no margin at the array's edges.
-fn trim_node(
-    node: &Arc<dyn Node>,
+fn trim_ranges(
+    chunks: &Chunks,
     depth: &[(usize, usize)],
     none: &[bool],
-) -> Result<Arc<dyn Node>> {
-    let chunks = &node.meta().chunks;
+) -> Result<Vec<Vec<Range<usize>>>> {
     if depth.len() != chunks.ndim() {
         return Err(Error::axis(format!(
             "depth {depth:?} has {} entries for an array of {} axes",
@@ -725,10 +724,7 @@ fn trim_node(
             chunks.ndim()
         )));
     }
-    if depth.iter().all(|&(b, a)| b == 0 && a == 0) {
-        return Ok(node.clone());
-    }
-    let ranges: Vec<Vec<Range<usize>>> = (0..chunks.ndim())
+    (0..chunks.ndim())
         .map(|a| {
             let (b, f) = depth[a];
             let nb = chunks.axis(a).len();
@@ -749,7 +745,20 @@ fn trim_node(
                 })
                 .collect::<Result<Vec<_>>>()
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Each block of an overlapped array without its margins: the inverse of `overlap` for
+/// `depth`, where `none[a]` says axis `a` had no margin at the array's edges.
+fn trim_node(
+    node: &Arc<dyn Node>,
+    depth: &[(usize, usize)],
+    none: &[bool],
+) -> Result<Arc<dyn Node>> {
+    let ranges = trim_ranges(&node.meta().chunks, depth, none)?;
+    if depth.iter().all(|&(b, a)| b == 0 && a == 0) {
+        return Ok(node.clone());
+    }
     let mut t = token_of(&[node]);
     tokenize_depth(&mut t, depth);
     for &n in none {
@@ -952,6 +961,16 @@ impl<T: Element> BlockArray<T> {
         let boundaries = boundary.into().resolve(self.ndim())?;
         let extended: BlockArray<T> =
             BlockArray::wrap(overlap_node(&self.node, &depth, &boundaries)?);
+        let none: Vec<bool> = boundaries
+            .iter()
+            .map(|b| matches!(b, Boundary::None))
+            .collect();
+        let ext_chunks = extended.chunks().clone();
+        let ranges = trim_ranges(&ext_chunks, &depth, &none)?;
+        let out_chunks: Vec<Vec<usize>> = ranges
+            .iter()
+            .map(|axis| axis.iter().map(|r| r.len()).collect())
+            .collect();
         let tag = match options.token {
             Some(token) => format!("user-token {token}"),
             None => format!(
@@ -960,18 +979,41 @@ impl<T: Element> BlockArray<T> {
                 std::process::id()
             ),
         };
-        let mapped = blockwise_tagged(
+        let name = options.name.clone();
+        // The function and the trim in one closure: the trim only narrows the view of the
+        // function's result (`slice_move`), no copy.
+        let apply = move |b: &[&ArrayD<T>], out: &BlockInfo<'_>| {
+            let start = ext_chunks.block_start(out.index);
+            let shape = ext_chunks.block_shape(out.index);
+            let info = BlockInfo {
+                index: out.index,
+                start: &start,
+                block_shape: &shape,
+                array_shape: ext_chunks.shape(),
+            };
+            let result = f(b[0], &info)?;
+            if result.shape() != shape.as_slice() {
+                return Err(TaskError::from(format!(
+                    "{name}: extended block {:?} of shape {shape:?} came back with shape {:?}",
+                    out.index,
+                    result.shape()
+                )));
+            }
+            let keep: Vec<SliceInfoElem> = out
+                .index
+                .iter()
+                .enumerate()
+                .map(|(a, &j)| SliceInfoElem::from(ranges[a][j].clone()))
+                .collect();
+            Ok(result.slice_move(keep.as_slice()))
+        };
+        blockwise_tagged(
             &options.name,
             &tag,
             &[&extended],
-            None,
-            move |b: &[&ArrayD<T>], info: &BlockInfo<'_>| f(b[0], info),
-        )?;
-        let none: Vec<bool> = boundaries
-            .iter()
-            .map(|b| matches!(b, Boundary::None))
-            .collect();
-        Ok(BlockArray::wrap(trim_node(&mapped.node, &depth, &none)?))
+            Some(ChunkSpec::Explicit(out_chunks)),
+            apply,
+        )
     }
 }
 
