@@ -134,7 +134,7 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "topk",
         about: "the 10 largest of 10^8 values",
-        status: Status::Missing("blockarray has no topk yet"),
+        status: Status::Ready(topk),
         setup: None,
     },
     Workload {
@@ -300,6 +300,16 @@ fn overlap_stencil(_data: &Path) -> BoxResult<Outcome> {
                 mean_filter_3x3(b)
             })?;
             Ok(y.compute()?)
+        },
+        mean,
+    )
+}
+
+fn topk(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[100_000_000], [1_000_000])?;
+            Ok(x.topk(10, 0)?.compute()?)
         },
         mean,
     )

@@ -75,6 +75,8 @@ pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use ops::elementwise::{Operand, where_};
 pub use ops::overlap::{Boundaries, Boundary, Depth, MapOverlap};
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
+pub use ops::select::SortKey;
+pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
 pub use plan::chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,

@@ -1,0 +1,187 @@
+//! Selection and ordering (`topk`, `argtopk`, the quantiles, `sort`, `argsort`, `partition`,
+//! `argpartition`) against in-memory references written independently of the library: NumPy's
+//! order (NaN last, ties by position) by a plain stable sort of each lane, NumPy's quantile
+//! formulas over the sorted lane; random shapes, irregular chunkings, NaNs and ties, both
+//! schedulers.
+
+use blockarray::{BlockArray, ErrorKind};
+use dag_core::Scheduler;
+use ndarray::{ArrayD, Axis, IxDyn};
+use proptest::prelude::*;
+use sched_sync::SyncScheduler;
+use sched_threaded::ThreadedScheduler;
+use std::cmp::Ordering;
+
+fn scheduler(threaded: bool) -> Box<dyn Scheduler> {
+    if threaded {
+        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
+    } else {
+        Box::new(SyncScheduler::new())
+    }
+}
+
+/// Small integers (many ties), some NaN, some -0.0.
+fn data(shape: &[usize], seed: u64, nan_every: u64) -> ArrayD<f64> {
+    let mut i = 0u64;
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        i += 1;
+        let z = (seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = z ^ (z >> 29);
+        if nan_every > 0 && z % nan_every == 0 {
+            f64::NAN
+        } else if z % 13 == 0 {
+            -0.0
+        } else {
+            ((z >> 40) % 11) as f64 - 5.0
+        }
+    })
+}
+
+/// NumPy's sort order: NaN last, -0.0 == 0.0.
+fn numpy_cmp(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap(),
+    }
+}
+
+/// The positions of one lane in stable sorted order.
+fn stable_argsort(lane: &[f64]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..lane.len()).collect();
+    idx.sort_by(|&i, &j| numpy_cmp(lane[i], lane[j]));
+    idx
+}
+
+/// `f` applied to every lane along `axis`, the results laid along `axis` (length `out_len`).
+fn along<U: Clone + Default>(
+    d: &ArrayD<f64>,
+    axis: usize,
+    out_len: usize,
+    f: impl Fn(&[f64]) -> Vec<U>,
+) -> ArrayD<U> {
+    let mut shape = d.shape().to_vec();
+    shape[axis] = out_len;
+    let mut out = ArrayD::from_elem(IxDyn(&shape), U::default());
+    for (lane, mut o) in d
+        .lanes(Axis(axis))
+        .into_iter()
+        .zip(out.lanes_mut(Axis(axis)))
+    {
+        let v: Vec<f64> = lane.iter().copied().collect();
+        for (slot, r) in o.iter_mut().zip(f(&v)) {
+            *slot = r;
+        }
+    }
+    out
+}
+
+fn same(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
+    a.shape() == b.shape()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
+}
+
+fn cuts_to_chunks(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
+    if n == 0 {
+        return vec![0];
+    }
+    let mut out = Vec::new();
+    let mut prev = 0;
+    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
+        out.push(c - prev);
+        prev = c;
+    }
+    out.push(n - prev);
+    out
+}
+
+type Case = (Vec<usize>, Vec<Vec<usize>>, u64, bool);
+
+fn arb_case(max_len: usize) -> impl Strategy<Value = Case> {
+    proptest::collection::vec(1usize..max_len, 1..=3).prop_flat_map(|shape| {
+        let chunks: Vec<_> = shape
+            .iter()
+            .map(|&n| {
+                proptest::collection::btree_set(0..n, 0..=n.min(5))
+                    .prop_map(move |c| cuts_to_chunks(n, &c))
+            })
+            .collect();
+        (Just(shape), chunks, any::<u64>(), any::<bool>())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn topk_matches_stable_sort((shape, chunks, seed, thr) in arb_case(12), axis_pick in any::<usize>(), k_pick in any::<u32>(), nans in 0u64..6) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed, nans);
+        let x = BlockArray::from_array(d.clone(), chunks).unwrap();
+        let axis = axis_pick % shape.len();
+        let len = shape[axis];
+        let n = 1 + (k_pick as usize) % len;
+        // Largest first: a stable sort by descending value (NaN largest) keeps the first of
+        // equal values first.
+        let top_idx = |lane: &[f64]| {
+            let mut idx: Vec<usize> = (0..lane.len()).collect();
+            idx.sort_by(|&i, &j| numpy_cmp(lane[j], lane[i]));
+            idx
+        };
+        let expect_vals = along(&d, axis, n, |lane| top_idx(lane)[..n].iter().map(|&i| lane[i]).collect());
+        let expect_idx = along(&d, axis, n, |lane| top_idx(lane)[..n].iter().map(|&i| i as i64).collect());
+        prop_assert!(same(&x.topk(n as isize, axis).unwrap().compute_with(&*s).unwrap(), &expect_vals));
+        prop_assert_eq!(x.argtopk(n as isize, axis).unwrap().compute_with(&*s).unwrap(), expect_idx);
+        // Smallest first: the stable ascending order.
+        let low_vals = along(&d, axis, n, |lane| stable_argsort(lane)[..n].iter().map(|&i| lane[i]).collect());
+        let low_idx = along(&d, axis, n, |lane| stable_argsort(lane)[..n].iter().map(|&i| i as i64).collect());
+        prop_assert!(same(&x.topk(-(n as isize), axis).unwrap().compute_with(&*s).unwrap(), &low_vals));
+        prop_assert_eq!(x.argtopk(-(n as isize), axis).unwrap().compute_with(&*s).unwrap(), low_idx);
+    }
+}
+
+#[test]
+fn topk_over_many_blocks_and_large_k() {
+    // Deep combine trees (200 blocks), and k large enough for the selection path.
+    let d = data(&[2000], 5, 7);
+    let x = BlockArray::from_array(d.clone(), 10).unwrap();
+    let lane: Vec<f64> = d.iter().copied().collect();
+    for k in [1usize, 7, 33, 500, 2000] {
+        let mut idx: Vec<usize> = (0..lane.len()).collect();
+        idx.sort_by(|&i, &j| numpy_cmp(lane[j], lane[i]));
+        let want: Vec<i64> = idx[..k].iter().map(|&i| i as i64).collect();
+        let got = x.argtopk(k as isize, 0).unwrap().compute().unwrap();
+        assert_eq!(got.into_raw_vec_and_offset().0, want, "k = {k}");
+    }
+}
+
+#[test]
+fn topk_bad_inputs_name_the_value() {
+    let x = BlockArray::<f64>::ones(&[4, 6], [2, 3]).unwrap();
+    let e = x.topk(7, 1).unwrap_err();
+    assert!(
+        e.to_string().contains("k = 7") && e.to_string().contains("length 6"),
+        "{e}"
+    );
+    let e = x.topk(-5, 0).unwrap_err();
+    assert!(e.to_string().contains("k = -5"), "{e}");
+    assert!(x.topk(0, 0).unwrap_err().to_string().contains("k = 0"));
+    assert_eq!(x.argtopk(1, 2).unwrap_err().kind(), ErrorKind::Axis);
+    // Keys: k, its sign and the axis are in the name.
+    let names: Vec<String> = [(2, 0), (-2, 0), (3, 0), (2, 1)]
+        .iter()
+        .map(|&(k, a)| x.topk(k, a).unwrap().name().to_owned())
+        .collect();
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            assert_ne!(names[i], names[j]);
+        }
+    }
+    assert_ne!(
+        x.topk(2, 0).unwrap().name(),
+        x.argtopk(2, 0).unwrap().name()
+    );
+}
