@@ -178,7 +178,7 @@ impl<T: SortKey> Node for TopChunkNode<T> {
                 let data = lanes.as_slice().ok_or("lanes are contiguous")?;
                 let mut p = TopPartial {
                     width: merge.top.k.min(len),
-                    lanes: if len == 0 { 0 } else { data.len() / len },
+                    lanes: data.len().checked_div(len).unwrap_or(0),
                     score: Vec::new(),
                     index: Vec::new(),
                     value: Vec::new(),
