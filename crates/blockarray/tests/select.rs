@@ -27,9 +27,9 @@ fn data(shape: &[usize], seed: u64, nan_every: u64) -> ArrayD<f64> {
         i += 1;
         let z = (seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         let z = z ^ (z >> 29);
-        if nan_every > 0 && z % nan_every == 0 {
+        if nan_every > 0 && z.is_multiple_of(nan_every) {
             f64::NAN
-        } else if z % 13 == 0 {
+        } else if z.is_multiple_of(13) {
             -0.0
         } else {
             ((z >> 40) % 11) as f64 - 5.0
