@@ -22,7 +22,7 @@
 //! known ones. Every computation uses blockarray's default scheduler: the work-stealing pool over
 //! all cores.
 
-use blockarray::{BlockArray, Boundary, random::Rng, s};
+use blockarray::{BlockArray, Boundary, QuantileMethod, random::Rng, s};
 use blockarray_hdf5::{DatasetOptions, dataset_info, from_hdf5, to_hdf5_with};
 use dag_core::{Scheduler, synthetic};
 use ndarray::ArrayD;
@@ -140,7 +140,7 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "percentile",
         about: "percentiles 5, 50, 95 of 10^8 values",
-        status: Status::Missing("blockarray has no percentile yet"),
+        status: Status::Ready(percentile),
         setup: None,
     },
     Workload {
@@ -312,6 +312,19 @@ fn topk(_data: &Path) -> BoxResult<Outcome> {
             Ok(x.topk(10, 0)?.compute()?)
         },
         mean,
+    )
+}
+
+fn percentile(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[100_000_000], [1_000_000])?;
+            Ok(
+                x.percentile([5.0, 50.0, 95.0], None, QuantileMethod::Linear, false)?
+                    .compute()?,
+            )
+        },
+        |r| r.sum(),
     )
 }
 

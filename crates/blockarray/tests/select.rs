@@ -185,3 +185,163 @@ fn topk_bad_inputs_name_the_value() {
         x.argtopk(2, 0).unwrap().name()
     );
 }
+
+/// NumPy's linear quantile of a lane (NaN if it has one), from its stable sort.
+fn linear_quantile(lane: &[f64], q: f64) -> f64 {
+    if lane.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let order = stable_argsort(lane);
+    let v: Vec<f64> = order.iter().map(|&i| lane[i]).collect();
+    let n = v.len();
+    let vi = (n as f64 - 1.0) * q;
+    let (lo, hi, prev) = if vi >= (n - 1) as f64 {
+        (n - 1, n - 1, -1.0)
+    } else {
+        (vi.floor() as usize, vi.floor() as usize + 1, vi.floor())
+    };
+    let g = vi - prev;
+    let d = v[hi] - v[lo];
+    if g >= 0.5 {
+        v[hi] - d * (1.0 - g)
+    } else {
+        v[lo] + d * g
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn quantiles_match_numpy_linear((shape, chunks, seed, thr) in arb_case(10), mask in any::<u8>(), qs in proptest::collection::vec(0.0f64..=1.0, 1..4), nans in 0u64..8, keep in any::<bool>()) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed, nans);
+        let x = BlockArray::from_array(d.clone(), chunks).unwrap();
+        let axes: Vec<usize> = (0..shape.len()).filter(|a| mask & (1 << a) != 0).collect();
+        prop_assume!(!axes.is_empty());
+        let got = x.quantile(qs.clone(), Some(&axes), blockarray::QuantileMethod::Linear, keep).unwrap().compute_with(&*s).unwrap();
+        // Reference: gather each output position's lane.
+        let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+        let mut want_shape = vec![qs.len()];
+        for a in 0..shape.len() {
+            if !axes.contains(&a) { want_shape.push(shape[a]); } else if keep { want_shape.push(1); }
+        }
+        prop_assert_eq!(got.shape(), want_shape.as_slice());
+        let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+        let mut lanes: std::collections::BTreeMap<Vec<usize>, Vec<f64>> = Default::default();
+        for (idx, &v) in d.indexed_iter() {
+            let key: Vec<usize> = kept.iter().map(|&a| idx[a]).collect();
+            lanes.entry(key).or_default().push(v);
+        }
+        for (key, lane) in &lanes {
+            for (k, &q) in qs.iter().enumerate() {
+                let mut at = vec![k];
+                let mut ki = key.iter();
+                for a in 0..shape.len() {
+                    if !axes.contains(&a) { at.push(*ki.next().unwrap()); } else if keep { at.push(0); }
+                }
+                let (g, w) = (got[IxDyn(&at)], linear_quantile(lane, q));
+                prop_assert!((g.is_nan() && w.is_nan()) || g == w, "{:?} q {}: {} vs {}", key, q, g, w);
+            }
+        }
+        let _ = kept_shape;
+        // Percentiles are quantiles at p / 100; the median is the mean of the middle pair.
+        let p = x.percentile(50.0, Some(&axes), blockarray::QuantileMethod::Linear, keep).unwrap().compute_with(&*s).unwrap();
+        let q = x.quantile(0.5, Some(&axes), blockarray::QuantileMethod::Linear, keep).unwrap().compute_with(&*s).unwrap();
+        prop_assert!(same(&p, &q));
+        let m = x.median(Some(&axes), keep).unwrap().compute_with(&*s).unwrap();
+        for ((a, b), lane) in m.iter().zip(q.iter()).zip(lanes.values()) {
+            prop_assert!((a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} vs {b} for {lane:?}");
+        }
+    }
+}
+
+#[test]
+fn nan_quantiles_skip_nan_and_types_follow_numpy() {
+    let x = BlockArray::from_array(
+        ndarray::array![[1.0, f64::NAN, 3.0], [f64::NAN, f64::NAN, f64::NAN]],
+        [1, 2],
+    )
+    .unwrap();
+    let m = x.nanmedian(Some(&[1]), false).unwrap().compute().unwrap();
+    assert_eq!(m[0], 2.0);
+    assert!(m[1].is_nan());
+    assert!(x.median(Some(&[1]), false).unwrap().compute().unwrap()[0].is_nan());
+    let p = x
+        .nanpercentile(
+            [0.0, 100.0],
+            None,
+            blockarray::QuantileMethod::Linear,
+            false,
+        )
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(p.into_raw_vec_and_offset().0, vec![1.0, 3.0]);
+    // Integers give f64, f32 gives f32.
+    let i = BlockArray::from_array(ndarray::array![1i64, 2, 3, 4], 3).unwrap();
+    let q: BlockArray<f64> = i
+        .quantile(0.25, None, blockarray::QuantileMethod::Linear, false)
+        .unwrap();
+    assert_eq!(q.compute().unwrap().into_iter().next(), Some(1.75));
+    let f = BlockArray::from_array(ndarray::array![1.0f32, 2.0, 3.0, 4.0], 3).unwrap();
+    let q: BlockArray<f32> = f.median(None, false).unwrap();
+    assert_eq!(q.compute().unwrap().into_iter().next(), Some(2.5f32));
+}
+
+#[test]
+fn quantile_bad_inputs_name_the_value() {
+    let x = BlockArray::<f64>::ones(&[4, 6], [2, 3]).unwrap();
+    let lin = blockarray::QuantileMethod::Linear;
+    let e = x.quantile(1.5, None, lin, false).unwrap_err();
+    assert!(e.to_string().contains("1.5"), "{e}");
+    let e = x.percentile([50.0, 101.0], None, lin, false).unwrap_err();
+    assert!(
+        e.to_string().contains("101") && e.to_string().contains("[0, 100]"),
+        "{e}"
+    );
+    let e = x.percentile(-1.0, None, lin, false).unwrap_err();
+    assert!(e.to_string().contains("-1"), "{e}");
+    assert!(x.quantile(f64::NAN, None, lin, false).is_err());
+    assert_eq!(
+        x.median(Some(&[2]), false).unwrap_err().kind(),
+        ErrorKind::Axis
+    );
+    let empty = BlockArray::<f64>::ones(&[0, 3], [1, 3]).unwrap();
+    assert!(
+        empty
+            .median(Some(&[0]), false)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    // Keys: q, method, axes and NaN handling are in the name.
+    let names = [
+        x.quantile(0.5, None, lin, false).unwrap().name().to_owned(),
+        x.quantile(0.25, None, lin, false)
+            .unwrap()
+            .name()
+            .to_owned(),
+        x.quantile(0.5, None, blockarray::QuantileMethod::Lower, false)
+            .unwrap()
+            .name()
+            .to_owned(),
+        x.quantile(0.5, Some(&[0]), lin, false)
+            .unwrap()
+            .name()
+            .to_owned(),
+        x.nanquantile(0.5, None, lin, false)
+            .unwrap()
+            .name()
+            .to_owned(),
+        x.quantile([0.5], None, lin, false)
+            .unwrap()
+            .name()
+            .to_owned(),
+    ];
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            assert_ne!(names[i], names[j], "{i} {j}");
+        }
+    }
+}

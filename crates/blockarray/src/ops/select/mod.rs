@@ -49,12 +49,12 @@ impl SortKey for f64 {
     type Quantile = f64;
     #[inline]
     fn key(self) -> u64 {
-        if self.is_nan() {
-            return u64::MAX;
-        }
-        // `+ 0.0` turns -0.0 into 0.0.
+        // Branch-free: `+ 0.0` turns -0.0 into 0.0; a negative number's bits are inverted, a
+        // positive one's sign bit set; NaN maps to the largest key.
         let b = (self + 0.0).to_bits();
-        if b & TOP != 0 { !b } else { b | TOP }
+        let flip = ((b as i64) >> 63) as u64 | TOP;
+        let nan = u64::from(self.is_nan()).wrapping_neg();
+        (b ^ flip) | nan
     }
     fn from_key(key: u64) -> f64 {
         if key == u64::MAX {
