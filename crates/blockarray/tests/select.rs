@@ -223,8 +223,8 @@ proptest! {
         // Reference: gather each output position's lane.
         let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
         let mut want_shape = vec![qs.len()];
-        for a in 0..shape.len() {
-            if !axes.contains(&a) { want_shape.push(shape[a]); } else if keep { want_shape.push(1); }
+        for (a, &len) in shape.iter().enumerate() {
+            if !axes.contains(&a) { want_shape.push(len); } else if keep { want_shape.push(1); }
         }
         prop_assert_eq!(got.shape(), want_shape.as_slice());
         let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
