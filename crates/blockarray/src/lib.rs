@@ -77,6 +77,7 @@ pub use ops::overlap::{Boundaries, Boundary, Depth, MapOverlap};
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
 pub use ops::select::SortKey;
 pub use ops::select::quantile::{QuantileMethod, Quantiles};
+pub use ops::select::sort::{SORT_MEMORY, SortOptions, argsort, sort};
 pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
 pub use plan::chunks::{
