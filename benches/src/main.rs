@@ -150,6 +150,12 @@ const WORKLOADS: &[Workload] = &[
         setup: None,
     },
     Workload {
+        name: "sort",
+        about: "sort 10^8 random values into a new array, chunks 10^6",
+        status: Status::Ready(sort),
+        setup: None,
+    },
+    Workload {
         name: "hdf5_sum",
         about: "sum of 2*10^8 f64 read from HDF5, chunks 10^6",
         status: Status::Ready(hdf5_sum),
@@ -325,6 +331,21 @@ fn percentile(_data: &Path) -> BoxResult<Outcome> {
             )
         },
         |r| r.sum(),
+    )
+}
+
+fn sort(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[100_000_000], [1_000_000])?;
+            Ok(x.sort(0)?.compute()?)
+        },
+        // The mean of every 1000th sorted value: the sorted order's quantiles, so engines with
+        // different generators agree to a few standard errors.
+        |r| {
+            let picked: Vec<f64> = r.iter().step_by(1000).copied().collect();
+            picked.iter().sum::<f64>() / picked.len().max(1) as f64
+        },
     )
 }
 

@@ -15,7 +15,7 @@
 //!
 //! 1. *Splitters*: a strided sample of the lane (pushed down into the source, so a generated
 //!    or stored array reads only the sampled elements) is sorted in one task and cut into `B`
-//!    buckets (8 per output block) by `B - 1` splitters.
+//!    buckets (16 per output block) by `B - 1` splitters.
 //! 2. *Partition*: each input block's `(key, position)` pairs are counting-sorted by bucket
 //!    (a table on the key's top 16 bits, then a binary search among the few splitters that
 //!    share them). The buckets' sizes, summed over the blocks in a tree, give every bucket's
@@ -23,7 +23,7 @@
 //! 3. *Output*: the task of output block `j` (ranks `o_j .. o_j + c_j`) gathers the pieces of
 //!    the buckets its ranks fall in from every partition task, sorts them (an LSD radix sort
 //!    on the keys, stable, so positions stay in order among equal keys) and keeps its ranks.
-//!    Buckets straddling an output boundary are sorted by both neighbours (about 1/8 extra).
+//!    Buckets straddling an output boundary are sorted by both neighbours (about 1/16 extra).
 //!
 //! Memory: the partition tasks hold 16 bytes per element (key and position). With a budget
 //! ([`SortOptions::memory`]) smaller than that, the output blocks are cut into `G` groups of
@@ -62,7 +62,7 @@ use std::sync::Arc;
 pub const SORT_MEMORY: usize = 4 << 30;
 
 /// Buckets per output block.
-const OVERSAMPLE: usize = 8;
+const OVERSAMPLE: usize = 16;
 
 /// Sample elements per bucket.
 const SAMPLES_PER_BUCKET: usize = 32;
@@ -90,59 +90,87 @@ enum Want {
     Positions,
 }
 
-/// LSD radix sort of `(key, position)` pairs by key, 8 bits at a time (stable; digits where
-/// every key agrees are skipped).
-fn radix_sort(v: &mut Vec<(u64, u64)>) {
-    if v.len() < 64 {
-        v.sort_by_key(|p| p.0);
+/// Bits per radix digit.
+const RADIX: u32 = 11;
+
+/// LSD radix sort by `key`, 11 bits at a time: stable; the six digit histograms come from one
+/// read, and digits where every key agrees are skipped.
+fn radix_sort_by<E: Copy + Default>(v: &mut Vec<E>, key: impl Fn(&E) -> u64) {
+    const DIGITS: usize = 64usize.div_ceil(RADIX as usize);
+    const SIZE: usize = 1 << RADIX;
+    const MASK: u64 = (1 << RADIX) - 1;
+    if v.len() < 512 {
+        v.sort_by_key(&key);
         return;
     }
-    let (mut and, mut or) = (u64::MAX, 0u64);
-    for p in v.iter() {
-        and &= p.0;
-        or |= p.0;
+    let mut hist = vec![[0usize; SIZE]; DIGITS];
+    for e in v.iter() {
+        let k = key(e);
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (RADIX as usize * d)) & MASK) as usize] += 1;
+        }
     }
-    let varying = and ^ or;
-    let mut buf: Vec<(u64, u64)> = vec![(0, 0); v.len()];
-    for shift in (0..64).step_by(8) {
-        if (varying >> shift) & 0xFF == 0 {
+    let mut buf: Vec<E> = vec![E::default(); v.len()];
+    for (d, h) in hist.iter().enumerate() {
+        if h.contains(&v.len()) {
             continue;
         }
-        let mut count = [0usize; 257];
-        for p in v.iter() {
-            count[((p.0 >> shift) & 0xFF) as usize + 1] += 1;
+        let mut next = vec![0usize; SIZE];
+        let mut at = 0;
+        for (slot, &c) in next.iter_mut().zip(h.iter()) {
+            *slot = at;
+            at += c;
         }
-        for d in 0..256 {
-            count[d + 1] += count[d];
-        }
-        for p in v.iter() {
-            let d = ((p.0 >> shift) & 0xFF) as usize;
-            buf[count[d]] = *p;
-            count[d] += 1;
+        let shift = RADIX as usize * d;
+        for e in v.iter() {
+            let b = ((key(e) >> shift) & MASK) as usize;
+            buf[next[b]] = *e;
+            next[b] += 1;
         }
         std::mem::swap(v, &mut buf);
     }
 }
 
-/// The bucket boundaries: `B - 1` splitters in `(key, position)` order, and a table from a
-/// key's top 16 bits to the splitters that start with them.
+/// The bucket boundaries: `B - 1` splitters in `(key, position)` order, and a table over the
+/// splitters' key range (at most 65536 slots of `2^shift` keys) giving the splitters in each
+/// slot, so that most lookups compare with one or two splitters.
 struct Splitters {
     keys: Vec<(u64, u64)>,
-    /// `first[t]`: the first splitter whose top 16 bits are at least `t` (65537 entries).
+    base: u64,
+    shift: u32,
+    /// `first[s]`: the splitters in slots before `s` (slot 0: keys below the first splitter's;
+    /// slots past the table: keys above the last's).
     first: Vec<u32>,
 }
 
 impl Splitters {
     fn new(keys: Vec<(u64, u64)>) -> Splitters {
-        let mut first = Vec::with_capacity((1 << 16) + 1);
-        let mut s = 0usize;
-        for t in 0..=(1u64 << 16) {
-            while s < keys.len() && (keys[s].0 >> 48) < t {
-                s += 1;
-            }
-            first.push(s as u32);
+        let base = keys.first().map_or(0, |k| k.0);
+        let width = keys.last().map_or(0, |k| k.0) - base;
+        let shift = (64 - width.leading_zeros()).saturating_sub(16);
+        let slots = (width >> shift) as usize + 1;
+        let mut first = vec![0u32; slots + 3];
+        for k in &keys {
+            first[Self::slot_of(k.0, base, shift, slots) + 1] += 1;
         }
-        Splitters { keys, first }
+        for s in 1..first.len() {
+            first[s] += first[s - 1];
+        }
+        Splitters {
+            keys,
+            base,
+            shift,
+            first,
+        }
+    }
+
+    #[inline]
+    fn slot_of(key: u64, base: u64, shift: u32, slots: usize) -> usize {
+        if key < base {
+            0
+        } else {
+            (((key - base) >> shift) as usize + 1).min(slots + 1)
+        }
     }
 
     fn buckets(&self) -> usize {
@@ -152,15 +180,26 @@ impl Splitters {
     /// The bucket of `(key, position)`: the number of splitters below it.
     #[inline]
     fn bucket(&self, key: u64, pos: u64) -> usize {
-        let top = (key >> 48) as usize;
-        let (a, b) = (self.first[top] as usize, self.first[top + 1] as usize);
-        a + self.keys[a..b].partition_point(|s| *s < (key, pos))
+        let s = Self::slot_of(key, self.base, self.shift, self.first.len() - 3);
+        let (a, b) = (self.first[s] as usize, self.first[s + 1] as usize);
+        if b - a > 8 {
+            // Many splitters share the slot (equal or clustered keys).
+            return a + self.keys[a..b].partition_point(|k| *k < (key, pos));
+        }
+        let mut i = a;
+        while i < b && self.keys[i] < (key, pos) {
+            i += 1;
+        }
+        i
     }
 }
 
-/// The pieces of one input block: its pairs in bucket order, for the buckets `lo..hi`.
+/// The pieces of one input block: its keys (and, for positions, their positions) in bucket
+/// order, for the buckets `lo..hi`.
 struct Pieces {
-    pairs: Vec<(u64, u64)>,
+    keys: Vec<u64>,
+    /// Empty unless positions are wanted.
+    pos: Vec<u64>,
     lo: usize,
     /// `offsets[b - lo] .. offsets[b - lo + 1]` is bucket `b`.
     offsets: Vec<usize>,
@@ -173,25 +212,26 @@ struct Layout {
     starts: Vec<u64>,
 }
 
-/// The pairs of one block counted per bucket, and (for buckets `keep`) laid out by bucket.
+/// The keys of one block counted per bucket, and (for buckets `keep`) laid out by bucket, with
+/// their positions when `positions`.
 fn partition_block<T: SortKey>(
     block: &ArrayD<T>,
     offset: u64,
     split: &Splitters,
     keep: Option<std::ops::Range<usize>>,
+    positions: bool,
 ) -> Pieces {
-    let data: Vec<T> = block.iter().copied().collect();
     let nb = split.buckets();
     let mut counts = vec![0u64; nb];
-    let buckets: Vec<u32> = data
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            let b = split.bucket(x.key(), offset + i as u64);
-            counts[b] += 1;
-            b as u32
-        })
-        .collect();
+    let mut keys: Vec<u64> = Vec::with_capacity(block.len());
+    let mut buckets: Vec<u32> = Vec::with_capacity(block.len());
+    for (i, &x) in block.iter().enumerate() {
+        let k = x.key();
+        let b = split.bucket(k, offset + i as u64);
+        counts[b] += 1;
+        keys.push(k);
+        buckets.push(b as u32);
+    }
     let keep = keep.unwrap_or(0..nb);
     let mut offsets = Vec::with_capacity(keep.len() + 1);
     let mut at = 0usize;
@@ -201,17 +241,26 @@ fn partition_block<T: SortKey>(
     }
     offsets.push(at);
     let mut next = offsets.clone();
-    let mut pairs = vec![(0u64, 0u64); at];
-    for (i, (&x, &b)) in data.iter().zip(&buckets).enumerate() {
+    let mut out_keys = vec![0u64; at];
+    let mut out_pos = if positions {
+        vec![0u64; at]
+    } else {
+        Vec::new()
+    };
+    for (i, (&k, &b)) in keys.iter().zip(&buckets).enumerate() {
         let b = b as usize;
         if keep.contains(&b) {
             let slot = &mut next[b - keep.start];
-            pairs[*slot] = (x.key(), offset + i as u64);
+            out_keys[*slot] = k;
+            if positions {
+                out_pos[*slot] = offset + i as u64;
+            }
             *slot += 1;
         }
     }
     Pieces {
-        pairs,
+        keys: out_keys,
+        pos: out_pos,
         lo: keep.start,
         offsets,
         counts,
@@ -288,6 +337,8 @@ struct PartNode<T> {
     barrier: Option<Arc<dyn Node>>,
     /// The group's ranks.
     ranks: std::ops::Range<u64>,
+    /// Whether positions are kept with the keys.
+    positions: bool,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -318,6 +369,7 @@ impl<T: SortKey> Node for PartNode<T> {
         }
         let grouped = self.layout.is_some();
         let ranks = self.ranks.clone();
+        let positions = self.positions;
         BlockTask {
             deps,
             func: Arc::new(move |v: &[Value]| {
@@ -329,8 +381,8 @@ impl<T: SortKey> Node for PartNode<T> {
                 } else {
                     None
                 };
-                let p = partition_block(block, offset, split, keep);
-                let n = p.pairs.len() * 16 + p.counts.len() * 8;
+                let p = partition_block(block, offset, split, keep, positions);
+                let n = (p.keys.len() + p.pos.len() + p.counts.len()) * 8;
                 Ok(Value::with_nbytes(p, n))
             }),
         }
@@ -462,28 +514,44 @@ impl<T: SortKey> Node for OutNode<T> {
             func: Arc::new(move |v: &[Value]| {
                 let layout = v[0].get::<Layout>()?;
                 let buckets = bucket_range(&layout.starts, &ranks);
-                let mut pairs: Vec<(u64, u64)> = Vec::new();
+                let base = layout.starts[buckets.start];
+                let lo = (ranks.start - base) as usize;
+                let hi = (ranks.end - base) as usize;
+                let mut total = 0;
+                let mut pieces: Vec<(&Pieces, std::ops::Range<usize>)> = Vec::new();
                 for b in buckets.clone() {
                     for part in &v[1..] {
                         let p = part.get::<Pieces>()?;
                         let k = b.checked_sub(p.lo).ok_or("internal: bucket not kept")?;
                         let range = p.offsets[k]..p.offsets[k + 1];
-                        pairs.extend_from_slice(&p.pairs[range]);
+                        total += range.len();
+                        pieces.push((p, range));
                     }
                 }
-                radix_sort(&mut pairs);
-                let base = layout.starts[buckets.start];
-                let lo = (ranks.start - base) as usize;
-                let hi = (ranks.end - base) as usize;
-                let mine = pairs
-                    .get(lo..hi)
-                    .ok_or("internal: output ranks outside the buckets")?;
+                let outside = "internal: output ranks outside the buckets";
                 Ok(match want {
                     Want::Values => {
-                        let vals: Vec<T> = mine.iter().map(|p| T::from_key(p.0)).collect();
+                        let mut keys: Vec<u64> = Vec::with_capacity(total);
+                        for (p, r) in &pieces {
+                            keys.extend_from_slice(&p.keys[r.clone()]);
+                        }
+                        radix_sort_by(&mut keys, |&k| k);
+                        let mine = keys.get(lo..hi).ok_or(outside)?;
+                        let vals: Vec<T> = mine.iter().map(|&k| T::from_key(k)).collect();
                         block_value(ArrayD::from_shape_vec(IxDyn(&[vals.len()]), vals)?)
                     }
                     Want::Positions => {
+                        let mut pairs: Vec<(u64, u64)> = Vec::with_capacity(total);
+                        for (p, r) in &pieces {
+                            pairs.extend(
+                                p.keys[r.clone()]
+                                    .iter()
+                                    .copied()
+                                    .zip(p.pos[r.clone()].iter().copied()),
+                            );
+                        }
+                        radix_sort_by(&mut pairs, |p| p.0);
+                        let mine = pairs.get(lo..hi).ok_or(outside)?;
                         let pos: Vec<i64> = mine.iter().map(|p| p.1 as i64).collect();
                         block_value(ArrayD::from_shape_vec(IxDyn(&[pos.len()]), pos)?)
                     }
@@ -614,6 +682,7 @@ fn sample_sort<T: SortKey, U: Element>(
             layout: counted.clone(),
             barrier: barrier.clone(),
             ranks: ranks.clone(),
+            positions: want == Want::Positions,
             _type: std::marker::PhantomData,
         });
         let layout = match &counted {
@@ -704,7 +773,7 @@ impl<T: SortKey> Node for LaneSortNode<T> {
                     pairs.clear();
                     pairs.extend(lane.iter().enumerate().map(|(i, &x)| (x.key(), i as u64)));
                     if kth.is_empty() {
-                        radix_sort(&mut pairs);
+                        radix_sort_by(&mut pairs, |p| p.0);
                     } else {
                         let mut from = 0;
                         for &k in &kth {
