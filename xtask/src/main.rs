@@ -36,6 +36,11 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    (
+        "blockarray-hdf5",
+        "sort_dataset",
+        &["--gb", "0.1", "--memory-gb", "0.03", "--reserve-gb", "1"],
+    ),
 ];
 
 fn main() -> ExitCode {

@@ -25,7 +25,8 @@
 //!    on the keys, stable, so positions stay in order among equal keys) and keeps its ranks.
 //!    Buckets straddling an output boundary are sorted by both neighbours (about 1/16 extra).
 //!
-//! Memory: the partition tasks hold 16 bytes per element (key and position). With a budget
+//! Memory: the partition tasks hold 8 bytes per element (the key; 16 with the position for
+//! `argsort`). With a budget
 //! ([`SortOptions::memory`]) smaller than that, the output blocks are cut into `G` groups of
 //! consecutive blocks; the bucket sizes are counted first (one pass), then each group runs its
 //! own partition pass, keeping only its buckets and reading the input again (each block
@@ -34,8 +35,9 @@
 //! the blocks in flight; the input is read `G + 2` times (sample, counts, one per group), or
 //! twice when it fits (sample, partition).
 //!
-//! Costs for `m` input and `m'` output blocks: `1 + G·m + m' + tree` tasks; bytes moved: the
-//! sample, `16·n` bytes of pieces, `8·n` of output.
+//! Costs for `m` input and `m'` output blocks: `1 + G·m + m' + tree` tasks (`+ m` counting
+//! tasks with groups); bytes moved: the sample, `8·n` bytes of pieces (`16·n` for `argsort`),
+//! `8·n` of output.
 //!
 //! `partition` of long lanes returns the sorted lane (a valid partition: NumPy only promises
 //! the order around each `kth`); short lanes are partitioned by selection. `sort` rebuilds the
@@ -57,8 +59,8 @@ use dag_core::{BlockIndex, Value};
 use ndarray::{ArrayD, IxDyn};
 use std::sync::Arc;
 
-/// The default memory budget of an out-of-core sort's partition pass: 4 GiB of
-/// `(key, position)` pairs (16 bytes per element).
+/// The default memory budget of an out-of-core sort's partition pass: 4 GiB of keys (8 bytes
+/// per element; 16 with positions, for `argsort`).
 pub const SORT_MEMORY: usize = 4 << 30;
 
 /// Buckets per output block.
@@ -70,8 +72,8 @@ const SAMPLES_PER_BUCKET: usize = 32;
 /// Options of [`BlockArray::sort_with`] and [`BlockArray::argsort_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SortOptions {
-    /// Bytes the partition tasks of one pass may hold together (16 per element); a larger
-    /// lane is sorted in groups, reading its input once per group.
+    /// Bytes the partition tasks of one pass may hold together (8 per element for `sort`, 16
+    /// for `argsort`); a larger lane is sorted in groups, reading its input once per group.
     pub memory: usize,
 }
 
@@ -353,7 +355,9 @@ impl<T: SortKey> Node for PartNode<T> {
         v
     }
     fn blockwise(&self) -> bool {
-        false
+        // One block of each input: the input's task (a re-read, with groups) runs inside this
+        // one, so a group's blocks are read only when its partition runs.
+        true
     }
     fn block(&self, index: &[usize]) -> BlockTask {
         let offset = self.input.meta().chunks.block_start(index)[0] as u64;
@@ -416,7 +420,8 @@ impl<T: SortKey> Node for CountNode<T> {
         v
     }
     fn blockwise(&self) -> bool {
-        self.split.is_none()
+        // One block of each input (see `PartNode`).
+        true
     }
     fn block(&self, index: &[usize]) -> BlockTask {
         let offset = self.input.meta().chunks.block_start(index)[0] as u64;
@@ -600,7 +605,12 @@ fn sample_sort<T: SortKey, U: Element>(
     let buckets = (m_out * OVERSAMPLE).clamp(1, 1 << 20);
     let mut t = token_of(&[&x.node]);
     t.write_str("sample-sort").write_usize(memory);
-    let bytes = n.saturating_mul(16);
+    // Pieces hold 8 bytes per element (keys), 16 with positions.
+    let per_elem = match want {
+        Want::Values => 8,
+        Want::Positions => 16,
+    };
+    let bytes = n.saturating_mul(per_elem);
     let groups = bytes.div_ceil(memory.max(1)).clamp(1, m_out);
     let grouped = groups > 1;
     // 1. Splitters from a strided sample.
