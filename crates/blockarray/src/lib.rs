@@ -27,8 +27,10 @@
 //!   [`BlockArray::from_array`], [`random::Rng`], …), elementwise operators and ufuncs
 //!   ([`ops::elementwise`]), reductions ([`ops::reduce`]), indexing ([`ops::slicing`], [`s!`]),
 //!   shape operations ([`ops::shape`]), contractions ([`tensordot`]), user block functions
-//!   ([`ops::blockwise`]), and results ([`expr::lower`]: `compute`, `store`, `persist`,
-//!   [`Computation`]).
+//!   ([`ops::blockwise`]), blocks with their neighbours' margins ([`ops::overlap`]:
+//!   `overlap`, `map_overlap`, `trim_internal`), selection and ordering ([`ops::select`]:
+//!   `topk`, exact `quantile`/`percentile`/`median`, out-of-core `sort`/`argsort`/`partition`),
+//!   and results ([`expr::lower`]: `compute`, `store`, `persist`, [`Computation`]).
 //! * [`Chunks`] — how an array is cut into blocks (per-axis block lengths, like dask's tuple
 //!   of tuples), built from a [`ChunkSpec`]; [`plan::rechunk::plan_rechunk`] moves between
 //!   chunkings without any task reading more than a memory bound.

@@ -11,7 +11,7 @@
 //!
 //! Only slivers move between blocks. Each margin piece that comes from another block is a
 //! *sliver task*: a slice of that block (its last `before` rows, its first `after` columns, a
-//! corner, …), a node of its own ([`BlockSlicesNode`]) whose tasks read one block and keep a
+//! corner, …), a node of its own (`BlockSlicesNode`) whose tasks read one block and keep a
 //! few rows of it. The overlap task of a block reads its own block and the slivers of its
 //! neighbours (up to `3^d - 1` of them in `d` dimensions) and assembles the extended block.
 //! Margins taken from the block itself (reflections and repeated edges at the array's

@@ -6,7 +6,7 @@
 //! and ties by position, so `argsort` is stable and the result is the same whatever the
 //! chunking.
 //!
-//! **Short lanes** (at most [`LANE_BYTES`](super::quantile::LANE_BYTES) along the axis) are
+//! **Short lanes** (at most [`super::quantile::LANE_BYTES`] along the axis) are
 //! sorted in memory: the axis is rechunked into one block (the other axes cut so blocks stay
 //! near 128 MiB) and each lane is sorted (or partitioned) in its block's task.
 //!
@@ -566,6 +566,28 @@ impl<T: SortKey> Node for OutNode<T> {
     }
 }
 
+/// `()` once an output block is done: what the barrier waits for, so that the output blocks
+/// themselves are not held until the whole group is done.
+struct DoneNode {
+    meta: Meta,
+    out: Arc<dyn Node>,
+}
+
+impl Node for DoneNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.out.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        BlockTask {
+            deps: vec![(0, BlockIndex::from_slice(index))],
+            func: Arc::new(|_: &[Value]| Ok(Value::with_nbytes((), 0))),
+        }
+    }
+}
+
 /// Done when every output block of a group is: the next group's partition waits for it.
 struct BarrierNode {
     meta: Meta,
@@ -728,9 +750,15 @@ fn sample_sort<T: SortKey, U: Element>(
             _type: std::marker::PhantomData,
         });
         if grouped && g + 1 < groups {
+            let done: Arc<dyn Node> = Arc::new(DoneNode {
+                meta: out
+                    .meta()
+                    .derive("sort-done", to.clone(), out.meta().chunks.clone()),
+                out: out.clone(),
+            });
             barrier = Some(Arc::new(BarrierNode {
                 meta: Meta::new::<i64>("sort-barrier", to, one.clone()),
-                out: out.clone(),
+                out: done,
             }));
         }
         outs.push(BlockArray::wrap(out));

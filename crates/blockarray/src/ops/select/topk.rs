@@ -7,7 +7,7 @@
 //! elements, best first, with their positions along the axis: a scan against the worst kept
 //! element (a branch that is almost never taken once the buffer is full) for small `m`, a
 //! selection (`select_nth_unstable`) then a sort of the `m` for large `m`. Combine tasks merge
-//! sorted candidate lists (linear in `|k|`) up to [`DEFAULT_FANIN`](crate::DEFAULT_FANIN) at a
+//! sorted candidate lists (linear in `|k|`) up to [`crate::DEFAULT_FANIN`] at a
 //! time; the finish step lays the last list out along the axis. Cost: one task per block (fused
 //! with whatever produces the block), `⌈B/8⌉ + ⌈B/64⌉ + …` combine tasks for `B` blocks along
 //! the axis, and `|k|` values and indices per lane moving between tasks.
