@@ -345,3 +345,56 @@ fn quantile_bad_inputs_name_the_value() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn sort_argsort_partition_match_stable_sort((shape, chunks, seed, thr) in arb_case(12), axis_pick in any::<usize>(), k_pick in any::<usize>(), nans in 0u64..6) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed, nans);
+        let x = BlockArray::from_array(d.clone(), chunks).unwrap();
+        let axis = axis_pick % shape.len();
+        let len = shape[axis];
+        let want_vals = along(&d, axis, len, |lane| stable_argsort(lane).iter().map(|&i| lane[i]).collect());
+        let want_idx = along(&d, axis, len, |lane| stable_argsort(lane).iter().map(|&i| i as i64).collect());
+        prop_assert!(same(&x.sort(axis).unwrap().compute_with(&*s).unwrap(), &want_vals));
+        prop_assert_eq!(x.argsort(axis).unwrap().compute_with(&*s).unwrap(), want_idx);
+        let kth = k_pick % len;
+        let p = x.partition(&[kth as isize], axis).unwrap().compute_with(&*s).unwrap();
+        let ip = x.argpartition(&[kth as isize], axis).unwrap().compute_with(&*s).unwrap();
+        for ((lane, plane), iplane) in d.lanes(Axis(axis)).into_iter().zip(p.lanes(Axis(axis))).zip(ip.lanes(Axis(axis))) {
+            let v: Vec<f64> = lane.iter().copied().collect();
+            let at = v[stable_argsort(&v)[kth]];
+            let pv: Vec<f64> = plane.iter().copied().collect();
+            prop_assert!(numpy_cmp(pv[kth], at).is_eq());
+            prop_assert!(pv[..kth].iter().all(|&e| numpy_cmp(e, at).is_le()));
+            prop_assert!(pv[kth + 1..].iter().all(|&e| numpy_cmp(e, at).is_ge()));
+            // argpartition's positions pick the same arrangement out of the lane.
+            let picked: Vec<f64> = iplane.iter().map(|&i| v[i as usize]).collect();
+            prop_assert!(numpy_cmp(picked[kth], at).is_eq());
+            let mut sorted_positions: Vec<i64> = iplane.iter().copied().collect();
+            sorted_positions.sort_unstable();
+            prop_assert_eq!(sorted_positions, (0..len as i64).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn sort_bad_inputs_name_the_value() {
+    let x = BlockArray::<f64>::ones(&[4, 6], [2, 3]).unwrap();
+    assert_eq!(x.sort(2).unwrap_err().kind(), ErrorKind::Axis);
+    assert!(x.argsort(5).unwrap_err().to_string().contains("axis 5"));
+    let e = x.partition(&[6], 1).unwrap_err();
+    assert!(
+        e.to_string().contains("kth 6") && e.to_string().contains("length 6"),
+        "{e}"
+    );
+    let e = x.argpartition(&[-7], 1).unwrap_err();
+    assert!(e.to_string().contains("kth -7"), "{e}");
+    assert_ne!(x.sort(0).unwrap().name(), x.sort(1).unwrap().name());
+    assert_ne!(
+        x.partition(&[1], 0).unwrap().name(),
+        x.partition(&[2], 0).unwrap().name()
+    );
+}

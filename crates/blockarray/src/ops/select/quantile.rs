@@ -1031,6 +1031,14 @@ impl<T: SortKey> BlockArray<T> {
     }
 
     /// [`percentile`](Self::percentile) ignoring NaN (`numpy.nanpercentile`).
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, QuantileMethod};
+    /// let x = BlockArray::from_array(ndarray::array![f64::NAN, 10.0, 20.0, 30.0, 40.0], 2)?;
+    /// let p = x.nanpercentile(25.0, None, QuantileMethod::Nearest, false)?.compute()?;
+    /// assert_eq!(p.into_iter().next(), Some(20.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn nanpercentile(
         &self,
         p: impl Into<Quantiles>,
@@ -1071,6 +1079,13 @@ impl<T: SortKey> BlockArray<T> {
     }
 
     /// The median ignoring NaN (`numpy.nanmedian`).
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::from_array(ndarray::array![[1.0, f64::NAN, 5.0], [2.0, 4.0, 8.0]], 2)?;
+    /// let m = x.nanmedian(Some(&[1]), false)?.compute()?;
+    /// assert_eq!(m.into_raw_vec_and_offset().0, vec![3.0, 4.0]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn nanmedian(
         &self,
         axes: Option<&[usize]>,

@@ -948,7 +948,7 @@ impl<T: SortKey> BlockArray<T> {
     /// use blockarray::BlockArray;
     /// let x = BlockArray::from_array(ndarray::array![[3.0, f64::NAN, 1.0], [2.0, 5.0, -1.0]], [1, 2])?;
     /// let s = x.sort(1)?.compute()?;
-    /// assert_eq!(s.row(1).to_vec(), vec![-1.0, 2.0, 5.0]);
+    /// assert_eq!((s[[1, 0]], s[[1, 1]], s[[1, 2]]), (-1.0, 2.0, 5.0));
     /// assert!(s[[0, 2]].is_nan());
     /// # Ok::<(), blockarray::Error>(())
     /// ```
@@ -956,7 +956,16 @@ impl<T: SortKey> BlockArray<T> {
         self.sort_with(axis, &SortOptions::default())
     }
 
-    /// [`sort`](Self::sort) with a memory budget for the partition pass.
+    /// [`sort`](Self::sort) with a memory budget for the partition pass: with less than 8
+    /// bytes per element, long lanes are sorted in groups that read the input again.
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, SortOptions};
+    /// let x = BlockArray::arange(0i64, 1000, 1, 100)?.map("scramble", |v| (v * 7919) % 1000);
+    /// let s = x.sort_with(0, &SortOptions { memory: 1 << 30 })?;
+    /// assert_eq!(s.compute()?, BlockArray::arange(0i64, 1000, 1, 100)?.compute()?);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn sort_with(&self, axis: usize, options: &SortOptions) -> Result<BlockArray<T>> {
         sort_impl::<T, T>(self, axis, Want::Values, &[], options.memory, "sort")
     }
@@ -974,7 +983,16 @@ impl<T: SortKey> BlockArray<T> {
         self.argsort_with(axis, &SortOptions::default())
     }
 
-    /// [`argsort`](Self::argsort) with a memory budget for the partition pass.
+    /// [`argsort`](Self::argsort) with a memory budget for the partition pass (16 bytes per
+    /// element).
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, SortOptions};
+    /// let x = BlockArray::from_array(ndarray::array![3.0, 1.0, 2.0], 2)?;
+    /// let i = x.argsort_with(0, &SortOptions::default())?.compute()?;
+    /// assert_eq!(i.into_raw_vec_and_offset().0, vec![1, 2, 0]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn argsort_with(&self, axis: usize, options: &SortOptions) -> Result<BlockArray<i64>> {
         sort_impl::<T, i64>(self, axis, Want::Positions, &[], options.memory, "argsort")
     }
@@ -1001,6 +1019,14 @@ impl<T: SortKey> BlockArray<T> {
 
     /// The positions [`partition`](Self::partition) moves each element from
     /// (`numpy.argpartition`).
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let x = BlockArray::from_array(ndarray::array![40, 10, 30, 20], 3)?;
+    /// let i = x.argpartition(&[-1], 0)?.compute()?;
+    /// assert_eq!(i[3], 0); // the largest, 40, was at position 0
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn argpartition(&self, kth: &[isize], axis: usize) -> Result<BlockArray<i64>> {
         sort_impl::<T, i64>(
             self,
@@ -1014,11 +1040,23 @@ impl<T: SortKey> BlockArray<T> {
 }
 
 /// `x` sorted along `axis`; see [`BlockArray::sort`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![2, 3, 1], 2)?;
+/// assert_eq!(blockarray::sort(&x, 0)?.compute()?.into_raw_vec_and_offset().0, vec![1, 2, 3]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
 pub fn sort<T: SortKey>(x: &BlockArray<T>, axis: usize) -> Result<BlockArray<T>> {
     x.sort(axis)
 }
 
 /// The stable sorting positions of `x` along `axis`; see [`BlockArray::argsort`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![2, 3, 1], 2)?;
+/// assert_eq!(blockarray::argsort(&x, 0)?.compute()?.into_raw_vec_and_offset().0, vec![2, 0, 1]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
 pub fn argsort<T: SortKey>(x: &BlockArray<T>, axis: usize) -> Result<BlockArray<i64>> {
     x.argsort(axis)
 }

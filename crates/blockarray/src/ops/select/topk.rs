@@ -338,11 +338,23 @@ impl<T: SortKey> BlockArray<T> {
 
 /// The `k` largest elements of `x` along `axis` (`k < 0`: the `-k` smallest); see
 /// [`BlockArray::topk`].
+///
+/// ```
+/// let x = blockarray::BlockArray::arange(0i64, 100, 1, 7)?;
+/// assert_eq!(blockarray::topk(&x, 2, 0)?.compute()?.into_raw_vec_and_offset().0, vec![99, 98]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
 pub fn topk<T: SortKey>(x: &BlockArray<T>, k: isize, axis: usize) -> Result<BlockArray<T>> {
     x.topk(k, axis)
 }
 
 /// The positions of [`topk`]'s elements; see [`BlockArray::argtopk`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![5, 9, 1], 2)?;
+/// assert_eq!(blockarray::argtopk(&x, -1, 0)?.compute()?.into_raw_vec_and_offset().0, vec![2]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
 pub fn argtopk<T: SortKey>(x: &BlockArray<T>, k: isize, axis: usize) -> Result<BlockArray<i64>> {
     x.argtopk(k, axis)
 }
