@@ -18,8 +18,10 @@
 //!   [`COLLECT_MAX`] elements, the keys themselves, among which the rank is selected exactly.
 //!   A 64-bit key is pinned after at most 4 passes (2 for 32-bit types, 1 for `u8`), whatever
 //!   the data; the partials are histograms (512 KiB) or at most `COLLECT_MAX` keys per target,
-//!   so memory per task is bounded. The passes read the input's blocks again, which stay in
-//!   memory between passes (as any array read by several consumers does).
+//!   so memory per task is bounded. A lane of at most [`HOLD_BYTES`] keeps its blocks in memory
+//!   between the passes (as any array read by several consumers does); a larger lane is read
+//!   again by every pass that still has a target to pin (each block computed inside its pass
+//!   task, not kept), so its memory stays bounded too.
 //!
 //! Costs of the long-lane path, for `B` blocks and `P ≤ 4` passes: `P·B` chunk tasks (each a
 //! scan of its block), `P·⌈B/7⌉` combine tasks, `P` finish tasks; bytes moved between tasks:
@@ -48,6 +50,11 @@ use std::sync::Arc;
 /// Lanes of at most this many bytes are selected in memory, one block per group of lanes;
 /// longer lanes use the distributed radix selection.
 pub const LANE_BYTES: usize = 64 << 20;
+
+/// The radix selection keeps a lane's blocks in memory between its passes when the lane is at
+/// most this large (4 GiB), and computes each block again in every pass that needs it
+/// otherwise, so that a lane larger than memory is selected with bounded memory.
+pub const HOLD_BYTES: usize = 4 << 30;
 
 /// A radix-selection target whose current bin holds at most this many elements is finished by
 /// collecting them (8 bytes each) rather than by another histogram.
@@ -644,6 +651,9 @@ struct PassChunkNode<T> {
     meta: Meta,
     input: Arc<dyn Node>,
     state: Option<Arc<dyn Node>>,
+    /// Whether the task computes its block itself (inside the task, only when the pass has
+    /// something to look at) rather than reading the input's shared block.
+    reread: bool,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -652,7 +662,10 @@ impl<T: SortKey> Node for PassChunkNode<T> {
         &self.meta
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
-        let mut v = vec![self.input.clone()];
+        let mut v = Vec::new();
+        if !self.reread {
+            v.push(self.input.clone());
+        }
         v.extend(self.state.clone());
         v
     }
@@ -662,20 +675,33 @@ impl<T: SortKey> Node for PassChunkNode<T> {
         self.state.is_none()
     }
     fn block(&self, index: &[usize]) -> BlockTask {
-        let mut deps = vec![(0, BlockIndex::from_slice(index))];
-        if self.state.is_some() {
-            deps.push((1, BlockIndex::from_vec(vec![0; index.len()])));
+        let mut deps = Vec::new();
+        if !self.reread {
+            deps.push((0, BlockIndex::from_slice(index)));
         }
+        if self.state.is_some() {
+            deps.push((deps.len(), BlockIndex::from_vec(vec![0; index.len()])));
+        }
+        let (reread, input, at) = (self.reread, self.input.clone(), index.to_vec());
         BlockTask {
             deps,
             func: Arc::new(move |v: &[Value]| {
-                let block = block_ref::<T>(&v[0])?;
                 let initial = SelectState::default();
-                let state = match v.get(1) {
+                let state = match v.get(usize::from(!reread)) {
                     Some(s) => s.get::<SelectState>()?,
                     None => &initial,
                 };
-                let p = scan_block(block, state);
+                let p = if reread {
+                    if state.counts.is_some() && state.groups().is_empty() {
+                        // Every target is pinned: no need to read the block again.
+                        scan_block::<T>(&ArrayD::from_elem(IxDyn(&[0]), T::default()), state)
+                    } else {
+                        let block = crate::expr::lower::compute_block_inline(&input, &at)?;
+                        scan_block(block_ref::<T>(&block)?, state)
+                    }
+                } else {
+                    scan_block(block_ref::<T>(&v[0])?, state)
+                };
                 let n = PassMerge::partial_bytes(&p);
                 Ok(Value::with_nbytes(p, n))
             }),
@@ -778,10 +804,14 @@ impl<T: SortKey> Node for LaneResultNode<T> {
 
 /// The quantiles of all the elements of `x` (one lane) by radix selection: a 1-d array of one
 /// value per `q`.
-fn radix_lane<T: SortKey>(x: &BlockArray<T>, spec: &Arc<Spec>) -> Result<BlockArray<T::Quantile>> {
+fn radix_lane<T: SortKey>(
+    x: &BlockArray<T>,
+    spec: &Arc<Spec>,
+    reread: bool,
+) -> Result<BlockArray<T::Quantile>> {
     // Named after this lane's own input: lanes of one call must not share keys.
     let mut t = token_of(&[&x.node]);
-    t.write_str("radix-select");
+    t.write_str("radix-select").write_u64(u64::from(reread));
     spec.tokenize(&mut t);
     let nd = x.ndim();
     let axes: Vec<usize> = (0..nd).collect();
@@ -797,6 +827,7 @@ fn radix_lane<T: SortKey>(x: &BlockArray<T>, spec: &Arc<Spec>) -> Result<BlockAr
             meta: Meta::new::<T>("quantile-pass", tp.clone(), partial_chunks.clone()),
             input: x.node.clone(),
             state: state.clone(),
+            reread,
             _type: std::marker::PhantomData,
         });
         let combined =
@@ -831,10 +862,11 @@ fn quantiles<T: SortKey>(
     keepdims: bool,
     op: &str,
 ) -> Result<BlockArray<T::Quantile>> {
-    quantiles_bounded(x, spec, q_axis, axes, keepdims, op, LANE_BYTES)
+    quantiles_bounded(x, spec, q_axis, axes, keepdims, op, LANE_BYTES, HOLD_BYTES)
 }
 
-/// [`quantiles`] with lanes longer than `lane_bytes` selected by the radix passes.
+/// [`quantiles`] with lanes longer than `lane_bytes` selected by the radix passes, which re-read
+/// a lane of more than `hold_bytes` in each pass.
 #[allow(clippy::too_many_arguments)]
 fn quantiles_bounded<T: SortKey>(
     x: &BlockArray<T>,
@@ -844,6 +876,7 @@ fn quantiles_bounded<T: SortKey>(
     keepdims: bool,
     op: &str,
     lane_bytes: usize,
+    hold_bytes: usize,
 ) -> Result<BlockArray<T::Quantile>> {
     let axes = norm_axes(x.ndim(), axes)?;
     let shape = x.shape().to_vec();
@@ -926,7 +959,8 @@ fn quantiles_bounded<T: SortKey>(
             })
             .collect();
         let sub = BlockArray::<T>::wrap(crate::ops::slicing::slice_node(&x.node, &slices)?);
-        lanes.push(radix_lane(&sub, &spec)?);
+        let reread = lane.saturating_mul(T::itemsize()) > hold_bytes;
+        lanes.push(radix_lane(&sub, &spec, reread)?);
     }
     let refs: Vec<&BlockArray<T::Quantile>> = lanes.iter().collect();
     let stacked = if refs.len() == 1 {
@@ -1206,6 +1240,40 @@ mod tests {
             .collect()
     }
 
+    /// A lane above the hold bound is read again by each pass instead of kept: the passes hold
+    /// histograms, not the input (and give the same result).
+    #[test]
+    fn rereading_lanes_do_not_hold_the_input() {
+        let x = crate::random::Rng::new(3)
+            .random::<f64>(&[1 << 23], [1 << 20])
+            .unwrap();
+        let input = x.nbytes() as u64;
+        let spec = Spec {
+            qs: vec![Some(0.05), Some(0.5), Some(0.95)],
+            method: QuantileMethod::Linear,
+            skip_nan: false,
+        };
+        let run = |hold: usize| {
+            let q = quantiles_bounded(&x, spec.clone(), true, None, false, "quantile", 0, hold)
+                .unwrap();
+            q.compute_with_callbacks(&sched_sync::SyncScheduler::new(), &dag_core::NoCallbacks)
+                .unwrap()
+        };
+        let (held, held_stats) = run(HOLD_BYTES);
+        let (reread, reread_stats) = run(0);
+        assert_eq!(held, reread);
+        assert!(
+            held_stats.peak_bytes as u64 >= input,
+            "{}",
+            held_stats.peak_bytes
+        );
+        assert!(
+            (reread_stats.peak_bytes as u64) < input / 4,
+            "{} of {input}",
+            reread_stats.peak_bytes
+        );
+    }
+
     const METHODS: [QuantileMethod; 13] = [
         QuantileMethod::Linear,
         QuantileMethod::Lower,
@@ -1253,8 +1321,8 @@ mod tests {
             };
             let all: Vec<f64> = d.iter().copied().collect();
             let want_all = lane_reference(&all, &spec.qs, method, skip);
-            for bound in [0, LANE_BYTES] {
-                let got = quantiles_bounded(&x, spec.clone(), true, None, false, "quantile", bound)
+            for (bound, hold) in [(0, HOLD_BYTES), (0, 0), (LANE_BYTES, HOLD_BYTES)] {
+                let got = quantiles_bounded(&x, spec.clone(), true, None, false, "quantile", bound, hold)
                     .unwrap().compute_with(&*sched).unwrap();
                 let got: Vec<f64> = got.iter().copied().collect();
                 prop_assert_eq!(got.len(), want_all.len());
@@ -1262,7 +1330,7 @@ mod tests {
                     prop_assert!((g.is_nan() && w.is_nan()) || g == w, "bound {}: {:?} vs {:?}", bound, got, want_all);
                 }
                 // Along axis 1, keeping dims: one lane per row.
-                let got = quantiles_bounded(&x, spec.clone(), true, Some(&[1]), true, "quantile", bound)
+                let got = quantiles_bounded(&x, spec.clone(), true, Some(&[1]), true, "quantile", bound, hold)
                     .unwrap().compute_with(&*sched).unwrap();
                 prop_assert_eq!(got.shape(), &[qs.len(), rows, 1]);
                 for r in 0..rows {
