@@ -95,9 +95,9 @@ enum Want {
 /// Bits per radix digit.
 const RADIX: u32 = 11;
 
-/// LSD radix sort by `key`, 11 bits at a time: stable; the six digit histograms come from one
-/// read, and digits where every key agrees are skipped.
-fn radix_sort_by<E: Copy + Default>(v: &mut Vec<E>, key: impl Fn(&E) -> u64) {
+/// LSD radix sort of a slice by `key`, 11 bits at a time, with `buf` as scratch: stable; the
+/// six digit histograms come from one read, and digits where every key agrees are skipped.
+fn radix_sort_by<E: Copy + Default>(v: &mut [E], buf: &mut Vec<E>, key: impl Fn(&E) -> u64) {
     const DIGITS: usize = 64usize.div_ceil(RADIX as usize);
     const SIZE: usize = 1 << RADIX;
     const MASK: u64 = (1 << RADIX) - 1;
@@ -112,24 +112,35 @@ fn radix_sort_by<E: Copy + Default>(v: &mut Vec<E>, key: impl Fn(&E) -> u64) {
             h[((k >> (RADIX as usize * d)) & MASK) as usize] += 1;
         }
     }
-    let mut buf: Vec<E> = vec![E::default(); v.len()];
+    buf.clear();
+    buf.resize(v.len(), E::default());
+    // Ping-pong between `v` and `buf`; `in_buf` says where the data is.
+    let mut in_buf = false;
+    let mut next = vec![0usize; SIZE];
     for (d, h) in hist.iter().enumerate() {
         if h.contains(&v.len()) {
             continue;
         }
-        let mut next = vec![0usize; SIZE];
         let mut at = 0;
         for (slot, &c) in next.iter_mut().zip(h.iter()) {
             *slot = at;
             at += c;
         }
         let shift = RADIX as usize * d;
-        for e in v.iter() {
+        let (from, to): (&[E], &mut [E]) = if in_buf {
+            (&buf[..], &mut *v)
+        } else {
+            (&*v, &mut buf[..])
+        };
+        for e in from {
             let b = ((key(e) >> shift) & MASK) as usize;
-            buf[next[b]] = *e;
+            to[next[b]] = *e;
             next[b] += 1;
         }
-        std::mem::swap(v, &mut buf);
+        in_buf = !in_buf;
+    }
+    if in_buf {
+        v.copy_from_slice(buf);
     }
 }
 
@@ -534,28 +545,38 @@ impl<T: SortKey> Node for OutNode<T> {
                     }
                 }
                 let outside = "internal: output ranks outside the buckets";
+                // Buckets are in order: sorting each on its own (in cache) sorts them all.
+                let per_bucket = v.len() - 1;
                 Ok(match want {
                     Want::Values => {
                         let mut keys: Vec<u64> = Vec::with_capacity(total);
-                        for (p, r) in &pieces {
-                            keys.extend_from_slice(&p.keys[r.clone()]);
+                        let mut buf = Vec::new();
+                        for chunk in pieces.chunks(per_bucket) {
+                            let start = keys.len();
+                            for (p, r) in chunk {
+                                keys.extend_from_slice(&p.keys[r.clone()]);
+                            }
+                            radix_sort_by(&mut keys[start..], &mut buf, |&k| k);
                         }
-                        radix_sort_by(&mut keys, |&k| k);
                         let mine = keys.get(lo..hi).ok_or(outside)?;
                         let vals: Vec<T> = mine.iter().map(|&k| T::from_key(k)).collect();
                         block_value(ArrayD::from_shape_vec(IxDyn(&[vals.len()]), vals)?)
                     }
                     Want::Positions => {
                         let mut pairs: Vec<(u64, u64)> = Vec::with_capacity(total);
-                        for (p, r) in &pieces {
-                            pairs.extend(
-                                p.keys[r.clone()]
-                                    .iter()
-                                    .copied()
-                                    .zip(p.pos[r.clone()].iter().copied()),
-                            );
+                        let mut buf = Vec::new();
+                        for chunk in pieces.chunks(per_bucket) {
+                            let start = pairs.len();
+                            for (p, r) in chunk {
+                                pairs.extend(
+                                    p.keys[r.clone()]
+                                        .iter()
+                                        .copied()
+                                        .zip(p.pos[r.clone()].iter().copied()),
+                                );
+                            }
+                            radix_sort_by(&mut pairs[start..], &mut buf, |p| p.0);
                         }
-                        radix_sort_by(&mut pairs, |p| p.0);
                         let mine = pairs.get(lo..hi).ok_or(outside)?;
                         let pos: Vec<i64> = mine.iter().map(|p| p.1 as i64).collect();
                         block_value(ArrayD::from_shape_vec(IxDyn(&[pos.len()]), pos)?)
@@ -802,6 +823,7 @@ impl<T: SortKey> Node for LaneSortNode<T> {
                 let lanes = super::axis_last(block, axis);
                 let data = lanes.as_slice().ok_or("lanes are contiguous")?;
                 let mut pairs: Vec<(u64, u64)> = Vec::with_capacity(len);
+                let mut scratch = Vec::new();
                 let mut vals: Vec<T> = Vec::new();
                 let mut pos: Vec<i64> = Vec::new();
                 for lane in data.chunks_exact(len.max(1)) {
@@ -811,7 +833,7 @@ impl<T: SortKey> Node for LaneSortNode<T> {
                     pairs.clear();
                     pairs.extend(lane.iter().enumerate().map(|(i, &x)| (x.key(), i as u64)));
                     if kth.is_empty() {
-                        radix_sort_by(&mut pairs, |p| p.0);
+                        radix_sort_by(&mut pairs, &mut scratch, |p| p.0);
                     } else {
                         let mut from = 0;
                         for &k in &kth {
