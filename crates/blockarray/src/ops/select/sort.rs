@@ -191,7 +191,7 @@ impl Splitters {
     }
 
     /// The bucket of `(key, position)`: the number of splitters below it.
-    #[inline]
+    #[inline(always)]
     fn bucket(&self, key: u64, pos: u64) -> usize {
         let s = Self::slot_of(key, self.base, self.shift, self.first.len() - 3);
         let (a, b) = (self.first[s] as usize, self.first[s + 1] as usize);
@@ -236,15 +236,24 @@ fn partition_block<T: SortKey>(
 ) -> Pieces {
     let nb = split.buckets();
     let mut counts = vec![0u64; nb];
-    let mut keys: Vec<u64> = Vec::with_capacity(block.len());
-    let mut buckets: Vec<u32> = Vec::with_capacity(block.len());
-    for (i, &x) in block.iter().enumerate() {
-        let k = x.key();
-        let b = split.bucket(k, offset + i as u64);
-        counts[b] += 1;
-        keys.push(k);
-        buckets.push(b as u32);
-    }
+    let owned;
+    let data: &[T] = match block.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = block.iter().copied().collect::<Vec<T>>();
+            &owned
+        }
+    };
+    let keys: Vec<u64> = data.iter().map(|&x| x.key()).collect();
+    let buckets: Vec<u32> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let b = split.bucket(k, offset + i as u64);
+            counts[b] += 1;
+            b as u32
+        })
+        .collect();
     let keep = keep.unwrap_or(0..nb);
     let mut offsets = Vec::with_capacity(keep.len() + 1);
     let mut at = 0usize;
