@@ -656,7 +656,10 @@ fn sample_sort<T: SortKey, U: Element>(
     let m_out = out_chunks.len();
     let buckets = (m_out * OVERSAMPLE).clamp(1, 1 << 20);
     let mut t = token_of(&[&x.node]);
-    t.write_str("sample-sort").write_usize(memory);
+    // What the partition keeps depends on the output wanted (positions or not).
+    t.write_str("sample-sort")
+        .write_usize(memory)
+        .write_u64(u64::from(want == Want::Positions));
     // Pieces hold 8 bytes per element (keys), 16 with positions.
     let per_elem = match want {
         Want::Values => 8,
@@ -1152,6 +1155,28 @@ mod tests {
                     prop_assert!(part[kth + 1..].iter().all(|&v| numpy_cmp(v, at).is_ge()));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn sort_and_argsort_in_one_run_do_not_share_partitions() {
+        let x = BlockArray::from_array(
+            ndarray::Array1::from_iter((0..500i64).map(|i| (i * 37) % 500)),
+            50,
+        )
+        .unwrap();
+        let s: BlockArray<i64> =
+            sort_bounded(&x, 0, Want::Values, &[], SORT_MEMORY, "sort", 0).unwrap();
+        let a: BlockArray<i64> =
+            sort_bounded(&x, 0, Want::Positions, &[], SORT_MEMORY, "argsort", 0).unwrap();
+        let mut c = crate::Computation::new();
+        let (hs, ha) = (c.add(&s), c.add(&a));
+        let mut out = c.run(&sched_sync::SyncScheduler::new()).unwrap();
+        let sorted = out.take(hs).unwrap();
+        let order = out.take(ha).unwrap();
+        let xv = x.compute().unwrap();
+        for (k, &i) in order.iter().enumerate() {
+            assert_eq!(xv[i as usize], sorted[k]);
         }
     }
 
