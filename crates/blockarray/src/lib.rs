@@ -75,11 +75,15 @@ pub use ext::*;
 pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use ops::elementwise::{Operand, where_};
-pub use ops::overlap::{Boundaries, Boundary, Depth, MapOverlap};
+pub use ops::overlap::{
+    Boundaries, Boundary, Depth, MapOverlap, map_overlap, overlap, trim_internal,
+};
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
 pub use ops::select::SortKey;
-pub use ops::select::quantile::{QuantileMethod, Quantiles};
-pub use ops::select::sort::{SORT_MEMORY, SortOptions, argsort, sort};
+pub use ops::select::quantile::{
+    QuantileMethod, Quantiles, median, nanmedian, nanpercentile, nanquantile, percentile, quantile,
+};
+pub use ops::select::sort::{SORT_MEMORY, SortOptions, argpartition, argsort, partition, sort};
 pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
 pub use plan::chunks::{

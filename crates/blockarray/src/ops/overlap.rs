@@ -1017,6 +1017,76 @@ impl<T: Element> BlockArray<T> {
     }
 }
 
+/// `x` with every block extended by its neighbours' margins (dask's `overlap`); see
+/// [`BlockArray::overlap`].
+///
+/// ```
+/// use blockarray::{BlockArray, Boundary, overlap};
+/// let x = BlockArray::arange(0i64, 6, 1, 3)?;
+/// let y = overlap(&x, 1, Boundary::Nearest)?.compute()?;
+/// assert_eq!(y.into_raw_vec_and_offset().0, vec![0, 0, 1, 2, 3, 2, 3, 4, 5, 5]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn overlap<T: Element>(
+    x: &BlockArray<T>,
+    depth: impl Into<Depth>,
+    boundary: impl Into<Boundaries<T>>,
+) -> Result<BlockArray<T>> {
+    x.overlap(depth, boundary)
+}
+
+/// `f` over every block of `x` extended by `depth`, the margins trimmed afterwards (dask's
+/// `map_overlap`); see [`BlockArray::map_overlap`].
+///
+/// ```
+/// use blockarray::{BlockArray, Boundary, map_overlap};
+/// let x = BlockArray::arange(0.0, 6.0, 1.0, 2)?;
+/// // A centred difference (x[i+1] - x[i-1]) / 2 with the edges repeated.
+/// let d = map_overlap(&x, 1, Boundary::Nearest, |b: &ndarray::ArrayD<f64>, _| {
+///     let n = b.len();
+///     Ok(ndarray::ArrayD::from_shape_fn(b.raw_dim(), |i| {
+///         let (l, r) = (i[0].saturating_sub(1), (i[0] + 1).min(n - 1));
+///         (b[[r]] - b[[l]]) / 2.0
+///     }))
+/// })?;
+/// assert_eq!(d.compute()?.into_raw_vec_and_offset().0, vec![0.5, 1.0, 1.0, 1.0, 1.0, 0.5]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn map_overlap<T, U, F>(
+    x: &BlockArray<T>,
+    depth: impl Into<Depth>,
+    boundary: impl Into<Boundaries<T>>,
+    f: F,
+) -> Result<BlockArray<U>>
+where
+    T: Element,
+    U: Element,
+    F: Fn(&ArrayD<T>, &BlockInfo<'_>) -> std::result::Result<ArrayD<U>, TaskError>
+        + Send
+        + Sync
+        + 'static,
+{
+    x.map_overlap(depth, boundary, f)
+}
+
+/// Every block of `x` without the margins of `overlap(depth, boundary)` (dask's
+/// `trim_internal`); see [`BlockArray::trim_internal`].
+///
+/// ```
+/// use blockarray::{BlockArray, Boundary, trim_internal};
+/// let x = BlockArray::arange(0i64, 6, 1, 3)?;
+/// let y = x.overlap(1, Boundary::None)?;
+/// assert_eq!(trim_internal(&y, 1, Boundary::None)?.compute()?, x.compute()?);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn trim_internal<T: Element>(
+    x: &BlockArray<T>,
+    depth: impl Into<Depth>,
+    boundary: impl Into<Boundaries<T>>,
+) -> Result<BlockArray<T>> {
+    x.trim_internal(depth, boundary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

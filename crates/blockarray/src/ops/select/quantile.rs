@@ -1174,6 +1174,115 @@ impl<T: SortKey> BlockArray<T> {
     }
 }
 
+/// The `q`-th quantiles of `x` over `axes` (`numpy.quantile`); see [`BlockArray::quantile`].
+///
+/// ```
+/// use blockarray::{BlockArray, QuantileMethod, quantile};
+/// let x = BlockArray::arange(0.0, 11.0, 1.0, 4)?;
+/// let q = quantile(&x, [0.1, 0.9], None, QuantileMethod::Linear, false)?.compute()?;
+/// assert_eq!(q.into_raw_vec_and_offset().0, vec![1.0, 9.0]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn quantile<T: SortKey>(
+    x: &BlockArray<T>,
+    q: impl Into<Quantiles>,
+    axes: Option<&[usize]>,
+    method: QuantileMethod,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.quantile(q, axes, method, keepdims)
+}
+
+/// [`quantile`] ignoring NaN (`numpy.nanquantile`); see [`BlockArray::nanquantile`].
+///
+/// ```
+/// use blockarray::{BlockArray, QuantileMethod, nanquantile};
+/// let x = BlockArray::from_array(ndarray::array![f64::NAN, 1.0, 3.0], 2)?;
+/// let q = nanquantile(&x, 0.5, None, QuantileMethod::Linear, false)?.compute()?;
+/// assert_eq!(q.into_iter().next(), Some(2.0));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn nanquantile<T: SortKey>(
+    x: &BlockArray<T>,
+    q: impl Into<Quantiles>,
+    axes: Option<&[usize]>,
+    method: QuantileMethod,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.nanquantile(q, axes, method, keepdims)
+}
+
+/// The `p`-th percentiles of `x` over `axes` (`numpy.percentile`); see
+/// [`BlockArray::percentile`].
+///
+/// ```
+/// use blockarray::{BlockArray, QuantileMethod, percentile};
+/// let x = BlockArray::arange(0i64, 101, 1, 20)?;
+/// let p = percentile(&x, 95.0, None, QuantileMethod::Higher, false)?.compute()?;
+/// assert_eq!(p.into_iter().next(), Some(95.0));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn percentile<T: SortKey>(
+    x: &BlockArray<T>,
+    p: impl Into<Quantiles>,
+    axes: Option<&[usize]>,
+    method: QuantileMethod,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.percentile(p, axes, method, keepdims)
+}
+
+/// [`percentile`] ignoring NaN (`numpy.nanpercentile`); see [`BlockArray::nanpercentile`].
+///
+/// ```
+/// use blockarray::{BlockArray, QuantileMethod, nanpercentile};
+/// let x = BlockArray::from_array(ndarray::array![4.0, f64::NAN, 8.0], 2)?;
+/// let p = nanpercentile(&x, 100.0, None, QuantileMethod::Linear, false)?.compute()?;
+/// assert_eq!(p.into_iter().next(), Some(8.0));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn nanpercentile<T: SortKey>(
+    x: &BlockArray<T>,
+    p: impl Into<Quantiles>,
+    axes: Option<&[usize]>,
+    method: QuantileMethod,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.nanpercentile(p, axes, method, keepdims)
+}
+
+/// The median of `x` over `axes` (`numpy.median`); see [`BlockArray::median`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![[1, 9], [3, 5]], 1)?;
+/// let m = blockarray::median(&x, Some(&[0]), false)?.compute()?;
+/// assert_eq!(m.into_raw_vec_and_offset().0, vec![2.0, 7.0]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn median<T: SortKey>(
+    x: &BlockArray<T>,
+    axes: Option<&[usize]>,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.median(axes, keepdims)
+}
+
+/// The median ignoring NaN (`numpy.nanmedian`); see [`BlockArray::nanmedian`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![f64::NAN, 2.0, 6.0], 2)?;
+/// let m = blockarray::nanmedian(&x, None, false)?.compute()?;
+/// assert_eq!(m.into_iter().next(), Some(4.0));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn nanmedian<T: SortKey>(
+    x: &BlockArray<T>,
+    axes: Option<&[usize]>,
+    keepdims: bool,
+) -> Result<BlockArray<T::Quantile>> {
+    x.nanmedian(axes, keepdims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

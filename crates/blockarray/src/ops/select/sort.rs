@@ -1095,6 +1095,40 @@ pub fn argsort<T: SortKey>(x: &BlockArray<T>, axis: usize) -> Result<BlockArray<
     x.argsort(axis)
 }
 
+/// `x` partitioned along `axis` around the positions `kth` (`numpy.partition`); see
+/// [`BlockArray::partition`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![5, 1, 4, 2, 3], 2)?;
+/// let p = blockarray::partition(&x, &[0, -1], 0)?.compute()?;
+/// assert_eq!((p[0], p[4]), (1, 5));
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn partition<T: SortKey>(
+    x: &BlockArray<T>,
+    kth: &[isize],
+    axis: usize,
+) -> Result<BlockArray<T>> {
+    x.partition(kth, axis)
+}
+
+/// The positions [`partition`] moves each element from (`numpy.argpartition`); see
+/// [`BlockArray::argpartition`].
+///
+/// ```
+/// let x = blockarray::BlockArray::from_array(ndarray::array![5, 1, 4], 2)?;
+/// let i = blockarray::argpartition(&x, &[0], 0)?.compute()?;
+/// assert_eq!(i[0], 1);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn argpartition<T: SortKey>(
+    x: &BlockArray<T>,
+    kth: &[isize],
+    axis: usize,
+) -> Result<BlockArray<i64>> {
+    x.argpartition(kth, axis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
