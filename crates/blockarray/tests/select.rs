@@ -398,3 +398,28 @@ fn sort_bad_inputs_name_the_value() {
         x.partition(&[2], 0).unwrap().name()
     );
 }
+
+#[test]
+fn empty_other_axes_give_empty_results() {
+    let x = BlockArray::<f64>::zeros(&[0, 5], [1, 2]).unwrap();
+    assert_eq!(x.topk(2, 1).unwrap().compute().unwrap().shape(), &[0, 2]);
+    assert_eq!(x.argsort(1).unwrap().compute().unwrap().shape(), &[0, 5]);
+    assert_eq!(x.sort(0).unwrap().compute().unwrap().shape(), &[0, 5]);
+    let lin = blockarray::QuantileMethod::Linear;
+    assert_eq!(
+        x.quantile([0.5, 0.9], Some(&[1]), lin, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .shape(),
+        &[2, 0]
+    );
+    assert_eq!(
+        x.median(Some(&[1]), true)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .shape(),
+        &[0, 1]
+    );
+}
