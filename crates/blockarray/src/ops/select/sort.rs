@@ -671,13 +671,11 @@ fn sample_sort<T: SortKey, U: Element>(
     // 1. Splitters from a strided sample.
     let target = (buckets * SAMPLES_PER_BUCKET).max(1024);
     let step = (n / target).max(1);
-    let source = if grouped {
-        reread(&x.node, 0)
-    } else {
-        x.node.clone()
-    };
+    // A source absorbs the strided slice (reading only the sample); otherwise the slice's tasks
+    // read the input's blocks, whose only other consumers are the partition tasks without
+    // groups (with groups, those read the input again).
     let sample = crate::ops::slicing::slice_node(
-        &source,
+        &x.node,
         &[NormSlice {
             start: 0,
             len: n.div_ceil(step),
