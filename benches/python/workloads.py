@@ -299,6 +299,21 @@ def overlap_stencil_numpy(_):
     return ndimage.uniform_filter(x, size=3, mode="reflect")
 
 
+def sort_dask(_):
+    raise Missing("dask.array has no sort")
+
+
+def sort_numpy(_):
+    np = _np()
+    x = np.random.default_rng(SEED).random(10**8)
+    return np.sort(x)
+
+
+def every_1000th_mean(a):
+    """The mean of every 1000th element of the sorted result (the check of `sort`)."""
+    return float(_np().asarray(a, dtype="f8")[::1000].mean())
+
+
 HDF5_CHUNK = 10**6
 
 
@@ -354,6 +369,7 @@ WORKLOADS = {
     "topk": mean,
     "percentile": total,
     "overlap_stencil": mean,
+    "sort": every_1000th_mean,
     "hdf5_sum": total,
     "zarr_sum": total,
 }

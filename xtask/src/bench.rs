@@ -170,6 +170,14 @@ const SPECS: &[Spec] = &[
         traffic: None,
     },
     Spec {
+        name: "sort",
+        about: "sort 10⁸ random values into a new array (chunks 10⁶); dask has no sort",
+        random: true,
+        // The mean of every 1000th sorted value: 10⁵ values, standard error about 1e-3.
+        tolerance: 5e-3,
+        traffic: None,
+    },
+    Spec {
         name: "hdf5_sum",
         about: "sum of 2·10⁸ f64 read from HDF5 (page cache), chunks 10⁶",
         random: false,

@@ -30,6 +30,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "ones_sum", &[]),
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
+    ("blockarray", "mean_filter", &["2000"]),
     ("blockarray-hdf5", "blocked_sum", &[]),
     ("blockarray-hdf5", "stack_files", &[]),
     (
@@ -54,6 +55,11 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         "blockarray-zarr",
         "larger_than_memory_zarr",
         &["--gb", "0.5"],
+    ),
+    (
+        "blockarray-hdf5",
+        "sort_dataset",
+        &["--gb", "0.1", "--memory-gb", "0.03", "--reserve-gb", "1"],
     ),
 ];
 

@@ -27,8 +27,10 @@
 //!   [`BlockArray::from_array`], [`random::Rng`], …), elementwise operators and ufuncs
 //!   ([`ops::elementwise`]), reductions ([`ops::reduce`]), indexing ([`ops::slicing`], [`s!`]),
 //!   shape operations ([`ops::shape`]), contractions ([`tensordot`]), user block functions
-//!   ([`ops::blockwise`]), and results ([`expr::lower`]: `compute`, `store`, `persist`,
-//!   [`Computation`]).
+//!   ([`ops::blockwise`]), blocks with their neighbours' margins ([`ops::overlap`]:
+//!   `overlap`, `map_overlap`, `trim_internal`), selection and ordering ([`ops::select`]:
+//!   `topk`, exact `quantile`/`percentile`/`median`, out-of-core `sort`/`argsort`/`partition`),
+//!   and results ([`expr::lower`]: `compute`, `store`, `persist`, [`Computation`]).
 //! * [`Chunks`] — how an array is cut into blocks (per-axis block lengths, like dask's tuple
 //!   of tuples), built from a [`ChunkSpec`]; [`plan::rechunk::plan_rechunk`] moves between
 //!   chunkings without any task reading more than a memory bound.
@@ -76,7 +78,16 @@ pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use ops::elementwise::{Operand, where_};
 pub use ops::mask::extract;
+pub use ops::overlap::{
+    Boundaries, Boundary, Depth, MapOverlap, map_overlap, overlap, trim_internal,
+};
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
+pub use ops::select::SortKey;
+pub use ops::select::quantile::{
+    QuantileMethod, Quantiles, median, nanmedian, nanpercentile, nanquantile, percentile, quantile,
+};
+pub use ops::select::sort::{SORT_MEMORY, SortOptions, argpartition, argsort, partition, sort};
+pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
 pub use plan::chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,

@@ -828,6 +828,76 @@ impl Node for PersistedNode {
     }
 }
 
+/// Block `index` of `node`, computed on the calling thread now: its tasks are lowered (fused)
+/// and run one after another, each intermediate dropped after its last use. For tasks that
+/// must read a block again without keeping it from an earlier read ([`reread`]).
+pub(crate) fn compute_block_inline(
+    node: &Arc<dyn Node>,
+    index: &[usize],
+) -> std::result::Result<Value, dag_core::TaskError> {
+    let (graph, keys) = lower(
+        &[(node.clone(), vec![BlockIndex::from_slice(index)])],
+        true,
+        default_max_tasks(),
+    )?;
+    let plan = dag_core::Plan::new(&graph, &keys)?;
+    let n = plan.len();
+    let mut slots: Vec<Option<Value>> = vec![None; n];
+    let mut uses: Vec<usize> = (0..n).map(|i| plan.dependents(i).len()).collect();
+    let mut inputs = Vec::new();
+    for id in 0..n {
+        for &d in plan.deps(id) {
+            let d = d as usize;
+            inputs.push(slots[d].clone().ok_or("internal: inline input missing")?);
+            uses[d] -= 1;
+            if uses[d] == 0 && !plan.is_output(d) {
+                slots[d] = None;
+            }
+        }
+        slots[id] = Some(plan.run(id, &inputs)?);
+        inputs.clear();
+    }
+    let out = *plan.outputs().first().ok_or("internal: no inline output")? as usize;
+    Ok(slots[out].take().ok_or("internal: inline output missing")?)
+}
+
+/// `input`'s blocks under other keys (`salt`), each computed inside its own task from
+/// `input`'s expression (its tasks are not part of the outer graph).
+struct RereadNode {
+    meta: Meta,
+    input: Arc<dyn Node>,
+}
+
+impl Node for RereadNode {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        Vec::new()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let (input, index) = (self.input.clone(), index.to_vec());
+        BlockTask {
+            deps: Vec::new(),
+            func: Arc::new(move |_: &[Value]| compute_block_inline(&input, &index)),
+        }
+    }
+}
+
+/// `node` read afresh: the same blocks, under keys of their own (`salt` tells passes apart),
+/// each computed inside its task from `node`'s expression. A multi-pass algorithm whose input
+/// does not fit in memory reads it once per pass this way, instead of keeping every block from
+/// the first pass to the last (what sharing one task per block implies).
+pub(crate) fn reread(node: &Arc<dyn Node>, salt: u64) -> Arc<dyn Node> {
+    let mut t = Tokenizer::new();
+    t.write_str(&node.meta().name).write_u64(salt);
+    let meta = node.meta().derive("reread", t, node.meta().chunks.clone());
+    Arc::new(RereadNode {
+        meta,
+        input: node.clone(),
+    })
+}
+
 /// A typed reference to one array's result in a [`Computation`].
 pub struct Handle<T> {
     index: usize,

@@ -103,7 +103,7 @@ where
 }
 
 /// [`blockwise`], with `op` and `tag` (the user function's type name) hashed into the keys.
-fn blockwise_tagged<T, U, F>(
+pub(crate) fn blockwise_tagged<T, U, F>(
     op: &OpName,
     tag: &str,
     inputs: &[&BlockArray<T>],

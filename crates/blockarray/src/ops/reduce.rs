@@ -587,6 +587,35 @@ fn partial_value<R: Reduction>(p: R::Partial) -> Value {
     Value::with_nbytes(p, n)
 }
 
+/// How partials merge in a tree's combine levels: every [`Reduction`], and the crate's other
+/// trees (the passes of selections, top-k) whose per-block step needs more than one block.
+pub(crate) trait Merge: Send + Sync + 'static {
+    /// What one block, or a group of blocks, reduces to.
+    type Partial: Send + Sync + 'static;
+    /// Merge two partials of the same kept-axes block.
+    fn merge_partials(&self, a: &Self::Partial, b: &Self::Partial) -> Self::Partial;
+    /// Bytes held by a partial.
+    fn partial_bytes(p: &Self::Partial) -> usize;
+    /// The predicted bytes of a partial covering `elements` kept-axes positions, for planning
+    /// memory (the default: eight bytes each).
+    fn predicted_partial_bytes(&self, elements: usize) -> usize {
+        elements * 8
+    }
+}
+
+impl<R: Reduction> Merge for R {
+    type Partial = R::Partial;
+    fn merge_partials(&self, a: &R::Partial, b: &R::Partial) -> R::Partial {
+        self.merge(a, b)
+    }
+    fn partial_bytes(p: &R::Partial) -> usize {
+        R::nbytes(p)
+    }
+    fn predicted_partial_bytes(&self, elements: usize) -> usize {
+        self.predicted_nbytes(elements)
+    }
+}
+
 /// Per-block partials.
 struct ChunkNode<R: Reduction> {
     meta: Meta,
@@ -601,7 +630,7 @@ impl<R: Reduction> Node for ChunkNode<R> {
     }
     fn block_nbytes(&self, index: &[usize]) -> usize {
         self.red
-            .predicted_nbytes(self.meta.chunks.block_shape(index).iter().product())
+            .predicted_partial_bytes(self.meta.chunks.block_shape(index).iter().product())
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
@@ -621,7 +650,7 @@ impl<R: Reduction> Node for ChunkNode<R> {
 }
 
 /// Merges groups of partials along the reduced axes.
-struct CombineNode<R: Reduction> {
+struct CombineNode<R: Merge> {
     meta: Meta,
     input: Arc<dyn Node>,
     /// Group size per axis (1 on kept axes).
@@ -629,13 +658,13 @@ struct CombineNode<R: Reduction> {
     red: Arc<R>,
 }
 
-impl<R: Reduction> Node for CombineNode<R> {
+impl<R: Merge> Node for CombineNode<R> {
     fn meta(&self) -> &Meta {
         &self.meta
     }
     fn block_nbytes(&self, index: &[usize]) -> usize {
         self.red
-            .predicted_nbytes(self.meta.chunks.block_shape(index).iter().product())
+            .predicted_partial_bytes(self.meta.chunks.block_shape(index).iter().product())
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
@@ -680,11 +709,12 @@ impl<R: Reduction> Node for CombineNode<R> {
                     return Ok(first.clone());
                 }
                 let first = first.get::<R::Partial>()?;
-                let mut acc = red.merge(first, rest[0].get::<R::Partial>()?);
+                let mut acc = red.merge_partials(first, rest[0].get::<R::Partial>()?);
                 for x in &rest[1..] {
-                    acc = red.merge(&acc, x.get::<R::Partial>()?);
+                    acc = red.merge_partials(&acc, x.get::<R::Partial>()?);
                 }
-                Ok(partial_value::<R>(acc))
+                let n = R::partial_bytes(&acc);
+                Ok(Value::with_nbytes(acc, n))
             }),
         }
     }
@@ -733,6 +763,55 @@ pub(crate) fn norm_axes(ndim: usize, axes: Option<&[usize]>) -> Result<Vec<usize
     Ok(v)
 }
 
+/// The combine levels of a tree over per-block partials (`node`: one partial per input block,
+/// the reduced axes' chunks all 1): each level merges up to `fanin` partials (the fan-in split
+/// between the reduced axes that still have several blocks) until one partial is left along
+/// every reduced axis. `U` only names the element type in the nodes' metadata.
+pub(crate) fn combine_levels<U: Element, R: Merge>(
+    mut node: Arc<dyn Node>,
+    axes: &[usize],
+    fanin: usize,
+    red: &Arc<R>,
+    op: &str,
+    t: &Tokenizer,
+) -> Result<Arc<dyn Node>> {
+    let ndim = node.meta().chunks.ndim();
+    // Split the fan-in between the reduced axes that still have several blocks.
+    let mut level = 0u64;
+    loop {
+        let nb = node.meta().chunks.numblocks();
+        let multi: Vec<usize> = axes.iter().copied().filter(|&a| nb[a] > 1).collect();
+        if multi.is_empty() {
+            break;
+        }
+        let per_axis = ((fanin as f64).powf(1.0 / multi.len() as f64).floor() as usize).max(2);
+        let group: Vec<usize> = (0..ndim)
+            .map(|a| if multi.contains(&a) { per_axis } else { 1 })
+            .collect();
+        let axes_chunks: Vec<Vec<usize>> = (0..ndim)
+            .map(|a| {
+                if multi.contains(&a) {
+                    vec![1; nb[a].div_ceil(per_axis)]
+                } else {
+                    node.meta().chunks.axis(a).to_vec()
+                }
+            })
+            .collect();
+        let mut tl = t.clone();
+        tl.write_u64(level);
+        level += 1;
+        // Kept axes of unknown length stay unknown (their partials are as long as the blocks).
+        let chunks = Chunks::from_blocks(axes_chunks)?.with_unknown_of(&node.meta().chunks, axes);
+        node = Arc::new(CombineNode {
+            meta: Meta::new::<U>(&format!("{op}-combine"), tl, chunks),
+            input: node,
+            group,
+            red: red.clone(),
+        });
+    }
+    Ok(node)
+}
+
 /// Reduce `x` over `axes` (all when `None`) with `red`, as a tree whose combine tasks merge up
 /// to `fanin` partials each. Keeps the reduced axes (length 1) when `keepdims`.
 pub fn reduce<R: Reduction>(
@@ -765,7 +844,7 @@ pub fn reduce<R: Reduction>(
             }
         })
         .collect();
-    let mut node: Arc<dyn Node> = Arc::new(ChunkNode {
+    let node: Arc<dyn Node> = Arc::new(ChunkNode {
         meta: Meta::new::<R::Out>(
             &format!("{op}-chunk"),
             t.clone(),
@@ -775,41 +854,7 @@ pub fn reduce<R: Reduction>(
         axes: axes.clone(),
         red: red.clone(),
     });
-    // Split the fan-in between the reduced axes that still have several blocks.
-    let mut level = 0u64;
-    loop {
-        let nb = node.meta().chunks.numblocks();
-        let multi: Vec<usize> = axes.iter().copied().filter(|&a| nb[a] > 1).collect();
-        if multi.is_empty() {
-            break;
-        }
-        let per_axis = ((fanin as f64).powf(1.0 / multi.len() as f64).floor() as usize).max(2);
-        let group: Vec<usize> = (0..x.ndim())
-            .map(|a| if multi.contains(&a) { per_axis } else { 1 })
-            .collect();
-        let axes_chunks: Vec<Vec<usize>> = (0..x.ndim())
-            .map(|a| {
-                if multi.contains(&a) {
-                    vec![1; nb[a].div_ceil(per_axis)]
-                } else {
-                    node.meta().chunks.axis(a).to_vec()
-                }
-            })
-            .collect();
-        let mut tl = t.clone();
-        tl.write_u64(level);
-        level += 1;
-        node = Arc::new(CombineNode {
-            meta: Meta::new::<R::Out>(
-                &format!("{op}-combine"),
-                tl,
-                Chunks::from_blocks(axes_chunks)?.with_unknown_of(input_chunks, &axes),
-            ),
-            input: node,
-            group,
-            red: red.clone(),
-        });
-    }
+    let node = combine_levels::<R::Out, R>(node, &axes, fanin, &red, &op, &t)?;
     let finish: Arc<dyn Node> = Arc::new(FinishNode {
         meta: Meta::new::<R::Out>(&op, t, node.meta().chunks.clone()),
         input: node,
