@@ -14,10 +14,14 @@ use std::process::{Command, ExitCode};
 mod bench;
 
 /// Debian packages the workspace links against, with the file that shows each is installed.
-/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
+/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config; `visualize` renders
+/// graphs with Graphviz's `dot`; the diagnostics tests load the dashboard and the HTML report
+/// in headless Chromium (`crates/blockarray/tests/browser.rs`).
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
+    ("graphviz", "/usr/bin/dot"),
+    ("chromium", "/usr/bin/chromium"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).

@@ -61,6 +61,8 @@ pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
 pub use memory::{MemoryMeter, available_memory, fmt_bytes};
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
-pub use scheduler::{CallbackSet, Callbacks, Execution, NoCallbacks, RunStats, Scheduler};
+pub use scheduler::{
+    CallbackSet, Callbacks, Execution, NoCallbacks, RunInfo, RunStats, Scheduler, TaskEvent,
+};
 pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};
