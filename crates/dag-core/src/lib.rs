@@ -11,8 +11,10 @@
 //!   exists;
 //! - [`Plan`]: a graph compiled for execution, in a memory-aware static order;
 //! - the object-safe [`Scheduler`] trait that executors implement (`sched-sync`,
-//!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]) and
-//!   profilers;
+//!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]),
+//!   profilers and dashboards ([`diagnostics`]: a task profiler, a resource profiler, an HTML
+//!   report, Chrome traces, Graphviz rendering, and with the `dashboard` feature a live
+//!   dashboard in the browser);
 //! - [`Delayed`]: imperative composition of functions of earlier results.
 //!
 //! # Example: a hand-built graph
@@ -42,6 +44,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod delayed;
+pub mod diagnostics;
 mod error;
 pub mod fuse;
 mod graph;

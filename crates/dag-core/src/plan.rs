@@ -221,6 +221,11 @@ impl Plan {
         self.labels[id].as_deref()
     }
 
+    /// Every task's label, shared (diagnostics copy them without copying the strings).
+    pub(crate) fn labels(&self) -> &[Option<std::sync::Arc<str>>] {
+        &self.labels
+    }
+
     /// The operation task `id` belongs to, for profiles and progress per operation: its label
     /// when it has one (a fused task's is its chain of operations, `"ones+sum-chunk"`), else
     /// its key's name without the token ([`Key::prefix`]).
