@@ -151,7 +151,14 @@ const BA = (() => {
     const t0 = o.t0, t1 = o.t1 > o.t0 ? o.t1 : o.t0 + 1e-3;
     let ymax = o.ymax || 0;
     for (const s of o.series) for (const v of s.v) if (v > ymax) ymax = v;
-    for (const h of o.hlines || []) if (h.v > ymax) ymax = h.v;
+    // A reference line far above the data (a memory limit of gigabytes over megabytes held)
+    // would flatten the data: it is named at the top instead of drawn.
+    const data = ymax;
+    const above = [];
+    for (const h of o.hlines || []) {
+      if (data > 0 && h.v > 4 * data) above.push(h);
+      else if (h.v > ymax) ymax = h.v;
+    }
     if (!(ymax > 0)) ymax = 1;
     ymax *= 1.08;
     const plotH = height - AXIS - top;
@@ -181,9 +188,15 @@ const BA = (() => {
       }
     }
     for (const h of o.hlines || []) {
+      if (above.includes(h)) continue;
       svg("line", { x1: LEFT, x2: width - RIGHT, y1: y(h.v), y2: y(h.v), stroke: h.colour,
         "class": "hline", "data-tip": h.name + ": " + (o.fmt || String)(h.v) }, g);
     }
+    above.forEach((h, i) => {
+      const t = svg("text", { x: width - RIGHT, y: top + 10 + 13 * i, "text-anchor": "end",
+        fill: h.colour, "class": "off-scale" }, g);
+      t.textContent = "↑ " + h.name + " " + (o.fmt || String)(h.v) + " (off scale)";
+    });
   }
 
   // A legend: coloured swatches with names.
@@ -197,18 +210,22 @@ const BA = (() => {
     }
   }
 
-  // Horizontal bars on one scale (full width = max, default the largest value):
-  // rows = [{label, value, colour, text, id}].
+  // Horizontal bars on one scale (full width = max, default the largest value; a row with
+  // `reference` set does not stretch the scale when it is far above the others, and is drawn
+  // cut): rows = [{label, value, colour, text, id, reference}].
   function bars(e, rows, max) {
     clear(e);
-    max = Math.max(1e-12, max || 0, ...rows.map(r => r.value || 0));
+    const plain = Math.max(0, ...rows.filter(r => !r.reference).map(r => r.value || 0));
+    const refs = rows.filter(r => r.reference && !(plain > 0 && r.value > 4 * plain));
+    max = Math.max(1e-12, max || 0, plain, ...refs.map(r => r.value || 0));
     for (const r of rows) {
       const div = html("div", { "class": "hbar", "data-id": r.id || "" }, null, e);
       html("span", { "class": "hbar-label" }, r.label, div);
       const track = html("span", { "class": "hbar-track" }, null, div);
       const fill = html("span", { "class": "hbar-fill" }, null, track);
-      fill.style.width = (100 * (r.value || 0) / max).toFixed(2) + "%";
+      fill.style.width = Math.min(100, 100 * (r.value || 0) / max).toFixed(2) + "%";
       fill.style.background = r.colour;
+      if ((r.value || 0) > max * 1.0001) fill.classList.add("cut");
       html("span", { "class": "hbar-text" }, r.text, div);
     }
   }
@@ -259,7 +276,7 @@ const BA = (() => {
     if (m.measured !== null) rows.push({ id: "measured", label: "measured peak held", value: m.measured, colour: "#f28e2b", text: fmtBytes(m.measured) });
     if (m.sampled !== null) rows.push({ id: "sampled", label: "sampled peak held", value: m.sampled, colour: "#fdb863", text: fmtBytes(m.sampled) });
     if (m.rss !== null) rows.push({ id: "rss", label: "peak resident memory", value: m.rss, colour: "#4e79a7", text: fmtBytes(m.rss) });
-    if (m.limit !== null) rows.push({ id: "limit", label: "memory limit", value: m.limit, colour: "#d7191c", text: fmtBytes(m.limit) });
+    if (m.limit !== null) rows.push({ id: "limit", label: "memory limit", value: m.limit, colour: "#d7191c", text: fmtBytes(m.limit), reference: true });
     if (!rows.length) rows.push({ id: "none", label: "no memory data", value: 0, colour: "#ccc", text: "" });
     bars(document.getElementById("peaks"), rows);
 
