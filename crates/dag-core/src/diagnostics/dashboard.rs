@@ -409,6 +409,13 @@ fn serve_loop(inner: &Arc<Inner>, http: &tiny_http::Server, stop: &AtomicBool) {
             Err(_) => break,
         }
     }
+    // Requests already accepted would wait forever once this thread is gone (tiny_http
+    // keeps their connections open): answer them until none has come for a moment.
+    while let Ok(Some(request)) = http.recv_timeout(Duration::from_millis(50)) {
+        let _ = request.respond(
+            tiny_http::Response::from_string("the dashboard stopped\n").with_status_code(503),
+        );
+    }
 }
 
 fn header(name: &str, value: &str) -> tiny_http::Header {

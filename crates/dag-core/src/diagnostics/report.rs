@@ -170,7 +170,10 @@ impl<'a> Report<'a> {
                 span = span.max(t.as_secs_f64());
             }
         }
-        if let Some(r) = self.resources
+        // Without a profile the samples give the time axis; with one, the run does (the
+        // sampler's last sample comes a moment after the run and is drawn at its end).
+        if self.profile.is_none()
+            && let Some(r) = self.resources
             && let Some(s) = r.samples.last()
         {
             span = span.max(s.time.as_secs_f64() + offset);
@@ -227,7 +230,11 @@ impl<'a> Report<'a> {
             Some(r) => {
                 let s = &r.samples;
                 j.raw("{").key("t");
-                j.nums(s.iter().map(|s| s.time.as_secs_f64() + offset), 6);
+                j.nums(
+                    s.iter()
+                        .map(|s| (s.time.as_secs_f64() + offset).clamp(0.0, span)),
+                    6,
+                );
                 j.raw(",").key("cpu").nums(s.iter().map(|s| s.cpu), 3);
                 j.raw(",")
                     .key("rss")
