@@ -31,6 +31,8 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "ones_sum", &[]),
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
+    ("blockarray", "profile_xxt", &[]),
+    ("blockarray", "dashboard", &["--short"]),
     ("blockarray-hdf5", "blocked_sum", &[]),
     ("blockarray-hdf5", "stack_files", &[]),
     (
