@@ -4,7 +4,7 @@
 //!
 //! The run must not pay for the page. Per task the callbacks only append a 40-byte record to
 //! their worker's own buffer under an uncontended lock (as the [`Profiler`](super::Profiler)
-//! does) and note the task running on that worker. Everything else happens on the server's
+//! does) and note the task running on that worker in two atomics of its own. Everything else happens on the server's
 //! thread, every 100 ms: it drains the buffers, maps tasks to operations, counts progress per
 //! operation, keeps a bounded history of recent tasks, samples the bytes held, the resident
 //! memory and the CPU, and wakes the page's streams. Each open page has one stream
@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -62,15 +62,22 @@ struct Raw {
     dur: Duration,
 }
 
-struct ShardData {
-    records: Vec<Raw>,
-    /// The task this worker runs now, and since when.
-    running: Option<(u32, Instant)>,
+/// A worker's records, and the task it runs now (two plain atomics, so that starting a task
+/// takes no lock: the pair may be read half-updated for a moment, which only shows).
+#[repr(align(128))]
+struct Shard {
+    records: Mutex<Vec<Raw>>,
+    /// The running task's id + 1 (0: none).
+    running: AtomicU64,
+    /// When it started: nanoseconds since [`epoch`].
+    since: AtomicU64,
 }
 
-/// A shard on its own cache lines.
-#[repr(align(128))]
-struct Shard(Mutex<ShardData>);
+/// The instant running tasks' starts are counted from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
 /// A task of the history: worker, operation, start and end (seconds since the run started).
 #[derive(Clone, Copy)]
@@ -240,13 +247,13 @@ impl Dashboard {
     }
 
     fn make(addrs: Vec<SocketAddr>, per_run: bool) -> Dashboard {
+        epoch();
         let inner = Inner {
             shards: (0..SHARDS)
-                .map(|_| {
-                    Shard(Mutex::new(ShardData {
-                        records: Vec::new(),
-                        running: None,
-                    }))
+                .map(|_| Shard {
+                    records: Mutex::new(Vec::new()),
+                    running: AtomicU64::new(0),
+                    since: AtomicU64::new(0),
                 })
                 .collect(),
             agg: Mutex::new(Agg {
@@ -538,9 +545,10 @@ fn tick(inner: &Inner, agg: &mut Agg) {
     let mut raws: Vec<Raw> = Vec::new();
     let mut running: Vec<Option<(u32, Instant)>> = Vec::with_capacity(SHARDS);
     for s in inner.shards.iter() {
-        let mut s = lock(&s.0);
-        raws.append(&mut s.records);
-        running.push(s.running);
+        raws.append(&mut lock(&s.records));
+        let id = s.running.load(Ordering::Relaxed);
+        let since = epoch() + Duration::from_nanos(s.since.load(Ordering::Relaxed));
+        running.push(id.checked_sub(1).map(|id| (id as u32, since)));
     }
     let started = agg.started;
     let secs = |t: Instant| t.saturating_duration_since(started).as_secs_f64();
@@ -816,7 +824,7 @@ impl Callbacks for Dashboard {
             // Leftovers of the previous run belong to it.
             tick(inner, &mut agg);
             for s in inner.shards.iter() {
-                lock(&s.0).running = None;
+                s.running.store(0, Ordering::Relaxed);
             }
             agg.begin(plan);
         }
@@ -838,14 +846,16 @@ impl Callbacks for Dashboard {
     }
 
     fn on_task_start(&self, task: &TaskEvent<'_>) {
-        lock(&self.inner().shards[task.worker % SHARDS].0).running =
-            Some((task.id as u32, task.start));
+        let s = &self.inner().shards[task.worker % SHARDS];
+        let since = task.start.saturating_duration_since(epoch()).as_nanos() as u64;
+        s.since.store(since, Ordering::Relaxed);
+        s.running.store(task.id as u64 + 1, Ordering::Relaxed);
     }
 
     fn on_task_finish(&self, task: &TaskEvent<'_>) {
-        let mut s = lock(&self.inner().shards[task.worker % SHARDS].0);
-        s.running = None;
-        s.records.push(Raw {
+        let s = &self.inner().shards[task.worker % SHARDS];
+        s.running.store(0, Ordering::Relaxed);
+        lock(&s.records).push(Raw {
             id: task.id as u32,
             worker: task.worker as u32,
             start: task.start,

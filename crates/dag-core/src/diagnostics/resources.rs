@@ -158,9 +158,18 @@ pub struct ResourceProfiler {
 struct Inner {
     interval: Duration,
     running: Mutex<Option<Running>>,
+    /// Runs that ended whose sampling threads have not been joined yet.
+    stopping: Mutex<Vec<Stopping>>,
     /// The scheduler's meter of the current run, once it reports it.
     held: Arc<Mutex<Option<Arc<MemoryMeter>>>>,
     profiles: Mutex<Vec<Arc<ResourceProfile>>>,
+}
+
+/// A sampling thread told to stop.
+struct Stopping {
+    thread: JoinHandle<Vec<Sample>>,
+    started: Instant,
+    memory_limit: Option<usize>,
 }
 
 /// The sampling thread of the current run.
@@ -187,7 +196,7 @@ impl std::fmt::Debug for ResourceProfiler {
             f,
             "ResourceProfiler {{ interval: {:?}, runs: {} }}",
             self.inner.interval,
-            lock(&self.inner.profiles).len()
+            lock(&self.inner.profiles).len() + lock(&self.inner.stopping).len()
         )
     }
 }
@@ -195,55 +204,84 @@ impl std::fmt::Debug for ResourceProfiler {
 impl ResourceProfiler {
     /// A profiler sampling every 100 ms.
     pub fn new() -> ResourceProfiler {
-        ResourceProfiler {
-            inner: Arc::new(Inner {
-                interval: Duration::from_millis(100),
-                running: Mutex::new(None),
-                held: Arc::new(Mutex::new(None)),
-                profiles: Mutex::new(Vec::new()),
-            }),
-        }
+        ResourceProfiler::every(Duration::from_millis(100))
     }
 
-    /// The same profiler sampling every `interval` (at least 1 ms). Call before any run.
-    #[must_use]
-    pub fn interval(self, interval: Duration) -> ResourceProfiler {
+    fn every(interval: Duration) -> ResourceProfiler {
         ResourceProfiler {
             inner: Arc::new(Inner {
                 interval: interval.max(Duration::from_millis(1)),
                 running: Mutex::new(None),
+                stopping: Mutex::new(Vec::new()),
                 held: Arc::new(Mutex::new(None)),
                 profiles: Mutex::new(Vec::new()),
             }),
         }
     }
 
+    /// A profiler like this one sampling every `interval` (at least 1 ms) instead; use it
+    /// before any run (it starts with no samples).
+    #[must_use]
+    pub fn interval(self, interval: Duration) -> ResourceProfiler {
+        ResourceProfiler::every(interval)
+    }
+
     /// The samples of the last finished run.
     pub fn last(&self) -> Option<Arc<ResourceProfile>> {
+        self.collect();
         lock(&self.inner.profiles).last().cloned()
     }
 
     /// The samples of every finished run, oldest first.
     pub fn profiles(&self) -> Vec<Arc<ResourceProfile>> {
+        self.collect();
         lock(&self.inner.profiles).clone()
     }
 
-    /// Stop the sampling thread of the current run, if any, and keep its samples.
+    /// Tell the sampling thread of the current run, if any, to take its last sample and stop.
+    /// The run does not wait for it: its samples are collected when asked for.
     fn stop(&self) {
         let Some(run) = lock(&self.inner.running).take() else {
             return;
         };
         drop(run.stop);
-        // The thread only reads files and a meter; if it panicked anyway, keep no samples.
-        let samples = run.thread.join().unwrap_or_default();
         *lock(&self.inner.held) = None;
-        lock(&self.inner.profiles).push(Arc::new(ResourceProfile {
+        lock(&self.inner.stopping).push(Stopping {
+            thread: run.thread,
             started: run.started,
-            interval: self.inner.interval,
-            samples,
             memory_limit: run.memory_limit,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }));
+        });
+    }
+
+    /// Join the stopped sampling threads and keep their samples.
+    fn collect(&self) {
+        let stopped = std::mem::take(&mut *lock(&self.inner.stopping));
+        for run in stopped {
+            // The thread only reads files and a meter; if it panicked anyway, keep no samples.
+            let samples = run.thread.join().unwrap_or_default();
+            lock(&self.inner.profiles).push(Arc::new(ResourceProfile {
+                started: run.started,
+                interval: self.inner.interval,
+                samples,
+                memory_limit: run.memory_limit,
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            }));
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // No sampling thread outlives the profiler.
+        if let Some(run) = self.running.get_mut().map(Option::take).ok().flatten() {
+            drop(run.stop);
+            let _ = run.thread.join();
+        }
+        if let Ok(stopping) = self.stopping.get_mut() {
+            for run in stopping.drain(..) {
+                let _ = run.thread.join();
+            }
+        }
     }
 }
 
