@@ -130,7 +130,10 @@ impl<T: Element> BlockArray<T> {
     /// let y = (&x + &x.t())?.slice(s![..;2, 5000..])?.mean(Some(&[1]), false)?;
     /// let dot = y.operations_dot();
     /// assert!(dot.starts_with("digraph operations"));
-    /// assert!(dot.contains("ones") && dot.contains("100 blocks"));
+    /// // The slice was pushed into the source: 50 of x's 100 blocks are ever made, twice
+    /// // (x and the part of it x.T reads).
+    /// assert_eq!(dot.matches(r#"label="ones"#).count(), 2);
+    /// assert!(dot.contains("50 blocks"));
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn operations_dot(&self) -> String {
@@ -158,6 +161,19 @@ impl<T: Element> BlockArray<T> {
     /// `visualize()`) to `path`: `.svg`, `.png` or `.pdf` through Graphviz, up to
     /// [`MAX_DRAWN_TASKS`] tasks; `.dot` for the text, at any size. For big arrays draw the
     /// graph of operations instead ([`visualize_operations`](Self::visualize_operations)).
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::<f64>::ones(&[100, 100], [50, 50])?;
+    /// let dir = std::env::temp_dir();
+    /// let path = dir.join(format!("tasks-doc-{}.dot", std::process::id()));
+    /// x.sum(None, false)?.visualize(&path)?; // 4 fused tasks, a combine, the result
+    /// assert!(std::fs::read_to_string(&path)?.starts_with("digraph"));
+    /// // Too many tasks to draw: write .dot, or draw the operations instead.
+    /// let big = blockarray::BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
+    /// assert!(big.sum(None, false)?.visualize(dir.join("big.svg")).is_err());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn visualize(&self, path: impl AsRef<Path>) -> Result<()> {
         let (graph, _) = self.lowered(None)?;
         render_tasks(&graph, path.as_ref())
@@ -167,6 +183,19 @@ impl<T: Element> BlockArray<T> {
 impl Computation {
     /// The graph of operations of everything this computation computes and stores, in DOT
     /// (see [`BlockArray::operations_dot`]); stores appear as `store` nodes.
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, Computation};
+    /// let x = BlockArray::<f64>::ones(&[1000, 1000], [100, 100])?;
+    /// let mut c = Computation::new();
+    /// c.add(&x.sum(None, false)?);
+    /// c.add(&x.mean(Some(&[0]), false)?);
+    /// let dot = c.operations_dot();
+    /// // x once, read by both reductions; each result stored.
+    /// assert_eq!(dot.matches(r#"label="ones"#).count(), 1);
+    /// assert_eq!(dot.matches(r#"label="store"#).count(), 2);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn operations_dot(&self) -> String {
         operations_dot(self.roots())
     }

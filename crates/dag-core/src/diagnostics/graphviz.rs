@@ -88,7 +88,13 @@ pub fn render_dot(dot: &str, path: impl AsRef<Path>) -> io::Result<()> {
     }
 }
 
-/// Whether Graphviz's `dot` program can be run.
+/// Whether Graphviz's `dot` program can be run (to choose between drawing a graph and
+/// writing its DOT text).
+///
+/// ```
+/// let ext = if dag_core::diagnostics::graphviz_available() { "svg" } else { "dot" };
+/// assert!(dag_core::diagnostics::DOT_FORMATS.contains(&ext));
+/// ```
 pub fn graphviz_available() -> bool {
     Command::new("dot")
         .arg("-V")
