@@ -4,11 +4,10 @@
 
 use crate::common::{schedulers, within};
 use blockarray::{BlockArray, ChunkSink, Computation, Error as ArrayError};
-use dag_core::{Callbacks, Error, Graph, Key, Plan, Task, Value, synthetic};
+use dag_core::{Callbacks, Error, Graph, Key, Plan, Task, TaskEvent, Value, synthetic};
 use ndarray::ArrayD;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 /// Which hook panics.
 #[derive(Clone, Copy, Debug)]
@@ -47,11 +46,11 @@ impl Callbacks for Panicky {
     fn on_start(&self, _: &Plan) {
         self.maybe(Hook::Start);
     }
-    fn on_task_start(&self, _: &Key) {
+    fn on_task_start(&self, _: &TaskEvent<'_>) {
         self.seen.fetch_add(1, Ordering::Relaxed);
         self.maybe(Hook::TaskStart);
     }
-    fn on_task_finish(&self, _: &Key, _: Duration, _: usize) {
+    fn on_task_finish(&self, _: &TaskEvent<'_>) {
         self.maybe(Hook::TaskFinish);
     }
     fn on_finish(&self, _: Option<&dag_core::RunStats>) {

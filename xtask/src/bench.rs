@@ -10,6 +10,9 @@
 //! 4. Runs every workload in every engine, engines alternating, each repetition a fresh
 //!    process. The child measures its own wall time (start-up and imports excluded) and prints
 //!    it with a check value; the peak RSS comes from the OS (`wait4`'s `ru_maxrss`).
+//!    A progress bar on stderr (drawn only when stderr is a terminal) counts the runs, with
+//!    the one going on and an estimate of the time left; stdout and the files below are the
+//!    same with or without it.
 //! 5. Writes one JSON line per run to `target/bench/results.jsonl` and a Markdown report
 //!    (machine, command, medians, ratios, peak RSS, bandwidth shares, check agreement, notes)
 //!    to `target/bench/report.md` and between the `<!-- workloads:begin -->` and
@@ -403,6 +406,34 @@ fn busy_cpu_seconds() -> Option<f64> {
     (ticks > 0).then(|| busy / ticks as f64)
 }
 
+/// The runs' progress bar (stderr; hidden unless stderr is a terminal, so logs and the
+/// machine-readable outputs stay as they are).
+static PROGRESS: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+/// Print a line on stdout without tearing the progress bar.
+fn say(line: &str) {
+    match PROGRESS.get() {
+        Some(bar) => bar.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    }
+}
+
+/// The progress bar for `total` runs.
+fn progress_bar(total: usize) -> &'static indicatif::ProgressBar {
+    PROGRESS.get_or_init(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "[{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} runs, eta {eta}: {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    })
+}
+
 /// Before a run: wait (up to `max`) until other processes keep less than a quarter of a core
 /// busy over half a second, so that a concurrent build does not skew the run. Returns the last
 /// load seen.
@@ -416,15 +447,17 @@ fn wait_for_quiet(max: Duration) -> Option<f64> {
         let load = (busy_cpu_seconds()? - before) / t.elapsed().as_secs_f64();
         if load < 0.25 || start.elapsed() >= max {
             if announced {
-                println!(
+                say(&format!(
                     "  (waited {:.0} s for other processes to quiet down; load now {load:.2} cores)",
                     start.elapsed().as_secs_f64()
-                );
+                ));
             }
             return Some(load);
         }
         if !announced {
-            println!("  (other processes keep {load:.1} cores busy: waiting up to {max:?})");
+            say(&format!(
+                "  (other processes keep {load:.1} cores busy: waiting up to {max:?})"
+            ));
             announced = true;
         }
     }
@@ -1048,7 +1081,8 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let mut results =
         File::create(&results_path).map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut runs: Vec<Run> = Vec::new();
-    for spec in &opts.workloads {
+    let bar = progress_bar(opts.workloads.len() * opts.reps * opts.engines.len());
+    for (w, spec) in opts.workloads.iter().enumerate() {
         // Input files (hdf5_sum's, zarr_sum's) are written once, untimed, by blockarray-bench for every
         // engine, so every engine reads the same bytes.
         let mut cmd = Command::new(&bin);
@@ -1057,12 +1091,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             .args(["setup", spec.name]);
         let c = run_child(&mut cmd, opts.timeout, &out_dir)?;
         if c.exit.code != Some(0) {
-            println!(
+            say(&format!(
                 "{}: setup failed ({}): {}",
                 spec.name,
                 c.exit,
                 tail(&c.stderr, 3)
-            );
+            ));
         }
         // Engines that need no more runs for this workload (missing, or not runnable).
         let mut done: Vec<&str> = Vec::new();
@@ -1101,6 +1135,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                         })
                         .ok_or("Python engines unavailable")
                 };
+                bar.set_message(format!("{} on {engine}, repetition {rep}", spec.name));
                 let run = match command {
                     Ok(mut cmd) => measure(
                         spec.name,
@@ -1129,9 +1164,13 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 writeln!(results, "{}", run.to_json())
                     .map_err(|e| format!("{}: {e}", results_path.display()))?;
                 runs.push(run);
+                bar.inc(1);
             }
         }
+        // Engines that stopped early (missing, skipped) skip their later repetitions.
+        bar.set_position(((w + 1) * opts.reps * opts.engines.len()) as u64);
     }
+    bar.finish_and_clear();
     ctx.elapsed = started.elapsed();
     ctx.waited = waited;
     let _ = fs::remove_file(out_dir.join("child.stdout"));
@@ -1204,10 +1243,10 @@ fn measure(
         Outcome::Failed(m) => format!("FAILED: {m}"),
         Outcome::Skipped(m) => format!("not run: {m}"),
     };
-    println!(
+    say(&format!(
         "{workload:<16} {engine:<10} rep {rep}/{}  {what}",
         opts.reps
-    );
+    ));
     Run {
         workload,
         engine,

@@ -16,11 +16,15 @@ mod bench;
 /// Debian packages the workspace links against, with the file that shows each is installed.
 /// `blockarray-hdf5` links the HDF5 C library, found through pkg-config. `blockarray-zarr`
 /// needs no system library: zarrs' blosc and zstd codecs compile their bundled C sources, and
-/// blosc's snappy is C++, hence the C++ compiler.
+/// blosc's snappy is C++, hence the C++ compiler. `visualize` renders graphs with Graphviz's
+/// `dot`; the diagnostics tests load the dashboard and the HTML report in headless Chromium
+/// (`crates/blockarray/tests/browser.rs`).
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
     ("g++", "/usr/bin/g++"),
+    ("graphviz", "/usr/bin/dot"),
+    ("chromium", "/usr/bin/chromium"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
@@ -31,6 +35,8 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
     ("blockarray", "mean_filter", &["2000"]),
+    ("blockarray", "profile_xxt", &[]),
+    ("blockarray", "dashboard", &["--short"]),
     ("blockarray-hdf5", "blocked_sum", &[]),
     ("blockarray-hdf5", "stack_files", &[]),
     (

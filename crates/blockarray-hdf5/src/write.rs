@@ -891,6 +891,8 @@ pub struct Hdf5Store {
     datasets: Vec<String>,
     /// Those of them written in place, and whether any block was written into each.
     in_place: Vec<(String, Arc<AtomicBool>)>,
+    /// Whether [`run`](Hdf5Store::run) draws a progress bar.
+    progress: bool,
 }
 
 impl Hdf5Store {
@@ -901,7 +903,26 @@ impl Hdf5Store {
             computation: Computation::new(),
             datasets: Vec::new(),
             in_place: Vec::new(),
+            progress: false,
         }
+    }
+
+    /// Draw a progress bar on stderr while [`run`](Self::run) writes (only when stderr is a
+    /// terminal, so logs stay clean; off by default). [`run_with`](Self::run_with) takes any
+    /// callbacks instead: a `ProgressBar`, a profiler, a dashboard.
+    ///
+    /// ```
+    /// # let path = std::env::temp_dir().join(format!("ba-hdf5-doc-progress-{}.h5", std::process::id()));
+    /// let x = blockarray::BlockArray::<f64>::ones(&[1000, 1000], [250, 250])?;
+    /// let mut store = blockarray_hdf5::Hdf5Store::new(&path);
+    /// store.progress(true).dataset("/x", &x, &Default::default())?;
+    /// store.run()?;
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn progress(&mut self, on: bool) -> &mut Hdf5Store {
+        self.progress = on;
+        self
     }
 
     /// Store `array` as a new dataset `dataset` created with `options` (chunks default to the
@@ -977,10 +998,17 @@ impl Hdf5Store {
         &mut self.computation
     }
 
-    /// Run with the default scheduler, then commit every dataset.
+    /// Run with the default scheduler (with a progress bar if [`progress`](Self::progress)
+    /// asked for one), then commit every dataset.
     pub fn run(self) -> Result<Results> {
         let scheduler = blockarray::default_scheduler();
-        Ok(self.run_with(&*scheduler, &dag_core::NoCallbacks)?.0)
+        if self.progress {
+            Ok(self
+                .run_with(&*scheduler, &blockarray::ProgressBar::new())?
+                .0)
+        } else {
+            Ok(self.run_with(&*scheduler, &dag_core::NoCallbacks)?.0)
+        }
     }
 
     /// Run with `scheduler` and `callbacks`, then commit every dataset; returns the run's

@@ -36,6 +36,11 @@
 //!   chunkings without any task reading more than a memory bound.
 //! * [`ext`] — the traits extensions implement: new operations ([`ext::Node`]), storage formats
 //!   ([`ext::ChunkSource`], [`ext::ChunkSink`]), reductions ([`ext::Reduction`]).
+//! * Diagnostics — [`ProgressBar`], and in [`diagnostics`] a task [`Profiler`](diagnostics::Profiler),
+//!   a [`ResourceProfiler`](diagnostics::ResourceProfiler), an HTML
+//!   [`Report`](diagnostics::Report) and Chrome traces of a run, and (cargo feature
+//!   `dashboard`) a live dashboard in the browser; [`BlockArray::visualize_operations`] and
+//!   [`BlockArray::visualize`] draw the graph of operations and the task graph with Graphviz.
 //! * [`Error`] — every failure, with an [`ErrorKind`] and a message naming what was wrong,
 //!   returned when the expression is built wherever it can be known then.
 //!
@@ -64,7 +69,7 @@ pub mod ext {
     pub use crate::ops::reduce::Reduction;
 }
 
-pub use dag_core::OpName;
+pub use dag_core::{OpName, ProgressBar, diagnostics};
 pub use element::{CastTo, Element, Float, Numeric, Promote, Real};
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
@@ -73,6 +78,7 @@ pub use expr::lower::{
     default_scheduler, set_default_scheduler,
 };
 pub use expr::source::random;
+pub use expr::visualize::MAX_DRAWN_TASKS;
 pub use ext::*;
 pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};

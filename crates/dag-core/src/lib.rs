@@ -11,8 +11,10 @@
 //!   exists;
 //! - [`Plan`]: a graph compiled for execution, in a memory-aware static order;
 //! - the object-safe [`Scheduler`] trait that executors implement (`sched-sync`,
-//!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]) and
-//!   profilers;
+//!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]),
+//!   profilers and dashboards ([`diagnostics`]: a task profiler, a resource profiler, an HTML
+//!   report, Chrome traces, Graphviz rendering, and with the `dashboard` feature a live
+//!   dashboard in the browser);
 //! - [`Delayed`]: imperative composition of functions of earlier results.
 //!
 //! # Example: a hand-built graph
@@ -42,6 +44,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod delayed;
+pub mod diagnostics;
 mod error;
 pub mod fuse;
 mod graph;
@@ -61,6 +64,8 @@ pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
 pub use memory::{MemoryMeter, available_memory, fmt_bytes};
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
-pub use scheduler::{CallbackSet, Callbacks, Execution, NoCallbacks, RunStats, Scheduler};
+pub use scheduler::{
+    CallbackSet, Callbacks, Execution, NoCallbacks, RunInfo, RunStats, Scheduler, TaskEvent,
+};
 pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};

@@ -32,6 +32,9 @@ pub struct Plan {
     is_output: Vec<bool>,
     /// Predicted bytes of each task's value (0 where the task gave none).
     sizes: Vec<usize>,
+    /// Each task's label ([`Task::with_label`](crate::Task::with_label)), shared between the
+    /// tasks of one operation.
+    labels: Vec<Option<std::sync::Arc<str>>>,
     memory_limit: Option<usize>,
     cancel: Option<Cancel>,
 }
@@ -128,6 +131,15 @@ impl Plan {
             .iter()
             .map(|&p| graph.task_at(topo.order[p as usize]).nbytes().unwrap_or(0))
             .collect();
+        let labels: Vec<Option<std::sync::Arc<str>>> = order
+            .iter()
+            .map(|&p| {
+                graph
+                    .task_at(topo.order[p as usize])
+                    .shared_label()
+                    .cloned()
+            })
+            .collect();
         let mut dep_offsets = Vec::with_capacity(n + 1);
         let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
         dep_offsets.push(0u32);
@@ -162,6 +174,7 @@ impl Plan {
             is_output,
             keys,
             sizes,
+            labels,
             memory_limit: None,
             cancel: None,
         })
@@ -201,6 +214,36 @@ impl Plan {
     /// Whether task `id` is a requested output (its value is kept to the end).
     pub fn is_output(&self, id: usize) -> bool {
         self.is_output[id]
+    }
+
+    /// The label of task `id` ([`Task::with_label`](crate::Task::with_label)), if it has one.
+    pub fn label(&self, id: usize) -> Option<&str> {
+        self.labels[id].as_deref()
+    }
+
+    /// Every task's label, shared (diagnostics copy them without copying the strings).
+    pub(crate) fn labels(&self) -> &[Option<std::sync::Arc<str>>] {
+        &self.labels
+    }
+
+    /// The operation task `id` belongs to, for profiles and progress per operation: its label
+    /// when it has one (a fused task's is its chain of operations, `"ones+sum-chunk"`), else
+    /// its key's name without the token ([`Key::prefix`]).
+    ///
+    /// ```
+    /// use dag_core::{Graph, Key, Plan, Task, Value};
+    /// let mut g = Graph::new();
+    /// g.insert(Key::new("load-9f0c", [0]), Task::literal(Value::new(1u8)));
+    /// g.insert("total".into(), Task::new([Key::new("load-9f0c", [0])], |v| Ok(v[0].clone()))
+    ///     .with_label("sum"));
+    /// let plan = Plan::new(&g, &["total".into()])?;
+    /// assert_eq!((plan.operation(0), plan.operation(1)), ("load", "sum"));
+    /// # Ok::<(), dag_core::Error>(())
+    /// ```
+    pub fn operation(&self, id: usize) -> &str {
+        self.labels[id]
+            .as_deref()
+            .unwrap_or_else(|| self.keys[id].prefix())
     }
 
     /// The predicted size of task `id`'s value ([`Task::with_nbytes`](crate::Task::with_nbytes);

@@ -1,8 +1,7 @@
 //! A progress bar for runs, drawn with `indicatif` when stderr is a terminal.
 
-use crate::{Callbacks, Error, Key, Plan, RunStats};
+use crate::{Callbacks, Error, Key, Plan, RunStats, TaskEvent};
 use std::io::IsTerminal;
-use std::time::Duration;
 
 /// Draws a progress bar on stderr while a plan runs, and nothing when stderr is not a terminal
 /// (logs and CI stay clean).
@@ -10,18 +9,19 @@ use std::time::Duration;
 /// Pass it to `Scheduler::compute_with`; a scheduler calls it like this:
 ///
 /// ```
-/// use dag_core::{Callbacks, Graph, Plan, ProgressBar, Task, Value};
-/// use std::time::Duration;
+/// use dag_core::{Callbacks, Graph, Plan, ProgressBar, Task, TaskEvent, Value};
 /// let mut g = Graph::new();
 /// g.insert("a".into(), Task::literal(Value::new(1u8)));
 /// let plan = Plan::new(&g, &["a".into()]).unwrap();
 /// let bar = ProgressBar::new();
 /// bar.on_start(&plan);
-/// bar.on_task_finish(plan.key(0), Duration::ZERO, 1);
+/// bar.on_task_finish(&TaskEvent::started(0, plan.key(0), 0, 0).finished(1));
 /// bar.on_finish(None);
 /// ```
 pub struct ProgressBar {
     bar: indicatif::ProgressBar,
+    /// Whether the bar is drawn (fixed at construction: asking indicatif per task costs).
+    visible: bool,
 }
 
 impl Default for ProgressBar {
@@ -44,12 +44,13 @@ impl ProgressBar {
             )
             .expect("valid template"),
         );
-        ProgressBar { bar }
+        let visible = !bar.is_hidden();
+        ProgressBar { bar, visible }
     }
 
     /// Whether the bar is drawn.
     pub fn is_visible(&self) -> bool {
-        !self.bar.is_hidden()
+        self.visible
     }
 }
 
@@ -58,8 +59,10 @@ impl Callbacks for ProgressBar {
         self.bar.set_length(plan.len() as u64);
         self.bar.set_position(0);
     }
-    fn on_task_finish(&self, _key: &Key, _elapsed: Duration, _nbytes: usize) {
-        self.bar.inc(1);
+    fn on_task_finish(&self, _task: &TaskEvent<'_>) {
+        if self.visible {
+            self.bar.inc(1);
+        }
     }
     fn on_task_fail(&self, key: &Key, _error: &Error) {
         self.bar.abandon_with_message(format!("failed at {key}"));
@@ -68,6 +71,6 @@ impl Callbacks for ProgressBar {
         self.bar.finish();
     }
     fn per_task(&self) -> bool {
-        !self.bar.is_hidden()
+        self.visible
     }
 }

@@ -1,8 +1,8 @@
 //! The `Scheduler` and `Callbacks` traits: the boundary between graphs and executors.
 
-use crate::{Error, Graph, Key, Plan, Value};
+use crate::{Error, Graph, Key, MemoryMeter, Plan, Value};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a run measured.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,22 +37,140 @@ pub struct Execution {
     pub stats: RunStats,
 }
 
+/// One task as a scheduler's callbacks see it: which task, on which worker, when it started,
+/// and (when it finished) how long it took and the bytes it read and produced.
+///
+/// A scheduler builds one with [`TaskEvent::started`] just before running a task, passes it to
+/// [`Callbacks::on_task_start`], and passes [`TaskEvent::finished`] of it to
+/// [`Callbacks::on_task_finish`] — both only when [`Callbacks::per_task`] is true, so a run
+/// without per-task callbacks reads no clock. The struct is small and `Copy`: building one
+/// costs a clock read and a few stores.
+///
+/// `start` is on this process's monotonic clock; a distributed scheduler reporting another
+/// process's task translates it (for example by the offset between the two processes' run
+/// starts).
+///
+/// ```
+/// use dag_core::{Key, TaskEvent};
+/// let key = Key::new("sum-1f2e", [3]);
+/// let started = TaskEvent::started(7, &key, 1, 8000);
+/// let done = started.finished(8);
+/// assert_eq!((done.id, done.worker, done.bytes_in, done.bytes_out), (7, 1, 8000, 8));
+/// assert!(done.end() >= done.start);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct TaskEvent<'a> {
+    /// The task's id in the [`Plan`] (`0..plan.len()`).
+    pub id: usize,
+    /// The task's key.
+    pub key: &'a Key,
+    /// The worker running it: `0..workers` (the synchronous scheduler: always 0).
+    pub worker: usize,
+    /// When the task started.
+    pub start: Instant,
+    /// How long it ran ([`Duration::ZERO`] in [`Callbacks::on_task_start`]).
+    pub elapsed: Duration,
+    /// The bytes of the values it reads (its dependencies' [`Value::nbytes`], summed).
+    pub bytes_in: usize,
+    /// The bytes of the value it produced (0 in [`Callbacks::on_task_start`]).
+    pub bytes_out: usize,
+}
+
+impl<'a> TaskEvent<'a> {
+    /// Task `id` (`key`) starting now on `worker`, reading `bytes_in` bytes.
+    pub fn started(id: usize, key: &'a Key, worker: usize, bytes_in: usize) -> TaskEvent<'a> {
+        TaskEvent {
+            id,
+            key,
+            worker,
+            start: Instant::now(),
+            elapsed: Duration::ZERO,
+            bytes_in,
+            bytes_out: 0,
+        }
+    }
+
+    /// The same task, finished now with a value of `bytes_out` bytes.
+    #[must_use]
+    pub fn finished(self, bytes_out: usize) -> TaskEvent<'a> {
+        TaskEvent {
+            elapsed: self.start.elapsed(),
+            bytes_out,
+            ..self
+        }
+    }
+
+    /// When the task ended (its start when it has not finished).
+    pub fn end(&self) -> Instant {
+        self.start + self.elapsed
+    }
+}
+
+/// What a scheduler tells callbacks about a run besides its plan ([`Callbacks::on_run_info`]):
+/// how many workers run it and the live count of bytes it holds, which samplers (resource
+/// profilers, dashboards) read from their own threads while the run goes on.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// Workers running tasks ([`TaskEvent::worker`] is below this).
+    pub workers: usize,
+    /// The bytes of values the scheduler holds, live (see [`MemoryMeter`]).
+    pub held: Arc<MemoryMeter>,
+}
+
+impl RunInfo {
+    /// A run on `workers` workers whose held bytes `held` counts.
+    pub fn new(workers: usize, held: Arc<MemoryMeter>) -> RunInfo {
+        RunInfo { workers, held }
+    }
+}
+
 /// Hooks called by schedulers as a run progresses: progress bars, profilers, dashboards.
 ///
 /// All methods have empty defaults. They are called from worker threads, concurrently, so they
-/// take `&self`. Keep them cheap: they run once per task.
+/// take `&self`. Keep them cheap: they run once per task. A panic in a hook ends the run with
+/// an `Err` (the schedulers catch it).
+///
+/// The order of calls in one run: [`on_start`](Self::on_start), then
+/// [`on_run_info`](Self::on_run_info) (from schedulers that provide it), then per task
+/// [`on_task_start`](Self::on_task_start) and [`on_task_finish`](Self::on_task_finish) or
+/// [`on_task_fail`](Self::on_task_fail), then [`on_finish`](Self::on_finish) once.
+///
+/// ```
+/// use dag_core::{Callbacks, Scheduler, TaskEvent};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// /// Counts the bytes the tasks produced.
+/// #[derive(Default)]
+/// struct BytesOut(AtomicUsize);
+///
+/// impl Callbacks for BytesOut {
+///     fn on_task_finish(&self, task: &TaskEvent<'_>) {
+///         self.0.fetch_add(task.bytes_out, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let (graph, root) = dag_core::synthetic::tree(64, 8);
+/// let counter = BytesOut::default();
+/// sched_sync::SyncScheduler::new().compute_with(&graph, &[root], &counter)?;
+/// assert_eq!(counter.0.load(Ordering::Relaxed), graph.len() * 8); // one u64 per task
+/// # Ok::<(), dag_core::Error>(())
+/// ```
 pub trait Callbacks: Send + Sync {
     /// The run is about to start.
     fn on_start(&self, _plan: &Plan) {}
-    /// A task is about to run.
-    fn on_task_start(&self, _key: &Key) {}
-    /// A task finished in `elapsed`, producing a value of `nbytes` bytes.
-    fn on_task_finish(&self, _key: &Key, _elapsed: Duration, _nbytes: usize) {}
+    /// The run's workers and live memory meter (called right after `on_start` by schedulers
+    /// that provide them; keep the `Arc` to sample it from another thread).
+    fn on_run_info(&self, _info: &RunInfo) {}
+    /// A task is about to run (`elapsed` and `bytes_out` are zero).
+    fn on_task_start(&self, _task: &TaskEvent<'_>) {}
+    /// A task finished.
+    fn on_task_finish(&self, _task: &TaskEvent<'_>) {}
     /// A task failed (it returned `Err` or panicked).
     fn on_task_fail(&self, _key: &Key, _error: &Error) {}
     /// The run ended; `stats` is `None` when it failed.
     fn on_finish(&self, _stats: Option<&RunStats>) {}
-    /// Whether the per-task hooks do anything. Schedulers skip timing tasks when this is false.
+    /// Whether the per-task hooks do anything. Schedulers skip timing tasks (and building
+    /// [`TaskEvent`]s) when this is false.
     fn per_task(&self) -> bool {
         true
     }
@@ -69,6 +187,9 @@ impl Callbacks for NoCallbacks {
 }
 
 /// Several callbacks called in turn.
+///
+/// Tuples and references are callbacks too, which is often shorter:
+/// `scheduler.compute_with(&graph, &outputs, &(&profiler, &ProgressBar::new()))`.
 #[derive(Clone, Default)]
 pub struct CallbackSet(pub Vec<Arc<dyn Callbacks>>);
 
@@ -76,13 +197,14 @@ impl Callbacks for CallbackSet {
     fn on_start(&self, plan: &Plan) {
         self.0.iter().for_each(|c| c.on_start(plan));
     }
-    fn on_task_start(&self, key: &Key) {
-        self.0.iter().for_each(|c| c.on_task_start(key));
+    fn on_run_info(&self, info: &RunInfo) {
+        self.0.iter().for_each(|c| c.on_run_info(info));
     }
-    fn on_task_finish(&self, key: &Key, elapsed: Duration, nbytes: usize) {
-        self.0
-            .iter()
-            .for_each(|c| c.on_task_finish(key, elapsed, nbytes));
+    fn on_task_start(&self, task: &TaskEvent<'_>) {
+        self.0.iter().for_each(|c| c.on_task_start(task));
+    }
+    fn on_task_finish(&self, task: &TaskEvent<'_>) {
+        self.0.iter().for_each(|c| c.on_task_finish(task));
     }
     fn on_task_fail(&self, key: &Key, error: &Error) {
         self.0.iter().for_each(|c| c.on_task_fail(key, error));
@@ -94,6 +216,88 @@ impl Callbacks for CallbackSet {
         self.0.iter().any(|c| c.per_task())
     }
 }
+
+impl<C: Callbacks + ?Sized> Callbacks for &C {
+    fn on_start(&self, plan: &Plan) {
+        (**self).on_start(plan)
+    }
+    fn on_run_info(&self, info: &RunInfo) {
+        (**self).on_run_info(info)
+    }
+    fn on_task_start(&self, task: &TaskEvent<'_>) {
+        (**self).on_task_start(task)
+    }
+    fn on_task_finish(&self, task: &TaskEvent<'_>) {
+        (**self).on_task_finish(task)
+    }
+    fn on_task_fail(&self, key: &Key, error: &Error) {
+        (**self).on_task_fail(key, error)
+    }
+    fn on_finish(&self, stats: Option<&RunStats>) {
+        (**self).on_finish(stats)
+    }
+    fn per_task(&self) -> bool {
+        (**self).per_task()
+    }
+}
+
+impl<C: Callbacks + ?Sized> Callbacks for Arc<C> {
+    fn on_start(&self, plan: &Plan) {
+        (**self).on_start(plan)
+    }
+    fn on_run_info(&self, info: &RunInfo) {
+        (**self).on_run_info(info)
+    }
+    fn on_task_start(&self, task: &TaskEvent<'_>) {
+        (**self).on_task_start(task)
+    }
+    fn on_task_finish(&self, task: &TaskEvent<'_>) {
+        (**self).on_task_finish(task)
+    }
+    fn on_task_fail(&self, key: &Key, error: &Error) {
+        (**self).on_task_fail(key, error)
+    }
+    fn on_finish(&self, stats: Option<&RunStats>) {
+        (**self).on_finish(stats)
+    }
+    fn per_task(&self) -> bool {
+        (**self).per_task()
+    }
+}
+
+/// Callbacks for tuples: each member in turn (`per_task` if any member's is), so several
+/// callbacks combine without boxing: `&(&profiler, &resources, &ProgressBar::new())`.
+macro_rules! tuple_callbacks {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Callbacks),+> Callbacks for ($($name,)+) {
+            fn on_start(&self, plan: &Plan) {
+                $(self.$idx.on_start(plan);)+
+            }
+            fn on_run_info(&self, info: &RunInfo) {
+                $(self.$idx.on_run_info(info);)+
+            }
+            fn on_task_start(&self, task: &TaskEvent<'_>) {
+                $(self.$idx.on_task_start(task);)+
+            }
+            fn on_task_finish(&self, task: &TaskEvent<'_>) {
+                $(self.$idx.on_task_finish(task);)+
+            }
+            fn on_task_fail(&self, key: &Key, error: &Error) {
+                $(self.$idx.on_task_fail(key, error);)+
+            }
+            fn on_finish(&self, stats: Option<&RunStats>) {
+                $(self.$idx.on_finish(stats);)+
+            }
+            fn per_task(&self) -> bool {
+                false $(|| self.$idx.per_task())+
+            }
+        }
+    };
+}
+
+tuple_callbacks!(A 0, B 1);
+tuple_callbacks!(A 0, B 1, C 2);
+tuple_callbacks!(A 0, B 1, C 2, D 3);
 
 /// Runs plans. Object safe: pass schedulers around as `&dyn Scheduler` or
 /// `Arc<dyn Scheduler>`.

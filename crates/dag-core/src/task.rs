@@ -120,6 +120,11 @@ impl Task {
         self.label.as_deref()
     }
 
+    /// The label, shared (plans keep it without copying the string).
+    pub(crate) fn shared_label(&self) -> Option<&Arc<str>> {
+        self.label.as_ref()
+    }
+
     /// Whether this task is a literal value.
     pub fn is_literal(&self) -> bool {
         matches!(self.body, Body::Literal(_))

@@ -24,10 +24,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 use dag_core::{
-    Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value, panic_message,
+    Callbacks, Error, Execution, MemoryMeter, Plan, RunInfo, RunStats, Scheduler, TaskEvent, Value,
+    panic_message,
 };
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Runs tasks one at a time in the plan's static order on the calling thread.
@@ -79,10 +81,11 @@ fn run(
     let start = Instant::now();
     let timed = callbacks.per_task();
     callbacks.on_start(plan);
+    let meter = Arc::new(MemoryMeter::default());
+    callbacks.on_run_info(&RunInfo::new(1, meter.clone()));
     let n = plan.len();
     let mut slots: Vec<Option<Value>> = vec![None; n];
     let mut uses: Vec<u32> = (0..n).map(|i| plan.dependents(i).len() as u32).collect();
-    let meter = MemoryMeter::default();
     let mut inputs: Vec<Value> = Vec::new();
     for id in 0..n {
         if let Err(e) = plan.check_cancelled(id) {
@@ -96,9 +99,11 @@ fn run(
                 .expect("dependencies run before their dependents")
         }));
         let key = plan.key(id);
-        let t0 = timed.then(|| {
-            callbacks.on_task_start(key);
-            Instant::now()
+        let event = timed.then(|| {
+            let bytes_in = inputs.iter().map(Value::nbytes).sum();
+            let event = TaskEvent::started(id, key, 0, bytes_in);
+            callbacks.on_task_start(&event);
+            event
         });
         let result = plan.run(id, &inputs);
         inputs.clear();
@@ -110,8 +115,8 @@ fn run(
                 return Err(e);
             }
         };
-        if let Some(t0) = t0 {
-            callbacks.on_task_finish(key, t0.elapsed(), value.nbytes());
+        if let Some(event) = event {
+            callbacks.on_task_finish(&event.finished(value.nbytes()));
         }
         meter.hold(value.nbytes());
         slots[id] = Some(value);

@@ -60,11 +60,12 @@
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use dag_core::{
-    Callbacks, Error, Execution, MemoryMeter, Plan, RunStats, Scheduler, Value, panic_message,
+    Callbacks, Error, Execution, MemoryMeter, Plan, RunInfo, RunStats, Scheduler, TaskEvent, Value,
+    panic_message,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// A work-stealing scheduler over a fixed number of worker threads.
@@ -155,6 +156,7 @@ impl ThreadedScheduler {
         callbacks.on_start(plan);
         let threads = self.threads.min(plan.len()).max(1);
         let run = Run::new(plan, callbacks, threads);
+        callbacks.on_run_info(&RunInfo::new(threads, run.meter.clone()));
         let result = run.run_all();
         let stats = RunStats {
             tasks: run.done.load(Ordering::Acquire),
@@ -190,7 +192,8 @@ struct Run<'a> {
     done: AtomicUsize,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
-    meter: MemoryMeter,
+    /// Shared with callbacks that sample it ([`RunInfo::held`]).
+    meter: Arc<MemoryMeter>,
     /// The plan's memory limit, if any (see `Run::take_leaf`).
     limit: Option<usize>,
     /// Tasks running now (counted only under a memory limit).
@@ -280,7 +283,7 @@ impl<'a> Run<'a> {
             done: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
-            meter: MemoryMeter::default(),
+            meter: Arc::new(MemoryMeter::default()),
             limit: plan.memory_limit(),
             busy: AtomicUsize::new(0),
             reserved: AtomicUsize::new(0),
@@ -362,7 +365,7 @@ impl<'a> Run<'a> {
                 }
                 idle_rounds = 0;
                 let ran = catch_unwind(AssertUnwindSafe(|| {
-                    self.run_task(id as usize, &local, &mut inputs, &mut tally)
+                    self.run_task(me, id as usize, &local, &mut inputs, &mut tally)
                 }));
                 if self.limit.is_some() {
                     tally.flush_bytes(self);
@@ -472,7 +475,14 @@ impl<'a> Run<'a> {
         None
     }
 
-    fn run_task(&self, id: usize, local: &Worker<u32>, inputs: &mut Vec<Value>, tally: &mut Tally) {
+    fn run_task(
+        &self,
+        me: usize,
+        id: usize,
+        local: &Worker<u32>,
+        inputs: &mut Vec<Value>,
+        tally: &mut Tally,
+    ) {
         let plan = self.plan;
         for &d in plan.deps(id) {
             let v = lock(&self.slots[d as usize])
@@ -481,9 +491,11 @@ impl<'a> Run<'a> {
             inputs.push(v);
         }
         let key = plan.key(id);
-        let t0 = self.timed.then(|| {
-            self.callbacks.on_task_start(key);
-            Instant::now()
+        let event = self.timed.then(|| {
+            let bytes_in = inputs.iter().map(Value::nbytes).sum();
+            let event = TaskEvent::started(id, key, me, bytes_in);
+            self.callbacks.on_task_start(&event);
+            event
         });
         let result = plan.run(id, inputs);
         inputs.clear();
@@ -496,8 +508,8 @@ impl<'a> Run<'a> {
             }
         };
         let nbytes = value.nbytes();
-        if let Some(t0) = t0 {
-            self.callbacks.on_task_finish(key, t0.elapsed(), nbytes);
+        if let Some(event) = event {
+            self.callbacks.on_task_finish(&event.finished(nbytes));
         }
         tally.bytes(self, nbytes as isize);
         if self.limit.is_some() {

@@ -391,12 +391,12 @@ fn callbacks_see_every_task() {
         finishes: AtomicUsize,
     }
     impl dag_core::Callbacks for Count {
-        fn on_task_start(&self, _: &Key) {
+        fn on_task_start(&self, _: &dag_core::TaskEvent<'_>) {
             self.started.fetch_add(1, Ordering::Relaxed);
         }
-        fn on_task_finish(&self, _: &Key, _: Duration, nbytes: usize) {
+        fn on_task_finish(&self, task: &dag_core::TaskEvent<'_>) {
             self.finished.fetch_add(1, Ordering::Relaxed);
-            self.bytes.fetch_add(nbytes, Ordering::Relaxed);
+            self.bytes.fetch_add(task.bytes_out, Ordering::Relaxed);
         }
         fn on_finish(&self, stats: Option<&dag_core::RunStats>) {
             assert!(stats.is_some());
@@ -411,6 +411,61 @@ fn callbacks_see_every_task() {
         assert_eq!(c.finished.load(Ordering::Relaxed), g.len());
         assert_eq!(c.bytes.load(Ordering::Relaxed), g.len() * 8);
         assert_eq!(c.finishes.load(Ordering::Relaxed), 1);
+    }
+}
+
+#[test]
+fn task_events_name_the_task_its_worker_and_its_bytes() {
+    use dag_core::{Callbacks, RunInfo, TaskEvent};
+    use std::sync::Mutex;
+    /// Every finished task as (id, worker, bytes in, bytes out, start ≤ end), the workers
+    /// announced, and whether events were consistent.
+    #[derive(Default)]
+    struct Record {
+        workers: AtomicUsize,
+        tasks: Mutex<Vec<(usize, usize, usize, usize)>>,
+        started: Mutex<Vec<usize>>,
+    }
+    impl Callbacks for Record {
+        fn on_run_info(&self, info: &RunInfo) {
+            self.workers.store(info.workers, Ordering::Relaxed);
+        }
+        fn on_task_start(&self, t: &TaskEvent<'_>) {
+            assert_eq!((t.elapsed, t.bytes_out), (Duration::ZERO, 0));
+            self.started.lock().unwrap().push(t.id);
+        }
+        fn on_task_finish(&self, t: &TaskEvent<'_>) {
+            assert!(t.end() >= t.start);
+            self.tasks
+                .lock()
+                .unwrap()
+                .push((t.id, t.worker, t.bytes_in, t.bytes_out));
+        }
+    }
+    let (g, root) = synthetic::tree(2_000, 8);
+    let plan = Plan::new(&g, std::slice::from_ref(&root)).unwrap();
+    for s in all_schedulers() {
+        let r = Record::default();
+        s.execute(&plan, &r).unwrap();
+        let workers = r.workers.load(Ordering::Relaxed);
+        assert!((1..=s.workers()).contains(&workers), "{}", s.name());
+        let mut tasks = r.tasks.into_inner().unwrap();
+        tasks.sort();
+        assert_eq!(tasks.len(), plan.len());
+        let mut started = r.started.into_inner().unwrap();
+        started.sort();
+        assert_eq!(started, (0..plan.len()).collect::<Vec<_>>());
+        for (i, &(id, worker, bytes_in, bytes_out)) in tasks.iter().enumerate() {
+            assert_eq!(id, i);
+            assert!(
+                worker < workers,
+                "{}: worker {worker} of {workers}",
+                s.name()
+            );
+            // Every value is a u64: a task reads 8 bytes per dependency.
+            assert_eq!(bytes_in, plan.deps(id).len() * 8, "{}", plan.key(id));
+            assert_eq!(bytes_out, 8);
+        }
     }
 }
 

@@ -1168,6 +1168,11 @@ impl Computation {
         self
     }
 
+    /// The nodes this computation stores (its results' included).
+    pub(crate) fn roots(&self) -> &[Arc<dyn Node>] {
+        &self.stores
+    }
+
     fn limit(&self) -> Option<usize> {
         self.allowed_mem.unwrap_or_else(|| {
             dag_core::available_memory().map(|a| (a as f64 * DEFAULT_MEMORY_SHARE) as usize)

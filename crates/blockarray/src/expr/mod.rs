@@ -1,10 +1,12 @@
 //! Expressions: the lazy array handle and its nodes ([`mod@array`]), where blocks come from
 //! ([`source`]: in-memory arrays, generators, random numbers, and the [`ChunkSource`] trait
 //! files implement), and how expressions become task graphs and run ([`lower`]: lowering from
-//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`).
+//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`), and how they
+//! are drawn ([`visualize`]: the graph of operations and the task graph, through Graphviz).
 //!
 //! [`ChunkSource`]: crate::ChunkSource
 
 pub mod array;
 pub mod lower;
 pub mod source;
+pub mod visualize;
