@@ -13,7 +13,10 @@
 //! - the object-safe [`Scheduler`] trait that executors implement (`sched-sync`,
 //!   `sched-threaded`), and the [`Callbacks`] trait for progress bars ([`ProgressBar`]) and
 //!   profilers;
-//! - [`Delayed`]: imperative composition of functions of earlier results.
+//! - [`Delayed`]: imperative composition of functions of earlier results;
+//! - [`wire`]: how values travel between processes (a registry of encoders by type) for
+//!   distributed schedulers (`sched-mpi`), and [`Placement`] for the tasks that must run
+//!   where a run's results are collected.
 //!
 //! # Example: a hand-built graph
 //!
@@ -53,6 +56,7 @@ mod scheduler;
 pub mod synthetic;
 mod task;
 mod value;
+pub mod wire;
 
 pub use delayed::Delayed;
 pub use error::{Error, ErrorKind};
@@ -62,5 +66,5 @@ pub use memory::{MemoryMeter, available_memory, fmt_bytes};
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
 pub use scheduler::{CallbackSet, Callbacks, Execution, NoCallbacks, RunStats, Scheduler};
-pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
+pub use task::{Body, Placement, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};

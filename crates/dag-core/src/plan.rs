@@ -1,7 +1,7 @@
 //! Plans: a graph compiled for execution.
 
 use crate::task::Body;
-use crate::{Error, Graph, Key, Value};
+use crate::{Error, Graph, Key, Placement, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// A graph culled to the requested outputs, validated, and laid out for a scheduler.
@@ -32,6 +32,8 @@ pub struct Plan {
     is_output: Vec<bool>,
     /// Predicted bytes of each task's value (0 where the task gave none).
     sizes: Vec<usize>,
+    /// Where each task runs when the plan is spread over processes.
+    placements: Vec<Placement>,
     memory_limit: Option<usize>,
     cancel: Option<Cancel>,
 }
@@ -128,6 +130,10 @@ impl Plan {
             .iter()
             .map(|&p| graph.task_at(topo.order[p as usize]).nbytes().unwrap_or(0))
             .collect();
+        let placements: Vec<Placement> = order
+            .iter()
+            .map(|&p| graph.task_at(topo.order[p as usize]).placement())
+            .collect();
         let mut dep_offsets = Vec::with_capacity(n + 1);
         let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
         dep_offsets.push(0u32);
@@ -162,6 +168,7 @@ impl Plan {
             is_output,
             keys,
             sizes,
+            placements,
             memory_limit: None,
             cancel: None,
         })
@@ -207,6 +214,12 @@ impl Plan {
     /// 0 when none was given).
     pub fn predicted_nbytes(&self, id: usize) -> usize {
         self.sizes[id]
+    }
+
+    /// Where task `id` runs when the plan is spread over several processes
+    /// ([`Task::with_placement`](crate::Task::with_placement)).
+    pub fn placement(&self, id: usize) -> Placement {
+        self.placements[id]
     }
 
     /// The same plan with a memory limit: schedulers that can (the threaded one) hold back new

@@ -125,6 +125,24 @@ pub trait Scheduler: Send + Sync {
         false
     }
 
+    /// How many processes a run is spread over (the default: 1). A distributed scheduler
+    /// (`sched-mpi`) says how many; graph builders then keep tasks placed with the results
+    /// ([`Placement::Results`](crate::Placement::Results)) light, so the work is not pulled
+    /// into one process.
+    fn processes(&self) -> usize {
+        1
+    }
+
+    /// `None` (the default) when this process receives the outputs of its runs. A
+    /// distributed scheduler that collects outputs in other processes (an MPI rank other than
+    /// the one the outputs are gathered to) says why, for the error a caller gives when asked
+    /// for a result this process does not hold. Such a process still takes part in every run
+    /// and gets `Ok` from [`execute`](Self::execute), with the output values it holds and
+    /// placeholders for the rest (the scheduler documents which).
+    fn results_elsewhere(&self) -> Option<String> {
+        None
+    }
+
     /// Compile `graph` for `outputs` and run it.
     fn compute(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
         Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
@@ -155,6 +173,12 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn keeps_memory_limit(&self) -> bool {
         (**self).keeps_memory_limit()
     }
+    fn processes(&self) -> usize {
+        (**self).processes()
+    }
+    fn results_elsewhere(&self) -> Option<String> {
+        (**self).results_elsewhere()
+    }
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
@@ -169,5 +193,11 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn keeps_memory_limit(&self) -> bool {
         (**self).keeps_memory_limit()
+    }
+    fn processes(&self) -> usize {
+        (**self).processes()
+    }
+    fn results_elsewhere(&self) -> Option<String> {
+        (**self).results_elsewhere()
     }
 }

@@ -32,6 +32,26 @@ impl Body {
     }
 }
 
+/// Where a task runs when a scheduler spreads a plan over several processes (`sched-mpi`).
+/// Single-process schedulers ignore it.
+///
+/// A task's value can be sent anywhere, but a task's *side effects* happen where it runs: a
+/// task that writes into a result held in memory (`blockarray`'s `compute` stores every block
+/// into an in-memory array) must run in the process that returns the results, or that
+/// process's array would miss the blocks computed elsewhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// Wherever the scheduler chooses (the default).
+    #[default]
+    Anywhere,
+    /// In every process that receives the run's results (see
+    /// [`Scheduler::results_elsewhere`](crate::Scheduler::results_elsewhere)); its inputs are
+    /// sent there. Keep such tasks light: a builder that knows the run is spread over several
+    /// processes ([`Scheduler::processes`](crate::Scheduler::processes)) should not fuse work
+    /// into them.
+    Results,
+}
+
 /// One node of a [`Graph`](crate::Graph): a body, the keys it depends on, and a label for
 /// listings and DOT output.
 #[derive(Clone)]
@@ -40,6 +60,7 @@ pub struct Task {
     body: Body,
     label: Option<Arc<str>>,
     nbytes: Option<usize>,
+    placement: Placement,
 }
 
 impl Task {
@@ -61,6 +82,7 @@ impl Task {
             body: Body::Func(Arc::new(f)),
             label: None,
             nbytes: None,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -71,6 +93,7 @@ impl Task {
             body: Body::Func(f),
             label: None,
             nbytes: None,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -82,6 +105,7 @@ impl Task {
             body: Body::Literal(value),
             label: None,
             nbytes,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -98,6 +122,18 @@ impl Task {
     pub fn with_nbytes(mut self, nbytes: usize) -> Task {
         self.nbytes = Some(nbytes);
         self
+    }
+
+    /// The same task with a [`Placement`] (where it runs when a plan is spread over several
+    /// processes).
+    pub fn with_placement(mut self, placement: Placement) -> Task {
+        self.placement = placement;
+        self
+    }
+
+    /// Where the task runs when a plan is spread over several processes.
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// The predicted size of the task's value, if it was given.
@@ -135,12 +171,14 @@ impl Task {
         body: Body,
         label: Option<Arc<str>>,
         nbytes: Option<usize>,
+        placement: Placement,
     ) -> Task {
         Task {
             deps,
             body,
             label,
             nbytes,
+            placement,
         }
     }
 }
