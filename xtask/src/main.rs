@@ -14,10 +14,18 @@ use std::process::{Command, ExitCode};
 mod bench;
 
 /// Debian packages the workspace links against, with the file that shows each is installed.
-/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config.
+/// `blockarray-hdf5` links the HDF5 C library, found through pkg-config. `sched-mpi` links
+/// Open MPI (`mpi-sys` finds it with `mpicc -show` and generates its bindings with bindgen,
+/// which needs libclang) and its tests launch `mpirun`.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
+    (
+        "libopenmpi-dev",
+        "/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h",
+    ),
+    ("openmpi-bin", "/usr/bin/orterun"),
+    ("libclang-dev", "/usr/share/doc/libclang-dev"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).

@@ -143,6 +143,15 @@ pub trait Scheduler: Send + Sync {
         None
     }
 
+    /// Combine the outcome of a step that every process of a distributed run takes after
+    /// the run (a sink's prepare, then its commit), so that all take the next step, or none:
+    /// every process gets `Ok` when every process had `Ok`, and otherwise the same `Err` (the
+    /// first failing process's, naming it). A collective call: every process of the run must
+    /// make it, in the same order. The default (one process) returns `outcome`.
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        outcome
+    }
+
     /// Compile `graph` for `outputs` and run it.
     fn compute(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
         Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
@@ -179,6 +188,9 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn results_elsewhere(&self) -> Option<String> {
         (**self).results_elsewhere()
     }
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        (**self).agree(outcome)
+    }
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
@@ -199,5 +211,8 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn results_elsewhere(&self) -> Option<String> {
         (**self).results_elsewhere()
+    }
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        (**self).agree(outcome)
     }
 }

@@ -321,6 +321,18 @@ impl Inbox<'_> {
     pub fn done(&self) -> usize {
         self.run.done.load(Ordering::Acquire)
     }
+
+    /// The value of task `id` if this process holds it now: computed here or delivered, and
+    /// not yet freed (outputs are held to the end of the run).
+    pub fn held(&self, id: usize) -> Option<Value> {
+        self.run.slots.get(id).and_then(|s| lock(s).clone())
+    }
+
+    /// The most bytes of values this process has held at once so far (exact to 64 KiB per
+    /// worker, as [`RunStats::peak_bytes`]).
+    pub fn peak_bytes(&self) -> usize {
+        self.run.meter.peak()
+    }
 }
 
 /// The state one run shares between its workers.

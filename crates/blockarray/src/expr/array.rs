@@ -198,6 +198,15 @@ pub trait Node: Any + Send + Sync {
         true
     }
 
+    /// Where this node's tasks run when a run is spread over several processes (an MPI
+    /// scheduler): anywhere (the default), or with the results
+    /// ([`dag_core::Placement::Results`]) for tasks whose side effects must happen in the
+    /// processes that return the results — a store into a sink that says so
+    /// ([`ChunkSink::placement`](crate::ChunkSink::placement)).
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::Anywhere
+    }
+
     /// Absorb a slice of this node's output (one normalised slice per output axis), returning
     /// an equivalent node that computes only the selected elements, or `None` when this node
     /// cannot (then a slice node is put on top). Elementwise maps, transposes, slices and

@@ -1,10 +1,13 @@
 //! Expressions: the lazy array handle and its nodes ([`mod@array`]), where blocks come from
 //! ([`source`]: in-memory arrays, generators, random numbers, and the [`ChunkSource`] trait
 //! files implement), and how expressions become task graphs and run ([`lower`]: lowering from
-//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`).
+//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`); blocks
+//! travel between the processes of a distributed run through encoders registered with
+//! `dag_core::wire` (`wire`, private).
 //!
 //! [`ChunkSource`]: crate::ChunkSource
 
 pub mod array;
 pub mod lower;
 pub mod source;
+pub(crate) mod wire;
