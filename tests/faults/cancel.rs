@@ -79,7 +79,9 @@ fn a_token_cancelled_before_the_run_runs_nothing() {
     let ones = BlockArray::<f64>::ones(&[4000], [100]).unwrap();
     c.store(&ones, sink.clone()).unwrap();
     c.cancel_with(cancel);
-    let e = c.run(&sched_threaded::ThreadedScheduler::new()).unwrap_err();
+    let e = c
+        .run(&sched_threaded::ThreadedScheduler::new())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert_eq!(sink.writes.load(Ordering::Relaxed), 0);
     assert_eq!(sink.aborts.load(Ordering::Relaxed), 1);

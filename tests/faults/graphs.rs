@@ -10,12 +10,34 @@ use dag_core::{Graph, Key, Task, Value};
 fn empty_and_zero_dimensional_arrays_compute_everywhere() {
     for (name, sch) in schedulers() {
         let empty = BlockArray::<f64>::ones(&[0, 5], [3, 2]).unwrap();
-        assert_eq!(empty.compute_with(&*sch).unwrap().shape(), &[0, 5], "{name}");
-        assert_eq!(empty.sum(None, false).unwrap().compute_with(&*sch).unwrap()[[]], 0.0);
-        assert!(empty.mean(Some(&[0]), false).unwrap().compute_with(&*sch).unwrap().iter().all(|v| v.is_nan()));
+        assert_eq!(
+            empty.compute_with(&*sch).unwrap().shape(),
+            &[0, 5],
+            "{name}"
+        );
+        assert_eq!(
+            empty.sum(None, false).unwrap().compute_with(&*sch).unwrap()[[]],
+            0.0
+        );
+        assert!(
+            empty
+                .mean(Some(&[0]), false)
+                .unwrap()
+                .compute_with(&*sch)
+                .unwrap()
+                .iter()
+                .all(|v| v.is_nan())
+        );
         let scalar = BlockArray::<f64>::full(&[], 3.0, Vec::<usize>::new()).unwrap();
-        assert_eq!((&scalar * 2.0).compute_with(&*sch).unwrap()[[]], 6.0, "{name}");
-        let sliced = BlockArray::<f64>::ones(&[10], [3]).unwrap().slice(s![5..5]).unwrap();
+        assert_eq!(
+            (&scalar * 2.0).compute_with(&*sch).unwrap()[[]],
+            6.0,
+            "{name}"
+        );
+        let sliced = BlockArray::<f64>::ones(&[10], [3])
+            .unwrap()
+            .slice(s![5..5])
+            .unwrap();
         assert_eq!(sliced.compute_with(&*sch).unwrap().len(), 0, "{name}");
         // A computation with nothing in it runs and returns.
         Computation::new().run(&*sch).unwrap();
@@ -29,7 +51,9 @@ fn an_empty_graph_and_a_literal_compute_everywhere() {
         assert!(sch.compute(&g, &[]).unwrap().is_empty(), "{name}");
         let mut g = Graph::new();
         g.insert(Key::scalar("x"), Task::literal(Value::new(7u64)));
-        let v = sch.compute(&g, &[Key::scalar("x"), Key::scalar("x")]).unwrap();
+        let v = sch
+            .compute(&g, &[Key::scalar("x"), Key::scalar("x")])
+            .unwrap();
         assert_eq!(*v[1].get::<u64>().unwrap(), 7, "{name}");
         // A missing output is an error naming it, not a panic.
         let e = sch.compute(&g, &[Key::scalar("nope")]).unwrap_err();
