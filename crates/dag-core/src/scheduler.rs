@@ -133,6 +133,14 @@ pub trait Scheduler: Send + Sync {
         1
     }
 
+    /// This process's index among the [`processes`](Self::processes) of a run, from 0 (the
+    /// default, and the process that runs the tasks placed
+    /// [`First`](crate::Placement::First)). Builders use it to open shared resources (a file
+    /// being written) in that process only.
+    fn process_index(&self) -> usize {
+        0
+    }
+
     /// `None` (the default) when this process receives the outputs of its runs. A
     /// distributed scheduler that collects outputs in other processes (an MPI rank other than
     /// the one the outputs are gathered to) says why, for the error a caller gives when asked
@@ -188,6 +196,9 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn results_elsewhere(&self) -> Option<String> {
         (**self).results_elsewhere()
     }
+    fn process_index(&self) -> usize {
+        (**self).process_index()
+    }
     fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
         (**self).agree(outcome)
     }
@@ -211,6 +222,9 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn results_elsewhere(&self) -> Option<String> {
         (**self).results_elsewhere()
+    }
+    fn process_index(&self) -> usize {
+        (**self).process_index()
     }
     fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
         (**self).agree(outcome)

@@ -37,8 +37,9 @@ impl Body {
 ///
 /// A task's value can be sent anywhere, but a task's *side effects* happen where it runs: a
 /// task that writes into a result held in memory (`blockarray`'s `compute` stores every block
-/// into an in-memory array) must run in the process that returns the results, or that
-/// process's array would miss the blocks computed elsewhere.
+/// into an in-memory array) must run in the processes that return the results, or their
+/// arrays would miss the blocks computed elsewhere; a task that writes into a file must run
+/// in one process only, the one that opened it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Placement {
     /// Wherever the scheduler chooses (the default).
@@ -46,10 +47,24 @@ pub enum Placement {
     Anywhere,
     /// In every process that receives the run's results (see
     /// [`Scheduler::results_elsewhere`](crate::Scheduler::results_elsewhere)); its inputs are
-    /// sent there. Keep such tasks light: a builder that knows the run is spread over several
-    /// processes ([`Scheduler::processes`](crate::Scheduler::processes)) should not fuse work
-    /// into them.
+    /// sent there. For writes into memory.
     Results,
+    /// In the first process only (MPI rank 0, [`Scheduler::process_index`] 0), whatever
+    /// processes receive the results: for side effects that must happen exactly once, such
+    /// as writing into a file.
+    ///
+    /// [`Scheduler::process_index`]: crate::Scheduler::process_index
+    First,
+}
+
+impl Placement {
+    /// Whether the task is pinned to particular processes (not [`Anywhere`](Self::Anywhere)).
+    /// Keep pinned tasks light: a builder that knows the run is spread over several processes
+    /// ([`Scheduler::processes`](crate::Scheduler::processes)) should not fuse work into them,
+    /// or that work would be pulled into those processes too.
+    pub fn is_pinned(self) -> bool {
+        self != Placement::Anywhere
+    }
 }
 
 /// One node of a [`Graph`](crate::Graph): a body, the keys it depends on, and a label for

@@ -235,6 +235,13 @@ impl Mpi {
             .expect("the default settings are valid")
     }
 
+    /// End every rank of the job now (`MPI_Abort`), with exit status `code`: for a rank that
+    /// cannot go on while the others may be waiting for it in a collective call (a run, or
+    /// the agreement of a commit) — returning early from an SPMD program leaves them waiting.
+    pub fn abort(&self, code: i32) -> ! {
+        comm::abort(code)
+    }
+
     /// Whether this value finalises MPI when dropped.
     pub fn finalizes(&self) -> bool {
         self.universe.is_some()
@@ -370,6 +377,10 @@ impl Scheduler for MpiScheduler {
 
     fn processes(&self) -> usize {
         self.size
+    }
+
+    fn process_index(&self) -> usize {
+        self.rank
     }
 
     fn results_elsewhere(&self) -> Option<String> {

@@ -7,7 +7,8 @@
 //! dependencies, one reduction branch finished before the next begins):
 //!
 //! 1. Tasks placed with the results ([`Placement::Results`]) run on rank 0 when results are
-//!    gathered there, on every rank when every rank gets them.
+//!    gathered there, on every rank when every rank gets them; tasks placed
+//!    [`First`](Placement::First) (writes into a file) on rank 0.
 //! 2. Leaves (tasks without dependencies: sources, literals) are cut into `ranks` contiguous
 //!    runs of the static order, of equal count: leaf `k` of `L` goes to rank `k·ranks/L`.
 //!    Neighbours in the order are neighbours in the graph (the leaves of one reduction
@@ -47,14 +48,13 @@ pub(crate) fn assign(plan: &Plan, ranks: usize, gather: Gather) -> Vec<u32> {
     let ranks = ranks.max(1);
     let mut owner = vec![UNSET; n];
     let anywhere = |id: usize| plan.placement(id) == Placement::Anywhere;
-    // 1. Tasks placed with the results.
+    // 1. Tasks placed with the results, or on the first rank.
     for (id, o) in owner.iter_mut().enumerate() {
-        if !anywhere(id) {
-            *o = match gather {
-                Gather::Root => 0,
-                Gather::All => EVERY_RANK,
-            };
-        }
+        *o = match (plan.placement(id), gather) {
+            (Placement::Anywhere, _) => continue,
+            (Placement::Results, Gather::All) => EVERY_RANK,
+            (Placement::Results, Gather::Root) | (Placement::First, _) => 0,
+        };
     }
     // 2. Leaves, in contiguous runs of the static order.
     let leaves: Vec<usize> = (0..n)
@@ -246,7 +246,10 @@ mod tests {
             );
             // Only partial sums at the boundaries between the ranks' runs of leaves cross:
             // at most half a node's 8 children per level (4 levels) per boundary.
-            assert!(t.values <= (ranks - 1) * 4 * 4 + ranks, "{ranks} ranks: {t:?}");
+            assert!(
+                t.values <= (ranks - 1) * 4 * 4 + ranks,
+                "{ranks} ranks: {t:?}"
+            );
         }
     }
 

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 /// Set in the ranks' environment: which job to run.
 const JOB_VAR: &str = "SCHED_MPI_TEST_JOB";
+/// Set in the ranks' environment: a fresh directory every rank writes its files into.
+const DIR_VAR: &str = "SCHED_MPI_TEST_DIR";
 
 fn main() -> ExitCode {
     match std::env::var(JOB_VAR) {
@@ -50,6 +52,7 @@ const SUITE: &[&str] = &[
     "unencodable_value",
     "different_graphs",
     "results_elsewhere",
+    "hdf5_store",
 ];
 
 fn launcher_main() -> ExitCode {
@@ -65,7 +68,7 @@ fn launcher_main() -> ExitCode {
         if !names.iter().any(|n| wanted(n)) {
             continue;
         }
-        let (ok, out) = launch(ranks, "suite", 240);
+        let (ok, out) = launch(ranks, "suite", 120);
         for (scenario, name) in SUITE.iter().zip(&names) {
             if !wanted(name) {
                 continue;
@@ -133,9 +136,16 @@ fn launcher_main() -> ExitCode {
 fn launch(ranks: usize, job: &str, timeout: u64) -> (bool, String) {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().expect("the test's own path");
+    let dir = std::env::temp_dir().join(format!(
+        "sched-mpi-test-{}-{job}-{ranks}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
     let mut child = sched_mpi::mpirun(ranks)
         .arg(exe)
         .env(JOB_VAR, job)
+        .env(DIR_VAR, &dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -167,6 +177,7 @@ fn launch(ranks: usize, job: &str, timeout: u64) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let _ = std::fs::remove_dir_all(&dir);
     let text = format!(
         "{}{}{}",
         out.join().unwrap(),
@@ -213,6 +224,13 @@ fn rank_main(job: &str) -> ExitCode {
             }
         };
         println!("SCENARIO {scenario} rank {} {line}", mpi.rank());
+        if !all_ok {
+            // The other ranks may be waiting for this one in a later collective call: end
+            // the job now rather than let it hang until the launcher's timeout.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            mpi.abort(1);
+        }
     }
     drop(mpi);
     if all_ok {
@@ -240,6 +258,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "unencodable_value" => unencodable_value(mpi),
         "different_graphs" => different_graphs(mpi),
         "results_elsewhere" => results_elsewhere(mpi),
+        "hdf5_store" => hdf5_store(mpi),
         "dies" => dies(mpi),
         other => Err(format!("unknown scenario {other}")),
     }
@@ -534,6 +553,68 @@ fn results_elsewhere(mpi: &Mpi) -> Check {
     ensure(s.results_elsewhere().is_some() == (mpi.rank() != 0), || {
         "results_elsewhere".into()
     })
+}
+
+/// `to_hdf5` from a distributed run: the first rank writes the file, every rank's blocks
+/// reach it, and the datasets appear only when every rank succeeded.
+fn hdf5_store(mpi: &Mpi) -> Check {
+    use blockarray_hdf5::{DatasetOptions, from_hdf5, to_hdf5_with};
+    let dir = std::path::PathBuf::from(std::env::var(DIR_VAR).map_err(|e| e.to_string())?);
+    let x = Rng::new(11).random::<f64>(&[120, 90], [25, 20]).unwrap();
+    let y = (&x * 2.0).sum(Some(&[1]), false).unwrap();
+    for (i, gather) in [Gather::Root, Gather::All].into_iter().enumerate() {
+        let s = sched(mpi, gather);
+        let path = dir.join(format!("out{i}.h5"));
+        to_hdf5_with(
+            &path,
+            &[("/x", &x), ("/g/y", &y)],
+            &DatasetOptions::new().deflate(1),
+            &s,
+        )
+        .map_err(|e| format!("store: {e}"))?;
+        if mpi.rank() == 0 {
+            let t = threaded();
+            for (name, a) in [("/x", &x), ("/g/y", &y)] {
+                let back = from_hdf5::<f64>(&path, name)
+                    .unwrap()
+                    .compute_with(&t)
+                    .unwrap();
+                ensure(back == a.compute_with(&t).unwrap(), || {
+                    format!("{name} differs")
+                })?;
+            }
+        }
+    }
+    // A task failing on rank 1: no file is left behind, on any rank's word.
+    let s = sched(mpi, Gather::Root);
+    let bad = x
+        .map_blocks(
+            OpName::from("fail-on-rank-1"),
+            None,
+            |b: &ndarray::ArrayD<f64>, _: &blockarray::BlockInfo<'_>| {
+                if RANK.load(Ordering::SeqCst) == 1 {
+                    Err("no space left on rank 1".into())
+                } else {
+                    Ok(b.clone())
+                }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let path = dir.join("failed.h5");
+    let e = to_hdf5_with(&path, &[("/bad", &bad)], &DatasetOptions::new(), &s)
+        .err()
+        .ok_or("the store succeeded")?;
+    ensure(e.to_string().contains("on MPI rank 1"), || e.to_string())?;
+    // (Rank 0 wrote the file, and removed it before returning.)
+    ensure(mpi.rank() != 0 || !path.exists(), || {
+        "a failed store left its file".into()
+    })?;
+    // A name taken in the file (seen by rank 0 only): every rank gets the error, no hang.
+    let taken = dir.join("out0.h5");
+    let e = to_hdf5_with(&taken, &[("/x", &x)], &DatasetOptions::new(), &s)
+        .err()
+        .ok_or("storing over an existing dataset succeeded")?;
+    ensure(e.to_string().contains("/x"), || e.to_string())
 }
 
 fn dies(mpi: &Mpi) -> Check {

@@ -132,7 +132,7 @@ pub(crate) fn lower(
         let is_blockwise = |id: u32| blockwise[arena.slots[id as usize].node as usize];
         let pinned: Vec<bool> = order
             .iter()
-            .map(|n| processes > 1 && n.placement() != dag_core::Placement::Anywhere)
+            .map(|n| processes > 1 && n.placement().is_pinned())
             .collect();
         let is_pinned = |id: u32| pinned[arena.slots[id as usize].node as usize];
         let mut is_output = vec![false; arena.slots.len()];
@@ -363,14 +363,16 @@ pub trait ChunkSink<T: Element>: Send + Sync {
         None
     }
     /// Where the tasks writing into this sink run when a run is spread over several processes
-    /// (an MPI scheduler). The default, [`Placement::Results`](dag_core::Placement::Results),
-    /// is right for every sink: blocks computed elsewhere are sent to the processes that
-    /// collect the results, and written there (an in-memory array, a file only they open).
-    /// A sink that every process may write into independently (each its own blocks, with
-    /// no shared handle) can return `Anywhere`, so each block is written where it was
-    /// computed.
+    /// (an MPI scheduler). The default, [`Placement::First`](dag_core::Placement::First):
+    /// blocks computed elsewhere are sent to the first process (MPI rank 0), and written
+    /// there, once — right for storage (a file only that process opens; build such sinks in
+    /// that process only, see `Scheduler::process_index`). A sink that fills memory in the
+    /// process that returns the results returns
+    /// [`Placement::Results`](dag_core::Placement::Results) ([`ArraySink`] does). A sink
+    /// that every process may write into independently (each its own blocks) can return
+    /// `Anywhere`, so each block is written where it was computed.
     fn placement(&self) -> dag_core::Placement {
-        dag_core::Placement::Results
+        dag_core::Placement::First
     }
 }
 
@@ -575,6 +577,11 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
         self.shape.clone()
     }
 
+    /// In memory: in every process that returns the results.
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::Results
+    }
+
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
         let a = match &mut *guard {
@@ -624,7 +631,12 @@ struct StoreNode<T: Element> {
 }
 
 impl<T: Element> StoreNode<T> {
-    fn new(input: &Arc<dyn Node>, sink: Arc<dyn ChunkSink<T>>) -> Result<StoreNode<T>> {
+    /// The store of `input` into `sink` as the `position`-th store of its computation.
+    fn new(
+        input: &Arc<dyn Node>,
+        sink: Arc<dyn ChunkSink<T>>,
+        position: usize,
+    ) -> Result<StoreNode<T>> {
         let shape = input.meta().shape();
         let sink_shape = sink.shape();
         if sink_shape != shape {
@@ -634,11 +646,15 @@ impl<T: Element> StoreNode<T> {
                 sink.describe()
             )));
         }
-        // A store is an action, not a value: every store gets its own name (unique in the
-        // process, and the same in every process of an SPMD program).
+        // A store is an action, not a value: every store of a computation gets its own name,
+        // from its position there (two stores of one array into two sinks differ). Graphs
+        // are never shared between computations, so the name need not be unique beyond it;
+        // and it depends on nothing else, so the processes of an SPMD program agree on it
+        // even when one of them computed something more before (a rank printing a result).
         let mut t = Tokenizer::new();
         t.write_str(&input.meta().name)
-            .write(&dag_core::OpName::unique("store"));
+            .write_str("store")
+            .write_usize(position);
         Ok(StoreNode {
             meta: Meta::new::<T>("store", t, input.meta().chunks.clone()),
             input: input.clone(),
@@ -830,8 +846,12 @@ impl Computation {
     /// [`Memory`](crate::ErrorKind::Memory) otherwise, before any task runs).
     pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
         let sink = Arc::new(ArraySink::for_shape(array.shape()));
-        let node = StoreNode::new(&array.node, sink.clone() as Arc<dyn ChunkSink<T>>)
-            .expect("the sink has the array's shape");
+        let node = StoreNode::new(
+            &array.node,
+            sink.clone() as Arc<dyn ChunkSink<T>>,
+            self.stores.len(),
+        )
+        .expect("the sink has the array's shape");
         self.stores.push(Arc::new(node));
         self.buffers.push(Box::new(sink.clone()));
         self.results.push(Some(Box::new(sink)));
@@ -847,8 +867,11 @@ impl Computation {
         array: &BlockArray<T>,
         sink: Arc<dyn ChunkSink<T>>,
     ) -> Result<()> {
-        self.stores
-            .push(Arc::new(StoreNode::new(&array.node, sink.clone())?));
+        self.stores.push(Arc::new(StoreNode::new(
+            &array.node,
+            sink.clone(),
+            self.stores.len(),
+        )?));
         self.sinks.push(Box::new(sink));
         Ok(())
     }
