@@ -477,7 +477,11 @@ fn mpi_rank(data: &Path, name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sched = match MpiScheduler::builder().threads(1).build(&mpi) {
+    let sched = match MpiScheduler::builder()
+        .threads(1)
+        .predict(&[2, 4, 8, 16, 32, 64])
+        .build(&mpi)
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("blockarray-bench: {e}");
@@ -502,14 +506,34 @@ fn mpi_rank(data: &Path, name: &str) -> ExitCode {
         Ok(o) => {
             let t = sched.last_run().unwrap_or_default();
             if mpi.rank() == 0 {
+                // The static partition's traffic at other rank counts, as a string (the
+                // harness reads flat JSON): "ranks:values:value bytes:gathered bytes:most
+                // tasks on one rank" for each.
+                let predicted: Vec<String> = t
+                    .predicted
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}:{}:{}:{}:{}",
+                            p.ranks,
+                            p.values,
+                            p.bytes,
+                            p.gathered_bytes,
+                            p.tasks.iter().max().unwrap_or(&0)
+                        )
+                    })
+                    .collect();
                 println!(
-                    "{{\"seconds\": {}, \"check\": {}, \"ranks\": {}, \"bytes_sent\": {}, \"messages\": {}, \"values\": {}}}",
+                    "{{\"seconds\": {}, \"check\": {}, \"ranks\": {}, \"bytes_sent\": {}, \"messages\": {}, \"values\": {}, \"value_bytes\": {}, \"tasks\": {}, \"predicted\": \"{}\"}}",
                     json_num(o.seconds),
                     json_num(o.check),
                     mpi.size(),
                     t.total_bytes(),
                     t.total_messages(),
-                    t.values.iter().sum::<usize>()
+                    t.values.iter().sum::<usize>(),
+                    t.value_bytes.iter().sum::<usize>(),
+                    t.tasks.iter().sum::<usize>(),
+                    predicted.join(" ")
                 );
             }
             ExitCode::SUCCESS

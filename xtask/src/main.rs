@@ -43,6 +43,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         &["--mb", "64", "--repeat", "1"],
     ),
     ("blockarray-hdf5", "larger_than_memory", &["--gb", "0.5"]),
+    ("sched-mpi", "distributed_mean", &["--np", "2"]),
 ];
 
 fn main() -> ExitCode {

@@ -126,6 +126,9 @@ pub struct MpiStats {
     pub messages: Vec<usize>,
     /// The most bytes of values each rank held at once.
     pub peak_bytes: Vec<usize>,
+    /// The traffic the same plan would cause over other numbers of ranks, as asked with
+    /// [`Builder::predict`] (from the static partition and the predicted value sizes).
+    pub predicted: Vec<Traffic>,
 }
 
 impl MpiStats {
@@ -254,6 +257,7 @@ pub struct Builder {
     threads: Option<usize>,
     gather: Gather,
     max_message: usize,
+    predict: Vec<usize>,
 }
 
 impl Default for Builder {
@@ -262,6 +266,7 @@ impl Default for Builder {
             threads: None,
             gather: Gather::Root,
             max_message: 1 << 30,
+            predict: Vec::new(),
         }
     }
 }
@@ -288,6 +293,14 @@ impl Builder {
         self
     }
 
+    /// Also predict, in every run, the traffic the plan would cause over each of these
+    /// numbers of ranks ([`MpiStats::predicted`]; see [`MpiScheduler::predict`]): how
+    /// `docs/distributed.md` extrapolates measured runs to larger jobs.
+    pub fn predict(mut self, ranks: &[usize]) -> Builder {
+        self.predict = ranks.iter().copied().filter(|&r| r > 0).collect();
+        self
+    }
+
     /// The scheduler, or an error for zero threads.
     pub fn build(self, mpi: &Mpi) -> Result<MpiScheduler, Error> {
         let threads = match self.threads {
@@ -306,6 +319,7 @@ impl Builder {
             threaded: ThreadedScheduler::builder().threads(threads).build()?,
             gather: self.gather,
             max_message: self.max_message,
+            predict: self.predict,
             rank: mpi.rank,
             size: mpi.size,
             last: Arc::new(Mutex::new(None)),
@@ -319,6 +333,7 @@ pub struct MpiScheduler {
     threaded: ThreadedScheduler,
     gather: Gather,
     max_message: usize,
+    predict: Vec<usize>,
     rank: usize,
     size: usize,
     last: Arc<Mutex<Option<MpiStats>>>,
@@ -440,6 +455,7 @@ impl Scheduler for MpiScheduler {
             threaded: &self.threaded,
             gather: self.gather,
             max_message: self.max_message,
+            predict: &self.predict,
         };
         // A panic in the communication code leaves the other ranks waiting for this one:
         // end the job instead.

@@ -40,6 +40,7 @@ pub(crate) struct Config<'a> {
     pub(crate) threaded: &'a ThreadedScheduler,
     pub(crate) gather: Gather,
     pub(crate) max_message: usize,
+    pub(crate) predict: &'a [usize],
 }
 
 /// Values encoded by workers, waiting for the driver to send them.
@@ -101,6 +102,11 @@ pub(crate) fn execute(
         return (Err(e), stats);
     }
     // 2. Partition.
+    stats.predicted = cfg
+        .predict
+        .iter()
+        .map(|&r| crate::partition::traffic(plan, r, cfg.gather))
+        .collect();
     let owner = assign(plan, ranks, cfg.gather);
     let dests = destinations(plan, &owner, ranks);
     let local: Vec<bool> = owner
