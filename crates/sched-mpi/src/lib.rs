@@ -38,7 +38,7 @@
 //! - **Values travel once, point to point.** A value read on other ranks is encoded
 //!   (through [`dag_core::wire`]; blockarray registers its blocks) by the worker that made it
 //!   and sent, with non-blocking sends, once to each rank that reads it. A value whose type
-//!   cannot be encoded fails the run with [`Error::CannotSend`](dag_core::Error::CannotSend)
+//!   cannot be encoded fails the run with [`Error::CannotSend`]
 //!   naming its key.
 //! - **Results.** By default the outputs are gathered to rank 0 ([`Gather::Root`]), and
 //!   tasks placed with the results ([`dag_core::Placement::Results`], such as the writes of
@@ -47,6 +47,11 @@
 //!   [`results_elsewhere`](dag_core::Scheduler::results_elsewhere) says so (blockarray's
 //!   `Results::take` is then an error, `Results::held` false). [`Gather::All`] gives every
 //!   rank every output.
+//! - **Storage.** Stores into files run on rank 0 (sinks are placed
+//!   [`First`](dag_core::Placement::First) by default): blocks computed elsewhere are sent
+//!   there once. `blockarray-hdf5`'s `to_hdf5_with(…, &sched)` opens the file on rank 0 only
+//!   and the commit is agreed between the ranks ([`Scheduler::agree`]): the datasets appear
+//!   only if every rank's share succeeded.
 //! - **Failure.** A task failing or panicking on any rank ends the run on every rank, with
 //!   the same `Err` naming the key and the rank (`… (on MPI rank 1 of 4)`); running tasks
 //!   finish, nothing new starts, and no rank is left waiting (the ranks agree on the outcome

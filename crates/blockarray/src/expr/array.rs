@@ -199,9 +199,9 @@ pub trait Node: Any + Send + Sync {
     }
 
     /// Where this node's tasks run when a run is spread over several processes (an MPI
-    /// scheduler): anywhere (the default), or with the results
-    /// ([`dag_core::Placement::Results`]) for tasks whose side effects must happen in the
-    /// processes that return the results — a store into a sink that says so
+    /// scheduler): anywhere (the default), or pinned for tasks with side effects — with the
+    /// results ([`dag_core::Placement::Results`], writes into memory) or on the first process
+    /// ([`dag_core::Placement::First`], writes into files): a store takes its sink's
     /// ([`ChunkSink::placement`](crate::ChunkSink::placement)).
     fn placement(&self) -> dag_core::Placement {
         dag_core::Placement::Anywhere

@@ -1067,11 +1067,28 @@ impl Computation {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        let run = self.check_aliasing().and_then(|()| {
-            self.allocate_results()?;
-            let plan = self.compile(scheduler)?;
-            Ok(scheduler.execute(&plan, callbacks)?)
+        let prepared = self.check_aliasing().and_then(|()| {
+            // A process that does not receive the results (another rank of a distributed
+            // run gathers them) never writes into their buffers: do not allocate them.
+            if scheduler.results_elsewhere().is_none() {
+                self.allocate_results()?;
+            }
+            self.compile(scheduler)
         });
+        // The checks above depend on this process's memory: in a run spread over several
+        // processes, one of them refusing while the others start would leave them waiting
+        // for it. All start, or none (every process gets the refusing one's error).
+        let prepared = if scheduler.processes() > 1 {
+            agreed(
+                scheduler,
+                prepared.as_ref().map(|_| ()).map_err(Clone::clone),
+            )
+            .and(prepared)
+        } else {
+            prepared
+        };
+        let run =
+            prepared.and_then(|plan| -> Result<_> { Ok(scheduler.execute(&plan, callbacks)?) });
         let run = match run {
             Ok(run) => run,
             Err(e) => {
