@@ -5,6 +5,9 @@
 //!
 //! ```text
 //! blockarray-bench [--data-dir DIR] WORKLOAD        run one workload, print {"seconds": …, "check": …}
+//! blockarray-bench [--data-dir DIR] --mpi N WORKLOAD the same on N MPI ranks × 1 thread (launches
+//!                                                    `mpirun`; adds "ranks", "bytes_sent",
+//!                                                    "messages", "values" to the line)
 //! blockarray-bench [--data-dir DIR] setup WORKLOAD  create the workload's input files (untimed)
 //! blockarray-bench triad      STREAM-style triad over all cores, print {"triad_gbs": …, …}
 //! blockarray-bench list       the workloads, one per line: name, status, description
@@ -17,14 +20,17 @@
 //! `seconds` is measured inside the process, from before the expression is built until the
 //! result is in memory (so process start-up is excluded, graph construction included); `check`
 //! is a statistic of the result that every engine computes the same way (see
-//! `docs/benchmarks.md`). An unknown name exits with status 2 and lists the known ones. Every computation uses blockarray's default scheduler: the work-stealing pool over
-//! all cores.
+//! `docs/benchmarks.md`). An unknown name exits with status 2 and lists the known ones. Every
+//! computation uses blockarray's default scheduler: the work-stealing pool over all cores — or,
+//! with `--mpi N`, `sched-mpi`'s scheduler with one worker thread per rank, the results gathered
+//! to rank 0 (which alone prints the line; the traffic is the last run's, all ranks together).
 
 use blockarray::{BlockArray, Boundary, Computation, QuantileMethod, random::Rng, s};
 use blockarray_hdf5::{DatasetOptions, dataset_info, from_hdf5, to_hdf5_with};
 use blockarray_zarr::{ArrayOptions, Compressor, array_info, from_zarr, to_zarr_with};
 use dag_core::{Scheduler, synthetic};
 use ndarray::ArrayD;
+use sched_mpi::{Mpi, MpiScheduler};
 use sched_threaded::ThreadedScheduler;
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -165,6 +171,24 @@ const WORKLOADS: &[Workload] = &[
     },
 ];
 
+thread_local! {
+    /// The MPI scheduler when running as a rank (`--mpi N`).
+    static MPI: std::cell::RefCell<Option<MpiScheduler>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Compute `x` with the default scheduler. On an MPI rank other than 0 the result is gathered
+/// to rank 0 and this rank gets an empty array (it prints nothing).
+fn compute<T: blockarray::Element>(x: &BlockArray<T>) -> BoxResult<ArrayD<T>> {
+    let mut c = blockarray::Computation::new();
+    let h = c.add(x);
+    let mut results = c.run(&*blockarray::default_scheduler())?;
+    if results.held() {
+        Ok(results.take(h)?)
+    } else {
+        Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&[0]), Vec::new())?)
+    }
+}
+
 /// The mean of an array's elements (the check of random workloads).
 fn mean(a: &ArrayD<f64>) -> f64 {
     if a.is_empty() {
@@ -192,7 +216,7 @@ fn ones_sum(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
-            Ok(x.sum(None, false)?.compute()?)
+            compute(&x.sum(None, false)?)
         },
         |r| r.sum(),
     )
@@ -202,7 +226,7 @@ fn normal_mean(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).normal::<f64>(10.0, 0.1, &[20_000, 20_000], [1000, 1000])?;
-            Ok(x.mean(Some(&[0]), false)?.compute()?)
+            compute(&x.mean(Some(&[0]), false)?)
         },
         mean,
     )
@@ -213,7 +237,7 @@ fn xxt_slice_mean(_data: &Path) -> BoxResult<Outcome> {
         || {
             let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [1000, 1000])?;
             let y = (&x + &x.t())?.slice(s![..;2, 5000..])?;
-            Ok(y.mean(Some(&[1]), false)?.compute()?)
+            compute(&y.mean(Some(&[1]), false)?)
         },
         mean,
     )
@@ -223,7 +247,7 @@ fn lazy_slice(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100])?;
-            Ok(x.exp().slice(s![1..100, 1..100])?.compute()?)
+            compute(&x.exp().slice(s![1..100, 1..100])?)
         },
         |r| r.sum(),
     )
@@ -233,7 +257,7 @@ fn matmul(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).random::<f64>(&[6000, 6000], [1000, 1000])?;
-            Ok(x.matmul(&x.t())?.compute()?)
+            compute(&x.matmul(&x.t())?)
         },
         mean,
     )
@@ -243,9 +267,7 @@ fn rechunk_sum(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [10_000, 100])?;
-            Ok(x.rechunk([100, 10_000])?
-                .sum(Some(&[1]), false)?
-                .compute()?)
+            compute(&x.rechunk([100, 10_000])?.sum(Some(&[1]), false)?)
         },
         mean,
     )
@@ -355,12 +377,13 @@ fn task_overhead(_data: &Path) -> BoxResult<Outcome> {
     timed(
         || {
             let (graph, root) = synthetic::tree(875_000, 8);
-            let out = ThreadedScheduler::new().compute(&graph, &[root])?;
-            let total = *out
-                .first()
-                .ok_or("the scheduler returned no output")?
-                .get::<u64>()?;
-            Ok(total)
+            let out = match MPI.with(|m| m.borrow().clone()) {
+                Some(s) => s.compute(&graph, &[root])?,
+                None => ThreadedScheduler::new().compute(&graph, &[root])?,
+            };
+            let first = out.first().ok_or("the scheduler returned no output")?;
+            // On MPI ranks other than 0 the total is held by rank 0.
+            Ok(first.get::<u64>().copied().unwrap_or(0))
         },
         |&total| total as f64,
     )
@@ -496,7 +519,7 @@ fn hdf5_sum(data: &Path) -> BoxResult<Outcome> {
         .into());
     }
     timed(
-        || Ok(from_hdf5::<f64>(&path, "/x")?.sum(None, false)?.compute()?),
+        || compute(&from_hdf5::<f64>(&path, "/x")?.sum(None, false)?),
         |r| r.sum(),
     )
 }
@@ -682,6 +705,100 @@ fn find(name: &str) -> Option<&'static Workload> {
     found
 }
 
+/// `--mpi N WORKLOAD`, not yet under MPI: run this binary on N ranks and pass rank 0's line on.
+fn launch_mpi(ranks: usize, data: &Path, name: &str) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("blockarray-bench: cannot find this program: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = sched_mpi::mpirun(ranks)
+        .arg(exe)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--mpi-rank", name])
+        .status();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(1, 255) as u8)),
+        Err(e) => {
+            eprintln!("blockarray-bench: cannot run mpirun: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--mpi-rank WORKLOAD`: one rank of an MPI run of the workload.
+fn mpi_rank(data: &Path, name: &str) -> ExitCode {
+    let mpi = match Mpi::init() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("blockarray-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sched = match MpiScheduler::builder()
+        .threads(1)
+        .predict(&[2, 4, 8, 16, 32, 64])
+        .build(&mpi)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("blockarray-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    blockarray::set_default_scheduler(std::sync::Arc::new(sched.clone()));
+    MPI.with(|m| *m.borrow_mut() = Some(sched.clone()));
+    let Some(w) = find(name) else {
+        return ExitCode::from(EXIT_USAGE);
+    };
+    match (w.run)(data) {
+        Ok(o) => {
+            let t = sched.last_run().unwrap_or_default();
+            if mpi.rank() == 0 {
+                // The static partition's traffic at other rank counts, as a string (the
+                // harness reads flat JSON): "ranks:values:value bytes:gathered bytes:most
+                // tasks on one rank" for each.
+                let predicted: Vec<String> = t
+                    .predicted
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}:{}:{}:{}:{}",
+                            p.ranks,
+                            p.values,
+                            p.bytes,
+                            p.gathered_bytes,
+                            p.tasks.iter().max().unwrap_or(&0)
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{{\"seconds\": {}, \"check\": {}, \"ranks\": {}, \"bytes_sent\": {}, \"messages\": {}, \"values\": {}, \"value_bytes\": {}, \"tasks\": {}, \"predicted\": \"{}\"}}",
+                    json_num(o.seconds),
+                    json_num(o.check),
+                    mpi.size(),
+                    t.total_bytes(),
+                    t.total_messages(),
+                    t.values.iter().sum::<usize>(),
+                    t.value_bytes.iter().sum::<usize>(),
+                    t.tasks.iter().sum::<usize>(),
+                    predicted.join(" ")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("blockarray-bench: rank {}: {name} failed: {e}", mpi.rank());
+            // The other ranks may wait for this one.
+            mpi.abort(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut data = PathBuf::from("target").join("bench");
@@ -698,6 +815,14 @@ fn main() -> ExitCode {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
+        ["--mpi", n, name] => match n.parse::<usize>() {
+            Ok(ranks) if ranks > 0 => launch_mpi(ranks, &data, name),
+            _ => {
+                eprintln!("blockarray-bench: --mpi needs a number of ranks, got {n:?}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        ["--mpi-rank", name] => mpi_rank(&data, name),
         ["-h" | "--help" | "help"] => {
             println!("{}", usage());
             ExitCode::SUCCESS

@@ -27,8 +27,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The engines, in the order of the table's columns.
-const ENGINES: [&str; 3] = ["blockarray", "dask", "numpy"];
+/// The engines, in the order of the table's columns. `mpi` is blockarray on 2 MPI ranks × 1
+/// thread (`sched-mpi`), reported in a table of its own with the traffic between the ranks.
+const ENGINES: [&str; 4] = ["blockarray", "dask", "numpy", "mpi"];
+
+/// The main table's engines (all cores each).
+const TABLE_ENGINES: [&str; 3] = ["blockarray", "dask", "numpy"];
+
+/// Ranks of the `mpi` engine.
+const MPI_RANKS: usize = 2;
 
 /// The Python packages the reference engines need (versions pinned in the requirements file).
 const PY_REQUIREMENTS: &str = "benches/python/requirements.txt";
@@ -230,7 +237,8 @@ pub fn usage() -> String {
          \x20 WORKLOAD        one of: {}\n\
          \x20                 (default: all)\n\
          \x20 --reps N        repetitions per workload and engine (default 3)\n\
-         \x20 --engines LIST  comma-separated subset of blockarray,dask,numpy (default all)\n\
+         \x20 --engines LIST  comma-separated subset of blockarray,dask,numpy,mpi (default all;\n\
+         \x20                 mpi: blockarray on 2 MPI ranks × 1 thread)\n\
          \x20 --timeout SECS  kill a run after this long (default 1800)\n\
          \x20 --quiet-wait SECS  before each run, wait up to this long for other processes\n\
          \x20                 to go idle (default 30; 0 to never wait)\n\
@@ -695,6 +703,8 @@ struct Run {
     /// Cores other processes kept busy during the run.
     other_load: Option<f64>,
     outcome: Outcome,
+    /// The `mpi` engine's traffic between ranks: bytes sent, MPI messages.
+    traffic: Option<(f64, f64)>,
 }
 
 fn json_num(v: Option<f64>) -> String {
@@ -743,6 +753,14 @@ impl Run {
         );
         if let Some(m) = message {
             let _ = write!(line, ", \"message\": {}", json_str(m));
+        }
+        if let Some((bytes, messages)) = self.traffic {
+            let _ = write!(
+                line,
+                ", \"bytes_sent\": {}, \"messages\": {}",
+                json_num(Some(bytes)),
+                json_num(Some(messages))
+            );
         }
         line.push('}');
         line
@@ -1001,7 +1019,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         return Err(format!("{} was not built", bin.display()));
     }
 
-    let wants_python = opts.engines.iter().any(|e| *e != "blockarray");
+    let wants_python = opts.engines.iter().any(|e| *e == "dask" || *e == "numpy");
     let (python, python_problem) = if wants_python {
         match python_env(&root, &target) {
             Ok(p) => (Some(p), None),
@@ -1116,12 +1134,22 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 });
                 // The engine's process: the blockarray binary or the Python script, or why
                 // the engine does not run.
-                let command = if engine != "blockarray" && blockarray_missing && !opts.with_missing
+                let command = if !matches!(engine, "blockarray" | "mpi")
+                    && blockarray_missing
+                    && !opts.with_missing
                 {
                     Err("blockarray lacks this workload (run with --with-missing)")
                 } else if engine == "blockarray" {
                     let mut cmd = Command::new(&bin);
                     cmd.arg("--data-dir").arg(&out_dir).arg(spec.name);
+                    Ok(cmd)
+                } else if engine == "mpi" {
+                    let mut cmd = Command::new(&bin);
+                    cmd.arg("--data-dir").arg(&out_dir).args([
+                        "--mpi",
+                        &MPI_RANKS.to_string(),
+                        spec.name,
+                    ]);
                     Ok(cmd)
                 } else {
                     python
@@ -1155,6 +1183,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                             peak_rss_mb: None,
                             other_load: None,
                             outcome: Outcome::Skipped(why.into()),
+                            traffic: None,
                         }
                     }
                 };
@@ -1206,10 +1235,16 @@ fn measure(
     let start = Instant::now();
     wait_for_quiet(opts.quiet_wait.min(budget));
     *waited += start.elapsed();
+    let mut traffic = None;
     let (peak_rss_mb, other_load, outcome) = match run_child(cmd, opts.timeout, scratch) {
         Err(e) => (None, None, Outcome::Failed(e)),
         Ok(c) => {
             let parsed = last_json(&c.stdout);
+            if let Ok(m) = &parsed
+                && let (Some(b), Some(n)) = (num(m, "bytes_sent"), num(m, "messages"))
+            {
+                traffic = Some((b, n));
+            }
             let outcome = match (c.exit.code, &parsed) {
                 (Some(0), Ok(m)) => match (num(m, "seconds"), num(m, "check")) {
                     (Some(seconds), Some(check)) => Outcome::Ok { seconds, check },
@@ -1243,6 +1278,10 @@ fn measure(
         Outcome::Failed(m) => format!("FAILED: {m}"),
         Outcome::Skipped(m) => format!("not run: {m}"),
     };
+    let what = match traffic {
+        Some((b, n)) => format!("{what}   sent {:.3} MB in {n:.0} messages", b / 1e6),
+        None => what,
+    };
     say(&format!(
         "{workload:<16} {engine:<10} rep {rep}/{}  {what}",
         opts.reps
@@ -1254,6 +1293,7 @@ fn measure(
         peak_rss_mb,
         other_load,
         outcome,
+        traffic,
     }
 }
 
@@ -1375,7 +1415,7 @@ fn report(opts: &Options, ctx: &Context, runs: &[Run]) -> String {
                 _ => "–".into(),
             }
         };
-        let rss: Vec<String> = ENGINES
+        let rss: Vec<String> = TABLE_ENGINES
             .iter()
             .map(|e| {
                 per[e]
@@ -1407,6 +1447,49 @@ fn report(opts: &Options, ctx: &Context, runs: &[Run]) -> String {
             check,
             agreement
         );
+    }
+
+    // The MPI engine.
+    let mpi: Vec<&(&Spec, BTreeMap<&str, Summary>)> = summaries
+        .iter()
+        .filter(|(_, per)| per["mpi"].seconds.is_some() || per["mpi"].problem.is_some())
+        .collect();
+    if !mpi.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nblockarray on {MPI_RANKS} MPI ranks × 1 thread each (`sched-mpi`, `mpirun` on this \
+             machine; results gathered to rank 0), against the threaded scheduler over all \
+             cores. Traffic is all ranks' sends together, from the last repetition (the \
+             partition is static, so it is the same in every repetition). See \
+             `docs/distributed.md` for what it implies across machines.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| workload | mpi s | blockarray s | bytes sent between ranks | messages | check (mpi) |\n|---|--:|--:|--:|--:|--:|"
+        );
+        for (spec, per) in mpi {
+            let s = &per["mpi"];
+            let secs = |e: &str| per[e].seconds.map_or_else(|| "–".into(), fmt_secs);
+            let last = runs
+                .iter()
+                .rev()
+                .find(|r| r.workload == spec.name && r.engine == "mpi" && r.traffic.is_some())
+                .and_then(|r| r.traffic);
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                spec.name,
+                match (&s.problem, s.seconds) {
+                    (_, Some(v)) => fmt_secs(v),
+                    (Some((kind, _)), None) => (*kind).to_string(),
+                    (None, None) => "–".into(),
+                },
+                secs("blockarray"),
+                last.map_or_else(|| "–".into(), |(b, _)| format!("{:.3} MB", b / 1e6)),
+                last.map_or_else(|| "–".into(), |(_, n)| format!("{n:.0}")),
+                s.check.map_or_else(|| "–".into(), fmt_check)
+            );
+        }
     }
 
     // Bandwidth shares of the memory-bound workloads.
@@ -1461,7 +1544,7 @@ fn report(opts: &Options, ctx: &Context, runs: &[Run]) -> String {
          (`scheduler=\"threads\"`, one worker per core); NumPy runs in one in-memory array \
          (multi-threaded only inside BLAS, for `matmul`)."
     );
-    let base: Vec<String> = ENGINES
+    let base: Vec<String> = TABLE_ENGINES
         .iter()
         .filter_map(|e| ctx.baseline_rss.get(e).map(|m| format!("{e} {m:.0} MB")))
         .collect();
@@ -1786,6 +1869,7 @@ mod tests {
                 seconds,
                 check: 1.0,
             },
+            traffic: None,
         };
         let runs = [run(1, 1.0, 0.0), run(2, 9.0, 1.0), run(3, 8.0, 1.0)];
         let s = summarize(&runs, "ones_sum", "dask");

@@ -18,13 +18,21 @@ mod bench;
 /// needs no system library: zarrs' blosc and zstd codecs compile their bundled C sources, and
 /// blosc's snappy is C++, hence the C++ compiler. `visualize` renders graphs with Graphviz's
 /// `dot`; the diagnostics tests load the dashboard and the HTML report in headless Chromium
-/// (`crates/blockarray/tests/browser.rs`).
+/// (`crates/blockarray/tests/browser.rs`). `sched-mpi` links Open MPI (`mpi-sys` finds it with
+/// `mpicc -show` and generates its bindings with bindgen, which needs libclang) and its tests
+/// launch `mpirun`.
 const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("libhdf5-dev", "/usr/include/hdf5/serial/hdf5.h"),
     ("pkg-config", "/usr/bin/pkg-config"),
     ("g++", "/usr/bin/g++"),
     ("graphviz", "/usr/bin/dot"),
     ("chromium", "/usr/bin/chromium"),
+    (
+        "libopenmpi-dev",
+        "/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h",
+    ),
+    ("openmpi-bin", "/usr/bin/orterun"),
+    ("libclang-dev", "/usr/share/doc/libclang-dev"),
 ];
 
 /// The demos `cargo xtask demo` runs, in order: (package, example, arguments).
@@ -67,6 +75,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         "sort_dataset",
         &["--gb", "0.1", "--memory-gb", "0.03", "--reserve-gb", "1"],
     ),
+    ("sched-mpi", "distributed_mean", &["--np", "2"]),
 ];
 
 fn main() -> ExitCode {

@@ -886,6 +886,13 @@ impl<T> Drop for Hdf5Sink<T> {
 /// ```
 pub struct Hdf5Store {
     path: PathBuf,
+    /// The processes of the runs this store was built for (1 unless built for a
+    /// distributed scheduler with [`Hdf5Store::for_scheduler`]).
+    processes: usize,
+    /// Whether this process opens the file: the first process of a distributed run (where
+    /// the sinks' tasks run, `Placement::First`), or the only one. Other processes hold
+    /// stand-ins that only know the datasets' shapes.
+    writer: bool,
     computation: Computation,
     /// The datasets stored into so far (normalised paths).
     datasets: Vec<String>,
@@ -896,10 +903,27 @@ pub struct Hdf5Store {
 }
 
 impl Hdf5Store {
-    /// A store into `file` (created when the first dataset is added, if missing).
+    /// A store into `file` (created when the first dataset is added, if missing), for runs
+    /// with the default scheduler ([`Hdf5Store::for_scheduler`] for another).
     pub fn new(path: impl AsRef<Path>) -> Hdf5Store {
+        Hdf5Store::for_scheduler(path, &*blockarray::default_scheduler())
+    }
+
+    /// A store into `file` for runs with `scheduler`. With a scheduler that spreads a run
+    /// over several processes (an MPI scheduler: every rank runs the same program), only the
+    /// first process opens and writes the file: the blocks computed elsewhere are sent to it
+    /// (its sinks' tasks are placed [`First`](dag_core::Placement::First)), and the other
+    /// processes hold stand-ins. The commit is agreed between the processes: the datasets
+    /// appear only if every process's share of the run succeeded.
+    ///
+    /// An error while adding a dataset (a name taken, a file that cannot be written) is
+    /// then seen by the first process only: a distributed program must not return before
+    /// the others know — [`to_hdf5_with`] agrees on it across the processes before running.
+    pub fn for_scheduler(path: impl AsRef<Path>, scheduler: &dyn Scheduler) -> Hdf5Store {
         Hdf5Store {
             path: path.as_ref().to_path_buf(),
+            processes: scheduler.processes(),
+            writer: scheduler.process_index() == 0,
             computation: Computation::new(),
             datasets: Vec::new(),
             in_place: Vec::new(),
@@ -940,6 +964,9 @@ impl Hdf5Store {
             let blocks = array.chunks().max_block_shape();
             options.chunks = Some(blocks.into_iter().map(|b| b.max(1)).collect());
         }
+        if !self.writer {
+            return self.stand_in(dataset, array);
+        }
         let sink = Arc::new(Hdf5Sink::<T>::create(
             &self.path,
             dataset,
@@ -949,6 +976,27 @@ impl Hdf5Store {
         self.claim(sink.dataset())?;
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
+        Ok(self)
+    }
+
+    /// On a process that does not open the file: a sink that only knows the shape (its
+    /// tasks run in the first process).
+    fn stand_in<T: Hdf5Element>(
+        &mut self,
+        dataset: &str,
+        array: &BlockArray<T>,
+    ) -> Result<&mut Hdf5Store> {
+        let name = file::normalize_dataset_path(&self.path, dataset)?;
+        self.claim(&name)?;
+        let sink = StandIn {
+            shape: array.shape().to_vec(),
+            what: format!(
+                "dataset {name} in {} (written by the first process)",
+                self.path.display()
+            ),
+        };
+        self.computation
+            .store(array, Arc::new(sink) as Arc<dyn ChunkSink<T>>)?;
         Ok(self)
     }
 
@@ -962,6 +1010,9 @@ impl Hdf5Store {
         array: &BlockArray<T>,
     ) -> Result<&mut Hdf5Store> {
         self.unclaimed(&file::normalize_dataset_path(&self.path, dataset)?)?;
+        if !self.writer {
+            return self.stand_in(dataset, array);
+        }
         let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
         self.claim(sink.dataset())?;
         self.in_place
@@ -1019,6 +1070,20 @@ impl Hdf5Store {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
+        if scheduler.processes() != self.processes {
+            // The same on every process: none starts a run the others refuse.
+            return Err(err(
+                ErrorKind::Unsupported,
+                &self.path,
+                "/",
+                format!(
+                    "this store was built for runs over {} process(es) but is run over {} \
+                     (build it with Hdf5Store::for_scheduler(path, &scheduler))",
+                    self.processes,
+                    scheduler.processes()
+                ),
+            ));
+        }
         // The computation commits every sink (renaming the datasets into place) when all
         // blocks were written, and aborts or rolls them back (deleting the new datasets,
         // putting overwritten ones back) otherwise.
@@ -1084,13 +1149,44 @@ pub fn to_hdf5_with<T: Hdf5Element>(
     options: &DatasetOptions,
     scheduler: &dyn Scheduler,
 ) -> Result<()> {
-    let mut store = Hdf5Store::new(path);
-    for (name, array) in datasets {
-        store.dataset(name, array, options)?;
+    let mut store = Hdf5Store::for_scheduler(path, scheduler);
+    let built = datasets
+        .iter()
+        .try_for_each(|(name, array)| store.dataset(name, array, options).map(|_| ()));
+    if scheduler.processes() > 1 {
+        // Only the first process opens the file, so only it can fail here: agree before
+        // running, or the others would wait for it in the run.
+        if let Err(msg) = scheduler.agree(built.as_ref().map(|_| ()).map_err(|e| e.to_string())) {
+            return Err(built.err().unwrap_or_else(|| Error::io(msg)));
+        }
     }
+    built?;
     store
         .run_with(scheduler, &dag_core::NoCallbacks)
         .map(|_| ())
+}
+
+/// What a process that does not open the file stores into: the shape, for checks; its
+/// tasks never run here (they are placed on the first process, which holds the real sink).
+struct StandIn {
+    shape: Vec<usize>,
+    what: String,
+}
+
+impl<T: Hdf5Element> ChunkSink<T> for StandIn {
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn write_block(&self, offset: &[usize], _block: &ArrayD<T>) -> Result<()> {
+        Err(Error::io(format!(
+            "{}: the block at {offset:?} reached a process that does not write the file (the \
+             scheduler did not run the store on its first process)",
+            self.what
+        )))
+    }
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Scheduler,
     /// The run was cancelled through its [`Cancel`](crate::Cancel) token.
     Cancelled,
+    /// A value had to travel to another process but could not be encoded
+    /// ([`wire`](crate::wire)).
+    CannotSend,
 }
 
 /// Errors from building, validating and running task graphs. Every variant names the keys
@@ -73,6 +76,16 @@ pub enum Error {
         /// Tasks in the plan.
         total: usize,
     },
+    /// The value of `key` had to travel to another process (a distributed scheduler) but
+    /// could not be encoded: its type has no [`wire`](crate::wire) encoding.
+    CannotSend {
+        /// The task whose value could not travel.
+        key: Key,
+        /// The value's type.
+        type_name: String,
+        /// Why, and where the value was going.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -86,6 +99,7 @@ impl Error {
             Error::WrongType { .. } => ErrorKind::WrongType,
             Error::Scheduler(_) => ErrorKind::Scheduler,
             Error::Cancelled { .. } => ErrorKind::Cancelled,
+            Error::CannotSend { .. } => ErrorKind::CannotSend,
         }
     }
 
@@ -94,7 +108,8 @@ impl Error {
         match self {
             Error::MissingKey { key }
             | Error::MissingDependency { key, .. }
-            | Error::TaskFailed { key, .. } => Some(key),
+            | Error::TaskFailed { key, .. }
+            | Error::CannotSend { key, .. } => Some(key),
             Error::Cycle { keys } => keys.first(),
             Error::WrongType { key, .. } => key.as_ref(),
             Error::Scheduler(_) | Error::Cancelled { .. } => None,
@@ -161,6 +176,14 @@ impl fmt::Display for Error {
             Error::Cancelled { done, total } => {
                 write!(f, "the run was cancelled after {done} of {total} tasks")
             }
+            Error::CannotSend {
+                key,
+                type_name,
+                detail,
+            } => write!(
+                f,
+                "the value of {key} (a {type_name}) cannot be sent to another process: {detail}"
+            ),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! the stage it came from.
 
 use crate::task::Body;
-use crate::{Graph, Key, Task, Value};
+use crate::{Graph, Key, Placement, Task, Value};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -38,6 +38,11 @@ pub trait FusionSource {
     /// The predicted size of position `p`'s value (a fused task keeps its root's), if known.
     fn nbytes(&self, _p: usize) -> Option<usize> {
         None
+    }
+    /// Where position `p` runs when a plan is spread over processes (a fused task keeps its
+    /// root's [`Placement`]).
+    fn placement(&self, _p: usize) -> Placement {
+        Placement::Anywhere
     }
 }
 
@@ -98,7 +103,7 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
         }));
         graph.insert(
             src.key(p),
-            Task::from_parts(deps, body, Some(label), src.nbytes(p)),
+            Task::from_parts(deps, body, Some(label), src.nbytes(p), src.placement(p)),
         );
     }
 }
@@ -242,7 +247,7 @@ mod tests {
         }
         fn task(&self, p: usize) -> Task {
             let deps = self.0[p].iter().map(|&d| self.key(d as usize)).collect();
-            Task::from_parts(deps, self.body(p), None, None)
+            Task::from_parts(deps, self.body(p), None, None, Placement::Anywhere)
         }
         fn name(&self, _: usize) -> &str {
             "t"

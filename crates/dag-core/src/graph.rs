@@ -65,6 +65,9 @@ impl FusionSource for TopoTasks<'_> {
     fn nbytes(&self, p: usize) -> Option<usize> {
         self.graph.tasks[self.topo.order[p]].nbytes()
     }
+    fn placement(&self, p: usize) -> crate::Placement {
+        self.graph.tasks[self.topo.order[p]].placement()
+    }
     fn name(&self, p: usize) -> &str {
         let i = self.topo.order[p];
         self.graph.tasks[i]

@@ -15,7 +15,10 @@
 //!   profilers and dashboards ([`diagnostics`]: a task profiler, a resource profiler, an HTML
 //!   report, Chrome traces, Graphviz rendering, and with the `dashboard` feature a live
 //!   dashboard in the browser);
-//! - [`Delayed`]: imperative composition of functions of earlier results.
+//! - [`Delayed`]: imperative composition of functions of earlier results;
+//! - [`wire`]: how values travel between processes (a registry of encoders by type) for
+//!   distributed schedulers (`sched-mpi`), and [`Placement`] for the tasks that must run
+//!   where a run's results are collected.
 //!
 //! # Example: a hand-built graph
 //!
@@ -56,6 +59,7 @@ mod scheduler;
 pub mod synthetic;
 mod task;
 mod value;
+pub mod wire;
 
 pub use delayed::Delayed;
 pub use error::{Error, ErrorKind};
@@ -67,5 +71,5 @@ pub use progress::ProgressBar;
 pub use scheduler::{
     CallbackSet, Callbacks, Execution, NoCallbacks, RunInfo, RunStats, Scheduler, TaskEvent,
 };
-pub use task::{Body, Task, TaskError, TaskFn, TaskResult};
+pub use task::{Body, Placement, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};

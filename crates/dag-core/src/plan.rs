@@ -1,7 +1,7 @@
 //! Plans: a graph compiled for execution.
 
 use crate::task::Body;
-use crate::{Error, Graph, Key, Value};
+use crate::{Error, Graph, Key, Placement, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// A graph culled to the requested outputs, validated, and laid out for a scheduler.
@@ -35,6 +35,8 @@ pub struct Plan {
     /// Each task's label ([`Task::with_label`](crate::Task::with_label)), shared between the
     /// tasks of one operation.
     labels: Vec<Option<std::sync::Arc<str>>>,
+    /// Where each task runs when the plan is spread over processes.
+    placements: Vec<Placement>,
     memory_limit: Option<usize>,
     cancel: Option<Cancel>,
 }
@@ -140,6 +142,10 @@ impl Plan {
                     .cloned()
             })
             .collect();
+        let placements: Vec<Placement> = order
+            .iter()
+            .map(|&p| graph.task_at(topo.order[p as usize]).placement())
+            .collect();
         let mut dep_offsets = Vec::with_capacity(n + 1);
         let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
         dep_offsets.push(0u32);
@@ -175,6 +181,7 @@ impl Plan {
             keys,
             sizes,
             labels,
+            placements,
             memory_limit: None,
             cancel: None,
         })
@@ -250,6 +257,12 @@ impl Plan {
     /// 0 when none was given).
     pub fn predicted_nbytes(&self, id: usize) -> usize {
         self.sizes[id]
+    }
+
+    /// Where task `id` runs when the plan is spread over several processes
+    /// ([`Task::with_placement`](crate::Task::with_placement)).
+    pub fn placement(&self, id: usize) -> Placement {
+        self.placements[id]
     }
 
     /// The same plan with a memory limit: schedulers that can (the threaded one) hold back new

@@ -329,6 +329,41 @@ pub trait Scheduler: Send + Sync {
         false
     }
 
+    /// How many processes a run is spread over (the default: 1). A distributed scheduler
+    /// (`sched-mpi`) says how many; graph builders then keep tasks placed with the results
+    /// ([`Placement::Results`](crate::Placement::Results)) light, so the work is not pulled
+    /// into one process.
+    fn processes(&self) -> usize {
+        1
+    }
+
+    /// This process's index among the [`processes`](Self::processes) of a run, from 0 (the
+    /// default, and the process that runs the tasks placed
+    /// [`First`](crate::Placement::First)). Builders use it to open shared resources (a file
+    /// being written) in that process only.
+    fn process_index(&self) -> usize {
+        0
+    }
+
+    /// `None` (the default) when this process receives the outputs of its runs. A
+    /// distributed scheduler that collects outputs in other processes (an MPI rank other than
+    /// the one the outputs are gathered to) says why, for the error a caller gives when asked
+    /// for a result this process does not hold. Such a process still takes part in every run
+    /// and gets `Ok` from [`execute`](Self::execute), with the output values it holds and
+    /// placeholders for the rest (the scheduler documents which).
+    fn results_elsewhere(&self) -> Option<String> {
+        None
+    }
+
+    /// Combine the outcome of a step that every process of a distributed run takes after
+    /// the run (a sink's prepare, then its commit), so that all take the next step, or none:
+    /// every process gets `Ok` when every process had `Ok`, and otherwise the same `Err` (the
+    /// first failing process's, naming it). A collective call: every process of the run must
+    /// make it, in the same order. The default (one process) returns `outcome`.
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        outcome
+    }
+
     /// Compile `graph` for `outputs` and run it.
     fn compute(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
         Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
@@ -359,6 +394,18 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn keeps_memory_limit(&self) -> bool {
         (**self).keeps_memory_limit()
     }
+    fn processes(&self) -> usize {
+        (**self).processes()
+    }
+    fn results_elsewhere(&self) -> Option<String> {
+        (**self).results_elsewhere()
+    }
+    fn process_index(&self) -> usize {
+        (**self).process_index()
+    }
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        (**self).agree(outcome)
+    }
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
@@ -373,5 +420,17 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn keeps_memory_limit(&self) -> bool {
         (**self).keeps_memory_limit()
+    }
+    fn processes(&self) -> usize {
+        (**self).processes()
+    }
+    fn results_elsewhere(&self) -> Option<String> {
+        (**self).results_elsewhere()
+    }
+    fn process_index(&self) -> usize {
+        (**self).process_index()
+    }
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        (**self).agree(outcome)
     }
 }

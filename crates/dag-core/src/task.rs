@@ -32,6 +32,41 @@ impl Body {
     }
 }
 
+/// Where a task runs when a scheduler spreads a plan over several processes (`sched-mpi`).
+/// Single-process schedulers ignore it.
+///
+/// A task's value can be sent anywhere, but a task's *side effects* happen where it runs: a
+/// task that writes into a result held in memory (`blockarray`'s `compute` stores every block
+/// into an in-memory array) must run in the processes that return the results, or their
+/// arrays would miss the blocks computed elsewhere; a task that writes into a file must run
+/// in one process only, the one that opened it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// Wherever the scheduler chooses (the default).
+    #[default]
+    Anywhere,
+    /// In every process that receives the run's results (see
+    /// [`Scheduler::results_elsewhere`](crate::Scheduler::results_elsewhere)); its inputs are
+    /// sent there. For writes into memory.
+    Results,
+    /// In the first process only (MPI rank 0, [`Scheduler::process_index`] 0), whatever
+    /// processes receive the results: for side effects that must happen exactly once, such
+    /// as writing into a file.
+    ///
+    /// [`Scheduler::process_index`]: crate::Scheduler::process_index
+    First,
+}
+
+impl Placement {
+    /// Whether the task is pinned to particular processes (not [`Anywhere`](Self::Anywhere)).
+    /// Keep pinned tasks light: a builder that knows the run is spread over several processes
+    /// ([`Scheduler::processes`](crate::Scheduler::processes)) should not fuse work into them,
+    /// or that work would be pulled into those processes too.
+    pub fn is_pinned(self) -> bool {
+        self != Placement::Anywhere
+    }
+}
+
 /// One node of a [`Graph`](crate::Graph): a body, the keys it depends on, and a label for
 /// listings and DOT output.
 #[derive(Clone)]
@@ -40,6 +75,7 @@ pub struct Task {
     body: Body,
     label: Option<Arc<str>>,
     nbytes: Option<usize>,
+    placement: Placement,
 }
 
 impl Task {
@@ -61,6 +97,7 @@ impl Task {
             body: Body::Func(Arc::new(f)),
             label: None,
             nbytes: None,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -71,6 +108,7 @@ impl Task {
             body: Body::Func(f),
             label: None,
             nbytes: None,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -82,6 +120,7 @@ impl Task {
             body: Body::Literal(value),
             label: None,
             nbytes,
+            placement: Placement::Anywhere,
         }
     }
 
@@ -98,6 +137,18 @@ impl Task {
     pub fn with_nbytes(mut self, nbytes: usize) -> Task {
         self.nbytes = Some(nbytes);
         self
+    }
+
+    /// The same task with a [`Placement`] (where it runs when a plan is spread over several
+    /// processes).
+    pub fn with_placement(mut self, placement: Placement) -> Task {
+        self.placement = placement;
+        self
+    }
+
+    /// Where the task runs when a plan is spread over several processes.
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// The predicted size of the task's value, if it was given.
@@ -140,12 +191,14 @@ impl Task {
         body: Body,
         label: Option<Arc<str>>,
         nbytes: Option<usize>,
+        placement: Placement,
     ) -> Task {
         Task {
             deps,
             body,
             label,
             nbytes,
+            placement,
         }
     }
 }

@@ -133,6 +133,12 @@ impl Value {
         AnyData::type_name(&*self.data)
     }
 
+    /// The value as `&dyn Any` (its `type_id` is the concrete type's), for code that
+    /// dispatches on types, such as the [`wire`](crate::wire) registry.
+    pub fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        &*self.data
+    }
+
     /// Whether the value is a `T`.
     pub fn is<T: Any>(&self) -> bool {
         let any: &dyn Any = &*self.data;

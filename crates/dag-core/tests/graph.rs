@@ -1,8 +1,8 @@
 //! Graph building, validation, culling, fusion, listing, DOT and delayed composition.
 
 use dag_core::{
-    Delayed, ErrorKind, Graph, Key, OpName, Plan, Scheduler, Task, TaskResult, Tokenizer, Value,
-    tokenize,
+    Delayed, ErrorKind, Graph, Key, OpName, Placement, Plan, Scheduler, Task, TaskResult,
+    Tokenizer, Value, tokenize,
 };
 use sched_sync::SyncScheduler;
 use std::sync::Arc;
@@ -63,6 +63,37 @@ fn cull_keeps_only_what_outputs_need_in_dependency_order() {
         g.cull(&["nope".into()]).unwrap_err().kind(),
         ErrorKind::MissingKey
     );
+}
+
+#[test]
+fn placements_survive_fusion_and_planning() {
+    // a → b → c with c placed with the results: the fused task keeps c's placement.
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert("b".into(), Task::new(["a".into()], add_one));
+    g.insert(
+        "c".into(),
+        Task::new(["b".into()], add_one).with_placement(Placement::Results),
+    );
+    g.insert("d".into(), Task::new(["a".into()], add_one));
+    let outputs: Vec<Key> = vec!["c".into(), "d".into()];
+    let plan = Plan::new(&g, &outputs).unwrap();
+    let placed: Vec<(String, Placement)> = (0..plan.len())
+        .map(|i| (plan.key(i).to_string(), plan.placement(i)))
+        .collect();
+    assert!(
+        placed.contains(&("c".into(), Placement::Results)),
+        "{placed:?}"
+    );
+    assert!(
+        placed.contains(&("b".into(), Placement::Anywhere)),
+        "{placed:?}"
+    );
+    let fused = g.fuse(&["c".into()]).unwrap();
+    assert_eq!(fused.len(), 1);
+    let plan = Plan::new(&fused, &["c".into()]).unwrap();
+    assert_eq!(plan.placement(0), Placement::Results);
+    assert_eq!(Task::new([], add_one).placement(), Placement::Anywhere);
 }
 
 #[test]

@@ -24,6 +24,14 @@
 //!   the next leaf starts anyway, so the run degrades to one task at a time in the plan's
 //!   memory-frugal order instead of stopping.
 //!
+//! - A share of a plan ([`Part`], run with [`ThreadedScheduler::execute_part`]) is how a
+//!   distributed scheduler (`sched-mpi`) runs its process's tasks with this same loop: tasks
+//!   outside the share never run here, their values arrive through an [`Inbox`] (and make
+//!   local readers ready, through the injector), local values other processes read are
+//!   handed to an export hook as their task finishes, and a value is freed when its last
+//!   *local* reader has run. The calling thread then runs the scheduler's communication
+//!   loop (the driver) instead of tasks.
+//!
 //! Worker threads are scoped to each run (`std::thread::scope`), so no thread outlives a call
 //! and the scheduler can be reused, shared, or dropped at any time. The calling thread is one of
 //! the workers.
@@ -151,11 +159,86 @@ impl Scheduler for ThreadedScheduler {
 }
 
 impl ThreadedScheduler {
+    /// Run the tasks of `plan` that `part` marks local, in this process, while `driver` runs
+    /// on the calling thread: the hook for distributed schedulers (`sched-mpi`).
+    ///
+    /// The scheduler's threads (all spawned; the calling thread runs `driver`) run the local
+    /// tasks exactly as [`execute`](Scheduler::execute) runs a whole plan: work stealing,
+    /// freeing, the memory limit, cancellation, failures. A local task whose dependencies are
+    /// elsewhere becomes ready when the driver has [`deliver`](Inbox::deliver)ed their
+    /// values; a value marked in [`Part::exported`] is handed to [`Part::export`] when its
+    /// task finishes. The driver must keep delivering until [`Inbox::is_over`]; if it returns
+    /// earlier, the run is failed so the workers cannot wait forever. Only the per-task
+    /// callbacks are called here (`on_task_*`); the run's start and finish are the caller's,
+    /// which knows whether the whole distributed run succeeded.
+    ///
+    /// Returns the local outcome (the outputs held here, or the error that ended the run)
+    /// and what the driver returned.
+    pub fn execute_part<R>(
+        &self,
+        plan: &Plan,
+        part: &Part<'_>,
+        callbacks: &dyn Callbacks,
+        driver: impl FnOnce(&Inbox<'_>) -> R,
+    ) -> (Result<PartRun, Error>, R) {
+        let start = Instant::now();
+        let n = plan.len();
+        if part.local.len() != n || part.exported.len() != n {
+            let e = Error::Scheduler(format!(
+                "a part of a plan of {n} tasks marks {} local and {} exported tasks",
+                part.local.len(),
+                part.exported.len()
+            ));
+            let run = Run::new(plan, None, callbacks, 1);
+            run.fail(e.clone());
+            let r = driver(&Inbox { run: &run });
+            return (Err(e), r);
+        }
+        let run = Run::new(plan, Some(part), callbacks, 1);
+        let threads = self.threads.min(run.local_count).max(1);
+        let run = Run { threads, ..run };
+        let mut result = None;
+        run.run_workers(Some(|| {
+            let inbox = Inbox { run: &run };
+            // A panicking driver must still stop the workers, or the scope would wait for
+            // them forever; its panic resumes once they are joined.
+            result = Some(catch_unwind(AssertUnwindSafe(|| driver(&inbox))));
+            if !run.finished() {
+                run.fail(Error::Scheduler(
+                    "the distributed scheduler stopped feeding this process's tasks before \
+                     they had finished"
+                        .into(),
+                ));
+            }
+        }));
+        let stats = RunStats {
+            tasks: run.done.load(Ordering::Acquire),
+            wall: start.elapsed(),
+            peak_bytes: run.meter.peak(),
+            threads,
+        };
+        let outcome = match lock(&run.error).take() {
+            Some(e) => Err(e),
+            None => Ok(PartRun {
+                outputs: plan
+                    .outputs()
+                    .iter()
+                    .map(|&o| lock(&run.slots[o as usize]).clone())
+                    .collect(),
+                stats,
+            }),
+        };
+        match result.expect("the driver ran") {
+            Ok(r) => (outcome, r),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
     fn execute_inner(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         let start = Instant::now();
         callbacks.on_start(plan);
         let threads = self.threads.min(plan.len()).max(1);
-        let run = Run::new(plan, callbacks, threads);
+        let run = Run::new(plan, None, callbacks, threads);
         callbacks.on_run_info(&RunInfo::new(threads, run.meter.clone()));
         let result = run.run_all();
         let stats = RunStats {
@@ -178,9 +261,89 @@ impl ThreadedScheduler {
     }
 }
 
+/// The share of a plan one process runs when a distributed scheduler spreads the plan over
+/// several processes (see [`ThreadedScheduler::execute_part`]).
+///
+/// This is the hook `sched-mpi` builds on: the work-stealing loop stays here, in one place,
+/// and the distributed scheduler only decides which tasks run where and moves values.
+pub struct Part<'a> {
+    /// For each task of the plan: whether it runs in this process. The values of the other
+    /// tasks that local tasks read arrive through [`Inbox::deliver`].
+    pub local: &'a [bool],
+    /// For each task: whether its value, once computed here, is handed to `export` (because
+    /// tasks in other processes read it).
+    pub exported: &'a [bool],
+    /// Called on the worker thread that ran a task marked in `exported`, as soon as the task
+    /// has finished (before its value can be dropped). An `Err` fails the run.
+    pub export: &'a (dyn Fn(usize, &Value) -> Result<(), Error> + Sync),
+}
+
+/// What [`ThreadedScheduler::execute_part`] returns: the outputs held here and the local stats.
+#[derive(Debug)]
+pub struct PartRun {
+    /// For each of [`Plan::outputs`]: its value if it was computed here or delivered.
+    pub outputs: Vec<Option<Value>>,
+    /// The local tasks run, the wall time, the peak bytes held in this process (delivered
+    /// values included) and the worker threads.
+    pub stats: RunStats,
+}
+
+/// The handle a distributed scheduler's driver uses to feed a running [`Part`]: deliver
+/// values computed elsewhere, stop the run, and see when it is over.
+pub struct Inbox<'r> {
+    run: &'r Run<'r>,
+}
+
+impl Inbox<'_> {
+    /// The value of task `id`, computed in another process, has arrived: it is held until
+    /// its last local reader has run (or to the end, for an output), and local tasks waiting
+    /// only for it become ready. Ignored once the run has failed.
+    pub fn deliver(&self, id: usize, value: Value) {
+        self.run.deliver(id, value);
+    }
+
+    /// End the run with `error` (a failure elsewhere): tasks running now finish, no other
+    /// starts. The first error of a run is the one kept.
+    pub fn fail(&self, error: Error) {
+        self.run.fail(error);
+    }
+
+    /// Whether every local task has finished, or the run has failed.
+    pub fn is_over(&self) -> bool {
+        self.run.finished()
+    }
+
+    /// The error that ended the run, if it failed (a local task's, or the one given to
+    /// [`fail`](Self::fail)).
+    pub fn error(&self) -> Option<Error> {
+        lock(&self.run.error).clone()
+    }
+
+    /// Local tasks finished so far (published by workers when they run out of work).
+    pub fn done(&self) -> usize {
+        self.run.done.load(Ordering::Acquire)
+    }
+
+    /// The value of task `id` if this process holds it now: computed here or delivered, and
+    /// not yet freed (outputs are held to the end of the run).
+    pub fn held(&self, id: usize) -> Option<Value> {
+        self.run.slots.get(id).and_then(|s| lock(s).clone())
+    }
+
+    /// The most bytes of values this process has held at once so far (exact to 64 KiB per
+    /// worker, as [`RunStats::peak_bytes`]).
+    pub fn peak_bytes(&self) -> usize {
+        self.run.meter.peak()
+    }
+}
+
 /// The state one run shares between its workers.
-struct Run<'a> {
+pub(crate) struct Run<'a> {
     plan: &'a Plan,
+    /// The share of the plan run here, when the rest runs in other processes.
+    part: Option<&'a Part<'a>>,
+    /// Tasks run here: all of the plan's, or the part's local ones.
+    local_count: usize,
     callbacks: &'a dyn Callbacks,
     timed: bool,
     /// Dependencies not yet done, per task.
@@ -253,17 +416,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<'a> Run<'a> {
-    fn new(plan: &'a Plan, callbacks: &'a dyn Callbacks, threads: usize) -> Run<'a> {
+    fn new(
+        plan: &'a Plan,
+        part: Option<&'a Part<'a>>,
+        callbacks: &'a dyn Callbacks,
+        threads: usize,
+    ) -> Run<'a> {
         let n = plan.len();
+        let local = |i: usize| part.is_none_or(|p| p.local[i]);
         let pending = (0..n)
             .map(|i| AtomicU32::new(plan.deps(i).len() as u32))
             .collect();
+        // Only readers run here free a value: a value read elsewhere was exported already.
         let uses = (0..n)
-            .map(|i| AtomicU32::new(plan.dependents(i).len() as u32))
+            .map(|i| {
+                let here = plan.dependents(i).iter().filter(|&&t| local(t as usize));
+                AtomicU32::new(here.count() as u32)
+            })
             .collect();
         let injector = Injector::new();
         let mut leaves = std::collections::VecDeque::new();
+        let mut local_count = 0;
         for i in 0..n {
+            if !local(i) {
+                continue;
+            }
+            local_count += 1;
             if plan.deps(i).is_empty() {
                 if plan.memory_limit().is_some() {
                     leaves.push_back(i as u32);
@@ -274,6 +452,8 @@ impl<'a> Run<'a> {
         }
         Run {
             plan,
+            part,
+            local_count,
             callbacks,
             timed: callbacks.per_task(),
             pending,
@@ -299,23 +479,7 @@ impl<'a> Run<'a> {
         if self.plan.is_empty() {
             return Ok(Vec::new());
         }
-        let workers: Vec<Worker<u32>> = (0..self.threads).map(|_| Worker::new_lifo()).collect();
-        let stealers: Vec<Stealer<u32>> = workers.iter().map(Worker::stealer).collect();
-        std::thread::scope(|scope| {
-            let mut workers = workers.into_iter().enumerate();
-            let (_, mine) = workers.next().expect("at least one worker");
-            for (i, w) in workers {
-                let stealers = &stealers;
-                let spawned = std::thread::Builder::new()
-                    .name(format!("sched-threaded-{i}"))
-                    .spawn_scoped(scope, move || self.work(i, w, stealers));
-                if let Err(e) = spawned {
-                    self.fail(Error::Scheduler(format!("could not start worker {i}: {e}")));
-                    break;
-                }
-            }
-            self.work(0, mine, &stealers);
-        });
+        self.run_workers(None::<fn()>);
         if let Some(e) = lock(&self.error).take() {
             return Err(e);
         }
@@ -333,8 +497,38 @@ impl<'a> Run<'a> {
             .collect()
     }
 
+    /// Run the workers until the run is over. Without a `driver` the calling thread is worker
+    /// 0; with one, it runs the driver while `threads` spawned workers run the tasks.
+    fn run_workers(&self, driver: Option<impl FnOnce()>) {
+        let workers: Vec<Worker<u32>> = (0..self.threads).map(|_| Worker::new_lifo()).collect();
+        let stealers: Vec<Stealer<u32>> = workers.iter().map(Worker::stealer).collect();
+        std::thread::scope(|scope| {
+            let mut workers = workers.into_iter().enumerate();
+            let mine = if driver.is_some() {
+                None
+            } else {
+                workers.next()
+            };
+            for (i, w) in workers {
+                let stealers = &stealers;
+                let spawned = std::thread::Builder::new()
+                    .name(format!("sched-threaded-{i}"))
+                    .spawn_scoped(scope, move || self.work(i, w, stealers));
+                if let Err(e) = spawned {
+                    self.fail(Error::Scheduler(format!("could not start worker {i}: {e}")));
+                    break;
+                }
+            }
+            match (mine, driver) {
+                (Some((_, mine)), _) => self.work(0, mine, &stealers),
+                (None, Some(driver)) => driver(),
+                (None, None) => unreachable!("worker 0 is taken only for a driver"),
+            }
+        });
+    }
+
     fn finished(&self) -> bool {
-        self.failed.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) == self.plan.len()
+        self.failed.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) == self.local_count
     }
 
     fn work(&self, me: usize, local: Worker<u32>, stealers: &[Stealer<u32>]) {
@@ -511,12 +705,21 @@ impl<'a> Run<'a> {
         if let Some(event) = event {
             self.callbacks.on_task_finish(&event.finished(nbytes));
         }
+        if let Some(part) = self.part
+            && part.exported[id]
+            && let Err(e) = (part.export)(id, &value)
+        {
+            self.fail(e);
+            return;
+        }
         tally.bytes(self, nbytes as isize);
         if self.limit.is_some() {
             // Count the output before the inputs it frees, as the peak is reached then.
             tally.flush_bytes(self);
         }
-        if plan.dependents(id).is_empty() && !plan.is_output(id) {
+        // No reader here (none at all, or all in other processes): drop it now. Its readers'
+        // decrements come after this, so the count is still the initial one.
+        if self.uses[id].load(Ordering::Acquire) == 0 && !plan.is_output(id) {
             tally.bytes(self, -(nbytes as isize));
         } else {
             *lock(&self.slots[id]) = Some(value);
@@ -533,7 +736,9 @@ impl<'a> Run<'a> {
         // Push newly ready dependents highest id first, so the lowest (highest priority) is
         // on top of the LIFO deque and runs next on this thread.
         for &t in plan.dependents(id).iter().rev() {
-            if self.pending[t as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if self.is_local(t as usize)
+                && self.pending[t as usize].fetch_sub(1, Ordering::AcqRel) == 1
+            {
                 local.push(t);
             }
         }
@@ -547,8 +752,36 @@ impl<'a> Run<'a> {
     /// Add a worker's finished-task count to the total; the worker that completes the plan
     /// wakes the others so they can exit.
     fn add_done(&self, n: usize) {
-        if n > 0 && self.done.fetch_add(n, Ordering::AcqRel) + n == self.plan.len() {
+        if n > 0 && self.done.fetch_add(n, Ordering::AcqRel) + n == self.local_count {
             self.wake_all();
+        }
+    }
+
+    fn is_local(&self, id: usize) -> bool {
+        self.part.is_none_or(|p| p.local[id])
+    }
+
+    /// A value computed elsewhere arrives (see [`Inbox::deliver`]).
+    fn deliver(&self, id: usize, value: Value) {
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        if self.uses[id].load(Ordering::Acquire) > 0 || self.plan.is_output(id) {
+            self.meter.hold(value.nbytes());
+            *lock(&self.slots[id]) = Some(value);
+        }
+        let mut woke = false;
+        for &t in self.plan.dependents(id) {
+            if self.is_local(t as usize)
+                && self.pending[t as usize].fetch_sub(1, Ordering::AcqRel) == 1
+            {
+                self.injector.push(t);
+                woke = true;
+            }
+        }
+        if woke && self.sleepers.load(Ordering::Acquire) > 0 {
+            let _g = lock(&self.idle);
+            self.wakeup.notify_one();
         }
     }
 

@@ -556,3 +556,148 @@ fn outputs_sharing_inputs_do_not_hold_them_all() {
         );
     }
 }
+
+/// What one simulated process sends another: a value, or the error that ended its part.
+enum Msg {
+    Value(usize, Value),
+    Failed(dag_core::Error),
+}
+
+/// Run `plan` split over `owner.len()`-way simulated processes (threads in this one), each
+/// running its share with [`ThreadedScheduler::execute_part`] and passing values over
+/// channels: the hook `sched-mpi` builds on, tested without MPI. Returns each part's outcome.
+fn run_in_parts(
+    plan: &Plan,
+    owner: &[usize],
+    parts: usize,
+) -> Vec<Result<sched_threaded::PartRun, dag_core::Error>> {
+    let n = plan.len();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..parts).map(|_| mpsc::channel()).unzip();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(me, inbox_rx)| {
+                let senders = senders.clone();
+                scope.spawn(move || {
+                    let local: Vec<bool> = (0..n).map(|i| owner[i] == me).collect();
+                    // Where each local value must go: the other parts with a reader.
+                    let dests: Vec<Vec<usize>> = (0..n)
+                        .map(|i| {
+                            let mut d: Vec<usize> = plan
+                                .dependents(i)
+                                .iter()
+                                .map(|&t| owner[t as usize])
+                                .filter(|&o| o != me && local[i])
+                                .collect();
+                            d.sort_unstable();
+                            d.dedup();
+                            d
+                        })
+                        .collect();
+                    let exported: Vec<bool> = dests.iter().map(|d| !d.is_empty()).collect();
+                    let export = |id: usize, v: &Value| {
+                        for &d in &dests[id] {
+                            let _ = senders[d].send(Msg::Value(id, v.clone()));
+                        }
+                        Ok(())
+                    };
+                    let part = sched_threaded::Part {
+                        local: &local,
+                        exported: &exported,
+                        export: &export,
+                    };
+                    let sched = threaded(1 + me % 2);
+                    let (outcome, ()) = sched.execute_part(plan, &part, &NoCallbacks, |inbox| {
+                        loop {
+                            while let Ok(msg) = inbox_rx.try_recv() {
+                                match msg {
+                                    Msg::Value(id, v) => inbox.deliver(id, v),
+                                    Msg::Failed(e) => inbox.fail(e),
+                                }
+                            }
+                            if inbox.is_over() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        // A part that failed tells the others, as sched-mpi does (a part
+                        // that was told passes it on too: harmless, the first error stays).
+                        if let Some(e) = inbox.error() {
+                            for (d, s) in senders.iter().enumerate() {
+                                if d != me {
+                                    let _ = s.send(Msg::Failed(e.clone()));
+                                }
+                            }
+                        }
+                    });
+                    outcome
+                })
+            })
+            .collect();
+        drop(senders);
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn a_plan_split_into_parts_computes_the_same_values(
+        dag in dag_strategy(600),
+        parts in 1usize..5,
+        seed in any::<u64>(),
+    ) {
+        let mut memo = vec![None; dag.deps.len()];
+        let expected: Vec<u64> = dag.outputs.iter().map(|&o| naive(&dag, o, &mut memo)).collect();
+        let (g, outputs) = build(&dag);
+        let plan = Plan::new(&g, &outputs).unwrap();
+        let owner: Vec<usize> = (0..plan.len())
+            .map(|i| ((i as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % parts)
+            .collect();
+        let runs = within(60, move || {
+            let outcomes = run_in_parts(&plan, &owner, parts);
+            let mut got = vec![None; plan.outputs().len()];
+            let mut tasks = 0;
+            for o in outcomes {
+                let run = o.unwrap();
+                tasks += run.stats.tasks;
+                for (slot, v) in got.iter_mut().zip(run.outputs) {
+                    if let Some(v) = v {
+                        *slot = Some(*v.get::<u64>().unwrap());
+                    }
+                }
+            }
+            (got, tasks, plan.len())
+        });
+        let (got, tasks, len) = runs;
+        let got: Vec<u64> = got.into_iter().map(|v| v.expect("every output was computed somewhere")).collect();
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(tasks, len);
+    }
+}
+
+#[test]
+fn a_failure_in_one_part_ends_every_part_with_its_error() {
+    let victim = Key::new("leaf", [77]);
+    let (g, root) = failing_tree(&victim, Failure::Error);
+    let plan = Plan::new(&g, &[root]).unwrap();
+    let owner: Vec<usize> = (0..plan.len()).map(|i| i * 3 / plan.len()).collect();
+    let victim_part = owner[(0..plan.len()).find(|&i| *plan.key(i) == victim).unwrap()];
+    let root_part = owner[plan.outputs()[0] as usize];
+    assert_ne!(victim_part, root_part);
+    let outcomes = within(30, move || run_in_parts(&plan, &owner, 3));
+    // The failing part and the part waiting for its values both end with the error (no
+    // hang); a part that needed nothing from it may have finished first (sched-mpi's final
+    // agreement then gives it the error too).
+    for (p, o) in outcomes.iter().enumerate() {
+        match o {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::TaskFailed);
+                assert_eq!(e.key(), Some(&victim), "{e}");
+            }
+            Ok(_) => assert!(p != victim_part && p != root_part, "part {p} succeeded"),
+        }
+    }
+}

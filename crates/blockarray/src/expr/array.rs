@@ -212,6 +212,15 @@ pub trait Node: Any + Send + Sync {
         true
     }
 
+    /// Where this node's tasks run when a run is spread over several processes (an MPI
+    /// scheduler): anywhere (the default), or pinned for tasks with side effects — with the
+    /// results ([`dag_core::Placement::Results`], writes into memory) or on the first process
+    /// ([`dag_core::Placement::First`], writes into files): a store takes its sink's
+    /// ([`ChunkSink::placement`](crate::ChunkSink::placement)).
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::Anywhere
+    }
+
     /// Absorb a slice of this node's output (one normalised slice per output axis), returning
     /// an equivalent node that computes only the selected elements, or `None` when this node
     /// cannot (then a slice node is put on top). Elementwise maps, transposes, slices and

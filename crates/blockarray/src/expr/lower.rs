@@ -64,11 +64,17 @@ pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
 /// graph tasks only at the end: with fusion, the tasks of blockwise producers that have one
 /// consumer task never get a key, a graph entry or a graph of their own
 /// (`dag_core::fuse::fuse_into` builds the fused tasks straight from the arena).
+///
+/// When the run is spread over several processes (`processes > 1`), nothing is fused into a
+/// task placed with the results ([`Node::placement`]): its work would all be pulled into the
+/// processes that collect the results.
 pub(crate) fn lower(
     requests: &[(Arc<dyn Node>, Vec<BlockIndex>)],
     fuse: bool,
     max_tasks: usize,
+    processes: usize,
 ) -> Result<(Graph, Vec<Key>)> {
+    crate::expr::wire::register();
     let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
     let order = nodes_of(&roots);
     let number: FxHashMap<Arc<str>, u32> = order
@@ -133,6 +139,11 @@ pub(crate) fn lower(
         // unless it is an output.
         let blockwise: Vec<bool> = order.iter().map(|n| n.blockwise()).collect();
         let is_blockwise = |id: u32| blockwise[arena.slots[id as usize].node as usize];
+        let pinned: Vec<bool> = order
+            .iter()
+            .map(|n| processes > 1 && n.placement().is_pinned())
+            .collect();
+        let is_pinned = |id: u32| pinned[arena.slots[id as usize].node as usize];
         let mut is_output = vec![false; arena.slots.len()];
         for &o in &outputs {
             is_output[o as usize] = true;
@@ -141,8 +152,9 @@ pub(crate) fn lower(
             .into_iter()
             .enumerate()
         {
-            absorbed[id] =
-                only.is_some_and(|c| !is_output[id] && is_blockwise(id as u32) && is_blockwise(c));
+            absorbed[id] = only.is_some_and(|c| {
+                !is_output[id] && is_blockwise(id as u32) && is_blockwise(c) && !is_pinned(c)
+            });
         }
     }
     let mut graph = Graph::with_capacity(arena.slots.len());
@@ -272,10 +284,15 @@ impl FusionSource for Arena<'_> {
             .iter()
             .map(|&d| self.key(d as usize))
             .collect();
-        Task::from_fn(deps, self.func(p)).with_nbytes(self.slots[p].nbytes)
+        Task::from_fn(deps, self.func(p))
+            .with_nbytes(self.slots[p].nbytes)
+            .with_placement(self.placement(p))
     }
     fn nbytes(&self, p: usize) -> Option<usize> {
         Some(self.slots[p].nbytes)
+    }
+    fn placement(&self, p: usize) -> dag_core::Placement {
+        self.nodes[self.slots[p].node as usize].placement()
     }
     fn name(&self, p: usize) -> &str {
         self.nodes[self.slots[p].node as usize].meta().op()
@@ -384,6 +401,18 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     fn writes_in_place(&self) -> Option<String> {
         None
     }
+    /// Where the tasks writing into this sink run when a run is spread over several processes
+    /// (an MPI scheduler). The default, [`Placement::First`](dag_core::Placement::First):
+    /// blocks computed elsewhere are sent to the first process (MPI rank 0), and written
+    /// there, once — right for storage (a file only that process opens; build such sinks in
+    /// that process only, see `Scheduler::process_index`). A sink that fills memory in the
+    /// process that returns the results returns
+    /// [`Placement::Results`](dag_core::Placement::Results) ([`ArraySink`] does). A sink
+    /// that every process may write into independently (each its own blocks) can return
+    /// `Anywhere`, so each block is written where it was computed.
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::First
+    }
 }
 
 /// The commit protocol of a run's sinks, whatever their element types.
@@ -443,25 +472,40 @@ fn abort_all(sinks: &[Box<dyn Finish>]) {
     }
 }
 
-/// The two-phase commit of a successful run's sinks (see [`ChunkSink`]).
-fn commit_all(sinks: &[Box<dyn Finish>]) -> Result<()> {
+/// The two-phase commit of a successful run's sinks (see [`ChunkSink`]). When the run was
+/// spread over several processes, each phase ends with the scheduler's
+/// [`agree`](Scheduler::agree): every process commits only if every process prepared, and
+/// finishes only if every process committed (otherwise rolls back), so they all end alike.
+fn commit_all(sinks: &[Box<dyn Finish>], scheduler: &dyn Scheduler) -> Result<()> {
+    let mut prepared = Ok(());
     for s in sinks {
         if let Err(e) = sink_hook(&**s, "prepare", || s.prepare()) {
-            abort_all(sinks);
-            return Err(e);
+            prepared = Err(e);
+            break;
         }
     }
-    for (i, s) in sinks.iter().enumerate() {
+    if let Err(e) = agreed(scheduler, prepared) {
+        abort_all(sinks);
+        return Err(e);
+    }
+    let mut committed = Ok(());
+    let mut done = 0;
+    for s in sinks {
         if let Err(e) = sink_hook(&**s, "commit", || s.commit()) {
-            for done in sinks[..i].iter().rev() {
-                let _ = sink_hook(&**done, "rollback", || {
-                    done.rollback();
-                    Ok(())
-                });
-            }
-            abort_all(&sinks[i..]);
-            return Err(e);
+            committed = Err(e);
+            break;
         }
+        done += 1;
+    }
+    if let Err(e) = agreed(scheduler, committed) {
+        for s in sinks[..done].iter().rev() {
+            let _ = sink_hook(&**s, "rollback", || {
+                s.rollback();
+                Ok(())
+            });
+        }
+        abort_all(&sinks[done..]);
+        return Err(e);
     }
     for s in sinks {
         let _ = sink_hook(&**s, "finish", || {
@@ -470,6 +514,17 @@ fn commit_all(sinks: &[Box<dyn Finish>]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// This process's outcome of a commit phase, combined with the other processes' (one process:
+/// unchanged). A failure elsewhere becomes an I/O error carrying that process's message.
+fn agreed(scheduler: &dyn Scheduler, local: Result<()>) -> Result<()> {
+    let shared = scheduler.agree(local.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    match (local, shared) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Err(msg)) => Err(Error::io(msg)),
+    }
 }
 
 /// A [`ChunkSink`] that fills an in-memory array.
@@ -561,6 +616,11 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
         self.shape.clone()
     }
 
+    /// In memory: in every process that returns the results.
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::Results
+    }
+
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
         let a = match &mut *guard {
@@ -610,7 +670,12 @@ struct StoreNode<T: Element> {
 }
 
 impl<T: Element> StoreNode<T> {
-    fn new(input: &Arc<dyn Node>, sink: Arc<dyn ChunkSink<T>>) -> Result<StoreNode<T>> {
+    /// The store of `input` into `sink` as the `position`-th store of its computation.
+    fn new(
+        input: &Arc<dyn Node>,
+        sink: Arc<dyn ChunkSink<T>>,
+        position: usize,
+    ) -> Result<StoreNode<T>> {
         input
             .meta()
             .chunks
@@ -625,11 +690,15 @@ impl<T: Element> StoreNode<T> {
             )));
         }
         sink.check_chunks(&input.meta().chunks)?;
-        // A store is an action, not a value: every store gets its own name (unique in the
-        // process, and the same in every process of an SPMD program).
+        // A store is an action, not a value: every store of a computation gets its own name,
+        // from its position there (two stores of one array into two sinks differ). Graphs
+        // are never shared between computations, so the name need not be unique beyond it;
+        // and it depends on nothing else, so the processes of an SPMD program agree on it
+        // even when one of them computed something more before (a rank printing a result).
         let mut t = Tokenizer::new();
         t.write_str(&input.meta().name)
-            .write(&dag_core::OpName::unique("store"));
+            .write_str("store")
+            .write_usize(position);
         Ok(StoreNode {
             meta: Meta::new::<T>("store", t, input.meta().chunks.clone()),
             input: input.clone(),
@@ -641,6 +710,9 @@ impl<T: Element> StoreNode<T> {
 impl<T: Element> Node for StoreNode<T> {
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+    fn placement(&self) -> dag_core::Placement {
+        self.sink.placement()
     }
     fn block_nbytes(&self, _: &[usize]) -> usize {
         0
@@ -839,6 +911,7 @@ pub(crate) fn compute_block_inline(
         &[(node.clone(), vec![BlockIndex::from_slice(index)])],
         true,
         default_max_tasks(),
+        1,
     )?;
     let plan = dag_core::Plan::new(&graph, &keys)?;
     let n = plan.len();
@@ -1053,9 +1126,11 @@ impl Computation {
                 blocks: Mutex::new(Vec::new()),
                 _type: PhantomData,
             });
+            // Named by its position in the computation, like a store (see `StoreNode::new`).
             let mut t = Tokenizer::new();
             t.write_str(array.name())
-                .write(&dag_core::OpName::unique("collect"));
+                .write_str("collect")
+                .write_usize(self.stores.len());
             self.stores.push(Arc::new(CollectNode {
                 meta: Meta::new::<T>("collect", t, array.chunks().clone()),
                 input: array.node.clone(),
@@ -1069,8 +1144,12 @@ impl Computation {
             };
         }
         let sink = Arc::new(ArraySink::for_shape(array.shape()));
-        let node = StoreNode::new(&array.node, sink.clone() as Arc<dyn ChunkSink<T>>)
-            .expect("the sink has the array's shape");
+        let node = StoreNode::new(
+            &array.node,
+            sink.clone() as Arc<dyn ChunkSink<T>>,
+            self.stores.len(),
+        )
+        .expect("the sink has the array's shape");
         self.stores.push(Arc::new(node));
         self.buffers.push(Box::new(sink.clone()));
         self.results.push(Some(Box::new(sink)));
@@ -1086,8 +1165,11 @@ impl Computation {
         array: &BlockArray<T>,
         sink: Arc<dyn ChunkSink<T>>,
     ) -> Result<()> {
-        self.stores
-            .push(Arc::new(StoreNode::new(&array.node, sink.clone())?));
+        self.stores.push(Arc::new(StoreNode::new(
+            &array.node,
+            sink.clone(),
+            self.stores.len(),
+        )?));
         self.sinks.push(Box::new(sink));
         Ok(())
     }
@@ -1179,8 +1261,13 @@ impl Computation {
         })
     }
 
-    /// The fused task graph the run executes, and its output keys.
+    /// The fused task graph the run executes in one process, and its output keys.
     pub fn graph(&self) -> Result<(Graph, Vec<Key>)> {
+        self.graph_for(1)
+    }
+
+    /// The fused task graph for a run spread over `processes` processes.
+    fn graph_for(&self, processes: usize) -> Result<(Graph, Vec<Key>)> {
         let requests: Vec<_> = self
             .stores
             .iter()
@@ -1190,13 +1277,14 @@ impl Computation {
             &requests,
             true,
             self.max_tasks.unwrap_or_else(default_max_tasks),
+            processes,
         )
     }
 
     /// The compiled plan the run executes on `scheduler`, with its memory limit, after the
     /// checks that can refuse it before it starts.
     fn compile(&self, scheduler: &dyn Scheduler) -> Result<Plan> {
-        let (graph, outputs) = self.graph()?;
+        let (graph, outputs) = self.graph_for(scheduler.processes())?;
         let limit = self.limit();
         let mut plan = Plan::new(&graph, &outputs)?.with_memory_limit(limit);
         if let Some(cancel) = &self.cancel {
@@ -1257,7 +1345,7 @@ impl Computation {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn plan(&self, scheduler: &dyn Scheduler) -> Result<RunPlan> {
-        let (graph, outputs) = self.graph()?;
+        let (graph, outputs) = self.graph_for(scheduler.processes())?;
         let plan = Plan::new(&graph, &outputs)?;
         Ok(RunPlan {
             tasks: plan.len(),
@@ -1282,11 +1370,28 @@ impl Computation {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
-        let run = self.check_aliasing().and_then(|()| {
-            self.allocate_results()?;
-            let plan = self.compile(scheduler)?;
-            Ok(scheduler.execute(&plan, callbacks)?)
+        let prepared = self.check_aliasing().and_then(|()| {
+            // A process that does not receive the results (another rank of a distributed
+            // run gathers them) never writes into their buffers: do not allocate them.
+            if scheduler.results_elsewhere().is_none() {
+                self.allocate_results()?;
+            }
+            self.compile(scheduler)
         });
+        // The checks above depend on this process's memory: in a run spread over several
+        // processes, one of them refusing while the others start would leave them waiting
+        // for it. All start, or none (every process gets the refusing one's error).
+        let prepared = if scheduler.processes() > 1 {
+            agreed(
+                scheduler,
+                prepared.as_ref().map(|_| ()).map_err(Clone::clone),
+            )
+            .and(prepared)
+        } else {
+            prepared
+        };
+        let run =
+            prepared.and_then(|plan| -> Result<_> { Ok(scheduler.execute(&plan, callbacks)?) });
         let run = match run {
             Ok(run) => run,
             Err(e) => {
@@ -1294,10 +1399,11 @@ impl Computation {
                 return Err(e);
             }
         };
-        commit_all(&self.sinks)?;
+        commit_all(&self.sinks, scheduler)?;
         Ok((
             Results {
                 results: self.results,
+                elsewhere: scheduler.results_elsewhere(),
             },
             run.stats,
         ))
@@ -1307,6 +1413,9 @@ impl Computation {
 /// The arrays a [`Computation`] computed.
 pub struct Results {
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
+    /// Why this process does not hold the results, when a distributed scheduler collected
+    /// them in another ([`Scheduler::results_elsewhere`]).
+    elsewhere: Option<String>,
 }
 
 impl std::fmt::Debug for Results {
@@ -1332,8 +1441,28 @@ impl std::fmt::Debug for Computation {
 }
 
 impl Results {
+    /// Whether this process holds the results: always, unless the run was spread over
+    /// several processes and they were collected in another (an MPI rank other than the one
+    /// they are gathered to).
+    pub fn held(&self) -> bool {
+        self.elsewhere.is_none()
+    }
+
     /// The array `handle` refers to (each can be taken once).
+    ///
+    /// In a run spread over several processes, only the processes that collect the results
+    /// hold them (see the scheduler's documentation, e.g. rank 0 of an MPI run); elsewhere
+    /// this is an `Err` of kind [`Unsupported`](crate::ErrorKind::Unsupported) saying so.
     pub fn take<T: Element>(&mut self, handle: Handle<T>) -> Result<ArrayD<T>> {
+        if let Some(why) = &self.elsewhere {
+            return Err(Error::new(
+                crate::ErrorKind::Unsupported,
+                format!(
+                    "result {} was computed but is not held by this process: {why}",
+                    handle.index
+                ),
+            ));
+        }
         let boxed = self
             .results
             .get_mut(handle.index)
@@ -1418,11 +1547,19 @@ impl<T: Element> BlockArray<T> {
                 self.shape(),
             ));
         }
+        let scheduler = default_scheduler();
         let taken = std::mem::replace(out, ArrayD::from_elem(IxDyn(&[0]), T::default()));
         let sink = Arc::new(ArraySink::new(taken));
-        let result = self.store_with(sink.clone(), &*default_scheduler());
+        let result = self.store_with(sink.clone(), &*scheduler);
         *out = sink.take().expect("the sink is only emptied here");
-        result
+        result?;
+        match scheduler.results_elsewhere() {
+            None => Ok(()),
+            Some(why) => Err(Error::new(
+                crate::ErrorKind::Unsupported,
+                format!("store_into: the blocks were written in another process: {why}"),
+            )),
+        }
     }
 
     /// The same array with its chunk sizes known: for an array whose sizes depend on values
@@ -1454,7 +1591,7 @@ impl<T: Element> BlockArray<T> {
             input: self.node.clone(),
         });
         let blocks = all_blocks(&shapes);
-        let (graph, outputs) = lower(&[(shapes, blocks.clone())], true, default_max_tasks())?;
+        let (graph, outputs) = lower(&[(shapes, blocks.clone())], true, default_max_tasks(), 1)?;
         let values = default_scheduler().compute(&graph, &outputs)?;
         let mut lens: Vec<Vec<Option<usize>>> = self
             .numblocks()
@@ -1524,8 +1661,19 @@ impl<T: Element> BlockArray<T> {
             &[(self.node.clone(), blocks.clone())],
             true,
             default_max_tasks(),
+            scheduler.processes(),
         )?;
         let values = scheduler.compute(&graph, &outputs)?;
+        if let Some(why) = scheduler.results_elsewhere() {
+            return Err(Error::new(
+                crate::ErrorKind::Unsupported,
+                format!(
+                    "persist: the blocks of {} were computed, but this process does not hold \
+                     them: {why}",
+                    self.name()
+                ),
+            ));
+        }
         let mut t = Tokenizer::new();
         t.write_str(self.name());
         let meta = Meta::new::<T>("persist", t, self.chunks().clone());
@@ -1543,6 +1691,7 @@ impl<T: Element> BlockArray<T> {
             &[(self.node.clone(), all_blocks(&self.node))],
             false,
             default_max_tasks(),
+            1,
         )?
         .0)
     }
@@ -1569,7 +1718,7 @@ impl<T: Element> BlockArray<T> {
                     .collect::<Result<_>>()?
             }
         };
-        lower(&[(self.node.clone(), blocks)], true, default_max_tasks())
+        lower(&[(self.node.clone(), blocks)], true, default_max_tasks(), 1)
     }
 
     /// The unfused graph in Graphviz DOT.

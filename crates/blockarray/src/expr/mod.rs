@@ -1,8 +1,10 @@
 //! Expressions: the lazy array handle and its nodes ([`mod@array`]), where blocks come from
 //! ([`source`]: in-memory arrays, generators, random numbers, and the [`ChunkSource`] trait
 //! files implement), and how expressions become task graphs and run ([`lower`]: lowering from
-//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`), and how they
-//! are drawn ([`visualize`]: the graph of operations and the task graph, through Graphviz).
+//! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`), how they
+//! are drawn ([`visualize`]: the graph of operations and the task graph, through Graphviz);
+//! blocks travel between the processes of a distributed run through encoders registered with
+//! `dag_core::wire` (`wire`, private).
 //!
 //! [`ChunkSource`]: crate::ChunkSource
 
@@ -10,3 +12,4 @@ pub mod array;
 pub mod lower;
 pub mod source;
 pub mod visualize;
+pub(crate) mod wire;

@@ -17,6 +17,7 @@
 
 use crate::element::{Element, Float, Numeric, Real};
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::expr::wire::{WireElement, get_block, put_block};
 use crate::ops::elementwise::{nan_max, nan_min};
 use crate::ops::shape::axes_node;
 use crate::{BlockArray, Chunks, Error, Result};
@@ -485,6 +486,46 @@ pub struct ArgExt<T> {
 pub struct ArgPartial<T> {
     value: ArrayD<T>,
     index: ArrayD<i64>,
+}
+
+fn register_arg_partial<T: Real + WireElement>() {
+    dag_core::wire::register::<ArgPartial<T>>(
+        |p, out| {
+            put_block(&p.value, out);
+            put_block(&p.index, out);
+        },
+        |r| {
+            Ok(ArgPartial {
+                value: get_block(r)?,
+                index: get_block(r)?,
+            })
+        },
+    );
+}
+
+/// Register the partials of the builtin reductions with [`dag_core::wire`], so they can travel
+/// between the processes of a distributed run (`Fold`'s partials are blocks, registered with
+/// the blocks).
+pub(crate) fn register_wire() {
+    dag_core::wire::register::<MomentsPartial>(
+        |p, out| {
+            put_block(&p.n, out);
+            put_block(&p.mean, out);
+            put_block(&p.m2, out);
+        },
+        |r| {
+            Ok(MomentsPartial {
+                n: get_block(r)?,
+                mean: get_block(r)?,
+                m2: get_block(r)?,
+            })
+        },
+    );
+    register_arg_partial::<f32>();
+    register_arg_partial::<f64>();
+    register_arg_partial::<i32>();
+    register_arg_partial::<i64>();
+    register_arg_partial::<u8>();
 }
 
 impl<T: Real> ArgExt<T> {
