@@ -19,8 +19,9 @@
 //!
 //! - Under a memory limit ([`Plan::with_memory_limit`]) leaves wait in one shared queue in
 //!   priority order instead of the injector. The next one starts only when the bytes held,
-//!   the predicted outputs of the running tasks and its own stay within the limit; tasks that
-//!   read other values always run (they are what frees memory). If no task is running at all
+//!   the predicted outputs of the running tasks and its own stay within the limit with room
+//!   left for one output of a value-reading task per worker; those tasks always run (they are
+//!   what frees memory). If no task is running at all
 //!   the next leaf starts anyway, so the run degrades to one task at a time in the plan's
 //!   memory-frugal order instead of stopping.
 //!
@@ -367,6 +368,10 @@ pub(crate) struct Run<'a> {
     /// Under a memory limit the leaves wait here, in priority order, instead of in the
     /// injector: they are taken one at a time, only when they fit (see `Run::take_leaf`).
     leaves: Mutex<std::collections::VecDeque<u32>>,
+    /// Under a memory limit, the room a leaf leaves free for the outputs of the tasks that
+    /// read other values, which always run: as many of the largest such output as there are
+    /// workers (they can all be holding one before their inputs are freed).
+    headroom: usize,
     threads: usize,
     sleepers: AtomicUsize,
     idle: Mutex<()>,
@@ -450,10 +455,21 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        let headroom = if plan.memory_limit().is_some() {
+            let largest = (0..n)
+                .filter(|&i| local(i) && !plan.deps(i).is_empty())
+                .map(|i| plan.predicted_nbytes(i))
+                .max()
+                .unwrap_or(0);
+            largest.saturating_mul(threads)
+        } else {
+            0
+        };
         Run {
             plan,
             part,
             local_count,
+            headroom,
             callbacks,
             timed: callbacks.per_task(),
             pending,
@@ -601,7 +617,8 @@ impl<'a> Run<'a> {
     }
 
     /// Under a memory limit: whether leaf `id` may start now, counting it as running if so.
-    /// It may if the bytes held, the predicted outputs of the running tasks and its own stay
+    /// It may if the bytes held, the predicted outputs of the running tasks and its own, with
+    /// room left for the outputs of the tasks that read other values (`headroom`), stay
     /// within the limit — or if no task is running at all, so that a run always makes
     /// progress (one task at a time, in the plan's memory-frugal order). The way past the
     /// limit is a compare-and-swap of the running count from zero, so only one leaf at a
@@ -611,7 +628,7 @@ impl<'a> Run<'a> {
         let limit = self.limit.expect("only called under a memory limit");
         let size = self.plan.predicted_nbytes(id);
         let held = self.meter.live() + self.reserved.load(Ordering::Acquire);
-        if held + size <= limit {
+        if held + size + self.headroom <= limit {
             self.busy.fetch_add(1, Ordering::AcqRel);
         } else if self
             .busy
