@@ -42,6 +42,7 @@ pub trait Element: Copy + Send + Sync + Debug + PartialEq + Default + 'static {
 /// Element types with arithmetic: all but `bool`.
 pub trait Numeric:
     Element
+    + Promote<Self, Out = Self>
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
@@ -50,11 +51,18 @@ pub trait Numeric:
     + num_traits::Zero
     + num_traits::One
 {
-    /// `self / other`, or an error message for an integer division by zero (NumPy gives 0 with a
-    /// warning; we refuse rather than return a wrong value silently).
-    fn try_div(self, other: Self) -> Result<Self, &'static str>;
-    /// `self % other` with NumPy's sign convention (the result has the sign of the divisor), or
-    /// an error message for an integer modulo by zero.
+    /// What `/` gives (NumPy's `true_divide`): `f64` for the integers, the type itself for the
+    /// floats and complex numbers.
+    type Quotient: Numeric;
+    /// `self / other` as NumPy's `true_divide`: integers are divided as `f64` (so `7 / 2` is
+    /// `3.5`, and `1 / 0` is `inf`, as NumPy).
+    fn true_div(self, other: Self) -> Self::Quotient;
+    /// `self // other` as NumPy's `floor_divide` (rounding toward negative infinity), or an
+    /// error message for an integer division by zero (NumPy gives 0 with a warning; we refuse
+    /// rather than return a wrong value silently). Complex numbers have no floor division.
+    fn try_floor_div(self, other: Self) -> Result<Self, &'static str>;
+    /// `self % other` with NumPy's sign convention (the result has the sign of the divisor, a
+    /// zero result too), or an error message for an integer modulo by zero.
     fn try_rem(self, other: Self) -> Result<Self, &'static str>;
     /// The value as `f64` (real part for complex), for means and variances of integers.
     fn to_f64_lossy(self) -> f64;
@@ -150,13 +158,20 @@ impl Element for Complex<f64> {
 macro_rules! numeric_int {
     ($($t:ty),*) => {$(
         impl Numeric for $t {
-            fn try_div(self, other: Self) -> Result<Self, &'static str> {
+            type Quotient = f64;
+            fn true_div(self, other: Self) -> f64 {
+                self as f64 / other as f64
+            }
+            #[allow(unused_comparisons)]
+            fn try_floor_div(self, other: Self) -> Result<Self, &'static str> {
                 if other == 0 {
                     return Err("integer division by zero");
                 }
-                // NumPy floor division semantics for `/` on integers would be `//`; `/` here
-                // is Rust's truncating division, documented on the operator.
-                Ok(self.wrapping_div(other))
+                // Truncating division, then one step down when the signs differ and it was
+                // inexact (MIN // -1 wraps, as NumPy's).
+                let q = self.wrapping_div(other);
+                let inexact = q.wrapping_mul(other) != self;
+                Ok(if inexact && ((self < 0) != (other < 0)) { q.wrapping_sub(1) } else { q })
             }
             fn try_rem(self, other: Self) -> Result<Self, &'static str> {
                 if other == 0 {
@@ -193,16 +208,51 @@ macro_rules! numeric_int {
 }
 numeric_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 
+/// NumPy's `divmod` of two floats (`npy_divmod`): the floored quotient and the remainder with
+/// the sign of the divisor — a zero remainder too — computed from `fmod` so that
+/// `q * b + r == a` as closely as floats allow.
+fn float_divmod<T: num_traits::Float>(a: T, b: T) -> (T, T) {
+    let zero = T::zero();
+    let modulo = a % b;
+    if b == zero {
+        // Division by zero: NumPy gives a / b (±inf or nan) and a nan remainder.
+        return (a / b, modulo);
+    }
+    let mut div = (a - modulo) / b;
+    let mut m = modulo;
+    if m != zero {
+        if (b < zero) != (m < zero) {
+            m = m + b;
+            div = div - T::one();
+        }
+    } else {
+        m = zero.copysign(b);
+    }
+    let floordiv = if div != zero {
+        let f = div.floor();
+        if div - f > T::from(0.5).expect("0.5 is a float") {
+            f + T::one()
+        } else {
+            f
+        }
+    } else {
+        zero.copysign(a / b)
+    };
+    (floordiv, m)
+}
+
 macro_rules! numeric_float {
     ($($t:ty),*) => {$(
         impl Numeric for $t {
-            fn try_div(self, other: Self) -> Result<Self, &'static str> {
-                Ok(self / other)
+            type Quotient = $t;
+            fn true_div(self, other: Self) -> $t {
+                self / other
+            }
+            fn try_floor_div(self, other: Self) -> Result<Self, &'static str> {
+                Ok(float_divmod(self, other).0)
             }
             fn try_rem(self, other: Self) -> Result<Self, &'static str> {
-                // NumPy: the result has the sign of the divisor.
-                let r = self % other;
-                Ok(if r != 0.0 && ((r < 0.0) != (other < 0.0)) { r + other } else { r })
+                Ok(float_divmod(self, other).1)
             }
             fn to_f64_lossy(self) -> f64 {
                 self as f64
@@ -212,7 +262,8 @@ macro_rules! numeric_float {
             fn min_value() -> Self { <$t>::NEG_INFINITY }
             fn max_value() -> Self { <$t>::INFINITY }
             fn signum_value(self) -> Self {
-                if self > 0.0 { 1.0 } else if self < 0.0 { -1.0 } else { self }
+                // NumPy: 0.0 for both zeros, NaN stays NaN.
+                if self > 0.0 { 1.0 } else if self < 0.0 { -1.0 } else if self == 0.0 { 0.0 } else { self }
             }
             fn abs_value(self) -> Self { self.abs() }
             fn to_i128(self) -> Option<i128> { None }
@@ -229,8 +280,12 @@ numeric_float!(f32, f64);
 macro_rules! numeric_complex {
     ($($t:ty),*) => {$(
         impl Numeric for Complex<$t> {
-            fn try_div(self, other: Self) -> Result<Self, &'static str> {
-                Ok(self / other)
+            type Quotient = Complex<$t>;
+            fn true_div(self, other: Self) -> Self {
+                self / other
+            }
+            fn try_floor_div(self, _: Self) -> Result<Self, &'static str> {
+                Err("complex numbers have no floor division")
             }
             fn try_rem(self, other: Self) -> Result<Self, &'static str> {
                 Ok(self % other)
@@ -360,8 +415,21 @@ mod tests {
         assert_eq!(7i64.try_rem(-3), Ok(-2));
         assert_eq!((-7.0f64).try_rem(3.0), Ok(2.0));
         assert_eq!(7u8.try_rem(0), Err("integer modulo by zero"));
-        assert_eq!(1i32.try_div(0), Err("integer division by zero"));
-        assert_eq!((-7i32).try_div(2), Ok(-3));
+        assert_eq!(1i32.try_floor_div(0), Err("integer division by zero"));
+        assert_eq!((-7i32).try_floor_div(2), Ok(-4));
+        assert_eq!(7i32.try_floor_div(-2), Ok(-4));
+        assert_eq!(6i32.try_floor_div(-2), Ok(-3));
+        assert_eq!(i64::MIN.try_floor_div(-1), Ok(i64::MIN));
+        assert_eq!(7u8.try_floor_div(2), Ok(3));
+        assert_eq!(7i32.true_div(2), 3.5);
+        assert_eq!(1i64.true_div(0), f64::INFINITY);
+        // NumPy: -7.0 // 2.0 = -4.0, 7.0 % -3.0 = -2.0, and a zero remainder takes the
+        // divisor's sign (-0.0 % 3.0 = 0.0, 6.0 % -3.0 = -0.0).
+        assert_eq!((-7.0f64).try_floor_div(2.0), Ok(-4.0));
+        assert_eq!(7.0f64.try_rem(-3.0), Ok(-2.0));
+        assert!((-0.0f64).try_rem(3.0).unwrap().is_sign_positive());
+        assert!(6.0f64.try_rem(-3.0).unwrap().is_sign_negative());
+        assert!(1.0f64.try_floor_div(0.0).unwrap().is_infinite());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! cannot fail and return the array. Integer division or modulo by zero fails when computed,
 //! naming the task, rather than producing NumPy's silent zero.
 
-use crate::element::{CastTo, Element, Float, Numeric, Real};
+use crate::element::{CastTo, Element, Float, Numeric, Promote, Real};
 use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
@@ -601,29 +601,65 @@ impl Not for BlockArray<bool> {
     }
 }
 
+/// Both operands converted to NumPy's result type of the two ([`Promote`]): an identity for
+/// equal types (no node is added), an `astype` otherwise.
+pub(crate) fn promoted<T, U>(
+    a: &BlockArray<T>,
+    b: &BlockArray<U>,
+) -> (BlockArray<T::Out>, BlockArray<T::Out>)
+where
+    T: Promote<U>,
+    U: Element + CastTo<T::Out>,
+{
+    (a.astype::<T::Out>(), b.astype::<T::Out>())
+}
+
+/// The operators between arrays (with NumPy's promotion), between an array and a scalar of its
+/// element type (the array's type, as a Python scalar in NumPy 2), and a scalar on the left.
 macro_rules! arith {
     ($Trait:ident, $method:ident, $name:literal, |$a:ident, $b:ident| $body:expr) => {
-        impl<T: Numeric> $Trait<&BlockArray<T>> for &BlockArray<T> {
-            type Output = Result<BlockArray<T>>;
-            fn $method(self, rhs: &BlockArray<T>) -> Result<BlockArray<T>> {
-                self.try_zip(rhs, $name, |$a: T, $b: T| $body)
+        impl<T, U> $Trait<&BlockArray<U>> for &BlockArray<T>
+        where
+            T: Promote<U>,
+            U: Element + CastTo<<T as Promote<U>>::Out>,
+            <T as Promote<U>>::Out: Numeric,
+        {
+            type Output = Result<BlockArray<<T as Promote<U>>::Out>>;
+            fn $method(self, rhs: &BlockArray<U>) -> Self::Output {
+                let (x, y) = promoted(self, rhs);
+                x.try_zip(&y, $name, |$a, $b| $body)
             }
         }
-        impl<T: Numeric> $Trait<BlockArray<T>> for BlockArray<T> {
-            type Output = Result<BlockArray<T>>;
-            fn $method(self, rhs: BlockArray<T>) -> Result<BlockArray<T>> {
+        impl<T, U> $Trait<BlockArray<U>> for BlockArray<T>
+        where
+            T: Promote<U>,
+            U: Element + CastTo<<T as Promote<U>>::Out>,
+            <T as Promote<U>>::Out: Numeric,
+        {
+            type Output = Result<BlockArray<<T as Promote<U>>::Out>>;
+            fn $method(self, rhs: BlockArray<U>) -> Self::Output {
                 (&self).$method(&rhs)
             }
         }
-        impl<T: Numeric> $Trait<&BlockArray<T>> for BlockArray<T> {
-            type Output = Result<BlockArray<T>>;
-            fn $method(self, rhs: &BlockArray<T>) -> Result<BlockArray<T>> {
+        impl<T, U> $Trait<&BlockArray<U>> for BlockArray<T>
+        where
+            T: Promote<U>,
+            U: Element + CastTo<<T as Promote<U>>::Out>,
+            <T as Promote<U>>::Out: Numeric,
+        {
+            type Output = Result<BlockArray<<T as Promote<U>>::Out>>;
+            fn $method(self, rhs: &BlockArray<U>) -> Self::Output {
                 (&self).$method(rhs)
             }
         }
-        impl<T: Numeric> $Trait<BlockArray<T>> for &BlockArray<T> {
-            type Output = Result<BlockArray<T>>;
-            fn $method(self, rhs: BlockArray<T>) -> Result<BlockArray<T>> {
+        impl<T, U> $Trait<BlockArray<U>> for &BlockArray<T>
+        where
+            T: Promote<U>,
+            U: Element + CastTo<<T as Promote<U>>::Out>,
+            <T as Promote<U>>::Out: Numeric,
+        {
+            type Output = Result<BlockArray<<T as Promote<U>>::Out>>;
+            fn $method(self, rhs: BlockArray<U>) -> Self::Output {
                 self.$method(&rhs)
             }
         }
@@ -654,6 +690,64 @@ macro_rules! arith {
     };
 }
 
+/// A scalar on the left of an operator (`2.0 - &x`), for each element type (Rust's orphan
+/// rules allow these impls only for named types).
+macro_rules! scalar_left {
+    ($($s:ty),*) => {$(
+        scalar_left!(@op $s, Add, add, "add", |a, b| Ok(a + b));
+        scalar_left!(@op $s, Sub, sub, "sub", |a, b| Ok(a - b));
+        scalar_left!(@op $s, Mul, mul, "mul", |a, b| Ok(a * b));
+        scalar_left!(@op $s, Rem, rem, "mod", |a, b| a.try_rem(b));
+        impl Div<&BlockArray<$s>> for $s {
+            type Output = BlockArray<<$s as Numeric>::Quotient>;
+            fn div(self, rhs: &BlockArray<$s>) -> Self::Output {
+                let mut t = Tokenizer::new();
+                self.tokenize(&mut t);
+                t.write_str("true_divide-scalar-left");
+                map_nodes(
+                    "true_divide",
+                    t,
+                    vec![rhs.node.clone()],
+                    unary_kernel(move |b: $s| self.true_div(b)),
+                )
+                .expect("a unary map cannot fail to broadcast")
+            }
+        }
+        impl Div<BlockArray<$s>> for $s {
+            type Output = BlockArray<<$s as Numeric>::Quotient>;
+            fn div(self, rhs: BlockArray<$s>) -> Self::Output {
+                self / &rhs
+            }
+        }
+    )*};
+    (@op $s:ty, $Trait:ident, $method:ident, $name:literal, |$a:ident, $b:ident| $body:expr) => {
+        impl $Trait<&BlockArray<$s>> for $s {
+            type Output = BlockArray<$s>;
+            fn $method(self, rhs: &BlockArray<$s>) -> BlockArray<$s> {
+                let mut t = Tokenizer::new();
+                self.tokenize(&mut t);
+                t.write_str(concat!($name, "-scalar-left"));
+                map_nodes::<$s>(
+                    $name,
+                    t,
+                    vec![rhs.node.clone()],
+                    scalar_kernel(move |$b: $s| {
+                        let $a = self;
+                        $body
+                    }),
+                )
+                .expect("a unary map cannot fail to broadcast")
+            }
+        }
+        impl $Trait<BlockArray<$s>> for $s {
+            type Output = BlockArray<$s>;
+            fn $method(self, rhs: BlockArray<$s>) -> BlockArray<$s> {
+                self.$method(&rhs)
+            }
+        }
+    };
+}
+
 fn scalar_kernel<T: Element, F>(f: F) -> Kernel
 where
     F: Fn(T) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
@@ -677,8 +771,100 @@ where
 arith!(Add, add, "add", |a, b| Ok(a + b));
 arith!(Sub, sub, "sub", |a, b| Ok(a - b));
 arith!(Mul, mul, "mul", |a, b| Ok(a * b));
-arith!(Div, div, "div", |a, b| a.try_div(b));
 arith!(Rem, rem, "mod", |a, b| a.try_rem(b));
+scalar_left!(
+    f32,
+    f64,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    num_complex::Complex<f32>,
+    num_complex::Complex<f64>
+);
+
+/// `/` between arrays: NumPy's `true_divide` after promotion (integers divide into `f64`).
+impl<T, U> Div<&BlockArray<U>> for &BlockArray<T>
+where
+    T: Promote<U>,
+    U: Element + CastTo<<T as Promote<U>>::Out>,
+    <T as Promote<U>>::Out: Numeric,
+{
+    type Output = Result<BlockArray<<<T as Promote<U>>::Out as Numeric>::Quotient>>;
+    fn div(self, rhs: &BlockArray<U>) -> Self::Output {
+        let (x, y) = promoted(self, rhs);
+        map_nodes(
+            "true_divide",
+            op_token::<()>(&OpName::pure("true_divide", &())),
+            vec![x.node.clone(), y.node.clone()],
+            binary_kernel(|a: <T as Promote<U>>::Out, b| Ok(a.true_div(b))),
+        )
+    }
+}
+
+impl<T, U> Div<BlockArray<U>> for BlockArray<T>
+where
+    T: Promote<U>,
+    U: Element + CastTo<<T as Promote<U>>::Out>,
+    <T as Promote<U>>::Out: Numeric,
+{
+    type Output = Result<BlockArray<<<T as Promote<U>>::Out as Numeric>::Quotient>>;
+    fn div(self, rhs: BlockArray<U>) -> Self::Output {
+        &self / &rhs
+    }
+}
+
+impl<T, U> Div<&BlockArray<U>> for BlockArray<T>
+where
+    T: Promote<U>,
+    U: Element + CastTo<<T as Promote<U>>::Out>,
+    <T as Promote<U>>::Out: Numeric,
+{
+    type Output = Result<BlockArray<<<T as Promote<U>>::Out as Numeric>::Quotient>>;
+    fn div(self, rhs: &BlockArray<U>) -> Self::Output {
+        &self / rhs
+    }
+}
+
+impl<T, U> Div<BlockArray<U>> for &BlockArray<T>
+where
+    T: Promote<U>,
+    U: Element + CastTo<<T as Promote<U>>::Out>,
+    <T as Promote<U>>::Out: Numeric,
+{
+    type Output = Result<BlockArray<<<T as Promote<U>>::Out as Numeric>::Quotient>>;
+    fn div(self, rhs: BlockArray<U>) -> Self::Output {
+        self / &rhs
+    }
+}
+
+/// `/` by a scalar of the array's type: NumPy's `true_divide` (integers into `f64`).
+impl<T: Numeric> Div<T> for &BlockArray<T> {
+    type Output = BlockArray<T::Quotient>;
+    fn div(self, rhs: T) -> BlockArray<T::Quotient> {
+        let mut t = Tokenizer::new();
+        rhs.tokenize(&mut t);
+        t.write_str("true_divide-scalar");
+        map_nodes(
+            "true_divide",
+            t,
+            vec![self.node.clone()],
+            unary_kernel(move |a: T| a.true_div(rhs)),
+        )
+        .expect("a unary map cannot fail to broadcast")
+    }
+}
+
+impl<T: Numeric> Div<T> for BlockArray<T> {
+    type Output = BlockArray<T::Quotient>;
+    fn div(self, rhs: T) -> BlockArray<T::Quotient> {
+        &self / rhs
+    }
+}
 
 impl<T: Numeric + Neg<Output = T>> Neg for &BlockArray<T> {
     type Output = BlockArray<T>;
