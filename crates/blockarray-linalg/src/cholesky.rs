@@ -82,7 +82,7 @@ pub(crate) fn square_blocks<T: Scalar>(a: &BlockArray<T>, what: &str) -> Result<
 /// ```
 /// use blockarray_linalg::{Tri, cholesky};
 /// let x = blockarray::random::Rng::new(2).random::<f64>(&[300, 300], [100, 100])?;
-/// let a = (&x.matmul(&x.t())? + &(&blockarray::BlockArray::eye(300, None, 0, 100)? * 300.0))?;
+/// let a = (&x.matmul(&x.t())? + &(&blockarray::BlockArray::<f64>::eye(300, None, 0, 100)? * 300.0))?;
 /// let l = cholesky(&a, Tri::Lower)?;
 /// let llt = l.matmul(&l.t())?.compute()?;
 /// let a = a.compute()?;

@@ -70,7 +70,7 @@ pub mod ext {
 }
 
 pub use dag_core::{OpName, ProgressBar, diagnostics};
-pub use element::{CastTo, Element, Float, Numeric, Promote, Real};
+pub use element::{Bitwise, CastTo, Element, Float, Integer, Numeric, Promote, Real};
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
 pub use expr::lower::{

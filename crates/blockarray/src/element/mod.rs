@@ -5,6 +5,8 @@
 //! - [`Numeric`]: the types with `+ - * / %` and a zero and one (all but `bool`).
 //! - [`Real`]: the ordered numeric types (no complex): comparisons, min/max, clip, argmin.
 //! - [`Float`]: `f32` and `f64`: the transcendental ufuncs, NaN handling, `mean` results.
+//! - [`Bitwise`]: the integers and `bool`: `& | ^ !`.
+//! - [`Integer`]: the integer types: shifts, integer powers.
 //! - [`Promote`]: NumPy's type promotion, the result type of a binary operation between two
 //!   element types.
 //! - [`CastTo`]: `astype` conversions between any two element types, with NumPy's rules
@@ -18,7 +20,7 @@ pub use promote::Promote;
 use dag_core::Tokenizer;
 use num_complex::Complex;
 use std::fmt::Debug;
-use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
+use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Rem, Sub};
 
 /// A type a `BlockArray` can hold.
 pub trait Element: Copy + Send + Sync + Debug + PartialEq + Default + 'static {
@@ -54,6 +56,20 @@ pub trait Numeric:
     /// What `/` gives (NumPy's `true_divide`): `f64` for the integers, the type itself for the
     /// floats and complex numbers.
     type Quotient: Numeric;
+    /// The type NumPy sums and multiplies this type in (`sum`, `prod`, `cumsum`, `cumprod`):
+    /// `i64` for the signed integers, `u64` for the unsigned ones, the type itself otherwise.
+    type Acc: Numeric;
+    /// The value as [`Acc`](Self::Acc) (exact: a widening).
+    fn to_acc(self) -> Self::Acc;
+    /// `self + other`, wrapping around for integers as NumPy's fixed-width arithmetic (Rust's
+    /// `+` would panic on overflow in debug builds).
+    fn add_wrap(self, other: Self) -> Self;
+    /// `self - other`, wrapping for integers.
+    fn sub_wrap(self, other: Self) -> Self;
+    /// `self * other`, wrapping for integers.
+    fn mul_wrap(self, other: Self) -> Self;
+    /// `-self` (`numpy.negative`), wrapping for integers (so unsigned values wrap too).
+    fn neg_wrap(self) -> Self;
     /// `self / other` as NumPy's `true_divide`: integers are divided as `f64` (so `7 / 2` is
     /// `3.5`, and `1 / 0` is `inf`, as NumPy).
     fn true_div(self, other: Self) -> Self::Quotient;
@@ -82,10 +98,43 @@ pub trait Real: Numeric + PartialOrd {
     fn to_i128(self) -> Option<i128>;
     /// The integer `v` as this type, if it is an integer type and `v` fits (`None` otherwise).
     fn from_i128(v: i128) -> Option<Self>;
+    /// C's `fmod` (`numpy.fmod`): the remainder of truncating division, with the sign of the
+    /// dividend; an error message for an integer divisor of zero (NumPy gives 0 with a warning).
+    fn try_fmod(self, other: Self) -> Result<Self, &'static str>;
+}
+
+/// Types with the bitwise operators `& | ^ !`: the integers and `bool` (on `bool` they are the
+/// logical operators, as NumPy's).
+pub trait Bitwise:
+    Element
+    + Promote<Self, Out = Self>
+    + BitAnd<Output = Self>
+    + BitOr<Output = Self>
+    + BitXor<Output = Self>
+    + Not<Output = Self>
+{
+}
+
+impl Bitwise for bool {}
+
+/// The integer element types: shifts and integer powers with NumPy's semantics.
+pub trait Integer: Real + Numeric<Quotient = f64> + Bitwise + Ord {
+    /// The width in bits.
+    const BITS: u32;
+    /// `self << by` as NumPy's `left_shift`: 0 when `by` is negative or at least the width.
+    fn shift_left(self, by: Self) -> Self;
+    /// `self >> by` as NumPy's `right_shift` (arithmetic for signed types): when `by` is
+    /// negative or at least the width, 0, or -1 for a negative `self`.
+    fn shift_right(self, by: Self) -> Self;
+    /// `self ** exp` as NumPy's `power` on integers (wrapping on overflow), or an error
+    /// message for a negative exponent (NumPy raises too).
+    fn try_pow(self, exp: Self) -> Result<Self, &'static str>;
 }
 
 /// Floating-point element types: `f32` and `f64`.
-pub trait Float: Real + num_traits::Float + Neg<Output = Self> {
+pub trait Float:
+    Real + Numeric<Acc = Self, Quotient = Self> + num_traits::Float + Neg<Output = Self>
+{
     /// Conversion from `f64` (rounding for `f32`).
     fn from_f64(v: f64) -> Self;
     /// Conversion to `f64`.
@@ -156,9 +205,29 @@ impl Element for Complex<f64> {
 }
 
 macro_rules! numeric_int {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $acc:ty),*) => {$(
         impl Numeric for $t {
             type Quotient = f64;
+            type Acc = $acc;
+            fn to_acc(self) -> $acc {
+                self as $acc
+            }
+            #[inline]
+            fn add_wrap(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            #[inline]
+            fn sub_wrap(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            #[inline]
+            fn mul_wrap(self, other: Self) -> Self {
+                self.wrapping_mul(other)
+            }
+            #[inline]
+            fn neg_wrap(self) -> Self {
+                self.wrapping_neg()
+            }
             fn true_div(self, other: Self) -> f64 {
                 self as f64 / other as f64
             }
@@ -203,10 +272,51 @@ macro_rules! numeric_int {
             fn from_i128(v: i128) -> Option<Self> {
                 <$t>::try_from(v).ok()
             }
+            fn try_fmod(self, other: Self) -> Result<Self, &'static str> {
+                if other == 0 {
+                    return Err("integer fmod by zero");
+                }
+                Ok(self.wrapping_rem(other))
+            }
+        }
+        impl Bitwise for $t {}
+        impl Integer for $t {
+            const BITS: u32 = <$t>::BITS;
+            fn shift_left(self, by: Self) -> Self {
+                // As NumPy's npy_lshift: the count read as unsigned, so negative counts are huge.
+                match u32::try_from(by as i128) {
+                    Ok(n) if n < Self::BITS => self << n,
+                    _ => 0,
+                }
+            }
+            #[allow(unused_comparisons)]
+            fn shift_right(self, by: Self) -> Self {
+                match u32::try_from(by as i128) {
+                    Ok(n) if n < Self::BITS => self >> n,
+                    _ if self < 0 => (0 as $t).wrapping_sub(1),
+                    _ => 0,
+                }
+            }
+            #[allow(unused_comparisons)]
+            fn try_pow(self, exp: Self) -> Result<Self, &'static str> {
+                if exp < 0 {
+                    return Err("integers to negative integer powers are not allowed");
+                }
+                // Square and multiply, wrapping as NumPy's fixed-width arithmetic.
+                let (mut base, mut e, mut acc) = (self, exp as u128, 1 as $t);
+                while e > 0 {
+                    if e & 1 == 1 {
+                        acc = acc.wrapping_mul(base);
+                    }
+                    base = base.wrapping_mul(base);
+                    e >>= 1;
+                }
+                Ok(acc)
+            }
         }
     )*};
 }
-numeric_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+numeric_int!(i8 => i64, i16 => i64, i32 => i64, i64 => i64, u8 => u64, u16 => u64, u32 => u64, u64 => u64);
 
 /// NumPy's `divmod` of two floats (`npy_divmod`): the floored quotient and the remainder with
 /// the sign of the divisor — a zero remainder too — computed from `fmod` so that
@@ -245,6 +355,26 @@ macro_rules! numeric_float {
     ($($t:ty),*) => {$(
         impl Numeric for $t {
             type Quotient = $t;
+            type Acc = $t;
+            fn to_acc(self) -> $t {
+                self
+            }
+            #[inline]
+            fn add_wrap(self, other: Self) -> Self {
+                self + other
+            }
+            #[inline]
+            fn sub_wrap(self, other: Self) -> Self {
+                self - other
+            }
+            #[inline]
+            fn mul_wrap(self, other: Self) -> Self {
+                self * other
+            }
+            #[inline]
+            fn neg_wrap(self) -> Self {
+                -self
+            }
             fn true_div(self, other: Self) -> $t {
                 self / other
             }
@@ -268,6 +398,9 @@ macro_rules! numeric_float {
             fn abs_value(self) -> Self { self.abs() }
             fn to_i128(self) -> Option<i128> { None }
             fn from_i128(_: i128) -> Option<Self> { None }
+            fn try_fmod(self, other: Self) -> Result<Self, &'static str> {
+                Ok(self % other)
+            }
         }
         impl Float for $t {
             fn from_f64(v: f64) -> Self { v as $t }
@@ -281,14 +414,34 @@ macro_rules! numeric_complex {
     ($($t:ty),*) => {$(
         impl Numeric for Complex<$t> {
             type Quotient = Complex<$t>;
+            type Acc = Complex<$t>;
+            fn to_acc(self) -> Self {
+                self
+            }
+            #[inline]
+            fn add_wrap(self, other: Self) -> Self {
+                self + other
+            }
+            #[inline]
+            fn sub_wrap(self, other: Self) -> Self {
+                self - other
+            }
+            #[inline]
+            fn mul_wrap(self, other: Self) -> Self {
+                self * other
+            }
+            #[inline]
+            fn neg_wrap(self) -> Self {
+                -self
+            }
             fn true_div(self, other: Self) -> Self {
                 self / other
             }
             fn try_floor_div(self, _: Self) -> Result<Self, &'static str> {
                 Err("complex numbers have no floor division")
             }
-            fn try_rem(self, other: Self) -> Result<Self, &'static str> {
-                Ok(self % other)
+            fn try_rem(self, _: Self) -> Result<Self, &'static str> {
+                Err("complex numbers have no remainder")
             }
             fn to_f64_lossy(self) -> f64 {
                 self.re as f64
@@ -407,6 +560,25 @@ mod tests {
         assert_eq!(CastTo::<f64>::cast(true), 1.0);
         assert_eq!(CastTo::<f64>::cast(Complex::new(2.0f64, 5.0)), 2.0);
         assert_eq!(CastTo::<Complex<f64>>::cast(3i32), Complex::new(3.0, 0.0));
+    }
+
+    #[test]
+    fn shifts_powers_and_fmod_follow_numpy() {
+        assert_eq!(1i32.shift_left(31), i32::MIN);
+        assert_eq!(1i32.shift_left(32), 0);
+        assert_eq!(1i32.shift_left(-1), 0);
+        assert_eq!((-8i64).shift_right(1), -4);
+        assert_eq!((-8i64).shift_right(64), -1);
+        assert_eq!(8i64.shift_right(-3), 0);
+        assert_eq!(200u8.shift_right(9), 0);
+        assert_eq!(3i64.try_pow(4), Ok(81));
+        assert_eq!(2u8.try_pow(9), Ok(0));
+        assert_eq!(0i32.try_pow(0), Ok(1));
+        assert!(2i32.try_pow(-1).is_err());
+        assert_eq!((-7i32).try_fmod(3), Ok(-1));
+        assert_eq!(i32::MIN.try_fmod(-1), Ok(0));
+        assert!(1u16.try_fmod(0).is_err());
+        assert_eq!((-7.5f64).try_fmod(2.0), Ok(-1.5));
     }
 
     #[test]

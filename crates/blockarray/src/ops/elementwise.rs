@@ -21,7 +21,7 @@ use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
 use dag_core::{BlockIndex, OpName, TaskError, TaskResult, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn, Zip};
 use std::cell::Cell;
-use std::ops::{Add, Div, Mul, Neg, Not, Rem, Sub};
+use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 use std::sync::Arc;
 
 /// A block kernel: input blocks (in input order) to the output block.
@@ -237,6 +237,7 @@ impl Node for MapNode {
 }
 
 /// An operand of an elementwise operation: an array or a scalar.
+#[derive(Clone, Copy)]
 pub enum Operand<'a, T> {
     /// An array.
     Array(&'a BlockArray<T>),
@@ -264,7 +265,7 @@ fn scalar_node<T: Element>(v: T) -> Arc<dyn Node> {
 }
 
 impl<T: Element> Operand<'_, T> {
-    fn node(&self) -> Arc<dyn Node> {
+    pub(crate) fn node(&self) -> Arc<dyn Node> {
         match self {
             Operand::Array(a) => a.node.clone(),
             Operand::Scalar(v) => scalar_node(*v),
@@ -291,7 +292,7 @@ pub(crate) fn map_nodes<T: Element>(
 
 /// The token of a map with function `F` named by `op`: its name and token (unique unless
 /// pure) and the function's type.
-fn op_token<F>(op: &OpName) -> Tokenizer {
+pub(crate) fn op_token<F>(op: &OpName) -> Tokenizer {
     let mut t = Tokenizer::new();
     t.write(op).write_str(std::any::type_name::<F>());
     t
@@ -309,7 +310,7 @@ where
     Arc::new(move |v: &[Value]| Ok(block_value(block_ref::<A>(&v[0])?.mapv(&f))))
 }
 
-fn binary_kernel<A: Element, B: Element, T: Element, F>(f: F) -> Kernel
+pub(crate) fn binary_kernel<A: Element, B: Element, T: Element, F>(f: F) -> Kernel
 where
     F: Fn(A, B) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
 {
@@ -416,7 +417,7 @@ impl<T: Element> BlockArray<T> {
         )
     }
 
-    fn try_zip<'a, U: Element, F>(
+    pub(crate) fn try_zip<'a, U: Element, F>(
         &self,
         other: impl Into<Operand<'a, T>>,
         name: &str,
@@ -587,20 +588,6 @@ impl BlockArray<bool> {
     }
 }
 
-impl Not for &BlockArray<bool> {
-    type Output = BlockArray<bool>;
-    fn not(self) -> BlockArray<bool> {
-        self.logical_not()
-    }
-}
-
-impl Not for BlockArray<bool> {
-    type Output = BlockArray<bool>;
-    fn not(self) -> BlockArray<bool> {
-        self.logical_not()
-    }
-}
-
 /// Both operands converted to NumPy's result type of the two ([`Promote`]): an identity for
 /// equal types (no node is added), an `astype` otherwise.
 pub(crate) fn promoted<T, U>(
@@ -694,9 +681,9 @@ macro_rules! arith {
 /// rules allow these impls only for named types).
 macro_rules! scalar_left {
     ($($s:ty),*) => {$(
-        scalar_left!(@op $s, Add, add, "add", |a, b| Ok(a + b));
-        scalar_left!(@op $s, Sub, sub, "sub", |a, b| Ok(a - b));
-        scalar_left!(@op $s, Mul, mul, "mul", |a, b| Ok(a * b));
+        scalar_left!(@op $s, Add, add, "add", |a, b| Ok(a.add_wrap(b)));
+        scalar_left!(@op $s, Sub, sub, "sub", |a, b| Ok(a.sub_wrap(b)));
+        scalar_left!(@op $s, Mul, mul, "mul", |a, b| Ok(a.mul_wrap(b)));
         scalar_left!(@op $s, Rem, rem, "mod", |a, b| a.try_rem(b));
         impl Div<&BlockArray<$s>> for $s {
             type Output = BlockArray<<$s as Numeric>::Quotient>;
@@ -748,7 +735,7 @@ macro_rules! scalar_left {
     };
 }
 
-fn scalar_kernel<T: Element, F>(f: F) -> Kernel
+pub(crate) fn scalar_kernel<T: Element, F>(f: F) -> Kernel
 where
     F: Fn(T) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
 {
@@ -768,9 +755,9 @@ where
     })
 }
 
-arith!(Add, add, "add", |a, b| Ok(a + b));
-arith!(Sub, sub, "sub", |a, b| Ok(a - b));
-arith!(Mul, mul, "mul", |a, b| Ok(a * b));
+arith!(Add, add, "add", |a, b| Ok(a.add_wrap(b)));
+arith!(Sub, sub, "sub", |a, b| Ok(a.sub_wrap(b)));
+arith!(Mul, mul, "mul", |a, b| Ok(a.mul_wrap(b)));
 arith!(Rem, rem, "mod", |a, b| a.try_rem(b));
 scalar_left!(
     f32,
@@ -869,7 +856,7 @@ impl<T: Numeric> Div<T> for BlockArray<T> {
 impl<T: Numeric + Neg<Output = T>> Neg for &BlockArray<T> {
     type Output = BlockArray<T>;
     fn neg(self) -> BlockArray<T> {
-        self.map_builtin("neg", |v: T| -v)
+        self.negative()
     }
 }
 

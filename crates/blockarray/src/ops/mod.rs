@@ -3,8 +3,9 @@
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`mask`] value-dependent shapes
 //! (boolean masks, `nonzero`), [`blockwise`] user functions over blocks, [`overlap`] blocks
 //! extended by their neighbours' margins (`map_overlap`), [`select`] top-k, exact quantiles,
-//! sorting and partitioning.
+//! sorting and partitioning, [`ufuncs`] the rest of NumPy's ufuncs, [`bitwise`] `& | ^ ! << >>`.
 
+pub mod bitwise;
 pub mod blockwise;
 pub mod contract;
 pub mod elementwise;
@@ -14,3 +15,4 @@ pub mod reduce;
 pub mod select;
 pub mod shape;
 pub mod slicing;
+pub mod ufuncs;

@@ -270,11 +270,14 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T,
     }
 }
 
-/// Count, mean and sum of squared deviations, per output position.
+/// Count, sum and sum of squared deviations from the mean, per output position. The sum, not
+/// the mean, is carried so that the mean is NumPy's `sum / n` — the same value, and the same
+/// infinities where a sum overflows or holds equal infinities (a running mean would turn
+/// `inf - inf` into NaN).
 #[derive(Clone)]
 pub struct MomentsPartial {
     n: ArrayD<f64>,
-    mean: ArrayD<f64>,
+    sum: ArrayD<f64>,
     m2: ArrayD<f64>,
 }
 
@@ -352,10 +355,12 @@ impl<T: Float> Reduction for Moments<T> {
                 }
                 acc
             };
-            let mut mean = fold_axis_pairwise(block.view(), ax, &sum_rows, &merge);
-            if count > 0 {
-                mean.mapv_inplace(|m| m / count as f64);
-            }
+            let sum = fold_axis_pairwise(block.view(), ax, &sum_rows, &merge);
+            let mean = if count > 0 {
+                sum.mapv(|m| m / count as f64)
+            } else {
+                sum.clone()
+            };
             let dev_rows = |v: ArrayViewD<'_, T>| {
                 let mut acc = ArrayD::<f64>::zeros(IxDyn(&kept));
                 for sub in v.axis_iter(ax) {
@@ -370,16 +375,16 @@ impl<T: Float> Reduction for Moments<T> {
                 acc
             };
             let m2 = fold_axis_pairwise(block.view(), ax, &dev_rows, &merge);
-            let (mean, m2) = (mean.insert_axis(ax), m2.insert_axis(ax));
+            let (sum, m2) = (sum.insert_axis(ax), m2.insert_axis(ax));
             return MomentsPartial {
-                n: ArrayD::from_elem(mean.raw_dim(), count as f64),
-                mean,
+                n: ArrayD::from_elem(sum.raw_dim(), count as f64),
+                sum,
                 m2,
             };
         }
         let (flat, shape) = lanes(block, axes);
         let rows = flat.nrows();
-        let (mut n, mut mean, mut m2) = (
+        let (mut n, mut sums, mut m2) = (
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
             Vec::with_capacity(rows),
@@ -421,46 +426,61 @@ impl<T: Float> Reduction for Moments<T> {
                 &add,
             );
             n.push(cnt);
-            mean.push(mu);
+            sums.push(sum);
             m2.push(dev);
         }
         let arr = |v: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("sizes match");
         MomentsPartial {
             n: arr(n),
-            mean: arr(mean),
+            sum: arr(sums),
             m2: arr(m2),
         }
     }
     fn merge(&self, a: &MomentsPartial, b: &MomentsPartial) -> MomentsPartial {
         let mut out = a.clone();
         Zip::from(&mut out.n)
-            .and(&mut out.mean)
+            .and(&mut out.sum)
             .and(&mut out.m2)
             .and(&b.n)
-            .and(&b.mean)
+            .and(&b.sum)
             .and(&b.m2)
-            .for_each(|n, mean, m2, &nb, &mb, &m2b| {
-                let total = *n + nb;
-                if total == 0.0 {
+            .for_each(|n, sum, m2, &nb, &sb, &m2b| {
+                if nb == 0.0 {
                     return;
                 }
-                let delta = mb - *mean;
-                *mean += delta * nb / total;
+                if *n == 0.0 {
+                    (*n, *sum, *m2) = (nb, sb, m2b);
+                    return;
+                }
+                // Chan et al.'s pairwise update of the squared deviations.
+                let total = *n + nb;
+                let delta = sb / nb - *sum / *n;
                 *m2 += m2b + delta * delta * *n * nb / total;
+                *sum += sb;
                 *n = total;
             });
         out
     }
     fn finish(&self, p: &MomentsPartial) -> ArrayD<T> {
         Zip::from(&p.n)
-            .and(&p.mean)
+            .and(&p.sum)
             .and(&p.m2)
-            .map_collect(|&n, &mean, &m2| {
+            .map_collect(|&n, &sum, &m2| {
+                // As NumPy: no values give NaN; otherwise the divisor is max(n - ddof, 0), so
+                // ddof ≥ n gives inf for a non-zero sum of squares and NaN (0/0) for zero.
+                // (NumPy's nanvar and nanstd give NaN there instead.)
+                let var = |ddof: f64| {
+                    if self.skip_nan && n - ddof <= 0.0 {
+                        f64::NAN
+                    } else {
+                        m2 / (n - ddof).max(0.0)
+                    }
+                };
                 T::from_f64(match self.kind {
-                    MomentKind::Mean if n > 0.0 => mean,
-                    MomentKind::Var(ddof) if n - ddof > 0.0 => m2 / (n - ddof),
-                    MomentKind::Std(ddof) if n - ddof > 0.0 => (m2 / (n - ddof)).sqrt(),
-                    _ => f64::NAN,
+                    _ if n == 0.0 => f64::NAN,
+                    MomentKind::Mean => sum / n,
+                    MomentKind::Var(ddof) => var(ddof),
+                    MomentKind::Std(ddof) => var(ddof).sqrt(),
                 })
             })
     }
@@ -510,13 +530,13 @@ pub(crate) fn register_wire() {
     dag_core::wire::register::<MomentsPartial>(
         |p, out| {
             put_block(&p.n, out);
-            put_block(&p.mean, out);
+            put_block(&p.sum, out);
             put_block(&p.m2, out);
         },
         |r| {
             Ok(MomentsPartial {
                 n: get_block(r)?,
-                mean: get_block(r)?,
+                sum: get_block(r)?,
                 m2: get_block(r)?,
             })
         },
@@ -934,7 +954,7 @@ fn fold<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static>(
 }
 
 fn add<T: Numeric>(a: T, b: T) -> T {
-    a + b
+    a.add_wrap(b)
 }
 
 /// The sum as a [`Reduction`] (for building on, like the contraction's tree of partial sums).
@@ -944,6 +964,7 @@ pub fn sum_reduction<T: Numeric>() -> Fold<T, fn(T, T) -> T> {
 
 impl<T: Numeric> BlockArray<T> {
     /// The sum over `axes` (all when `None`); reduced axes kept (length 1) when `keepdims`.
+    /// Integers are summed in 64 bits (`i64`, or `u64` for unsigned types), as NumPy's `sum`.
     ///
     /// ```
     /// let x = blockarray::BlockArray::<f64>::ones(&[10_000, 10_000], [1000, 1000])?;
@@ -951,25 +972,42 @@ impl<T: Numeric> BlockArray<T> {
     /// assert_eq!(x.sum(Some(&[1]), true)?.shape(), &[10_000, 1]);
     /// # Ok::<(), blockarray::Error>(())
     /// ```
-    pub fn sum(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+    pub fn sum(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T::Acc>> {
         reduce(
-            self,
-            fold("sum", T::zero(), |a, b| a + b),
+            &self.widened(),
+            fold(
+                "sum",
+                <T::Acc as num_traits::Zero>::zero(),
+                |a: T::Acc, b| a.add_wrap(b),
+            ),
             axes,
             keepdims,
             DEFAULT_FANIN,
         )
     }
 
-    /// The product over `axes`.
-    pub fn prod(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
+    /// The product over `axes` (integers in 64 bits, as [`sum`](Self::sum)).
+    pub fn prod(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T::Acc>> {
         reduce(
-            self,
-            fold("prod", T::one(), |a, b| a * b),
+            &self.widened(),
+            fold(
+                "prod",
+                <T::Acc as num_traits::One>::one(),
+                |a: T::Acc, b| a.mul_wrap(b),
+            ),
             axes,
             keepdims,
             DEFAULT_FANIN,
         )
+    }
+
+    /// The array in the type NumPy accumulates it in ([`Numeric::Acc`]): itself for floats,
+    /// complex and 64-bit integers, a widening map otherwise.
+    pub(crate) fn widened(&self) -> BlockArray<T::Acc> {
+        if T::DTYPE == <T::Acc as Element>::DTYPE {
+            return BlockArray::wrap(self.node.clone());
+        }
+        self.map_builtin("astype-acc", |v: T| v.to_acc())
     }
 }
 
@@ -1047,8 +1085,9 @@ impl<T: Float> BlockArray<T> {
         )
     }
 
-    /// The variance over `axes` with `ddof` delta degrees of freedom (NaN where fewer than
-    /// `ddof + 1` values).
+    /// The variance over `axes` with `ddof` delta degrees of freedom: the sum of squared
+    /// deviations over `max(n - ddof, 0)`, as NumPy (so `ddof ≥ n` gives `inf`, or NaN where the
+    /// values are all equal; no values give NaN).
     pub fn var(&self, axes: Option<&[usize]>, ddof: f64, keepdims: bool) -> Result<BlockArray<T>> {
         reduce(
             self,
@@ -1336,19 +1375,31 @@ impl Node for ApplyCarryNode {
 }
 
 impl<T: Numeric> BlockArray<T> {
-    /// Cumulative sum along `axis`.
+    /// Cumulative sum along `axis` (integers in 64 bits, as [`sum`](Self::sum)).
     ///
     /// ```
     /// let x = blockarray::BlockArray::arange(1i64, 7, 1, 4)?;
     /// assert_eq!(x.cumsum(0)?.compute()?.into_raw_vec_and_offset().0, vec![1, 3, 6, 10, 15, 21]);
     /// # Ok::<(), blockarray::Error>(())
     /// ```
-    pub fn cumsum(&self, axis: usize) -> Result<BlockArray<T>> {
-        scan(self, axis, "cumsum", T::zero(), |a, b| a + b)
+    pub fn cumsum(&self, axis: usize) -> Result<BlockArray<T::Acc>> {
+        scan(
+            &self.widened(),
+            axis,
+            "cumsum",
+            <T::Acc as num_traits::Zero>::zero(),
+            |a: T::Acc, b| a.add_wrap(b),
+        )
     }
 
-    /// Cumulative product along `axis`.
-    pub fn cumprod(&self, axis: usize) -> Result<BlockArray<T>> {
-        scan(self, axis, "cumprod", T::one(), |a, b| a * b)
+    /// Cumulative product along `axis` (integers in 64 bits, as [`sum`](Self::sum)).
+    pub fn cumprod(&self, axis: usize) -> Result<BlockArray<T::Acc>> {
+        scan(
+            &self.widened(),
+            axis,
+            "cumprod",
+            <T::Acc as num_traits::One>::one(),
+            |a: T::Acc, b| a.mul_wrap(b),
+        )
     }
 }
