@@ -14,3 +14,4 @@ pub mod reduce;
 pub mod select;
 pub mod shape;
 pub mod slicing;
+pub mod values;
