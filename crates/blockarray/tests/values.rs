@@ -407,6 +407,16 @@ fn operations_on_masked_arrays() {
             .map(|&v| v == 1.0 || v == 3.0)
             .collect::<Vec<_>>()
     );
+    let sorted = BlockArray::from_array(ndarray::arr1(&[0.5, 2.0, 2.0, 3.5]), 3).unwrap();
+    let at = searchsorted(&sorted, &m, Side::Right).unwrap();
+    assert!(!at.chunks().is_known());
+    let want: Vec<i64> = pos
+        .iter()
+        .map(|&v| [0.5, 2.0, 2.0, 3.5].iter().filter(|&&e| e <= v).count() as i64)
+        .collect();
+    assert_eq!(flat(at.compute().unwrap()), want);
+    let bins = digitize(&m, &[0.5, 2.0, 2.0, 3.5], false).unwrap();
+    assert_eq!(flat(bins.compute().unwrap()), want);
     let counts = bincount(&m.astype::<i64>(), 0).unwrap();
     let known = counts.compute_chunk_sizes().unwrap();
     assert!(known.chunks().is_known());

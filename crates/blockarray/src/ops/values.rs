@@ -34,8 +34,10 @@
 //! edges, ranges, flags, minlength).
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::expr::wire::{WireElement, get_block, put_block};
 use crate::ops::shape::rechunk_direct;
 use crate::{BlockArray, Chunks, DEFAULT_FANIN, Element, Error, Real, Result};
+use dag_core::wire::{Reader, put_u64};
 use dag_core::{BlockIndex, TaskError, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn};
 use std::cmp::Ordering;
@@ -1245,6 +1247,7 @@ pub struct Unique<T: Element> {
 }
 
 /// A sorted run of distinct values with, when asked for, their first flat indices and counts.
+#[derive(Clone)]
 struct Distinct<T> {
     values: Vec<T>,
     first: Vec<i64>,
@@ -1502,5 +1505,117 @@ impl<T: Real> BlockArray<T> {
             inverse,
             counts,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partials on the wire (distributed runs)
+// ---------------------------------------------------------------------------------------------
+
+fn put_vec<T: WireElement>(v: &[T], out: &mut Vec<u8>) {
+    put_block(
+        &ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).expect("1-d"),
+        out,
+    );
+}
+
+fn get_vec<T: WireElement>(r: &mut Reader<'_>) -> std::result::Result<Vec<T>, String> {
+    let b = get_block::<T>(r)?;
+    if b.ndim() != 1 {
+        return Err(format!(
+            "expected a 1-d run of values, got {} axes",
+            b.ndim()
+        ));
+    }
+    Ok(b.into_raw_vec_and_offset().0)
+}
+
+fn register_partials<T: WireElement + Real>() {
+    dag_core::wire::register::<Vec<T>>(|v, out| put_vec(v, out), get_vec::<T>);
+    dag_core::wire::register::<Distinct<T>>(
+        |p, out| {
+            put_vec(&p.values, out);
+            put_vec(&p.first, out);
+            put_vec(&p.counts, out);
+        },
+        |r| {
+            Ok(Distinct {
+                values: get_vec(r)?,
+                first: get_vec(r)?,
+                counts: get_vec(r)?,
+            })
+        },
+    );
+}
+
+/// Register the partials of this module's trees with [`dag_core::wire`], so that they can
+/// travel between the processes of a distributed run.
+pub(crate) fn register_wire() {
+    register_partials::<f32>();
+    register_partials::<f64>();
+    register_partials::<i32>();
+    register_partials::<i64>();
+    register_partials::<u8>();
+    dag_core::wire::register::<MinMax>(
+        |(n, mm), out| {
+            put_u64(out, *n as u64);
+            let flat: Vec<f64> = mm.iter().flat_map(|&(a, b)| [a, b]).collect();
+            put_vec(&flat, out);
+        },
+        |r| {
+            let n = r.u64()? as usize;
+            let flat: Vec<f64> = get_vec(r)?;
+            Ok((n, flat.chunks(2).map(|p| (p[0], p[1])).collect()))
+        },
+    );
+    dag_core::wire::register::<Vec<Vec<f64>>>(
+        |e, out| {
+            put_u64(out, e.len() as u64);
+            for v in e {
+                put_vec(v, out);
+            }
+        },
+        |r| {
+            let n = r.u64()? as usize;
+            (0..n).map(|_| get_vec(r)).collect()
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<P: Clone + Send + Sync + 'static>(p: P) -> P {
+        crate::expr::wire::register();
+        let v = Value::with_nbytes(p, 0);
+        let mut bytes = Vec::new();
+        dag_core::wire::encode(&v, &mut bytes).unwrap();
+        dag_core::wire::decode(&bytes)
+            .unwrap()
+            .into_inner::<P>()
+            .unwrap()
+    }
+
+    #[test]
+    fn partials_round_trip() {
+        assert_eq!(
+            round_trip(vec![1.5f64, f64::INFINITY]),
+            vec![1.5, f64::INFINITY]
+        );
+        assert_eq!(round_trip(vec![3i64, -1]), vec![3, -1]);
+        let d = round_trip(Distinct {
+            values: vec![1u8, 4],
+            first: vec![7, 2],
+            counts: vec![],
+        });
+        assert_eq!(
+            (d.values, d.first, d.counts),
+            (vec![1, 4], vec![7, 2], vec![])
+        );
+        let mm: MinMax = (5, vec![(-1.0, 2.0), (0.5, 0.5)]);
+        assert_eq!(round_trip(mm.clone()), mm);
+        let e = vec![vec![0.0, 1.0], vec![2.0]];
+        assert_eq!(round_trip(e.clone()), e);
     }
 }
