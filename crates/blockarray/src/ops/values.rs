@@ -35,6 +35,7 @@
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::expr::wire::{WireElement, get_block, put_block};
+use crate::ops::select::quantile::HOLD_BYTES;
 use crate::ops::shape::rechunk_direct;
 use crate::{BlockArray, Chunks, DEFAULT_FANIN, Element, Error, Real, Result};
 use dag_core::wire::{Reader, put_u64};
@@ -127,6 +128,8 @@ struct TreeSpec<P> {
     nbytes: fn(&P) -> usize,
     /// Predicted bytes of a partial, for memory planning.
     predicted: usize,
+    /// Predicted bytes of one block's partial (at most `predicted`).
+    predicted_chunk: usize,
 }
 
 fn partial_value<P: Send + Sync + 'static>(p: P, nbytes: fn(&P) -> usize) -> Value {
@@ -160,7 +163,7 @@ fn tree<P: Send + Sync + 'static>(
         .collect();
     let n_aligned = aligned.len();
     let s = spec.clone();
-    let predicted = spec.predicted;
+    let (predicted, predicted_chunk) = (spec.predicted, spec.predicted_chunk.min(spec.predicted));
     let task: TaskOf = Arc::new(move |index: &[usize]| {
         let s = s.clone();
         if n == 0 {
@@ -186,7 +189,7 @@ fn tree<P: Send + Sync + 'static>(
         ),
         inputs: if n == 0 { vec![] } else { inputs },
         blockwise: true,
-        nbytes: Some(Arc::new(move |_: &[usize]| predicted)),
+        nbytes: Some(Arc::new(move |_: &[usize]| predicted_chunk)),
         task,
     });
     let mut level = 0u64;
@@ -311,6 +314,20 @@ fn order<T: Real>(a: &T, b: &T) -> Ordering {
         (false, true) => Ordering::Less,
         (false, false) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
     }
+}
+
+/// The number of distinct values memory is planned for, at most (a prediction: the real
+/// number is known only after the run; planning for the input's length would refuse every
+/// `unique` of a large array under a memory limit).
+const DISTINCT_PLANNED: usize = 1 << 12;
+
+/// The number of elements of `x`'s largest block.
+fn largest_block<T: Element>(x: &BlockArray<T>) -> usize {
+    x.chunks()
+        .axes()
+        .iter()
+        .map(|a| a.iter().copied().max().unwrap_or(0))
+        .product()
 }
 
 #[allow(clippy::ptr_arg)] // used as `fn(&Vec<E>) -> usize`
@@ -517,7 +534,8 @@ fn sorted_set<T: Real>(op: &str, x: &BlockArray<T>) -> Result<Arc<dyn Node>> {
                 out
             }),
             nbytes: vec_bytes::<T>,
-            predicted: x.len().min(1 << 20) * T::itemsize(),
+            predicted: x.len().min(DISTINCT_PLANNED) * T::itemsize(),
+            predicted_chunk: largest_block(x).min(DISTINCT_PLANNED) * T::itemsize(),
         },
     )
 }
@@ -686,6 +704,7 @@ fn bincount_impl<T: Real, C: Element + std::ops::AddAssign>(
             merge: Arc::new(add_counts::<C>),
             nbytes: vec_bytes::<C>,
             predicted: minlength.max(1) * C::itemsize(),
+            predicted_chunk: minlength.max(1) * C::itemsize(),
         },
     )?;
     let name = root.meta().name.to_string();
@@ -844,6 +863,7 @@ fn all_edges(
 
 /// The histogram of `x` (`D == 1`, every element a sample, when `flat`) or of the rows of the
 /// `(N, D)` array `x`. `weights` has `x`'s chunks (flat) or `(N, 1)` chunked like `x`'s rows.
+#[allow(clippy::too_many_arguments)] // private: the options of histogram and histogramdd
 fn hist_engine<T: Real>(
     op: &str,
     x: &Arc<dyn Node>,
@@ -852,6 +872,7 @@ fn hist_engine<T: Real>(
     ranges: Vec<Option<(f64, f64)>>,
     weights: Option<Arc<dyn Node>>,
     density: bool,
+    hold: usize,
 ) -> Result<(BlockArray<f64>, Vec<BlockArray<f64>>)> {
     let d = bins.len();
     for (i, b) in bins.iter().enumerate() {
@@ -961,6 +982,7 @@ fn hist_engine<T: Real>(
                 }),
                 nbytes: |p: &MinMax| 8 + p.1.len() * 16,
                 predicted: 8 + d * 16,
+                predicted_chunk: 8 + d * 16,
             },
         )?);
     }
@@ -985,10 +1007,20 @@ fn hist_engine<T: Real>(
     let strides: Vec<usize> = (0..d).map(|k| nbins[k + 1..].iter().product()).collect();
     let aligned: Vec<Arc<dyn Node>> = weights.into_iter().collect();
     let strides2 = strides.clone();
+    // With an autodetected range the counts pass comes after a pass over all of `x`: an input
+    // larger than `hold` is read afresh for it (each block computed again inside its task)
+    // rather than kept in memory from the first pass to the second.
+    let again = auto && x.meta().chunks.shape().iter().product::<usize>() * T::itemsize() > hold;
+    let counts_input = if again {
+        crate::expr::lower::reread(x, 1)
+    } else {
+        x.clone()
+    };
+    t.write_u64(u64::from(again));
     let counts_root = tree(
         op,
         &t,
-        x,
+        &counts_input,
         &aligned,
         std::slice::from_ref(&edges),
         TreeSpec::<Vec<f64>> {
@@ -1028,6 +1060,7 @@ fn hist_engine<T: Real>(
             }),
             nbytes: vec_bytes::<f64>,
             predicted: total * 8,
+            predicted_chunk: total * 8,
         },
     )?;
     let nb2 = nbins.clone();
@@ -1088,7 +1121,10 @@ fn hist_engine<T: Real>(
 /// Counts are `f64` whatever the options (NumPy gives `int64` without weights or density;
 /// they are exact up to 2^53). Values and edges are compared as `f64` (NumPy computes the edges
 /// of `float32` data in `float32`). The per-block counts add up through a tree reduction:
-/// one task per block plus a few combine tasks, each holding one vector of counts.
+/// one task per block plus a few combine tasks, each holding one vector of counts. An
+/// autodetected range takes a first pass over `x` (a min/max tree); an `x` larger than
+/// [`HOLD_BYTES`](crate::ops::select::quantile::HOLD_BYTES) is then read again for the counts
+/// (its blocks computed a second time) instead of being held in memory between the passes.
 ///
 /// ```
 /// use blockarray::{BlockArray, Bins, histogram};
@@ -1128,6 +1164,7 @@ pub fn histogram<T: Real>(
         vec![range],
         weights,
         density,
+        HOLD_BYTES,
     )?;
     Ok((counts, edges.remove(0)))
 }
@@ -1214,7 +1251,16 @@ pub fn histogramdd<T: Real>(
             Some(rechunk_direct(&w2.node, want)?)
         }
     };
-    hist_engine::<T>("histogramdd", &x, false, bins, ranges, weights, density)
+    hist_engine::<T>(
+        "histogramdd",
+        &x,
+        false,
+        bins,
+        ranges,
+        weights,
+        density,
+        HOLD_BYTES,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1395,7 +1441,31 @@ impl<T: Real> BlockArray<T> {
                             })
                             .collect()
                     } else {
-                        b.iter().map(|&e| (e, 0)).collect()
+                        // Without indices, values alone: half the bytes to sort, and an
+                        // unstable sort (which of `-0.0` and `0.0` is kept is unspecified).
+                        let mut vals: Vec<T> = b.iter().copied().collect();
+                        vals.sort_unstable_by(order);
+                        let mut out = Distinct {
+                            values: Vec::new(),
+                            first: Vec::new(),
+                            counts: Vec::new(),
+                        };
+                        for e in vals {
+                            match out.values.last() {
+                                Some(l) if order(l, &e) == Ordering::Equal => {
+                                    if co {
+                                        *out.counts.last_mut().expect("pushed with it") += 1;
+                                    }
+                                }
+                                _ => {
+                                    out.values.push(e);
+                                    if co {
+                                        out.counts.push(1);
+                                    }
+                                }
+                            }
+                        }
+                        return Ok(out);
                     };
                     // Stable: among equal values the first occurrence comes first.
                     pairs.sort_by(|a, b| order(&a.0, &b.0));
@@ -1432,14 +1502,16 @@ impl<T: Real> BlockArray<T> {
                 }),
                 merge: Arc::new(merge_distinct::<T>),
                 nbytes: distinct_bytes::<T>,
-                predicted: self.len().min(1 << 20) * (T::itemsize() + 16),
+                predicted: self.len().min(DISTINCT_PLANNED) * (T::itemsize() + 16),
+                predicted_chunk: largest_block(self).min(DISTINCT_PLANNED) * (T::itemsize() + 16),
             },
         )?;
         let name = root.meta().name.to_string();
-        // The input's length bounds the result's; memory is planned for at most a million
-        // distinct values (a run holding more is not refused before it starts).
+        // The input's length bounds the result's; memory is planned for at most
+        // `DISTINCT_PLANNED` distinct values (a run holding more is not refused before it
+        // starts).
         let bound = self.len().max(1);
-        let planned = self.len().min(1 << 20);
+        let planned = self.len().min(DISTINCT_PLANNED);
         let part = |what: u64, op: &str| -> Result<Arc<dyn Node>> {
             let mut tw = t.clone();
             tw.write_u64(what);
@@ -1595,6 +1667,48 @@ mod tests {
             .unwrap()
             .into_inner::<P>()
             .unwrap()
+    }
+
+    /// Above the hold threshold, a histogram with an autodetected range reads its input again
+    /// for the counts instead of holding it between the passes: it runs under a memory limit
+    /// below the input's size, with the counts of the input in memory.
+    #[test]
+    fn an_autodetected_histogram_rereads_a_large_input() {
+        let x: BlockArray<f64> = crate::random::Rng::new(5)
+            .normal(0.0, 1.0, &[2048, 1024], [128, 1024])
+            .unwrap();
+        let limit = 4 << 20;
+        let (counts, edges) = hist_engine::<f64>(
+            "histogram",
+            &x.node,
+            true,
+            vec![Bins::Count(7)],
+            vec![None],
+            None,
+            false,
+            0,
+        )
+        .unwrap();
+        for s in [
+            &sched_sync::SyncScheduler::new() as &dyn dag_core::Scheduler,
+            &*crate::default_scheduler(),
+        ] {
+            let mut c = crate::Computation::new();
+            let (hc, he) = (c.add(&counts), c.add(&edges[0]));
+            c.allowed_mem(Some(limit));
+            let (mut out, stats) = c.run_with(s, &dag_core::NoCallbacks).unwrap();
+            assert!(stats.peak_bytes <= limit, "{} > {limit}", stats.peak_bytes);
+            let (got, e) = (out.take(hc).unwrap(), out.take(he).unwrap());
+            let whole = x.compute().unwrap();
+            let lo = whole.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = whole.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!((e[0], e[7]), (lo, hi));
+            let mut want = vec![0.0; 7];
+            for &v in whole.iter() {
+                want[bin_of(e.as_slice().unwrap(), v).unwrap()] += 1.0;
+            }
+            assert_eq!(got.into_raw_vec_and_offset().0, want);
+        }
     }
 
     #[test]
