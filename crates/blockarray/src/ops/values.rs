@@ -1123,7 +1123,7 @@ fn hist_engine<T: Real>(
 /// of `float32` data in `float32`). The per-block counts add up through a tree reduction:
 /// one task per block plus a few combine tasks, each holding one vector of counts. An
 /// autodetected range takes a first pass over `x` (a min/max tree); an `x` larger than
-/// [`HOLD_BYTES`](crate::ops::select::quantile::HOLD_BYTES) is then read again for the counts
+/// [`HOLD_BYTES`] (4 GiB) is then read again for the counts
 /// (its blocks computed a second time) instead of being held in memory between the passes.
 ///
 /// ```
