@@ -45,7 +45,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     (
         "blockarray",
         "masked_mean",
-        &["--gb", "1", "--limit-mb", "128"],
+        &["--gb", "0.5", "--limit-mb", "64"],
     ),
     ("blockarray", "mean_filter", &["2000"]),
     ("blockarray", "profile_xxt", &[]),
