@@ -42,6 +42,11 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "ones_sum", &[]),
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
+    (
+        "blockarray",
+        "masked_mean",
+        &["--gb", "0.5", "--limit-mb", "64"],
+    ),
     ("blockarray", "mean_filter", &["2000"]),
     ("blockarray", "profile_xxt", &[]),
     ("blockarray", "dashboard", &["--short"]),

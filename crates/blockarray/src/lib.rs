@@ -95,6 +95,10 @@ pub use ops::select::quantile::{
 pub use ops::select::sort::{SORT_MEMORY, SortOptions, argpartition, argsort, partition, sort};
 pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
+pub use ops::values::{
+    Bins, Side, Unique, UniqueOptions, bincount, bincount_weighted, digitize, histogram,
+    histogramdd, searchsorted, where_indices,
+};
 pub use plan::chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,
     broadcast_chunks, broadcast_shapes, unify_axis,

@@ -122,6 +122,7 @@ pub(crate) fn register() {
         register_blocks::<Complex<f32>>();
         register_blocks::<Complex<f64>>();
         crate::ops::reduce::register_wire();
+        crate::ops::values::register_wire();
     });
 }
 

@@ -3,7 +3,7 @@
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`mask`] value-dependent shapes
 //! (boolean masks, `nonzero`), [`blockwise`] user functions over blocks, [`overlap`] blocks
 //! extended by their neighbours' margins (`map_overlap`), [`select`] top-k, exact quantiles,
-//! sorting and partitioning, [`ufuncs`] the rest of NumPy's ufuncs, [`bitwise`] `& | ^ ! << >>`.
+//! sorting and partitioning, [`values`] unique, histograms, bincount, searchsorted, [`ufuncs`] the rest of NumPy's ufuncs, [`bitwise`] `& | ^ ! << >>`.
 
 pub mod bitwise;
 pub mod blockwise;
@@ -16,3 +16,4 @@ pub mod select;
 pub mod shape;
 pub mod slicing;
 pub mod ufuncs;
+pub mod values;
