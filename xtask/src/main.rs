@@ -42,6 +42,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "ones_sum", &[]),
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
+    ("blockarray", "random_sampling", &[]),
     ("blockarray", "mean_filter", &["2000"]),
     ("blockarray", "profile_xxt", &[]),
     ("blockarray", "dashboard", &["--short"]),

@@ -751,3 +751,52 @@ fn f32_and_integer_element_types() {
         .unwrap();
     assert_eq!(a, b.mapv(|v| v as f32));
 }
+
+#[test]
+fn extreme_parameters_give_finite_values_in_range() {
+    let rng = Rng::new(6);
+    let sh = &[2_000][..];
+    let finite_nonneg = |v: Vec<f64>, what: &str| {
+        assert!(
+            v.iter().all(|x| x.is_finite() && *x >= 0.0),
+            "{what}: {v:?}"
+        );
+    };
+    finite_nonneg(f64s(rng.gamma(1e-300, 1.0, sh, 500)), "gamma(1e-300)");
+    finite_nonneg(f64s(rng.gamma(1e12, 1.0, sh, 500)), "gamma(1e12)");
+    finite_nonneg(f64s(rng.chisquare(1e-300, sh, 500)), "chisquare(1e-300)");
+    let b = f64s(rng.beta(1e-10, 1e-10, sh, 500));
+    assert!(
+        b.iter().all(|x| (0.0..=1.0).contains(x)),
+        "beta(1e-10, 1e-10)"
+    );
+    let b = f64s(rng.beta(1e10, 3.0, sh, 500));
+    assert!(b.iter().all(|x| (0.0..=1.0).contains(x)), "beta(1e10, 3)");
+    assert!(
+        f64s(rng.standard_t(1e-3, sh, 500))
+            .iter()
+            .all(|x| !x.is_nan())
+    );
+    assert!(
+        f64s(rng.standard_t(1e12, sh, 500))
+            .iter()
+            .all(|x| x.is_finite())
+    );
+    let big = sync_values(&rng.poisson(Rng::POISSON_LAM_MAX, sh, 500).unwrap());
+    assert!(big.iter().all(|&k| k > 0), "poisson(max)");
+    assert!(
+        sync_values(&rng.poisson(1e-300, sh, 500).unwrap())
+            .iter()
+            .all(|&k| k == 0)
+    );
+    let n = i64::MAX;
+    let k = sync_values(&rng.binomial(n, 0.5, sh, 500).unwrap());
+    assert!(k.iter().all(|&k| k > 0), "binomial(i64::MAX, 0.5)");
+    let k = sync_values(&rng.binomial(n, 1e-300, sh, 500).unwrap());
+    assert!(k.iter().all(|&k| k >= 0), "binomial(i64::MAX, 1e-300)");
+    let e = f64s(rng.exponential(1e300, sh, 500));
+    assert!(
+        e.iter().all(|x| !x.is_nan() && *x >= 0.0),
+        "exponential(1e300)"
+    );
+}
