@@ -800,3 +800,108 @@ fn extreme_parameters_give_finite_values_in_range() {
         "exponential(1e300)"
     );
 }
+
+/// A distribution by index with parameters from `(x, y)` in `[0, 1)²`: its name, a sample,
+/// and the exact mean, variance and excess kurtosis.
+fn with_moments(which: usize, x: f64, y: f64, seed: u64, n: usize) -> (String, Vec<f64>, [f64; 3]) {
+    let rng = Rng::new(seed);
+    let c = 1_000;
+    let ints =
+        |r: Result<BlockArray<i64>>| sync_values(&r.unwrap()).iter().map(|&k| k as f64).collect();
+    match which {
+        0 => {
+            let scale = 10.0 * x;
+            (
+                format!("exponential({scale})"),
+                f64s(rng.exponential(scale, &[n], c)),
+                [scale, scale * scale, 6.0],
+            )
+        }
+        1 => {
+            let (k, scale) = (0.05 + 50.0 * x, 0.1 + 5.0 * y);
+            (
+                format!("gamma({k}, {scale})"),
+                f64s(rng.gamma(k, scale, &[n], c)),
+                [k * scale, k * scale * scale, 6.0 / k],
+            )
+        }
+        2 => {
+            let (a, b) = (0.05 + 20.0 * x, 0.05 + 20.0 * y);
+            let var = a * b / ((a + b) * (a + b) * (a + b + 1.0));
+            let kurt = 6.0 * ((a - b) * (a - b) * (a + b + 1.0) - a * b * (a + b + 2.0))
+                / (a * b * (a + b + 2.0) * (a + b + 3.0));
+            (
+                format!("beta({a}, {b})"),
+                f64s(rng.beta(a, b, &[n], c)),
+                [a / (a + b), var, kurt],
+            )
+        }
+        3 => {
+            let df = 0.1 + 100.0 * x;
+            (
+                format!("chisquare({df})"),
+                f64s(rng.chisquare(df, &[n], c)),
+                [df, 2.0 * df, 12.0 / df],
+            )
+        }
+        4 => {
+            let df = 5.0 + 100.0 * x;
+            (
+                format!("standard_t({df})"),
+                f64s(rng.standard_t(df, &[n], c)),
+                [0.0, df / (df - 2.0), 6.0 / (df - 4.0)],
+            )
+        }
+        5 => {
+            let (m, s) = (2.0 * x - 1.0, y);
+            let e = (s * s).exp();
+            let var = (e - 1.0) * (2.0 * m + s * s).exp();
+            let kurt = e.powi(4) + 2.0 * e.powi(3) + 3.0 * e * e - 6.0;
+            (
+                format!("lognormal({m}, {s})"),
+                f64s(rng.lognormal(m, s, &[n], c)),
+                [(m + s * s / 2.0).exp(), var, kurt],
+            )
+        }
+        6 => {
+            // λ over [0, 1e4] with many small values (both sampler branches).
+            let lam = 1e4 * x.powi(3);
+            (
+                format!("poisson({lam})"),
+                ints(rng.poisson(lam, &[n], c)),
+                [lam, lam, 1.0 / lam],
+            )
+        }
+        7 => {
+            let (trials, p) = ((1e4 * x.powi(3)) as i64, y);
+            let (mean, var) = (trials as f64 * p, trials as f64 * p * (1.0 - p));
+            (
+                format!("binomial({trials}, {p})"),
+                ints(rng.binomial(trials, p, &[n], c)),
+                [mean, var, (1.0 - 6.0 * p * (1.0 - p)) / var],
+            )
+        }
+        _ => unreachable!(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Sample means and variances within 6 standard errors of the exact moments (the
+    /// variance's standard error from the excess kurtosis), plus 3/n for discreteness (rare
+    /// events), across the parameter ranges.
+    #[test]
+    fn moments_across_parameters(which in 0usize..8, x in 0.0f64..1.0, y in 0.0f64..1.0, seed in any::<u64>()) {
+        let n = 4_000;
+        let (what, v, [mean, var, kurt]) = with_moments(which, x, y, seed, n);
+        prop_assert_eq!(v.len(), n);
+        let nf = n as f64;
+        let (m, s2) = mean_var(&v);
+        let slack = 3.0 / nf;
+        let se = (var / nf).sqrt();
+        prop_assert!((m - mean).abs() <= 6.0 * se + slack + 1e-12 * mean.abs(), "{}: mean {} want {} ± {}", what, m, mean, 6.0 * se);
+        let se2 = if var > 0.0 { var * (2.0 / (nf - 1.0) + kurt / nf).max(0.0).sqrt() } else { 0.0 };
+        prop_assert!((s2 - var).abs() <= 6.0 * se2 + slack + 1e-12 * var, "{}: variance {} want {} ± {}", what, s2, var, 6.0 * se2);
+    }
+}

@@ -56,9 +56,14 @@
 //! weight gets key `-∞` and is never chosen. Choice with replacement draws one uniform per
 //! output element (no graph beyond the source). `permutation_of`/`shuffle`/`choice_of` gather
 //! rows with `take`, which needs its indices when the graph is built: they are computed in
-//! memory then (8 bytes per row of the axis for permutations; the population's keys for choice
+//! memory then (16 bytes per row of the axis while sorting a permutation; the population's keys for choice
 //! without replacement), with the same order rules as argsort/argtopk, so
 //! `permutation_of(arange(n))` equals `permutation(n)` element for element.
+//!
+//! **Stability.** The values for a seed are fixed by this code and the rand_distr version in
+//! `Cargo.lock`; an upgrade of rand_distr that changes one of its samplers changes that
+//! distribution's values (uniform, integer, exponential, permutation and choice values depend on
+//! this module alone).
 //!
 //! **Keys.** Every source tokenizes its shape, seed, distribution tag and every parameter
 //! (weights and covariance entries included), so equal keys mean equal values.
@@ -906,7 +911,7 @@ impl Rng {
 
     /// `x` with its rows along axis 0 in a random order: `x[permutation(len(x))]` (NumPy's
     /// `permutation(x)`), the same for a seed whatever the chunking. The permutation of the
-    /// axis is computed in memory when this is called (8 bytes per row); the rows are
+    /// axis is computed in memory when this is called (16 bytes per row while sorting); the rows are
     /// gathered lazily by [`BlockArray::take`].
     ///
     /// # Errors
