@@ -146,11 +146,21 @@ fn draw(which: usize, seed: u64, shape: &[usize], chunks: ChunkSpec) -> BlockArr
         11 => rng.binomial(20, 0.2, shape, chunks).map(as_f64),
         12 => rng.binomial(500, 0.6, shape, chunks).map(as_f64),
         13 => rng.integers::<i64>(-5, 9, shape, chunks).map(as_f64),
+        14 => rng.laplace(1.0, 2.0, shape, chunks),
+        15 => rng.logistic(-1.0, 0.5, shape, chunks),
+        16 => rng.gumbel(0.5, 1.5, shape, chunks),
+        17 => rng.rayleigh(2.0, shape, chunks),
+        18 => rng.weibull(0.7, shape, chunks),
+        19 => rng.pareto(2.5, shape, chunks),
+        20 => rng.standard_cauchy(shape, chunks),
+        21 => rng.f(3.0, 8.0, shape, chunks),
+        22 => rng.geometric(0.2, shape, chunks).map(as_f64),
+        23 => rng.negative_binomial(2.5, 0.3, shape, chunks).map(as_f64),
         _ => unreachable!(),
     }
     .unwrap()
 }
-const DISTRIBUTIONS: usize = 14;
+const DISTRIBUTIONS: usize = 24;
 
 /// A random shape of 1–3 axes and two chunkings of it (irregular block lengths).
 fn shape_and_chunkings() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>)> {
@@ -344,6 +354,47 @@ fn continuous_distributions_match_their_cdfs() {
     ks("chisquare(1)", f64s(rng.chisquare(1.0, &shape, c)), |x| {
         erf((x / 2.0).sqrt())
     });
+    ks(
+        "laplace(1, 2)",
+        f64s(rng.laplace(1.0, 2.0, &shape, c)),
+        |x| {
+            if x < 1.0 {
+                0.5 * ((x - 1.0) / 2.0).exp()
+            } else {
+                1.0 - 0.5 * (-(x - 1.0) / 2.0).exp()
+            }
+        },
+    );
+    ks(
+        "logistic(1, 2)",
+        f64s(rng.logistic(1.0, 2.0, &shape, c)),
+        |x| 1.0 / (1.0 + (-(x - 1.0) / 2.0).exp()),
+    );
+    ks("gumbel(1, 2)", f64s(rng.gumbel(1.0, 2.0, &shape, c)), |x| {
+        (-(-(x - 1.0) / 2.0).exp()).exp()
+    });
+    ks("rayleigh(2)", f64s(rng.rayleigh(2.0, &shape, c)), |x| {
+        1.0 - (-x * x / 8.0).exp()
+    });
+    for a in [0.5, 1.5] {
+        ks(
+            &format!("weibull({a})"),
+            f64s(rng.weibull(a, &shape, c)),
+            |x| 1.0 - (-x.powf(a)).exp(),
+        );
+    }
+    ks("pareto(3)", f64s(rng.pareto(3.0, &shape, c)), |x| {
+        1.0 - (1.0 + x).powf(-3.0)
+    });
+    ks(
+        "standard_cauchy",
+        f64s(rng.standard_cauchy(&shape, c)),
+        |x| 0.5 + x.atan() / std::f64::consts::PI,
+    );
+    // F(2, d2) has a closed-form CDF.
+    ks("f(2, 5)", f64s(rng.f(2.0, 5.0, &shape, c)), |x| {
+        1.0 - (1.0 + 2.0 * x / 5.0).powf(-2.5)
+    });
 }
 
 #[test]
@@ -415,7 +466,34 @@ fn discrete_distributions_match_their_pmfs() {
             n as f64 * p * (1.0 - p),
         );
     }
+    for p in [0.3, 0.9] {
+        let v = counts(rng.geometric(p, &[N], c));
+        chi_square(
+            &format!("geometric({p})"),
+            &v,
+            |k| (1.0 - p).powi(k as i32 - 1) * p,
+            1,
+            80,
+        );
+    }
+    for (n, p) in [(3.0, 0.4), (2.5, 0.7), (0.5, 0.2)] {
+        let v = counts(rng.negative_binomial(n, p, &[N], c));
+        let pmf = move |k: i64| {
+            let mut v = n * f64::ln(p);
+            for j in 0..k {
+                v += ((j as f64 + n) / (j + 1) as f64).ln() + (1.0 - p).ln();
+            }
+            v.exp()
+        };
+        chi_square(&format!("negative_binomial({n}, {p})"), &v, pmf, 0, 200);
+    }
     // Degenerate parameters.
+    assert!(counts(rng.geometric(1.0, &[50], 7)).iter().all(|&k| k == 1));
+    assert!(
+        counts(rng.negative_binomial(2.0, 1.0, &[50], 7))
+            .iter()
+            .all(|&k| k == 0)
+    );
     assert!(counts(rng.poisson(0.0, &[50], 7)).iter().all(|&k| k == 0));
     assert!(
         counts(rng.binomial(9, 0.0, &[50], 7))
@@ -587,6 +665,31 @@ fn bad_parameters_are_errors_naming_them() {
     err_mentions(rng.binomial(-1, 0.5, sh, 2), &["binomial", "n"]);
     err_mentions(rng.binomial(5, 1.5, sh, 2), &["binomial", "p"]);
     err_mentions(rng.binomial(5, f64::NAN, sh, 2), &["binomial", "p"]);
+    err_mentions(rng.laplace::<f64>(0.0, -1.0, sh, 2), &["laplace", "scale"]);
+    err_mentions(
+        rng.logistic::<f64>(f64::NAN, 1.0, sh, 2),
+        &["logistic", "loc"],
+    );
+    err_mentions(rng.gumbel::<f64>(0.0, -1.0, sh, 2), &["gumbel", "scale"]);
+    err_mentions(rng.rayleigh::<f64>(-1.0, sh, 2), &["rayleigh", "scale"]);
+    err_mentions(rng.weibull::<f64>(-1.0, sh, 2), &["weibull", "a"]);
+    err_mentions(rng.pareto::<f64>(0.0, sh, 2), &["pareto", "a"]);
+    err_mentions(rng.f::<f64>(0.0, 1.0, sh, 2), &["f:", "dfnum"]);
+    err_mentions(rng.f::<f64>(1.0, -1.0, sh, 2), &["f:", "dfden"]);
+    err_mentions(rng.geometric(0.0, sh, 2), &["geometric", "p"]);
+    err_mentions(rng.geometric(1.5, sh, 2), &["geometric", "p"]);
+    err_mentions(
+        rng.negative_binomial(0.0, 0.5, sh, 2),
+        &["negative_binomial", "n"],
+    );
+    err_mentions(
+        rng.negative_binomial(1.0, 0.0, sh, 2),
+        &["negative_binomial", "p"],
+    );
+    err_mentions(
+        rng.negative_binomial(1e10, 1e-10, sh, 2),
+        &["too large", "too small"],
+    );
     // Multivariate normal: shapes, symmetry, definiteness.
     let m = [0.0, 0.0];
     err_mentions(
@@ -681,6 +784,46 @@ fn keys_hash_every_parameter() {
             .name()
             .to_string(),
         rng.chisquare::<f64>(3.0, sh, 5).unwrap().name().to_string(),
+        rng.laplace::<f64>(1.0, 2.0, sh, 5)
+            .unwrap()
+            .name()
+            .to_string(),
+        rng.laplace::<f64>(2.0, 1.0, sh, 5)
+            .unwrap()
+            .name()
+            .to_string(),
+        rng.logistic::<f64>(1.0, 2.0, sh, 5)
+            .unwrap()
+            .name()
+            .to_string(),
+        rng.gumbel::<f64>(1.0, 2.0, sh, 5)
+            .unwrap()
+            .name()
+            .to_string(),
+        rng.rayleigh::<f64>(3.0, sh, 5).unwrap().name().to_string(),
+        rng.weibull::<f64>(3.0, sh, 5).unwrap().name().to_string(),
+        rng.pareto::<f64>(3.0, sh, 5).unwrap().name().to_string(),
+        rng.standard_cauchy::<f64>(sh, 5)
+            .unwrap()
+            .name()
+            .to_string(),
+        rng.f::<f64>(3.0, 4.0, sh, 5).unwrap().name().to_string(),
+        rng.f::<f64>(4.0, 3.0, sh, 5).unwrap().name().to_string(),
+        rng.geometric(0.5, sh, 5)
+            .unwrap()
+            .astype::<f64>()
+            .name()
+            .to_string(),
+        rng.negative_binomial(2.0, 0.5, sh, 5)
+            .unwrap()
+            .astype::<f64>()
+            .name()
+            .to_string(),
+        rng.negative_binomial(2.0, 0.6, sh, 5)
+            .unwrap()
+            .astype::<f64>()
+            .name()
+            .to_string(),
         rng.poisson(3.0, sh, 5)
             .unwrap()
             .astype::<f64>()
@@ -881,18 +1024,73 @@ fn with_moments(which: usize, x: f64, y: f64, seed: u64, n: usize) -> (String, V
                 [mean, var, (1.0 - 6.0 * p * (1.0 - p)) / var],
             )
         }
+        8 => {
+            let (loc, sc) = (10.0 * x - 5.0, 3.0 * y);
+            (
+                format!("laplace({loc}, {sc})"),
+                f64s(rng.laplace(loc, sc, &[n], c)),
+                [loc, 2.0 * sc * sc, 3.0],
+            )
+        }
+        9 => {
+            let (loc, sc) = (10.0 * x - 5.0, 3.0 * y);
+            let var = sc * sc * std::f64::consts::PI.powi(2) / 3.0;
+            (
+                format!("logistic({loc}, {sc})"),
+                f64s(rng.logistic(loc, sc, &[n], c)),
+                [loc, var, 1.2],
+            )
+        }
+        10 => {
+            let (loc, sc) = (10.0 * x - 5.0, 3.0 * y);
+            let var = sc * sc * std::f64::consts::PI.powi(2) / 6.0;
+            (
+                format!("gumbel({loc}, {sc})"),
+                f64s(rng.gumbel(loc, sc, &[n], c)),
+                [loc + 0.577_215_664_901_532_9 * sc, var, 2.4],
+            )
+        }
+        11 => {
+            let sc = 5.0 * x;
+            let pi = std::f64::consts::PI;
+            let kurt = -(6.0 * pi * pi - 24.0 * pi + 16.0) / ((4.0 - pi) * (4.0 - pi));
+            (
+                format!("rayleigh({sc})"),
+                f64s(rng.rayleigh(sc, &[n], c)),
+                [sc * (pi / 2.0).sqrt(), (4.0 - pi) / 2.0 * sc * sc, kurt],
+            )
+        }
+        12 => {
+            let p = 0.02 + 0.98 * x;
+            let var = (1.0 - p) / (p * p);
+            (
+                format!("geometric({p})"),
+                ints(rng.geometric(p, &[n], c)),
+                [1.0 / p, var, 6.0 + p * p / (1.0 - p).max(1e-300)],
+            )
+        }
+        13 => {
+            let (k, p) = (0.1 + 20.0 * x, 0.05 + 0.95 * y);
+            let (mean, var) = (k * (1.0 - p) / p, k * (1.0 - p) / (p * p));
+            let kurt = 6.0 / k + p * p / (k * (1.0 - p)).max(1e-300);
+            (
+                format!("negative_binomial({k}, {p})"),
+                ints(rng.negative_binomial(k, p, &[n], c)),
+                [mean, var, kurt],
+            )
+        }
         _ => unreachable!(),
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Sample means and variances within 6 standard errors of the exact moments (the
     /// variance's standard error from the excess kurtosis), plus 3/n for discreteness (rare
     /// events), across the parameter ranges.
     #[test]
-    fn moments_across_parameters(which in 0usize..8, x in 0.0f64..1.0, y in 0.0f64..1.0, seed in any::<u64>()) {
+    fn moments_across_parameters(which in 0usize..14, x in 0.0f64..1.0, y in 0.0f64..1.0, seed in any::<u64>()) {
         let n = 4_000;
         let (what, v, [mean, var, kurt]) = with_moments(which, x, y, seed, n);
         prop_assert_eq!(v.len(), n);

@@ -1,5 +1,6 @@
 //! Seeded random arrays: uniform, normal and integer values, the common distributions
-//! (exponential, lognormal, gamma, beta, Student's t, chi-square, Poisson, binomial,
+//! (exponential, lognormal, gamma, beta, Student's t, chi-square, F, Poisson, binomial,
+//! negative binomial, geometric, Laplace, logistic, Gumbel, Rayleigh, Weibull, Pareto, Cauchy,
 //! multivariate normal), permutations, shuffles and choices. The same seed gives the same values
 //! whatever the chunking, the scheduler or the number of threads.
 //!
@@ -27,7 +28,9 @@
 //! **Counter-based values.** Element `i` (its flat C-order index in the whole array) draws from
 //! the bits `mix(key + (i + 1)·γ)`: SplitMix64's own sequence started at a key derived from the
 //! seed, so any element can be drawn on its own, in any order, by any block. Uniform, integer,
-//! exponential (inversion: `-scale·ln(1 - u)`) and weighted-choice values (inverse CDF: a binary
+//! exponential (inversion: `-scale·ln(1 - u)`), the other inversions (Laplace, logistic,
+//! Gumbel, Rayleigh, Weibull, Pareto, Cauchy, geometric; `u` in the open `(0, 1)` where the
+//! inverse CDF is infinite at an end) and weighted-choice values (inverse CDF: a binary
 //! search of `u` in the cumulative weights) use those 64 bits directly. So the values for a seed
 //! depend on neither the chunking, nor the scheduler, nor the thread count, nor which blocks are
 //! computed.
@@ -35,7 +38,8 @@
 //! **Per-element streams for rejection samplers.** Normal (ziggurat), gamma (Marsaglia–Tsang,
 //! with the `u^(1/shape)` boost below shape 1), beta (Cheng's BB/BC), Student's t, chi-square,
 //! Poisson (multiplication method below λ = 12, transformed rejection above) and binomial
-//! (inversion below n·p = 10, BTPE above) need a variable number of uniforms per value. Each
+//! (inversion below n·p = 10, BTPE above), F (chi-square ratio) and negative binomial (a
+//! Poisson count of a gamma rate, NumPy's construction) need a variable number of uniforms per value. Each
 //! element seeds its own PCG generator from its counter bits and runs the sampler on it
 //! (rand_distr's implementations of those algorithms): the draws of element `i` are a pure
 //! function of `(seed, parameters, i)` however many draws a neighbour rejected. Normal values
@@ -122,6 +126,39 @@ enum Distribution {
         n: i64,
         p: f64,
     },
+    Laplace {
+        loc: f64,
+        scale: f64,
+    },
+    Logistic {
+        loc: f64,
+        scale: f64,
+    },
+    Gumbel {
+        loc: f64,
+        scale: f64,
+    },
+    Rayleigh {
+        scale: f64,
+    },
+    Weibull {
+        a: f64,
+    },
+    Pareto {
+        a: f64,
+    },
+    StandardCauchy,
+    Geometric {
+        p: f64,
+    },
+    F {
+        dfnum: f64,
+        dfden: f64,
+    },
+    NegativeBinomial {
+        n: f64,
+        p: f64,
+    },
     /// 64 raw random bits as an `i64` (permutation keys).
     Bits,
     /// Inverse CDF of normalized cumulative weights (choice with replacement).
@@ -151,6 +188,16 @@ impl Distribution {
             Distribution::Bits => 11,
             Distribution::Choice { .. } => 12,
             Distribution::WeightedKey { .. } => 13,
+            Distribution::Laplace { .. } => 14,
+            Distribution::Logistic { .. } => 15,
+            Distribution::Gumbel { .. } => 16,
+            Distribution::Rayleigh { .. } => 17,
+            Distribution::Weibull { .. } => 18,
+            Distribution::Pareto { .. } => 19,
+            Distribution::StandardCauchy => 20,
+            Distribution::Geometric { .. } => 21,
+            Distribution::F { .. } => 22,
+            Distribution::NegativeBinomial { .. } => 23,
         }
     }
 
@@ -170,6 +217,16 @@ impl Distribution {
             Distribution::Bits => "random-keys",
             Distribution::Choice { .. } => "choice",
             Distribution::WeightedKey { .. } => "weighted-keys",
+            Distribution::Laplace { .. } => "laplace",
+            Distribution::Logistic { .. } => "logistic",
+            Distribution::Gumbel { .. } => "gumbel",
+            Distribution::Rayleigh { .. } => "rayleigh",
+            Distribution::Weibull { .. } => "weibull",
+            Distribution::Pareto { .. } => "pareto",
+            Distribution::StandardCauchy => "standard_cauchy",
+            Distribution::Geometric { .. } => "geometric",
+            Distribution::F { .. } => "f",
+            Distribution::NegativeBinomial { .. } => "negative_binomial",
         }
     }
 
@@ -180,7 +237,12 @@ impl Distribution {
             | Distribution::Normal { mean: x, std: y }
             | Distribution::LogNormal { mean: x, sigma: y }
             | Distribution::Gamma { shape: x, scale: y }
-            | Distribution::Beta { a: x, b: y } => {
+            | Distribution::Beta { a: x, b: y }
+            | Distribution::Laplace { loc: x, scale: y }
+            | Distribution::Logistic { loc: x, scale: y }
+            | Distribution::Gumbel { loc: x, scale: y }
+            | Distribution::F { dfnum: x, dfden: y }
+            | Distribution::NegativeBinomial { n: x, p: y } => {
                 t.write_f64(*x).write_f64(*y);
             }
             Distribution::Integers { low, high } => {
@@ -189,13 +251,17 @@ impl Distribution {
             Distribution::Exponential { scale: x }
             | Distribution::StandardT { df: x }
             | Distribution::ChiSquare { df: x }
-            | Distribution::Poisson { lam: x } => {
+            | Distribution::Poisson { lam: x }
+            | Distribution::Rayleigh { scale: x }
+            | Distribution::Weibull { a: x }
+            | Distribution::Pareto { a: x }
+            | Distribution::Geometric { p: x } => {
                 t.write_f64(*x);
             }
             Distribution::Binomial { n, p } => {
                 t.write_i64(*n).write_f64(*p);
             }
-            Distribution::Bits => {}
+            Distribution::Bits | Distribution::StandardCauchy => {}
             Distribution::Choice { cdf: v } | Distribution::WeightedKey { weights: v } => {
                 write_f64s(t, v);
             }
@@ -244,6 +310,13 @@ fn counter_bits(key: u64, i: u64) -> u64 {
 #[inline]
 fn unit(bits: u64) -> f64 {
     (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// 53 random bits → the open interval `(0, 1)` (centres of the 2^53 cells), for inversions
+/// whose inverse CDF is infinite at 0 or 1.
+#[inline]
+fn open_unit(bits: u64) -> f64 {
+    ((bits >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
 /// The standard normal value of element `i` (ziggurat on a PCG generator seeded with the
@@ -368,6 +441,75 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
                 fill(sh, region, steps, |i| {
                     T::from_i64_sample(d.sample(&mut element_rng(key, i)) as i64)
                 })
+            }
+            &Distribution::Laplace { loc, scale } => fill(sh, region, steps, |i| {
+                let u = open_unit(counter_bits(key, i));
+                f(if u < 0.5 {
+                    loc + scale * (2.0 * u).ln()
+                } else {
+                    loc - scale * (2.0 * (1.0 - u)).ln()
+                })
+            }),
+            &Distribution::Logistic { loc, scale } => fill(sh, region, steps, |i| {
+                let u = open_unit(counter_bits(key, i));
+                f(loc + scale * (u / (1.0 - u)).ln())
+            }),
+            &Distribution::Gumbel { loc, scale } => fill(sh, region, steps, |i| {
+                let u = open_unit(counter_bits(key, i));
+                f(loc - scale * (-u.ln()).ln())
+            }),
+            &Distribution::Rayleigh { scale } => fill(sh, region, steps, |i| {
+                let u = open_unit(counter_bits(key, i));
+                f(scale * (-2.0 * u.ln()).sqrt())
+            }),
+            &Distribution::Weibull { a } => fill(sh, region, steps, |i| {
+                if a == 0.0 {
+                    return f(0.0);
+                }
+                let u = open_unit(counter_bits(key, i));
+                f((-u.ln()).powf(1.0 / a))
+            }),
+            &Distribution::Pareto { a } => fill(sh, region, steps, |i| {
+                // NumPy's pareto is the Lomax (Pareto II) law: exp(E / a) - 1.
+                let u = open_unit(counter_bits(key, i));
+                f((-u.ln() / a).exp_m1())
+            }),
+            Distribution::StandardCauchy => fill(sh, region, steps, |i| {
+                let u = open_unit(counter_bits(key, i));
+                f((std::f64::consts::PI * (u - 0.5)).tan())
+            }),
+            &Distribution::Geometric { p } => fill(sh, region, steps, |i| {
+                // Inversion: the trials up to the first success, at least 1 (saturating at
+                // i64::MAX for absurdly small p).
+                if p == 1.0 {
+                    return T::from_i64_sample(1);
+                }
+                let u = open_unit(counter_bits(key, i));
+                T::from_i64_sample((u.ln() / (-p).ln_1p()).ceil().max(1.0) as i64)
+            }),
+            &Distribution::F { dfnum, dfden } => {
+                let d = rand_distr::FisherF::new(dfnum, dfden).map_err(|e| distr_err("f", e))?;
+                fill(sh, region, steps, |i| f(d.sample(&mut element_rng(key, i))))
+            }
+            &Distribution::NegativeBinomial { n, p } => {
+                if p == 1.0 {
+                    fill(sh, region, steps, |_| T::from_i64_sample(0))
+                } else {
+                    // NumPy's construction: a Poisson count of a gamma(n, (1 - p)/p) rate, both
+                    // drawn from the element's own generator.
+                    let g = rand_distr::Gamma::new(n, (1.0 - p) / p)
+                        .map_err(|e| distr_err("negative_binomial", e))?;
+                    fill(sh, region, steps, |i| {
+                        let mut rng = element_rng(key, i);
+                        let lam: f64 = g.sample(&mut rng);
+                        let k: f64 = match rand_distr::Poisson::new(lam) {
+                            Ok(d) => d.sample(&mut rng),
+                            // The rate underflowed to 0.
+                            Err(_) => 0.0,
+                        };
+                        T::from_i64_sample(k as i64)
+                    })
+                }
             }
             Distribution::Bits => fill(sh, region, steps, |i| {
                 T::from_i64_sample(counter_bits(key, i) as i64)
@@ -819,6 +961,209 @@ impl Rng {
         }
         check("binomial", "p", p, (0.0..=1.0).contains(&p), "in [0, 1]")?;
         self.make(Distribution::Binomial { n, p }, shape, chunks)
+    }
+
+    /// Laplace (double exponential) values with location `loc` and scale `scale ≥ 0`, by
+    /// inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).laplace::<f64>(2.0, 0.0, &[3], 2)?.compute()?;
+    /// assert!(x.iter().all(|&v| v == 2.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn laplace<T: Float + FromRandom>(
+        &self,
+        loc: f64,
+        scale: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("laplace", "loc", loc, true, "")?;
+        check("laplace", "scale", scale, scale >= 0.0, "≥ 0")?;
+        self.make(Distribution::Laplace { loc, scale }, shape, chunks)
+    }
+
+    /// Logistic values with location `loc` and scale `scale ≥ 0`, by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).logistic::<f64>(0.0, 1.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|v| v.is_finite()));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn logistic<T: Float + FromRandom>(
+        &self,
+        loc: f64,
+        scale: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("logistic", "loc", loc, true, "")?;
+        check("logistic", "scale", scale, scale >= 0.0, "≥ 0")?;
+        self.make(Distribution::Logistic { loc, scale }, shape, chunks)
+    }
+
+    /// Gumbel (extreme value, type I) values with location `loc` and scale `scale ≥ 0`, by
+    /// inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).gumbel::<f64>(0.0, 1.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|v| v.is_finite()));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn gumbel<T: Float + FromRandom>(
+        &self,
+        loc: f64,
+        scale: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("gumbel", "loc", loc, true, "")?;
+        check("gumbel", "scale", scale, scale >= 0.0, "≥ 0")?;
+        self.make(Distribution::Gumbel { loc, scale }, shape, chunks)
+    }
+
+    /// Rayleigh values with scale `scale ≥ 0`, by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).rayleigh::<f64>(2.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn rayleigh<T: Float + FromRandom>(
+        &self,
+        scale: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("rayleigh", "scale", scale, scale >= 0.0, "≥ 0")?;
+        self.make(Distribution::Rayleigh { scale }, shape, chunks)
+    }
+
+    /// Weibull values with shape `a ≥ 0` and scale 1 (NumPy's `weibull(a)`; `a = 0` gives
+    /// zeros), by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).weibull::<f64>(1.5, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn weibull<T: Float + FromRandom>(
+        &self,
+        a: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("weibull", "a", a, a >= 0.0, "≥ 0")?;
+        self.make(Distribution::Weibull { a }, shape, chunks)
+    }
+
+    /// Pareto II (Lomax) values with shape `a > 0`, as NumPy's `pareto(a)`: `(1 - u)^(-1/a) - 1`
+    /// (add 1 and multiply by `m` for the classical Pareto law of minimum `m`).
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).pareto::<f64>(3.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn pareto<T: Float + FromRandom>(
+        &self,
+        a: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("pareto", "a", a, a > 0.0, "> 0")?;
+        self.make(Distribution::Pareto { a }, shape, chunks)
+    }
+
+    /// Standard Cauchy (Lorentz) values, by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).standard_cauchy::<f64>(&[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|v| v.is_finite()));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn standard_cauchy<T: Float + FromRandom>(
+        &self,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        self.make(Distribution::StandardCauchy, shape, chunks)
+    }
+
+    /// F (Fisher–Snedecor) values with `dfnum > 0` and `dfden > 0` degrees of freedom (a ratio
+    /// of scaled chi-squares).
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).f::<f64>(3.0, 7.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn f<T: Float + FromRandom>(
+        &self,
+        dfnum: f64,
+        dfden: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("f", "dfnum", dfnum, dfnum > 0.0, "> 0")?;
+        check("f", "dfden", dfden, dfden > 0.0, "> 0")?;
+        self.make(Distribution::F { dfnum, dfden }, shape, chunks)
+    }
+
+    /// Geometric counts (`int64`): the number of trials up to and including the first success
+    /// of probability `0 < p ≤ 1` (support 1, 2, …), by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).geometric(0.25, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 1));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn geometric(
+        &self,
+        p: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<i64>> {
+        check("geometric", "p", p, p > 0.0 && p <= 1.0, "in (0, 1]")?;
+        self.make(Distribution::Geometric { p }, shape, chunks)
+    }
+
+    /// Negative binomial counts (`int64`): failures before the `n`-th success (`n > 0`, real
+    /// values allowed) of probability `0 < p ≤ 1`, as NumPy draws them: a Poisson count whose
+    /// rate is gamma(`n`, `(1 - p)/p`).
+    ///
+    /// # Errors
+    /// Bad `n` or `p`; a mean `n·(1 - p)/p` above [`POISSON_LAM_MAX`](Self::POISSON_LAM_MAX)/10
+    /// (the gamma rates would overflow the Poisson sampler).
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).negative_binomial(3.0, 0.4, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn negative_binomial(
+        &self,
+        n: f64,
+        p: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<i64>> {
+        check("negative_binomial", "n", n, n > 0.0, "> 0")?;
+        check(
+            "negative_binomial",
+            "p",
+            p,
+            p > 0.0 && p <= 1.0,
+            "in (0, 1]",
+        )?;
+        let mean = n * (1.0 - p) / p;
+        if mean > Self::POISSON_LAM_MAX / 10.0 {
+            return Err(Error::unsupported(format!(
+                "negative_binomial: n = {n} too large or p = {p} too small (mean {mean} above {})",
+                Self::POISSON_LAM_MAX / 10.0
+            )));
+        }
+        self.make(Distribution::NegativeBinomial { n, p }, shape, chunks)
     }
 
     /// Multivariate normal rows: an array of shape `size + [d]` whose rows along the last
