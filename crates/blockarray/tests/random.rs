@@ -156,11 +156,16 @@ fn draw(which: usize, seed: u64, shape: &[usize], chunks: ChunkSpec) -> BlockArr
         21 => rng.f(3.0, 8.0, shape, chunks),
         22 => rng.geometric(0.2, shape, chunks).map(as_f64),
         23 => rng.negative_binomial(2.5, 0.3, shape, chunks).map(as_f64),
+        24 => rng.wald(1.5, 2.0, shape, chunks),
+        25 => rng.zipf(1.7, shape, chunks).map(as_f64),
+        26 => rng.hypergeometric(30, 20, 15, shape, chunks).map(as_f64),
+        27 => rng.power(0.6, shape, chunks),
+        28 => rng.triangular(-1.0, 2.0, 2.5, shape, chunks),
         _ => unreachable!(),
     }
     .unwrap()
 }
-const DISTRIBUTIONS: usize = 24;
+const DISTRIBUTIONS: usize = 29;
 
 /// A random shape of 1–3 axes and two chunkings of it (irregular block lengths).
 fn shape_and_chunkings() -> impl Strategy<Value = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>)> {
@@ -227,6 +232,20 @@ proptest! {
         // One column read alone has the values of the whole rows.
         let col = x.slice(s![.., 2]).unwrap().compute().unwrap();
         prop_assert_eq!(col, xs.slice(ndarray::s![.., 2]).to_owned().into_dyn());
+        // Multinomial and Dirichlet rows likewise.
+        let m1 = rng.multinomial(50, &[0.1, 0.6, 0.3], &[rows, 2], [c1, 1, 2]).unwrap();
+        let m2 = rng.multinomial(50, &[0.1, 0.6, 0.3], &[rows, 2], [c2, 2, 1]).unwrap();
+        prop_assert_eq!(m1.chunks().axes()[2].clone(), vec![3]);
+        let m1v = m1.compute_with(&*scheduler(threaded)).unwrap();
+        prop_assert_eq!(&m1v, &m2.compute_with(&*scheduler(!threaded)).unwrap());
+        let mcol = m2.slice(s![.., .., 1..]).unwrap().compute().unwrap();
+        prop_assert_eq!(mcol, m1v.slice(ndarray::s![.., .., 1..]).to_owned().into_dyn());
+        let d1 = rng.dirichlet::<f64>(&[0.2, 1.0, 3.0, 0.5], &[rows], [c1, 4]).unwrap();
+        let d2 = rng.dirichlet::<f64>(&[0.2, 1.0, 3.0, 0.5], &[rows], [c2, 1]).unwrap();
+        let d1v = d1.compute_with(&*scheduler(threaded)).unwrap();
+        prop_assert_eq!(&d1v, &d2.compute_with(&*scheduler(!threaded)).unwrap());
+        let dcol = d2.slice(s![.., 3]).unwrap().compute().unwrap();
+        prop_assert_eq!(dcol, d1v.slice(ndarray::s![.., 3]).to_owned().into_dyn());
     }
 
     #[test]
@@ -391,6 +410,52 @@ fn continuous_distributions_match_their_cdfs() {
         f64s(rng.standard_cauchy(&shape, c)),
         |x| 0.5 + x.atan() / std::f64::consts::PI,
     );
+    ks("power(3)", f64s(rng.power(3.0, &shape, c)), |x| x.powi(3));
+    ks(
+        "triangular(-1, 0, 3)",
+        f64s(rng.triangular(-1.0, 0.0, 3.0, &shape, c)),
+        |x| {
+            if x <= 0.0 {
+                (x + 1.0).powi(2) / 4.0
+            } else {
+                1.0 - (3.0 - x).powi(2) / 12.0
+            }
+        },
+    );
+    // Wald(μ = 1, λ = 3).
+    ks("wald(1, 3)", f64s(rng.wald(1.0, 3.0, &shape, c)), |x| {
+        let r = (3.0 / x).sqrt();
+        normal_cdf(r * (x - 1.0)) + 6.0f64.exp() * normal_cdf(-r * (x + 1.0))
+    });
+    // Dirichlet marginals: X_0 ~ Beta(α_0, α_sum - α_0) = Beta(2, 3).
+    let dir = Rng::new(5)
+        .dirichlet::<f64>(&[2.0, 1.5, 1.5], &[N], [c, 3])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(
+        dir.outer_iter()
+            .all(|r| (r.sum() - 1.0).abs() < 1e-12 && r.iter().all(|&v| v >= 0.0))
+    );
+    ks(
+        "dirichlet marginal",
+        dir.index_axis(ndarray::Axis(1), 0)
+            .iter()
+            .copied()
+            .collect(),
+        |x| 6.0 * x.powi(2) * (1.0 - x).powi(2) + 4.0 * x.powi(3) * (1.0 - x) + x.powi(4),
+    );
+    // Small concentrations: still on the simplex, no NaN.
+    let small = Rng::new(5)
+        .dirichlet::<f64>(&[1e-3, 1e-3, 1e-3], &[1000], [300, 3])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(
+        small
+            .outer_iter()
+            .all(|r| (r.sum() - 1.0).abs() < 1e-9 && r.iter().all(|&v| v >= 0.0))
+    );
     // F(2, d2) has a closed-form CDF.
     ks("f(2, 5)", f64s(rng.f(2.0, 5.0, &shape, c)), |x| {
         1.0 - (1.0 + 2.0 * x / 5.0).powf(-2.5)
@@ -487,7 +552,70 @@ fn discrete_distributions_match_their_pmfs() {
         };
         chi_square(&format!("negative_binomial({n}, {p})"), &v, pmf, 0, 200);
     }
+    // Zipf(2): P(k) = 6/(π² k²).
+    let z = counts(rng.zipf(2.0, &[N], c));
+    let pi2 = std::f64::consts::PI.powi(2);
+    let zmax = *z.iter().max().unwrap();
+    chi_square("zipf(2)", &z, |k| 6.0 / (pi2 * (k as f64).powi(2)), 1, zmax);
+    // Hypergeometric(7 good, 5 bad, 4 drawn).
+    let choose = |n: i64, k: i64| (0..k).fold(1.0, |acc, j| acc * (n - j) as f64 / (j + 1) as f64);
+    let h = counts(rng.hypergeometric(7, 5, 4, &[N], c));
+    chi_square(
+        "hypergeometric(7, 5, 4)",
+        &h,
+        |k| choose(7, k) * choose(5, 4 - k) / choose(12, 4),
+        0,
+        4,
+    );
+    let h = counts(rng.hypergeometric(600, 900, 700, &[N], c));
+    let f: Vec<f64> = h.iter().map(|&k| k as f64).collect();
+    let (nn, kk, dd) = (1500.0, 600.0, 700.0);
+    check_mean(
+        "hypergeometric(600, 900, 700)",
+        &f,
+        dd * kk / nn,
+        dd * kk / nn * (1.0 - kk / nn) * (nn - dd) / (nn - 1.0),
+    );
+    // Multinomial: rows sum to n, each component is binomial(n, p_j).
+    let m = rng
+        .multinomial(30, &[0.2, 0.5, 0.3], &[N], [c, 3])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(
+        m.outer_iter()
+            .all(|r| r.sum() == 30 && r.iter().all(|&v| v >= 0))
+    );
+    for (j, p) in [0.2, 0.5, 0.3].into_iter().enumerate() {
+        chi_square(
+            &format!("multinomial component {j}"),
+            &m.index_axis(ndarray::Axis(1), j)
+                .iter()
+                .copied()
+                .collect::<Vec<i64>>(),
+            binomial_pmf(30, p),
+            0,
+            30,
+        );
+    }
+    // The last probability is what the others leave (NumPy ignores the given value).
+    let m = rng
+        .multinomial(10, &[0.5, 0.5, 0.7], &[100], [50, 3])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(m.index_axis(ndarray::Axis(1), 2).iter().all(|&v| v == 0));
     // Degenerate parameters.
+    assert!(
+        counts(rng.hypergeometric(5, 0, 3, &[50], 7))
+            .iter()
+            .all(|&k| k == 3)
+    );
+    assert!(
+        counts(rng.hypergeometric(5, 5, 0, &[50], 7))
+            .iter()
+            .all(|&k| k == 0)
+    );
     assert!(counts(rng.geometric(1.0, &[50], 7)).iter().all(|&k| k == 1));
     assert!(
         counts(rng.negative_binomial(2.0, 1.0, &[50], 7))

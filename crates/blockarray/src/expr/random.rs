@@ -1,7 +1,8 @@
 //! Seeded random arrays: uniform, normal and integer values, the common distributions
 //! (exponential, lognormal, gamma, beta, Student's t, chi-square, F, Poisson, binomial,
-//! negative binomial, geometric, Laplace, logistic, Gumbel, Rayleigh, Weibull, Pareto, Cauchy,
-//! multivariate normal), permutations, shuffles and choices. The same seed gives the same values
+//! negative binomial, geometric, hypergeometric, Zipf, Wald, Laplace, logistic, Gumbel,
+//! Rayleigh, Weibull, Pareto, power, triangular, Cauchy, multivariate normal, multinomial,
+//! Dirichlet), permutations, shuffles and choices. The same seed gives the same values
 //! whatever the chunking, the scheduler or the number of threads.
 //!
 //! ```
@@ -29,27 +30,33 @@
 //! the bits `mix(key + (i + 1)·γ)`: SplitMix64's own sequence started at a key derived from the
 //! seed, so any element can be drawn on its own, in any order, by any block. Uniform, integer,
 //! exponential (inversion: `-scale·ln(1 - u)`), the other inversions (Laplace, logistic,
-//! Gumbel, Rayleigh, Weibull, Pareto, Cauchy, geometric; `u` in the open `(0, 1)` where the
-//! inverse CDF is infinite at an end) and weighted-choice values (inverse CDF: a binary
-//! search of `u` in the cumulative weights) use those 64 bits directly. So the values for a seed
-//! depend on neither the chunking, nor the scheduler, nor the thread count, nor which blocks are
-//! computed.
+//! Gumbel, Rayleigh, Weibull, Pareto, power, triangular, Cauchy, geometric; `u` in the open
+//! `(0, 1)` where the inverse CDF is infinite at an end) and weighted-choice values (inverse
+//! CDF: a binary search of `u` in the cumulative weights) use those 64 bits directly. So the
+//! values for a seed depend on neither the chunking, nor the scheduler, nor the thread count,
+//! nor which blocks are computed.
 //!
 //! **Per-element streams for rejection samplers.** Normal (ziggurat), gamma (Marsaglia–Tsang,
 //! with the `u^(1/shape)` boost below shape 1), beta (Cheng's BB/BC), Student's t, chi-square,
-//! Poisson (multiplication method below λ = 12, transformed rejection above) and binomial
-//! (inversion below n·p = 10, BTPE above), F (chi-square ratio) and negative binomial (a
-//! Poisson count of a gamma rate, NumPy's construction) need a variable number of uniforms per value. Each
-//! element seeds its own PCG generator from its counter bits and runs the sampler on it
-//! (rand_distr's implementations of those algorithms): the draws of element `i` are a pure
-//! function of `(seed, parameters, i)` however many draws a neighbour rejected. Normal values
-//! use the PCG state `bits | 1` (the historical stream, kept so `normal` values do not change);
-//! the other samplers a full 128-bit state `(bits, mix(bits))` so their first outputs are well
-//! mixed. Lognormal values are `exp` of exactly the values `normal` draws for the seed;
-//! multivariate normal rows are `mean + L·z` with `z` the standard normal values a
-//! `normal(0, 1)` array of shape `(..., d)` holds at those positions, `L` a Cholesky factor
-//! of `cov` computed in memory when the array is built (semi-definite covariances are
-//! accepted: a zero pivot gives a zero column).
+//! Poisson (multiplication method below λ = 12, transformed rejection above), binomial
+//! (inversion below n·p = 10, BTPE above), F (chi-square ratio), negative binomial (a Poisson
+//! count of a gamma rate, NumPy's construction), Wald, Zipf and hypergeometric need a variable
+//! number of uniforms per value. Each element seeds its own PCG generator from its counter bits
+//! and runs the sampler on it (rand_distr's implementations of those algorithms): the draws of
+//! element `i` are a pure function of `(seed, parameters, i)` however many draws a neighbour
+//! rejected. Normal values use the PCG state `bits | 1` (the historical stream, kept so
+//! `normal` values do not change); the other samplers a full 128-bit state `(bits, mix(bits))`
+//! so their first outputs are well mixed. Lognormal values are `exp` of exactly the values
+//! `normal` draws for the seed.
+//!
+//! **Vector-valued samples.** Multivariate normal rows are `mean + L·z` with `z` the standard
+//! normal values a `normal(0, 1)` array of shape `(..., d)` holds at those positions, `L` a
+//! Cholesky factor of `cov` computed in memory when the array is built (semi-definite
+//! covariances are accepted: a zero pivot gives a zero column). Multinomial rows (conditional
+//! binomials) and Dirichlet rows (stick-breaking with beta variates) run on the generator of
+//! their row's flat index. These arrays never split the last axis, and a slice reading some
+//! components still draws whole rows, so a component's value does not depend on what else is
+//! read.
 //!
 //! **Permutations and choices.** `permutation(n)` is the stable argsort of `n` random 64-bit
 //! keys (the out-of-core sample sort of `ops::select`): a true permutation for any keys (ties,
@@ -60,8 +67,8 @@
 //! weight gets key `-∞` and is never chosen. Choice with replacement draws one uniform per
 //! output element (no graph beyond the source). `permutation_of`/`shuffle`/`choice_of` gather
 //! rows with `take`, which needs its indices when the graph is built: they are computed in
-//! memory then (16 bytes per row of the axis while sorting a permutation; the population's keys for choice
-//! without replacement), with the same order rules as argsort/argtopk, so
+//! memory then (16 bytes per row of the axis while sorting a permutation; the population's
+//! keys for choice without replacement), with the same order rules as argsort/argtopk, so
 //! `permutation_of(arange(n))` equals `permutation(n)` element for element.
 //!
 //! **Stability.** The values for a seed are fixed by this code and the rand_distr version in
@@ -159,6 +166,26 @@ enum Distribution {
         n: f64,
         p: f64,
     },
+    Wald {
+        mean: f64,
+        scale: f64,
+    },
+    Zipf {
+        a: f64,
+    },
+    Hypergeometric {
+        ngood: i64,
+        nbad: i64,
+        nsample: i64,
+    },
+    Power {
+        a: f64,
+    },
+    Triangular {
+        left: f64,
+        mode: f64,
+        right: f64,
+    },
     /// 64 raw random bits as an `i64` (permutation keys).
     Bits,
     /// Inverse CDF of normalized cumulative weights (choice with replacement).
@@ -198,6 +225,11 @@ impl Distribution {
             Distribution::Geometric { .. } => 21,
             Distribution::F { .. } => 22,
             Distribution::NegativeBinomial { .. } => 23,
+            Distribution::Wald { .. } => 24,
+            Distribution::Zipf { .. } => 25,
+            Distribution::Hypergeometric { .. } => 26,
+            Distribution::Power { .. } => 27,
+            Distribution::Triangular { .. } => 28,
         }
     }
 
@@ -227,6 +259,11 @@ impl Distribution {
             Distribution::Geometric { .. } => "geometric",
             Distribution::F { .. } => "f",
             Distribution::NegativeBinomial { .. } => "negative_binomial",
+            Distribution::Wald { .. } => "wald",
+            Distribution::Zipf { .. } => "zipf",
+            Distribution::Hypergeometric { .. } => "hypergeometric",
+            Distribution::Power { .. } => "power",
+            Distribution::Triangular { .. } => "triangular",
         }
     }
 
@@ -242,7 +279,8 @@ impl Distribution {
             | Distribution::Logistic { loc: x, scale: y }
             | Distribution::Gumbel { loc: x, scale: y }
             | Distribution::F { dfnum: x, dfden: y }
-            | Distribution::NegativeBinomial { n: x, p: y } => {
+            | Distribution::NegativeBinomial { n: x, p: y }
+            | Distribution::Wald { mean: x, scale: y } => {
                 t.write_f64(*x).write_f64(*y);
             }
             Distribution::Integers { low, high } => {
@@ -255,11 +293,23 @@ impl Distribution {
             | Distribution::Rayleigh { scale: x }
             | Distribution::Weibull { a: x }
             | Distribution::Pareto { a: x }
-            | Distribution::Geometric { p: x } => {
+            | Distribution::Geometric { p: x }
+            | Distribution::Zipf { a: x }
+            | Distribution::Power { a: x } => {
                 t.write_f64(*x);
             }
             Distribution::Binomial { n, p } => {
                 t.write_i64(*n).write_f64(*p);
+            }
+            Distribution::Hypergeometric {
+                ngood,
+                nbad,
+                nsample,
+            } => {
+                t.write_i64(*ngood).write_i64(*nbad).write_i64(*nsample);
+            }
+            Distribution::Triangular { left, mode, right } => {
+                t.write_f64(*left).write_f64(*mode).write_f64(*right);
             }
             Distribution::Bits | Distribution::StandardCauchy => {}
             Distribution::Choice { cdf: v } | Distribution::WeightedKey { weights: v } => {
@@ -511,6 +561,48 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
                     })
                 }
             }
+            &Distribution::Wald { mean, scale } => {
+                let d = rand_distr::InverseGaussian::new(mean, scale)
+                    .map_err(|e| distr_err("wald", e))?;
+                fill(sh, region, steps, |i| f(d.sample(&mut element_rng(key, i))))
+            }
+            &Distribution::Zipf { a } => {
+                let d = rand_distr::Zeta::new(a).map_err(|e| distr_err("zipf", e))?;
+                fill(sh, region, steps, |i| {
+                    let v: f64 = d.sample(&mut element_rng(key, i));
+                    // Saturating: values beyond i64::MAX (possible for a near 1) clamp.
+                    T::from_i64_sample(v as i64)
+                })
+            }
+            &Distribution::Hypergeometric {
+                ngood,
+                nbad,
+                nsample,
+            } => {
+                let d = rand_distr::Hypergeometric::new(
+                    (ngood + nbad) as u64,
+                    ngood as u64,
+                    nsample as u64,
+                )
+                .map_err(|e| distr_err("hypergeometric", e))?;
+                fill(sh, region, steps, |i| {
+                    T::from_i64_sample(d.sample(&mut element_rng(key, i)) as i64)
+                })
+            }
+            &Distribution::Power { a } => fill(sh, region, steps, |i| {
+                f(unit(counter_bits(key, i)).powf(1.0 / a))
+            }),
+            &Distribution::Triangular { left, mode, right } => {
+                let (width, fc) = (right - left, (mode - left) / (right - left));
+                fill(sh, region, steps, |i| {
+                    let u = unit(counter_bits(key, i));
+                    f(if u < fc {
+                        left + (u * width * (mode - left)).sqrt()
+                    } else {
+                        right - ((1.0 - u) * width * (right - mode)).sqrt()
+                    })
+                })
+            }
             Distribution::Bits => fill(sh, region, steps, |i| {
                 T::from_i64_sample(counter_bits(key, i) as i64)
             }),
@@ -550,19 +642,97 @@ fn weighted_key(w: f64, key: u64, i: u64) -> f64 {
     }
 }
 
-/// Rows of a multivariate normal: `mean + L·z` per row of the last axis.
-struct MvnSource<T> {
+/// What a row source draws per row of the last axis.
+enum RowKind {
+    /// `mean + L·z`: the covariance as given (row-major, for the key) and its lower-triangular
+    /// factor (row-major `d × d`).
+    Mvn {
+        mean: Vec<f64>,
+        cov: Vec<f64>,
+        factor: Vec<f64>,
+    },
+    /// Counts of `n` trials over categories of probabilities `pvals` (conditional binomials).
+    Multinomial { n: i64, pvals: Vec<f64> },
+    /// Points of the simplex (stick-breaking with beta variates).
+    Dirichlet { alpha: Vec<f64> },
+}
+
+/// Vector-valued samples: rows along the last axis, each drawn whole from the row's flat index
+/// (so a component's value does not depend on which others a slice reads, nor on blocks).
+struct RowSource<T> {
     shape: Vec<usize>,
     seed: u64,
-    mean: Vec<f64>,
-    /// The covariance as given (row-major), for the key.
-    cov: Vec<f64>,
-    /// Lower-triangular factor, row-major `d × d`.
-    factor: Vec<f64>,
+    kind: RowKind,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: FromRandom> ChunkSource<T> for MvnSource<T> {
+impl<T: FromRandom> RowSource<T> {
+    /// Draw row `row` (d values) into `out`.
+    fn row(&self, key: u64, row: u64, out: &mut [f64], counts: &mut [i64]) -> Result<()> {
+        let d = out.len() as u64;
+        match &self.kind {
+            RowKind::Mvn { mean, factor, .. } => {
+                let dd = mean.len();
+                let z: Vec<f64> = (0..d).map(|k| standard_normal(key, row * d + k)).collect();
+                for j in 0..dd {
+                    let l = &factor[j * dd..j * dd + j + 1];
+                    out[j] = mean[j] + l.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
+                }
+            }
+            RowKind::Multinomial { n, pvals } => {
+                let mut rng = element_rng(key, row);
+                let mut left = *n as u64;
+                let mut mass = 1.0;
+                let k = pvals.len();
+                for (j, &p) in pvals.iter().enumerate() {
+                    let x = if j + 1 == k || left == 0 {
+                        left
+                    } else {
+                        // NaN-safe: no mass left (rounding) means nothing more here.
+                        let q = if mass > 0.0 {
+                            (p / mass).clamp(0.0, 1.0)
+                        } else {
+                            0.0
+                        };
+                        let b = rand_distr::Binomial::new(left, q)
+                            .map_err(|e| distr_err("multinomial", e))?;
+                        b.sample(&mut rng)
+                    };
+                    counts[j] = x as i64;
+                    left -= x;
+                    mass -= p;
+                }
+            }
+            RowKind::Dirichlet { alpha } => {
+                let mut rng = element_rng(key, row);
+                let mut rest: f64 = alpha.iter().sum();
+                let mut left = 1.0;
+                let k = alpha.len();
+                for (j, &a) in alpha.iter().enumerate() {
+                    rest -= a;
+                    out[j] = if j + 1 == k {
+                        left
+                    } else if rest <= 0.0 {
+                        // Only zero weights remain: all the mass goes here.
+                        let v = left;
+                        left = 0.0;
+                        v
+                    } else {
+                        let x: f64 = rand_distr::Beta::new(a, rest)
+                            .map_err(|e| distr_err("dirichlet", e))?
+                            .sample(&mut rng);
+                        let v = left * x;
+                        left -= v;
+                        v
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: FromRandom> ChunkSource<T> for RowSource<T> {
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
     }
@@ -571,38 +741,61 @@ impl<T: FromRandom> ChunkSource<T> for MvnSource<T> {
     }
     fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
         let key = stream_key(self.seed);
-        let d = self.mean.len();
         let lead = self.shape.len() - 1;
+        let d = self.shape[lead];
         let mut strides = vec![1u64; lead];
         for k in (0..lead.saturating_sub(1)).rev() {
             strides[k] = strides[k + 1] * self.shape[k + 1] as u64;
         }
-        let mut z = vec![0.0; d];
-        Ok(fill_rows(region, steps, |outer, data| {
-            // Whole rows are drawn even when a slice picks some components, so a component's
-            // value does not depend on which others are read.
+        let (mut out, mut counts) = (vec![0.0; d], vec![0i64; d]);
+        let mut failed = None;
+        let block = fill_rows(region, steps, |outer, data| {
             let row: u64 = outer
                 .iter()
                 .zip(&strides)
                 .map(|(&i, &s)| i as u64 * s)
                 .sum();
-            for (k, zk) in z.iter_mut().enumerate() {
-                *zk = standard_normal(key, row * d as u64 + k as u64);
+            if let Err(e) = self.row(key, row, &mut out, &mut counts) {
+                failed.get_or_insert(e);
             }
+            let ints = matches!(self.kind, RowKind::Multinomial { .. });
             for j in region[lead].clone().step_by(steps[lead]) {
-                let l = &self.factor[j * d..j * d + j + 1];
-                let v = self.mean[j] + l.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
-                data.push(T::from_f64_sample(v));
+                data.push(if ints {
+                    T::from_i64_sample(counts[j])
+                } else {
+                    T::from_f64_sample(out[j])
+                });
             }
-        }))
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(block),
+        }
     }
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write(&self.shape).write_u64(self.seed);
-        write_f64s(t, &self.mean);
-        write_f64s(t, &self.cov);
+        match &self.kind {
+            RowKind::Mvn { mean, cov, .. } => {
+                t.write_u64(0);
+                write_f64s(t, mean);
+                write_f64s(t, cov);
+            }
+            RowKind::Multinomial { n, pvals } => {
+                t.write_u64(1).write_i64(*n);
+                write_f64s(t, pvals);
+            }
+            RowKind::Dirichlet { alpha } => {
+                t.write_u64(2);
+                write_f64s(t, alpha);
+            }
+        }
     }
     fn name(&self) -> &str {
-        "multivariate_normal"
+        match self.kind {
+            RowKind::Mvn { .. } => "multivariate_normal",
+            RowKind::Multinomial { .. } => "multinomial",
+            RowKind::Dirichlet { .. } => "dirichlet",
+        }
     }
 }
 
@@ -1166,6 +1359,263 @@ impl Rng {
         self.make(Distribution::NegativeBinomial { n, p }, shape, chunks)
     }
 
+    /// Standard normal values (mean 0, standard deviation 1): [`normal`](Self::normal)`(0, 1)`.
+    ///
+    /// ```
+    /// use blockarray::random::Rng;
+    /// let a = Rng::new(3).standard_normal::<f64>(&[5], 2)?.compute()?;
+    /// assert_eq!(a, Rng::new(3).normal::<f64>(0.0, 1.0, &[5], 5)?.compute()?);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn standard_normal<T: Float + FromRandom>(
+        &self,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        self.normal(0.0, 1.0, shape, chunks)
+    }
+
+    /// Standard exponential values (mean 1): [`exponential`](Self::exponential)`(1)`.
+    ///
+    /// ```
+    /// let a = blockarray::random::Rng::new(3).standard_exponential::<f64>(&[5], 2)?.compute()?;
+    /// assert!(a.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn standard_exponential<T: Float + FromRandom>(
+        &self,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        self.exponential(1.0, shape, chunks)
+    }
+
+    /// Standard gamma values (scale 1): [`gamma`](Self::gamma)`(shape, 1)`.
+    ///
+    /// ```
+    /// let a = blockarray::random::Rng::new(3).standard_gamma::<f64>(2.0, &[5], 2)?.compute()?;
+    /// assert!(a.iter().all(|&v| v >= 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn standard_gamma<T: Float + FromRandom>(
+        &self,
+        shape: f64,
+        size: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        self.gamma(shape, 1.0, size, chunks)
+    }
+
+    /// Wald (inverse Gaussian) values with mean `mean > 0` and scale (shape λ) `scale > 0`.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).wald::<f64>(1.0, 3.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v > 0.0));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn wald<T: Float + FromRandom>(
+        &self,
+        mean: f64,
+        scale: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("wald", "mean", mean, mean > 0.0, "> 0")?;
+        check("wald", "scale", scale, scale > 0.0, "> 0")?;
+        self.make(Distribution::Wald { mean, scale }, shape, chunks)
+    }
+
+    /// Zipf (zeta) counts (`int64`, support 1, 2, …) with exponent `a > 1`: `P(k) ∝ k^-a`.
+    /// Values beyond `i64::MAX` (possible only for `a` very near 1) saturate.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).zipf(2.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| v >= 1));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn zipf(
+        &self,
+        a: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<i64>> {
+        check("zipf", "a", a, a > 1.0, "> 1")?;
+        self.make(Distribution::Zipf { a }, shape, chunks)
+    }
+
+    /// Hypergeometric counts (`int64`): the good items among `nsample` drawn without
+    /// replacement from `ngood` good and `nbad` bad ones (`ngood, nbad ≥ 0`,
+    /// `0 ≤ nsample ≤ ngood + nbad < 10⁹`, NumPy's limits).
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).hypergeometric(7, 5, 4, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| (0..=4).contains(&v)));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn hypergeometric(
+        &self,
+        ngood: i64,
+        nbad: i64,
+        nsample: i64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<i64>> {
+        if ngood < 0 || nbad < 0 || nsample < 0 {
+            return Err(Error::unsupported(format!(
+                "hypergeometric: ngood, nbad and nsample must be ≥ 0, got ngood {ngood}, \
+                 nbad {nbad}, nsample {nsample}"
+            )));
+        }
+        if ngood.saturating_add(nbad) >= 1_000_000_000 {
+            return Err(Error::unsupported(format!(
+                "hypergeometric: ngood + nbad must be below 10⁹, got {ngood} + {nbad}"
+            )));
+        }
+        if nsample > ngood + nbad {
+            return Err(Error::unsupported(format!(
+                "hypergeometric: nsample = {nsample} is more than ngood + nbad = {}",
+                ngood + nbad
+            )));
+        }
+        self.make(
+            Distribution::Hypergeometric {
+                ngood,
+                nbad,
+                nsample,
+            },
+            shape,
+            chunks,
+        )
+    }
+
+    /// Power-law values in `[0, 1]` with exponent `a > 0` (CDF `x^a`), by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).power::<f64>(3.0, &[100], 30)?.compute()?;
+    /// assert!(x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn power<T: Float + FromRandom>(
+        &self,
+        a: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("power", "a", a, a > 0.0, "> 0")?;
+        self.make(Distribution::Power { a }, shape, chunks)
+    }
+
+    /// Triangular values on `[left, right]` with peak at `mode` (`left ≤ mode ≤ right`,
+    /// `left < right`), by inversion.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).triangular::<f64>(-1.0, 0.0, 3.0, &[100], 30)?;
+    /// assert!(x.compute()?.iter().all(|&v| (-1.0..=3.0).contains(&v)));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn triangular<T: Float + FromRandom>(
+        &self,
+        left: f64,
+        mode: f64,
+        right: f64,
+        shape: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        check("triangular", "left", left, true, "")?;
+        check("triangular", "mode", mode, true, "")?;
+        check("triangular", "right", right, true, "")?;
+        if !(left <= mode && mode <= right && left < right) {
+            return Err(Error::unsupported(format!(
+                "triangular: need left ≤ mode ≤ right and left < right, got left {left}, \
+                 mode {mode}, right {right}"
+            )));
+        }
+        self.make(
+            Distribution::Triangular { left, mode, right },
+            shape,
+            chunks,
+        )
+    }
+
+    /// Multinomial counts (`int64`): rows of shape `size + [k]` counting `n ≥ 0` trials over
+    /// `k = pvals.len()` categories (NumPy's `multinomial(n, pvals, size)`: the last
+    /// probability is whatever the others leave, so `sum(pvals[..k-1]) ≤ 1` is required),
+    /// drawn as conditional binomials per row. The last axis is one block.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).multinomial(20, &[0.2, 0.3, 0.5], &[10], 4)?.compute()?;
+    /// assert_eq!(x.shape(), &[10, 3]);
+    /// assert!(x.outer_iter().all(|r| r.sum() == 20));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn multinomial(
+        &self,
+        n: i64,
+        pvals: &[f64],
+        size: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<i64>> {
+        if n < 0 {
+            return Err(Error::unsupported(format!(
+                "multinomial: n must be ≥ 0, got {n}"
+            )));
+        }
+        if pvals.is_empty() {
+            return Err(Error::unsupported("multinomial: pvals is empty"));
+        }
+        if let Some(j) = pvals
+            .iter()
+            .position(|p| !(p.is_finite() && (0.0..=1.0).contains(p)))
+        {
+            return Err(Error::unsupported(format!(
+                "multinomial: pvals[{j}] = {} is not in [0, 1]",
+                pvals[j]
+            )));
+        }
+        let head: f64 = pvals[..pvals.len() - 1].iter().sum();
+        if head > 1.0 + 1e-12 {
+            return Err(Error::unsupported(format!(
+                "multinomial: sum(pvals[:-1]) = {head} > 1"
+            )));
+        }
+        let kind = RowKind::Multinomial {
+            n,
+            pvals: pvals.to_vec(),
+        };
+        self.rows(kind, pvals.len(), size, chunks)
+    }
+
+    /// Dirichlet rows of shape `size + [k]` (points of the simplex: non-negative, summing
+    /// to 1) with concentrations `alpha` (`k = alpha.len()`, every entry `> 0`), by
+    /// stick-breaking with beta variates (exact for small concentrations, where normalized
+    /// gammas underflow). The last axis is one block.
+    ///
+    /// ```
+    /// let x = blockarray::random::Rng::new(1).dirichlet::<f64>(&[0.5, 1.0, 2.0], &[10], 4)?.compute()?;
+    /// assert!(x.outer_iter().all(|r| (r.sum() - 1.0).abs() < 1e-12));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn dirichlet<T: Float + FromRandom>(
+        &self,
+        alpha: &[f64],
+        size: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
+        if alpha.is_empty() {
+            return Err(Error::unsupported("dirichlet: alpha is empty"));
+        }
+        if let Some(j) = alpha.iter().position(|a| !(a.is_finite() && *a > 0.0)) {
+            return Err(Error::unsupported(format!(
+                "dirichlet: alpha[{j}] = {} must be finite and > 0",
+                alpha[j]
+            )));
+        }
+        let kind = RowKind::Dirichlet {
+            alpha: alpha.to_vec(),
+        };
+        self.rows(kind, alpha.len(), size, chunks)
+    }
+
     /// Multivariate normal rows: an array of shape `size + [d]` whose rows along the last
     /// axis are drawn from the normal distribution with mean `mean` (length `d`) and
     /// covariance `cov` (`d × d`, symmetric positive semi-definite). For small `d`: the
@@ -1206,18 +1656,32 @@ impl Rng {
         }
         let cov: Vec<f64> = cov.iter().copied().collect();
         let factor = psd_factor(&cov, d)?;
+        let kind = RowKind::Mvn {
+            mean: mean.to_vec(),
+            cov,
+            factor,
+        };
+        self.rows(kind, d, size, chunks)
+    }
+
+    /// An array of shape `size + [d]` of rows drawn by `kind`, the last axis one block.
+    fn rows<T: FromRandom>(
+        &self,
+        kind: RowKind,
+        d: usize,
+        size: &[usize],
+        chunks: impl Into<ChunkSpec>,
+    ) -> Result<BlockArray<T>> {
         let mut shape = size.to_vec();
         shape.push(d);
         let chunks = Chunks::new(&shape, chunks, T::itemsize())?;
         let mut axes = chunks.axes().to_vec();
         *axes.last_mut().expect("at least the last axis") = vec![d];
         from_source(
-            Arc::new(MvnSource::<T> {
+            Arc::new(RowSource::<T> {
                 shape,
                 seed: self.seed,
-                mean: mean.to_vec(),
-                cov,
-                factor,
+                kind,
                 _type: std::marker::PhantomData,
             }),
             ChunkSpec::Explicit(axes),
