@@ -306,6 +306,19 @@ proptest! {
 #[test]
 fn choice_with_an_nd_size() {
     let rng = Rng::new(11);
+    // A 0-d sample (NumPy's size=None).
+    for replace in [false, true] {
+        let x = rng.choice(50, &[], replace, None, 1).unwrap();
+        assert_eq!(x.shape(), &[] as &[usize]);
+        let v = sync_values(&x);
+        assert_eq!(
+            v,
+            sync_values(&rng.choice(50, &[1], replace, None, 1).unwrap())
+        );
+        let a = BlockArray::arange(100i64, 150, 1, 9).unwrap();
+        let y = rng.choice_of(&a, &[], replace, None, 1).unwrap();
+        assert_eq!(sync_values(&y), vec![v[0] + 100]);
+    }
     for replace in [false, true] {
         let x = rng.choice(50, &[4, 5], replace, None, [3, 2]).unwrap();
         assert_eq!(x.shape(), &[4, 5]);

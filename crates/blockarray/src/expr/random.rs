@@ -667,16 +667,26 @@ struct RowSource<T> {
 }
 
 impl<T: FromRandom> RowSource<T> {
-    /// Draw row `row` (d values) into `out`.
-    fn row(&self, key: u64, row: u64, out: &mut [f64], counts: &mut [i64]) -> Result<()> {
+    /// Draw row `row` (d values) into `out` (real rows) or `counts` (multinomial rows); `z` is
+    /// scratch space of length d.
+    fn row(
+        &self,
+        key: u64,
+        row: u64,
+        out: &mut [f64],
+        counts: &mut [i64],
+        z: &mut [f64],
+    ) -> Result<()> {
         let d = out.len() as u64;
         match &self.kind {
             RowKind::Mvn { mean, factor, .. } => {
                 let dd = mean.len();
-                let z: Vec<f64> = (0..d).map(|k| standard_normal(key, row * d + k)).collect();
+                for (k, zk) in z.iter_mut().enumerate() {
+                    *zk = standard_normal(key, row * d + k as u64);
+                }
                 for j in 0..dd {
                     let l = &factor[j * dd..j * dd + j + 1];
-                    out[j] = mean[j] + l.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
+                    out[j] = mean[j] + l.iter().zip(&*z).map(|(a, b)| a * b).sum::<f64>();
                 }
             }
             RowKind::Multinomial { n, pvals } => {
@@ -747,7 +757,7 @@ impl<T: FromRandom> ChunkSource<T> for RowSource<T> {
         for k in (0..lead.saturating_sub(1)).rev() {
             strides[k] = strides[k + 1] * self.shape[k + 1] as u64;
         }
-        let (mut out, mut counts) = (vec![0.0; d], vec![0i64; d]);
+        let (mut out, mut counts, mut z) = (vec![0.0; d], vec![0i64; d], vec![0.0; d]);
         let mut failed = None;
         let block = fill_rows(region, steps, |outer, data| {
             let row: u64 = outer
@@ -755,7 +765,7 @@ impl<T: FromRandom> ChunkSource<T> for RowSource<T> {
                 .zip(&strides)
                 .map(|(&i, &s)| i as u64 * s)
                 .sum();
-            if let Err(e) = self.row(key, row, &mut out, &mut counts) {
+            if let Err(e) = self.row(key, row, &mut out, &mut counts, &mut z) {
                 failed.get_or_insert(e);
             }
             let ints = matches!(self.kind, RowKind::Multinomial { .. });
