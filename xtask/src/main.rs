@@ -47,6 +47,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
         "masked_mean",
         &["--gb", "0.5", "--limit-mb", "64"],
     ),
+    ("blockarray", "random_sampling", &[]),
     ("blockarray", "mean_filter", &["2000"]),
     ("blockarray", "profile_xxt", &[]),
     ("blockarray", "dashboard", &["--short"]),

@@ -77,7 +77,7 @@ pub use expr::lower::{
     ArraySink, Computation, DEFAULT_MEMORY_SHARE, Handle, Results, RunPlan, default_max_tasks,
     default_scheduler, set_default_scheduler,
 };
-pub use expr::source::random;
+pub use expr::random;
 pub use expr::visualize::MAX_DRAWN_TASKS;
 pub use ext::*;
 pub use ops::blockwise::{BlockInfo, blockwise};

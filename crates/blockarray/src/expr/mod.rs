@@ -1,6 +1,6 @@
 //! Expressions: the lazy array handle and its nodes ([`mod@array`]), where blocks come from
-//! ([`source`]: in-memory arrays, generators, random numbers, and the [`ChunkSource`] trait
-//! files implement), and how expressions become task graphs and run ([`lower`]: lowering from
+//! ([`source`]: in-memory arrays, generators, and the [`ChunkSource`] trait
+//! files implement; [`random`]: seeded random arrays, permutations and choices), and how expressions become task graphs and run ([`lower`]: lowering from
 //! the requested blocks, blockwise fusion, sinks, `compute`/`store`/`persist`), how they
 //! are drawn ([`visualize`]: the graph of operations and the task graph, through Graphviz);
 //! blocks travel between the processes of a distributed run through encoders registered with
@@ -10,6 +10,7 @@
 
 pub mod array;
 pub mod lower;
+pub mod random;
 pub mod source;
 pub mod visualize;
 pub(crate) mod wire;

@@ -8,14 +8,7 @@
 //! compute only those ([`ChunkSource::read_strided`]), so `x[::2]` of a random array draws
 //! half the numbers.
 //!
-//! # Random numbers
-//!
-//! Random arrays use a counter-based generator: element `i` (flat C-order index in the whole
-//! array) is the `i`-th output of SplitMix64 started at a key derived from the seed (one mix
-//! of `key + (i + 1)·γ`); normal values run the ziggurat method on a PCG generator seeded
-//! with those bits. So the values for a seed depend on
-//! neither the chunking, nor the scheduler, nor the thread count, nor which blocks are computed
-//! (dask only promises the same values for the same chunking).
+//! Random arrays live in [`super::random`].
 
 use crate::element::{Element, Float, Numeric, Real};
 use crate::expr::array::{BlockTask, Meta, Node, block_value};
@@ -230,7 +223,7 @@ impl<T: Element> Node for SourceNode<T> {
 /// The array of every `steps[k]`-th position of `region` (C order), filled one row (the last
 /// axis) at a time: `row(outer, data)` appends the row whose other axes are at the global
 /// positions `outer`. A 0-d region is one row of one element.
-fn fill_rows<T>(
+pub(super) fn fill_rows<T>(
     region: &[Range<usize>],
     steps: &[usize],
     mut row: impl FnMut(&[usize], &mut Vec<T>),
@@ -263,7 +256,7 @@ fn fill_rows<T>(
 
 /// Fill every `steps[k]`-th position of a region of an array of `shape` (C order) with
 /// `f(flat index)`.
-fn fill_flat<T, F: Fn(u64) -> T>(
+pub(super) fn fill_flat<T, F: Fn(u64) -> T>(
     shape: &[usize],
     region: &[Range<usize>],
     steps: &[usize],
@@ -398,112 +391,7 @@ impl<T: Element, F: Fn(&[usize]) -> T + Send + Sync + 'static> ChunkSource<T> fo
     }
 }
 
-/// The distributions random arrays draw from.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Distribution {
-    Uniform { low: f64, high: f64 },
-    Normal { mean: f64, std: f64 },
-    Integers { low: i64, high: i64 },
-}
-
-struct RandomSource<T> {
-    shape: Vec<usize>,
-    seed: u64,
-    dist: Distribution,
-    _type: std::marker::PhantomData<fn() -> T>,
-}
-
-/// SplitMix64: a strong 64-bit mix of a counter.
-#[inline]
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The random bits of element `i` (its flat index) of the stream `key`: SplitMix64's own
-/// sequence (`mix(key + (i + 1)·γ)`, one mix per value) started at `key`, so any element can be
-/// drawn on its own, in any order, by any block.
-#[inline]
-fn counter_bits(key: u64, i: u64) -> u64 {
-    splitmix(key.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
-}
-
-#[inline]
-fn unit(bits: u64) -> f64 {
-    // 53 random bits → [0, 1)
-    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-/// Element types random arrays can hold (the floats and the integers): conversions from
-/// the `f64` and `i64` samples the generator draws.
-pub trait FromRandom: Element {
-    /// A sample of a real-valued distribution as `Self`.
-    fn from_f64_sample(v: f64) -> Self;
-    /// A sample of an integer distribution as `Self`.
-    fn from_i64_sample(v: i64) -> Self;
-}
-
-macro_rules! from_random {
-    ($($t:ty),*) => {$(
-        impl FromRandom for $t {
-            fn from_f64_sample(v: f64) -> Self { v as $t }
-            fn from_i64_sample(v: i64) -> Self { v as $t }
-        }
-    )*};
-}
-from_random!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
-
-impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
-    fn shape(&self) -> Vec<usize> {
-        self.shape.clone()
-    }
-    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<T>> {
-        self.read_strided(region, &vec![1; region.len()])
-    }
-    fn read_strided(&self, region: &[Range<usize>], steps: &[usize]) -> Result<ArrayD<T>> {
-        let key = splitmix(self.seed ^ 0x5EED_5EED_5EED_5EED);
-        Ok(match self.dist {
-            Distribution::Uniform { low, high } => fill_flat(&self.shape, region, steps, |i| {
-                T::from_f64_sample(low + (high - low) * unit(counter_bits(key, i)))
-            }),
-            Distribution::Normal { mean, std } => fill_flat(&self.shape, region, steps, |i| {
-                // Ziggurat (rand_distr) from a generator seeded by this element's counter:
-                // about 5 ns per value, and still independent of the chunking.
-                let mut rng = rand_pcg::Pcg64Mcg::new(u128::from(counter_bits(key, i)) | 1);
-                let z: f64 =
-                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-                T::from_f64_sample(mean + std * z)
-            }),
-            Distribution::Integers { low, high } => {
-                let span = (high as i128 - low as i128) as u128;
-                fill_flat(&self.shape, region, steps, |i| {
-                    let h = counter_bits(key, i) as u128;
-                    // Lemire's multiply-shift: bias below 2^-64 · span.
-                    T::from_i64_sample((low as i128 + ((h * span) >> 64) as i128) as i64)
-                })
-            }
-        })
-    }
-    fn tokenize(&self, t: &mut Tokenizer) {
-        t.write(&self.shape).write_u64(self.seed);
-        match self.dist {
-            Distribution::Uniform { low, high } => t.write_u64(0).write_f64(low).write_f64(high),
-            Distribution::Normal { mean, std } => t.write_u64(1).write_f64(mean).write_f64(std),
-            Distribution::Integers { low, high } => t.write_u64(2).write_i64(low).write_i64(high),
-        };
-    }
-    fn name(&self) -> &str {
-        match self.dist {
-            Distribution::Uniform { .. } => "uniform",
-            Distribution::Normal { .. } => "normal",
-            Distribution::Integers { .. } => "integers",
-        }
-    }
-}
-
-fn from_source<T: Element>(
+pub(super) fn from_source<T: Element>(
     source: Arc<dyn ChunkSource<T>>,
     chunks: impl Into<ChunkSpec>,
 ) -> Result<BlockArray<T>> {
@@ -756,119 +644,5 @@ impl<T: Float> BlockArray<T> {
             _type: std::marker::PhantomData,
         };
         from_source(Arc::new(source), chunks)
-    }
-}
-
-/// Seeded random arrays. The same seed gives the same values whatever the chunking, the
-/// scheduler or the number of threads.
-///
-/// ```
-/// use blockarray::random::Rng;
-/// let a = Rng::new(42).normal::<f64>(10.0, 0.1, &[100, 100], [30, 40])?.compute()?;
-/// let b = Rng::new(42).normal::<f64>(10.0, 0.1, &[100, 100], [100, 7])?.compute()?;
-/// assert_eq!(a, b);
-/// # Ok::<(), blockarray::Error>(())
-/// ```
-pub mod random {
-    pub use super::FromRandom;
-    use super::*;
-
-    /// A seed, from which random arrays are drawn.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct Rng {
-        seed: u64,
-    }
-
-    impl Rng {
-        /// Random arrays from `seed`.
-        pub fn new(seed: u64) -> Rng {
-            Rng { seed }
-        }
-
-        fn make<T: FromRandom>(
-            &self,
-            dist: Distribution,
-            shape: &[usize],
-            chunks: impl Into<ChunkSpec>,
-        ) -> Result<BlockArray<T>> {
-            from_source(
-                Arc::new(RandomSource::<T> {
-                    shape: shape.to_vec(),
-                    seed: self.seed,
-                    dist,
-                    _type: std::marker::PhantomData,
-                }),
-                chunks,
-            )
-        }
-
-        /// Uniform values in `[low, high)`.
-        pub fn uniform<T: Float + FromRandom>(
-            &self,
-            low: f64,
-            high: f64,
-            shape: &[usize],
-            chunks: impl Into<ChunkSpec>,
-        ) -> Result<BlockArray<T>> {
-            if !(low.is_finite() && high.is_finite()) || high < low {
-                return Err(Error::unsupported(format!(
-                    "uniform: need finite low ≤ high, got [{low}, {high})"
-                )));
-            }
-            self.make(Distribution::Uniform { low, high }, shape, chunks)
-        }
-
-        /// Uniform values in `[0, 1)` (dask's `random.random`).
-        pub fn random<T: Float + FromRandom>(
-            &self,
-            shape: &[usize],
-            chunks: impl Into<ChunkSpec>,
-        ) -> Result<BlockArray<T>> {
-            self.uniform(0.0, 1.0, shape, chunks)
-        }
-
-        /// Normally distributed values.
-        pub fn normal<T: Float + FromRandom>(
-            &self,
-            mean: f64,
-            std: f64,
-            shape: &[usize],
-            chunks: impl Into<ChunkSpec>,
-        ) -> Result<BlockArray<T>> {
-            if !(mean.is_finite() && std.is_finite()) || std < 0.0 {
-                return Err(Error::unsupported(format!(
-                    "normal: need finite mean and std ≥ 0, got mean {mean}, std {std}"
-                )));
-            }
-            self.make(Distribution::Normal { mean, std }, shape, chunks)
-        }
-
-        /// Integers in `[low, high)`.
-        pub fn integers<T: Real + FromRandom>(
-            &self,
-            low: i64,
-            high: i64,
-            shape: &[usize],
-            chunks: impl Into<ChunkSpec>,
-        ) -> Result<BlockArray<T>> {
-            if high <= low {
-                return Err(Error::unsupported(format!(
-                    "integers: need low < high, got [{low}, {high})"
-                )));
-            }
-            // Integer types must hold every value of [low, high) (NumPy raises too; wrapping
-            // would give negative numbers from a range of positive ones).
-            let fits =
-                |v: i64| T::to_i128(T::default()).is_none() || T::from_i128(v.into()).is_some();
-            if !fits(low) || !fits(high - 1) {
-                return Err(Error::unsupported(format!(
-                    "integers: [{low}, {high}) does not fit {} (its values range over [{:?}, {:?}])",
-                    T::DTYPE,
-                    T::min_value(),
-                    T::max_value()
-                )));
-            }
-            self.make(Distribution::Integers { low, high }, shape, chunks)
-        }
     }
 }
