@@ -7,10 +7,14 @@
 
 pub mod blockwise;
 pub mod contract;
+pub mod einsum;
 pub mod elementwise;
 pub mod mask;
 pub mod overlap;
+pub mod pad;
+pub mod points;
 pub mod reduce;
 pub mod select;
 pub mod shape;
+pub mod shape_more;
 pub mod slicing;

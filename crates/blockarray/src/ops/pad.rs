@@ -1,0 +1,144 @@
+//! `pad` (`numpy.pad`): an array extended along each axis by a constant, its edge values, its
+//! mirror images or its other end.
+//!
+//! # Design notes
+//!
+//! Axes are padded one after the other, each new axis padding the previous ones' margins too
+//! (which is what NumPy's result is). Along one axis the result is the concatenation of a
+//! left margin, the array, and a right margin. A constant margin is a `full` array; every
+//! other mode's margin is a `take` of positions of the array along the axis — `edge` repeats
+//! the end position, `wrap` counts modulo the length, `reflect` and `symmetric` follow the
+//! triangle wave of period `2(n - 1)` (edge not repeated) or `2n` (repeated). Margins wider
+//! than the array thus continue periodically, as NumPy (≥ 1.25) pads them. The index lists
+//! are as long as the margins, never as the array; the tasks read only the blocks near each
+//! end (or, for wide margins, the blocks the periodic positions touch).
+
+use crate::ops::shape_more::cut;
+use crate::{BlockArray, ChunkSpec, Element, Error, Result, concatenate};
+
+/// How [`BlockArray::pad`] fills the margins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PadMode<T> {
+    /// The given value (`mode='constant'`).
+    Constant(T),
+    /// The edge value repeated (`mode='edge'`).
+    Edge,
+    /// The mirror image without repeating the edge: `3 2 | 1 2 3 | 2 1` (`mode='reflect'`).
+    Reflect,
+    /// The mirror image repeating the edge: `2 1 | 1 2 3 | 3 2` (`mode='symmetric'`).
+    Symmetric,
+    /// The other end of the array: `2 3 | 1 2 3 | 1 2` (`mode='wrap'`).
+    Wrap,
+}
+
+impl<T> PadMode<T> {
+    fn name(&self) -> &'static str {
+        match self {
+            PadMode::Constant(_) => "constant",
+            PadMode::Edge => "edge",
+            PadMode::Reflect => "reflect",
+            PadMode::Symmetric => "symmetric",
+            PadMode::Wrap => "wrap",
+        }
+    }
+
+    /// The source position of padded position `p` (relative to the array's start, so
+    /// negative on the left) along an axis of length `n > 0`.
+    fn source(&self, p: i128, n: i128) -> i128 {
+        match self {
+            PadMode::Constant(_) => unreachable!("constant margins are not taken"),
+            PadMode::Edge => p.clamp(0, n - 1),
+            PadMode::Wrap => p.rem_euclid(n),
+            // NumPy extends a single element by itself in reflect mode.
+            PadMode::Reflect if n == 1 => 0,
+            PadMode::Reflect => {
+                let q = p.rem_euclid(2 * (n - 1));
+                if q >= n { 2 * (n - 1) - q } else { q }
+            }
+            PadMode::Symmetric => {
+                let q = p.rem_euclid(2 * n);
+                if q >= n { 2 * n - 1 - q } else { q }
+            }
+        }
+    }
+}
+
+impl<T: Element> BlockArray<T> {
+    /// The array padded (`numpy.pad`): `widths[i] = (before, after)` elements added along
+    /// axis `i`, or one pair for every axis; filled as `mode` says. Modes other than
+    /// `Constant` need non-empty axes where they pad.
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, PadMode};
+    /// let x = BlockArray::arange(1i64, 4, 1, 2)?;
+    /// let p = |m| -> blockarray::Result<Vec<i64>> {
+    ///     Ok(x.pad(&[(2, 2)], m)?.compute()?.into_raw_vec_and_offset().0)
+    /// };
+    /// assert_eq!(p(PadMode::Constant(0))?, vec![0, 0, 1, 2, 3, 0, 0]);
+    /// assert_eq!(p(PadMode::Edge)?, vec![1, 1, 1, 2, 3, 3, 3]);
+    /// assert_eq!(p(PadMode::Reflect)?, vec![3, 2, 1, 2, 3, 2, 1]);
+    /// assert_eq!(p(PadMode::Symmetric)?, vec![2, 1, 1, 2, 3, 3, 2]);
+    /// assert_eq!(p(PadMode::Wrap)?, vec![2, 3, 1, 2, 3, 1, 2]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn pad(&self, widths: &[(usize, usize)], mode: PadMode<T>) -> Result<BlockArray<T>> {
+        self.chunks().require_known("pad")?;
+        let nd = self.ndim();
+        if widths.len() != nd && widths.len() != 1 {
+            return Err(Error::shape(format!(
+                "pad: {} width pairs for an array of shape {:?} (give 1 or {nd})",
+                widths.len(),
+                self.shape()
+            )));
+        }
+        let mut out = self.clone();
+        for axis in 0..nd {
+            let (before, after) = widths[if widths.len() == 1 { 0 } else { axis }];
+            if before == 0 && after == 0 {
+                continue;
+            }
+            let n = out.shape()[axis];
+            let mut parts = Vec::with_capacity(3);
+            match mode {
+                PadMode::Constant(v) => {
+                    for w in [before, after] {
+                        let mut shape = out.shape().to_vec();
+                        shape[axis] = w;
+                        // The margin in the array's chunks across, in one block-sized
+                        // piece after another along the axis.
+                        let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
+                        let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
+                        chunks[axis] = cut(w, step);
+                        parts.push(BlockArray::full(&shape, v, ChunkSpec::Explicit(chunks))?);
+                    }
+                }
+                _ => {
+                    if n == 0 {
+                        return Err(Error::shape(format!(
+                            "pad: cannot extend the empty axis {axis} (shape {:?}) in mode {}",
+                            out.shape(),
+                            mode.name()
+                        )));
+                    }
+                    let (n128, b128) = (n as i128, before as i128);
+                    let left: Vec<isize> =
+                        (-b128..0).map(|p| mode.source(p, n128) as isize).collect();
+                    let right: Vec<isize> = (n128..n128 + after as i128)
+                        .map(|p| mode.source(p, n128) as isize)
+                        .collect();
+                    parts.push(out.take(&left, axis)?);
+                    parts.push(out.take(&right, axis)?);
+                }
+            }
+            let (l, r) = (&parts[0], &parts[1]);
+            let middle = out.clone();
+            let pieces: Vec<&BlockArray<T>> = [(before, l), (usize::MAX, &middle), (after, r)]
+                .into_iter()
+                .filter(|(w, _)| *w > 0)
+                .map(|(_, a)| a)
+                .collect();
+            out = concatenate(&pieces, axis)?;
+        }
+        Ok(out)
+    }
+}
