@@ -3,7 +3,10 @@
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`mask`] value-dependent shapes
 //! (boolean masks, `nonzero`), [`blockwise`] user functions over blocks, [`overlap`] blocks
 //! extended by their neighbours' margins (`map_overlap`), [`select`] top-k, exact quantiles,
-//! sorting and partitioning.
+//! sorting and partitioning; [`shape_more`] NumPy's other shape ops and creation (flip, roll,
+//! tile, repeat, split, broadcast_to, tril/triu, meshgrid, …), [`pad`] `numpy.pad`, [`points`]
+//! point-wise and orthogonal indexing and diagonals, [`einsum`] Einstein summation, `outer` and
+//! batched matmul.
 
 pub mod blockwise;
 pub mod contract;
