@@ -389,6 +389,44 @@ proptest! {
     }
 
     #[test]
+    fn linear_ramp_matches_reference((shape, c, seed, thr) in arb_case(1, 3, 1), widths in proptest::collection::vec((0usize..5, 0usize..5), 1..4), ends in proptest::collection::vec((-9i32..9, -9i32..9), 1..4)) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c);
+        let nd = shape.len();
+        let pick = |v: &[(usize, usize)], a: usize| if v.len() == 1 { v[0] } else { v[a % v.len()] };
+        let w: Vec<(usize, usize)> = if widths.len() == 1 { widths.clone() } else { (0..nd).map(|a| pick(&widths, a)).collect() };
+        let e: Vec<(f64, f64)> = if ends.len() == 1 { vec![(ends[0].0 as f64, ends[0].1 as f64)] } else { (0..nd).map(|a| { let p = ends[a % ends.len()]; (p.0 as f64, p.1 as f64) }).collect() };
+        // Reference: NumPy's algorithm, one axis after the other, with linspace's formula.
+        let mut cur = d.clone();
+        for a in 0..nd {
+            let (b, af) = w[if w.len() == 1 { 0 } else { a }];
+            let (el, er) = e[if e.len() == 1 { 0 } else { a }];
+            let n = cur.shape()[a];
+            let mut sh = cur.shape().to_vec();
+            sh[a] = n + b + af;
+            cur = ArrayD::from_shape_fn(IxDyn(&sh), |i| {
+                let mut j = idx_of(&i);
+                let p = j[a];
+                if p < b {
+                    j[a] = 0;
+                    let edge = cur[IxDyn(&j)];
+                    p as f64 * ((edge - el) / b as f64) + el
+                } else if p >= b + n {
+                    j[a] = n - 1;
+                    let edge = cur[IxDyn(&j)];
+                    let k = af - 1 - (p - b - n);
+                    k as f64 * ((edge - er) / af as f64) + er
+                } else {
+                    j[a] = p - b;
+                    cur[IxDyn(&j)]
+                }
+            });
+        }
+        prop_assert_eq!(x.pad_linear_ramp(&w, &e).unwrap().compute_with(&*s).unwrap(), cur);
+    }
+
+    #[test]
     fn vindex_oindex_match_reference((shape, c, seed, thr) in arb_case(1, 3, 1), raw in proptest::collection::vec(any::<u16>(), 0..9), k in 1usize..3) {
         let s = scheduler(thr);
         let d = data(&shape, seed);
@@ -617,7 +655,10 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(msg(cube.diag(0)).contains("[2, 2, 2]"));
     let e = msg(x.pad(&[(1, 1), (1, 1), (1, 1)], PadMode::Edge));
     assert!(e.contains("3 width pairs"), "{e}");
+    let e = msg(x.pad_linear_ramp(&[(1, 1)], &[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]));
+    assert!(e.contains("3 end value pairs"), "{e}");
     let empty = BlockArray::<f64>::zeros(&[0, 3], 2).unwrap();
+    assert!(msg(empty.pad_linear_ramp(&[(1, 1)], &[(0.0, 0.0)])).contains("linear_ramp"));
     let e = msg(empty.pad(&[(1, 1)], PadMode::Wrap));
     assert!(e.contains("empty axis 0") && e.contains("wrap"), "{e}");
     assert!(empty.pad(&[(1, 1)], PadMode::Constant(0.0)).is_ok());

@@ -142,3 +142,79 @@ impl<T: Element> BlockArray<T> {
         Ok(out)
     }
 }
+
+impl<T: crate::Float> BlockArray<T> {
+    /// `numpy.pad(x, widths, mode='linear_ramp', end_values=ends)`: each margin ramps
+    /// linearly from its end value at the outer edge towards the array's edge value (NumPy's
+    /// `linspace(end, edge, width, endpoint=False)`, reversed on the right). `widths` and
+    /// `ends` hold one pair per axis or one pair for all. Axes are padded in order, as NumPy
+    /// does; each margin is the edge (a `take`) combined with a ramp of positions.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::from_array(ndarray::array![1.0, 2.0, 3.0, 4.0, 5.0], 2)?;
+    /// let p = x.pad_linear_ramp(&[(2, 3)], &[(5.0, -4.0)])?.compute()?;
+    /// assert_eq!(p.into_raw_vec_and_offset().0, vec![5.0, 3.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.0, -1.0, -4.0]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn pad_linear_ramp(
+        &self,
+        widths: &[(usize, usize)],
+        ends: &[(T, T)],
+    ) -> Result<BlockArray<T>> {
+        self.chunks().require_known("pad")?;
+        let nd = self.ndim();
+        for (what, len) in [("width", widths.len()), ("end value", ends.len())] {
+            if len != nd && len != 1 {
+                return Err(Error::shape(format!(
+                    "pad: {len} {what} pairs for an array of shape {:?} (give 1 or {nd})",
+                    self.shape()
+                )));
+            }
+        }
+        let mut out = self.clone();
+        for axis in 0..nd {
+            let (before, after) = widths[if widths.len() == 1 { 0 } else { axis }];
+            let (end_l, end_r) = ends[if ends.len() == 1 { 0 } else { axis }];
+            if before == 0 && after == 0 {
+                continue;
+            }
+            let n = out.shape()[axis];
+            if n == 0 {
+                return Err(Error::shape(format!(
+                    "pad: cannot extend the empty axis {axis} (shape {:?}) in mode linear_ramp",
+                    out.shape()
+                )));
+            }
+            let ramp =
+                |w: usize, edge_at: usize, end: T, reversed: bool| -> Result<BlockArray<T>> {
+                    let edge = out.take(&vec![edge_at as isize; w], axis)?;
+                    let step = edge.chunks().axis(axis).to_vec();
+                    let mut r = BlockArray::arange(
+                        T::zero(),
+                        T::from_f64(w as f64),
+                        T::one(),
+                        ChunkSpec::Explicit(vec![step]),
+                    )?;
+                    if reversed {
+                        r = r.flip(None)?;
+                    }
+                    let others: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
+                    let r = r.expand_dims(&others)?;
+                    let wf = T::from_f64(w as f64);
+                    let name = crate::OpName::pure("linear-ramp", &(end.as_f64(), w));
+                    edge.zip_map(&r, name, move |e: T, i: T| i * ((e - end) / wf) + end)
+                };
+            let mut pieces = Vec::with_capacity(3);
+            if before > 0 {
+                pieces.push(ramp(before, 0, end_l, false)?);
+            }
+            pieces.push(out.clone());
+            if after > 0 {
+                pieces.push(ramp(after, n - 1, end_r, true)?);
+            }
+            let refs: Vec<&BlockArray<T>> = pieces.iter().collect();
+            out = concatenate(&refs, axis)?;
+        }
+        Ok(out)
+    }
+}
