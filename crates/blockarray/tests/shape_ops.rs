@@ -427,6 +427,37 @@ proptest! {
     }
 
     #[test]
+    fn map_blocks_axes_and_apply_along_axis_match_reference((shape, c, seed, thr) in arb_case(1, 3, 1), pick in any::<usize>(), newpos in any::<usize>(), newlen in 1usize..4) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c);
+        let nd = shape.len();
+        let ax = pick % nd;
+        // Lane sums along ax (dropped) as i64, with a new axis of newlen copies, k-th scaled by k.
+        let m = nd;  // nd - 1 + 1
+        let p = newpos % m;
+        let y = x.map_blocks_axes("sum-copies", &[ax], &[(p, newlen)], move |b, info| {
+            let sum = b.sum_axis(Axis(ax)).mapv(|v| v as i64);
+            let copies: Vec<_> = (0..newlen).map(|k| sum.mapv(|v| v * k as i64)).collect();
+            let views: Vec<_> = copies.iter().map(|a| a.view()).collect();
+            let out = ndarray::stack(Axis(p), &views)?;
+            assert_eq!(out.shape(), info.block_shape);
+            Ok(out)
+        }).unwrap();
+        let sums = d.sum_axis(Axis(ax)).mapv(|v| v as i64);
+        let copies: Vec<_> = (0..newlen).map(|k| sums.mapv(|v| v * k as i64)).collect();
+        let views: Vec<_> = copies.iter().map(|a| a.view()).collect();
+        prop_assert_eq!(y.compute_with(&*s).unwrap(), ndarray::stack(Axis(p), &views).unwrap());
+        // apply_along_axis: (max, min) replacing the axis; and the lane's first element.
+        let mm = x.apply_along_axis("max-min", ax, Some(2), |l| vec![l.fold(f64::MIN, |a, &v| a.max(v)), l.fold(f64::MAX, |a, &v| a.min(v))]).unwrap();
+        let want_max = d.map_axis(Axis(ax), |l| l.fold(f64::MIN, |a, &v| a.max(v)));
+        let want_min = d.map_axis(Axis(ax), |l| l.fold(f64::MAX, |a, &v| a.min(v)));
+        prop_assert_eq!(mm.compute_with(&*s).unwrap(), ndarray::stack(Axis(ax), &[want_max.view(), want_min.view()]).unwrap());
+        let first = x.apply_along_axis("first", ax, None, |l| vec![l[0] > 0.0]).unwrap();
+        prop_assert_eq!(first.compute_with(&*s).unwrap(), d.map_axis(Axis(ax), |l| l[0] > 0.0));
+    }
+
+    #[test]
     fn vindex_oindex_match_reference((shape, c, seed, thr) in arb_case(1, 3, 1), raw in proptest::collection::vec(any::<u16>(), 0..9), k in 1usize..3) {
         let s = scheduler(thr);
         let d = data(&shape, seed);
@@ -657,6 +688,24 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(e.contains("3 width pairs"), "{e}");
     let e = msg(x.pad_linear_ramp(&[(1, 1)], &[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]));
     assert!(e.contains("3 end value pairs"), "{e}");
+    // map_blocks with axes
+    let id = |b: &ArrayD<f64>, _: &blockarray::BlockInfo<'_>| Ok(b.clone());
+    assert!(msg(x.map_blocks_axes("a", &[2], &[], id)).contains("drop_axis"));
+    assert!(msg(x.map_blocks_axes("a", &[1, 1], &[], id)).contains("repeated"));
+    assert!(msg(x.map_blocks_axes("a", &[], &[(3, 1)], id)).contains("new_axis"));
+    assert!(msg(x.map_blocks_axes("a", &[], &[(1, 1), (1, 2)], id)).contains("repeated"));
+    let wrong = x.map_blocks_axes("wrong", &[1], &[], id).unwrap();
+    let e = wrong.compute().unwrap_err().to_string();
+    assert!(e.contains("came back with shape"), "{e}");
+    let bad = x
+        .apply_along_axis("bad", 1, Some(2), |l| vec![l[0]])
+        .unwrap();
+    let e = bad.compute().unwrap_err().to_string();
+    assert!(
+        e.contains("returned 1 values") && e.contains("not 2"),
+        "{e}"
+    );
+    assert!(msg(x.apply_along_axis("ax", 2, None, |l| vec![l[0]])).contains('2'));
     let empty = BlockArray::<f64>::zeros(&[0, 3], 2).unwrap();
     assert!(msg(empty.pad_linear_ramp(&[(1, 1)], &[(0.0, 0.0)])).contains("linear_ramp"));
     let e = msg(empty.pad(&[(1, 1)], PadMode::Wrap));

@@ -6,12 +6,13 @@
 //! sorting and partitioning; [`shape_more`] NumPy's other shape ops and creation (flip, roll,
 //! tile, repeat, split, broadcast_to, tril/triu, meshgrid, …), [`pad`] `numpy.pad`, [`points`]
 //! point-wise and orthogonal indexing and diagonals, [`einsum`] Einstein summation, `outer` and
-//! batched matmul.
+//! batched matmul, [`map_axes`] block maps that drop or add axes and `apply_along_axis`.
 
 pub mod blockwise;
 pub mod contract;
 pub mod einsum;
 pub mod elementwise;
+pub mod map_axes;
 pub mod mask;
 pub mod overlap;
 pub mod pad;

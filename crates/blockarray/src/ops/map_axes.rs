@@ -1,0 +1,224 @@
+//! Block maps that drop or add axes (dask's `map_blocks(drop_axis=…, new_axis=…)`) and
+//! `apply_along_axis`.
+//!
+//! # Design notes
+//!
+//! Both go through [`blockwise`](crate::blockwise)'s node (so through its block-shape check
+//! and keys): the input gets unit axes at its end for the new axes, is rechunked so that each
+//! dropped axis is one block, and the user's block is moved into that layout — dropped axes
+//! as unit axes, new axes at the end — then unit axes and a transpose give the output's
+//! layout. The user function sees input blocks and returns output blocks in the output's own
+//! layout, with a [`BlockInfo`] of the output.
+
+use crate::ops::blockwise::{BlockInfo, blockwise_tagged};
+use crate::ops::shape::axes_node;
+use crate::{BlockArray, ChunkSpec, Element, Error, OpName, Result};
+use dag_core::TaskError;
+use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
+
+impl<T: Element> BlockArray<T> {
+    /// `map_blocks` with axes dropped and added (dask's `drop_axis` and `new_axis`): `f` gets
+    /// each block whole along the `drop_axis` axes (the input is rechunked so they are single
+    /// blocks) and returns the output block, in which those axes are gone and a new axis of
+    /// length `len` sits at output position `pos` for each `(pos, len)` of `new_axis`. The
+    /// element type may change. Keys as for [`blockwise`](crate::blockwise).
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let x = BlockArray::arange(0.0f64, 12.0, 1.0, 5)?.reshape(&[3, 4])?.rechunk([2, 2])?;
+    /// // Row sums (axis 1 dropped), as i64, each with a new trailing axis of length 2
+    /// // holding (sum, max).
+    /// let y = x.map_blocks_axes("sum-max", &[1], &[(1, 2)], |b, _| {
+    ///     let s = b.sum_axis(ndarray::Axis(1));
+    ///     let m = b.map_axis(ndarray::Axis(1), |r| r.fold(f64::MIN, |a, &v| a.max(v)));
+    ///     Ok(ndarray::stack(ndarray::Axis(1), &[s.view(), m.view()])?.mapv(|v| v as i64))
+    /// })?;
+    /// assert_eq!(y.compute()?, ndarray::array![[6, 3], [22, 7], [38, 11]].into_dyn());
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn map_blocks_axes<U, F>(
+        &self,
+        name: impl Into<OpName>,
+        drop_axis: &[usize],
+        new_axis: &[(usize, usize)],
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        U: Element,
+        F: Fn(&ArrayD<T>, &BlockInfo<'_>) -> std::result::Result<ArrayD<U>, TaskError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let name = name.into();
+        let what = format!("map_blocks {}", name.name());
+        let n = self.ndim();
+        for (i, &a) in drop_axis.iter().enumerate() {
+            self.check_axis(a)
+                .map_err(|e| e.context(format!("{what}: drop_axis")))?;
+            if drop_axis[..i].contains(&a) {
+                return Err(Error::axis(format!(
+                    "{what}: drop_axis {a} is repeated in {drop_axis:?}"
+                )));
+            }
+        }
+        let m = n - drop_axis.len() + new_axis.len();
+        let mut new_pos: Vec<(usize, usize)> = new_axis.to_vec();
+        new_pos.sort_unstable();
+        for (i, &(p, _)) in new_pos.iter().enumerate() {
+            if p >= m {
+                return Err(Error::axis_out_of_bounds(p, m).context(format!("{what}: new_axis")));
+            }
+            if i > 0 && new_pos[i - 1].0 == p {
+                return Err(Error::axis(format!(
+                    "{what}: new_axis position {p} is repeated in {new_axis:?}"
+                )));
+            }
+        }
+        if !drop_axis.is_empty() || !new_axis.is_empty() {
+            self.chunks().require_known(&what)?;
+        }
+        // Intermediate layout: the input's n axes (dropped ones of length 1), then the new
+        // axes in output order. `src[k]`: the intermediate axis of output axis k.
+        let kept: Vec<usize> = (0..n).filter(|a| !drop_axis.contains(a)).collect();
+        let mut src = Vec::with_capacity(m);
+        let (mut next_kept, mut next_new) = (0, 0);
+        for k in 0..m {
+            if new_pos.iter().any(|&(p, _)| p == k) {
+                src.push(n + next_new);
+                next_new += 1;
+            } else {
+                src.push(kept[next_kept]);
+                next_kept += 1;
+            }
+        }
+        let mut whole = self.chunks().axes().to_vec();
+        for &a in drop_axis {
+            whole[a] = vec![self.shape()[a]];
+        }
+        let input = self
+            .rechunk(ChunkSpec::Explicit(whole.clone()))?
+            .expand_dims(&(n..n + new_axis.len()).collect::<Vec<_>>())?;
+        let mut out_chunks = whole;
+        for &a in drop_axis {
+            out_chunks[a] = vec![1];
+        }
+        out_chunks.extend(new_pos.iter().map(|&(_, len)| vec![len]));
+        let src_c = src.clone();
+        let label = what.clone();
+        let mid = blockwise_tagged(
+            &name,
+            std::any::type_name::<F>(),
+            &[&input],
+            Some(ChunkSpec::Explicit(out_chunks)),
+            move |b: &[&ArrayD<T>], info: &BlockInfo<'_>| {
+                // The input block without the new unit axes.
+                let ishape = b[0].shape()[..n].to_vec();
+                let ib = b[0]
+                    .as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order(IxDyn(&ishape))?;
+                let pick = |v: &[usize]| src_c.iter().map(|&s| v[s]).collect::<Vec<_>>();
+                let (index, start, block_shape, array_shape) = (
+                    pick(info.index),
+                    pick(info.start),
+                    pick(info.block_shape),
+                    pick(info.array_shape),
+                );
+                let out_info = BlockInfo {
+                    index: &index,
+                    start: &start,
+                    block_shape: &block_shape,
+                    array_shape: &array_shape,
+                };
+                let r = f(&ib, &out_info)?;
+                if r.shape() != block_shape.as_slice() {
+                    return Err(format!(
+                        "{label}: block {index:?} came back with shape {:?}, but the declared \
+                         output gives {block_shape:?}",
+                        r.shape()
+                    )
+                    .into());
+                }
+                // Into the intermediate layout: output axes in intermediate order, then
+                // unit axes for the dropped ones.
+                let mut order: Vec<usize> = (0..src_c.len()).collect();
+                order.sort_by_key(|&k| src_c[k]);
+                let r = r.permuted_axes(IxDyn(&order));
+                let r = r.as_standard_layout().into_owned();
+                Ok(r.into_shape_with_order(IxDyn(info.block_shape))?)
+            },
+        )?;
+        // Drop the unit axes (in order), then move the axes into the output's order.
+        let mut present = src.clone();
+        present.sort_unstable();
+        let squeezed = axes_node(&mid.node, present.iter().map(|&s| Some(s)).collect())?;
+        let perm: Vec<usize> = src
+            .iter()
+            .map(|s| present.iter().position(|p| p == s).expect("present"))
+            .collect();
+        BlockArray::wrap(squeezed).permuted_axes(&perm)
+    }
+
+    /// `f` applied to every 1-d lane along `axis` (`numpy.apply_along_axis`): `f` returns
+    /// `out_len` values per lane, which replace the axis (with `out_len` `None`, `f` returns
+    /// one value and the axis is dropped). The axis is rechunked into single blocks; keys as
+    /// for [`blockwise`](crate::blockwise).
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let x = BlockArray::arange(0i64, 12, 1, 5)?.reshape(&[3, 4])?;
+    /// let first_last = x.apply_along_axis("ends", 1, Some(2), |lane| vec![lane[0], lane[lane.len() - 1]])?;
+    /// assert_eq!(first_last.compute()?, ndarray::array![[0, 3], [4, 7], [8, 11]].into_dyn());
+    /// let spread = x.apply_along_axis("spread", 0, None, |lane| vec![lane[2] - lane[0]])?;
+    /// assert_eq!(spread.compute()?, ndarray::array![8, 8, 8, 8].into_dyn());
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn apply_along_axis<U, F>(
+        &self,
+        name: impl Into<OpName>,
+        axis: usize,
+        out_len: Option<usize>,
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        U: Element,
+        F: Fn(ArrayView1<'_, T>) -> Vec<U> + Send + Sync + 'static,
+    {
+        let name = name.into();
+        self.check_axis(axis)
+            .map_err(|e| e.context(format!("apply_along_axis {}", name.name())))?;
+        let label = format!("apply_along_axis {}", name.name());
+        let new: Vec<(usize, usize)> = out_len.map(|l| vec![(axis, l)]).unwrap_or_default();
+        let want = out_len.unwrap_or(1);
+        self.map_blocks_axes(name, &[axis], &new, move |b, info| {
+            let mut out = ArrayD::from_elem(IxDyn(info.block_shape), U::default());
+            // Lanes of the block, in the order of the output's other positions.
+            let lanes = b.lanes(Axis(axis));
+            let mut results = Vec::new();
+            for lane in lanes {
+                let v = f(lane);
+                if v.len() != want {
+                    return Err(format!(
+                        "{label}: the function returned {} values for a lane, not {want}",
+                        v.len()
+                    )
+                    .into());
+                }
+                results.push(v);
+            }
+            if out_len.is_some() {
+                for (mut lane, r) in out.lanes_mut(Axis(axis)).into_iter().zip(&results) {
+                    for (o, v) in lane.iter_mut().zip(r) {
+                        *o = *v;
+                    }
+                }
+            } else {
+                for (o, r) in out.iter_mut().zip(&results) {
+                    *o = r[0];
+                }
+            }
+            Ok(out)
+        })
+    }
+}
