@@ -458,6 +458,44 @@ proptest! {
     }
 
     #[test]
+    fn apply_gufunc_matches_reference((shape, c, seed, thr) in arb_case(1, 3, 1), ncore in 0usize..3) {
+        let s = scheduler(thr);
+        let d = data(&shape, seed);
+        let x = arr(&d, &c);
+        let nd = shape.len();
+        let ncore = ncore.min(nd);
+        let loop_nd = nd - ncore;
+        // Core in: the last ncore axes; core out: (their total sum, their count) per loop index.
+        let names: Vec<String> = (0..ncore).map(|i| format!("c{i}")).collect();
+        let sig = format!("({})->(k)", names.join(","));
+        let y = x.apply_gufunc("sum-count", &sig, &[("k", 2)], move |b| {
+            let mut shape = b.shape()[..loop_nd].to_vec();
+            let inner: usize = b.shape()[loop_nd..].iter().product();
+            let flat = b.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[shape.iter().product::<usize>(), inner]))?;
+            let sums = flat.sum_axis(Axis(1));
+            shape.push(2);
+            let mut out = ArrayD::zeros(IxDyn(&shape));
+            for (i, mut lane) in out.lanes_mut(Axis(loop_nd)).into_iter().enumerate() {
+                lane[0] = sums[i];
+                lane[1] = inner as f64;
+            }
+            Ok(out)
+        }).unwrap();
+        let mut oshape = shape[..loop_nd].to_vec();
+        oshape.push(2);
+        let inner: usize = shape[loop_nd..].iter().product();
+        let want = ArrayD::from_shape_fn(IxDyn(&oshape), |i| {
+            if i[loop_nd] == 1 { return inner as f64; }
+            let mut total = 0.0;
+            for (j, v) in d.indexed_iter() {
+                if (0..loop_nd).all(|a| j[a] == i[a]) { total += v; }
+            }
+            total
+        });
+        prop_assert_eq!(y.compute_with(&*s).unwrap(), want);
+    }
+
+    #[test]
     fn vindex_oindex_match_reference((shape, c, seed, thr) in arb_case(1, 3, 1), raw in proptest::collection::vec(any::<u16>(), 0..9), k in 1usize..3) {
         let s = scheduler(thr);
         let d = data(&shape, seed);
@@ -706,6 +744,17 @@ fn bad_inputs_are_errors_naming_the_problem() {
         "{e}"
     );
     assert!(msg(x.apply_along_axis("ax", 2, None, |l| vec![l[0]])).contains('2'));
+    let g = |sig: &str, sizes: &[(&str, usize)]| {
+        x.apply_gufunc("g", sig, sizes, |b: &ArrayD<f64>| Ok(b.clone()))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(g("(i)", &[]).contains("no '->'"));
+    assert!(g("(i),(j)->()", &[]).contains("one input"));
+    assert!(g("i->()", &[]).contains("'i'"));
+    assert!(g("(i,j,k)->()", &[]).contains("[4, 6]"));
+    assert!(g("(i)->(z)", &[]).contains("'z'"));
+    assert!(g("(i-1)->()", &[]).contains("'i-1'"));
     let empty = BlockArray::<f64>::zeros(&[0, 3], 2).unwrap();
     assert!(msg(empty.pad_linear_ramp(&[(1, 1)], &[(0.0, 0.0)])).contains("linear_ramp"));
     let e = msg(empty.pad(&[(1, 1)], PadMode::Wrap));

@@ -222,3 +222,105 @@ impl<T: Element> BlockArray<T> {
         })
     }
 }
+
+/// The core dimension names of a gufunc signature's one term: `"(i,j)"` → `["i", "j"]`.
+fn parse_core(term: &str, signature: &str) -> Result<Vec<String>> {
+    let t = term.trim();
+    let inner = t
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| {
+            Error::shape(format!(
+                "apply_gufunc: signature '{signature}': '{t}' is not a parenthesised list of core dimensions"
+            ))
+        })?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|d| {
+            let d = d.trim();
+            if d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                Err(Error::shape(format!(
+                    "apply_gufunc: signature '{signature}': bad core dimension name '{d}'"
+                )))
+            } else {
+                Ok(d.to_string())
+            }
+        })
+        .collect()
+}
+
+impl<T: Element> BlockArray<T> {
+    /// A generalized ufunc over one array (dask's `apply_gufunc` with one input and one
+    /// output): `signature` names the core dimensions, as `"(i,j)->(k)"` or `"(i)->()"`.
+    /// The input's last axes are its core dimensions (rechunked to single blocks); the
+    /// leading loop axes keep their chunks. `f` gets a block of shape `(loop…, core in…)` and
+    /// returns one of shape `(loop…, core out…)`. An output core dimension named like an
+    /// input one has its length; the others take theirs from `sizes`.
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let x = BlockArray::arange(0.0f64, 24.0, 1.0, 5)?.reshape(&[6, 4])?.rechunk([2, 2])?;
+    /// // Per row: mean and range, a new core dimension of length 2.
+    /// let stats = x.apply_gufunc("stats", "(i)->(s)", &[("s", 2)], |b| {
+    ///     let mean = b.mean_axis(ndarray::Axis(1)).unwrap();
+    ///     let lo = b.map_axis(ndarray::Axis(1), |r| r[0]);
+    ///     let hi = b.map_axis(ndarray::Axis(1), |r| r[r.len() - 1]);
+    ///     Ok(ndarray::stack(ndarray::Axis(1), &[mean.view(), (&hi - &lo).view()])?)
+    /// })?;
+    /// let s = stats.compute()?;
+    /// assert_eq!((s[[0, 0]], s[[0, 1]], s.shape()), (1.5, 3.0, &[6, 2][..]));
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn apply_gufunc<U, F>(
+        &self,
+        name: impl Into<OpName>,
+        signature: &str,
+        sizes: &[(&str, usize)],
+        f: F,
+    ) -> Result<BlockArray<U>>
+    where
+        U: Element,
+        F: Fn(&ArrayD<T>) -> std::result::Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
+    {
+        let (input, output) = signature.split_once("->").ok_or_else(|| {
+            Error::shape(format!("apply_gufunc: signature '{signature}' has no '->'"))
+        })?;
+        if input.matches('(').count() > 1 || output.matches('(').count() > 1 {
+            return Err(Error::unsupported(format!(
+                "apply_gufunc: signature '{signature}': only one input and one output term are supported"
+            )));
+        }
+        let core_in = parse_core(input, signature)?;
+        let core_out = parse_core(output, signature)?;
+        let n = self.ndim();
+        if core_in.len() > n {
+            return Err(Error::shape(format!(
+                "apply_gufunc: signature '{signature}' has {} core dimensions but the array has shape {:?}",
+                core_in.len(),
+                self.shape()
+            )));
+        }
+        let loop_nd = n - core_in.len();
+        let mut new_axis = Vec::with_capacity(core_out.len());
+        for (j, d) in core_out.iter().enumerate() {
+            let len = match core_in.iter().position(|c| c == d) {
+                Some(p) => self.shape()[loop_nd + p],
+                None => sizes
+                    .iter()
+                    .find(|(s, _)| s == d)
+                    .map(|&(_, l)| l)
+                    .ok_or_else(|| {
+                        Error::shape(format!(
+                            "apply_gufunc: signature '{signature}': give the length of output core dimension '{d}' in sizes"
+                        ))
+                    })?,
+            };
+            new_axis.push((loop_nd + j, len));
+        }
+        let drop: Vec<usize> = (loop_nd..n).collect();
+        self.map_blocks_axes(name, &drop, &new_axis, move |b, _| f(b))
+    }
+}
