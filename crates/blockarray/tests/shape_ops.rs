@@ -811,3 +811,42 @@ fn bad_inputs_are_errors_naming_the_problem() {
         assert!(msg(r).contains("compute_chunk_sizes"));
     }
 }
+
+#[test]
+fn batched_matmul_of_large_matrices_loops_over_tensordot() {
+    // Few batch elements of large matrices go through one tensordot per batch element
+    // (blocked GEMM); the result is the same as the naive loop.
+    let (sa, sb) = ([2usize, 1, 130, 129], [3usize, 129, 131]);
+    let (a, b) = (data(&sa, 1), data(&sb, 2));
+    let x = BlockArray::from_array(a.clone(), [1, 1, 50, 47]).unwrap();
+    let y = BlockArray::from_array(b.clone(), [2, 60, 70]).unwrap();
+    let z = x.matmul(&y).unwrap();
+    assert_eq!(z.shape(), &[2, 3, 130, 131]);
+    // The loop's signature: tensordot nodes, no broadcast product of the operands.
+    let ops = z.operations_dot();
+    assert!(ops.contains("tensordot") && !ops.contains("einsum-mul"));
+    let want = ArrayD::from_shape_fn(IxDyn(&[2, 3, 130, 131]), |i| {
+        (0..129)
+            .map(|t| a[[i[0], 0, i[2], t]] * b[[i[1], t, i[3]]])
+            .sum::<f64>()
+    });
+    for thr in [false, true] {
+        assert_eq!(z.compute_with(&*scheduler(thr)).unwrap(), want);
+    }
+    let small = BlockArray::from_array(data(&[2, 4, 5], 3), 2).unwrap();
+    let small_b = BlockArray::from_array(data(&[2, 5, 3], 4), 2).unwrap();
+    assert!(
+        small
+            .matmul(&small_b)
+            .unwrap()
+            .operations_dot()
+            .contains("einsum-mul")
+    );
+    assert_eq!(
+        small.matmul(&small_b).unwrap().compute().unwrap(),
+        ref_einsum(
+            "bij,bjk->bik",
+            &[&data(&[2, 4, 5], 3), &data(&[2, 5, 3], 4)]
+        )
+    );
+}

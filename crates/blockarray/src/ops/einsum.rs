@@ -11,7 +11,8 @@
 //! 3. operands are combined left to right. Labels both share that are needed neither later
 //!    nor in the output are contracted by [`tensordot`] (blocked matrix products) when the
 //!    two share no other label; when they also share kept labels (batch axes, as in
-//!    `...ij,...jk->...ik`) the pair is aligned, multiplied with broadcasting and summed
+//!    `...ij,...jk->...ik`) — for a few batch elements of large matrices — one `tensordot`
+//!    per batch element, stacked; otherwise the pair is aligned, multiplied with broadcasting and summed
 //!    over the contracted labels — blockwise products whose contracted axes are rechunked
 //!    so that one product block stays under [`EINSUM_BLOCK_ELEMS`] elements;
 //! 4. the result is transposed to the output's order.
@@ -286,6 +287,9 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                 .filter(|l| !contracted.contains(l))
                 .chain(xl.iter().copied().filter(|l| !contracted.contains(l)))
                 .collect();
+        } else if let Some((r, l)) = batch_loop(&acc, &acc_l, x, xl, &contracted, kept, &size)? {
+            acc = r;
+            acc_l = l;
         } else {
             let mut union = acc_l.clone();
             union.extend(xl.iter().copied().filter(|l| !acc_l.contains(l)));
@@ -334,6 +338,90 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
         })
         .collect();
     acc.permuted_axes(&perm)
+}
+
+/// At most this many batch elements are contracted one by one (see [`batch_loop`]).
+const BATCH_LOOP_MAX: usize = 64;
+
+/// Products of one batch element at least this large (in multiply-adds) go through
+/// `tensordot` (blocked GEMM) per batch element rather than the broadcast product.
+const BATCH_LOOP_MIN_WORK: usize = 1 << 21;
+
+/// A pair with batch labels contracted as one `tensordot` per batch element, the results
+/// stacked: for few batch elements of large matrices, where blocked GEMM beats the
+/// broadcast product (which has no BLAS inside a task). `None` when the pair is better off
+/// with the broadcast product (many batch elements, or small matrices).
+fn batch_loop<T: MatMul>(
+    a: &BlockArray<T>,
+    al: &[u32],
+    b: &BlockArray<T>,
+    bl: &[u32],
+    contracted: &[u32],
+    kept: impl Fn(u32) -> bool,
+    size: &std::collections::BTreeMap<u32, usize>,
+) -> Result<Option<(BlockArray<T>, Labels)>> {
+    let batch: Labels = al
+        .iter()
+        .copied()
+        .filter(|l| bl.contains(l) && kept(*l))
+        .collect();
+    let total: usize = batch.iter().map(|l| size[l]).product();
+    let work: usize = al
+        .iter()
+        .chain(bl.iter().filter(|l| !al.contains(l)))
+        .filter(|l| !batch.contains(l))
+        .map(|l| size[l])
+        .product();
+    if total == 0 || total > BATCH_LOOP_MAX || work < BATCH_LOOP_MIN_WORK {
+        return Ok(None);
+    }
+    let lengths: Vec<usize> = batch.iter().map(|l| size[l]).collect();
+    // One batch element of an operand: its batch axes indexed (length-1 ones at 0).
+    let select = |x: &BlockArray<T>, xl: &[u32], at: &[usize]| -> Result<BlockArray<T>> {
+        let args: Vec<crate::SliceArg> = xl
+            .iter()
+            .zip(x.shape())
+            .map(|(l, &n)| match batch.iter().position(|m| m == l) {
+                Some(p) => crate::SliceArg::Index(if n == 1 { 0 } else { at[p] as isize }),
+                None => crate::SliceArg::FULL,
+            })
+            .collect();
+        x.slice(args)
+    };
+    let rest =
+        |xl: &[u32]| -> Labels { xl.iter().copied().filter(|l| !batch.contains(l)).collect() };
+    let (ra, rb) = (rest(al), rest(bl));
+    let ax_a: Vec<usize> = contracted
+        .iter()
+        .map(|l| ra.iter().position(|m| m == l).expect("contracted"))
+        .collect();
+    let ax_b: Vec<usize> = contracted
+        .iter()
+        .map(|l| rb.iter().position(|m| m == l).expect("contracted"))
+        .collect();
+    let mut parts = Vec::with_capacity(total);
+    for lin in 0..total {
+        let mut at = vec![0; lengths.len()];
+        let mut r = lin;
+        for (k, &n) in lengths.iter().enumerate().rev() {
+            at[k] = r % n;
+            r /= n;
+        }
+        parts.push(tensordot(
+            &select(a, al, &at)?,
+            &select(b, bl, &at)?,
+            &ax_a,
+            &ax_b,
+        )?);
+    }
+    let refs: Vec<&BlockArray<T>> = parts.iter().collect();
+    let stacked = crate::stack(&refs, 0)?;
+    let mut shape = lengths;
+    shape.extend_from_slice(&stacked.shape()[1..]);
+    let mut labels = batch.clone();
+    labels.extend(ra.iter().copied().filter(|l| !contracted.contains(l)));
+    labels.extend(rb.iter().copied().filter(|l| !contracted.contains(l)));
+    Ok(Some((stacked.reshape(&shape)?, labels)))
 }
 
 /// `x` summed over the axes whose labels satisfy `drop`.
