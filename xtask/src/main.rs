@@ -43,6 +43,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ("blockarray", "xxt_slice_mean", &[]),
     ("blockarray", "normal_mean", &[]),
     ("blockarray", "mean_filter", &["2000"]),
+    ("blockarray", "numpy_shapes", &[]),
     ("blockarray", "profile_xxt", &[]),
     ("blockarray", "dashboard", &["--short"]),
     ("blockarray-hdf5", "blocked_sum", &[]),
