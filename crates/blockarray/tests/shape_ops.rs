@@ -663,6 +663,18 @@ fn keys_hash_parameters() {
         x.pad(&[(1, 1)], PadMode::Reflect).unwrap().name(),
         x.pad(&[(1, 1)], PadMode::Symmetric).unwrap().name()
     );
+    // Pure names of block maps still key on the wrapper's own parameters.
+    let sq = BlockArray::from_array(data(&[4, 4], 1), 4).unwrap();
+    let lane = |ax: usize| {
+        sq.apply_along_axis(blockarray::OpName::pure("first", &()), ax, None, |l| {
+            vec![l[0]]
+        })
+        .unwrap()
+        .name()
+        .to_string()
+    };
+    assert_ne!(lane(0), lane(1));
+    assert_eq!(lane(0), lane(0));
     assert_ne!(
         x.vindex(&[&[0, 1]]).unwrap().name(),
         x.vindex(&[&[1, 0]]).unwrap().name()
@@ -763,6 +775,7 @@ fn bad_inputs_are_errors_naming_the_problem() {
     let e = msg(x.vindex(&[&[0, 1], &[0, 1, 2]]));
     assert!(e.contains("[2, 3]"), "{e}");
     assert!(msg(x.vindex(&[&[4]])).contains("axis 0"));
+    assert!(msg(x.vindex(&[])).contains("at least one"));
     assert!(msg(x.vindex(&[&[0], &[0], &[0]])).contains("3 index lists"));
     assert!(msg(x.oindex(&[&[0], &[6]])).contains("axis 1"));
     let g = meshgrid(&[&x], true).unwrap_err().to_string();

@@ -16,6 +16,17 @@ use crate::{BlockArray, ChunkSpec, Element, Error, OpName, Result};
 use dag_core::TaskError;
 use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
 
+/// `op` with this wrapper's own parameters in its token when it is pure (a unique name stays
+/// unique), so that equal pure names with different axes never share keys.
+fn with_params<P: dag_core::Tokenize + ?Sized>(op: OpName, what: &str, params: &P) -> OpName {
+    if op.is_pure() {
+        let name = op.name().to_string();
+        OpName::pure(name, &(op, what, params))
+    } else {
+        op
+    }
+}
+
 impl<T: Element> BlockArray<T> {
     /// `map_blocks` with axes dropped and added (dask's `drop_axis` and `new_axis`): `f` gets
     /// each block whole along the `drop_axis` axes (the input is rechunked so they are single
@@ -50,7 +61,11 @@ impl<T: Element> BlockArray<T> {
             + Sync
             + 'static,
     {
-        let name = name.into();
+        let name = with_params(
+            name.into(),
+            "map_blocks_axes",
+            &(drop_axis.to_vec(), new_axis.to_vec()),
+        );
         let what = format!("map_blocks {}", name.name());
         let n = self.ndim();
         for (i, &a) in drop_axis.iter().enumerate() {
@@ -185,7 +200,7 @@ impl<T: Element> BlockArray<T> {
         U: Element,
         F: Fn(ArrayView1<'_, T>) -> Vec<U> + Send + Sync + 'static,
     {
-        let name = name.into();
+        let name = with_params(name.into(), "apply_along_axis", &(axis, out_len));
         self.check_axis(axis)
             .map_err(|e| e.context(format!("apply_along_axis {}", name.name())))?;
         let label = format!("apply_along_axis {}", name.name());

@@ -159,6 +159,9 @@ impl<T: Element> BlockArray<T> {
     /// ```
     pub fn vindex(&self, indices: &[&[isize]]) -> Result<BlockArray<T>> {
         self.chunks().require_known("vindex")?;
+        if indices.is_empty() {
+            return Err(Error::index("vindex needs at least one index list"));
+        }
         if indices.len() > self.ndim() {
             return Err(Error::index(format!(
                 "vindex: {} index lists for an array of shape {:?}",
