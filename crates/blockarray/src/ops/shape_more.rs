@@ -326,8 +326,9 @@ impl<T: Element> BlockArray<T> {
     }
 
     /// Each element repeated (`numpy.repeat`): `repeats` has one count for every element, or
-    /// one entry used for all, along `axis` (the flattened array when `None`). A `take` with
-    /// repeated indices.
+    /// one entry used for all, along `axis` (the flattened array when `None`). One count for
+    /// all is a block map (each block repeats its elements; nothing proportional to the
+    /// output is built); per-element counts are a `take` with repeated indices.
     ///
     /// ```
     /// let x = blockarray::BlockArray::arange(0i64, 3, 1, 2)?;
@@ -347,6 +348,28 @@ impl<T: Element> BlockArray<T> {
                 "repeat: {} counts for axis {axis} of length {n} (give 1 or {n})",
                 repeats.len()
             )));
+        }
+        if let ([r], true) = (repeats, n > 0) {
+            // One count for all: each block repeats its own elements (no index list).
+            let r = *r;
+            if r == 0 {
+                return Ok(BlockArray::wrap(range_along(&self.node, axis, 0, 0)?));
+            }
+            let mut out = self.chunks().axes().to_vec();
+            out[axis] = out[axis].iter().map(|&c| c * r).collect();
+            let name = OpName::pure("repeat", &(axis, r));
+            return crate::ops::blockwise::blockwise_tagged(
+                &name,
+                "repeat",
+                &[self],
+                Some(ChunkSpec::Explicit(out)),
+                move |b: &[&ndarray::ArrayD<T>], _| {
+                    let idx: Vec<usize> = (0..b[0].shape()[axis])
+                        .flat_map(|i| std::iter::repeat_n(i, r))
+                        .collect();
+                    Ok(b[0].select(ndarray::Axis(axis), &idx))
+                },
+            );
         }
         let mut idx = Vec::new();
         for i in 0..n {
