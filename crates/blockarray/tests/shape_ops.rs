@@ -4,7 +4,8 @@
 //! random irregular chunkings and both schedulers; and their bad-input errors.
 
 use blockarray::{
-    BlockArray, ErrorKind, PadMode, broadcast_arrays, einsum, indices, meshgrid, outer,
+    BlockArray, ErrorKind, PadMode, blockwise_axes, broadcast_arrays, einsum, indices, meshgrid,
+    outer,
 };
 use dag_core::Scheduler;
 use ndarray::{ArrayD, Axis, Dimension, IxDyn};
@@ -453,6 +454,11 @@ proptest! {
         let want_max = d.map_axis(Axis(ax), |l| l.fold(f64::MIN, |a, &v| a.max(v)));
         let want_min = d.map_axis(Axis(ax), |l| l.fold(f64::MAX, |a, &v| a.min(v)));
         prop_assert_eq!(mm.compute_with(&*s).unwrap(), ndarray::stack(Axis(ax), &[want_max.view(), want_min.view()]).unwrap());
+        // Two inputs in different chunks: lane dot products along ax.
+        let e = data(&shape, seed ^ 11);
+        let z = BlockArray::from_array(e.clone(), 2).unwrap();
+        let dot = blockwise_axes("lane-dot", &[&x, &z], &[ax], &[], move |b, _| Ok((b[0] * b[1]).sum_axis(Axis(ax)))).unwrap();
+        prop_assert_eq!(dot.compute_with(&*s).unwrap(), (&d * &e).sum_axis(Axis(ax)));
         let first = x.apply_along_axis("first", ax, None, |l| vec![l[0] > 0.0]).unwrap();
         prop_assert_eq!(first.compute_with(&*s).unwrap(), d.map_axis(Axis(ax), |l| l[0] > 0.0));
     }
@@ -744,6 +750,11 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(msg(x.map_blocks_axes("a", &[1, 1], &[], id)).contains("repeated"));
     assert!(msg(x.map_blocks_axes("a", &[], &[(3, 1)], id)).contains("new_axis"));
     assert!(msg(x.map_blocks_axes("a", &[], &[(1, 1), (1, 2)], id)).contains("repeated"));
+    let other = BlockArray::<f64>::zeros(&[4, 5], 2).unwrap();
+    let e = blockwise_axes("b", &[&x, &other], &[1], &[], |b, _| Ok(b[0].clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("(4, 6)") && e.contains("(4, 5)"), "{e}");
     let wrong = x.map_blocks_axes("wrong", &[1], &[], id).unwrap();
     let e = wrong.compute().unwrap_err().to_string();
     assert!(e.contains("came back with shape"), "{e}");
