@@ -644,6 +644,17 @@ fn outer_logspace_geomspace_match_reference() {
 }
 
 #[test]
+fn broadcast_blocks_stay_within_the_block_budget() {
+    // A long row stretched down: the new axis is cut so that blocks stay near the default
+    // block size whatever the row's chunks.
+    let row = BlockArray::<f64>::zeros(&[1, 1_000_000], [1, 1_000_000]).unwrap();
+    let b = row.broadcast_to(&[100_000, 1_000_000]).unwrap();
+    let block: usize = b.chunks().max_block_shape().iter().product::<usize>() * 8;
+    assert!(block <= blockarray::DEFAULT_CHUNK_BYTES, "{block} bytes");
+    assert_eq!(b.chunks().axis(1), &[1_000_000]);
+}
+
+#[test]
 fn keys_hash_parameters() {
     let x = BlockArray::from_array(data(&[5, 6], 3), 2).unwrap();
     assert_ne!(x.tril(0).unwrap().name(), x.tril(1).unwrap().name());

@@ -469,7 +469,8 @@ impl<T: Element> BlockArray<T> {
 
     /// The array broadcast to `shape` (`numpy.broadcast_to`): leading axes may be added and
     /// axes of length 1 stretched. Kept axes keep their chunks; the others are chunked
-    /// automatically. Each output block reads one input block.
+    /// automatically within what the block budget leaves. Each output block reads one input
+    /// block.
     ///
     /// ```
     /// let x = blockarray::BlockArray::arange(0i64, 3, 1, 2)?;
@@ -481,18 +482,21 @@ impl<T: Element> BlockArray<T> {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<BlockArray<T>> {
         self.chunks().require_known("broadcast_to")?;
         check_broadcast_to(self.shape(), shape)?;
-        let auto = Chunks::new(shape, ChunkSpec::auto(), T::itemsize())?;
+        // Kept axes keep their chunks; the others share what is left of the block budget.
         let off = shape.len() - self.ndim();
-        let axes: Vec<Vec<usize>> = (0..shape.len())
+        let per_axis: Vec<crate::AxisChunks> = (0..shape.len())
             .map(|k| {
                 if k >= off && self.shape()[k - off] == shape[k] {
-                    self.chunks().axis(k - off).to_vec()
+                    crate::AxisChunks::Explicit(self.chunks().axis(k - off).to_vec())
                 } else {
-                    auto.axis(k).to_vec()
+                    crate::AxisChunks::Auto
                 }
             })
             .collect();
-        broadcast_in(self, Chunks::from_blocks(axes)?)
+        broadcast_in(
+            self,
+            Chunks::new(shape, ChunkSpec::PerAxis(per_axis), T::itemsize())?,
+        )
     }
 
     /// [`broadcast_to`](Self::broadcast_to) in explicitly given output chunks.
