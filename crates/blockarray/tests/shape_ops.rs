@@ -652,6 +652,17 @@ fn broadcast_blocks_stay_within_the_block_budget() {
     let block: usize = b.chunks().max_block_shape().iter().product::<usize>() * 8;
     assert!(block <= blockarray::DEFAULT_CHUNK_BYTES, "{block} bytes");
     assert_eq!(b.chunks().axis(1), &[1_000_000]);
+    // meshgrid of long single-block vectors: automatic chunks, not one huge block.
+    let v = BlockArray::<f64>::zeros(&[1_000_000], 1_000_000).unwrap();
+    let g = meshgrid(&[&v, &v], true).unwrap();
+    let block: usize = g[0].chunks().max_block_shape().iter().product::<usize>() * 8;
+    assert!(block <= blockarray::DEFAULT_CHUNK_BYTES, "{block} bytes");
+    // Small vectors keep their chunks.
+    let w = BlockArray::<f64>::zeros(&[10], 3).unwrap();
+    assert_eq!(
+        meshgrid(&[&w, &w], true).unwrap()[1].chunks().axis(0),
+        w.chunks().axis(0)
+    );
 }
 
 #[test]
@@ -732,6 +743,7 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(msg(x.reshape_infer(&[-1, -1])).contains("-1"));
     assert!(msg(x.reshape_infer(&[-1, 5])).contains("[-1, 5]"));
     assert!(msg(x.reshape_infer(&[-2, 12])).contains("-2"));
+    assert!(msg(x.reshape_infer(&[-1, isize::MAX, 4])).contains("overflows"));
     assert!(msg(x.flip(Some(&[2]))).contains('2'));
     let v = BlockArray::from_array(data(&[4], 0), 2).unwrap();
     assert!(msg(v.fliplr()).contains("[4]"));
@@ -740,6 +752,15 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(msg(x.repeat(&[1, 2], Some(1))).contains("axis 1 of length 6"));
     assert!(x.split(4, 1).unwrap_err().to_string().contains("length 6"));
     assert!(x.array_split(0, 1).is_err());
+    assert!(
+        x.array_split(usize::MAX, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("sections")
+    );
+    assert!(msg(x.tile(&[usize::MAX, 1])).contains("too many"));
+    assert!(msg(x.repeat(&[usize::MAX], Some(0))).contains("overflow"));
+    assert!(msg(x.pad(&[(usize::MAX, 1)], PadMode::Edge)).contains("overflow"));
     assert!(v.vsplit(2).unwrap_err().to_string().contains("[4]"));
     let e = msg(x.broadcast_to(&[3, 6]));
     assert!(e.contains("[4, 6]") && e.contains("[3, 6]"), "{e}");

@@ -305,7 +305,7 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                         };
                         m(&a).max(m(&b)).max(1)
                     })
-                    .product();
+                    .fold(1usize, usize::saturating_mul);
                 if elems > EINSUM_BLOCK_ELEMS {
                     let cur = a
                         .chunks()
@@ -365,13 +365,13 @@ fn batch_loop<T: MatMul>(
         .copied()
         .filter(|l| bl.contains(l) && kept(*l))
         .collect();
-    let total: usize = batch.iter().map(|l| size[l]).product();
+    let total: usize = batch.iter().map(|l| size[l]).fold(1, usize::saturating_mul);
     let work: usize = al
         .iter()
         .chain(bl.iter().filter(|l| !al.contains(l)))
         .filter(|l| !batch.contains(l))
         .map(|l| size[l])
-        .product();
+        .fold(1, usize::saturating_mul);
     if total == 0 || total > BATCH_LOOP_MAX || work < BATCH_LOOP_MIN_WORK {
         return Ok(None);
     }

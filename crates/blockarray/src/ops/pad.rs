@@ -98,6 +98,7 @@ impl<T: Element> BlockArray<T> {
                 continue;
             }
             let n = out.shape()[axis];
+            check_widths(n, before, after, axis)?;
             let mut parts = Vec::with_capacity(3);
             match mode {
                 PadMode::Constant(v) => {
@@ -179,6 +180,7 @@ impl<T: crate::Float> BlockArray<T> {
                 continue;
             }
             let n = out.shape()[axis];
+            check_widths(n, before, after, axis)?;
             if n == 0 {
                 return Err(Error::shape(format!(
                     "pad: cannot extend the empty axis {axis} (shape {:?}) in mode linear_ramp",
@@ -216,5 +218,20 @@ impl<T: crate::Float> BlockArray<T> {
             out = concatenate(&refs, axis)?;
         }
         Ok(out)
+    }
+}
+
+/// Margins whose total length fits (they are laid out as blocks and index lists).
+fn check_widths(n: usize, before: usize, after: usize, axis: usize) -> Result<()> {
+    let fits = n
+        .checked_add(before)
+        .and_then(|v| v.checked_add(after))
+        .is_some_and(|v| v <= isize::MAX as usize);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "pad: widths ({before}, {after}) on axis {axis} of length {n} overflow"
+        )))
     }
 }

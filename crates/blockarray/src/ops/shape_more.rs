@@ -171,11 +171,15 @@ impl<T: Element> BlockArray<T> {
                 "reshape to {shape:?}: negative length {bad}"
             )));
         }
-        let known: usize = shape
+        let Some(known) = shape
             .iter()
             .filter(|&&n| n >= 0)
-            .map(|&n| n as usize)
-            .product();
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n as usize))
+        else {
+            return Err(Error::shape(format!(
+                "reshape to {shape:?}: the size overflows usize"
+            )));
+        };
         let mut out: Vec<usize> = shape.iter().map(|&n| n.max(0) as usize).collect();
         if let Some(&k) = unknown.first() {
             if known == 0 || !self.len().is_multiple_of(known) {
@@ -317,6 +321,16 @@ impl<T: Element> BlockArray<T> {
                 1 => {}
                 0 => out = BlockArray::wrap(range_along(&out.node, a, 0, 0)?),
                 r => {
+                    let blocks = out.numblocks()[a].saturating_mul(r);
+                    if blocks > crate::MAX_BLOCKS_PER_AXIS
+                        || out.shape()[a].checked_mul(r).is_none()
+                    {
+                        return Err(Error::shape(format!(
+                            "tile: {r} copies of axis {a} (length {}, {} blocks) are too many",
+                            out.shape()[a],
+                            out.numblocks()[a]
+                        )));
+                    }
                     let copies: Vec<&BlockArray<T>> = std::iter::repeat_n(&out, r).collect();
                     out = concatenate(&copies, a)?;
                 }
@@ -356,7 +370,15 @@ impl<T: Element> BlockArray<T> {
                 return Ok(BlockArray::wrap(range_along(&self.node, axis, 0, 0)?));
             }
             let mut out = self.chunks().axes().to_vec();
-            out[axis] = out[axis].iter().map(|&c| c * r).collect();
+            out[axis] = out[axis]
+                .iter()
+                .map(|&c| c.checked_mul(r))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::shape(format!(
+                        "repeat: {r} repeats of axis {axis} (length {n}) overflow usize"
+                    ))
+                })?;
             let name = OpName::pure("repeat", &(axis, r));
             return crate::ops::blockwise::blockwise_tagged(
                 &name,
@@ -406,10 +428,11 @@ impl<T: Element> BlockArray<T> {
     pub fn array_split(&self, sections: usize, axis: usize) -> Result<Vec<BlockArray<T>>> {
         self.check_axis(axis)
             .map_err(|e| e.context("array_split"))?;
-        if sections == 0 {
-            return Err(Error::shape(
-                "array_split: the number of sections must be > 0",
-            ));
+        if sections == 0 || sections > crate::MAX_BLOCKS_PER_AXIS {
+            return Err(Error::shape(format!(
+                "array_split: the number of sections must be in 1..={}, got {sections}",
+                crate::MAX_BLOCKS_PER_AXIS
+            )));
         }
         let n = self.shape()[axis];
         let (q, r) = (n / sections, n % sections);
@@ -759,7 +782,9 @@ pub fn broadcast_arrays<T: Element>(arrays: &[&BlockArray<T>]) -> Result<Vec<Blo
 
 /// Coordinate matrices from 1-d coordinate vectors (`numpy.meshgrid`): with `ij` indexing
 /// output `i` varies along axis `i`; with `xy` (NumPy's default, `ij = false`) the first
-/// two axes are exchanged. Each output is its vector broadcast (lazily).
+/// two axes are exchanged. Each output is its vector broadcast (lazily), in the vectors'
+/// chunks, or automatic ones when those would make blocks larger than
+/// [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES).
 ///
 /// ```
 /// use blockarray::{BlockArray, meshgrid};
@@ -771,6 +796,17 @@ pub fn broadcast_arrays<T: Element>(arrays: &[&BlockArray<T>]) -> Result<Vec<Blo
 /// # Ok::<(), blockarray::Error>(())
 /// ```
 pub fn meshgrid<T: Element>(xs: &[&BlockArray<T>], ij: bool) -> Result<Vec<BlockArray<T>>> {
+    meshgrid_in(xs, ij, None)
+}
+
+/// [`meshgrid`] in `chunks` (the output's), or by default in the vectors' chunks when their
+/// blocks together stay within [`DEFAULT_CHUNK_BYTES`](crate::DEFAULT_CHUNK_BYTES), else
+/// automatic ones.
+fn meshgrid_in<T: Element>(
+    xs: &[&BlockArray<T>],
+    ij: bool,
+    chunks: Option<Chunks>,
+) -> Result<Vec<BlockArray<T>>> {
     for (i, x) in xs.iter().enumerate() {
         if x.ndim() != 1 {
             return Err(Error::shape(format!(
@@ -786,12 +822,22 @@ pub fn meshgrid<T: Element>(xs: &[&BlockArray<T>], ij: bool) -> Result<Vec<Block
         if !ij && n >= 2 && i < 2 { 1 - i } else { i }
     };
     let mut shape = vec![0; n];
-    let mut chunks = vec![Vec::new(); n];
+    let mut own = vec![Vec::new(); n];
     for (i, x) in xs.iter().enumerate() {
         shape[pos(i)] = x.shape()[0];
-        chunks[pos(i)] = x.chunks().axis(0).to_vec();
+        own[pos(i)] = x.chunks().axis(0).to_vec();
     }
-    let chunks = Chunks::from_blocks(chunks)?;
+    let chunks = match chunks {
+        Some(c) => c,
+        None => {
+            let own = Chunks::from_blocks(own)?;
+            if own.max_block_elems().saturating_mul(T::itemsize()) <= crate::DEFAULT_CHUNK_BYTES {
+                own
+            } else {
+                Chunks::new(&shape, ChunkSpec::auto(), T::itemsize())?
+            }
+        }
+    };
     xs.iter()
         .enumerate()
         .map(|(i, x)| {
@@ -829,7 +875,7 @@ pub fn indices(dims: &[usize], chunks: impl Into<ChunkSpec>) -> Result<BlockArra
         return BlockArray::zeros(&[0], 1);
     }
     let refs: Vec<&BlockArray<i64>> = ranges.iter().collect();
-    let grids = meshgrid(&refs, true)?;
+    let grids = meshgrid_in(&refs, true, Some(c))?;
     let refs: Vec<&BlockArray<i64>> = grids.iter().collect();
     stack(&refs, 0)
 }
