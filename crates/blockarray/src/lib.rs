@@ -84,7 +84,7 @@ pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
 pub use ops::einsum::{einsum, outer};
 pub use ops::elementwise::{Operand, where_};
-pub use ops::map_axes::blockwise_axes;
+pub use ops::map_axes::{apply_gufunc, blockwise_axes};
 pub use ops::mask::extract;
 pub use ops::overlap::{
     Boundaries, Boundary, Depth, MapOverlap, map_overlap, overlap, trim_internal,

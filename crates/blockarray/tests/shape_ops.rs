@@ -4,8 +4,8 @@
 //! random irregular chunkings and both schedulers; and their bad-input errors.
 
 use blockarray::{
-    BlockArray, ErrorKind, PadMode, blockwise_axes, broadcast_arrays, einsum, indices, meshgrid,
-    outer,
+    BlockArray, ErrorKind, PadMode, apply_gufunc, blockwise_axes, broadcast_arrays, einsum,
+    indices, meshgrid, outer,
 };
 use dag_core::Scheduler;
 use ndarray::{ArrayD, Axis, Dimension, IxDyn};
@@ -502,6 +502,35 @@ proptest! {
     }
 
     #[test]
+    fn apply_gufunc_of_several_inputs_matches_reference((shape, c, seed, thr) in arb_case(1, 3, 1), ones in any::<u8>(), drop in 0usize..2) {
+        // Inner products over the last axis of a and b; b's loop axes are a suffix of a's
+        // with some set to 1 (broadcast).
+        let s = scheduler(thr);
+        let nd = shape.len();
+        let core = shape[nd - 1];
+        let loop_a = &shape[..nd - 1];
+        let k = drop.min(loop_a.len());
+        let mut bshape: Vec<usize> = loop_a[k..].iter().enumerate().map(|(i, &n)| if ones & (1 << i) != 0 { 1 } else { n }).collect();
+        bshape.push(core);
+        let (a, b) = (data(&shape, seed), data(&bshape, seed ^ 5));
+        let x = arr(&a, &c);
+        let y = BlockArray::from_array(b.clone(), 2).unwrap();
+        let d = apply_gufunc("inner", "(i),(i)->()", &[], &[&x, &y], |v| {
+            let last = v[0].ndim() - 1;
+            let bb = v[1].broadcast(v[0].raw_dim()).ok_or("no broadcast")?;
+            Ok((v[0] * &bb).sum_axis(Axis(last)))
+        }).unwrap();
+        let bb = b.broadcast(IxDyn(&shape)).unwrap();
+        prop_assert_eq!(d.compute_with(&*s).unwrap(), (&a * &bb).sum_axis(Axis(nd - 1)));
+        // An output core dimension of a given length, and one named after an input's.
+        let e = apply_gufunc("pair", "(i),(i)->(i,t)", &[("t", 2)], &[&x, &y], |v| {
+            let bb = v[1].broadcast(v[0].raw_dim()).ok_or("no broadcast")?.to_owned();
+            Ok(ndarray::stack(Axis(v[0].ndim()), &[v[0].view(), bb.view()])?)
+        }).unwrap();
+        prop_assert_eq!(e.compute_with(&*s).unwrap(), ndarray::stack(Axis(nd), &[a.view(), bb.view()]).unwrap());
+    }
+
+    #[test]
     fn vindex_oindex_match_reference((shape, c, seed, thr) in arb_case(1, 3, 1), raw in proptest::collection::vec(any::<u16>(), 0..9), k in 1usize..3) {
         let s = scheduler(thr);
         let d = data(&shape, seed);
@@ -805,7 +834,8 @@ fn bad_inputs_are_errors_naming_the_problem() {
             .to_string()
     };
     assert!(g("(i)", &[]).contains("no '->'"));
-    assert!(g("(i),(j)->()", &[]).contains("one input"));
+    assert!(g("(i),(j)->()", &[]).contains("2 input terms for 1 arrays"));
+    assert!(g("(i)->(a),(b)", &[]).contains("one output"));
     assert!(g("i->()", &[]).contains("'i'"));
     assert!(g("(i,j,k)->()", &[]).contains("[4, 6]"));
     assert!(g("(i)->(z)", &[]).contains("'z'"));

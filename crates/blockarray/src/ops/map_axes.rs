@@ -10,11 +10,13 @@
 //! layout. The user function sees input blocks and returns output blocks in the output's own
 //! layout, with a [`BlockInfo`] of the output.
 
+use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::ops::blockwise::{BlockInfo, blockwise_tagged};
 use crate::ops::shape::axes_node;
 use crate::{BlockArray, ChunkSpec, Element, Error, OpName, Result};
-use dag_core::TaskError;
+use dag_core::{BlockIndex, TaskError, Value};
 use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
+use std::sync::Arc;
 
 /// `op` with this wrapper's own parameters in its token when it is pure (a unique name stays
 /// unique), so that equal pure names with different axes never share keys.
@@ -165,8 +167,8 @@ fn parse_core(term: &str, signature: &str) -> Result<Vec<String>> {
 }
 
 impl<T: Element> BlockArray<T> {
-    /// A generalized ufunc over one array (dask's `apply_gufunc` with one input and one
-    /// output): `signature` names the core dimensions, as `"(i,j)->(k)"` or `"(i)->()"`.
+    /// A generalized ufunc over this array (the function [`apply_gufunc`] with one
+    /// input): `signature` names the core dimensions, as `"(i,j)->(k)"` or `"(i)->()"`.
     /// The input's last axes are its core dimensions (rechunked to single blocks); the
     /// leading loop axes keep their chunks. `f` gets a block of shape `(loop…, core in…)` and
     /// returns one of shape `(loop…, core out…)`. An output core dimension named like an
@@ -197,43 +199,7 @@ impl<T: Element> BlockArray<T> {
         U: Element,
         F: Fn(&ArrayD<T>) -> std::result::Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
     {
-        let (input, output) = signature.split_once("->").ok_or_else(|| {
-            Error::shape(format!("apply_gufunc: signature '{signature}' has no '->'"))
-        })?;
-        if input.matches('(').count() > 1 || output.matches('(').count() > 1 {
-            return Err(Error::unsupported(format!(
-                "apply_gufunc: signature '{signature}': only one input and one output term are supported"
-            )));
-        }
-        let core_in = parse_core(input, signature)?;
-        let core_out = parse_core(output, signature)?;
-        let n = self.ndim();
-        if core_in.len() > n {
-            return Err(Error::shape(format!(
-                "apply_gufunc: signature '{signature}' has {} core dimensions but the array has shape {:?}",
-                core_in.len(),
-                self.shape()
-            )));
-        }
-        let loop_nd = n - core_in.len();
-        let mut new_axis = Vec::with_capacity(core_out.len());
-        for (j, d) in core_out.iter().enumerate() {
-            let len = match core_in.iter().position(|c| c == d) {
-                Some(p) => self.shape()[loop_nd + p],
-                None => sizes
-                    .iter()
-                    .find(|(s, _)| s == d)
-                    .map(|&(_, l)| l)
-                    .ok_or_else(|| {
-                        Error::shape(format!(
-                            "apply_gufunc: signature '{signature}': give the length of output core dimension '{d}' in sizes"
-                        ))
-                    })?,
-            };
-            new_axis.push((loop_nd + j, len));
-        }
-        let drop: Vec<usize> = (loop_nd..n).collect();
-        self.map_blocks_axes(name, &drop, &new_axis, move |b, _| f(b))
+        apply_gufunc(name, signature, sizes, &[self], move |b| f(b[0]))
     }
 }
 
@@ -427,4 +393,218 @@ where
         .map(|s| present.iter().position(|p| p == s).expect("present"))
         .collect();
     BlockArray::wrap(squeezed).permuted_axes(&perm)
+}
+
+type GufuncFn<T> =
+    Arc<dyn Fn(&[&ArrayD<T>]) -> std::result::Result<Value, TaskError> + Send + Sync>;
+
+/// One task per block of the loop axes: the inputs' blocks there (whole along their core
+/// axes) through the user's function.
+struct GufuncNode<T> {
+    meta: Meta,
+    inputs: Vec<Arc<dyn Node>>,
+    loop_nd: usize,
+    core_nd: Vec<usize>,
+    f: GufuncFn<T>,
+}
+
+impl<T: Element> Node for GufuncNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        self.inputs.clone()
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let deps = self
+            .core_nd
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let mut b = BlockIndex::from_slice(&index[..self.loop_nd]);
+                b.extend(std::iter::repeat_n(0, c));
+                (i, b)
+            })
+            .collect();
+        let f = self.f.clone();
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| {
+                let blocks = v
+                    .iter()
+                    .map(|b| block_ref::<T>(b))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                f(&blocks)
+            }),
+        }
+    }
+}
+
+/// A generalized ufunc (dask's `apply_gufunc`, NumPy's gufunc signatures) over several
+/// arrays, one output: `signature` names each input's core dimensions and the output's, as
+/// `"(i),(i)->()"` or `"(m,n),(n,p)->(m,p)"`. Each input's last axes are its core dimensions
+/// (rechunked to single blocks); the leading loop axes broadcast together (NumPy's rules)
+/// and are chunked alike. `f` gets one block per input, of shape `(loop…, core…)`, and returns
+/// the output block `(loop…, core out…)`. A core dimension named in several places must have
+/// one length; output core dimensions not among the inputs' take theirs from `sizes`. Keys
+/// as for [`blockwise`](crate::blockwise).
+///
+/// ```
+/// use blockarray::{BlockArray, apply_gufunc};
+/// let a = BlockArray::arange(0.0f64, 12.0, 1.0, 5)?.reshape(&[3, 4])?;
+/// let b = BlockArray::arange(0.0f64, 4.0, 1.0, 2)?;
+/// // Row-wise inner products of a with the vector b (loop axes broadcast: (3,) with ()).
+/// let d = apply_gufunc("inner", "(i),(i)->()", &[], &[&a, &b], |x| {
+///     Ok((x[0] * x[1]).sum_axis(ndarray::Axis(x[0].ndim() - 1)))
+/// })?;
+/// assert_eq!(d.compute()?, ndarray::array![14.0, 38.0, 62.0].into_dyn());
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn apply_gufunc<T, U, F>(
+    name: impl Into<OpName>,
+    signature: &str,
+    sizes: &[(&str, usize)],
+    inputs: &[&BlockArray<T>],
+    f: F,
+) -> Result<BlockArray<U>>
+where
+    T: Element,
+    U: Element,
+    F: Fn(&[&ArrayD<T>]) -> std::result::Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
+{
+    let (ins, out) = signature.split_once("->").ok_or_else(|| {
+        Error::shape(format!("apply_gufunc: signature '{signature}' has no '->'"))
+    })?;
+    if out.matches('(').count() > 1 {
+        return Err(Error::unsupported(format!(
+            "apply_gufunc: signature '{signature}': only one output term is supported"
+        )));
+    }
+    // Terms of the inputs: split at the commas between parentheses.
+    let mut terms = Vec::new();
+    let mut depth = 0i32;
+    let mut from = 0;
+    for (i, c) in ins.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&ins[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&ins[from..]);
+    if terms.len() != inputs.len() {
+        return Err(Error::shape(format!(
+            "apply_gufunc: signature '{signature}' has {} input terms for {} arrays",
+            terms.len(),
+            inputs.len()
+        )));
+    }
+    let cores = terms
+        .iter()
+        .map(|t| parse_core(t, signature))
+        .collect::<Result<Vec<_>>>()?;
+    let core_out = parse_core(out, signature)?;
+    let mut len_of: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut loop_shape: Vec<usize> = Vec::new();
+    for (k, (x, core)) in inputs.iter().zip(&cores).enumerate() {
+        x.chunks().require_known("apply_gufunc")?;
+        if core.len() > x.ndim() {
+            return Err(Error::shape(format!(
+                "apply_gufunc: signature '{signature}': input {k} has {} core dimensions but shape {:?}",
+                core.len(),
+                x.shape()
+            )));
+        }
+        let lnd = x.ndim() - core.len();
+        for (d, &n) in core.iter().zip(&x.shape()[lnd..]) {
+            match len_of.insert(d.clone(), n) {
+                Some(m) if m != n => {
+                    return Err(Error::shape(format!(
+                        "apply_gufunc: signature '{signature}': core dimension '{d}' has length {m} and {n} (input {k}, shape {:?})",
+                        x.shape()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        loop_shape = crate::broadcast_shapes(&loop_shape, &x.shape()[..lnd]).map_err(|e| {
+            e.context(format!(
+                "apply_gufunc: the loop axes of input {k} do not broadcast"
+            ))
+        })?;
+    }
+    let out_core: Vec<usize> = core_out
+        .iter()
+        .map(|d| {
+            len_of
+                .get(d)
+                .copied()
+                .or_else(|| sizes.iter().find(|(s, _)| s == d).map(|&(_, l)| l))
+                .ok_or_else(|| {
+                    Error::shape(format!(
+                        "apply_gufunc: signature '{signature}': give the length of output core dimension '{d}' in sizes"
+                    ))
+                })
+        })
+        .collect::<Result<_>>()?;
+    let loop_nd = loop_shape.len();
+    // Every input over the common loop shape, then common loop chunks.
+    let full = inputs
+        .iter()
+        .zip(&cores)
+        .map(|(x, core)| {
+            let mut shape = loop_shape.clone();
+            shape.extend_from_slice(&x.shape()[x.ndim() - core.len()..]);
+            x.broadcast_to(&shape)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut loop_chunks: Vec<Vec<usize>> = full[0].chunks().axes()[..loop_nd].to_vec();
+    for x in &full[1..] {
+        for (k, c) in loop_chunks.iter_mut().enumerate() {
+            *c = crate::unify_axis(c, x.chunks().axis(k))?;
+        }
+    }
+    let nodes = full
+        .iter()
+        .map(|x| {
+            let mut axes = loop_chunks.clone();
+            axes.extend(x.shape()[loop_nd..].iter().map(|&n| vec![n]));
+            Ok(x.rechunk(ChunkSpec::Explicit(axes))?.node)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out_axes = loop_chunks;
+    out_axes.extend(out_core.iter().map(|&n| vec![n]));
+    let chunks = crate::Chunks::from_blocks(out_axes)?;
+    let op = with_params(name.into(), "apply_gufunc", &(signature, sizes.to_vec()));
+    let refs: Vec<&Arc<dyn Node>> = nodes.iter().collect();
+    let mut t = token_of(&refs);
+    t.write(&op).write_str(std::any::type_name::<F>());
+    let meta = Meta::new::<U>(op.name(), t, chunks);
+    let label = format!("apply_gufunc {}", op.name());
+    let nout = loop_nd + out_core.len();
+    let func: GufuncFn<T> = Arc::new(move |blocks: &[&ArrayD<T>]| {
+        let r = f(blocks)?;
+        // Loop lengths from the first block, core lengths as declared.
+        let mut want: Vec<usize> = blocks[0].shape()[..loop_nd].to_vec();
+        want.extend_from_slice(&out_core);
+        if r.ndim() != nout || r.shape() != want.as_slice() {
+            return Err(format!(
+                "{label}: a block came back with shape {:?}, but the declared output gives {want:?}",
+                r.shape()
+            )
+            .into());
+        }
+        Ok(block_value(r))
+    });
+    Ok(BlockArray::wrap(Arc::new(GufuncNode::<T> {
+        meta,
+        inputs: nodes,
+        loop_nd,
+        core_nd: cores.iter().map(Vec::len).collect(),
+        f: func,
+    })))
 }
