@@ -230,7 +230,17 @@ proptest! {
         let mut target = extra.clone();
         target.extend_from_slice(&shape);
         let want = d.broadcast(IxDyn(&target)).unwrap().to_owned();
-        prop_assert_eq!(x.broadcast_to(&target).unwrap().compute_with(&*s).unwrap(), want.clone());
+        let bx = x.broadcast_to(&target).unwrap();
+        prop_assert_eq!(bx.compute_with(&*s).unwrap(), want.clone());
+        // Slices of a broadcast are pushed into its input.
+        if !target.is_empty() {
+            let a = target.len() - 1;
+            let n = target[a];
+            let sl = bx.slice(vec![blockarray::SliceArg::Ellipsis, blockarray::SliceArg::range(n / 3.., 2)]).unwrap();
+            let w = want.slice_axis(Axis(a), ndarray::Slice::new((n / 3) as isize, None, 2)).to_owned();
+            prop_assert_eq!(sl.compute_with(&*s).unwrap(), w);
+            prop_assert!(!sl.operations_dot().contains("getitem-"));
+        }
         let other = BlockArray::<f64>::zeros(&target, 2).unwrap();
         let both = broadcast_arrays(&[&x, &other]).unwrap();
         prop_assert_eq!(both[0].compute_with(&*s).unwrap(), want);

@@ -81,6 +81,27 @@ impl<T: Element> Node for BroadcastNode<T> {
             }),
         }
     }
+    fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
+        // Slice the input along the axes it keeps (a stretched axis keeps its one element),
+        // then broadcast that to the sliced shape: only the selected elements are made.
+        Some((|| {
+            let inner: Vec<NormSlice> = self
+                .stretched
+                .iter()
+                .enumerate()
+                .map(|(j, &st)| {
+                    if st {
+                        NormSlice::full(1)
+                    } else {
+                        slices[j + self.off]
+                    }
+                })
+                .collect();
+            let input = BlockArray::<T>::wrap(slice_node(&self.input, &inner)?);
+            let (chunks, _) = crate::ops::slicing::plan_slices(&self.meta.chunks, slices)?;
+            Ok(broadcast_in(&input, chunks)?.node)
+        })())
+    }
 }
 
 /// `x` broadcast to `chunks.shape()` in exactly `chunks` (the caller checked the shapes).
