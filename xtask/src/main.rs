@@ -49,6 +49,7 @@ const DEMOS: &[(&str, &str, &[&str])] = &[
     ),
     ("blockarray", "random_sampling", &[]),
     ("blockarray", "mean_filter", &["2000"]),
+    ("blockarray", "numpy_shapes", &[]),
     ("blockarray", "profile_xxt", &[]),
     ("blockarray", "dashboard", &["--short"]),
     ("blockarray-hdf5", "blocked_sum", &[]),

@@ -82,11 +82,14 @@ pub use expr::visualize::MAX_DRAWN_TASKS;
 pub use ext::*;
 pub use ops::blockwise::{BlockInfo, blockwise};
 pub use ops::contract::{CONTRACT_GROUP, MatMul, tensordot};
+pub use ops::einsum::{einsum, outer};
 pub use ops::elementwise::{Operand, where_};
+pub use ops::map_axes::{apply_gufunc, blockwise_axes};
 pub use ops::mask::extract;
 pub use ops::overlap::{
     Boundaries, Boundary, Depth, MapOverlap, map_overlap, overlap, trim_internal,
 };
+pub use ops::pad::PadMode;
 pub use ops::reduce::{ArgExt, DEFAULT_FANIN, Fold, MomentKind, Moments, reduce};
 pub use ops::select::SortKey;
 pub use ops::select::quantile::{
@@ -95,6 +98,7 @@ pub use ops::select::quantile::{
 pub use ops::select::sort::{SORT_MEMORY, SortOptions, argpartition, argsort, partition, sort};
 pub use ops::select::topk::{argtopk, topk};
 pub use ops::shape::{concatenate, stack};
+pub use ops::shape_more::{broadcast_arrays, indices, meshgrid};
 pub use ops::values::{
     Bins, Side, Unique, UniqueOptions, bincount, bincount_weighted, digitize, histogram,
     histogramdd, searchsorted, where_indices,

@@ -1266,7 +1266,10 @@ fn contraction_and_blockwise_bad_input() {
         ErrorKind::Axis
     );
     let cube = BlockArray::<f64>::ones(&[2, 2, 2], 1).unwrap();
-    assert_eq!(kind(cube.matmul(&cube)), ErrorKind::Unsupported);
+    // Stacks of matrices multiply (batched matmul, tests/shape_ops.rs); a 0-d operand does not.
+    assert!(cube.matmul(&cube).is_ok());
+    let scalar = BlockArray::<f64>::ones(&[], 1).unwrap();
+    assert_eq!(kind(cube.matmul(&scalar)), ErrorKind::Shape);
     // map_blocks: wrong number of declared blocks, then a block of the wrong shape.
     let wrong = blockarray::ChunkSpec::Explicit(vec![vec![4], vec![3, 3]]);
     assert_eq!(

@@ -438,9 +438,10 @@ pub fn tensordot<T: MatMul>(
 }
 
 impl<T: MatMul> BlockArray<T> {
-    /// Matrix product for 1-d and 2-d operands (`numpy.matmul` / `@`): 2-d × 2-d is a
-    /// matrix product, a 1-d operand is treated as a row (left) or column (right) vector and
-    /// that axis is dropped from the result.
+    /// Matrix product (`numpy.matmul` / `@`): 2-d × 2-d is a matrix product, a 1-d operand
+    /// is treated as a row (left) or column (right) vector and that axis is dropped from the
+    /// result; operands of more axes are stacks of matrices whose leading (batch) axes
+    /// broadcast, computed as [`einsum`](crate::einsum)`("...ij,...jk->...ik")`.
     ///
     /// ```
     /// let x = blockarray::random::Rng::new(0).random::<f64>(&[60, 40], [25, 15])?;
@@ -454,9 +455,7 @@ impl<T: MatMul> BlockArray<T> {
     pub fn matmul(&self, other: &BlockArray<T>) -> Result<BlockArray<T>> {
         match (self.ndim(), other.ndim()) {
             (1 | 2, 1 | 2) => tensordot(self, other, &[self.ndim() - 1], &[0]),
-            (a, b) => Err(Error::unsupported(format!(
-                "matmul of {a}-d and {b}-d arrays: only 1-d and 2-d operands are supported (use tensordot)"
-            ))),
+            _ => crate::ops::einsum::matmul_nd(self, other),
         }
     }
 

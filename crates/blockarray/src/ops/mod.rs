@@ -3,17 +3,26 @@
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`mask`] value-dependent shapes
 //! (boolean masks, `nonzero`), [`blockwise`] user functions over blocks, [`overlap`] blocks
 //! extended by their neighbours' margins (`map_overlap`), [`select`] top-k, exact quantiles,
-//! sorting and partitioning, [`values`] unique, histograms, bincount, searchsorted, [`ufuncs`] the rest of NumPy's ufuncs, [`bitwise`] `& | ^ ! << >>`.
+//! sorting and partitioning, [`values`] unique, histograms, bincount, searchsorted, [`ufuncs`]
+//! the rest of NumPy's ufuncs, [`bitwise`] `& | ^ ! << >>`; [`shape_more`] NumPy's other shape ops and creation (flip, roll,
+//! tile, repeat, split, broadcast_to, tril/triu, meshgrid, …), [`pad`] `numpy.pad`, [`points`]
+//! point-wise and orthogonal indexing and diagonals, [`einsum`] Einstein summation, `outer` and
+//! batched matmul, [`map_axes`] block maps that drop or add axes and `apply_along_axis`.
 
 pub mod bitwise;
 pub mod blockwise;
 pub mod contract;
+pub mod einsum;
 pub mod elementwise;
+pub mod map_axes;
 pub mod mask;
 pub mod overlap;
+pub mod pad;
+pub mod points;
 pub mod reduce;
 pub mod select;
 pub mod shape;
+pub mod shape_more;
 pub mod slicing;
 pub mod ufuncs;
 pub mod values;

@@ -91,6 +91,15 @@ impl Node for SliceNode {
         vec![self.input.clone()]
     }
     fn block(&self, index: &[usize]) -> BlockTask {
+        let kit = self.meta.kit;
+        if self.plans.iter().any(|p| p.pieces.is_empty()) {
+            // An empty slice: its one (empty) block reads nothing.
+            let shape = self.meta.chunks.block_shape(index);
+            return BlockTask {
+                deps: Vec::new(),
+                func: Arc::new(move |_: &[Value]| kit.assemble(&shape, &[])),
+            };
+        }
         let mut src = BlockIndex::new();
         let mut info = Vec::with_capacity(index.len());
         let mut whole = true;
@@ -101,7 +110,6 @@ impl Node for SliceNode {
             whole &= piece.slice == NormSlice::full(block_len);
             info.push(nd_slice(&piece.slice, 0));
         }
-        let kit = self.meta.kit;
         BlockTask {
             deps: vec![(0, src)],
             func: Arc::new(move |v: &[Value]| {

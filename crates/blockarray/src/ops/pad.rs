@@ -1,0 +1,237 @@
+//! `pad` (`numpy.pad`): an array extended along each axis by a constant, its edge values, its
+//! mirror images or its other end.
+//!
+//! # Design notes
+//!
+//! Axes are padded one after the other, each new axis padding the previous ones' margins too
+//! (which is what NumPy's result is). Along one axis the result is the concatenation of a
+//! left margin, the array, and a right margin. A constant margin is a `full` array; every
+//! other mode's margin is a `take` of positions of the array along the axis — `edge` repeats
+//! the end position, `wrap` counts modulo the length, `reflect` and `symmetric` follow the
+//! triangle wave of period `2(n - 1)` (edge not repeated) or `2n` (repeated). Margins wider
+//! than the array thus continue periodically, as NumPy (≥ 1.25) pads them. The index lists
+//! are as long as the margins, never as the array; the tasks read only the blocks near each
+//! end (or, for wide margins, the blocks the periodic positions touch).
+
+use crate::ops::shape_more::cut;
+use crate::{BlockArray, ChunkSpec, Element, Error, Result, concatenate};
+
+/// How [`BlockArray::pad`] fills the margins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PadMode<T> {
+    /// The given value (`mode='constant'`).
+    Constant(T),
+    /// The edge value repeated (`mode='edge'`).
+    Edge,
+    /// The mirror image without repeating the edge: `3 2 | 1 2 3 | 2 1` (`mode='reflect'`).
+    Reflect,
+    /// The mirror image repeating the edge: `2 1 | 1 2 3 | 3 2` (`mode='symmetric'`).
+    Symmetric,
+    /// The other end of the array: `2 3 | 1 2 3 | 1 2` (`mode='wrap'`).
+    Wrap,
+}
+
+impl<T> PadMode<T> {
+    fn name(&self) -> &'static str {
+        match self {
+            PadMode::Constant(_) => "constant",
+            PadMode::Edge => "edge",
+            PadMode::Reflect => "reflect",
+            PadMode::Symmetric => "symmetric",
+            PadMode::Wrap => "wrap",
+        }
+    }
+
+    /// The source position of padded position `p` (relative to the array's start, so
+    /// negative on the left) along an axis of length `n > 0`.
+    fn source(&self, p: i128, n: i128) -> i128 {
+        match self {
+            PadMode::Constant(_) => unreachable!("constant margins are not taken"),
+            PadMode::Edge => p.clamp(0, n - 1),
+            PadMode::Wrap => p.rem_euclid(n),
+            // NumPy extends a single element by itself in reflect mode.
+            PadMode::Reflect if n == 1 => 0,
+            PadMode::Reflect => {
+                let q = p.rem_euclid(2 * (n - 1));
+                if q >= n { 2 * (n - 1) - q } else { q }
+            }
+            PadMode::Symmetric => {
+                let q = p.rem_euclid(2 * n);
+                if q >= n { 2 * n - 1 - q } else { q }
+            }
+        }
+    }
+}
+
+impl<T: Element> BlockArray<T> {
+    /// The array padded (`numpy.pad`): `widths[i] = (before, after)` elements added along
+    /// axis `i`, or one pair for every axis; filled as `mode` says. Modes other than
+    /// `Constant` need non-empty axes where they pad.
+    ///
+    /// ```
+    /// use blockarray::{BlockArray, PadMode};
+    /// let x = BlockArray::arange(1i64, 4, 1, 2)?;
+    /// let p = |m| -> blockarray::Result<Vec<i64>> {
+    ///     Ok(x.pad(&[(2, 2)], m)?.compute()?.into_raw_vec_and_offset().0)
+    /// };
+    /// assert_eq!(p(PadMode::Constant(0))?, vec![0, 0, 1, 2, 3, 0, 0]);
+    /// assert_eq!(p(PadMode::Edge)?, vec![1, 1, 1, 2, 3, 3, 3]);
+    /// assert_eq!(p(PadMode::Reflect)?, vec![3, 2, 1, 2, 3, 2, 1]);
+    /// assert_eq!(p(PadMode::Symmetric)?, vec![2, 1, 1, 2, 3, 3, 2]);
+    /// assert_eq!(p(PadMode::Wrap)?, vec![2, 3, 1, 2, 3, 1, 2]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn pad(&self, widths: &[(usize, usize)], mode: PadMode<T>) -> Result<BlockArray<T>> {
+        self.chunks().require_known("pad")?;
+        let nd = self.ndim();
+        if widths.len() != nd && widths.len() != 1 {
+            return Err(Error::shape(format!(
+                "pad: {} width pairs for an array of shape {:?} (give 1 or {nd})",
+                widths.len(),
+                self.shape()
+            )));
+        }
+        let mut out = self.clone();
+        for axis in 0..nd {
+            let (before, after) = widths[if widths.len() == 1 { 0 } else { axis }];
+            if before == 0 && after == 0 {
+                continue;
+            }
+            let n = out.shape()[axis];
+            check_widths(n, before, after, axis)?;
+            let mut parts = Vec::with_capacity(3);
+            match mode {
+                PadMode::Constant(v) => {
+                    for w in [before, after] {
+                        let mut shape = out.shape().to_vec();
+                        shape[axis] = w;
+                        // The margin in the array's chunks across, in one block-sized
+                        // piece after another along the axis.
+                        let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
+                        let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
+                        chunks[axis] = cut(w, step);
+                        parts.push(BlockArray::full(&shape, v, ChunkSpec::Explicit(chunks))?);
+                    }
+                }
+                _ => {
+                    if n == 0 {
+                        return Err(Error::shape(format!(
+                            "pad: cannot extend the empty axis {axis} (shape {:?}) in mode {}",
+                            out.shape(),
+                            mode.name()
+                        )));
+                    }
+                    let (n128, b128) = (n as i128, before as i128);
+                    let left: Vec<isize> =
+                        (-b128..0).map(|p| mode.source(p, n128) as isize).collect();
+                    let right: Vec<isize> = (n128..n128 + after as i128)
+                        .map(|p| mode.source(p, n128) as isize)
+                        .collect();
+                    parts.push(out.take(&left, axis)?);
+                    parts.push(out.take(&right, axis)?);
+                }
+            }
+            let (l, r) = (&parts[0], &parts[1]);
+            let middle = out.clone();
+            let pieces: Vec<&BlockArray<T>> = [(before, l), (usize::MAX, &middle), (after, r)]
+                .into_iter()
+                .filter(|(w, _)| *w > 0)
+                .map(|(_, a)| a)
+                .collect();
+            out = concatenate(&pieces, axis)?;
+        }
+        Ok(out)
+    }
+}
+
+impl<T: crate::Float> BlockArray<T> {
+    /// `numpy.pad(x, widths, mode='linear_ramp', end_values=ends)`: each margin ramps
+    /// linearly from its end value at the outer edge towards the array's edge value (NumPy's
+    /// `linspace(end, edge, width, endpoint=False)`, reversed on the right). `widths` and
+    /// `ends` hold one pair per axis or one pair for all. Axes are padded in order, as NumPy
+    /// does; each margin is the edge (a `take`) combined with a ramp of positions.
+    ///
+    /// ```
+    /// let x = blockarray::BlockArray::from_array(ndarray::array![1.0, 2.0, 3.0, 4.0, 5.0], 2)?;
+    /// let p = x.pad_linear_ramp(&[(2, 3)], &[(5.0, -4.0)])?.compute()?;
+    /// assert_eq!(p.into_raw_vec_and_offset().0, vec![5.0, 3.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.0, -1.0, -4.0]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
+    pub fn pad_linear_ramp(
+        &self,
+        widths: &[(usize, usize)],
+        ends: &[(T, T)],
+    ) -> Result<BlockArray<T>> {
+        self.chunks().require_known("pad")?;
+        let nd = self.ndim();
+        for (what, len) in [("width", widths.len()), ("end value", ends.len())] {
+            if len != nd && len != 1 {
+                return Err(Error::shape(format!(
+                    "pad: {len} {what} pairs for an array of shape {:?} (give 1 or {nd})",
+                    self.shape()
+                )));
+            }
+        }
+        let mut out = self.clone();
+        for axis in 0..nd {
+            let (before, after) = widths[if widths.len() == 1 { 0 } else { axis }];
+            let (end_l, end_r) = ends[if ends.len() == 1 { 0 } else { axis }];
+            if before == 0 && after == 0 {
+                continue;
+            }
+            let n = out.shape()[axis];
+            check_widths(n, before, after, axis)?;
+            if n == 0 {
+                return Err(Error::shape(format!(
+                    "pad: cannot extend the empty axis {axis} (shape {:?}) in mode linear_ramp",
+                    out.shape()
+                )));
+            }
+            let ramp =
+                |w: usize, edge_at: usize, end: T, reversed: bool| -> Result<BlockArray<T>> {
+                    let edge = out.take(&vec![edge_at as isize; w], axis)?;
+                    let step = edge.chunks().axis(axis).to_vec();
+                    let mut r = BlockArray::arange(
+                        T::zero(),
+                        T::from_f64(w as f64),
+                        T::one(),
+                        ChunkSpec::Explicit(vec![step]),
+                    )?;
+                    if reversed {
+                        r = r.flip(None)?;
+                    }
+                    let others: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
+                    let r = r.expand_dims(&others)?;
+                    let wf = T::from_f64(w as f64);
+                    let name = crate::OpName::pure("linear-ramp", &(end.as_f64(), w));
+                    edge.zip_map(&r, name, move |e: T, i: T| i * ((e - end) / wf) + end)
+                };
+            let mut pieces = Vec::with_capacity(3);
+            if before > 0 {
+                pieces.push(ramp(before, 0, end_l, false)?);
+            }
+            pieces.push(out.clone());
+            if after > 0 {
+                pieces.push(ramp(after, n - 1, end_r, true)?);
+            }
+            let refs: Vec<&BlockArray<T>> = pieces.iter().collect();
+            out = concatenate(&refs, axis)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Margins whose total length fits (they are laid out as blocks and index lists).
+fn check_widths(n: usize, before: usize, after: usize, axis: usize) -> Result<()> {
+    let fits = n
+        .checked_add(before)
+        .and_then(|v| v.checked_add(after))
+        .is_some_and(|v| v <= isize::MAX as usize);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "pad: widths ({before}, {after}) on axis {axis} of length {n} overflow"
+        )))
+    }
+}
