@@ -30,6 +30,11 @@ impl WireElement for f64 {}
 impl WireElement for i32 {}
 impl WireElement for i64 {}
 impl WireElement for u8 {}
+impl WireElement for i8 {}
+impl WireElement for i16 {}
+impl WireElement for u16 {}
+impl WireElement for u32 {}
+impl WireElement for u64 {}
 impl WireElement for Complex<f32> {}
 impl WireElement for Complex<f64> {}
 impl WireElement for bool {
@@ -118,6 +123,11 @@ pub(crate) fn register() {
         register_blocks::<i32>();
         register_blocks::<i64>();
         register_blocks::<u8>();
+        register_blocks::<i8>();
+        register_blocks::<i16>();
+        register_blocks::<u16>();
+        register_blocks::<u32>();
+        register_blocks::<u64>();
         register_blocks::<bool>();
         register_blocks::<Complex<f32>>();
         register_blocks::<Complex<f64>>();
@@ -158,6 +168,11 @@ mod tests {
         assert_eq!(round_trip(f.mapv(|v| v as i32)), f.mapv(|v| v as i32));
         assert_eq!(round_trip(f.mapv(|v| v as i64)), f.mapv(|v| v as i64));
         assert_eq!(round_trip(f.mapv(|v| v as u8)), f.mapv(|v| v as u8));
+        assert_eq!(round_trip(f.mapv(|v| v as i8)), f.mapv(|v| v as i8));
+        assert_eq!(round_trip(f.mapv(|v| v as i16)), f.mapv(|v| v as i16));
+        assert_eq!(round_trip(f.mapv(|v| v as u16)), f.mapv(|v| v as u16));
+        assert_eq!(round_trip(f.mapv(|v| v as u32)), f.mapv(|v| v as u32));
+        assert_eq!(round_trip(f.mapv(|v| v as u64)), f.mapv(|v| v as u64));
         assert_eq!(round_trip(f.mapv(|v| v > 0.0)), f.mapv(|v| v > 0.0));
         let c = f.mapv(|v| Complex::new(v, -v));
         assert_eq!(round_trip(c.clone()), c);

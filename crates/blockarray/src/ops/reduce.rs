@@ -546,6 +546,11 @@ pub(crate) fn register_wire() {
     register_arg_partial::<i32>();
     register_arg_partial::<i64>();
     register_arg_partial::<u8>();
+    register_arg_partial::<i8>();
+    register_arg_partial::<i16>();
+    register_arg_partial::<u16>();
+    register_arg_partial::<u32>();
+    register_arg_partial::<u64>();
 }
 
 impl<T: Real> ArgExt<T> {

@@ -1628,6 +1628,11 @@ pub(crate) fn register_wire() {
     register_partials::<i32>();
     register_partials::<i64>();
     register_partials::<u8>();
+    register_partials::<i8>();
+    register_partials::<i16>();
+    register_partials::<u16>();
+    register_partials::<u32>();
+    register_partials::<u64>();
     dag_core::wire::register::<MinMax>(
         |(n, mm), out| {
             put_u64(out, *n as u64);
