@@ -423,3 +423,36 @@ fn empty_other_axes_give_empty_results() {
         &[0, 1]
     );
 }
+
+#[test]
+fn sorting_and_topk_of_every_integer_type() {
+    fn check<T: blockarray::SortKey + blockarray::CastTo<f64>>(vals: Vec<T>) {
+        let n = vals.len();
+        let x = BlockArray::from_array(
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), vals.clone()).unwrap(),
+            3,
+        )
+        .unwrap();
+        let mut want = vals.clone();
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let got = blockarray::sort(&x, 0)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0;
+        assert_eq!(got, want);
+        let top = blockarray::topk(&x, 2, 0)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0;
+        assert_eq!(top, vec![want[n - 1], want[n - 2]]);
+    }
+    check(vec![5i8, -128, 127, 0, -1, 3, 3]);
+    check(vec![-300i16, 7, i16::MAX, i16::MIN, 0, 2]);
+    check(vec![40_000u16, 0, 1, u16::MAX, 7]);
+    check(vec![u32::MAX, 0, 1 << 31, 9, 8]);
+    check(vec![u64::MAX, 0, 1 << 63, 12, 11, 1]);
+}

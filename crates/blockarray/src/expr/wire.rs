@@ -110,6 +110,26 @@ pub(crate) fn get_block<T: WireElement>(r: &mut Reader<'_>) -> Result<ArrayD<T>,
     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| e.to_string())
 }
 
+/// A run of values as a 1-d block.
+pub(crate) fn put_vec<T: WireElement>(v: &[T], out: &mut Vec<u8>) {
+    put_block(
+        &ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).expect("1-d"),
+        out,
+    );
+}
+
+/// A run of values written by [`put_vec`].
+pub(crate) fn get_vec<T: WireElement>(r: &mut Reader<'_>) -> std::result::Result<Vec<T>, String> {
+    let b = get_block::<T>(r)?;
+    if b.ndim() != 1 {
+        return Err(format!(
+            "expected a 1-d run of values, got {} axes",
+            b.ndim()
+        ));
+    }
+    Ok(b.into_raw_vec_and_offset().0)
+}
+
 fn register_blocks<T: WireElement>() {
     dag_core::wire::register::<ArrayD<T>>(put_block::<T>, get_block::<T>);
 }
@@ -133,6 +153,7 @@ pub(crate) fn register() {
         register_blocks::<Complex<f64>>();
         crate::ops::reduce::register_wire();
         crate::ops::values::register_wire();
+        crate::ops::select::register_wire();
     });
 }
 

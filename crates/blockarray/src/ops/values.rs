@@ -34,11 +34,11 @@
 //! edges, ranges, flags, minlength).
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
-use crate::expr::wire::{WireElement, get_block, put_block};
+use crate::expr::wire::{WireElement, get_vec, put_vec};
 use crate::ops::select::quantile::HOLD_BYTES;
 use crate::ops::shape::rechunk_direct;
 use crate::{BlockArray, Chunks, DEFAULT_FANIN, Element, Error, Real, Result};
-use dag_core::wire::{Reader, put_u64};
+use dag_core::wire::put_u64;
 use dag_core::{BlockIndex, TaskError, Tokenizer, Value};
 use ndarray::{ArrayD, IxDyn};
 use std::cmp::Ordering;
@@ -1583,24 +1583,6 @@ impl<T: Real> BlockArray<T> {
 // ---------------------------------------------------------------------------------------------
 // Partials on the wire (distributed runs)
 // ---------------------------------------------------------------------------------------------
-
-fn put_vec<T: WireElement>(v: &[T], out: &mut Vec<u8>) {
-    put_block(
-        &ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).expect("1-d"),
-        out,
-    );
-}
-
-fn get_vec<T: WireElement>(r: &mut Reader<'_>) -> std::result::Result<Vec<T>, String> {
-    let b = get_block::<T>(r)?;
-    if b.ndim() != 1 {
-        return Err(format!(
-            "expected a 1-d run of values, got {} axes",
-            b.ndim()
-        ));
-    }
-    Ok(b.into_raw_vec_and_offset().0)
-}
 
 fn register_partials<T: WireElement + Real>() {
     dag_core::wire::register::<Vec<T>>(|v, out| put_vec(v, out), get_vec::<T>);

@@ -28,8 +28,8 @@ use crate::element::{Float, Real};
 /// assert_eq!(f64::from_key(2.5f64.key()), 2.5);
 /// ```
 pub trait SortKey: Real {
-    /// How many of the key's bits (from the top) can differ: 64 for `f64` and `i64`, 32 for
-    /// `f32` and `i32`, 8 for `u8`.
+    /// How many of the key's bits (from the top) can differ: the type's width (64 for `f64`,
+    /// `i64` and `u64`, 32 for `f32`, `i32` and `u32`, …).
     const KEY_BITS: u32;
     /// The type quantiles of this type are computed in (NumPy: `float32` for `float32`,
     /// `float64` otherwise).
@@ -146,6 +146,63 @@ impl SortKey for u8 {
     }
 }
 
+/// Register the partials of the selections with [`dag_core::wire`] (distributed runs).
+pub(crate) fn register_wire() {
+    topk::register_wire::<f32>();
+    topk::register_wire::<f64>();
+    topk::register_wire::<i8>();
+    topk::register_wire::<i16>();
+    topk::register_wire::<i32>();
+    topk::register_wire::<i64>();
+    topk::register_wire::<u8>();
+    topk::register_wire::<u16>();
+    topk::register_wire::<u32>();
+    topk::register_wire::<u64>();
+    quantile::register_wire();
+}
+
+/// The other signed integers: the sign bit flipped, the key in the top bits.
+macro_rules! signed_key {
+    ($($t:ty => $u:ty),*) => {$(
+        impl SortKey for $t {
+            const KEY_BITS: u32 = <$t>::BITS;
+            type Quantile = f64;
+            #[inline]
+            fn key(self) -> u64 {
+                u64::from((self as $u) ^ (1 << (<$t>::BITS - 1))) << (64 - <$t>::BITS)
+            }
+            fn from_key(key: u64) -> $t {
+                (((key >> (64 - <$t>::BITS)) as $u) ^ (1 << (<$t>::BITS - 1))) as $t
+            }
+            fn to_quantile(self) -> f64 {
+                f64::from(self)
+            }
+        }
+    )*};
+}
+signed_key!(i8 => u8, i16 => u16);
+
+/// The other unsigned integers: the value in the top bits.
+macro_rules! unsigned_key {
+    ($($t:ty),*) => {$(
+        impl SortKey for $t {
+            const KEY_BITS: u32 = <$t>::BITS;
+            type Quantile = f64;
+            #[inline]
+            fn key(self) -> u64 {
+                u64::from(self) << (64 - <$t>::BITS)
+            }
+            fn from_key(key: u64) -> $t {
+                (key >> (64 - <$t>::BITS)) as $t
+            }
+            fn to_quantile(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+unsigned_key!(u16, u32, u64);
+
 /// The block with `axis` moved last, in standard layout (borrowed when it already is): its rows
 /// are the lanes along `axis`, in the C order of the other axes.
 pub(crate) fn axis_last<T: Clone>(
@@ -191,4 +248,27 @@ pub(crate) fn axis_back<T: Clone>(
     a.permuted_axes(ndarray::IxDyn(&perm))
         .as_standard_layout()
         .into_owned()
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::SortKey;
+
+    fn check<T: SortKey>(vals: &[T]) {
+        for w in vals.windows(2) {
+            assert!(w[0].key() < w[1].key(), "{:?} < {:?}", w[0], w[1]);
+        }
+        for &v in vals {
+            assert_eq!(T::from_key(v.key()), v);
+        }
+    }
+
+    #[test]
+    fn integer_keys_keep_order_and_round_trip() {
+        check(&[i8::MIN, -1, 0, 1, i8::MAX]);
+        check(&[i16::MIN, -300, -1, 0, 7, i16::MAX]);
+        check(&[0u16, 1, 40_000, u16::MAX]);
+        check(&[0u32, 5, 1 << 31, u32::MAX]);
+        check(&[0u64, 1, 1 << 63, u64::MAX]);
+    }
 }

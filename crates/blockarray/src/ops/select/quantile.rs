@@ -1284,6 +1284,37 @@ pub fn nanmedian<T: SortKey>(
     x.nanmedian(axes, keepdims)
 }
 
+/// Register a quantile pass's counts with [`dag_core::wire`] (distributed runs).
+pub(crate) fn register_wire() {
+    use crate::expr::wire::{get_vec, put_vec};
+    fn put_runs(runs: &[Vec<u64>], out: &mut Vec<u8>) {
+        dag_core::wire::put_u64(out, runs.len() as u64);
+        for v in runs {
+            put_vec(v, out);
+        }
+    }
+    fn get_runs(r: &mut dag_core::wire::Reader<'_>) -> std::result::Result<Vec<Vec<u64>>, String> {
+        let n = r.u64()? as usize;
+        (0..n).map(|_| get_vec(r)).collect()
+    }
+    dag_core::wire::register::<PassPartial>(
+        |p, out| {
+            dag_core::wire::put_u64(out, p.valid);
+            dag_core::wire::put_u64(out, p.nans);
+            put_runs(&p.hist, out);
+            put_runs(&p.keys, out);
+        },
+        |r| {
+            Ok(PassPartial {
+                valid: r.u64()?,
+                nans: r.u64()?,
+                hist: get_runs(r)?,
+                keys: get_runs(r)?,
+            })
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

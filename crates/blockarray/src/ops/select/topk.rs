@@ -359,3 +359,34 @@ pub fn topk<T: SortKey>(x: &BlockArray<T>, k: isize, axis: usize) -> Result<Bloc
 pub fn argtopk<T: SortKey>(x: &BlockArray<T>, k: isize, axis: usize) -> Result<BlockArray<i64>> {
     x.argtopk(k, axis)
 }
+
+/// Register the candidates of a top-k of `T` with [`dag_core::wire`] (distributed runs).
+pub(crate) fn register_wire<T: SortKey + crate::expr::wire::WireElement>() {
+    use crate::expr::wire::{get_vec, put_vec};
+    dag_core::wire::register::<TopPartial<T>>(
+        |p, out| {
+            dag_core::wire::put_u64(out, p.width as u64);
+            dag_core::wire::put_u64(out, p.lanes as u64);
+            put_vec(&p.score, out);
+            put_vec(&p.index, out);
+            put_vec(&p.value, out);
+        },
+        |r| {
+            let (width, lanes) = (r.u64()? as usize, r.u64()? as usize);
+            let p = TopPartial {
+                width,
+                lanes,
+                score: get_vec(r)?,
+                index: get_vec(r)?,
+                value: get_vec::<T>(r)?,
+            };
+            let n = width * lanes;
+            if p.score.len() != n || p.index.len() != n || p.value.len() != n {
+                return Err(format!(
+                    "a top-k partial of {lanes} lanes × {width} has runs of other lengths"
+                ));
+            }
+            Ok(p)
+        },
+    );
+}
