@@ -337,6 +337,41 @@ pub fn adjoint_product<T: Scalar>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> ColMat<
     out
 }
 
+impl<T: crate::wire::WireScalar> ColMat<T> {
+    /// Append the matrix's bytes (shape, then the column-major data) for another process.
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        dag_core::wire::put_u64(out, self.nrows as u64);
+        dag_core::wire::put_u64(out, self.ncols as u64);
+        T::put(&self.data, out);
+    }
+
+    /// Read a matrix written by [`put`](Self::put).
+    pub(crate) fn get(r: &mut dag_core::wire::Reader<'_>) -> Result<ColMat<T>, String> {
+        let (nrows, ncols) = (r.usize()?, r.usize()?);
+        let len = nrows
+            .checked_mul(ncols)
+            .ok_or_else(|| format!("a {nrows} × {ncols} matrix is too large"))?;
+        let data = T::get(r, len)?;
+        Ok(ColMat { data, nrows, ncols })
+    }
+}
+
+impl<T: crate::wire::WireScalar> House<T> {
+    /// Append the factorisation's bytes for another process.
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        self.f.put(out);
+        self.t.put(out);
+    }
+
+    /// Read a factorisation written by [`put`](Self::put).
+    pub(crate) fn get(r: &mut dag_core::wire::Reader<'_>) -> Result<House<T>, String> {
+        Ok(House {
+            f: ColMat::get(r)?,
+            t: ColMat::get(r)?,
+        })
+    }
+}
+
 /// A QR factorisation in faer's compact form: reflectors below the diagonal of `f`, R on and
 /// above it, and the block Householder factors `t` (block size × min(m, n)).
 #[derive(Clone, Debug)]

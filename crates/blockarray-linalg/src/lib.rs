@@ -92,6 +92,7 @@ mod scalar;
 mod svd;
 mod triangular;
 mod tsqr;
+mod wire;
 
 pub use cholesky::cholesky;
 pub use eigh::eigh;

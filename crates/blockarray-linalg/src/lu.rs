@@ -43,6 +43,27 @@ struct Panel<T> {
     perm: Vec<usize>,
 }
 
+/// Register an LU panel of `T` with [`dag_core::wire`] (distributed runs).
+pub(crate) fn register_wire<T: crate::wire::WireScalar>() {
+    dag_core::wire::register::<Panel<T>>(
+        |p, out| {
+            p.lu.put(out);
+            dag_core::wire::put_u64(out, p.perm.len() as u64);
+            for &i in &p.perm {
+                dag_core::wire::put_u64(out, i as u64);
+            }
+        },
+        |r| {
+            let lu = ColMat::get(r)?;
+            let n = r.usize()?;
+            let perm = (0..n)
+                .map(|_| r.usize())
+                .collect::<std::result::Result<Vec<_>, String>>()?;
+            Ok(Panel { lu, perm })
+        },
+    );
+}
+
 fn panel<T: Scalar>(v: &Value) -> std::result::Result<&Panel<T>, TaskError> {
     Ok(v.get::<Panel<T>>()?)
 }

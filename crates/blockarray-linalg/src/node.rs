@@ -60,6 +60,8 @@ pub(crate) fn op<T: Element, P: Tokenize + ?Sized>(
     blockwise: bool,
     plan: impl Fn(&[usize]) -> BlockTask + Send + Sync + 'static,
 ) -> Arc<dyn Node> {
+    // Values of this crate may have to cross processes (sched-mpi).
+    crate::wire::register();
     let mut t = Tokenizer::new();
     t.write_str("blockarray-linalg");
     for n in &inputs {
