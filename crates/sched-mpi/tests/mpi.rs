@@ -383,7 +383,13 @@ fn same<T: blockarray::Element>(name: &str, x: &BlockArray<T>, s: &MpiScheduler)
     let bits = |a: &ndarray::ArrayD<T>| format!("{:?}", a.iter().collect::<Vec<_>>());
     ensure(
         got.shape() == expected.shape() && bits(&got) == bits(&expected),
-        || format!("{name}: the MPI result differs from the threaded scheduler's"),
+        || {
+            format!(
+                "{name}: the MPI result differs from the threaded scheduler's: {} vs {}",
+                bits(&got).chars().take(300).collect::<String>(),
+                bits(&expected).chars().take(300).collect::<String>()
+            )
+        },
     )
 }
 
@@ -414,6 +420,36 @@ fn workloads(mpi: &Mpi) -> Check {
         let ints = BlockArray::<i64>::arange(0, 1000, 1, [64]).map_err(|e| e.to_string())?;
         same("int_map", &ints.map(OpName::pure("sq", &()), |v| v * v), s)?;
         same("bool", &y.map(OpName::pure("gt", &()), |v| v > 0.5), s)?;
+        // Selections and value-dependent results: their partials travel too.
+        let flat = y.reshape(&[240 * 240]).map_err(|e| e.to_string())?;
+        same("topk", &flat.topk(7, 0).unwrap(), s)?;
+        same("sort", &flat.sort(0).unwrap(), s)?;
+        let q = flat
+            .percentile(
+                [5.0, 50.0, 95.0],
+                None,
+                blockarray::QuantileMethod::Linear,
+                false,
+            )
+            .unwrap();
+        same("percentile", &q, s)?;
+        let small = ints.astype::<u16>();
+        same("unique", &(&small % 37).unique().unwrap(), s)?;
+        // A result of unknown length in many blocks, collected on the result ranks.
+        same("mask", &flat.mask(&flat.greater(0.7).unwrap()).unwrap(), s)?;
+        // Linear algebra: matrices and factorisations between ranks.
+        let spd = (&y.matmul(&y.t()).unwrap()
+            + &(&BlockArray::<f64>::eye(240, None, 0, [60, 60]).unwrap() * 240.0))
+            .unwrap();
+        same(
+            "cholesky",
+            &blockarray_linalg::cholesky(&spd, blockarray_linalg::Tri::Lower).unwrap(),
+            s,
+        )?;
+        let (_, r) = blockarray_linalg::tsqr(&tall).unwrap();
+        same("tsqr_r", &r, s)?;
+        let b = Rng::new(5).random::<f64>(&[240, 3], [60, 3]).unwrap();
+        same("solve", &blockarray_linalg::solve(&y, &b).unwrap(), s)?;
     }
     Ok(())
 }

@@ -805,6 +805,11 @@ impl<T: Element> Node for CollectNode<T> {
     fn meta(&self) -> &Meta {
         &self.meta
     }
+    /// Writes into this process's memory: on the processes that hold the results, as
+    /// [`ArraySink`] (anywhere else, a distributed run would leave blocks out of the result).
+    fn placement(&self) -> dag_core::Placement {
+        dag_core::Placement::Results
+    }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
         vec![self.input.clone()]
     }

@@ -159,6 +159,7 @@ pub(crate) fn register_wire() {
     topk::register_wire::<u32>();
     topk::register_wire::<u64>();
     quantile::register_wire();
+    sort::register_wire();
 }
 
 /// The other signed integers: the sign bit flipped, the key in the top bits.

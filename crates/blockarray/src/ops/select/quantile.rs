@@ -1297,6 +1297,53 @@ pub(crate) fn register_wire() {
         let n = r.u64()? as usize;
         (0..n).map(|_| get_vec(r)).collect()
     }
+    dag_core::wire::register::<SelectState>(
+        |s, out| {
+            let (has, valid, nans) = match s.counts {
+                Some((v, n)) => (1, v, n),
+                None => (0, 0, 0),
+            };
+            for v in [has, valid, nans, s.targets.len() as u64] {
+                dag_core::wire::put_u64(out, v);
+            }
+            for t in &s.targets {
+                let (mode, key) = match t.mode {
+                    Mode::Histogram => (0, 0),
+                    Mode::Collect => (1, 0),
+                    Mode::Done(k) => (2, k),
+                };
+                for v in [t.rank, t.prefix, u64::from(t.bits), t.below, mode, key] {
+                    dag_core::wire::put_u64(out, v);
+                }
+            }
+        },
+        |r| {
+            let (has, valid, nans, n) = (r.u64()?, r.u64()?, r.u64()?, r.usize()?);
+            let targets = (0..n)
+                .map(|_| {
+                    let (rank, prefix, bits, below) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+                    let mode = match (r.u64()?, r.u64()?) {
+                        (0, _) => Mode::Histogram,
+                        (1, _) => Mode::Collect,
+                        (2, k) => Mode::Done(k),
+                        (m, _) => return Err(format!("unknown selection mode {m}")),
+                    };
+                    let bits = u32::try_from(bits).map_err(|e| e.to_string())?;
+                    Ok(Target {
+                        rank,
+                        prefix,
+                        bits,
+                        below,
+                        mode,
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()?;
+            Ok(SelectState {
+                counts: (has == 1).then_some((valid, nans)),
+                targets,
+            })
+        },
+    );
     dag_core::wire::register::<PassPartial>(
         |p, out| {
             dag_core::wire::put_u64(out, p.valid);

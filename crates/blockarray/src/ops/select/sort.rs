@@ -220,6 +220,63 @@ struct Pieces {
     counts: Vec<u64>,
 }
 
+/// Register the sort's intermediate values with [`dag_core::wire`] (distributed runs).
+pub(crate) fn register_wire() {
+    use crate::expr::wire::{get_vec, put_vec};
+    use dag_core::wire::{put_u64, register};
+    register::<Splitters>(
+        |s, out| {
+            let flat: Vec<u64> = s.keys.iter().flat_map(|&(a, b)| [a, b]).collect();
+            put_vec(&flat, out);
+        },
+        |r| {
+            let flat: Vec<u64> = get_vec(r)?;
+            if flat.len() % 2 != 0 {
+                return Err("splitters come in (key, position) pairs".into());
+            }
+            Ok(Splitters::new(
+                flat.chunks(2).map(|p| (p[0], p[1])).collect(),
+            ))
+        },
+    );
+    register::<Pieces>(
+        |p, out| {
+            put_vec(&p.keys, out);
+            put_vec(&p.pos, out);
+            put_u64(out, p.lo as u64);
+            let offsets: Vec<u64> = p.offsets.iter().map(|&o| o as u64).collect();
+            put_vec(&offsets, out);
+            put_vec(&p.counts, out);
+        },
+        |r| {
+            let keys: Vec<u64> = get_vec(r)?;
+            let pos = get_vec(r)?;
+            let lo = r.usize()?;
+            let offsets: Vec<u64> = get_vec(r)?;
+            let offsets: Vec<usize> = offsets.into_iter().map(|o| o as usize).collect();
+            if offsets.iter().any(|&o| o > keys.len()) {
+                return Err("a piece's bucket offsets point past its keys".into());
+            }
+            Ok(Pieces {
+                keys,
+                pos,
+                lo,
+                offsets,
+                counts: get_vec(r)?,
+            })
+        },
+    );
+    register::<Layout>(
+        |l, out| put_vec(&l.starts, out),
+        |r| {
+            Ok(Layout {
+                starts: get_vec(r)?,
+            })
+        },
+    );
+    register::<()>(|_, _| {}, |_| Ok(()));
+}
+
 /// The first rank of every bucket (`B + 1` values).
 struct Layout {
     starts: Vec<u64>,
