@@ -231,7 +231,7 @@ pub(crate) fn register_wire() {
         },
         |r| {
             let flat: Vec<u64> = get_vec(r)?;
-            if flat.len() % 2 != 0 {
+            if !flat.len().is_multiple_of(2) {
                 return Err("splitters come in (key, position) pairs".into());
             }
             Ok(Splitters::new(
