@@ -351,6 +351,29 @@ fn float_divmod<T: num_traits::Float>(a: T, b: T) -> (T, T) {
     (floordiv, m)
 }
 
+/// The wrapping operations of types whose arithmetic cannot overflow into a panic (floats and
+/// complex numbers): the plain operators.
+macro_rules! plain_arithmetic {
+    () => {
+        #[inline]
+        fn add_wrap(self, other: Self) -> Self {
+            self + other
+        }
+        #[inline]
+        fn sub_wrap(self, other: Self) -> Self {
+            self - other
+        }
+        #[inline]
+        fn mul_wrap(self, other: Self) -> Self {
+            self * other
+        }
+        #[inline]
+        fn neg_wrap(self) -> Self {
+            -self
+        }
+    };
+}
+
 macro_rules! numeric_float {
     ($($t:ty),*) => {$(
         impl Numeric for $t {
@@ -359,22 +382,7 @@ macro_rules! numeric_float {
             fn to_acc(self) -> $t {
                 self
             }
-            #[inline]
-            fn add_wrap(self, other: Self) -> Self {
-                self + other
-            }
-            #[inline]
-            fn sub_wrap(self, other: Self) -> Self {
-                self - other
-            }
-            #[inline]
-            fn mul_wrap(self, other: Self) -> Self {
-                self * other
-            }
-            #[inline]
-            fn neg_wrap(self) -> Self {
-                -self
-            }
+            plain_arithmetic!();
             fn true_div(self, other: Self) -> $t {
                 self / other
             }
@@ -418,22 +426,7 @@ macro_rules! numeric_complex {
             fn to_acc(self) -> Self {
                 self
             }
-            #[inline]
-            fn add_wrap(self, other: Self) -> Self {
-                self + other
-            }
-            #[inline]
-            fn sub_wrap(self, other: Self) -> Self {
-                self - other
-            }
-            #[inline]
-            fn mul_wrap(self, other: Self) -> Self {
-                self * other
-            }
-            #[inline]
-            fn neg_wrap(self) -> Self {
-                -self
-            }
+            plain_arithmetic!();
             fn true_div(self, other: Self) -> Self {
                 self / other
             }

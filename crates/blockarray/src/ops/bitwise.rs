@@ -13,7 +13,7 @@
 //! ```
 
 use crate::element::{Bitwise, CastTo, Element, Integer, Promote};
-use crate::ops::elementwise::{map_nodes, promoted, scalar_kernel};
+use crate::ops::elementwise::{map_nodes, promoted, scalar_kernel, scalar_left};
 use crate::{BlockArray, Result};
 use dag_core::Tokenizer;
 use std::ops::{BitAnd, BitOr, BitXor, Not, Shl, Shr};
@@ -100,42 +100,17 @@ bit_op!(Bitwise, BitXor, bitxor, "bitwise_xor", |a, b| a ^ b);
 bit_op!(Integer, Shl, shl, "left_shift", |a, b| a.shift_left(b));
 bit_op!(Integer, Shr, shr, "right_shift", |a, b| a.shift_right(b));
 
-/// A scalar on the left of a bitwise operator (`1 << &x`), for each type.
+/// A scalar on the left of a bitwise operator (`1 << &x`), for each type: the same impls as
+/// the arithmetic operators' (`elementwise::scalar_left`).
 macro_rules! scalar_left_bits {
-    (@op $s:ty, $Trait:ident, $method:ident, $name:literal, |$a:ident, $b:ident| $body:expr) => {
-        impl $Trait<&BlockArray<$s>> for $s {
-            type Output = BlockArray<$s>;
-            fn $method(self, rhs: &BlockArray<$s>) -> BlockArray<$s> {
-                let mut t = Tokenizer::new();
-                self.tokenize(&mut t);
-                t.write_str(concat!($name, "-scalar-left"));
-                map_nodes::<$s>(
-                    $name,
-                    t,
-                    vec![rhs.node.clone()],
-                    scalar_kernel(move |$b: $s| {
-                        let $a = self;
-                        Ok($body)
-                    }),
-                )
-                .expect("a unary map cannot fail to broadcast")
-            }
-        }
-        impl $Trait<BlockArray<$s>> for $s {
-            type Output = BlockArray<$s>;
-            fn $method(self, rhs: BlockArray<$s>) -> BlockArray<$s> {
-                self.$method(&rhs)
-            }
-        }
-    };
     (@logic $($s:ty),*) => {$(
-        scalar_left_bits!(@op $s, BitAnd, bitand, "bitwise_and", |a, b| a & b);
-        scalar_left_bits!(@op $s, BitOr, bitor, "bitwise_or", |a, b| a | b);
-        scalar_left_bits!(@op $s, BitXor, bitxor, "bitwise_xor", |a, b| a ^ b);
+        scalar_left!(@op $s, BitAnd, bitand, "bitwise_and", |a, b| Ok(a & b));
+        scalar_left!(@op $s, BitOr, bitor, "bitwise_or", |a, b| Ok(a | b));
+        scalar_left!(@op $s, BitXor, bitxor, "bitwise_xor", |a, b| Ok(a ^ b));
     )*};
     (@shift $($s:ty),*) => {$(
-        scalar_left_bits!(@op $s, Shl, shl, "left_shift", |a, b| a.shift_left(b));
-        scalar_left_bits!(@op $s, Shr, shr, "right_shift", |a, b| a.shift_right(b));
+        scalar_left!(@op $s, Shl, shl, "left_shift", |a, b| Ok(a.shift_left(b)));
+        scalar_left!(@op $s, Shr, shr, "right_shift", |a, b| Ok(a.shift_right(b)));
     )*};
 }
 

@@ -734,6 +734,7 @@ macro_rules! scalar_left {
         }
     };
 }
+pub(crate) use scalar_left;
 
 pub(crate) fn scalar_kernel<T: Element, F>(f: F) -> Kernel
 where
