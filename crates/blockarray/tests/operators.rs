@@ -3,19 +3,11 @@
 //! a scalar on the left, the bitwise operators and shifts, and the division family.
 
 use blockarray::{BlockArray, ErrorKind};
-use dag_core::Scheduler;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use sched_sync::SyncScheduler;
-use sched_threaded::ThreadedScheduler;
 
-fn scheduler(threaded: bool) -> Box<dyn Scheduler> {
-    if threaded {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
+mod common;
+use common::scheduler;
 
 /// A shape (up to 3-d), a chunking of it, and data in -50..50.
 fn case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<i64>, Vec<i64>, bool)> {

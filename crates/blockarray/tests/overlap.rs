@@ -4,19 +4,12 @@
 //! (symmetric and not), boundary kinds per axis, and both schedulers.
 
 use blockarray::{BlockArray, Boundary, ErrorKind, MapOverlap};
-use dag_core::Scheduler;
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
 use sched_sync::SyncScheduler;
-use sched_threaded::ThreadedScheduler;
 
-fn scheduler(threaded: bool) -> Box<dyn Scheduler> {
-    if threaded {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
+mod common;
+use common::scheduler;
 
 fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
     let mut i = 0u64;

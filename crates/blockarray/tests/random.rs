@@ -7,19 +7,12 @@
 
 use blockarray::random::Rng;
 use blockarray::{BlockArray, ChunkSpec, Result, s};
-use dag_core::Scheduler;
 use ndarray::{ArrayD, array};
 use proptest::prelude::*;
 use sched_sync::SyncScheduler;
-use sched_threaded::ThreadedScheduler;
 
-fn scheduler(threaded: bool) -> Box<dyn Scheduler> {
-    if threaded {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
+mod common;
+use common::scheduler;
 
 fn sync_values<T: blockarray::Element>(x: &BlockArray<T>) -> Vec<T> {
     x.compute_with(&SyncScheduler::new())

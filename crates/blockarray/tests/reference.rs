@@ -5,54 +5,13 @@
 //! loop, reductions by gathering each output position's elements, and so on.
 
 use blockarray::{BlockArray, Error, ErrorKind, SliceArg, concatenate, stack, where_};
-use dag_core::Scheduler;
 use ndarray::{ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
 use sched_sync::SyncScheduler;
 use sched_threaded::ThreadedScheduler;
 
-fn scheduler(which: bool) -> Box<dyn Scheduler> {
-    if which {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
-
-/// Deterministic data: small integers stored as floats, so sums are exact in any order.
-fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
-    let mut i = 0u64;
-    ArrayD::from_shape_fn(IxDyn(shape), |_| {
-        i += 1;
-        let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        ((z >> 40) % 21) as f64 - 10.0
-    })
-}
-
-fn cuts_to_chunks(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
-    if n == 0 {
-        return vec![0];
-    }
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
-        out.push(c - prev);
-        prev = c;
-    }
-    out.push(n - prev);
-    out
-}
-
-fn arb_chunks(shape: Vec<usize>) -> impl Strategy<Value = Vec<Vec<usize>>> {
-    shape
-        .into_iter()
-        .map(|n| {
-            proptest::collection::btree_set(0..n.max(1), 0..=n.min(4))
-                .prop_map(move |cuts| cuts_to_chunks(n, &cuts))
-        })
-        .collect::<Vec<_>>()
-}
+mod common;
+use common::{arb_chunks, data, scheduler};
 
 /// A case: shape, two chunkings of it, a seed, and a scheduler choice (threaded when true).
 type Case = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>, u64, bool);

@@ -5,20 +5,12 @@
 //! schedulers.
 
 use blockarray::{BlockArray, ErrorKind};
-use dag_core::Scheduler;
 use ndarray::{ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
-use sched_sync::SyncScheduler;
-use sched_threaded::ThreadedScheduler;
 use std::cmp::Ordering;
 
-fn scheduler(threaded: bool) -> Box<dyn Scheduler> {
-    if threaded {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
+mod common;
+use common::{cuts_to_chunks, scheduler};
 
 /// Small integers (many ties), some NaN, some -0.0.
 fn data(shape: &[usize], seed: u64, nan_every: u64) -> ArrayD<f64> {
@@ -82,20 +74,6 @@ fn same(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
         && a.iter()
             .zip(b.iter())
             .all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
-}
-
-fn cuts_to_chunks(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
-    if n == 0 {
-        return vec![0];
-    }
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
-        out.push(c - prev);
-        prev = c;
-    }
-    out.push(n - prev);
-    out
 }
 
 type Case = (Vec<usize>, Vec<Vec<usize>>, u64, bool);

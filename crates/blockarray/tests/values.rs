@@ -7,20 +7,12 @@ use blockarray::{
     Bins, BlockArray, ErrorKind, Side, UniqueOptions, bincount, bincount_weighted, digitize,
     histogram, histogramdd, searchsorted, where_indices,
 };
-use dag_core::Scheduler;
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
-use sched_sync::SyncScheduler;
-use sched_threaded::ThreadedScheduler;
 use std::cmp::Ordering;
 
-fn scheduler(which: bool) -> Box<dyn Scheduler> {
-    if which {
-        Box::new(ThreadedScheduler::builder().threads(2).build().unwrap())
-    } else {
-        Box::new(SyncScheduler::new())
-    }
-}
+mod common;
+use common::{arb_chunks, cuts_to_chunks, scheduler};
 
 /// Deterministic small integers in `[lo, lo + span)` stored as floats, with NaN where
 /// `nan_every` divides the draw (never when 0).
@@ -37,30 +29,6 @@ fn data(shape: &[usize], seed: u64, lo: i64, span: u64, nan_every: u64) -> Array
             ((r >> 5) % span) as i64 as f64 + lo as f64
         }
     })
-}
-
-fn cuts_to_chunks(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
-    if n == 0 {
-        return vec![0];
-    }
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
-        out.push(c - prev);
-        prev = c;
-    }
-    out.push(n - prev);
-    out
-}
-
-fn arb_chunks(shape: Vec<usize>) -> impl Strategy<Value = Vec<Vec<usize>>> {
-    shape
-        .into_iter()
-        .map(|n| {
-            proptest::collection::btree_set(0..n.max(1), 0..=n.min(4))
-                .prop_map(move |cuts| cuts_to_chunks(n, &cuts))
-        })
-        .collect::<Vec<_>>()
 }
 
 /// Shape (0-d to `max_nd`-d, axes up to `max_len`), a chunking, a seed, a scheduler choice.
