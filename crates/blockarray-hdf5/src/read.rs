@@ -512,9 +512,18 @@ pub fn stack_hdf5<T: Hdf5Element, P: AsRef<Path>>(
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
     let arrays = open_all::<T, P>(files, dataset, options)?;
-    check_same_shape(files, dataset, &arrays, None)?;
-    let refs: Vec<&BlockArray<T>> = arrays.iter().collect();
-    blockarray::stack(&refs, axis)
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("dataset \"{dataset}\""),
+        "HDF5 file",
+        &names,
+        &arrays,
+        axis,
+        true,
+    )
 }
 
 /// The same dataset from many files joined along the existing axis `axis` (shapes must agree
@@ -526,40 +535,16 @@ pub fn concatenate_hdf5<T: Hdf5Element, P: AsRef<Path>>(
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
     let arrays = open_all::<T, P>(files, dataset, options)?;
-    check_same_shape(files, dataset, &arrays, Some(axis))?;
-    let refs: Vec<&BlockArray<T>> = arrays.iter().collect();
-    blockarray::concatenate(&refs, axis)
-}
-
-/// Every array has the first one's shape (except along `except`), or an error naming the two
-/// files.
-fn check_same_shape<T: Hdf5Element, P: AsRef<Path>>(
-    files: &[P],
-    dataset: &str,
-    arrays: &[BlockArray<T>],
-    except: Option<usize>,
-) -> Result<()> {
-    let first = arrays[0].shape();
-    for (p, a) in files.iter().zip(arrays).skip(1) {
-        let s = a.shape();
-        let differs = s.len() != first.len()
-            || s.iter()
-                .zip(first)
-                .enumerate()
-                .any(|(k, (x, y))| Some(k) != except && x != y);
-        if differs {
-            return Err(blockarray::Error::shape(format!(
-                "dataset \"{dataset}\" has shape {:?} in HDF5 file {} but {:?} in {}{}",
-                s,
-                p.as_ref().display(),
-                first,
-                files[0].as_ref().display(),
-                match except {
-                    Some(axis) => format!(" (they may differ only along axis {axis})"),
-                    None => " (stacking needs equal shapes)".to_owned(),
-                }
-            )));
-        }
-    }
-    Ok(())
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("dataset \"{dataset}\""),
+        "HDF5 file",
+        &names,
+        &arrays,
+        axis,
+        false,
+    )
 }

@@ -755,9 +755,18 @@ pub fn stack_zarr<T: ZarrElement, P: AsRef<Path>>(
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
     let arrays = open_all::<T, P>(stores, array, options)?;
-    check_same_shape(stores, array, &arrays, None)?;
-    let refs: Vec<&BlockArray<T>> = arrays.iter().collect();
-    blockarray::stack(&refs, axis)
+    let names: Vec<String> = stores
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("array \"{array}\""),
+        "Zarr store",
+        &names,
+        &arrays,
+        axis,
+        true,
+    )
 }
 
 /// The same array from many stores joined along the existing axis `axis` (shapes must agree
@@ -769,42 +778,18 @@ pub fn concatenate_zarr<T: ZarrElement, P: AsRef<Path>>(
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
     let arrays = open_all::<T, P>(stores, array, options)?;
-    check_same_shape(stores, array, &arrays, Some(axis))?;
-    let refs: Vec<&BlockArray<T>> = arrays.iter().collect();
-    blockarray::concatenate(&refs, axis)
-}
-
-/// Every array has the first one's shape (except along `except`), or an error naming the two
-/// stores.
-fn check_same_shape<T: ZarrElement, P: AsRef<Path>>(
-    stores: &[P],
-    array: &str,
-    arrays: &[BlockArray<T>],
-    except: Option<usize>,
-) -> Result<()> {
-    let first = arrays[0].shape();
-    for (p, a) in stores.iter().zip(arrays).skip(1) {
-        let s = a.shape();
-        let differs = s.len() != first.len()
-            || s.iter()
-                .zip(first)
-                .enumerate()
-                .any(|(k, (x, y))| Some(k) != except && x != y);
-        if differs {
-            return Err(blockarray::Error::shape(format!(
-                "array \"{array}\" has shape {:?} in Zarr store {} but {:?} in {}{}",
-                s,
-                p.as_ref().display(),
-                first,
-                stores[0].as_ref().display(),
-                match except {
-                    Some(axis) => format!(" (they may differ only along axis {axis})"),
-                    None => " (stacking needs equal shapes)".to_owned(),
-                }
-            )));
-        }
-    }
-    Ok(())
+    let names: Vec<String> = stores
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("array \"{array}\""),
+        "Zarr store",
+        &names,
+        &arrays,
+        axis,
+        false,
+    )
 }
 
 #[cfg(test)]

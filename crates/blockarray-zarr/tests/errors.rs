@@ -6,8 +6,8 @@ mod common;
 
 use blockarray::{BlockArray, ChunkSink, ChunkSpec, ErrorKind};
 use blockarray_zarr::{
-    ArrayOptions, Compressor, UpdateOptions, ZarrSink, ZarrStore, ZarrVersion, array_info,
-    from_zarr, to_zarr, to_zarr_with,
+    ArrayOptions, Compressor, ReadOptions, UpdateOptions, ZarrSink, ZarrStore, ZarrVersion,
+    array_info, concatenate_zarr, from_zarr, stack_zarr, to_zarr, to_zarr_with,
 };
 use common::TempPath;
 use ndarray::{ArrayD, IxDyn};
@@ -446,4 +446,25 @@ fn regions_and_shapes_that_do_not_fit_are_named() {
             .iter()
             .all(|n| !n.starts_with('.'))
     );
+}
+
+#[test]
+fn stores_of_other_shapes_are_named_when_joined() {
+    let (a, b) = (TempPath::new("join-a"), TempPath::new("join-b"));
+    to_zarr(&a, &[("v", &BlockArray::<f64>::ones(&[4, 3], 2).unwrap())]).expect("a");
+    to_zarr(&b, &[("v", &BlockArray::<f64>::ones(&[5, 3], 2).unwrap())]).expect("b");
+    let stores = [a.path(), b.path()];
+    let err = stack_zarr::<f64, _>(&stores, "v", 0, &ReadOptions::new()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape);
+    assert_names(&err, b.path(), "v");
+    assert!(
+        err.to_string().contains(&a.path().display().to_string()),
+        "{err}"
+    );
+    let c = concatenate_zarr::<f64, _>(&stores, "v", 0, &ReadOptions::new()).expect("cat");
+    assert_eq!(c.shape(), [9, 3]);
+    let err = concatenate_zarr::<f64, _>(&stores, "v", 1, &ReadOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("axis 1"), "{err}");
+    let none: [&Path; 0] = [];
+    assert!(stack_zarr::<f64, _>(&none, "v", 0, &ReadOptions::new()).is_err());
 }

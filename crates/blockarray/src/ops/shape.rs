@@ -479,6 +479,61 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
     })))
 }
 
+/// The same array read from several named places (files, stores) joined along `axis`:
+/// [`stack`]ed along a new axis when `new_axis`, else [`concatenate`]d along an existing one.
+/// Before joining, every array must have the first one's shape (except along `axis` when
+/// concatenating); otherwise the error names the two places: "`{what}` has shape … in
+/// `{kind} {place}` but … in `{first place}`". For storage crates reading one dataset across
+/// many files.
+///
+/// ```
+/// use blockarray::{BlockArray, join_named};
+/// let a = BlockArray::<f64>::ones(&[2, 3], 2)?;
+/// let b = BlockArray::<f64>::ones(&[2, 4], 2)?;
+/// let names = ["a.h5".to_string(), "b.h5".to_string()];
+/// let e = join_named("dataset \"x\"", "file", &names, &[a.clone(), b.clone()], 0, true).unwrap_err();
+/// assert!(e.to_string().contains("in file b.h5 but [2, 3] in a.h5"));
+/// assert_eq!(join_named("x", "file", &names, &[a, b], 1, false)?.shape(), &[2, 7]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn join_named<T: Element>(
+    what: &str,
+    kind: &str,
+    places: &[String],
+    arrays: &[BlockArray<T>],
+    axis: usize,
+    new_axis: bool,
+) -> Result<BlockArray<T>> {
+    let except = (!new_axis).then_some(axis);
+    if let Some(first) = arrays.first() {
+        let first = first.shape();
+        for (place, a) in places.iter().zip(arrays).skip(1) {
+            let s = a.shape();
+            let differs = s.len() != first.len()
+                || s.iter()
+                    .zip(first)
+                    .enumerate()
+                    .any(|(k, (x, y))| Some(k) != except && x != y);
+            if differs {
+                return Err(Error::shape(format!(
+                    "{what} has shape {s:?} in {kind} {place} but {first:?} in {}{}",
+                    places[0],
+                    match except {
+                        Some(axis) => format!(" (they may differ only along axis {axis})"),
+                        None => " (stacking needs equal shapes)".to_owned(),
+                    }
+                )));
+            }
+        }
+    }
+    let refs: Vec<&BlockArray<T>> = arrays.iter().collect();
+    if new_axis {
+        stack(&refs, axis)
+    } else {
+        concatenate(&refs, axis)
+    }
+}
+
 /// Arrays of equal shape joined along a new axis at position `axis` (`numpy.stack`).
 pub fn stack<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result<BlockArray<T>> {
     let first = arrays
