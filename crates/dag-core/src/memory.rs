@@ -49,6 +49,81 @@ pub fn available_memory() -> Option<usize> {
     kb.checked_mul(1024)
 }
 
+/// What [`tune_allocator`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocatorTuning {
+    /// glibc's malloc now keeps freed block buffers for reuse (see [`tune_allocator`]).
+    Tuned,
+    /// Left alone: `BLOCKARRAY_MALLOC=system` is set.
+    DisabledByEnv,
+    /// Left alone: the user configures malloc through `GLIBC_TUNABLES` themselves.
+    UserTunables,
+    /// Left alone: not a glibc target, or glibc refused the setting.
+    Unsupported,
+}
+
+/// Block buffers up to this size come from malloc's arenas instead of their own `mmap`.
+const MMAP_THRESHOLD: i32 = 32 << 20;
+/// Free memory at the top of an arena is returned to the system only beyond this much.
+const TRIM_THRESHOLD: i32 = 1 << 30;
+
+/// Make the process's allocator keep freed block buffers for the next block, once per
+/// process; every scheduler calls it when a run starts.
+///
+/// # Why
+///
+/// Blocks are megabytes each. glibc's malloc serves such sizes with a fresh `mmap` and
+/// returns them with `munmap` on free (its threshold adapts only up to the first sizes it
+/// sees, and arenas trim their free tops eagerly), so every new block faults its pages in
+/// again: the kernel zeroes 4 KiB at a time, and the run spends more time in page faults than
+/// in its kernels (measured in docs/benchmarks.md: `xxt_slice_mean` 0.23 → 0.085 s, 147 000 →
+/// 8 800 faults). Setting malloc's mmap threshold to 32 MiB and its trim threshold to 1 GiB
+/// (the same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`)
+/// makes a freed block's pages serve the next block of a similar size.
+///
+/// The cost: up to 1 GiB of freed memory per arena stays mapped after a peak instead of
+/// going back to the system (the peak itself does not grow). Set `BLOCKARRAY_MALLOC=system`
+/// to keep glibc's defaults; if `GLIBC_TUNABLES` already sets any `glibc.malloc.` tunable,
+/// the user's settings are left as they are. On other targets this does nothing.
+///
+/// ```
+/// let tuning = dag_core::tune_allocator();
+/// // Every later call reports the first call's outcome.
+/// assert_eq!(dag_core::tune_allocator(), tuning);
+/// ```
+pub fn tune_allocator() -> AllocatorTuning {
+    static ONCE: std::sync::OnceLock<AllocatorTuning> = std::sync::OnceLock::new();
+    *ONCE.get_or_init(|| {
+        if std::env::var_os("BLOCKARRAY_MALLOC").is_some_and(|v| v == "system") {
+            return AllocatorTuning::DisabledByEnv;
+        }
+        if std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc.")) {
+            return AllocatorTuning::UserTunables;
+        }
+        set_malloc_thresholds()
+    })
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_malloc_thresholds() -> AllocatorTuning {
+    // SAFETY: mallopt only changes malloc's parameters; it is thread-safe in glibc (it takes
+    // each arena's lock) and both values are within its documented ranges.
+    let ok = unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    };
+    if ok {
+        AllocatorTuning::Tuned
+    } else {
+        AllocatorTuning::Unsupported
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_malloc_thresholds() -> AllocatorTuning {
+    AllocatorTuning::Unsupported
+}
+
 /// A byte count for people, in decimal units like dask's repr: `512 B`, `8.00 MB`, `1.50 GB`.
 ///
 /// ```

@@ -49,6 +49,7 @@ impl Scheduler for SyncScheduler {
     }
 
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        dag_core::tune_allocator();
         // Tasks' own panics are caught by `Plan::run`; a panic in a callback or in a value's
         // `Drop` is caught here and ends the run with an `Err` naming the task it came from.
         let current = Cell::new(None);

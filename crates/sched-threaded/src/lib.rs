@@ -182,6 +182,7 @@ impl ThreadedScheduler {
         callbacks: &dyn Callbacks,
         driver: impl FnOnce(&Inbox<'_>) -> R,
     ) -> (Result<PartRun, Error>, R) {
+        dag_core::tune_allocator();
         let start = Instant::now();
         let n = plan.len();
         if part.local.len() != n || part.exported.len() != n {
@@ -236,6 +237,8 @@ impl ThreadedScheduler {
     }
 
     fn execute_inner(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        // Blocks' buffers are reused instead of faulting in afresh (see the function's notes).
+        dag_core::tune_allocator();
         let start = Instant::now();
         callbacks.on_start(plan);
         let threads = self.threads.min(plan.len()).max(1);
