@@ -11,6 +11,8 @@
 //!   view) and `x @ x.T` (a Gram block: upper triangle only, then mirrored) of 1000×1000
 //!   in-memory blocks, the unit of work of the `matmul` workload (throughput counted as
 //!   2·1000³ flops per product in all three).
+//! - `random/1M`: one block of 10⁶ uniform and of 10⁶ standard normal values (the counter-based
+//!   generator: a vectorised ziggurat for normal values), computed on the calling thread.
 //!
 //! Scheduler overhead on trivial tasks has its own bench: `cargo bench -p sched-threaded`.
 
@@ -116,5 +118,23 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lowering, fused_chain, reduction, gemm);
+fn random(c: &mut Criterion) {
+    let mut group = c.benchmark_group("random");
+    let sync = sched_sync::SyncScheduler::new();
+    let n = 1_000_000;
+    group.throughput(Throughput::Elements(n as u64));
+    let uniform = Rng::new(3).random::<f64>(&[n], [n]).expect("valid chunks");
+    group.bench_function("1M/uniform", |b| {
+        b.iter(|| black_box(uniform.compute_with(&sync).expect("computes")))
+    });
+    let normal = Rng::new(3)
+        .normal::<f64>(0.0, 1.0, &[n], [n])
+        .expect("valid chunks");
+    group.bench_function("1M/normal", |b| {
+        b.iter(|| black_box(normal.compute_with(&sync).expect("computes")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, lowering, fused_chain, reduction, gemm, random);
 criterion_main!(benches);

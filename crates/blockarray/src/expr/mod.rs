@@ -9,6 +9,7 @@
 //! [`ChunkSource`]: crate::ChunkSource
 
 pub mod array;
+mod counter_rng;
 pub mod lower;
 pub mod random;
 pub mod source;

@@ -262,6 +262,20 @@ pub(super) fn fill_flat<T, F: Fn(u64) -> T>(
     steps: &[usize],
     f: F,
 ) -> ArrayD<T> {
+    fill_flat_runs(shape, region, steps, |first, step, n, data| {
+        data.extend((0..n as u64).map(|m| f(first + m * step)))
+    })
+}
+
+/// Fill every `steps[k]`-th position of a region of an array of `shape` (C order) one run
+/// (a row of the last axis) at a time: `run(first, step, n, data)` appends the values of the
+/// `n` elements of flat indices `first + m·step`.
+pub(super) fn fill_flat_runs<T>(
+    shape: &[usize],
+    region: &[Range<usize>],
+    steps: &[usize],
+    mut run: impl FnMut(u64, u64, usize, &mut Vec<T>),
+) -> ArrayD<T> {
     let nd = shape.len();
     let mut strides = vec![1u64; nd];
     for k in (0..nd.saturating_sub(1)).rev() {
@@ -269,7 +283,7 @@ pub(super) fn fill_flat<T, F: Fn(u64) -> T>(
     }
     fill_rows(region, steps, |outer, data| {
         let Some(last) = nd.checked_sub(1) else {
-            data.push(f(0));
+            run(0, 1, 1, data);
             return;
         };
         let base: u64 = outer
@@ -278,8 +292,8 @@ pub(super) fn fill_flat<T, F: Fn(u64) -> T>(
             .map(|(&i, &s)| i as u64 * s)
             .sum();
         let (start, step) = (region[last].start as u64, steps[last] as u64);
-        let n = region[last].len().div_ceil(steps[last]) as u64;
-        data.extend((0..n).map(|m| f(base + start + m * step)));
+        let n = region[last].len().div_ceil(steps[last]);
+        run(base + start, step, n, data);
     })
 }
 
