@@ -1544,3 +1544,80 @@ fn unknown_chunk_sizes_are_refused_where_positions_are_needed_and_say_what_to_do
     assert!(x.compress(&long, Some(0)).is_err());
     assert!(x.compress(&bad, Some(1)).is_err());
 }
+
+/// `ArraySink` copies blocks concurrently: many threads writing disjoint blocks (and, in a
+/// second round, blocks that overlap) into a C-order, a Fortran-order and a reversed array
+/// give what one thread writing them in order gives.
+#[test]
+fn array_sink_takes_concurrent_writes_into_any_layout() {
+    use blockarray::{ArraySink, ChunkSink};
+    use ndarray::ShapeBuilder;
+    let (rows, cols) = (64usize, 48usize);
+    let block = |r: usize, c: usize, h: usize, w: usize, tag: f64| {
+        ArrayD::from_shape_fn(IxDyn(&[h, w]), |ix| {
+            tag + ((r + ix[0]) * cols + c + ix[1]) as f64
+        })
+    };
+    let mut reversed = ArrayD::<f64>::zeros(IxDyn(&[rows, cols]));
+    reversed.invert_axis(ndarray::Axis(1));
+    let targets = [
+        ArrayD::<f64>::zeros(IxDyn(&[rows, cols])),
+        ArrayD::<f64>::zeros(IxDyn(&[rows, cols]).f()),
+        reversed,
+    ];
+    for target in targets {
+        let sink = ArraySink::new(target);
+        // Disjoint 8 × 6 blocks from 4 threads.
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let sink = &sink;
+                s.spawn(move || {
+                    for b in (t..(rows / 8) * (cols / 6)).step_by(4) {
+                        let (r, c) = ((b / (cols / 6)) * 8, (b % (cols / 6)) * 6);
+                        sink.write_block(&[r, c], &block(r, c, 8, 6, 0.0)).unwrap();
+                    }
+                });
+            }
+        });
+        let a = sink.take().unwrap();
+        let expected = block(0, 0, rows, cols, 0.0);
+        assert_eq!(a, expected);
+
+        // Overlapping 16 × 16 blocks at a stride of 8, each tagged by its thread: every
+        // element ends up from one whole write (the later of the writes covering it), never
+        // a mix within a write.
+        let sink = ArraySink::new(ArrayD::<f64>::zeros(IxDyn(&[rows, cols])));
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let sink = &sink;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        for r in (0..rows - 8).step_by(8) {
+                            for c in (0..cols - 8).step_by(8) {
+                                let tag = 1e6 * (t + 1) as f64;
+                                sink.write_block(&[r, c], &block(r, c, 16, 16, tag))
+                                    .unwrap();
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let a = sink.take().unwrap();
+        for ((i, j), v) in a
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .indexed_iter()
+        {
+            let base = (i * cols + j) as f64;
+            let tag = v - base;
+            assert!(
+                [1e6, 2e6, 3e6, 4e6].contains(&tag),
+                "element ({i}, {j}) = {v}: not one write's value"
+            );
+        }
+        // A write after the array was taken is refused.
+        assert!(sink.write_block(&[0, 0], &block(0, 0, 1, 1, 0.0)).is_err());
+    }
+}

@@ -141,6 +141,49 @@ pub trait Float:
     fn as_f64(self) -> f64;
 }
 
+/// A vector of `n` default values, or `None` if the allocator refuses. For the built-in
+/// element types, whose default is the all-zero bit pattern, the memory comes zeroed from the
+/// allocator (`calloc`: fresh pages are already zero, so there is no pass over them and they
+/// are faulted in by whoever first writes them); other types are filled.
+pub(crate) fn try_default_vec<T: Element>(n: usize) -> Option<Vec<T>> {
+    use std::any::TypeId;
+    let id = TypeId::of::<T>();
+    let zero_default = [
+        TypeId::of::<f32>(),
+        TypeId::of::<f64>(),
+        TypeId::of::<i8>(),
+        TypeId::of::<i16>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<i64>(),
+        TypeId::of::<u8>(),
+        TypeId::of::<u16>(),
+        TypeId::of::<u32>(),
+        TypeId::of::<u64>(),
+        TypeId::of::<bool>(),
+        TypeId::of::<Complex<f32>>(),
+        TypeId::of::<Complex<f64>>(),
+    ]
+    .contains(&id);
+    let layout = std::alloc::Layout::array::<T>(n).ok()?;
+    if zero_default && layout.size() > 0 {
+        // SAFETY: the layout has a non-zero size. For these types the all-zero bit pattern is
+        // a valid value and equals `T::default()` (0, 0.0, false, 0 + 0i), so the `n`
+        // elements are initialised; the pointer comes from the global allocator with the
+        // layout of `n` elements of `T`, as `Vec::from_raw_parts` requires.
+        unsafe {
+            let p = std::alloc::alloc_zeroed(layout).cast::<T>();
+            if p.is_null() {
+                return None;
+            }
+            return Some(Vec::from_raw_parts(p, n, n));
+        }
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.resize(n, T::default());
+    Some(v)
+}
+
 macro_rules! element {
     ($t:ty, $name:literal, |$v:ident, $tk:ident| $tok:expr) => {
         impl Element for $t {

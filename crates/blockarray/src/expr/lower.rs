@@ -29,7 +29,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 
 /// Every node reachable from `roots`, inputs before the nodes that read them, each once (by
 /// name: equal names are equal computations).
@@ -532,9 +533,23 @@ fn agreed(scheduler: &dyn Scheduler, local: Result<()>) -> Result<()> {
 /// Made from an existing array ([`ArraySink::new`]), or for a shape whose buffer is allocated
 /// only when a run starts ([`ArraySink::for_shape`], what [`Computation::add`] uses), so that
 /// a result too large for memory is refused with an `Err` instead of aborting the process.
+///
+/// Blocks are copied in concurrently: a write holds the lock only to claim its region (waiting
+/// while a write in flight overlaps it) and copies outside it, so the workers fill a large
+/// result in parallel; [`take`](Self::take) waits for the writes in flight.
 pub struct ArraySink<T> {
     shape: Vec<usize>,
-    array: Mutex<Buffer<T>>,
+    array: Mutex<SinkState<T>>,
+    /// Signalled when a write in flight ends.
+    ended: Condvar,
+}
+
+/// An [`ArraySink`]'s array and the regions being copied into it now.
+struct SinkState<T> {
+    buffer: Buffer<T>,
+    /// The regions of the writes in flight (at most one per worker), with their ids.
+    in_flight: Vec<(u64, Vec<Range<usize>>)>,
+    next_id: u64,
 }
 
 /// The state of an [`ArraySink`]'s array.
@@ -552,7 +567,8 @@ impl<T: Element> ArraySink<T> {
     pub fn new(array: ArrayD<T>) -> ArraySink<T> {
         ArraySink {
             shape: array.shape().to_vec(),
-            array: Mutex::new(Buffer::Ready(array)),
+            array: Mutex::new(SinkState::new(Buffer::Ready(array))),
+            ended: Condvar::new(),
         }
     }
 
@@ -561,7 +577,8 @@ impl<T: Element> ArraySink<T> {
     pub fn for_shape(shape: &[usize]) -> ArraySink<T> {
         ArraySink {
             shape: shape.to_vec(),
-            array: Mutex::new(Buffer::Pending),
+            array: Mutex::new(SinkState::new(Buffer::Pending)),
+            ended: Condvar::new(),
         }
     }
 
@@ -574,19 +591,17 @@ impl<T: Element> ArraySink<T> {
     /// refuses.
     pub fn allocate(&self) -> Result<()> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(*guard, Buffer::Pending) {
+        if matches!(guard.buffer, Buffer::Pending) {
             let n: usize = self.shape.iter().product();
-            let mut data: Vec<T> = Vec::new();
-            data.try_reserve_exact(n).map_err(|_| {
+            let data = crate::element::try_default_vec::<T>(n).ok_or_else(|| {
                 Error::memory(format!(
                     "cannot allocate {} for a result of shape {}",
                     dag_core::fmt_bytes(self.nbytes()),
                     crate::error::fmt_shape(&self.shape)
                 ))
             })?;
-            data.resize(n, T::default());
             let a = ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("sizes match");
-            *guard = Buffer::Ready(a);
+            guard.buffer = Buffer::Ready(a);
         }
         Ok(())
     }
@@ -600,14 +615,49 @@ impl<T: Element> ArraySink<T> {
     /// allocated.
     pub fn take(&self) -> Option<ArrayD<T>> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
-        match std::mem::replace(&mut *guard, Buffer::Taken) {
+        while !guard.in_flight.is_empty() {
+            guard = self.ended.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        match std::mem::replace(&mut guard.buffer, Buffer::Taken) {
             Buffer::Ready(a) => Some(a),
             Buffer::Pending => {
-                *guard = Buffer::Pending;
+                guard.buffer = Buffer::Pending;
                 None
             }
             Buffer::Taken => None,
         }
+    }
+}
+
+impl<T> SinkState<T> {
+    fn new(buffer: Buffer<T>) -> SinkState<T> {
+        SinkState {
+            buffer,
+            in_flight: Vec::new(),
+            next_id: 0,
+        }
+    }
+}
+
+/// Whether two boxes (ranges per axis) share an element.
+fn boxes_overlap(a: &[Range<usize>], b: &[Range<usize>]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| x.start < y.end && y.start < x.end)
+}
+
+/// Ends a write in flight when dropped (also if the copy unwinds, so `take` cannot wait
+/// forever).
+struct InFlight<'a, T> {
+    sink: &'a ArraySink<T>,
+    id: u64,
+}
+
+impl<T> Drop for InFlight<'_, T> {
+    fn drop(&mut self) {
+        let mut guard = self.sink.array.lock().unwrap_or_else(|e| e.into_inner());
+        guard.in_flight.retain(|(id, _)| *id != self.id);
+        self.sink.ended.notify_all();
     }
 }
 
@@ -623,7 +673,7 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
 
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         let mut guard = self.array.lock().unwrap_or_else(|e| e.into_inner());
-        let a = match &mut *guard {
+        let a = match &mut guard.buffer {
             Buffer::Ready(a) => a,
             Buffer::Pending => {
                 return Err(Error::io(
@@ -641,7 +691,7 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
                 a.shape()
             )));
         }
-        let info: Vec<SliceInfoElem> = offset
+        let region: Vec<Range<usize>> = offset
             .iter()
             .zip(block.shape())
             .zip(a.shape())
@@ -653,11 +703,36 @@ impl<T: Element> ChunkSink<T> for ArraySink<T> {
                         a.shape()
                     )))
                 } else {
-                    Ok(SliceInfoElem::from(o..o + n))
+                    Ok(o..o + n)
                 }
             })
             .collect::<Result<_>>()?;
-        a.slice_mut(info.as_slice()).assign(block);
+        // Claim the region: wait while a write in flight overlaps it.
+        while guard
+            .in_flight
+            .iter()
+            .any(|(_, r)| boxes_overlap(r, &region))
+        {
+            guard = self.ended.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        let Buffer::Ready(a) = &mut guard.buffer else {
+            return Err(Error::io(
+                "this in-memory sink's array was taken during a write",
+            ));
+        };
+        let info: Vec<SliceInfoElem> = region.iter().cloned().map(SliceInfoElem::from).collect();
+        let target = a.raw_view_mut().slice_move(info.as_slice());
+        let id = guard.next_id;
+        guard.next_id += 1;
+        guard.in_flight.push((id, region));
+        drop(guard);
+        let _claim = InFlight { sink: self, id };
+        // SAFETY: `target` points into the array the sink owns, which stays allocated and in
+        // place until `take` (which waits for this write to end: `_claim`). No other write in
+        // flight overlaps `region` (claimed above, under the lock), and no reference to the
+        // array's elements is handed out before `take`, so this is the only access to them.
+        let mut view = unsafe { target.deref_into_view_mut() };
+        view.assign(block);
         Ok(())
     }
 }
