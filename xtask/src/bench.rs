@@ -195,6 +195,13 @@ const SPECS: &[Spec] = &[
         traffic: Some((1.6e9, "1.6 GB: each element read once")),
     },
     Spec {
+        name: "hdf5_sum_cold",
+        about: "`hdf5_sum` from the disk: the file dropped from the page cache before each run (posix_fadvise DONTNEED, untimed)",
+        random: false,
+        tolerance: 1e-9,
+        traffic: Some((1.6e9, "1.6 GB: each element read once, from the disk")),
+    },
+    Spec {
         name: "zarr_sum",
         about: "sum of 2·10⁸ f64 read from a Zarr v3 array (zstd, page cache), chunks 10⁶",
         random: false,

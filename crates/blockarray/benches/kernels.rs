@@ -13,6 +13,9 @@
 //!   2·1000³ flops per product in all three).
 //! - `random/1M`: one block of 10⁶ uniform and of 10⁶ standard normal values (the counter-based
 //!   generator: a vectorised ziggurat for normal values), computed on the calling thread.
+//! - `small/lazy-slice`: the `lazy_slice` workload end to end (a 99 × 99 slice of `exp` of a
+//!   10⁴ × 10⁴ array in 100 × 100 blocks: one block is computed): the fixed cost of building,
+//!   lowering, planning and running a computation.
 //!
 //! Scheduler overhead on trivial tasks has its own bench: `cargo bench -p sched-threaded`.
 
@@ -136,5 +139,28 @@ fn random(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lowering, fused_chain, reduction, gemm, random);
+fn small(c: &mut Criterion) {
+    let mut group = c.benchmark_group("small");
+    group.bench_function("lazy-slice", |b| {
+        b.iter(|| {
+            let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100]).expect("valid chunks");
+            let y = x
+                .exp()
+                .slice(blockarray::s![1..100, 1..100])
+                .expect("in bounds");
+            black_box(y.compute().expect("computes"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    lowering,
+    fused_chain,
+    reduction,
+    gemm,
+    random,
+    small
+);
 criterion_main!(benches);
