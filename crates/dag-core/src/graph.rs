@@ -93,13 +93,18 @@ impl Graph {
 
     /// Add a task under `key`, returning the task it replaced, if any (like a map insert).
     pub fn insert(&mut self, key: Key, task: Task) -> Option<Task> {
-        if let Some(&i) = self.index.get(&key) {
-            return Some(std::mem::replace(&mut self.tasks[i], task));
+        // One hash and one probe of the index (the table is large and cold for big graphs).
+        match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                Some(std::mem::replace(&mut self.tasks[*e.get()], task))
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.keys.push(e.key().clone());
+                e.insert(self.tasks.len());
+                self.tasks.push(task);
+                None
+            }
         }
-        self.index.insert(key.clone(), self.keys.len());
-        self.keys.push(key);
-        self.tasks.push(task);
-        None
     }
 
     /// Add a literal value under `key`.

@@ -42,7 +42,25 @@ impl MemoryMeter {
 /// allocated without swapping (`MemAvailable` in `/proc/meminfo`), or `None` where that is
 /// not known (other systems). Results and persisted arrays that would not fit are refused
 /// against it, and memory bounds default to a share of it.
+///
+/// A reading is reused for 20 ms (one computation asks several times while it is checked and
+/// planned, and reading `/proc/meminfo` costs about 10 µs).
 pub fn available_memory() -> Option<usize> {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static LAST: Mutex<Option<(Instant, Option<usize>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, value)) = *last
+        && at.elapsed() < Duration::from_millis(20)
+    {
+        return value;
+    }
+    let value = read_available_memory();
+    *last = Some((Instant::now(), value));
+    value
+}
+
+fn read_available_memory() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
