@@ -551,31 +551,46 @@ impl<T: Element> Node for OverlapNode<T> {
         BlockTask {
             deps,
             func: Arc::new(move |v: &[Value]| {
-                let mut out = ArrayD::from_elem(IxDyn(&shape), T::default());
+                // The pieces tile the extended block (one part per axis, the parts of an axis
+                // covering its length end to end), so every element is written exactly once:
+                // the block starts uninitialised instead of being filled first.
+                let mut out = ArrayD::<T>::uninit(IxDyn(&shape));
+                let mut written = 0usize;
                 for (fill, dst) in &fills {
                     let mut target = out.slice_mut(dst.as_slice());
+                    written += target.len();
                     match fill {
                         Fill::Constant { axis } => {
                             let Boundary::Constant(c) = boundaries[*axis] else {
                                 return Err("internal: constant margin without a constant".into());
                             };
-                            target.fill(c);
+                            target.fill(std::mem::MaybeUninit::new(c));
                         }
                         Fill::Copy { dep, select } => {
                             let src = block_ref::<T>(&v[*dep])?;
                             let src = src.slice(select.as_slice());
                             if src.shape() == target.shape() {
-                                target.assign(&src);
+                                src.assign_to(&mut target);
                             } else {
                                 let b = src.broadcast(target.raw_dim()).ok_or_else(|| {
                                     TaskError::from("internal: margin does not broadcast")
                                 })?;
-                                target.assign(&b);
+                                b.assign_to(&mut target);
                             }
                         }
                     }
                 }
-                Ok(block_value(out))
+                if written != out.len() {
+                    return Err(format!(
+                        "internal: the pieces of an extended block cover {written} of its {} \
+                         elements",
+                        out.len()
+                    )
+                    .into());
+                }
+                // SAFETY: the pieces are disjoint (distinct part per axis) and cover `written`
+                // = all elements, each assigned above.
+                Ok(block_value(unsafe { out.assume_init() }))
             }),
         }
     }
