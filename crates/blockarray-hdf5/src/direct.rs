@@ -195,13 +195,14 @@ pub(crate) fn decode_chunk<T: Hdf5Element>(
     Ok(out)
 }
 
-/// The stored bytes of the chunk starting at `offset` and the filter mask they were written
-/// with, or `None` if the chunk was never written. Call under the HDF5 lock.
-pub(crate) fn read_raw_chunk(
+/// Where the chunk starting at `offset` is stored: its filter mask, its address in the file
+/// (relative to the file's base address, which is after any userblock) and its stored size; or
+/// `None` if the chunk was never written. Call under the HDF5 lock.
+pub(crate) fn locate_chunk(
     ds: &hdf5::Dataset,
     offset: &[usize],
     max_bytes: usize,
-) -> Result<Option<(u32, Vec<u8>)>, String> {
+) -> Result<Option<(u32, u64, usize)>, String> {
     let off: Vec<hsize_t> = offset.iter().map(|&o| o as hsize_t).collect();
     let mut mask: u32 = 0;
     let mut addr: haddr_t = 0;
@@ -233,7 +234,151 @@ pub(crate) fn read_raw_chunk(
             "the chunk at {offset:?} claims {size} stored bytes, more than the {max_bytes} it can take"
         ));
     }
-    let mut buf = vec![0u8; size as usize];
+    Ok(Some((mask, addr, size as usize)))
+}
+
+/// A descriptor of `file` to read raw chunks from without the HDF5 lock (`pread` needs no
+/// shared position), and the file's base address; `None` when such reads would not be
+/// exact: the file is open for writing in this process (the library may hold written chunks
+/// it has not flushed) or uses a driver other than the POSIX one (data in memory, split over
+/// several files, …). Call under the HDF5 lock; the descriptor is a duplicate the caller owns.
+pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<(std::fs::File, u64)> {
+    use std::os::fd::BorrowedFd;
+    if !file.is_read_only() {
+        return None;
+    }
+    let fapl = file.access_plist().ok()?;
+    if !matches!(fapl.driver(), hdf5::plist::file_access::FileDriver::Sec2) {
+        return None;
+    }
+    let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+    // SAFETY: a valid file id and out-pointer; for the sec2 driver the handle points to the
+    // file's descriptor (an `int`), which stays open while the file is (lock held).
+    let r = unsafe { hdf5_sys::h5f::H5Fget_vfd_handle(file.id(), fapl.id(), &mut handle) };
+    if r < 0 || handle.is_null() {
+        return None;
+    }
+    // SAFETY: see above: `handle` points to an `int` descriptor, open while the lock is held.
+    let fd = unsafe { BorrowedFd::borrow_raw(*handle.cast::<std::ffi::c_int>()) };
+    // A duplicate (close-on-exec), ours to close.
+    let owned = fd.try_clone_to_owned().ok()?;
+    Some((std::fs::File::from(owned), file.userblock()))
+}
+
+/// Read `size` stored bytes at `addr` (relative to `base`) through a descriptor from
+/// [`lock_free_reader`], without the HDF5 lock.
+pub(crate) fn pread_chunk(
+    file: &std::fs::File,
+    base: u64,
+    addr: u64,
+    size: usize,
+) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; size];
+    file.read_exact_at(&mut buf, base + addr).map_err(|e| {
+        format!(
+            "cannot read {size} stored bytes at file offset {}: {e}",
+            base + addr
+        )
+    })?;
+    Ok(buf)
+}
+
+/// Whether every bit pattern of `T`'s size is a valid `T` (the numbers and complex numbers,
+/// not `bool`), so that a chunk stored unfiltered in `T`'s native file type can be read
+/// straight into a `Vec<T>`.
+pub(crate) fn plain_bits<T: 'static>() -> bool {
+    use num_complex::Complex;
+    use std::any::TypeId;
+    [
+        TypeId::of::<f32>(),
+        TypeId::of::<f64>(),
+        TypeId::of::<i8>(),
+        TypeId::of::<i16>(),
+        TypeId::of::<i32>(),
+        TypeId::of::<i64>(),
+        TypeId::of::<u8>(),
+        TypeId::of::<u16>(),
+        TypeId::of::<u32>(),
+        TypeId::of::<u64>(),
+        TypeId::of::<Complex<f32>>(),
+        TypeId::of::<Complex<f64>>(),
+    ]
+    .contains(&TypeId::of::<T>())
+}
+
+/// Read an unfiltered chunk of `elems` values of `T` stored at `addr` (relative to `base`)
+/// straight into a new vector, without the HDF5 lock and without a byte buffer in between.
+/// Only for [`plain_bits`] types stored in their native file type.
+pub(crate) fn pread_values<T: 'static>(
+    file: &std::fs::File,
+    base: u64,
+    addr: u64,
+    size: usize,
+    elems: usize,
+) -> Result<Vec<T>, String> {
+    use std::os::fd::AsRawFd;
+    assert!(
+        plain_bits::<T>(),
+        "pread_values needs a type without invalid bit patterns"
+    );
+    let nbytes = elems * std::mem::size_of::<T>();
+    if size != nbytes {
+        return Err(format!(
+            "an unfiltered chunk of {elems} values should store {nbytes} bytes, not {size}"
+        ));
+    }
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(elems)
+        .map_err(|_| format!("cannot allocate {nbytes} bytes for a chunk"))?;
+    let mut done = 0usize;
+    while done < nbytes {
+        // SAFETY: the destination is the vector's spare capacity (`nbytes` bytes reserved),
+        // written through a raw pointer; the descriptor is open.
+        let r = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                v.as_mut_ptr().cast::<u8>().add(done).cast(),
+                nbytes - done,
+                (base + addr + done as u64) as libc::off_t,
+            )
+        };
+        match r {
+            r if r > 0 => done += r as usize,
+            0 => {
+                return Err(format!(
+                    "the file ends {done} bytes into a chunk of {nbytes} at file offset {}",
+                    base + addr
+                ));
+            }
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(format!(
+                        "cannot read {nbytes} bytes at file offset {}: {e}",
+                        base + addr
+                    ));
+                }
+            }
+        }
+    }
+    // SAFETY: all `elems` values were written above, and any bit pattern is a valid `T`.
+    unsafe { v.set_len(elems) };
+    Ok(v)
+}
+
+/// The stored bytes of the chunk starting at `offset` and the filter mask they were written
+/// with, or `None` if the chunk was never written. Call under the HDF5 lock.
+pub(crate) fn read_raw_chunk(
+    ds: &hdf5::Dataset,
+    offset: &[usize],
+    max_bytes: usize,
+) -> Result<Option<(u32, Vec<u8>)>, String> {
+    let Some((_, _, size)) = locate_chunk(ds, offset, max_bytes)? else {
+        return Ok(None);
+    };
+    let off: Vec<hsize_t> = offset.iter().map(|&o| o as hsize_t).collect();
+    let mut buf = vec![0u8; size];
     let mut filters: u32 = 0;
     // SAFETY: `buf` holds the chunk's stored size, which H5Dread_chunk writes at most.
     let r = unsafe {

@@ -52,7 +52,9 @@
 //!   takes the raw compressed chunk under the lock (`H5Dread_chunk`) and inflates and
 //!   unshuffles it after releasing it, so decompression runs on every core; h5py (and so
 //!   dask) decompress inside the library, one chunk at a time. Writes do the reverse
-//!   (`H5Dwrite_chunk`) for blocks covering whole chunks.
+//!   (`H5Dwrite_chunk`) for blocks covering whole chunks. In a file open read-only, chunks
+//!   (compressed or not) are only located under the lock and read with `pread` after it, so
+//!   several reads are in flight at once; unfiltered chunks land straight in the block.
 //! * **Failure safety.** New datasets are written under hidden temporary names and renamed
 //!   into place only when the whole computation succeeded, all of a run's datasets together
 //!   (a two-phase commit: every name is checked before any is taken, and a dataset being

@@ -148,6 +148,10 @@ pub struct Hdf5Source<T> {
     chunk: Option<Vec<usize>>,
     /// The filter stages, when direct chunk reads apply.
     stages: Option<Vec<Stage>>,
+    /// The dataset is chunked, unfiltered and stored in `T`'s native type (with a type whose
+    /// every bit pattern is valid): chunks can be read with `pread`, without the lock, when
+    /// the file allows it ([`direct::lock_free_reader`]).
+    raw: bool,
     io: ChunkIo,
     token: u64,
     _type: PhantomData<fn() -> T>,
@@ -163,16 +167,19 @@ impl<T: Hdf5Element> Hdf5Source<T> {
         let path = path.as_ref();
         let name = file::normalize_dataset_path(path, dataset)?;
         let f = file::open_file(path, Access::Read, &name)?;
-        let (shape, chunk, stages) = f.with(|h| {
+        let (shape, chunk, stages, raw) = f.with(|h| {
             let ds = file::open_dataset(h, f.path(), &name)?;
             let (direct_ok, _) = check_type::<T>(&ds, f.path(), &name)?;
             let chunk = if ds.is_chunked() { ds.chunk() } else { None };
+            let filters = ds.filters();
             let stages = if direct_ok && chunk.is_some() {
-                direct::pipeline(&ds.filters(), T::itemsize())
+                direct::pipeline(&filters, T::itemsize())
             } else {
                 None
             };
-            Ok((ds.shape(), chunk, stages))
+            let raw =
+                direct_ok && chunk.is_some() && filters.is_empty() && direct::plain_bits::<T>();
+            Ok((ds.shape(), chunk, stages, raw))
         })?;
         let (mtime, len) = file::stamp(f.path());
         let mut t = Tokenizer::new();
@@ -188,6 +195,7 @@ impl<T: Hdf5Element> Hdf5Source<T> {
             shape,
             chunk,
             stages,
+            raw,
             io,
             token: t.finish(),
             _type: PhantomData,
@@ -229,7 +237,11 @@ impl<T: Hdf5Element> Hdf5Source<T> {
         io_err(self.file.path(), &self.dataset, format!("read failed: {e}"))
     }
 
-    fn direct_read(&self, region: &[Range<usize>], stages: &[Stage]) -> Result<ArrayD<T>> {
+    /// Read `region` chunk by chunk, bypassing the library's filter pipeline: with `stages`
+    /// (a filtered dataset) the raw bytes are decoded here; without (an unfiltered one, see
+    /// `raw`) the chunks are read straight into their values, and only when the file allows
+    /// reads without the lock (otherwise the library reads the region).
+    fn direct_read(&self, region: &[Range<usize>], stages: Option<&[Stage]>) -> Result<ArrayD<T>> {
         let chunk = self.chunk.as_deref().expect("direct reads need chunks");
         let out_shape: Vec<usize> = region.iter().map(Range::len).collect();
         // The stored chunks overlapping the region, as their first elements.
@@ -241,17 +253,61 @@ impl<T: Hdf5Element> Hdf5Source<T> {
         let offsets = grid_offsets(&grid, chunk);
         let chunk_bytes = chunk.iter().product::<usize>() * T::itemsize();
         let max_stored = chunk_bytes.saturating_mul(2).saturating_add(1 << 16);
-        // Under the lock: only the raw bytes.
-        let raws = self.file.with(|h| {
+        let chunk_elems = chunk_bytes / T::itemsize();
+        // Under the lock: where the chunks are, and (for a file open read-only through the
+        // POSIX driver) a descriptor to read them with after the lock is released, so that
+        // reads from several workers overlap and the disk always has one in flight; otherwise
+        // the raw bytes themselves, read by the library.
+        let located = self.file.with(|h| {
             let ds = h.dataset(&self.dataset).map_err(|e| self.fail(e))?;
+            if let Some(reader) = direct::lock_free_reader(h) {
+                let at = offsets
+                    .iter()
+                    .map(|o| direct::locate_chunk(&ds, o, max_stored).map_err(|e| self.fail(e)))
+                    .collect::<Result<Vec<_>>>()?;
+                return Ok(Located::At(reader, at));
+            }
+            if stages.is_none() {
+                return Ok(Located::Library);
+            }
             offsets
                 .iter()
                 .map(|o| direct::read_raw_chunk(&ds, o, max_stored).map_err(|e| self.fail(e)))
                 .collect::<Result<Vec<_>>>()
+                .map(Located::Read)
         })?;
-        let chunk_elems = chunk_bytes / T::itemsize();
+        let decode = |o: &[usize], mask: u32, bytes: Vec<u8>| {
+            direct::decode_chunk::<T>(bytes, stages.unwrap_or(&[]), mask, chunk_elems)
+                .map_err(|e| self.fail(format!("chunk at {o:?}: {e}")))
+        };
+        let chunks: Vec<Option<Vec<T>>> = match located {
+            Located::Library => return self.library_read(region),
+            Located::Read(raws) => raws
+                .into_iter()
+                .zip(&offsets)
+                .map(|(raw, o)| raw.map(|(mask, bytes)| decode(o, mask, bytes)).transpose())
+                .collect::<Result<_>>()?,
+            Located::At((file, base), at) => at
+                .into_iter()
+                .zip(&offsets)
+                .map(|(loc, o)| {
+                    let Some((mask, addr, size)) = loc else {
+                        return Ok(None);
+                    };
+                    let fail = |e: String| self.fail(format!("chunk at {o:?}: {e}"));
+                    if stages.is_none() && mask == 0 {
+                        direct::pread_values::<T>(&file, base, addr, size, chunk_elems)
+                            .map(Some)
+                            .map_err(fail)
+                    } else {
+                        let bytes = direct::pread_chunk(&file, base, addr, size).map_err(fail)?;
+                        decode(o, mask, bytes).map(Some)
+                    }
+                })
+                .collect::<Result<_>>()?,
+        };
         let mut out: Option<ArrayD<T>> = None;
-        for (offset, raw) in offsets.iter().zip(raws) {
+        for (offset, values_of_chunk) in offsets.iter().zip(chunks) {
             // The part of this chunk inside the region, in chunk and in output coordinates.
             let inter: Vec<Range<usize>> = offset
                 .iter()
@@ -260,10 +316,8 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                 .map(|((&o, &c), r)| o.max(r.start)..(o + c).min(r.end))
                 .collect();
             let values;
-            let piece: CowArray<'_, T, IxDyn> = match raw {
-                Some((mask, bytes)) => {
-                    let v = direct::decode_chunk::<T>(bytes, stages, mask, chunk_elems)
-                        .map_err(|e| self.fail(format!("chunk at {offset:?}: {e}")))?;
+            let piece: CowArray<'_, T, IxDyn> = match values_of_chunk {
+                Some(v) => {
                     let decoded =
                         ArrayD::from_shape_vec(IxDyn(chunk), v).map_err(|e| self.fail(e))?;
                     if inter.iter().zip(chunk).all(|(i, &c)| i.len() == c) {
@@ -384,7 +438,8 @@ impl<T: Hdf5Element> ChunkSource<T> for Hdf5Source<T> {
             return Ok(ArrayD::from_elem(IxDyn(&shape), T::default()));
         }
         match (&self.stages, self.io) {
-            (Some(stages), ChunkIo::Auto) => self.direct_read(region, stages),
+            (Some(stages), ChunkIo::Auto) => self.direct_read(region, Some(stages)),
+            (None, ChunkIo::Auto) if self.raw => self.direct_read(region, None),
             _ => self.library_read(region),
         }
     }
@@ -547,4 +602,13 @@ pub fn concatenate_hdf5<T: Hdf5Element, P: AsRef<Path>>(
         axis,
         false,
     )
+}
+
+/// The raw chunks of a direct read: read by the library under the lock, or located under it
+/// and read after it through a descriptor and the file's base address.
+enum Located {
+    /// The library reads the region (unfiltered data in a file without lock-free reads).
+    Library,
+    Read(Vec<Option<(u32, Vec<u8>)>>),
+    At((std::fs::File, u64), Vec<Option<(u32, u64, usize)>>),
 }

@@ -445,3 +445,76 @@ fn only_the_blocks_a_slice_needs_are_read() {
     assert_eq!(reads, 2, "{graph}");
     assert_eq!(part.compute().expect("part").sum(), 50.0);
 }
+
+/// Unfiltered and filtered chunks are read with `pread` outside the HDF5 lock when the file is
+/// open read-only: in a file with a userblock (so file offsets are not the library's
+/// addresses), with unwritten chunks (the fill value), and regions across chunk edges.
+#[test]
+fn lock_free_chunk_reads_honour_userblocks_fill_values_and_edges() {
+    let file = TempPath::new("userblock.h5");
+    let (rows, cols) = (37usize, 23usize);
+    let values = ArrayD::from_shape_fn(IxDyn(&[rows, cols]), |ix| (ix[0] * 100 + ix[1]) as f64);
+    {
+        let f = hdf5::File::with_options()
+            .with_fcpl(|p| p.userblock(1024))
+            .create(file.path())
+            .expect("create");
+        assert_eq!(f.userblock(), 1024);
+        let plain = f
+            .new_dataset::<f64>()
+            .chunk([8, 5])
+            .shape([rows, cols])
+            .create("plain")
+            .expect("plain");
+        plain.write(&values).expect("write plain");
+        let packed = f
+            .new_dataset::<f64>()
+            .chunk([8, 5])
+            .shuffle()
+            .deflate(3)
+            .shape([rows, cols])
+            .create("packed")
+            .expect("packed");
+        packed.write(&values).expect("write packed");
+        let sparse = f
+            .new_dataset::<i32>()
+            .chunk([10, 10])
+            .fill_value(-7)
+            .shape([30, 30])
+            .create("sparse")
+            .expect("sparse");
+        sparse
+            .write_slice(
+                &ndarray::Array2::<i32>::from_elem((10, 10), 5),
+                ndarray::s![10..20, 0..10],
+            )
+            .expect("write one chunk");
+    }
+    for name in ["plain", "packed"] {
+        for chunks in [[8usize, 5usize], [37, 23], [10, 7]] {
+            let got = from_hdf5_with::<f64>(&file, name, &ReadOptions::new().chunks(chunks))
+                .expect("open")
+                .compute()
+                .expect("read");
+            assert_eq!(got, values, "{name} in chunks {chunks:?}");
+        }
+        let part = from_hdf5::<f64>(&file, name)
+            .expect("open")
+            .slice(s![3..30, 4..21])
+            .expect("slice")
+            .compute()
+            .expect("read");
+        assert_eq!(
+            part,
+            values.slice(ndarray::s![3..30, 4..21]).into_dyn(),
+            "{name}"
+        );
+    }
+    let sparse = from_hdf5::<i32>(&file, "sparse")
+        .expect("open")
+        .compute()
+        .expect("read");
+    assert_eq!(sparse[[12, 3]], 5);
+    assert_eq!(sparse[[2, 3]], -7);
+    assert_eq!(sparse.iter().filter(|&&v| v == 5).count(), 100);
+}
