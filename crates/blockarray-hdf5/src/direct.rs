@@ -284,32 +284,9 @@ pub(crate) fn pread_chunk(
     Ok(buf)
 }
 
-/// Whether every bit pattern of `T`'s size is a valid `T` (the numbers and complex numbers,
-/// not `bool`), so that a chunk stored unfiltered in `T`'s native file type can be read
-/// straight into a `Vec<T>`.
-pub(crate) fn plain_bits<T: 'static>() -> bool {
-    use num_complex::Complex;
-    use std::any::TypeId;
-    [
-        TypeId::of::<f32>(),
-        TypeId::of::<f64>(),
-        TypeId::of::<i8>(),
-        TypeId::of::<i16>(),
-        TypeId::of::<i32>(),
-        TypeId::of::<i64>(),
-        TypeId::of::<u8>(),
-        TypeId::of::<u16>(),
-        TypeId::of::<u32>(),
-        TypeId::of::<u64>(),
-        TypeId::of::<Complex<f32>>(),
-        TypeId::of::<Complex<f64>>(),
-    ]
-    .contains(&TypeId::of::<T>())
-}
-
 /// Read an unfiltered chunk of `elems` values of `T` stored at `addr` (relative to `base`)
 /// straight into a new vector, without the HDF5 lock and without a byte buffer in between.
-/// Only for [`plain_bits`] types stored in their native file type.
+/// Only for [`blockarray::element::plain_number`] types stored in their native file type.
 pub(crate) fn pread_values<T: 'static>(
     file: &std::fs::File,
     base: u64,
@@ -319,7 +296,7 @@ pub(crate) fn pread_values<T: 'static>(
 ) -> Result<Vec<T>, String> {
     use std::os::fd::AsRawFd;
     assert!(
-        plain_bits::<T>(),
+        blockarray::element::plain_number::<T>(),
         "pread_values needs a type without invalid bit patterns"
     );
     let nbytes = elems * std::mem::size_of::<T>();

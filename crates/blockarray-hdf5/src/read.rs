@@ -177,8 +177,10 @@ impl<T: Hdf5Element> Hdf5Source<T> {
             } else {
                 None
             };
-            let raw =
-                direct_ok && chunk.is_some() && filters.is_empty() && direct::plain_bits::<T>();
+            let raw = direct_ok
+                && chunk.is_some()
+                && filters.is_empty()
+                && blockarray::element::plain_number::<T>();
             Ok((ds.shape(), chunk, stages, raw))
         })?;
         let (mtime, len) = file::stamp(f.path());

@@ -141,14 +141,18 @@ pub trait Float:
     fn as_f64(self) -> f64;
 }
 
-/// A vector of `n` default values, or `None` if the allocator refuses. For the built-in
-/// element types, whose default is the all-zero bit pattern, the memory comes zeroed from the
-/// allocator (`calloc`: fresh pages are already zero, so there is no pass over them and they
-/// are faulted in by whoever first writes them); other types are filled.
-pub(crate) fn try_default_vec<T: Element>(n: usize) -> Option<Vec<T>> {
+/// Whether `T` is one of the built-in number types (the integers, `f32`, `f64` and their
+/// complex numbers): every bit pattern of its size is a valid value, and the all-zero pattern
+/// is its default. Storage crates use it to read stored bytes straight into a block.
+///
+/// ```
+/// use blockarray::element::plain_number;
+/// assert!(plain_number::<f64>() && plain_number::<num_complex::Complex<f32>>());
+/// assert!(!plain_number::<bool>());
+/// ```
+pub fn plain_number<T: 'static>() -> bool {
     use std::any::TypeId;
-    let id = TypeId::of::<T>();
-    let zero_default = [
+    [
         TypeId::of::<f32>(),
         TypeId::of::<f64>(),
         TypeId::of::<i8>(),
@@ -159,11 +163,19 @@ pub(crate) fn try_default_vec<T: Element>(n: usize) -> Option<Vec<T>> {
         TypeId::of::<u16>(),
         TypeId::of::<u32>(),
         TypeId::of::<u64>(),
-        TypeId::of::<bool>(),
         TypeId::of::<Complex<f32>>(),
         TypeId::of::<Complex<f64>>(),
     ]
-    .contains(&id);
+    .contains(&TypeId::of::<T>())
+}
+
+/// A vector of `n` default values, or `None` if the allocator refuses. For the built-in
+/// element types, whose default is the all-zero bit pattern, the memory comes zeroed from the
+/// allocator (`calloc`: fresh pages are already zero, so there is no pass over them and they
+/// are faulted in by whoever first writes them); other types are filled.
+pub(crate) fn try_default_vec<T: Element>(n: usize) -> Option<Vec<T>> {
+    let zero_default =
+        plain_number::<T>() || std::any::TypeId::of::<T>() == std::any::TypeId::of::<bool>();
     let layout = std::alloc::Layout::array::<T>(n).ok()?;
     if zero_default && layout.size() > 0 {
         // SAFETY: the layout has a non-zero size. For these types the all-zero bit pattern is
