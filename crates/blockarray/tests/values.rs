@@ -655,3 +655,45 @@ fn trees_run_under_a_memory_limit_below_the_array() {
         assert_eq!(hist, per_bin);
     }
 }
+
+/// min, max, nanmin and nanmax over a masked selection (unknown length when the graph is
+/// built) agree with the reference when something is selected, and are an `Err` naming the
+/// empty selection — not the fold's identity (±inf, NaN) — when nothing is; both schedulers.
+#[test]
+fn extrema_of_an_empty_masked_selection_are_errors() {
+    let values: Vec<f64> = vec![3.0, -1.5, f64::NAN, 7.25, 0.5, -4.0, 2.0, 9.0, -0.25];
+    let x = BlockArray::from_array(
+        ArrayD::from_shape_vec(IxDyn(&[9]), values.clone()).unwrap(),
+        4,
+    )
+    .unwrap();
+    let finite: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    for threaded in [false, true] {
+        let s = scheduler(threaded);
+        // Something selected: the elements above -3 (NaN compares false, so it is dropped).
+        let some = x.mask(&x.greater(-3.0).unwrap()).unwrap();
+        let kept: Vec<f64> = finite.iter().copied().filter(|&v| v > -3.0).collect();
+        let lo = kept.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let got = |a: BlockArray<f64>| a.compute_with(&*s).unwrap().into_iter().next().unwrap();
+        assert_eq!(got(some.min(None, false).unwrap()), lo);
+        assert_eq!(got(some.max(None, false).unwrap()), hi);
+        assert_eq!(got(some.nanmin(None, false).unwrap()), lo);
+        assert_eq!(got(some.nanmax(None, false).unwrap()), hi);
+        // Nothing selected.
+        let none = x.mask(&x.greater(100.0).unwrap()).unwrap();
+        for (what, r) in [
+            ("min", none.min(None, false)),
+            ("max", none.max(None, false)),
+            ("nanmin", none.nanmin(None, false)),
+            ("nanmax", none.nanmax(None, false)),
+        ] {
+            let e = r.unwrap().compute_with(&*s).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("{what} of an empty selection")),
+                "{what}: {e}"
+            );
+        }
+    }
+}

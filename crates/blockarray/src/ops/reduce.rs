@@ -54,6 +54,12 @@ pub trait Reduction: Send + Sync + 'static {
     fn merge(&self, a: &Self::Partial, b: &Self::Partial) -> Self::Partial;
     /// The output block of a fully merged partial (reduced axes of length 1).
     fn finish(&self, p: &Self::Partial) -> ArrayD<Self::Out>;
+    /// Whether a fully merged partial has a result: an `Err` here fails the task that would
+    /// [`finish`](Self::finish) it (for example a minimum over a selection that turned out to
+    /// be empty once its length was known). The default accepts every partial.
+    fn check(&self, _p: &Self::Partial) -> std::result::Result<(), dag_core::TaskError> {
+        Ok(())
+    }
     /// Bytes held by a partial.
     fn nbytes(p: &Self::Partial) -> usize;
     /// The predicted bytes of a partial covering `elements` output positions, for planning
@@ -805,7 +811,9 @@ impl<R: Reduction> Node for FinishNode<R> {
         BlockTask {
             deps: vec![(0, BlockIndex::from_slice(index))],
             func: Arc::new(move |v: &[Value]| {
-                Ok(block_value(red.finish(v[0].get::<R::Partial>()?)))
+                let p = v[0].get::<R::Partial>()?;
+                red.check(p)?;
+                Ok(block_value(red.finish(p)))
             }),
         }
     }
@@ -940,13 +948,100 @@ pub fn reduce<R: Reduction>(
 
 fn no_empty<T: Element>(x: &BlockArray<T>, axes: Option<&[usize]>, what: &str) -> Result<()> {
     let axes = norm_axes(x.ndim(), axes)?;
-    if axes.iter().any(|&a| x.shape()[a] == 0) {
+    if axes
+        .iter()
+        .any(|&a| x.chunks().unknown_axis(a).is_none() && x.shape()[a] == 0)
+    {
         return Err(Error::shape(format!(
             "{what} of an empty selection: axes {axes:?} of shape {:?} include a zero-length axis, and {what} has no identity",
             x.shape()
         )));
     }
     Ok(())
+}
+
+/// A reduction without an identity (min, max and their NaN-skipping kin) over axes of which
+/// some have unknown lengths (a boolean mask's result): the elements reduced are counted with
+/// the partials, and an empty selection fails its finish task with an `Err` instead of
+/// returning the fold's identity. (Known zero-length axes are refused when the graph is built.)
+struct NonEmpty<R> {
+    inner: R,
+    what: &'static str,
+}
+
+impl<R: Reduction> Reduction for NonEmpty<R> {
+    type In = R::In;
+    type Out = R::Out;
+    /// The inner partial and the number of elements each output position reduced (the same
+    /// for all: a selection is rectangular).
+    type Partial = (R::Partial, u64);
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_str("non-empty");
+        self.inner.tokenize(t);
+    }
+    fn chunk(
+        &self,
+        block: &ArrayD<R::In>,
+        axes: &[usize],
+        offset: &[usize],
+        shape: &[usize],
+    ) -> Self::Partial {
+        let n: usize = axes.iter().map(|&a| block.shape()[a]).product();
+        (self.inner.chunk(block, axes, offset, shape), n as u64)
+    }
+    fn merge(&self, a: &Self::Partial, b: &Self::Partial) -> Self::Partial {
+        (self.inner.merge(&a.0, &b.0), a.1 + b.1)
+    }
+    fn finish(&self, p: &Self::Partial) -> ArrayD<R::Out> {
+        self.inner.finish(&p.0)
+    }
+    fn check(&self, p: &Self::Partial) -> std::result::Result<(), dag_core::TaskError> {
+        self.inner.check(&p.0)?;
+        if p.1 == 0 {
+            return Err(format!(
+                "{} of an empty selection: the reduced axes have length 0 once computed, and {} has no identity",
+                self.what, self.what
+            )
+            .into());
+        }
+        Ok(())
+    }
+    fn nbytes(p: &Self::Partial) -> usize {
+        R::nbytes(&p.0) + 8
+    }
+    fn predicted_nbytes(&self, elements: usize) -> usize {
+        self.inner.predicted_nbytes(elements) + 8
+    }
+}
+
+/// [`reduce`] with `red`, counting the elements reduced when a reduced axis has an unknown
+/// length so that an empty selection is an `Err` ([`NonEmpty`]).
+fn reduce_non_empty<R: Reduction>(
+    x: &BlockArray<R::In>,
+    red: R,
+    what: &'static str,
+    axes: Option<&[usize]>,
+    keepdims: bool,
+) -> Result<BlockArray<R::Out>> {
+    no_empty(x, axes, what)?;
+    let reduced = norm_axes(x.ndim(), axes)?;
+    if reduced
+        .iter()
+        .any(|&a| x.chunks().unknown_axis(a).is_some())
+    {
+        reduce(
+            x,
+            NonEmpty { inner: red, what },
+            axes,
+            keepdims,
+            DEFAULT_FANIN,
+        )
+    } else {
+        reduce(x, red, axes, keepdims, DEFAULT_FANIN)
+    }
 }
 
 /// One of blockarray's own folds: `name` identifies `f`, so equal reductions share keys.
@@ -1019,26 +1114,14 @@ impl<T: Numeric> BlockArray<T> {
 impl<T: Real> BlockArray<T> {
     /// The minimum over `axes`; NaN if any element is NaN. Fails on an empty selection.
     pub fn min(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
-        no_empty(self, axes, "min")?;
-        reduce(
-            self,
-            fold("min", T::max_value(), nan_min),
-            axes,
-            keepdims,
-            DEFAULT_FANIN,
-        )
+        let red = fold("min", T::max_value(), nan_min);
+        reduce_non_empty(self, red, "min", axes, keepdims)
     }
 
     /// The maximum over `axes`; NaN if any element is NaN. Fails on an empty selection.
     pub fn max(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
-        no_empty(self, axes, "max")?;
-        reduce(
-            self,
-            fold("max", T::min_value(), nan_max),
-            axes,
-            keepdims,
-            DEFAULT_FANIN,
-        )
+        let red = fold("max", T::min_value(), nan_max);
+        reduce_non_empty(self, red, "max", axes, keepdims)
     }
 
     /// Index of the minimum: along `axis`, or in the flattened array when `None` (a 0-d
@@ -1171,26 +1254,14 @@ impl<T: Float> BlockArray<T> {
 
     /// The minimum ignoring NaN (NaN where all are NaN).
     pub fn nanmin(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
-        no_empty(self, axes, "nanmin")?;
-        reduce(
-            self,
-            fold("nanmin", T::nan(), nan_skip_min),
-            axes,
-            keepdims,
-            DEFAULT_FANIN,
-        )
+        let red = fold("nanmin", T::nan(), nan_skip_min);
+        reduce_non_empty(self, red, "nanmin", axes, keepdims)
     }
 
     /// The maximum ignoring NaN (NaN where all are NaN).
     pub fn nanmax(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
-        no_empty(self, axes, "nanmax")?;
-        reduce(
-            self,
-            fold("nanmax", T::nan(), nan_skip_max),
-            axes,
-            keepdims,
-            DEFAULT_FANIN,
-        )
+        let red = fold("nanmax", T::nan(), nan_skip_max);
+        reduce_non_empty(self, red, "nanmax", axes, keepdims)
     }
 }
 
