@@ -523,11 +523,16 @@ pub fn glob_files(pattern: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn open_all<T: Hdf5Element, P: AsRef<Path>>(
+/// Open `dataset` in every one of `files` and join the arrays along `axis`: stacked on a new
+/// axis (`stack`) or concatenated along an existing one, shapes checked by
+/// [`blockarray::join_named`] (which names the file that does not fit).
+fn join_files<T: Hdf5Element, P: AsRef<Path>>(
     files: &[P],
     dataset: &str,
     options: &ReadOptions,
-) -> Result<Vec<BlockArray<T>>> {
+    axis: usize,
+    stack: bool,
+) -> Result<BlockArray<T>> {
     if files.is_empty() {
         return Err(blockarray::Error::index(format!(
             "no files given to read dataset \"{dataset}\" from"
@@ -537,7 +542,18 @@ fn open_all<T: Hdf5Element, P: AsRef<Path>>(
         .iter()
         .map(|p| from_hdf5_with(p, dataset, options))
         .collect::<Result<_>>()?;
-    Ok(arrays)
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("dataset \"{dataset}\""),
+        "HDF5 file",
+        &names,
+        &arrays,
+        axis,
+        stack,
+    )
 }
 
 /// The same dataset from many files stacked along a new axis `axis` (like
@@ -568,19 +584,7 @@ pub fn stack_hdf5<T: Hdf5Element, P: AsRef<Path>>(
     axis: usize,
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
-    let arrays = open_all::<T, P>(files, dataset, options)?;
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
-        &format!("dataset \"{dataset}\""),
-        "HDF5 file",
-        &names,
-        &arrays,
-        axis,
-        true,
-    )
+    join_files(files, dataset, options, axis, true)
 }
 
 /// The same dataset from many files joined along the existing axis `axis` (shapes must agree
@@ -591,19 +595,7 @@ pub fn concatenate_hdf5<T: Hdf5Element, P: AsRef<Path>>(
     axis: usize,
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
-    let arrays = open_all::<T, P>(files, dataset, options)?;
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
-        &format!("dataset \"{dataset}\""),
-        "HDF5 file",
-        &names,
-        &arrays,
-        axis,
-        false,
-    )
+    join_files(files, dataset, options, axis, false)
 }
 
 /// The raw chunks of a direct read: read by the library under the lock, or located under it

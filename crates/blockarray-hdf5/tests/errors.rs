@@ -306,6 +306,12 @@ fn many_files_with_bad_members() {
     // No files at all.
     let none: [&Path; 0] = [];
     assert!(stack_hdf5::<f64, _>(&none, "/v", 0, &ReadOptions::new()).is_err());
+    let err = concatenate_hdf5::<f64, _>(&none, "/v", 0, &ReadOptions::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no files given to read dataset \"/v\""),
+        "{err}"
+    );
     let err = glob_files(&format!("{}/nothing-*.h5", dir.path().display())).unwrap_err();
     assert!(err.to_string().contains("matches no file"), "{err}");
     assert!(glob_files("[").is_err());

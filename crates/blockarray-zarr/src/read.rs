@@ -713,20 +713,37 @@ pub fn glob_stores(pattern: &str) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-fn open_all<T: ZarrElement, P: AsRef<Path>>(
+/// Open `array` in every one of `stores` and join the arrays along `axis`: stacked on a new
+/// axis (`stack`) or concatenated along an existing one, shapes checked by
+/// [`blockarray::join_named`] (which names the store that does not fit).
+fn join_stores<T: ZarrElement, P: AsRef<Path>>(
     stores: &[P],
     array: &str,
     options: &ReadOptions,
-) -> Result<Vec<BlockArray<T>>> {
+    axis: usize,
+    stack: bool,
+) -> Result<BlockArray<T>> {
     if stores.is_empty() {
         return Err(blockarray::Error::index(format!(
             "no stores given to read array \"{array}\" from"
         )));
     }
-    stores
+    let arrays: Vec<BlockArray<T>> = stores
         .iter()
         .map(|p| from_zarr_with(p, array, options))
-        .collect()
+        .collect::<Result<_>>()?;
+    let names: Vec<String> = stores
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    blockarray::join_named(
+        &format!("array \"{array}\""),
+        "Zarr store",
+        &names,
+        &arrays,
+        axis,
+        stack,
+    )
 }
 
 /// The same array from many stores stacked along a new axis `axis` (all of one shape and
@@ -754,19 +771,7 @@ pub fn stack_zarr<T: ZarrElement, P: AsRef<Path>>(
     axis: usize,
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
-    let arrays = open_all::<T, P>(stores, array, options)?;
-    let names: Vec<String> = stores
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
-        &format!("array \"{array}\""),
-        "Zarr store",
-        &names,
-        &arrays,
-        axis,
-        true,
-    )
+    join_stores(stores, array, options, axis, true)
 }
 
 /// The same array from many stores joined along the existing axis `axis` (shapes must agree
@@ -777,19 +782,7 @@ pub fn concatenate_zarr<T: ZarrElement, P: AsRef<Path>>(
     axis: usize,
     options: &ReadOptions,
 ) -> Result<BlockArray<T>> {
-    let arrays = open_all::<T, P>(stores, array, options)?;
-    let names: Vec<String> = stores
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
-        &format!("array \"{array}\""),
-        "Zarr store",
-        &names,
-        &arrays,
-        axis,
-        false,
-    )
+    join_stores(stores, array, options, axis, false)
 }
 
 #[cfg(test)]

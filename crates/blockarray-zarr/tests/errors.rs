@@ -467,4 +467,10 @@ fn stores_of_other_shapes_are_named_when_joined() {
     assert!(err.to_string().contains("axis 1"), "{err}");
     let none: [&Path; 0] = [];
     assert!(stack_zarr::<f64, _>(&none, "v", 0, &ReadOptions::new()).is_err());
+    let err = concatenate_zarr::<f64, _>(&none, "v", 0, &ReadOptions::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no stores given to read array \"v\""),
+        "{err}"
+    );
 }

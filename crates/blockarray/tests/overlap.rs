@@ -9,27 +9,7 @@ use proptest::prelude::*;
 use sched_sync::SyncScheduler;
 
 mod common;
-use common::scheduler;
-
-fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
-    let mut i = 0u64;
-    ArrayD::from_shape_fn(IxDyn(shape), |_| {
-        i += 1;
-        let z = (seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        ((z >> 40) % 19) as f64 - 9.0
-    })
-}
-
-fn chunks_from_cuts(n: usize, cuts: &std::collections::BTreeSet<usize>) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for &c in cuts.iter().filter(|&&c| c > 0 && c < n) {
-        out.push(c - prev);
-        prev = c;
-    }
-    out.push(n - prev);
-    out
-}
+use common::{cuts_to_chunks, data, scheduler};
 
 fn boundary(kind: u8, value: f64) -> Boundary<f64> {
     match kind % 5 {
@@ -166,7 +146,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
             .iter()
             .map(|&n| {
                 proptest::collection::btree_set(1..n.max(2), 0..n)
-                    .prop_map(move |c| chunks_from_cuts(n, &c))
+                    .prop_map(move |c| cuts_to_chunks(n, &c))
             })
             .collect();
         let depth: Vec<_> = shape
