@@ -273,20 +273,12 @@ pub(crate) fn pread_chunk(
     addr: u64,
     size: usize,
 ) -> Result<Vec<u8>, String> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; size];
-    file.read_exact_at(&mut buf, base + addr).map_err(|e| {
-        format!(
-            "cannot read {size} stored bytes at file offset {}: {e}",
-            base + addr
-        )
-    })?;
-    Ok(buf)
+    pread_vec(file, base + addr, size)
 }
 
 /// Read an unfiltered chunk of `elems` values of `T` stored at `addr` (relative to `base`)
 /// straight into a new vector, without the HDF5 lock and without a byte buffer in between.
-/// Only for [`blockarray::element::plain_number`] types stored in their native file type.
+/// Only for [`blockarray::plain_number`] types stored in their native file type.
 pub(crate) fn pread_values<T: 'static>(
     file: &std::fs::File,
     base: u64,
@@ -294,19 +286,26 @@ pub(crate) fn pread_values<T: 'static>(
     size: usize,
     elems: usize,
 ) -> Result<Vec<T>, String> {
-    use std::os::fd::AsRawFd;
-    assert!(
-        blockarray::element::plain_number::<T>(),
-        "pread_values needs a type without invalid bit patterns"
-    );
     let nbytes = elems * std::mem::size_of::<T>();
     if size != nbytes {
         return Err(format!(
             "an unfiltered chunk of {elems} values should store {nbytes} bytes, not {size}"
         ));
     }
+    pread_vec(file, base + addr, elems)
+}
+
+/// `len` values of a [`blockarray::plain_number`] type read with `pread` from file offset
+/// `at` into a new vector's memory (no zeroing pass, no intermediate buffer).
+fn pread_vec<T: 'static>(file: &std::fs::File, at: u64, len: usize) -> Result<Vec<T>, String> {
+    use std::os::fd::AsRawFd;
+    assert!(
+        blockarray::plain_number::<T>(),
+        "pread_vec needs a type without invalid bit patterns"
+    );
+    let nbytes = len * std::mem::size_of::<T>();
     let mut v: Vec<T> = Vec::new();
-    v.try_reserve_exact(elems)
+    v.try_reserve_exact(len)
         .map_err(|_| format!("cannot allocate {nbytes} bytes for a chunk"))?;
     let mut done = 0usize;
     while done < nbytes {
@@ -317,30 +316,28 @@ pub(crate) fn pread_values<T: 'static>(
                 file.as_raw_fd(),
                 v.as_mut_ptr().cast::<u8>().add(done).cast(),
                 nbytes - done,
-                (base + addr + done as u64) as libc::off_t,
+                (at + done as u64) as libc::off_t,
             )
         };
         match r {
             r if r > 0 => done += r as usize,
             0 => {
                 return Err(format!(
-                    "the file ends {done} bytes into a chunk of {nbytes} at file offset {}",
-                    base + addr
+                    "the file ends {done} bytes into a chunk of {nbytes} bytes at file offset {at}"
                 ));
             }
             _ => {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(format!(
-                        "cannot read {nbytes} bytes at file offset {}: {e}",
-                        base + addr
+                        "cannot read {nbytes} stored bytes at file offset {at}: {e}"
                     ));
                 }
             }
         }
     }
-    // SAFETY: all `elems` values were written above, and any bit pattern is a valid `T`.
-    unsafe { v.set_len(elems) };
+    // SAFETY: all `len` values were written above, and any bit pattern is a valid `T`.
+    unsafe { v.set_len(len) };
     Ok(v)
 }
 

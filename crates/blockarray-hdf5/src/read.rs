@@ -180,7 +180,7 @@ impl<T: Hdf5Element> Hdf5Source<T> {
             let raw = direct_ok
                 && chunk.is_some()
                 && filters.is_empty()
-                && blockarray::element::plain_number::<T>();
+                && blockarray::plain_number::<T>();
             Ok((ds.shape(), chunk, stages, raw))
         })?;
         let (mtime, len) = file::stamp(f.path());

@@ -62,6 +62,7 @@ mod testutil;
 /// storage formats ([`ChunkSource`], [`ChunkSink`]), reductions ([`Reduction`]), and the
 /// type-erased block operations nodes use ([`Kit`]).
 pub mod ext {
+    pub use crate::element::plain_number;
     pub use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
     pub use crate::expr::lower::ChunkSink;
     pub use crate::expr::source::{ChunkSource, SourceNode};

@@ -146,7 +146,7 @@ pub trait Float:
 /// is its default. Storage crates use it to read stored bytes straight into a block.
 ///
 /// ```
-/// use blockarray::element::plain_number;
+/// use blockarray::plain_number;
 /// assert!(plain_number::<f64>() && plain_number::<num_complex::Complex<f32>>());
 /// assert!(!plain_number::<bool>());
 /// ```
