@@ -95,13 +95,12 @@ const TRIM_THRESHOLD: i32 = 1 << 30;
 /// sees, and arenas trim their free tops eagerly), so every new block faults its pages in
 /// again: the kernel zeroes 4 KiB at a time, and the run spends more time in page faults than
 /// in its kernels (measured in docs/benchmarks.md: `xxt_slice_mean` 0.23 → 0.085 s, 147 000 →
-/// 8 800 faults). Setting malloc's mmap threshold to 32 MiB (its largest), its trim threshold
-/// to 1 GiB, and the number of separate mappings it may make to 0 (the same as
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`)
-/// makes a freed block's pages serve the next block of a similar size — also blocks of 32 MiB
-/// and more, which the threshold alone cannot keep (a 4 GB larger-than-memory reduction in
-/// 32 MiB blocks: 2.96 million faults → 34 000, 2.7 → 1.8 s). Blocks too large for a thread's
-/// arena come from the main heap, which grows with `brk` (or a mapping when it cannot).
+/// 8 800 faults). Setting malloc's mmap threshold to 32 MiB and its trim threshold to 1 GiB
+/// (the same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`)
+/// makes a freed block's pages serve the next block of a similar size. Blocks of 32 MiB and
+/// more stay mappings of their own; adding `glibc.malloc.mmap_max=0` to that line keeps them
+/// too (much faster for streaming such blocks from disk) but slowed `sort` and
+/// `task_overhead`, so it is left to the user (docs/benchmarks.md).
 ///
 /// The cost: up to 1 GiB of freed memory per arena stays mapped after a peak instead of
 /// going back to the system (the peak itself does not grow). Set `BLOCKARRAY_MALLOC=system`
@@ -133,7 +132,6 @@ fn set_malloc_thresholds() -> AllocatorTuning {
     let ok = unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-            && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
     };
     if ok {
         AllocatorTuning::Tuned

@@ -27,32 +27,3 @@ fn a_freed_block_buffer_is_reused_after_tuning() {
         "the second 16 MB buffer should reuse the first one's pages"
     );
 }
-
-/// Minor page faults of the calling thread so far.
-fn thread_faults() -> i64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    ru.ru_minflt
-}
-
-#[test]
-fn a_freed_buffer_above_the_mmap_threshold_is_reused_after_tuning() {
-    if dag_core::tune_allocator() != dag_core::AllocatorTuning::Tuned {
-        return;
-    }
-    // 40 MB: above glibc's largest mmap threshold (32 MiB), so only `mmap_max = 0` keeps it
-    // from being a mapping of its own, unmapped on free and faulted in afresh next time.
-    let n = 5 << 20;
-    let first: Vec<f64> = vec![1.0; n];
-    drop(first);
-    let before = thread_faults();
-    let second: Vec<f64> = vec![2.0; n];
-    let faults = thread_faults() - before;
-    let pages = (n * 8 / 4096) as i64;
-    assert!(
-        faults < pages / 10,
-        "writing a second 40 MB buffer faulted {faults} of its {pages} pages in again"
-    );
-    drop(second);
-}
