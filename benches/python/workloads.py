@@ -104,6 +104,18 @@ def xxt_slice_mean_numpy(_):
     return (x + x.T)[::2, 5000:].mean(axis=1)
 
 
+def fused_chain_dask(_):
+    da = _da()
+    x = da.random.default_rng(SEED).random((10000, 10000), chunks=(1000, 1000))
+    return (da.exp(x) * x.T + 1).mean(axis=0).compute()
+
+
+def fused_chain_numpy(_):
+    np = _np()
+    x = np.random.default_rng(SEED).random((10000, 10000))
+    return (np.exp(x) * x.T + 1).mean(axis=0)
+
+
 def lazy_slice_dask(_):
     da = _da()
     return da.exp(da.ones((10000, 10000), chunks=(100, 100)))[1:100, 1:100].compute()
@@ -381,6 +393,7 @@ WORKLOADS = {
     "ones_sum": total,
     "normal_mean": mean,
     "xxt_slice_mean": mean,
+    "fused_chain": mean,
     "lazy_slice": total,
     "matmul": mean,
     "rechunk_sum": mean,

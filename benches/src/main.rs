@@ -86,6 +86,12 @@ const WORKLOADS: &[Workload] = &[
         setup: None,
     },
     Workload {
+        name: "fused_chain",
+        about: "random 10000x10000, chunks 1000x1000, (exp(x) * x.T + 1).mean(axis=0)",
+        run: fused_chain,
+        setup: None,
+    },
+    Workload {
         name: "lazy_slice",
         about: "exp(ones 10000x10000, chunks 100x100)[1:100, 1:100]",
         run: lazy_slice,
@@ -244,6 +250,17 @@ fn xxt_slice_mean(_data: &Path) -> BoxResult<Outcome> {
             let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [1000, 1000])?;
             let y = (&x + &x.t())?.slice(s![..;2, 5000..])?;
             compute(&y.mean(Some(&[1]), false)?)
+        },
+        mean,
+    )
+}
+
+fn fused_chain(_data: &Path) -> BoxResult<Outcome> {
+    timed(
+        || {
+            let x = Rng::new(SEED).random::<f64>(&[10_000, 10_000], [1000, 1000])?;
+            let y = &(&x.exp() * &x.t())? + 1.0;
+            compute(&y.mean(Some(&[0]), false)?)
         },
         mean,
     )

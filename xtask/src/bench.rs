@@ -97,6 +97,13 @@ const SPECS: &[Spec] = &[
         traffic: None,
     },
     Spec {
+        name: "fused_chain",
+        about: "random 10000×10000, chunks 1000×1000, `(exp(x) * x.T + 1).mean(axis=0)`",
+        random: true,
+        tolerance: 2e-3,
+        traffic: None,
+    },
+    Spec {
         name: "lazy_slice",
         about: "`exp(ones 10000×10000, chunks 100×100)[1:100, 1:100]`",
         random: false,

@@ -244,6 +244,12 @@ pub trait Node: Any + Send + Sync {
     fn resources(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// What task listings, progress bars and profiles call this node's tasks: the operation
+    /// name by default; a node standing for a fused chain names the chain (`exp+mul+add`).
+    fn label(&self) -> &str {
+        self.meta().op()
+    }
 }
 
 /// A lazy n-dimensional array of `T`, cut into blocks.

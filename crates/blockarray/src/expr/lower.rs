@@ -77,7 +77,10 @@ pub(crate) fn lower(
 ) -> Result<(Graph, Vec<Key>)> {
     crate::expr::wire::register();
     let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
-    let order = nodes_of(&roots);
+    let mut order = nodes_of(&roots);
+    if fuse {
+        crate::ops::fused::fuse_elementwise(&mut order, &roots);
+    }
     let number: FxHashMap<Arc<str>, u32> = order
         .iter()
         .enumerate()
@@ -296,7 +299,7 @@ impl FusionSource for Arena<'_> {
         self.nodes[self.slots[p].node as usize].placement()
     }
     fn name(&self, p: usize) -> &str {
-        self.nodes[self.slots[p].node as usize].meta().op()
+        self.nodes[self.slots[p].node as usize].label()
     }
 }
 

@@ -5,9 +5,10 @@
 //!
 //! Every elementwise operation is a [`MapNode`]: n inputs broadcast together, output chunks the
 //! common refinement of the inputs' chunks (an input whose chunks differ is rechunked first), and
-//! a kernel that maps input blocks to the output block. Kernels are monomorphised over the
-//! element closure (`Zip::map_collect`, `mapv`), so the per-element work is inlined and
-//! vectorisable; the only dynamic call is one per block.
+//! an element function in tile form ([`crate::ops::fused::TileOp`]), monomorphised over the
+//! closure so the per-element work is inlined and vectorisable; the only dynamic calls are one
+//! per tile of about a thousand elements. At lowering, chains of maps and transposes are fused
+//! into one pass per block ([`crate::ops::fused`]).
 //!
 //! Array–array operators return `Result` (shapes may not broadcast: the error names both
 //! shapes, raised when the expression is built), so write `(&x + &y)?`. Array–scalar operators
@@ -15,25 +16,29 @@
 //! naming the task, rather than producing NumPy's silent zero.
 
 use crate::element::{CastTo, Element, Float, Numeric, Promote, Real};
-use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
+use crate::expr::array::{BlockTask, Kit, Meta, Node, kit};
+use crate::ops::fused::{Program, TileOp};
+pub(crate) use crate::ops::fused::{binary_kernel, scalar_kernel, ternary_kernel, unary_kernel};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
-use dag_core::{BlockIndex, OpName, TaskError, TaskResult, Tokenizer, Value};
-use ndarray::{ArrayD, IxDyn, Zip};
-use std::cell::Cell;
+use dag_core::{BlockIndex, OpName, TaskResult, Tokenizer, Value};
 use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 use std::sync::Arc;
 
-/// A block kernel: input blocks (in input order) to the output block.
+/// A block kernel: input blocks (in input order) to the output block (what block-level
+/// nodes such as a scan's carry step run).
 pub type Kernel = Arc<dyn Fn(&[Value]) -> TaskResult + Send + Sync>;
 
 /// An elementwise operation over broadcast inputs.
 pub struct MapNode {
     meta: Meta,
-    inputs: Vec<Arc<dyn Node>>,
+    pub(crate) inputs: Vec<Arc<dyn Node>>,
     /// Per input: how many leading output axes it lacks, and which of its axes broadcast.
-    broadcast: Vec<(usize, Vec<bool>)>,
-    kernel: Kernel,
+    pub(crate) broadcast: Vec<(usize, Vec<bool>)>,
+    /// The element function, in tile form (see [`crate::ops::fused`]).
+    pub(crate) op: Arc<TileOp>,
+    /// `op` over the inputs as broadcast: what each block runs.
+    program: Arc<Program>,
 }
 
 impl MapNode {
@@ -47,7 +52,7 @@ impl MapNode {
             (m.dtype, m.itemsize, m.kit),
             t,
             inputs,
-            self.kernel.clone(),
+            self.op.clone(),
         )
     }
 }
@@ -57,7 +62,7 @@ fn build_map_node(
     (dtype, itemsize, kit): (&'static str, usize, &'static dyn Kit),
     mut t: Tokenizer,
     inputs: Vec<Arc<dyn Node>>,
-    kernel: Kernel,
+    tile_op: Arc<TileOp>,
 ) -> Result<MapNode> {
     let mut shape: Vec<usize> = Vec::new();
     for n in &inputs {
@@ -178,11 +183,13 @@ fn build_map_node(
         itemsize,
         kit,
     };
+    let program = Arc::new(Program::single(nd, &tile_op, &broadcast));
     Ok(MapNode {
         meta,
         inputs: aligned,
         broadcast,
-        kernel,
+        op: tile_op,
+        program,
     })
 }
 
@@ -207,9 +214,10 @@ impl Node for MapNode {
                 (i, b)
             })
             .collect();
+        let program = self.program.clone();
         BlockTask {
             deps,
-            func: self.kernel.clone(),
+            func: Arc::new(move |v: &[Value]| program.run(v)),
         }
     }
     fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
@@ -278,7 +286,7 @@ pub(crate) fn map_nodes<T: Element>(
     op: &str,
     params: Tokenizer,
     inputs: Vec<Arc<dyn Node>>,
-    kernel: Kernel,
+    kernel: Arc<TileOp>,
 ) -> Result<BlockArray<T>> {
     let node = build_map_node(
         op,
@@ -296,63 +304,6 @@ pub(crate) fn op_token<F>(op: &OpName) -> Tokenizer {
     let mut t = Tokenizer::new();
     t.write(op).write_str(std::any::type_name::<F>());
     t
-}
-
-/// Broadcast two blocks to their common shape.
-fn co_shape(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, TaskError> {
-    Ok(broadcast_shapes(a, b)?)
-}
-
-pub(crate) fn unary_kernel<A: Element, T: Element, F>(f: F) -> Kernel
-where
-    F: Fn(A) -> T + Send + Sync + 'static,
-{
-    Arc::new(move |v: &[Value]| Ok(block_value(block_ref::<A>(&v[0])?.mapv(&f))))
-}
-
-pub(crate) fn binary_kernel<A: Element, B: Element, T: Element, F>(f: F) -> Kernel
-where
-    F: Fn(A, B) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
-{
-    Arc::new(move |v: &[Value]| {
-        let a = block_ref::<A>(&v[0])?;
-        let b = block_ref::<B>(&v[1])?;
-        let shape = IxDyn(&co_shape(a.shape(), b.shape())?);
-        let (av, bv) = (
-            a.broadcast(shape.clone())
-                .ok_or("block shapes do not broadcast")?,
-            b.broadcast(shape).ok_or("block shapes do not broadcast")?,
-        );
-        let err: Cell<Option<&'static str>> = Cell::new(None);
-        let out: ArrayD<T> = Zip::from(&av).and(&bv).map_collect(|&x, &y| {
-            f(x, y).unwrap_or_else(|e| {
-                err.set(Some(e));
-                T::default()
-            })
-        });
-        match err.get() {
-            Some(e) => Err(e.into()),
-            None => Ok(block_value(out)),
-        }
-    })
-}
-
-fn ternary_kernel<A: Element, B: Element, C: Element, T: Element, F>(f: F) -> Kernel
-where
-    F: Fn(A, B, C) -> T + Send + Sync + 'static,
-{
-    Arc::new(move |v: &[Value]| {
-        let a = block_ref::<A>(&v[0])?;
-        let b = block_ref::<B>(&v[1])?;
-        let c = block_ref::<C>(&v[2])?;
-        let shape = IxDyn(&co_shape(&co_shape(a.shape(), b.shape())?, c.shape())?);
-        let bad = "block shapes do not broadcast";
-        let out: ArrayD<T> = Zip::from(&a.broadcast(shape.clone()).ok_or(bad)?)
-            .and(&b.broadcast(shape.clone()).ok_or(bad)?)
-            .and(&c.broadcast(shape).ok_or(bad)?)
-            .map_collect(|&x, &y, &z| f(x, y, z));
-        Ok(block_value(out))
-    })
 }
 
 impl<T: Element> BlockArray<T> {
@@ -735,26 +686,6 @@ macro_rules! scalar_left {
     };
 }
 pub(crate) use scalar_left;
-
-pub(crate) fn scalar_kernel<T: Element, F>(f: F) -> Kernel
-where
-    F: Fn(T) -> std::result::Result<T, &'static str> + Send + Sync + 'static,
-{
-    Arc::new(move |v: &[Value]| {
-        let a = block_ref::<T>(&v[0])?;
-        let err: Cell<Option<&'static str>> = Cell::new(None);
-        let out = a.mapv(|x| {
-            f(x).unwrap_or_else(|e| {
-                err.set(Some(e));
-                T::default()
-            })
-        });
-        match err.get() {
-            Some(e) => Err(e.into()),
-            None => Ok(block_value(out)),
-        }
-    })
-}
 
 arith!(Add, add, "add", |a, b| Ok(a.add_wrap(b)));
 arith!(Sub, sub, "sub", |a, b| Ok(a.sub_wrap(b)));

@@ -1,4 +1,5 @@
-//! Array operations, one module per family: [`elementwise`] maps with broadcasting, [`reduce`]
+//! Array operations, one module per family: [`elementwise`] maps with broadcasting ([`fused`]:
+//! their tile kernels, and chains of them fused into one pass per block), [`reduce`]
 //! tree reductions and scans, [`contract`] tensordot/matmul, [`shape`] transposes, reshapes,
 //! rechunks and joins, [`slicing`] basic and fancy indexing, [`mask`] value-dependent shapes
 //! (boolean masks, `nonzero`), [`blockwise`] user functions over blocks, [`overlap`] blocks
@@ -14,6 +15,7 @@ pub mod blockwise;
 pub mod contract;
 pub mod einsum;
 pub mod elementwise;
+pub mod fused;
 pub mod map_axes;
 pub mod mask;
 pub mod overlap;
