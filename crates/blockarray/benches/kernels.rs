@@ -4,7 +4,8 @@
 //!   graph (`lowered`), without running it: the per-block cost of lowering and fusion.
 //! - `fused-chain/1000x1000`: a chain of elementwise operations over one 1000×1000 block,
 //!   computed (one fused task), next to the same chain written directly with ndarray: the
-//!   difference is blockarray's per-block overhead.
+//!   difference is blockarray's per-block overhead; and `x * 2 + x.T`, whose transposed operand
+//!   the fused program reads tile by tile instead of copying it.
 //! - `reduction/100-blocks`: a full sum and a mean over axis 0 of 100 in-memory blocks of
 //!   100×100 (persisted first, so only the reduction is measured).
 //! - `gemm/1000x1000`: one block product `x @ y`, `x @ y.T` (the transposed block read as a
@@ -55,6 +56,16 @@ fn fused_chain(c: &mut Criterion) {
     });
     group.bench_function("1000x1000/ndarray", |b| {
         b.iter(|| black_box(data.mapv(|v| (v * 2.0 + 1.0).sqrt().exp() - v)))
+    });
+    // A transposed operand: read across its rows, tile by tile.
+    group.bench_function("1000x1000/x*2+x.T/blockarray", |b| {
+        b.iter(|| {
+            let y = (&(&x * 2.0) + &x.t()).expect("square");
+            black_box(y.compute().expect("computes"))
+        })
+    });
+    group.bench_function("1000x1000/x*2+x.T/ndarray", |b| {
+        b.iter(|| black_box(data.mapv(|v| v * 2.0) + data.t()))
     });
     group.finish();
 }

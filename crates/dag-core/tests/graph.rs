@@ -383,3 +383,42 @@ fn delayed_closures_with_different_captures_never_share_a_key() {
         |k: f64| Delayed::reduce("sum-times", std::slice::from_ref(&x), move |v| Ok(v[0] * k));
     assert_ne!(reduced(2.0).key(), reduced(3.0).key());
 }
+
+proptest::proptest! {
+    /// A graph is a map from keys to tasks in insertion order: random inserts (repeated keys
+    /// replace the task and keep the position), lookups of present and absent keys, from an
+    /// empty graph that grows its index, agree with a `HashMap` and a list.
+    #[test]
+    fn graphs_index_tasks_like_a_map(
+        ops in proptest::collection::vec((0u8..3, 0usize..40, 0usize..3), 0..300),
+    ) {
+        let names = ["x-1", "y-2", "x-1y"];
+        let mut g = Graph::new();
+        let mut reference = std::collections::HashMap::new();
+        let mut order: Vec<Key> = Vec::new();
+        for (step, &(n, i, j)) in ops.iter().enumerate() {
+            let key = Key::new(names[n as usize], [i, j]);
+            let replaced = g.insert(key.clone(), lit(step as i64).with_label(step.to_string()));
+            let before = reference.insert(key.clone(), step);
+            proptest::prop_assert_eq!(
+                replaced.and_then(|t| t.label().map(str::to_string)),
+                before.map(|s| s.to_string())
+            );
+            if before.is_none() {
+                order.push(key);
+            }
+        }
+        proptest::prop_assert_eq!(g.len(), reference.len());
+        let listed: Vec<Key> = g.iter().map(|(k, _)| k.clone()).collect();
+        proptest::prop_assert_eq!(&listed, &order);
+        for n in 0..3 {
+            for i in 0..41 {
+                let key = Key::new(names[n], [i, 1]);
+                let want = reference.get(&key).map(|s| s.to_string());
+                proptest::prop_assert_eq!(g.contains_key(&key), want.is_some());
+                let got = g.get(&key).and_then(|t| t.label().map(str::to_string));
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
