@@ -17,6 +17,11 @@
 
 mod common;
 
+/// Freed 32 MiB chunk buffers serve the next chunk instead of being mapped afresh (see
+/// `dag_core::BlockCache`).
+#[global_allocator]
+static ALLOC: dag_core::BlockCache = dag_core::BlockCache::new();
+
 use blockarray::random::Rng;
 use blockarray::{SortOptions, s};
 use blockarray_hdf5::{DatasetOptions, Hdf5Store, from_hdf5};

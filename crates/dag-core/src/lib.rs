@@ -65,7 +65,9 @@ pub use delayed::Delayed;
 pub use error::{Error, ErrorKind};
 pub use graph::Graph;
 pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
-pub use memory::{AllocatorTuning, MemoryMeter, available_memory, fmt_bytes, tune_allocator};
+pub use memory::{
+    AllocatorTuning, BlockCache, MemoryMeter, available_memory, fmt_bytes, tune_allocator,
+};
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
 pub use scheduler::{

@@ -145,6 +145,138 @@ fn set_malloc_thresholds() -> AllocatorTuning {
     AllocatorTuning::Unsupported
 }
 
+/// A global allocator that keeps a few freed large block buffers for the next block of the
+/// same size: opt in from a binary that streams big blocks.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: dag_core::BlockCache = dag_core::BlockCache::new();
+/// # fn main() {}
+/// ```
+///
+/// # Why
+///
+/// [`tune_allocator`] makes glibc reuse the pages of freed blocks up to 32 MiB, the most its
+/// mmap threshold can be. Larger blocks (dask's default chunk is 128 MiB; the 32 GB streaming
+/// examples read 32 MiB chunks) are still mapped fresh for every block and unmapped when it is
+/// freed, so each block's pages fault in and are zeroed again: on the 32 GB HDF5 reduction
+/// that kept the disk idle a quarter of the time (docs/benchmarks.md). This allocator passes
+/// everything to the system allocator except buffers of at least 16 MiB: a freed one is kept
+/// (up to [`MAX_BUFFERS`](Self::MAX_BUFFERS) buffers and [`MAX_BYTES`](Self::MAX_BYTES)
+/// bytes, beyond which they go back to the system), and an allocation of exactly its size and
+/// alignment gets it back, pages already in place. Zeroed allocations always come from the
+/// system (fresh mappings are zero already; clearing a kept buffer would cost more). Blocks
+/// that stream through a computation have one size, so at most a few buffers per worker are
+/// ever kept. Set `BLOCKARRAY_MALLOC=system` to make it pass everything through.
+pub struct BlockCache {
+    slots: std::sync::Mutex<[(usize, usize, usize); BLOCK_CACHE_SLOTS]>,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+const BLOCK_CACHE_SLOTS: usize = 16;
+
+/// Whether `BLOCKARRAY_MALLOC=system` turned [`BlockCache`] off: 0 not read yet, 1 on, 2 off.
+static BLOCK_CACHE_STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+fn block_cache_enabled() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    match BLOCK_CACHE_STATE.load(Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            // `getenv` does not allocate (`std::env::var` would, inside the allocator).
+            // SAFETY: a NUL-terminated name; the result is only read, right away.
+            let off = unsafe {
+                let v = libc::getenv(c"BLOCKARRAY_MALLOC".as_ptr());
+                !v.is_null() && std::ffi::CStr::from_ptr(v).to_bytes() == b"system"
+            };
+            BLOCK_CACHE_STATE.store(if off { 2 } else { 1 }, Relaxed);
+            !off
+        }
+    }
+}
+
+impl BlockCache {
+    /// The smallest buffer kept.
+    pub const MIN_SIZE: usize = 16 << 20;
+    /// The most buffers kept at once.
+    pub const MAX_BUFFERS: usize = BLOCK_CACHE_SLOTS;
+    /// The most bytes kept at once.
+    pub const MAX_BYTES: usize = 512 << 20;
+
+    /// An empty cache.
+    pub const fn new() -> BlockCache {
+        BlockCache {
+            slots: std::sync::Mutex::new([(0, 0, 0); BLOCK_CACHE_SLOTS]),
+            held: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Bytes of freed buffers kept now.
+    pub fn cached_bytes(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, [(usize, usize, usize); BLOCK_CACHE_SLOTS]> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache::new()
+    }
+}
+
+// SAFETY: every pointer handed out comes from `System` with the caller's exact layout (a kept
+// buffer is only returned for an identical size and alignment), and every pointer given back
+// is either kept (then owned by the cache until handed out again) or returned to `System`
+// with the layout it was allocated with. The lock does not allocate.
+unsafe impl std::alloc::GlobalAlloc for BlockCache {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
+            let mut slots = self.slots();
+            if let Some(slot) = slots
+                .iter_mut()
+                .find(|s| s.0 != 0 && s.1 == layout.size() && s.2 == layout.align())
+            {
+                let p = std::mem::take(slot).0;
+                self.held
+                    .fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+                return p as *mut u8;
+            }
+        }
+        // SAFETY: the caller's layout, passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, passed on.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut slots = self.slots();
+            if self.held.load(Relaxed) + layout.size() <= Self::MAX_BYTES
+                && let Some(slot) = slots.iter_mut().find(|s| s.0 == 0)
+            {
+                *slot = (ptr as usize, layout.size(), layout.align());
+                self.held.fetch_add(layout.size(), Relaxed);
+                return;
+            }
+        }
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout` (kept buffers are handed out whole).
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
 /// A byte count for people, in decimal units like dask's repr: `512 B`, `8.00 MB`, `1.50 GB`.
 ///
 /// ```

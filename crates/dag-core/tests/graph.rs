@@ -411,9 +411,9 @@ proptest::proptest! {
         proptest::prop_assert_eq!(g.len(), reference.len());
         let listed: Vec<Key> = g.iter().map(|(k, _)| k.clone()).collect();
         proptest::prop_assert_eq!(&listed, &order);
-        for n in 0..3 {
+        for name in names {
             for i in 0..41 {
-                let key = Key::new(names[n], [i, 1]);
+                let key = Key::new(name, [i, 1]);
                 let want = reference.get(&key).map(|s| s.to_string());
                 proptest::prop_assert_eq!(g.contains_key(&key), want.is_some());
                 let got = g.get(&key).and_then(|t| t.label().map(str::to_string));
