@@ -173,3 +173,28 @@ fn errors_inside_a_chain_fail_the_computation() {
     let ok = (&(&a + 1) % &(&z.t() + 1)).unwrap().compute().unwrap();
     assert_eq!(ok.into_raw_vec_and_offset().0, vec![0, 1, 0, 0, 0, 1]);
 }
+
+#[test]
+fn kit_permute_copies_any_permutation_and_refuses_others() {
+    let kit = blockarray::ext::kit::<f64>();
+    let a = data(&[5, 70, 40], 10);
+    let v = blockarray::ext::block_value(a.clone());
+    for perm in [
+        [0, 1, 2],
+        [2, 1, 0],
+        [1, 2, 0],
+        [0, 2, 1],
+        [2, 0, 1],
+        [1, 0, 2],
+    ] {
+        let got = kit.permute(&v, &perm).unwrap();
+        let got = blockarray::ext::block_ref::<f64>(&got).unwrap();
+        let want = a.view().permuted_axes(IxDyn(&perm));
+        assert_eq!(got, &want, "{perm:?}");
+        assert!(got.is_standard_layout(), "{perm:?}");
+    }
+    for bad in [&[0, 0, 1][..], &[0, 1], &[0, 1, 3]] {
+        let e = kit.permute(&v, bad).unwrap_err();
+        assert!(e.to_string().contains("axes"), "{bad:?}: {e}");
+    }
+}

@@ -141,8 +141,7 @@ impl<T: Element> Kit for KitImpl<T> {
         Ok(block_value(block_ref::<T>(block)?.slice(info).to_owned()))
     }
     fn permute(&self, block: &Value, axes: &[usize]) -> TaskResult {
-        let b = block_ref::<T>(block)?.view().permuted_axes(IxDyn(axes));
-        Ok(block_value(b.as_standard_layout().into_owned()))
+        crate::ops::fused::permuted::<T>(block, axes)
     }
     fn shape(&self, block: &Value) -> std::result::Result<Vec<usize>, TaskError> {
         Ok(block_ref::<T>(block)?.shape().to_vec())

@@ -591,6 +591,35 @@ struct Ctx<'a> {
     step_bufs: SmallVec<[Option<Vec<u128>>; 4]>,
 }
 
+/// `block` with its axes permuted (output axis `k` is the block's axis `perm[k]`), in standard
+/// layout: a one-step program (the identity) whose leaf is the block read through the
+/// permutation, so a transposed block is copied tile by tile, each tile's source read along its
+/// rows, instead of element by element across pages.
+pub(crate) fn permuted<T: Element>(block: &Value, perm: &[usize]) -> TaskResult {
+    let mut map: AxisMap = smallvec![None; perm.len()];
+    for (k, &p) in perm.iter().enumerate() {
+        if p >= perm.len() || map[p].is_some() {
+            return Err(
+                format!("axes {perm:?} are not a permutation of {} axes", perm.len()).into(),
+            );
+        }
+        map[p] = Some(k);
+    }
+    let op = unary_kernel(|x: T| x);
+    Program {
+        nd: perm.len(),
+        leaves: vec![Leaf {
+            io: op.inputs[0],
+            map,
+        }],
+        steps: vec![Step {
+            op,
+            args: smallvec![Arg::Leaf(0)],
+        }],
+    }
+    .run(std::slice::from_ref(block))
+}
+
 /// The axis map of a map node's input that lacks `off` leading axes and broadcasts along the
 /// flagged ones, the node's own output axis `k` running along `outer(k)`.
 fn input_map(off: usize, flags: &[bool], outer: &dyn Fn(usize) -> Option<usize>) -> AxisMap {
