@@ -45,6 +45,13 @@ fn a_freed_block_buffer_serves_the_next_block_of_its_size() {
     drop(dirty);
     let zeroed: Vec<f64> = vec![0.0; n];
     assert!(zeroed.iter().all(|&v| v == 0.0));
+    if enabled() {
+        assert_eq!(
+            zeroed.as_ptr() as usize,
+            addr,
+            "the zeroed buffer was not reused"
+        );
+    }
     // Another size does not get the kept buffer.
     let other: Vec<u8> = Vec::with_capacity((32 << 20) + 8);
     assert_ne!(other.as_ptr() as usize, addr);
