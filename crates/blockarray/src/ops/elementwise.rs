@@ -21,7 +21,7 @@ use crate::ops::fused::{Program, TileOp};
 pub(crate) use crate::ops::fused::{binary_kernel, scalar_kernel, ternary_kernel, unary_kernel};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
-use dag_core::{BlockIndex, OpName, TaskResult, Tokenizer, Value};
+use dag_core::{OpName, TaskResult, Tokenizer, Value};
 use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 use std::sync::Arc;
 
@@ -201,24 +201,7 @@ impl Node for MapNode {
         self.inputs.clone()
     }
     fn block(&self, index: &[usize]) -> BlockTask {
-        let deps = self
-            .broadcast
-            .iter()
-            .enumerate()
-            .map(|(i, (off, flags))| {
-                let b: BlockIndex = flags
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &bc)| if bc { 0 } else { index[off + j] })
-                    .collect();
-                (i, b)
-            })
-            .collect();
-        let program = self.program.clone();
-        BlockTask {
-            deps,
-            func: Arc::new(move |v: &[Value]| program.run(v)),
-        }
+        self.program.task(index)
     }
     fn push_slice(&self, slices: &[NormSlice]) -> Option<Result<Arc<dyn Node>>> {
         let sliced = self

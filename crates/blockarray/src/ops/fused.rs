@@ -380,6 +380,25 @@ impl Program {
         }
     }
 
+    /// The task computing output block `index`: leaf `i` is the block its axis map picks
+    /// (block 0 along the axes it broadcasts).
+    pub(crate) fn task(self: &Arc<Self>, index: &[usize]) -> BlockTask {
+        let deps = self
+            .leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| {
+                let b: BlockIndex = leaf.map.iter().map(|k| k.map_or(0, |k| index[k])).collect();
+                (i, b)
+            })
+            .collect();
+        let program = self.clone();
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| program.run(v)),
+        }
+    }
+
     /// The output block from the leaves' blocks (in leaf order).
     pub(crate) fn run(&self, values: &[Value]) -> TaskResult {
         let nd = self.nd;
@@ -635,7 +654,8 @@ fn input_map(off: usize, flags: &[bool], outer: &dyn Fn(usize) -> Option<usize>)
 struct FusedNode {
     meta: Meta,
     label: String,
-    leaves: Vec<(Arc<dyn Node>, AxisMap)>,
+    /// The program's leaves' nodes, in its leaf order.
+    leaves: Vec<Arc<dyn Node>>,
     program: Arc<Program>,
 }
 
@@ -644,23 +664,10 @@ impl Node for FusedNode {
         &self.meta
     }
     fn inputs(&self) -> Vec<Arc<dyn Node>> {
-        self.leaves.iter().map(|(n, _)| n.clone()).collect()
+        self.leaves.clone()
     }
     fn block(&self, index: &[usize]) -> BlockTask {
-        let deps = self
-            .leaves
-            .iter()
-            .enumerate()
-            .map(|(i, (_, map))| {
-                let b: BlockIndex = map.iter().map(|k| k.map_or(0, |k| index[k])).collect();
-                (i, b)
-            })
-            .collect();
-        let program = self.program.clone();
-        BlockTask {
-            deps,
-            func: Arc::new(move |v: &[Value]| program.run(v)),
-        }
+        self.program.task(index)
     }
     fn label(&self) -> &str {
         &self.label
@@ -785,7 +792,7 @@ pub(crate) fn fuse_elementwise(order: &mut [Arc<dyn Node>], roots: &[Arc<dyn Nod
         order[pos] = Arc::new(FusedNode {
             meta: m.meta().clone(),
             label,
-            leaves: b.leaves,
+            leaves: b.leaves.into_iter().map(|(n, _)| n).collect(),
             program: Arc::new(program),
         });
     }
