@@ -163,18 +163,62 @@ fn set_malloc_thresholds() -> AllocatorTuning {
 /// that kept the disk idle a quarter of the time (docs/benchmarks.md). This allocator passes
 /// everything to the system allocator except buffers of at least 16 MiB: a freed one is kept
 /// (up to [`MAX_BUFFERS`](Self::MAX_BUFFERS) buffers and [`MAX_BYTES`](Self::MAX_BYTES)
-/// bytes, beyond which they go back to the system), and an allocation of exactly its size and
+/// bytes; to keep a new one beyond that, the oldest kept go back to the system, so the cache
+/// follows the block sizes in use), and an allocation of exactly its size and
 /// alignment gets it back, pages already in place; a zeroed allocation gets it cleared
 /// (clearing 32 MiB takes a few milliseconds, faulting in 8 192 fresh zero pages several times
 /// that on the VMs measured here). Blocks
 /// that stream through a computation have one size, so at most a few buffers per worker are
 /// ever kept. Set `BLOCKARRAY_MALLOC=system` to make it pass everything through.
 pub struct BlockCache {
-    slots: std::sync::Mutex<[(usize, usize, usize); BLOCK_CACHE_SLOTS]>,
+    kept: std::sync::Mutex<Kept>,
     held: std::sync::atomic::AtomicUsize,
 }
 
 const BLOCK_CACHE_SLOTS: usize = 16;
+
+/// A kept buffer: its address (0 for an empty slot), size, alignment, and when it was kept.
+#[derive(Clone, Copy)]
+struct Slot {
+    ptr: usize,
+    size: usize,
+    align: usize,
+    age: u64,
+}
+
+const EMPTY: Slot = Slot {
+    ptr: 0,
+    size: 0,
+    align: 0,
+    age: 0,
+};
+
+/// The buffers a [`BlockCache`] keeps.
+struct Kept {
+    slots: [Slot; BLOCK_CACHE_SLOTS],
+    /// Bytes kept (also published in `BlockCache::held` for reading without the lock).
+    bytes: usize,
+    next_age: u64,
+}
+
+impl Kept {
+    /// Return slot `i`'s buffer to the system.
+    ///
+    /// # Safety
+    /// The slot holds a buffer from `System` with its size and alignment.
+    unsafe fn release(&mut self, i: usize) {
+        let s = std::mem::replace(&mut self.slots[i], EMPTY);
+        self.bytes -= s.size;
+        // SAFETY: the caller's contract.
+        unsafe {
+            std::alloc::GlobalAlloc::dealloc(
+                &std::alloc::System,
+                s.ptr as *mut u8,
+                std::alloc::Layout::from_size_align_unchecked(s.size, s.align),
+            )
+        }
+    }
+}
 
 /// Whether `BLOCKARRAY_MALLOC=system` turned [`BlockCache`] off: 0 not read yet, 1 on, 2 off.
 static BLOCK_CACHE_STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
@@ -208,7 +252,11 @@ impl BlockCache {
     /// An empty cache.
     pub const fn new() -> BlockCache {
         BlockCache {
-            slots: std::sync::Mutex::new([(0, 0, 0); BLOCK_CACHE_SLOTS]),
+            kept: std::sync::Mutex::new(Kept {
+                slots: [EMPTY; BLOCK_CACHE_SLOTS],
+                bytes: 0,
+                next_age: 0,
+            }),
             held: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -218,24 +266,73 @@ impl BlockCache {
         self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, [(usize, usize, usize); BLOCK_CACHE_SLOTS]> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    /// Return every kept buffer to the system (after a streaming phase, say).
+    pub fn clear(&self) {
+        let mut kept = self.kept();
+        for i in 0..BLOCK_CACHE_SLOTS {
+            if kept.slots[i].ptr != 0 {
+                // SAFETY: an occupied slot holds a buffer from `System` with its layout.
+                unsafe { kept.release(i) };
+            }
+        }
+        self.held.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A kept buffer of exactly `layout`, taken out of the cache, or null.
     fn take(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let mut slots = self.slots();
-        match slots
-            .iter_mut()
-            .find(|s| s.0 != 0 && s.1 == layout.size() && s.2 == layout.align())
-        {
-            Some(slot) => {
-                let p = std::mem::take(slot).0;
+        let mut kept = self.kept();
+        let found = kept
+            .slots
+            .iter()
+            .position(|s| s.ptr != 0 && s.size == layout.size() && s.align == layout.align());
+        match found {
+            Some(i) => {
+                let s = std::mem::replace(&mut kept.slots[i], EMPTY);
+                kept.bytes -= s.size;
                 self.held
-                    .fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
-                p as *mut u8
+                    .store(kept.bytes, std::sync::atomic::Ordering::Relaxed);
+                s.ptr as *mut u8
             }
             None => std::ptr::null_mut(),
+        }
+    }
+
+    /// Keep `ptr` (from `System` with `layout`), making room by returning the oldest kept
+    /// buffers to the system, so the cache follows the sizes in use now. False when it
+    /// cannot be kept (larger than the cache).
+    fn keep(&self, ptr: *mut u8, layout: std::alloc::Layout) -> bool {
+        if layout.size() > Self::MAX_BYTES {
+            return false;
+        }
+        let mut kept = self.kept();
+        loop {
+            let free = kept.slots.iter().position(|s| s.ptr == 0);
+            if let Some(i) = free
+                && kept.bytes + layout.size() <= Self::MAX_BYTES
+            {
+                let age = kept.next_age;
+                kept.next_age += 1;
+                kept.slots[i] = Slot {
+                    ptr: ptr as usize,
+                    size: layout.size(),
+                    align: layout.align(),
+                    age,
+                };
+                kept.bytes += layout.size();
+                self.held
+                    .store(kept.bytes, std::sync::atomic::Ordering::Relaxed);
+                return true;
+            }
+            let oldest = (0..BLOCK_CACHE_SLOTS)
+                .filter(|&i| kept.slots[i].ptr != 0)
+                .min_by_key(|&i| kept.slots[i].age)
+                .expect("a full cache holds a buffer");
+            // SAFETY: an occupied slot holds a buffer from `System` with its layout.
+            unsafe { kept.release(oldest) };
         }
     }
 }
@@ -248,8 +345,9 @@ impl Default for BlockCache {
 
 // SAFETY: every pointer handed out comes from `System` with the caller's exact layout (a kept
 // buffer is only returned for an identical size and alignment), and every pointer given back
-// is either kept (then owned by the cache until handed out again) or returned to `System`
-// with the layout it was allocated with. The lock does not allocate.
+// is either kept (then owned by the cache until handed out again or released to `System` with
+// the layout it was allocated with) or returned to `System` at once. The lock does not
+// allocate, and `System` never calls back into this allocator.
 unsafe impl std::alloc::GlobalAlloc for BlockCache {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
@@ -264,7 +362,7 @@ unsafe impl std::alloc::GlobalAlloc for BlockCache {
 
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         // A kept buffer cleared is cheaper than fresh zero pages faulted in one by one.
-        // SAFETY: `alloc` returns room for `layout` (or null), which is then cleared whole.
+        // SAFETY: `take` returns room for `layout` (or null), which is then cleared whole.
         unsafe {
             if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
                 let p = self.take(layout);
@@ -278,16 +376,8 @@ unsafe impl std::alloc::GlobalAlloc for BlockCache {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
-            use std::sync::atomic::Ordering::Relaxed;
-            let mut slots = self.slots();
-            if self.held.load(Relaxed) + layout.size() <= Self::MAX_BYTES
-                && let Some(slot) = slots.iter_mut().find(|s| s.0 == 0)
-            {
-                *slot = (ptr as usize, layout.size(), layout.align());
-                self.held.fetch_add(layout.size(), Relaxed);
-                return;
-            }
+        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() && self.keep(ptr, layout) {
+            return;
         }
         // SAFETY: `ptr` came from `System` with this layout.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
