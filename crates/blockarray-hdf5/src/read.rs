@@ -525,7 +525,7 @@ pub fn glob_files(pattern: &str) -> Result<Vec<PathBuf>> {
 
 /// Open `dataset` in every one of `files` and join the arrays along `axis`: stacked on a new
 /// axis (`stack`) or concatenated along an existing one, shapes checked by
-/// [`blockarray::join_named`] (which names the file that does not fit).
+/// [`blockarray::join_paths`] (which names the file that does not fit).
 fn join_files<T: Hdf5Element, P: AsRef<Path>>(
     files: &[P],
     dataset: &str,
@@ -538,19 +538,11 @@ fn join_files<T: Hdf5Element, P: AsRef<Path>>(
             "no files given to read dataset \"{dataset}\" from"
         )));
     }
-    let arrays: Vec<BlockArray<T>> = files
-        .iter()
-        .map(|p| from_hdf5_with(p, dataset, options))
-        .collect::<Result<_>>()?;
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
+    blockarray::join_paths(
         &format!("dataset \"{dataset}\""),
         "HDF5 file",
-        &names,
-        &arrays,
+        files,
+        |p| from_hdf5_with(p, dataset, options),
         axis,
         stack,
     )

@@ -715,7 +715,7 @@ pub fn glob_stores(pattern: &str) -> Result<Vec<PathBuf>> {
 
 /// Open `array` in every one of `stores` and join the arrays along `axis`: stacked on a new
 /// axis (`stack`) or concatenated along an existing one, shapes checked by
-/// [`blockarray::join_named`] (which names the store that does not fit).
+/// [`blockarray::join_paths`] (which names the store that does not fit).
 fn join_stores<T: ZarrElement, P: AsRef<Path>>(
     stores: &[P],
     array: &str,
@@ -728,19 +728,11 @@ fn join_stores<T: ZarrElement, P: AsRef<Path>>(
             "no stores given to read array \"{array}\" from"
         )));
     }
-    let arrays: Vec<BlockArray<T>> = stores
-        .iter()
-        .map(|p| from_zarr_with(p, array, options))
-        .collect::<Result<_>>()?;
-    let names: Vec<String> = stores
-        .iter()
-        .map(|p| p.as_ref().display().to_string())
-        .collect();
-    blockarray::join_named(
+    blockarray::join_paths(
         &format!("array \"{array}\""),
         "Zarr store",
-        &names,
-        &arrays,
+        stores,
+        |p| from_zarr_with(p, array, options),
         axis,
         stack,
     )

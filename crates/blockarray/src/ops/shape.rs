@@ -534,6 +534,34 @@ pub fn join_named<T: Element>(
     }
 }
 
+/// [`join_named`] over arrays opened from `paths` by `open` (a storage crate's reader), each
+/// named by its path: one dataset read across many files.
+///
+/// ```
+/// use blockarray::{BlockArray, join_paths};
+/// let paths = ["a.h5", "b.h5"];
+/// let open = |p: &&str| BlockArray::<f64>::ones(&[2, if *p == "a.h5" { 3 } else { 4 }], 2);
+/// let e = join_paths("dataset \"x\"", "file", &paths, open, 0, true).unwrap_err();
+/// assert!(e.to_string().contains("in file b.h5 but [2, 3] in a.h5"));
+/// assert_eq!(join_paths("x", "file", &paths, open, 1, false)?.shape(), &[2, 7]);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+pub fn join_paths<T: Element, P: AsRef<std::path::Path>>(
+    what: &str,
+    kind: &str,
+    paths: &[P],
+    open: impl Fn(&P) -> Result<BlockArray<T>>,
+    axis: usize,
+    new_axis: bool,
+) -> Result<BlockArray<T>> {
+    let arrays: Vec<BlockArray<T>> = paths.iter().map(open).collect::<Result<_>>()?;
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    join_named(what, kind, &names, &arrays, axis, new_axis)
+}
+
 /// Arrays of equal shape joined along a new axis at position `axis` (`numpy.stack`).
 pub fn stack<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result<BlockArray<T>> {
     let first = arrays
