@@ -66,7 +66,6 @@ pub mod ext {
     pub use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
     pub use crate::expr::lower::ChunkSink;
     pub use crate::expr::source::{ChunkSource, SourceNode};
-    pub use crate::ops::elementwise::Kernel;
     pub use crate::ops::reduce::Reduction;
 }
 

@@ -21,13 +21,9 @@ use crate::ops::fused::{Program, TileOp};
 pub(crate) use crate::ops::fused::{binary_kernel, scalar_kernel, ternary_kernel, unary_kernel};
 use crate::plan::index::NormSlice;
 use crate::{BlockArray, Chunks, Error, Result, broadcast_shapes, unify_axis};
-use dag_core::{OpName, TaskResult, Tokenizer, Value};
+use dag_core::{OpName, Tokenizer};
 use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 use std::sync::Arc;
-
-/// A block kernel: input blocks (in input order) to the output block (what block-level
-/// nodes such as a scan's carry step run).
-pub type Kernel = Arc<dyn Fn(&[Value]) -> TaskResult + Send + Sync>;
 
 /// An elementwise operation over broadcast inputs.
 pub struct MapNode {

@@ -1408,7 +1408,7 @@ where
         identity,
         f: f.clone(),
     });
-    let kernel: crate::Kernel = Arc::new(move |v: &[Value]| {
+    let kernel: dag_core::TaskFn = Arc::new(move |v: &[Value]| {
         let b = block_ref::<T>(&v[0])?;
         let c = block_ref::<T>(&v[1])?;
         let cb = c
@@ -1431,7 +1431,7 @@ struct ApplyCarryNode {
     meta: Meta,
     scanned: Arc<dyn Node>,
     carry: Arc<dyn Node>,
-    kernel: crate::Kernel,
+    kernel: dag_core::TaskFn,
 }
 
 impl Node for ApplyCarryNode {
