@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 /// The most elements in one tile: small enough that a program's tile buffers stay in L1/L2,
 /// large enough that the one dynamic call per step and tile is noise.
-pub(crate) const TILE: usize = 1024;
+const TILE: usize = 1024;
 /// The side of a square tile when an operand is read across its rows: it reads `SIDE`
 /// contiguous runs of `SIDE` elements of that operand, touching `SIDE` pages, not a page per
 /// element as a row-long tile would.
@@ -102,7 +102,8 @@ fn view<T: Element>(v: &Value) -> Result<Raw, TaskError> {
     })
 }
 
-/// Copy a `rows × cols` grid of `T`: element `(r, c)` from `src + r·ss[0] + c·ss[1]` to
+/// Gather a `rows × cols` grid of `T` whose rows are not contiguous (a transposed, broadcast
+/// or strided operand): element `(r, c)` from `src + r·ss[0] + c·ss[1]` to
 /// `dst + r·ds[0] + c·ds[1]` (strides in elements), reading along the source's shorter stride.
 ///
 /// # Safety
@@ -118,11 +119,7 @@ unsafe fn copy2d<T: Copy>(
     let (src, dst) = (src.cast::<T>(), dst.cast::<T>());
     // SAFETY: the caller's contract, element by element.
     unsafe {
-        if ss[1] == 1 && ds[1] == 1 {
-            for r in 0..rows as isize {
-                std::ptr::copy_nonoverlapping(src.offset(r * ss[0]), dst.offset(r * ds[0]), cols);
-            }
-        } else if ss[1] == 0 {
+        if ss[1] == 0 {
             for r in 0..rows as isize {
                 let v = src.offset(r * ss[0]).read();
                 for c in 0..cols as isize {
@@ -244,7 +241,7 @@ macro_rules! tile_kernel {
 /// `(k, a[k], b[k], …)` over equally long slices.
 macro_rules! zip_rows {
     ($a:ident) => {
-        $a.iter().enumerate().map(|(k, a)| (k, a))
+        $a.iter().enumerate()
     };
     ($a:ident, $b:ident) => {
         $a.iter().zip($b).enumerate().map(|(k, (a, b))| (k, a, b))
@@ -294,7 +291,7 @@ where
 }
 
 /// Where a step's input comes from.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 enum Arg {
     Leaf(usize),
     Step(usize),
@@ -408,7 +405,10 @@ impl Program {
             .zip(values)
             .map(|(l, v)| (l.io.view)(v))
             .collect::<Result<SmallVec<[Raw; 4]>, TaskError>>()?;
+        // The output shape, and each leaf's strides along the output axes (0 where it
+        // broadcasts).
         let mut shape: SmallVec<[usize; 4]> = smallvec![1; nd];
+        let mut strides: SmallVec<[SmallVec<[isize; 4]>; 4]> = SmallVec::new();
         for (leaf, raw) in self.leaves.iter().zip(&raws) {
             if raw.shape.len() != leaf.map.len() {
                 return Err(format!(
@@ -418,6 +418,7 @@ impl Program {
                 )
                 .into());
             }
+            let mut s: SmallVec<[isize; 4]> = smallvec![0; nd];
             for (j, k) in leaf.map.iter().enumerate() {
                 if let Some(k) = *k
                     && raw.shape[j] != 1
@@ -426,26 +427,11 @@ impl Program {
                         return Err("block shapes do not broadcast".into());
                     }
                     shape[k] = raw.shape[j];
+                    s[k] = raw.strides[j];
                 }
             }
+            strides.push(s);
         }
-        // Each leaf's strides along the output axes (0 where it broadcasts).
-        let strides: SmallVec<[SmallVec<[isize; 4]>; 4]> = self
-            .leaves
-            .iter()
-            .zip(&raws)
-            .map(|(leaf, raw)| {
-                let mut s: SmallVec<[isize; 4]> = smallvec![0; nd];
-                for (j, k) in leaf.map.iter().enumerate() {
-                    if let Some(k) = *k
-                        && raw.shape[j] != 1
-                    {
-                        s[k] = raw.strides[j];
-                    }
-                }
-                s
-            })
-            .collect();
         let n: usize = shape.iter().product();
         let io = self.steps.last().expect("a program has a step").op.output;
         let out = Out {
@@ -682,8 +668,9 @@ fn as_map(node: &Arc<dyn Node>) -> Option<&MapNode> {
 struct Builder<'a> {
     uses: &'a FxHashMap<Arc<str>, usize>,
     absorbed: Vec<Arc<str>>,
-    leaves: Vec<(Arc<dyn Node>, AxisMap)>,
-    leaf_io: Vec<ElemIo>,
+    /// The leaves' nodes, and the leaves (as the program reads them), in one order.
+    leaf_nodes: Vec<Arc<dyn Node>>,
+    leaves: Vec<Leaf>,
     steps: Vec<Step>,
     labels: Vec<String>,
 }
@@ -728,12 +715,12 @@ impl Builder<'_> {
                 return self.operand(input, inner, true, io);
             }
         }
-        let same = |(n, m): &(Arc<dyn Node>, AxisMap)| n.meta().name == *name && *m == map;
-        if let Some(i) = self.leaves.iter().position(same) {
+        let same = |(n, l): (&Arc<dyn Node>, &Leaf)| n.meta().name == *name && l.map == map;
+        if let Some(i) = self.leaf_nodes.iter().zip(&self.leaves).position(same) {
             return Arg::Leaf(i);
         }
-        self.leaves.push((node.clone(), map));
-        self.leaf_io.push(io);
+        self.leaf_nodes.push(node.clone());
+        self.leaves.push(Leaf { io, map });
         Arg::Leaf(self.leaves.len() - 1)
     }
 }
@@ -765,8 +752,8 @@ pub(crate) fn fuse_elementwise(order: &mut [Arc<dyn Node>], roots: &[Arc<dyn Nod
         let mut b = Builder {
             uses: &uses,
             absorbed: Vec::new(),
+            leaf_nodes: Vec::new(),
             leaves: Vec::new(),
-            leaf_io: Vec::new(),
             steps: Vec::new(),
             labels: Vec::new(),
         };
@@ -776,15 +763,7 @@ pub(crate) fn fuse_elementwise(order: &mut [Arc<dyn Node>], roots: &[Arc<dyn Nod
         }
         let program = Program {
             nd: m.meta().chunks.ndim(),
-            leaves: b
-                .leaves
-                .iter()
-                .zip(&b.leaf_io)
-                .map(|((_, map), &io)| Leaf {
-                    io,
-                    map: map.clone(),
-                })
-                .collect(),
+            leaves: b.leaves,
             steps: b.steps,
         };
         let label = b.labels.join("+");
@@ -792,7 +771,7 @@ pub(crate) fn fuse_elementwise(order: &mut [Arc<dyn Node>], roots: &[Arc<dyn Nod
         order[pos] = Arc::new(FusedNode {
             meta: m.meta().clone(),
             label,
-            leaves: b.leaves.into_iter().map(|(n, _)| n).collect(),
+            leaves: b.leaf_nodes,
             program: Arc::new(program),
         });
     }
