@@ -115,7 +115,7 @@ const TRIM_THRESHOLD: i32 = 1 << 30;
 pub fn tune_allocator() -> AllocatorTuning {
     static ONCE: std::sync::OnceLock<AllocatorTuning> = std::sync::OnceLock::new();
     *ONCE.get_or_init(|| {
-        if std::env::var_os("BLOCKARRAY_MALLOC").is_some_and(|v| v == "system") {
+        if system_malloc_requested() {
             return AllocatorTuning::DisabledByEnv;
         }
         if std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc.")) {
@@ -172,12 +172,11 @@ fn set_malloc_thresholds() -> AllocatorTuning {
 /// ever kept. Set `BLOCKARRAY_MALLOC=system` to make it pass everything through.
 pub struct BlockCache {
     kept: std::sync::Mutex<Kept>,
-    held: std::sync::atomic::AtomicUsize,
 }
 
 const BLOCK_CACHE_SLOTS: usize = 16;
 
-/// A kept buffer: its address (0 for an empty slot), size, alignment, and when it was kept.
+/// A kept buffer: its address, size, alignment, and when it was kept.
 #[derive(Clone, Copy)]
 struct Slot {
     ptr: usize,
@@ -186,57 +185,58 @@ struct Slot {
     age: u64,
 }
 
-const EMPTY: Slot = Slot {
-    ptr: 0,
-    size: 0,
-    align: 0,
-    age: 0,
-};
+impl Slot {
+    fn layout(&self) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(self.size, self.align)
+            .expect("a kept buffer's layout was valid when it was allocated")
+    }
+}
 
 /// The buffers a [`BlockCache`] keeps.
 struct Kept {
-    slots: [Slot; BLOCK_CACHE_SLOTS],
-    /// Bytes kept (also published in `BlockCache::held` for reading without the lock).
+    slots: [Option<Slot>; BLOCK_CACHE_SLOTS],
+    /// Bytes kept.
     bytes: usize,
     next_age: u64,
 }
 
 impl Kept {
-    /// Return slot `i`'s buffer to the system.
-    ///
-    /// # Safety
-    /// The slot holds a buffer from `System` with its size and alignment.
-    unsafe fn release(&mut self, i: usize) {
-        let s = std::mem::replace(&mut self.slots[i], EMPTY);
+    /// Take slot `i`'s buffer out of the cache.
+    fn remove(&mut self, i: usize) -> Option<Slot> {
+        let s = self.slots[i].take()?;
         self.bytes -= s.size;
-        // SAFETY: the caller's contract.
-        unsafe {
-            std::alloc::GlobalAlloc::dealloc(
-                &std::alloc::System,
-                s.ptr as *mut u8,
-                std::alloc::Layout::from_size_align_unchecked(s.size, s.align),
-            )
+        Some(s)
+    }
+
+    /// Return slot `i`'s buffer (if any) to the system.
+    fn release(&mut self, i: usize) {
+        if let Some(s) = self.remove(i) {
+            // SAFETY: a kept buffer came from `System` with this layout, and the cache owned it.
+            unsafe {
+                std::alloc::GlobalAlloc::dealloc(&std::alloc::System, s.ptr as *mut u8, s.layout())
+            }
         }
     }
 }
 
-/// Whether `BLOCKARRAY_MALLOC=system` turned [`BlockCache`] off: 0 not read yet, 1 on, 2 off.
-static BLOCK_CACHE_STATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-fn block_cache_enabled() -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    match BLOCK_CACHE_STATE.load(Relaxed) {
-        1 => true,
-        2 => false,
+/// Whether the user asked for the system allocator as it comes (`BLOCKARRAY_MALLOC=system`):
+/// then [`tune_allocator`] leaves malloc alone and [`BlockCache`] passes everything through.
+/// Read once; without allocating (the cache asks from inside the allocator).
+fn system_malloc_requested() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    // 0: not read yet, 1: not requested, 2: requested.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Relaxed) {
+        1 => false,
+        2 => true,
         _ => {
-            // `getenv` does not allocate (`std::env::var` would, inside the allocator).
             // SAFETY: a NUL-terminated name; the result is only read, right away.
-            let off = unsafe {
+            let requested = unsafe {
                 let v = libc::getenv(c"BLOCKARRAY_MALLOC".as_ptr());
                 !v.is_null() && std::ffi::CStr::from_ptr(v).to_bytes() == b"system"
             };
-            BLOCK_CACHE_STATE.store(if off { 2 } else { 1 }, Relaxed);
-            !off
+            STATE.store(if requested { 2 } else { 1 }, Relaxed);
+            requested
         }
     }
 }
@@ -253,33 +253,33 @@ impl BlockCache {
     pub const fn new() -> BlockCache {
         BlockCache {
             kept: std::sync::Mutex::new(Kept {
-                slots: [EMPTY; BLOCK_CACHE_SLOTS],
+                slots: [None; BLOCK_CACHE_SLOTS],
                 bytes: 0,
                 next_age: 0,
             }),
-            held: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Bytes of freed buffers kept now.
     pub fn cached_bytes(&self) -> usize {
-        self.held.load(std::sync::atomic::Ordering::Relaxed)
+        self.kept().bytes
     }
 
     /// Return every kept buffer to the system (after a streaming phase, say).
     pub fn clear(&self) {
         let mut kept = self.kept();
         for i in 0..BLOCK_CACHE_SLOTS {
-            if kept.slots[i].ptr != 0 {
-                // SAFETY: an occupied slot holds a buffer from `System` with its layout.
-                unsafe { kept.release(i) };
-            }
+            kept.release(i);
         }
-        self.held.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a buffer of `layout` goes through the cache.
+    fn handles(layout: std::alloc::Layout) -> bool {
+        layout.size() >= Self::MIN_SIZE && !system_malloc_requested()
     }
 
     /// A kept buffer of exactly `layout`, taken out of the cache, or null.
@@ -288,17 +288,10 @@ impl BlockCache {
         let found = kept
             .slots
             .iter()
-            .position(|s| s.ptr != 0 && s.size == layout.size() && s.align == layout.align());
-        match found {
-            Some(i) => {
-                let s = std::mem::replace(&mut kept.slots[i], EMPTY);
-                kept.bytes -= s.size;
-                self.held
-                    .store(kept.bytes, std::sync::atomic::Ordering::Relaxed);
-                s.ptr as *mut u8
-            }
-            None => std::ptr::null_mut(),
-        }
+            .position(|s| s.is_some_and(|s| s.size == layout.size() && s.align == layout.align()));
+        found
+            .and_then(|i| kept.remove(i))
+            .map_or(std::ptr::null_mut(), |s| s.ptr as *mut u8)
     }
 
     /// Keep `ptr` (from `System` with `layout`), making room by returning the oldest kept
@@ -310,29 +303,27 @@ impl BlockCache {
         }
         let mut kept = self.kept();
         loop {
-            let free = kept.slots.iter().position(|s| s.ptr == 0);
+            let free = kept.slots.iter().position(Option::is_none);
             if let Some(i) = free
                 && kept.bytes + layout.size() <= Self::MAX_BYTES
             {
                 let age = kept.next_age;
                 kept.next_age += 1;
-                kept.slots[i] = Slot {
+                kept.slots[i] = Some(Slot {
                     ptr: ptr as usize,
                     size: layout.size(),
                     align: layout.align(),
                     age,
-                };
+                });
                 kept.bytes += layout.size();
-                self.held
-                    .store(kept.bytes, std::sync::atomic::Ordering::Relaxed);
                 return true;
             }
             let oldest = (0..BLOCK_CACHE_SLOTS)
-                .filter(|&i| kept.slots[i].ptr != 0)
-                .min_by_key(|&i| kept.slots[i].age)
+                .filter_map(|i| kept.slots[i].map(|s| (s.age, i)))
+                .min()
+                .map(|(_, i)| i)
                 .expect("a full cache holds a buffer");
-            // SAFETY: an occupied slot holds a buffer from `System` with its layout.
-            unsafe { kept.release(oldest) };
+            kept.release(oldest);
         }
     }
 }
@@ -350,7 +341,7 @@ impl Default for BlockCache {
 // allocate, and `System` never calls back into this allocator.
 unsafe impl std::alloc::GlobalAlloc for BlockCache {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
+        if Self::handles(layout) {
             let p = self.take(layout);
             if !p.is_null() {
                 return p;
@@ -362,21 +353,20 @@ unsafe impl std::alloc::GlobalAlloc for BlockCache {
 
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         // A kept buffer cleared is cheaper than fresh zero pages faulted in one by one.
-        // SAFETY: `take` returns room for `layout` (or null), which is then cleared whole.
-        unsafe {
-            if layout.size() >= Self::MIN_SIZE && block_cache_enabled() {
-                let p = self.take(layout);
-                if !p.is_null() {
-                    std::ptr::write_bytes(p, 0, layout.size());
-                    return p;
-                }
+        if Self::handles(layout) {
+            let p = self.take(layout);
+            if !p.is_null() {
+                // SAFETY: `take` returned room for `layout`, cleared whole here.
+                unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+                return p;
             }
-            std::alloc::System.alloc_zeroed(layout)
         }
+        // SAFETY: the caller's layout, passed on.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        if layout.size() >= Self::MIN_SIZE && block_cache_enabled() && self.keep(ptr, layout) {
+        if Self::handles(layout) && self.keep(ptr, layout) {
             return;
         }
         // SAFETY: `ptr` came from `System` with this layout.
