@@ -299,10 +299,12 @@ pub(crate) fn pread_values<T: 'static>(
 /// `at` into a new vector's memory (no zeroing pass, no intermediate buffer).
 fn pread_vec<T: 'static>(file: &std::fs::File, at: u64, len: usize) -> Result<Vec<T>, String> {
     use std::os::fd::AsRawFd;
-    assert!(
-        blockarray::plain_number::<T>(),
-        "pread_vec needs a type without invalid bit patterns"
-    );
+    if !blockarray::plain_number::<T>() {
+        return Err(format!(
+            "internal: chunks of {} cannot be read as raw bytes",
+            std::any::type_name::<T>()
+        ));
+    }
     let nbytes = len * std::mem::size_of::<T>();
     let mut v: Vec<T> = Vec::new();
     v.try_reserve_exact(len)
