@@ -344,6 +344,9 @@ impl<T: Float> Reduction for Moments<T> {
             .enumerate()
             .all(|(i, &a)| a == nd - axes.len() + i);
         let add = |a: f64, b: f64| a + b;
+        // A mean needs the count and the sum only: the squared deviations (a second pass over
+        // the block) are left at zero, which `merge` and `finish` never read for a mean.
+        let need_m2 = !matches!(self.kind, MomentKind::Mean);
         if !self.skip_nan && axes.len() == 1 && !trailing {
             // One leading or middle axis: two passes over the sub-arrays along it, folded
             // pairwise into f64 arrays of the kept shape (no copy of the block).
@@ -380,7 +383,11 @@ impl<T: Float> Reduction for Moments<T> {
                 }
                 acc
             };
-            let m2 = fold_axis_pairwise(block.view(), ax, &dev_rows, &merge);
+            let m2 = if need_m2 {
+                fold_axis_pairwise(block.view(), ax, &dev_rows, &merge)
+            } else {
+                ArrayD::zeros(IxDyn(&kept))
+            };
             let (sum, m2) = (sum.insert_axis(ax), m2.insert_axis(ax));
             return MomentsPartial {
                 n: ArrayD::from_elem(sum.raw_dim(), count as f64),
@@ -418,6 +425,12 @@ impl<T: Float> Reduction for Moments<T> {
                 &add,
             );
             let mu = if cnt > 0.0 { sum / cnt } else { 0.0 };
+            if !need_m2 {
+                n.push(cnt);
+                sums.push(sum);
+                m2.push(0.0);
+                continue;
+            }
             let dev = fold_pairwise(
                 row,
                 0.0,
@@ -443,6 +456,7 @@ impl<T: Float> Reduction for Moments<T> {
         }
     }
     fn merge(&self, a: &MomentsPartial, b: &MomentsPartial) -> MomentsPartial {
+        let need_m2 = !matches!(self.kind, MomentKind::Mean);
         let mut out = a.clone();
         Zip::from(&mut out.n)
             .and(&mut out.sum)
@@ -458,10 +472,12 @@ impl<T: Float> Reduction for Moments<T> {
                     (*n, *sum, *m2) = (nb, sb, m2b);
                     return;
                 }
-                // Chan et al.'s pairwise update of the squared deviations.
+                // Chan et al.'s pairwise update of the squared deviations (a mean has none).
                 let total = *n + nb;
-                let delta = sb / nb - *sum / *n;
-                *m2 += m2b + delta * delta * *n * nb / total;
+                if need_m2 {
+                    let delta = sb / nb - *sum / *n;
+                    *m2 += m2b + delta * delta * *n * nb / total;
+                }
                 *sum += sb;
                 *n = total;
             });
@@ -1477,5 +1493,45 @@ impl<T: Numeric> BlockArray<T> {
             <T::Acc as num_traits::One>::one(),
             |a: T::Acc, b| a.mul_wrap(b),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mean skips the squared deviations: its counts and sums must still be bitwise those a
+    /// variance computes, through both chunk paths (a leading axis, trailing axes) and merges,
+    /// and its deviations stay zero.
+    #[test]
+    fn a_mean_keeps_the_sums_of_a_variance_without_its_deviations() {
+        let block = ArrayD::from_shape_fn(IxDyn(&[37, 5, 11]), |ix| {
+            ((ix[0] * 131 + ix[1] * 17 + ix[2] * 7) % 97) as f64 / 7.3 - 3.1
+        });
+        let other = block.mapv(|v| v * 1.7 + 0.3);
+        let mean = Moments::<f64>::new(MomentKind::Mean, false);
+        let var = Moments::<f64>::new(MomentKind::Var(1.0), false);
+        for axes in [&[0usize][..], &[1], &[2], &[1, 2], &[0, 1, 2]] {
+            let chunk = |m: &Moments<f64>, b: &ArrayD<f64>| m.chunk(b, axes, &[], &[]);
+            let (pm, pv) = (chunk(&mean, &block), chunk(&var, &block));
+            let (qm, qv) = (chunk(&mean, &other), chunk(&var, &other));
+            let (mm, mv) = (mean.merge(&pm, &qm), var.merge(&pv, &qv));
+            for (a, b) in [(&pm, &pv), (&mm, &mv)] {
+                assert_eq!(a.n, b.n, "counts over {axes:?}");
+                let bits = |x: &ArrayD<f64>| x.mapv(f64::to_bits);
+                assert_eq!(bits(&a.sum), bits(&b.sum), "sums over {axes:?}");
+                assert!(
+                    a.m2.iter().all(|&v| v == 0.0),
+                    "a mean's deviations over {axes:?}"
+                );
+                assert!(
+                    b.m2.iter().any(|&v| v > 0.0),
+                    "a variance's deviations over {axes:?}"
+                );
+            }
+            let means = mean.finish(&mm);
+            let expected = mv.sum.clone() / &mv.n;
+            assert_eq!(means.mapv(f64::to_bits), expected.mapv(f64::to_bits));
+        }
     }
 }
