@@ -45,11 +45,13 @@ fn key_hash(key: &Key) -> u64 {
 ///
 /// `order[i]` is a graph position; the dependencies of `order[i]` are
 /// `dep_ids[dep_offsets[i]..dep_offsets[i + 1]]`, as positions in `order`, in the order the
-/// task lists them. Every dependency comes before its dependents.
+/// task lists them. Every dependency comes before its dependents. `roots[j]` is the position
+/// in `order` of the `j`-th root asked for (so callers need not look keys up again).
 pub(crate) struct Topo {
     pub order: Vec<usize>,
     pub dep_offsets: Vec<u32>,
     pub dep_ids: Vec<u32>,
+    pub roots: Vec<u32>,
 }
 
 /// A graph's tasks in topological order, numbered by position, as fusion reads them.
@@ -328,7 +330,7 @@ impl Graph {
         let mut resolved: Vec<usize> = Vec::new();
         let mut visit: Vec<usize> = Vec::new();
 
-        for root in roots {
+        for &root in &roots {
             if state[root] != NEW {
                 continue;
             }
@@ -382,6 +384,7 @@ impl Graph {
             order,
             dep_offsets,
             dep_ids,
+            roots: roots.iter().map(|&r| plan_id[r]).collect(),
         })
     }
 

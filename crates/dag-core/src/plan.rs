@@ -121,31 +121,22 @@ impl Plan {
         for (i, &p) in order.iter().enumerate() {
             new_id[p as usize] = i as u32;
         }
-        let keys: Vec<Key> = order
-            .iter()
-            .map(|&p| graph.key_at(topo.order[p as usize]).clone())
-            .collect();
-        let bodies: Vec<Body> = order
-            .iter()
-            .map(|&p| graph.task_at(topo.order[p as usize]).body().clone())
-            .collect();
-        let sizes: Vec<usize> = order
-            .iter()
-            .map(|&p| graph.task_at(topo.order[p as usize]).nbytes().unwrap_or(0))
-            .collect();
-        let labels: Vec<Option<std::sync::Arc<str>>> = order
-            .iter()
-            .map(|&p| {
-                graph
-                    .task_at(topo.order[p as usize])
-                    .shared_label()
-                    .cloned()
-            })
-            .collect();
-        let placements: Vec<Placement> = order
-            .iter()
-            .map(|&p| graph.task_at(topo.order[p as usize]).placement())
-            .collect();
+        // One pass over the tasks in execution order: each task is read once, where five
+        // passes each missed the cache on every task of a large graph.
+        let mut keys: Vec<Key> = Vec::with_capacity(n);
+        let mut bodies: Vec<Body> = Vec::with_capacity(n);
+        let mut sizes: Vec<usize> = Vec::with_capacity(n);
+        let mut labels: Vec<Option<std::sync::Arc<str>>> = Vec::with_capacity(n);
+        let mut placements: Vec<Placement> = Vec::with_capacity(n);
+        for &p in &order {
+            let at = topo.order[p as usize];
+            let task = graph.task_at(at);
+            keys.push(graph.key_at(at).clone());
+            bodies.push(task.body().clone());
+            sizes.push(task.nbytes().unwrap_or(0));
+            labels.push(task.shared_label().cloned());
+            placements.push(task.placement());
+        }
         let mut dep_offsets = Vec::with_capacity(n + 1);
         let mut dep_ids = Vec::with_capacity(topo.dep_ids.len());
         dep_offsets.push(0u32);
@@ -158,18 +149,12 @@ impl Plan {
                 .iter()
                 .copied()
         });
-        // Outputs: graph.topo resolved them already, so the lookups succeed.
-        let mut id_of = rustc_hash::FxHashMap::default();
-        id_of.reserve(outputs.len());
+        // Outputs: graph.topo resolved them already, in the order asked for.
         let mut is_output = vec![false; n];
-        let wanted: rustc_hash::FxHashSet<&Key> = outputs.iter().collect();
-        for (id, k) in keys.iter().enumerate() {
-            if wanted.contains(k) {
-                id_of.insert(k, id as u32);
-                is_output[id] = true;
-            }
+        let outputs: Vec<u32> = topo.roots.iter().map(|&r| new_id[r as usize]).collect();
+        for &o in &outputs {
+            is_output[o as usize] = true;
         }
-        let outputs = outputs.iter().map(|k| id_of[k]).collect();
         Ok(Plan {
             bodies,
             dep_offsets,

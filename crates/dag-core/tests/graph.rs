@@ -422,3 +422,40 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn plan_outputs_follow_the_request_repeats_included() {
+    // a → b → c, a → d: outputs asked out of order, one twice, one a dependency of another.
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert("b".into(), Task::new(["a".into()], add_one).with_nbytes(8));
+    g.insert(
+        "c".into(),
+        Task::new(["b".into()], add_one).with_label("last"),
+    );
+    g.insert("d".into(), Task::new(["a".into()], add_one));
+    g.insert("unused".into(), Task::new(["a".into()], add_one));
+    let asked: Vec<Key> = vec!["c".into(), "a".into(), "c".into(), "d".into()];
+    let plan = Plan::new(&g, &asked).unwrap();
+    assert_eq!(plan.len(), 4, "`unused` is culled");
+    let named: Vec<String> = plan
+        .outputs()
+        .iter()
+        .map(|&o| plan.key(o as usize).to_string())
+        .collect();
+    assert_eq!(named, ["c", "a", "c", "d"]);
+    let flagged: Vec<String> = (0..plan.len())
+        .filter(|&i| plan.is_output(i))
+        .map(|i| plan.key(i).to_string())
+        .collect();
+    assert_eq!(flagged.len(), 3, "{flagged:?}");
+    assert!(!flagged.contains(&"b".to_string()));
+    let b = (0..plan.len())
+        .find(|&i| plan.key(i).to_string() == "b")
+        .unwrap();
+    let c = plan.outputs()[0] as usize;
+    assert_eq!(plan.label(c), Some("last"));
+    assert_eq!(plan.label(b), None);
+    assert_eq!(plan.deps(c), [b as u32]);
+    assert_eq!(plan.predicted_nbytes(b), 8);
+}

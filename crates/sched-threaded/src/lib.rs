@@ -80,7 +80,15 @@ use std::time::{Duration, Instant};
 /// A work-stealing scheduler over a fixed number of worker threads.
 #[derive(Clone, Debug)]
 pub struct ThreadedScheduler {
-    threads: usize,
+    /// The threads asked for; `None` means one per available core, counted on first need.
+    threads: Option<usize>,
+}
+
+/// The available cores, counted once per process (`available_parallelism` reads cgroup
+/// files, about 60 µs, which a fresh process's first small computation would otherwise pay).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Builds a [`ThreadedScheduler`].
@@ -102,7 +110,7 @@ impl Builder {
             Some(0) => Err(Error::Scheduler(
                 "a threaded scheduler needs at least 1 thread, got 0".into(),
             )),
-            Some(n) => Ok(ThreadedScheduler { threads: n }),
+            Some(n) => Ok(ThreadedScheduler { threads: Some(n) }),
             None => Ok(ThreadedScheduler::new()),
         }
     }
@@ -117,8 +125,7 @@ impl Default for ThreadedScheduler {
 impl ThreadedScheduler {
     /// A scheduler with one worker per available core.
     pub fn new() -> ThreadedScheduler {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ThreadedScheduler { threads }
+        ThreadedScheduler { threads: None }
     }
 
     /// A builder, to choose the number of threads.
@@ -128,7 +135,7 @@ impl ThreadedScheduler {
 
     /// The number of worker threads a run uses (at most; a run with fewer tasks uses fewer).
     pub fn threads(&self) -> usize {
-        self.threads
+        self.threads.unwrap_or_else(cores)
     }
 }
 
@@ -138,7 +145,7 @@ impl Scheduler for ThreadedScheduler {
     }
 
     fn workers(&self) -> usize {
-        self.threads
+        self.threads()
     }
 
     fn keeps_memory_limit(&self) -> bool {
@@ -197,7 +204,7 @@ impl ThreadedScheduler {
             return (Err(e), r);
         }
         let run = Run::new(plan, Some(part), callbacks, 1);
-        let threads = self.threads.min(run.local_count).max(1);
+        let threads = self.threads().min(run.local_count).max(1);
         let run = Run { threads, ..run };
         let mut result = None;
         run.run_workers(Some(|| {
@@ -241,7 +248,12 @@ impl ThreadedScheduler {
         dag_core::tune_allocator();
         let start = Instant::now();
         callbacks.on_start(plan);
-        let threads = self.threads.min(plan.len()).max(1);
+        // A run of one task needs no pool (nor the count of cores).
+        let threads = if plan.len() <= 1 {
+            1
+        } else {
+            self.threads().min(plan.len())
+        };
         let run = Run::new(plan, None, callbacks, threads);
         callbacks.on_run_info(&RunInfo::new(threads, run.meter.clone()));
         let result = run.run_all();
