@@ -13,6 +13,7 @@
 //!   (float → int truncates toward zero and saturates, anything → bool is `!= 0`,
 //!   complex → real keeps the real part).
 
+pub(crate) mod libm;
 mod promote;
 
 pub use promote::Promote;

@@ -793,13 +793,13 @@ macro_rules! ufuncs {
 
 ufuncs! {
     /// `e^x`.
-    exp => |v: T| v.exp();
+    exp => |v: T| crate::element::libm::exp_of(v);
     /// `2^x`.
     exp2 => |v: T| v.exp2();
     /// `e^x - 1`, accurate near 0.
     expm1 => |v: T| v.exp_m1();
     /// Natural logarithm (`numpy.log`).
-    log => |v: T| v.ln();
+    log => |v: T| crate::element::libm::ln_of(v);
     /// Base-2 logarithm.
     log2 => |v: T| v.log2();
     /// Base-10 logarithm.
@@ -867,7 +867,9 @@ impl<T: Float> BlockArray<T> {
 
     /// Each element to a power (array or scalar).
     pub fn powf<'a>(&self, exponent: impl Into<Operand<'a, T>>) -> Result<BlockArray<T>> {
-        self.try_zip(exponent, "powf", |a, b| Ok(a.powf(b)))
+        self.try_zip(exponent, "powf", |a, b| {
+            Ok(crate::element::libm::pow_of(a, b))
+        })
     }
 
     /// The four-quadrant inverse tangent of `self / other` (`numpy.arctan2(self, other)`).
