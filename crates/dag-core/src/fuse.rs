@@ -74,6 +74,7 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
     let mut slot = vec![UNSET; src.len()];
     // Fused tasks of one chain of nodes share their label.
     let mut last_label: Option<Arc<str>> = None;
+    let mut graph = graph.inserter();
     for p in 0..src.len() {
         if absorbed[p] {
             continue;

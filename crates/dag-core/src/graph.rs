@@ -6,6 +6,7 @@ use crate::{Error, Key, Task, Value};
 use hashbrown::HashTable;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// A task graph: a map from keys to tasks, in insertion order.
 ///
@@ -25,8 +26,11 @@ use std::hash::BuildHasher;
 /// ```
 #[derive(Clone, Default)]
 pub struct Graph {
-    keys: Vec<Key>,
-    tasks: Vec<Task>,
+    /// The keys and tasks, in insertion order, shared with the plans made from this graph: a
+    /// plan reads them in place instead of cloning every key and function (a million atomic
+    /// reference-count updates, and as many again when the plan is dropped). A graph changed
+    /// while a plan still shares them copies them first (`Arc::make_mut`).
+    store: Arc<Store>,
     /// The hash of each key (for the index, and to grow it without rehashing keys).
     hashes: Vec<u64>,
     /// Key → position, as positions only: 4 bytes and a control byte per slot instead of a
@@ -34,6 +38,59 @@ pub struct Graph {
     /// than ~70 MB, and an insert or lookup misses the cache far less often. Keys are
     /// compared in `keys`, which lookups in dependency order read nearly sequentially.
     index: HashTable<u32>,
+}
+
+/// A graph's keys and tasks, by position.
+#[derive(Clone, Default)]
+pub(crate) struct Store {
+    pub(crate) keys: Vec<Key>,
+    pub(crate) tasks: Vec<Task>,
+}
+
+/// A graph's parts held for inserting (see [`Graph::inserter`]).
+pub(crate) struct Inserter<'g> {
+    keys: &'g mut Vec<Key>,
+    tasks: &'g mut Vec<Task>,
+    hashes: &'g mut Vec<u64>,
+    index: &'g mut HashTable<u32>,
+}
+
+impl Inserter<'_> {
+    /// [`Graph::insert`].
+    pub(crate) fn insert(&mut self, key: Key, task: Task) -> Option<Task> {
+        let Inserter {
+            keys,
+            tasks,
+            hashes,
+            index,
+        } = self;
+        // One hash and one probe of the index (the table is large and cold for big graphs).
+        let h = key_hash(&key);
+        match index.entry(h, |&p| keys[p as usize] == key, |&p| hashes[p as usize]) {
+            hashbrown::hash_table::Entry::Occupied(e) => {
+                Some(std::mem::replace(&mut tasks[*e.get() as usize], task))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let p = u32::try_from(keys.len()).expect("a graph holds fewer than 2³² tasks");
+                e.insert(p);
+                keys.push(key);
+                hashes.push(h);
+                tasks.push(task);
+                None
+            }
+        }
+    }
+}
+
+/// Tasks added in order, as by [`Graph::insert`] (a later task under a key replaces an
+/// earlier one).
+impl Extend<(Key, Task)> for Graph {
+    fn extend<I: IntoIterator<Item = (Key, Task)>>(&mut self, iter: I) {
+        let mut inserter = self.inserter();
+        for (key, task) in iter {
+            inserter.insert(key, task);
+        }
+    }
 }
 
 /// The hash of a key in a graph's index.
@@ -68,25 +125,25 @@ impl FusionSource for TopoTasks<'_> {
         &self.topo.dep_ids[self.topo.dep_offsets[p] as usize..self.topo.dep_offsets[p + 1] as usize]
     }
     fn key(&self, p: usize) -> Key {
-        self.graph.keys[self.topo.order[p]].clone()
+        self.graph.store.keys[self.topo.order[p]].clone()
     }
     fn body(&self, p: usize) -> Body {
-        self.graph.tasks[self.topo.order[p]].body().clone()
+        self.graph.store.tasks[self.topo.order[p]].body().clone()
     }
     fn task(&self, p: usize) -> Task {
-        self.graph.tasks[self.topo.order[p]].clone()
+        self.graph.store.tasks[self.topo.order[p]].clone()
     }
     fn nbytes(&self, p: usize) -> Option<usize> {
-        self.graph.tasks[self.topo.order[p]].nbytes()
+        self.graph.store.tasks[self.topo.order[p]].nbytes()
     }
     fn placement(&self, p: usize) -> crate::Placement {
-        self.graph.tasks[self.topo.order[p]].placement()
+        self.graph.store.tasks[self.topo.order[p]].placement()
     }
     fn name(&self, p: usize) -> &str {
         let i = self.topo.order[p];
-        self.graph.tasks[i]
+        self.graph.store.tasks[i]
             .label()
-            .unwrap_or_else(|| self.graph.keys[i].prefix())
+            .unwrap_or_else(|| self.graph.store.keys[i].prefix())
     }
 }
 
@@ -99,8 +156,10 @@ impl Graph {
     /// An empty graph with room for `n` tasks.
     pub fn with_capacity(n: usize) -> Graph {
         Graph {
-            keys: Vec::with_capacity(n),
-            tasks: Vec::with_capacity(n),
+            store: Arc::new(Store {
+                keys: Vec::with_capacity(n),
+                tasks: Vec::with_capacity(n),
+            }),
             hashes: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
         }
@@ -109,32 +168,29 @@ impl Graph {
     /// The position of `key`, if it has a task.
     fn find(&self, key: &Key) -> Option<usize> {
         self.index
-            .find(key_hash(key), |&p| self.keys[p as usize] == *key)
+            .find(key_hash(key), |&p| self.store.keys[p as usize] == *key)
             .map(|&p| p as usize)
     }
 
     /// Add a task under `key`, returning the task it replaced, if any (like a map insert).
     pub fn insert(&mut self, key: Key, task: Task) -> Option<Task> {
+        self.inserter().insert(key, task)
+    }
+
+    /// Exclusive access to the store for many inserts: one `Arc::make_mut` (an atomic
+    /// compare-and-swap, which also waits for every pending store) instead of one per insert.
+    pub(crate) fn inserter(&mut self) -> Inserter<'_> {
         let Graph {
+            store,
+            hashes,
+            index,
+        } = self;
+        let Store { keys, tasks } = Arc::make_mut(store);
+        Inserter {
             keys,
             tasks,
             hashes,
             index,
-        } = self;
-        // One hash and one probe of the index (the table is large and cold for big graphs).
-        let h = key_hash(&key);
-        match index.entry(h, |&p| keys[p as usize] == key, |&p| hashes[p as usize]) {
-            hashbrown::hash_table::Entry::Occupied(e) => {
-                Some(std::mem::replace(&mut tasks[*e.get() as usize], task))
-            }
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                let p = u32::try_from(keys.len()).expect("a graph holds fewer than 2³² tasks");
-                e.insert(p);
-                keys.push(key);
-                hashes.push(h);
-                tasks.push(task);
-                None
-            }
         }
     }
 
@@ -145,19 +201,18 @@ impl Graph {
 
     /// Add every task of `other` (tasks of `other` replace tasks with the same key).
     pub fn merge(&mut self, other: Graph) {
-        for (k, t) in other.keys.into_iter().zip(other.tasks) {
-            self.insert(k, t);
-        }
+        let Store { keys, tasks } = Arc::unwrap_or_clone(other.store);
+        self.extend(keys.into_iter().zip(tasks));
     }
 
     /// Number of tasks.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.store.keys.len()
     }
 
     /// Whether the graph has no tasks.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.store.keys.is_empty()
     }
 
     /// Whether `key` has a task.
@@ -167,25 +222,26 @@ impl Graph {
 
     /// The task under `key`.
     pub fn get(&self, key: &Key) -> Option<&Task> {
-        self.find(key).map(|i| &self.tasks[i])
+        self.find(key).map(|i| &self.store.tasks[i])
     }
 
     /// All keys, in insertion order.
     pub fn keys(&self) -> &[Key] {
-        &self.keys
+        &self.store.keys
     }
 
     /// All (key, task) pairs, in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &Task)> + '_ {
-        self.keys.iter().zip(&self.tasks)
+        self.store.keys.iter().zip(&self.store.tasks)
     }
 
     pub(crate) fn task_at(&self, i: usize) -> &Task {
-        &self.tasks[i]
+        &self.store.tasks[i]
     }
 
-    pub(crate) fn key_at(&self, i: usize) -> &Key {
-        &self.keys[i]
+    /// The keys and tasks, to share with a plan.
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     fn position(&self, key: &Key) -> Result<usize, Error> {
@@ -202,9 +258,11 @@ impl Graph {
     pub fn cull(&self, outputs: &[Key]) -> Result<Graph, Error> {
         let topo = self.topo(outputs)?;
         let mut g = Graph::with_capacity(topo.order.len());
-        for &i in &topo.order {
-            g.insert(self.keys[i].clone(), self.tasks[i].clone());
-        }
+        g.extend(
+            topo.order
+                .iter()
+                .map(|&i| (self.store.keys[i].clone(), self.store.tasks[i].clone())),
+        );
         Ok(g)
     }
 
@@ -252,15 +310,15 @@ impl Graph {
         let only = single_dependents(&src);
         let mut is_output = vec![false; n];
         // Graph index → position in the topological order (every output is in it).
-        let mut pos = vec![u32::MAX; self.keys.len()];
+        let mut pos = vec![u32::MAX; self.store.keys.len()];
         for (p, &i) in topo.order.iter().enumerate() {
             pos[i] = p as u32;
         }
         for k in outputs {
             is_output[pos[self.position(k)?] as usize] = true;
         }
-        let task = |p: usize| &self.tasks[topo.order[p]];
-        let key = |p: usize| &self.keys[topo.order[p]];
+        let task = |p: usize| &self.store.tasks[topo.order[p]];
+        let key = |p: usize| &self.store.keys[topo.order[p]];
         let absorbed: Vec<bool> = (0..n)
             .map(|p| {
                 only[p].is_some_and(|c| {
@@ -287,7 +345,7 @@ impl Graph {
                 })
             })
             .collect();
-        for (i, t) in self.tasks.iter().enumerate() {
+        for (i, t) in self.store.tasks.iter().enumerate() {
             for d in t.deps() {
                 if let Some(j) = self.find(d) {
                     pg.add_edge(nodes[j], nodes[i], "");
@@ -357,9 +415,9 @@ impl Graph {
                                 .expect("active node is on the stack");
                             let mut keys: Vec<Key> = stack[from..]
                                 .iter()
-                                .map(|f| self.keys[f.node].clone())
+                                .map(|f| self.store.keys[f.node].clone())
                                 .collect();
-                            keys.push(self.keys[child].clone());
+                            keys.push(self.store.keys[child].clone());
                             return Err(Error::Cycle { keys });
                         }
                         _ => {}
@@ -398,10 +456,10 @@ impl Graph {
     ) -> Result<(), Error> {
         let resolved_at = resolved.len();
         let visit_at = visit.len();
-        for dep in self.tasks[node].deps() {
+        for dep in self.store.tasks[node].deps() {
             let Some(d) = self.find(dep) else {
                 return Err(Error::MissingDependency {
-                    key: self.keys[node].clone(),
+                    key: self.store.keys[node].clone(),
                     dependency: dep.clone(),
                 });
             };
@@ -409,7 +467,7 @@ impl Graph {
             visit.push(d);
         }
         // Stable: siblings with more dependencies first, otherwise in listed order.
-        visit[visit_at..].sort_by_key(|&d| std::cmp::Reverse(self.tasks[d].deps().len()));
+        visit[visit_at..].sort_by_key(|&d| std::cmp::Reverse(self.store.tasks[d].deps().len()));
         state[node] = 1;
         stack.push(Frame {
             node,

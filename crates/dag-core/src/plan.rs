@@ -1,8 +1,9 @@
 //! Plans: a graph compiled for execution.
 
-use crate::task::Body;
+use crate::graph::Store;
 use crate::{Error, Graph, Key, Placement, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 /// A graph culled to the requested outputs, validated, and laid out for a scheduler.
 ///
@@ -22,8 +23,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// assert_eq!(plan.deps(1), &[0]);
 /// ```
 pub struct Plan {
-    keys: Vec<Key>,
-    bodies: Vec<Body>,
+    /// The graph's keys and tasks, shared with it (not copied).
+    store: Arc<Store>,
+    /// Each task's position in `store`.
+    at: Vec<u32>,
     dep_offsets: Vec<u32>,
     dep_ids: Vec<u32>,
     dependent_offsets: Vec<u32>,
@@ -121,18 +124,16 @@ impl Plan {
         for (i, &p) in order.iter().enumerate() {
             new_id[p as usize] = i as u32;
         }
-        // One pass over the tasks in execution order: each task is read once, where five
-        // passes each missed the cache on every task of a large graph.
-        let mut keys: Vec<Key> = Vec::with_capacity(n);
-        let mut bodies: Vec<Body> = Vec::with_capacity(n);
+        // One pass over the tasks in execution order, reading each once; keys and functions
+        // stay in the graph's store, which the plan shares.
+        let mut at: Vec<u32> = Vec::with_capacity(n);
         let mut sizes: Vec<usize> = Vec::with_capacity(n);
         let mut labels: Vec<Option<std::sync::Arc<str>>> = Vec::with_capacity(n);
         let mut placements: Vec<Placement> = Vec::with_capacity(n);
         for &p in &order {
-            let at = topo.order[p as usize];
-            let task = graph.task_at(at);
-            keys.push(graph.key_at(at).clone());
-            bodies.push(task.body().clone());
+            let i = topo.order[p as usize];
+            let task = graph.task_at(i);
+            at.push(i as u32);
             sizes.push(task.nbytes().unwrap_or(0));
             labels.push(task.shared_label().cloned());
             placements.push(task.placement());
@@ -156,14 +157,14 @@ impl Plan {
             is_output[o as usize] = true;
         }
         Ok(Plan {
-            bodies,
+            store: Arc::clone(graph.store()),
+            at,
             dep_offsets,
             dep_ids,
             dependent_offsets,
             dependent_ids,
             outputs,
             is_output,
-            keys,
             sizes,
             labels,
             placements,
@@ -174,17 +175,17 @@ impl Plan {
 
     /// Number of tasks.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.at.len()
     }
 
     /// Whether there is nothing to run.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.at.is_empty()
     }
 
     /// The key of task `id`.
     pub fn key(&self, id: usize) -> &Key {
-        &self.keys[id]
+        &self.store.keys[self.at[id] as usize]
     }
 
     /// The dependencies of task `id`, in the order its function receives them (repeats kept).
@@ -235,7 +236,7 @@ impl Plan {
     pub fn operation(&self, id: usize) -> &str {
         self.labels[id]
             .as_deref()
-            .unwrap_or_else(|| self.keys[id].prefix())
+            .unwrap_or_else(|| self.key(id).prefix())
     }
 
     /// The predicted size of task `id`'s value ([`Task::with_nbytes`](crate::Task::with_nbytes);
@@ -370,15 +371,17 @@ impl Plan {
     /// Run task `id` on its dependencies' values. An error or a panic becomes
     /// [`Error::TaskFailed`] naming the key; the panic does not escape.
     pub fn run(&self, id: usize, inputs: &[Value]) -> Result<Value, Error> {
-        match catch_unwind(AssertUnwindSafe(|| self.bodies[id].call(inputs))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.store.tasks[self.at[id] as usize].body().call(inputs)
+        })) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(Error::TaskFailed {
-                key: self.keys[id].clone(),
+                key: self.key(id).clone(),
                 message: e.to_string(),
                 panicked: false,
             }),
             Err(payload) => Err(Error::TaskFailed {
-                key: self.keys[id].clone(),
+                key: self.key(id).clone(),
                 message: panic_message(&*payload),
                 panicked: true,
             }),

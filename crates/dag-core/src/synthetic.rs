@@ -20,9 +20,10 @@ pub fn independent(n: usize) -> (Graph, Vec<Key>) {
     let name: Arc<str> = Arc::from("leaf");
     let mut g = Graph::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
+    let mut ins = g.inserter();
     for i in 0..n {
         let k = Key::with_shared_name(&name, &[i]);
-        g.insert(k.clone(), Task::new([], move |_| Ok(Value::new(i as u64))));
+        ins.insert(k.clone(), Task::new([], move |_| Ok(Value::new(i as u64))));
         keys.push(k);
     }
     (g, keys)
@@ -33,12 +34,13 @@ pub fn independent(n: usize) -> (Graph, Vec<Key>) {
 pub fn chain(n: usize) -> (Graph, Key) {
     let name: Arc<str> = Arc::from("link");
     let mut g = Graph::with_capacity(n);
-    g.insert(
+    let mut ins = g.inserter();
+    ins.insert(
         Key::with_shared_name(&name, &[0]),
         Task::new([], |_| Ok(Value::new(0u64))),
     );
     for i in 1..n.max(1) {
-        g.insert(
+        ins.insert(
             Key::with_shared_name(&name, &[i]),
             Task::new([Key::with_shared_name(&name, &[i - 1])], |v| {
                 Ok(Value::new(v[0].get::<u64>()? + 1))
@@ -72,11 +74,12 @@ where
     let mut g = Graph::with_capacity(leaves + leaves / (fanin - 1) + 1);
     let leaf = Arc::new(leaf);
     let name: Arc<str> = Arc::from("leaf");
+    let mut ins = g.inserter();
     let mut level: Vec<Key> = (0..leaves)
         .map(|i| {
             let k = Key::with_shared_name(&name, &[i]);
             let leaf = Arc::clone(&leaf);
-            g.insert(k.clone(), Task::new([], move |_| Ok(leaf(i))));
+            ins.insert(k.clone(), Task::new([], move |_| Ok(leaf(i))));
             k
         })
         .collect();
@@ -88,7 +91,7 @@ where
             .enumerate()
             .map(|(j, deps)| {
                 let k = Key::with_shared_name(&name, &[j]);
-                g.insert(k.clone(), Task::new(deps.iter().cloned(), sum_u64));
+                ins.insert(k.clone(), Task::new(deps.iter().cloned(), sum_u64));
                 k
             })
             .collect();

@@ -420,6 +420,29 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(got, want);
             }
         }
+        // The same tasks added in one `extend`, half of them into a clone that shares the
+        // store with `g` (so the clone copies it first), give the same graphs.
+        let tasks = || {
+            ops.iter().enumerate().map(|(step, &(n, i, j))| {
+                (Key::new(names[n as usize], [i, j]), lit(step as i64).with_label(step.to_string()))
+            })
+        };
+        let mut extended = Graph::new();
+        extended.extend(tasks());
+        let mut halves = Graph::new();
+        halves.extend(tasks().take(ops.len() / 2));
+        let shared = halves.clone();
+        halves.extend(tasks().skip(ops.len() / 2));
+        let label = |g: &Graph| -> Vec<(String, Option<String>)> {
+            g.iter().map(|(k, t)| (k.to_string(), t.label().map(str::to_string))).collect()
+        };
+        proptest::prop_assert_eq!(label(&extended), label(&g));
+        proptest::prop_assert_eq!(label(&halves), label(&g));
+        proptest::prop_assert_eq!(shared.len(), {
+            let mut first = Graph::new();
+            first.extend(tasks().take(ops.len() / 2));
+            first.len()
+        });
     }
 }
 
@@ -458,4 +481,29 @@ fn plan_outputs_follow_the_request_repeats_included() {
     assert_eq!(plan.label(b), None);
     assert_eq!(plan.deps(c), [b as u32]);
     assert_eq!(plan.predicted_nbytes(b), 8);
+}
+
+#[test]
+fn a_plan_keeps_the_graph_it_was_made_from() {
+    // The plan shares the graph's keys and tasks; replacing a task afterwards must not reach it.
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert("b".into(), Task::new(["a".into()], add_one));
+    let plan = Plan::new(&g, &["b".into()]).unwrap();
+    g.insert("b".into(), lit(100));
+    g.insert("c".into(), lit(7));
+    let mut values: Vec<Value> = Vec::new();
+    for id in 0..plan.len() {
+        let inputs: Vec<Value> = plan
+            .deps(id)
+            .iter()
+            .map(|&d| values[d as usize].clone())
+            .collect();
+        values.push(plan.run(id, &inputs).unwrap());
+    }
+    assert_eq!(*values[1].get::<i64>().unwrap(), 2);
+    assert_eq!(plan.key(1).to_string(), "b");
+    assert_eq!(g.len(), 3);
+    let replanned = Plan::new(&g, &["b".into()]).unwrap();
+    assert_eq!(replanned.len(), 1, "b is a literal now");
 }
