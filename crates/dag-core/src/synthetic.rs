@@ -73,29 +73,27 @@ where
     let leaves = leaves.max(1);
     let mut g = Graph::with_capacity(leaves + leaves / (fanin - 1) + 1);
     let leaf = Arc::new(leaf);
-    let name: Arc<str> = Arc::from("leaf");
     let mut ins = g.inserter();
-    let mut level: Vec<Key> = (0..leaves)
-        .map(|i| {
-            let k = Key::with_shared_name(&name, &[i]);
-            let leaf = Arc::clone(&leaf);
-            ins.insert(k.clone(), Task::new([], move |_| Ok(leaf(i))));
-            k
-        })
-        .collect();
-    let mut depth = 0;
-    while level.len() > 1 {
-        let name: Arc<str> = Arc::from(format!("sum{depth}"));
-        level = level
-            .chunks(fanin)
-            .enumerate()
-            .map(|(j, deps)| {
-                let k = Key::with_shared_name(&name, &[j]);
-                ins.insert(k.clone(), Task::new(deps.iter().cloned(), sum_u64));
-                k
-            })
-            .collect();
+    // Each level's keys are made from its name and their number, not kept in a list.
+    let mut name: Arc<str> = Arc::from("leaf");
+    for i in 0..leaves {
+        let leaf = Arc::clone(&leaf);
+        ins.insert(
+            Key::with_shared_name(&name, &[i]),
+            Task::new([], move |_| Ok(leaf(i))),
+        );
+    }
+    let (mut width, mut depth) = (leaves, 0);
+    while width > 1 {
+        let below = name;
+        name = Arc::from(format!("sum{depth}"));
+        for j in 0..width.div_ceil(fanin) {
+            let deps = (j * fanin..((j + 1) * fanin).min(width))
+                .map(|d| Key::with_shared_name(&below, &[d]));
+            ins.insert(Key::with_shared_name(&name, &[j]), Task::new(deps, sum_u64));
+        }
+        width = width.div_ceil(fanin);
         depth += 1;
     }
-    (g, level.pop().expect("one root"))
+    (g, Key::with_shared_name(&name, &[0]))
 }
