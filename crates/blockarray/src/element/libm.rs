@@ -25,6 +25,7 @@
 
 use super::Float;
 use std::any::TypeId;
+use std::ffi::CStr;
 use std::sync::OnceLock;
 
 type Unary = unsafe extern "C" fn(f64) -> f64;
@@ -66,7 +67,7 @@ fn same(a: f64, b: f64) -> bool {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn lookup(name: &std::ffi::CStr) -> Option<*mut libc::c_void> {
+fn lookup(name: &CStr) -> Option<*mut libc::c_void> {
     // SAFETY: both strings are NUL-terminated; `RTLD_DEFAULT` searches the objects already
     // loaded (libm is, as a dependency of std), and a missing symbol gives a null pointer.
     let f = unsafe { libc::dlvsym(libc::RTLD_DEFAULT, name.as_ptr(), c"GLIBC_2.15".as_ptr()) };
@@ -74,12 +75,12 @@ fn lookup(name: &std::ffi::CStr) -> Option<*mut libc::c_void> {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn lookup(_: &std::ffi::CStr) -> Option<*mut libc::c_void> {
+fn lookup(_: &CStr) -> Option<*mut libc::c_void> {
     None
 }
 
 /// The unwrapped function `name` when it gives bitwise `reference`'s values on [`PROBES`].
-fn unary(name: &std::ffi::CStr, reference: fn(f64) -> f64) -> Option<Unary> {
+fn unary(name: &CStr, reference: fn(f64) -> f64) -> Option<Unary> {
     // SAFETY: the symbol is glibc's `double name(double)` (its documented ABI).
     let f: Unary = unsafe { std::mem::transmute::<*mut libc::c_void, Unary>(lookup(name)?) };
     // SAFETY: `f` is a pure C function of one double.
@@ -91,7 +92,7 @@ fn unary(name: &std::ffi::CStr, reference: fn(f64) -> f64) -> Option<Unary> {
 
 /// The unwrapped two-argument function `name` when it gives bitwise `reference`'s values on
 /// every pair of [`PROBES`].
-fn binary(name: &std::ffi::CStr, reference: fn(f64, f64) -> f64) -> Option<Binary> {
+fn binary(name: &CStr, reference: fn(f64, f64) -> f64) -> Option<Binary> {
     // SAFETY: the symbol is glibc's `double name(double, double)` (its documented ABI).
     let f: Binary = unsafe { std::mem::transmute::<*mut libc::c_void, Binary>(lookup(name)?) };
     let mut pairs = PROBES
@@ -103,26 +104,28 @@ fn binary(name: &std::ffi::CStr, reference: fn(f64, f64) -> f64) -> Option<Binar
         .then_some(f)
 }
 
+/// `reference(x)` through the unwrapped function `name`, looked up (and checked) on first use.
+#[inline]
+fn call(cell: &OnceLock<Option<Unary>>, name: &CStr, reference: fn(f64) -> f64, x: f64) -> f64 {
+    match cell.get_or_init(|| unary(name, reference)) {
+        // SAFETY: checked against `reference` when it was looked up.
+        Some(f) => unsafe { f(x) },
+        None => reference(x),
+    }
+}
+
 /// `e^x`, bitwise `f64::exp`.
 #[inline]
 pub(crate) fn exp(x: f64) -> f64 {
     static F: OnceLock<Option<Unary>> = OnceLock::new();
-    match F.get_or_init(|| unary(c"__exp_finite", f64::exp)) {
-        // SAFETY: checked against `f64::exp` when it was looked up.
-        Some(f) => unsafe { f(x) },
-        None => x.exp(),
-    }
+    call(&F, c"__exp_finite", f64::exp, x)
 }
 
 /// The natural logarithm, bitwise `f64::ln`.
 #[inline]
 pub(crate) fn ln(x: f64) -> f64 {
     static F: OnceLock<Option<Unary>> = OnceLock::new();
-    match F.get_or_init(|| unary(c"__log_finite", f64::ln)) {
-        // SAFETY: checked against `f64::ln` when it was looked up.
-        Some(f) => unsafe { f(x) },
-        None => x.ln(),
-    }
+    call(&F, c"__log_finite", f64::ln, x)
 }
 
 /// `x^y`, bitwise `f64::powf`.
@@ -136,25 +139,26 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
     }
 }
 
+/// `for_f64` of an `f64` (exact both ways), `other` of the other float types.
+#[inline]
+fn by_type<T: Float>(v: T, for_f64: fn(f64) -> f64, other: fn(T) -> T) -> T {
+    if TypeId::of::<T>() == TypeId::of::<f64>() {
+        T::from_f64(for_f64(v.as_f64()))
+    } else {
+        other(v)
+    }
+}
+
 /// [`exp`] for `f64`, `exp` for the other float types.
 #[inline]
 pub(crate) fn exp_of<T: Float>(v: T) -> T {
-    if TypeId::of::<T>() == TypeId::of::<f64>() {
-        // Exact both ways for f64.
-        T::from_f64(exp(v.as_f64()))
-    } else {
-        v.exp()
-    }
+    by_type(v, exp, num_traits::Float::exp)
 }
 
 /// [`ln`] for `f64`, `ln` for the other float types.
 #[inline]
 pub(crate) fn ln_of<T: Float>(v: T) -> T {
-    if TypeId::of::<T>() == TypeId::of::<f64>() {
-        T::from_f64(ln(v.as_f64()))
-    } else {
-        v.ln()
-    }
+    by_type(v, ln, num_traits::Float::ln)
 }
 
 /// [`pow`] for `f64`, `powf` for the other float types.
