@@ -734,6 +734,35 @@ fn results_are_lazy_and_read_only_needed_blocks() {
 }
 
 #[test]
+fn arrays_of_many_blocks_lower_the_blocks_asked_for() {
+    // Lowering numbers a node's blocks by a table over its grid up to 2^16 blocks and by a
+    // map beyond: both sides of that line give the same values, reading only what is needed.
+    for side in [250, 300] {
+        let a = data(&[side, side], 3);
+        let x = BlockArray::from_array(a.clone(), 1).unwrap();
+        assert_eq!(x.numblocks(), vec![side, side]);
+        let y = (&x * 2.0)
+            .t()
+            .slice(blockarray::s![7..19;3, 200..203])
+            .unwrap();
+        let want = (&a * 2.0)
+            .t()
+            .slice(ndarray::s![7..19;3, 200..203])
+            .to_owned()
+            .into_dyn();
+        for sched in [false, true] {
+            let mut c = blockarray::Computation::new();
+            let h = c.add(&y);
+            let mut r = c.run(&*scheduler(sched)).unwrap();
+            assert_eq!(r.take(h).unwrap(), want, "{side} × {side} blocks");
+        }
+        let mut c = blockarray::Computation::new();
+        let _h = c.add(&y.sum(None, false).unwrap());
+        assert!(c.plan(&SyncScheduler::new()).unwrap().tasks < 64);
+    }
+}
+
+#[test]
 fn bad_inputs_are_errors_naming_the_problem() {
     let x = BlockArray::from_array(data(&[4, 6], 0), 2).unwrap();
     let msg = |r: blockarray::Result<BlockArray<f64>>| r.unwrap_err().to_string();

@@ -89,7 +89,7 @@ pub(crate) fn lower(
     let mut arena = Arena {
         nodes: &order,
         slots: Vec::new(),
-        ids: vec![FxHashMap::default(); order.len()],
+        ids: order.iter().map(|n| Ids::for_node(&**n)).collect(),
         todo: vec![Vec::new(); order.len()],
     };
     let mut outputs = Vec::new();
@@ -103,7 +103,7 @@ pub(crate) fn lower(
     for (node, n) in order.iter().enumerate().rev() {
         let wanted = std::mem::take(&mut arena.todo[node]);
         // Its consumers are all lowered: no more requests for this node's blocks.
-        arena.ids[node] = FxHashMap::default();
+        arena.ids[node] = Ids::Sparse(FxHashMap::default());
         if wanted.is_empty() {
             continue;
         }
@@ -231,12 +231,42 @@ struct Slot {
     nbytes: usize,
 }
 
+/// The number of each requested block of one node: a table over the block grid (allocated
+/// on the first request) when the grid has at most [`DENSE_IDS`] blocks, so most lookups are
+/// an index instead of hashing a block index; a map for larger grids, of which a computation
+/// usually touches a few blocks.
+enum Ids {
+    Dense {
+        numblocks: SmallVec<[usize; 4]>,
+        /// `u32::MAX` where a block was not requested; empty until the first request.
+        ids: Vec<u32>,
+    },
+    Sparse(FxHashMap<BlockIndex, u32>),
+}
+
+/// The largest block grid numbered by a table (256 KiB of it).
+const DENSE_IDS: usize = 1 << 16;
+
+impl Ids {
+    fn for_node(node: &dyn Node) -> Ids {
+        let chunks = &node.meta().chunks;
+        if chunks.nblocks() <= DENSE_IDS {
+            Ids::Dense {
+                numblocks: chunks.numblocks().into_iter().collect(),
+                ids: Vec::new(),
+            }
+        } else {
+            Ids::Sparse(FxHashMap::default())
+        }
+    }
+}
+
 /// The tasks of one lowering, numbered in the order they were first requested.
 struct Arena<'a> {
     nodes: &'a [Arc<dyn Node>],
     slots: Vec<Slot>,
     /// Per node, the number of each requested block.
-    ids: Vec<FxHashMap<BlockIndex, u32>>,
+    ids: Vec<Ids>,
     /// Per node, the requested blocks not lowered yet.
     todo: Vec<Vec<u32>>,
 }
@@ -244,19 +274,40 @@ struct Arena<'a> {
 impl Arena<'_> {
     /// The number of block `index` of node `node`, requesting it if new.
     fn intern(&mut self, node: u32, index: &BlockIndex) -> u32 {
-        if let Some(&id) = self.ids[node as usize].get(index) {
-            return id;
+        let next = self.slots.len() as u32;
+        let id = match &mut self.ids[node as usize] {
+            Ids::Dense { numblocks, ids } => {
+                assert!(
+                    index.len() == numblocks.len()
+                        && index.iter().zip(numblocks.iter()).all(|(&i, &n)| i < n),
+                    "block {index:?} requested of a node with {numblocks:?} blocks"
+                );
+                let flat = index
+                    .iter()
+                    .zip(numblocks.iter())
+                    .fold(0, |acc, (&i, &n)| acc * n + i);
+                if ids.is_empty() {
+                    *ids = vec![u32::MAX; numblocks.iter().product()];
+                }
+                let id = &mut ids[flat];
+                if *id != u32::MAX {
+                    return *id;
+                }
+                *id = next;
+                next
+            }
+            Ids::Sparse(map) => *map.entry(index.clone()).or_insert(next),
+        };
+        if id == next {
+            self.slots.push(Slot {
+                node,
+                index: index.clone(),
+                deps: SmallVec::new(),
+                func: None,
+                nbytes: 0,
+            });
+            self.todo[node as usize].push(id);
         }
-        let id = self.slots.len() as u32;
-        self.slots.push(Slot {
-            node,
-            index: index.clone(),
-            deps: SmallVec::new(),
-            func: None,
-            nbytes: 0,
-        });
-        self.ids[node as usize].insert(index.clone(), id);
-        self.todo[node as usize].push(id);
         id
     }
 
