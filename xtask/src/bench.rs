@@ -8,7 +8,8 @@
 //!    blockarray side alone.
 //! 3. Measures memory bandwidth with a STREAM-style triad (`blockarray-bench triad`).
 //! 4. Runs every workload in every engine, engines alternating, each repetition a fresh
-//!    process. The child measures its own wall time (start-up and imports excluded) and prints
+//!    process, after a triad of its own (the report names the workloads measured while the
+//!    machine ran below 80 % of its fastest triad: a shared VM slows with its host's load). The child measures its own wall time (start-up and imports excluded) and prints
 //!    it with a check value; the peak RSS comes from the OS (`wait4`'s `ru_maxrss`).
 //!    A progress bar on stderr (drawn only when stderr is a terminal) counts the runs, with
 //!    the one going on and an estimate of the time left; stdout and the files below are the
@@ -1006,6 +1007,9 @@ struct Context {
     /// Cores other processes kept busy during the triad.
     triad_load: Option<f64>,
     baseline_rss: BTreeMap<&'static str, f64>,
+    /// The triad measured just before each workload's runs, GB/s: a shared VM's memory
+    /// bandwidth changes with its neighbours' load, which `/proc/stat` cannot see.
+    workload_triad: BTreeMap<&'static str, f64>,
     date: String,
     command: String,
     reps: usize,
@@ -1055,6 +1059,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         triad_gbs: None,
         first_touch_gbs: None,
         triad_load: None,
+        workload_triad: BTreeMap::new(),
         baseline_rss: BTreeMap::new(),
         date: output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
         command: std::iter::once("cargo xtask bench".to_string())
@@ -1129,6 +1134,13 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 c.exit,
                 tail(&c.stderr, 3)
             ));
+        }
+        if let Some(gbs) = run_child(Command::new(&bin).arg("triad"), opts.timeout, &out_dir)
+            .ok()
+            .and_then(|c| last_json(&c.stdout).ok())
+            .and_then(|m| num(&m, "triad_gbs"))
+        {
+            ctx.workload_triad.insert(spec.name, gbs);
         }
         // Engines that need no more runs for this workload (missing, or not runnable).
         let mut done: Vec<&str> = Vec::new();
@@ -1233,6 +1245,43 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         println!("docs/benchmarks.md left as it is (a subset run; pass --docs to write it)");
     }
     Ok(())
+}
+
+/// Below this share of the run's fastest triad, a workload's numbers are flagged as taken on a
+/// slowed machine.
+const SLOW_MACHINE: f64 = 0.8;
+
+/// The report's note on the memory bandwidth measured before each workload: its range, and
+/// the workloads measured while it was below [`SLOW_MACHINE`] of the best.
+fn speed_note(triads: &BTreeMap<&'static str, f64>) -> Option<String> {
+    let best = triads.values().copied().fold(f64::NAN, f64::max);
+    let worst = triads.values().copied().fold(f64::NAN, f64::min);
+    if !best.is_finite() {
+        return None;
+    }
+    let slow: Vec<String> = triads
+        .iter()
+        .filter(|&(_, &g)| g < SLOW_MACHINE * best)
+        .map(|(w, g)| format!("`{w}` ({g:.1} GB/s)"))
+        .collect();
+    Some(format!(
+        "- **Machine speed**: a triad run just before each workload measured {worst:.1}–{best:.1} \
+         GB/s (the load of other virtual machines on the host changes it, and `/proc/stat` \
+         does not show that load). {}",
+        if slow.is_empty() {
+            format!(
+                "No workload ran below {:.0} % of the fastest.",
+                SLOW_MACHINE * 100.0
+            )
+        } else {
+            format!(
+                "Measured below {:.0} % of the fastest, so slower for every engine than on a \
+                 quiet host: {}.",
+                SLOW_MACHINE * 100.0,
+                slow.join(", ")
+            )
+        }
+    ))
 }
 
 /// Run one child for one workload and engine, print a progress line, and classify the result.
@@ -1666,6 +1715,9 @@ fn report(opts: &Options, ctx: &Context, runs: &[Run]) -> String {
             }
         );
     }
+    if let Some(note) = speed_note(&ctx.workload_triad) {
+        let _ = writeln!(md, "{note}");
+    }
     let slower: Vec<String> = summaries
         .iter()
         .filter_map(
@@ -1895,6 +1947,26 @@ mod tests {
         let s = summarize(&runs[1..], "ones_sum", "dask");
         assert_eq!((s.seconds, s.tainted), (Some(8.5), true));
         assert!(summarize(&runs, "ones_sum", "numpy").seconds.is_none());
+    }
+
+    #[test]
+    fn flags_workloads_run_on_a_slowed_machine() {
+        assert_eq!(speed_note(&BTreeMap::new()), None);
+        let triads: BTreeMap<&'static str, f64> = [("a", 50.0), ("b", 39.0), ("c", 41.0)]
+            .into_iter()
+            .collect();
+        let note = speed_note(&triads).unwrap();
+        assert!(note.contains("39.0–50.0 GB/s"), "{note}");
+        assert!(
+            note.contains("`b` (39.0 GB/s)") && !note.contains("`c`"),
+            "{note}"
+        );
+        let even: BTreeMap<&'static str, f64> = [("a", 50.0), ("c", 41.0)].into_iter().collect();
+        assert!(
+            speed_note(&even)
+                .unwrap()
+                .contains("No workload ran below 80 %")
+        );
     }
 
     #[test]
