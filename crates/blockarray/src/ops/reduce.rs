@@ -314,6 +314,13 @@ impl<T: Float> Moments<T> {
             _type: std::marker::PhantomData,
         }
     }
+
+    /// Whether partials carry the squared deviations: a mean needs the count and the sum
+    /// only, so its `m2` stays zero (a second pass over every block saved), and `merge` and
+    /// `finish` never read it.
+    fn needs_m2(&self) -> bool {
+        !matches!(self.kind, MomentKind::Mean)
+    }
 }
 
 impl<T: Float> Reduction for Moments<T> {
@@ -344,9 +351,7 @@ impl<T: Float> Reduction for Moments<T> {
             .enumerate()
             .all(|(i, &a)| a == nd - axes.len() + i);
         let add = |a: f64, b: f64| a + b;
-        // A mean needs the count and the sum only: the squared deviations (a second pass over
-        // the block) are left at zero, which `merge` and `finish` never read for a mean.
-        let need_m2 = !matches!(self.kind, MomentKind::Mean);
+        let need_m2 = self.needs_m2();
         if !self.skip_nan && axes.len() == 1 && !trailing {
             // One leading or middle axis: two passes over the sub-arrays along it, folded
             // pairwise into f64 arrays of the kept shape (no copy of the block).
@@ -425,25 +430,23 @@ impl<T: Float> Reduction for Moments<T> {
                 &add,
             );
             let mu = if cnt > 0.0 { sum / cnt } else { 0.0 };
-            if !need_m2 {
-                n.push(cnt);
-                sums.push(sum);
-                m2.push(0.0);
-                continue;
-            }
-            let dev = fold_pairwise(
-                row,
-                0.0,
-                &|a: f64, x: T| {
-                    if skip && x.is_nan() {
-                        a
-                    } else {
-                        let d = x.as_f64() - mu;
-                        a + d * d
-                    }
-                },
-                &add,
-            );
+            let dev = if need_m2 {
+                fold_pairwise(
+                    row,
+                    0.0,
+                    &|a: f64, x: T| {
+                        if skip && x.is_nan() {
+                            a
+                        } else {
+                            let d = x.as_f64() - mu;
+                            a + d * d
+                        }
+                    },
+                    &add,
+                )
+            } else {
+                0.0
+            };
             n.push(cnt);
             sums.push(sum);
             m2.push(dev);
@@ -456,7 +459,7 @@ impl<T: Float> Reduction for Moments<T> {
         }
     }
     fn merge(&self, a: &MomentsPartial, b: &MomentsPartial) -> MomentsPartial {
-        let need_m2 = !matches!(self.kind, MomentKind::Mean);
+        let need_m2 = self.needs_m2();
         let mut out = a.clone();
         Zip::from(&mut out.n)
             .and(&mut out.sum)
