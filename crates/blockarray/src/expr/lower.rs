@@ -248,6 +248,31 @@ enum Ids {
 const DENSE_IDS: usize = 1 << 16;
 
 impl Ids {
+    /// The number of block `index`, or `next` (now its number) if it was not requested yet.
+    fn get_or_insert(&mut self, index: &BlockIndex, next: u32) -> u32 {
+        match self {
+            Ids::Dense { numblocks, ids } => {
+                assert!(
+                    index.len() == numblocks.len()
+                        && index.iter().zip(numblocks.iter()).all(|(&i, &n)| i < n),
+                    "block {index:?} requested of a node with {numblocks:?} blocks"
+                );
+                let flat = index
+                    .iter()
+                    .zip(numblocks.iter())
+                    .fold(0, |acc, (&i, &n)| acc * n + i);
+                if ids.is_empty() {
+                    *ids = vec![u32::MAX; numblocks.iter().product()];
+                }
+                if ids[flat] == u32::MAX {
+                    ids[flat] = next;
+                }
+                ids[flat]
+            }
+            Ids::Sparse(map) => *map.entry(index.clone()).or_insert(next),
+        }
+    }
+
     fn for_node(node: &dyn Node) -> Ids {
         let chunks = &node.meta().chunks;
         if chunks.nblocks() <= DENSE_IDS {
@@ -275,29 +300,7 @@ impl Arena<'_> {
     /// The number of block `index` of node `node`, requesting it if new.
     fn intern(&mut self, node: u32, index: &BlockIndex) -> u32 {
         let next = self.slots.len() as u32;
-        let id = match &mut self.ids[node as usize] {
-            Ids::Dense { numblocks, ids } => {
-                assert!(
-                    index.len() == numblocks.len()
-                        && index.iter().zip(numblocks.iter()).all(|(&i, &n)| i < n),
-                    "block {index:?} requested of a node with {numblocks:?} blocks"
-                );
-                let flat = index
-                    .iter()
-                    .zip(numblocks.iter())
-                    .fold(0, |acc, (&i, &n)| acc * n + i);
-                if ids.is_empty() {
-                    *ids = vec![u32::MAX; numblocks.iter().product()];
-                }
-                let id = &mut ids[flat];
-                if *id != u32::MAX {
-                    return *id;
-                }
-                *id = next;
-                next
-            }
-            Ids::Sparse(map) => *map.entry(index.clone()).or_insert(next),
-        };
+        let id = self.ids[node as usize].get_or_insert(index, next);
         if id == next {
             self.slots.push(Slot {
                 node,
