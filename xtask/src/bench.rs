@@ -9,7 +9,8 @@
 //! 3. Measures memory bandwidth with a STREAM-style triad (`blockarray-bench triad`).
 //! 4. Runs every workload in every engine, engines alternating, each repetition a fresh
 //!    process, after a triad of its own (the report names the workloads measured while the
-//!    machine ran below 80 % of its fastest triad: a shared VM slows with its host's load). The child measures its own wall time (start-up and imports excluded) and prints
+//!    machine ran below 80 % of its fastest triad: a shared VM slows with its host's load).
+//!    The child measures its own wall time (start-up and imports excluded) and prints
 //!    it with a check value; the peak RSS comes from the OS (`wait4`'s `ru_maxrss`).
 //!    A progress bar on stderr (drawn only when stderr is a terminal) counts the runs, with
 //!    the one going on and an estimate of the time left; stdout and the files below are the
@@ -1077,7 +1078,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let quiet_start = Instant::now();
     wait_for_quiet(opts.quiet_wait.min(opts.quiet_budget));
     waited += quiet_start.elapsed();
-    let triad = run_child(Command::new(&bin).arg("triad"), opts.timeout, &out_dir)?;
+    let (triad, figures) = run_triad(&bin, opts.timeout, &out_dir)?;
     if triad.other_load.is_some_and(|l| l > 0.25) {
         println!(
             "triad: other processes kept {:.1} cores busy: the bandwidth is underestimated",
@@ -1085,8 +1086,8 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         );
     }
     ctx.triad_load = triad.other_load;
-    match last_json(&triad.stdout).map(|m| (num(&m, "triad_gbs"), num(&m, "first_touch_gbs"))) {
-        Ok((Some(gbs), first_touch)) => {
+    match figures {
+        Some((gbs, first_touch)) => {
             println!(
                 "triad: {gbs:.2} GB/s (first touch of new memory: {:.2} GB/s)",
                 first_touch.unwrap_or(f64::NAN)
@@ -1094,7 +1095,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             ctx.triad_gbs = Some(gbs);
             ctx.first_touch_gbs = first_touch;
         }
-        _ => println!("triad failed ({}): {}", triad.exit, tail(&triad.stderr, 3)),
+        None => println!("triad failed ({}): {}", triad.exit, tail(&triad.stderr, 3)),
     }
     if let Ok(c) = run_child(Command::new(&bin).arg("list"), opts.timeout, &out_dir) {
         ctx.baseline_rss.insert("blockarray", c.peak_rss_mb);
@@ -1135,11 +1136,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 tail(&c.stderr, 3)
             ));
         }
-        if let Some(gbs) = run_child(Command::new(&bin).arg("triad"), opts.timeout, &out_dir)
-            .ok()
-            .and_then(|c| last_json(&c.stdout).ok())
-            .and_then(|m| num(&m, "triad_gbs"))
-        {
+        if let Ok((_, Some((gbs, _)))) = run_triad(&bin, opts.timeout, &out_dir) {
             ctx.workload_triad.insert(spec.name, gbs);
         }
         // Engines that need no more runs for this workload (missing, or not runnable).
@@ -1245,6 +1242,22 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         println!("docs/benchmarks.md left as it is (a subset run; pass --docs to write it)");
     }
     Ok(())
+}
+
+/// What a triad printed: its bandwidth and, if given, the first-touch bandwidth (GB/s).
+type TriadFigures = (f64, Option<f64>);
+
+/// Run `blockarray-bench triad`: the child, and its figures when it printed them.
+fn run_triad(
+    bin: &Path,
+    timeout: Duration,
+    out_dir: &Path,
+) -> Result<(Child, Option<TriadFigures>), String> {
+    let c = run_child(Command::new(bin).arg("triad"), timeout, out_dir)?;
+    let figures = last_json(&c.stdout)
+        .ok()
+        .and_then(|m| Some((num(&m, "triad_gbs")?, num(&m, "first_touch_gbs"))));
+    Ok((c, figures))
 }
 
 /// Below this share of the run's fastest triad, a workload's numbers are flagged as taken on a
