@@ -36,7 +36,7 @@ pub struct Graph {
     /// Key → position, as positions only: 4 bytes and a control byte per slot instead of a
     /// whole key, so the table of a million-task graph is ~10 MB (mostly in cache) rather
     /// than ~70 MB, and an insert or lookup misses the cache far less often. Keys are
-    /// compared in `keys`, which lookups in dependency order read nearly sequentially.
+    /// compared in `store.keys`, which lookups in dependency order read nearly sequentially.
     index: HashTable<u32>,
 }
 

@@ -124,8 +124,9 @@ impl Plan {
         for (i, &p) in order.iter().enumerate() {
             new_id[p as usize] = i as u32;
         }
-        // One pass over the tasks in execution order, reading each once; keys and functions
-        // stay in the graph's store, which the plan shares.
+        // One pass over the tasks in execution order, reading each once. Keys and functions
+        // stay in the graph's store, which the plan shares; sizes, labels and placements are
+        // gathered in id order, because schedulers and diagnostics read them for every task.
         let mut at: Vec<u32> = Vec::with_capacity(n);
         let mut sizes: Vec<usize> = Vec::with_capacity(n);
         let mut labels: Vec<Option<std::sync::Arc<str>>> = Vec::with_capacity(n);
