@@ -218,5 +218,7 @@ mod tests {
     fn a_function_that_differs_is_refused() {
         assert!(unary(c"__exp_finite", |x| x.exp() * (1.0 + f64::EPSILON)).is_none());
         assert!(unary(c"no_such_function_anywhere", f64::exp).is_none());
+        assert!(binary(c"__pow_finite", |x, y| x.powf(y) * (1.0 + f64::EPSILON)).is_none());
+        assert!(binary(c"no_such_function_anywhere", f64::powf).is_none());
     }
 }
