@@ -139,8 +139,8 @@ pub struct Tokenizer {
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
 const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
-fn mix(mut z: u64) -> u64 {
-    // splitmix64 finaliser
+/// The splitmix64 finaliser: every output bit depends on every input bit.
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
