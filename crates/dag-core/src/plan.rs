@@ -35,9 +35,6 @@ pub struct Plan {
     is_output: Vec<bool>,
     /// Predicted bytes of each task's value (0 where the task gave none).
     sizes: Vec<usize>,
-    /// Each task's label ([`Task::with_label`](crate::Task::with_label)), shared between the
-    /// tasks of one operation.
-    labels: Vec<Option<std::sync::Arc<str>>>,
     /// Where each task runs when the plan is spread over processes.
     placements: Vec<Placement>,
     memory_limit: Option<usize>,
@@ -124,19 +121,17 @@ impl Plan {
         for (i, &p) in order.iter().enumerate() {
             new_id[p as usize] = i as u32;
         }
-        // One pass over the tasks in execution order, reading each once. Keys and functions
-        // stay in the graph's store, which the plan shares; sizes, labels and placements are
-        // gathered in id order, because schedulers and diagnostics read them for every task.
+        // One pass over the tasks in execution order, reading each once. Keys, functions and
+        // labels stay in the graph's store, which the plan shares; sizes and placements are
+        // gathered in id order, because schedulers read them in their loops over every task.
         let mut at: Vec<u32> = Vec::with_capacity(n);
         let mut sizes: Vec<usize> = Vec::with_capacity(n);
-        let mut labels: Vec<Option<std::sync::Arc<str>>> = Vec::with_capacity(n);
         let mut placements: Vec<Placement> = Vec::with_capacity(n);
         for &p in &order {
             let i = topo.order[p as usize];
             let task = graph.task_at(i);
             at.push(i as u32);
             sizes.push(task.nbytes().unwrap_or(0));
-            labels.push(task.shared_label().cloned());
             placements.push(task.placement());
         }
         let mut dep_offsets = Vec::with_capacity(n + 1);
@@ -167,7 +162,6 @@ impl Plan {
             outputs,
             is_output,
             sizes,
-            labels,
             placements,
             memory_limit: None,
             cancel: None,
@@ -187,6 +181,11 @@ impl Plan {
     /// The key of task `id`.
     pub fn key(&self, id: usize) -> &Key {
         &self.store.keys[self.at[id] as usize]
+    }
+
+    /// The task `id` runs (in the graph's store).
+    fn task(&self, id: usize) -> &crate::Task {
+        &self.store.tasks[self.at[id] as usize]
     }
 
     /// The dependencies of task `id`, in the order its function receives them (repeats kept).
@@ -212,12 +211,14 @@ impl Plan {
 
     /// The label of task `id` ([`Task::with_label`](crate::Task::with_label)), if it has one.
     pub fn label(&self, id: usize) -> Option<&str> {
-        self.labels[id].as_deref()
+        self.task(id).label()
     }
 
     /// Every task's label, shared (diagnostics copy them without copying the strings).
-    pub(crate) fn labels(&self) -> &[Option<std::sync::Arc<str>>] {
-        &self.labels
+    pub(crate) fn labels(&self) -> Vec<Option<std::sync::Arc<str>>> {
+        (0..self.len())
+            .map(|id| self.task(id).shared_label().cloned())
+            .collect()
     }
 
     /// The operation task `id` belongs to, for profiles and progress per operation: its label
@@ -235,9 +236,7 @@ impl Plan {
     /// # Ok::<(), dag_core::Error>(())
     /// ```
     pub fn operation(&self, id: usize) -> &str {
-        self.labels[id]
-            .as_deref()
-            .unwrap_or_else(|| self.key(id).prefix())
+        self.label(id).unwrap_or_else(|| self.key(id).prefix())
     }
 
     /// The predicted size of task `id`'s value ([`Task::with_nbytes`](crate::Task::with_nbytes);
@@ -372,9 +371,7 @@ impl Plan {
     /// Run task `id` on its dependencies' values. An error or a panic becomes
     /// [`Error::TaskFailed`] naming the key; the panic does not escape.
     pub fn run(&self, id: usize, inputs: &[Value]) -> Result<Value, Error> {
-        match catch_unwind(AssertUnwindSafe(|| {
-            self.store.tasks[self.at[id] as usize].body().call(inputs)
-        })) {
+        match catch_unwind(AssertUnwindSafe(|| self.task(id).body().call(inputs))) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(Error::TaskFailed {
                 key: self.key(id).clone(),

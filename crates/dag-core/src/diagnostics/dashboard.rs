@@ -607,7 +607,7 @@ impl Agg {
         self.ended = None;
         self.workers = 0;
         self.keys = (0..plan.len()).map(|i| plan.key(i).clone()).collect();
-        self.labels = plan.labels().to_vec();
+        self.labels = plan.labels();
         self.op_of.clear();
         self.ops.clear();
         self.done = 0;

@@ -350,7 +350,7 @@ impl Callbacks for Profiler {
         let meta = RunMeta {
             started,
             keys: (0..plan.len()).map(|i| plan.key(i).clone()).collect(),
-            labels: plan.labels().to_vec(),
+            labels: plan.labels(),
             memory_limit: plan.memory_limit(),
             workers: None,
         };
