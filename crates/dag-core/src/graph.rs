@@ -413,12 +413,20 @@ impl Graph {
         let mut stack: Vec<Frame> = Vec::new();
         let mut resolved: Vec<usize> = Vec::new();
         let mut visit: Vec<usize> = Vec::new();
+        let mut last = usize::MAX;
 
         for &root in &roots {
             if state[root] != NEW {
                 continue;
             }
-            self.push_frame(root, &mut stack, &mut resolved, &mut visit, &mut state)?;
+            self.push_frame(
+                root,
+                &mut last,
+                &mut stack,
+                &mut resolved,
+                &mut visit,
+                &mut state,
+            )?;
             while let Some(top) = stack.last_mut() {
                 let nvisit = visit.len() - top.visit_at;
                 if top.next < nvisit {
@@ -428,6 +436,7 @@ impl Graph {
                         NEW => {
                             self.push_frame(
                                 child,
+                                &mut last,
                                 &mut stack,
                                 &mut resolved,
                                 &mut visit,
@@ -472,9 +481,15 @@ impl Graph {
         })
     }
 
+    /// Resolve `node`'s dependencies and push its frame. `last` is the position of the
+    /// dependency resolved before (across calls): graphs are mostly built in the order their
+    /// tasks are read (an array's blocks one after the other, a reduction's inputs together),
+    /// so the next dependency is usually the key inserted just after it, and one comparison
+    /// with that key replaces a hash and two probes of the index.
     fn push_frame(
         &self,
         node: usize,
+        last: &mut usize,
         stack: &mut Vec<Frame>,
         resolved: &mut Vec<usize>,
         visit: &mut Vec<usize>,
@@ -483,12 +498,18 @@ impl Graph {
         let resolved_at = resolved.len();
         let visit_at = visit.len();
         for dep in self.store.tasks[node].deps() {
-            let Some(d) = self.find(dep) else {
+            let next = last.wrapping_add(1);
+            let found = match self.store.keys.get(next) {
+                Some(k) if k == dep => Some(next),
+                _ => self.find(dep),
+            };
+            let Some(d) = found else {
                 return Err(Error::MissingDependency {
                     key: self.store.keys[node].clone(),
                     dependency: dep.clone(),
                 });
             };
+            *last = d;
             resolved.push(d);
             visit.push(d);
         }
