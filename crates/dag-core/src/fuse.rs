@@ -72,7 +72,12 @@ pub fn single_dependents(src: &dyn FusionSource) -> Vec<Option<u32>> {
 /// dependent (see [`single_dependents`]) and must not be an output.
 pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
     let mut slot = vec![UNSET; src.len()];
-    // Fused tasks of one chain of nodes share their label.
+    // The walk's buffers are reused from one fused task to the next: only what the task
+    // keeps (its stages and dependencies) is allocated per task.
+    let mut program = Program::default();
+    // Fused tasks of one chain of nodes share their label, made once per run of tasks with
+    // the same stage names.
+    let mut last_names: SmallVec<[&str; 8]> = SmallVec::new();
     let mut last_label: Option<Arc<str>> = None;
     let mut graph = graph.inserter();
     for p in 0..src.len() {
@@ -83,21 +88,28 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
             graph.insert(src.key(p), src.task(p));
             continue;
         }
-        let program = Program::build(p, src, absorbed, &mut slot);
+        program.build(p, src, absorbed, &mut slot);
         let deps = program.inputs.iter().map(|&d| src.key(d)).collect();
-        let label = fused_label(program.stages.iter().map(|st| src.name(st.pos)));
+        let same = last_label.is_some()
+            && last_names.len() == program.stages.len()
+            && program
+                .stages
+                .iter()
+                .zip(&last_names)
+                .all(|(st, &n)| src.name(st.pos) == n);
         let label = match last_label {
-            Some(ref l) if **l == *label => l.clone(),
+            Some(ref l) if same => l.clone(),
             _ => {
-                let l: Arc<str> = label.into();
+                last_names = program.stages.iter().map(|st| src.name(st.pos)).collect();
+                let l: Arc<str> = fused_label(&last_names).into();
                 last_label = Some(l.clone());
                 l
             }
         };
-        let stages: Vec<(Key, Body, Vec<Arg>)> = program
+        let stages: Vec<(Key, Body, Args)> = program
             .stages
-            .into_iter()
-            .map(|st| (src.key(st.pos), src.body(st.pos), st.args))
+            .iter()
+            .map(|st| (src.key(st.pos), src.body(st.pos), st.args.clone()))
             .collect();
         let body = Body::Func(Arc::new(move |inputs: &[Value]| {
             run_program(&stages, inputs)
@@ -116,16 +128,22 @@ enum Arg {
     Stage(u32),
 }
 
+/// A stage's arguments (inline for the usual few).
+type Args = SmallVec<[Arg; 4]>;
+
 struct Stage {
     pos: usize,
-    args: Vec<Arg>,
+    args: Args,
 }
 
 /// The stages of one fused task in execution order (producers first, the consumer last) and
-/// its external inputs (task numbers).
+/// its external inputs (task numbers), with the walk's stack; cleared and refilled for each
+/// fused task.
+#[derive(Default)]
 struct Program {
     stages: Vec<Stage>,
     inputs: Vec<usize>,
+    stack: Vec<(usize, usize)>,
 }
 
 /// An unused entry of [`Program::build`]'s scratch space.
@@ -136,10 +154,16 @@ impl Program {
     /// million tasks does not overflow the stack. `slot` (one entry per task, all [`UNSET`])
     /// is scratch space, left as it was found: while building, it holds each reached task's
     /// stage number (absorbed producers) or input number (the rest).
-    fn build(root: usize, src: &dyn FusionSource, absorbed: &[bool], slot: &mut [u32]) -> Program {
-        let mut stages: Vec<Stage> = Vec::new();
-        let mut inputs: Vec<usize> = Vec::new();
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+    fn build(&mut self, root: usize, src: &dyn FusionSource, absorbed: &[bool], slot: &mut [u32]) {
+        let Program {
+            stages,
+            inputs,
+            stack,
+        } = self;
+        stages.clear();
+        inputs.clear();
+        stack.clear();
+        stack.push((root, 0));
         while let Some(&mut (p, ref mut next)) = stack.last_mut() {
             let deps = src.deps(p);
             if *next < deps.len() {
@@ -169,17 +193,16 @@ impl Program {
             slot[p] = stages.len() as u32;
             stages.push(Stage { pos: p, args });
         }
-        for &d in &inputs {
+        for &d in inputs.iter() {
             slot[d] = UNSET;
         }
-        for st in &stages {
+        for st in stages.iter() {
             slot[st.pos] = UNSET;
         }
-        Program { stages, inputs }
     }
 }
 
-fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::TaskResult {
+fn run_program(stages: &[(Key, Body, Args)], inputs: &[Value]) -> crate::TaskResult {
     let mut values: Vec<Option<Value>> = vec![None; stages.len()];
     let mut args: Vec<Value> = Vec::new();
     let last = stages.len() - 1;
@@ -210,9 +233,8 @@ fn run_program(stages: &[(Key, Body, Vec<Arg>)], inputs: &[Value]) -> crate::Tas
     unreachable!("a program has at least one stage")
 }
 
-fn fused_label<'a>(labels: impl ExactSizeIterator<Item = &'a str>) -> String {
+fn fused_label(labels: &[&str]) -> String {
     let n = labels.len();
-    let labels: SmallVec<[&str; 8]> = labels.collect();
     if n <= 4 {
         labels.join("+")
     } else {
