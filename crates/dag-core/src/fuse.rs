@@ -246,8 +246,9 @@ fn fused_label(labels: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    /// Tasks `0..n` with given dependencies; each adds 1 to the sum of its inputs.
-    struct Numbered(Vec<Vec<u32>>);
+    /// Tasks `0..n` with given dependencies; each adds 1 to the sum of its inputs. Named
+    /// `"t"`, or by the second field where it has an entry.
+    struct Numbered(Vec<Vec<u32>>, Vec<&'static str>);
 
     impl FusionSource for Numbered {
         fn len(&self) -> usize {
@@ -272,15 +273,18 @@ mod tests {
             let deps = self.0[p].iter().map(|&d| self.key(d as usize)).collect();
             Task::from_parts(deps, self.body(p), None, None, Placement::Anywhere)
         }
-        fn name(&self, _: usize) -> &str {
-            "t"
+        fn name(&self, p: usize) -> &str {
+            self.1.get(p).copied().unwrap_or("t")
         }
     }
 
     #[test]
     fn fuses_producers_with_one_dependent_into_it() {
         // 0 → 1 → 3, 2 → 3 and 2 → 4: 1 has one dependent (3), listed twice; 2 has two.
-        let src = Numbered(vec![vec![], vec![0], vec![], vec![1, 1, 2], vec![2]]);
+        let src = Numbered(
+            vec![vec![], vec![0], vec![], vec![1, 1, 2], vec![2]],
+            vec![],
+        );
         let only = single_dependents(&src);
         assert_eq!(only, [Some(1), Some(3), None, None, None]);
         let absorbed = [true, true, false, false, false];
@@ -298,5 +302,40 @@ mod tests {
             .copied()
             .expect("i64");
         assert_eq!(out, 6);
+    }
+
+    #[test]
+    fn fused_tasks_are_labelled_by_their_own_stages_when_chains_alternate() {
+        // Pairs (0 → 1), (2 → 3), (4 → 5), (6 → 7), (8 → 9 → 10): the producers are named
+        // a, b, a, a, then a and b; the consumers c.
+        let deps = vec![
+            vec![],
+            vec![0],
+            vec![],
+            vec![2],
+            vec![],
+            vec![4],
+            vec![],
+            vec![6],
+            vec![],
+            vec![8],
+            vec![9],
+        ];
+        let names = vec!["a", "c", "b", "c", "a", "c", "a", "c", "a", "b", "c"];
+        let src = Numbered(deps, names);
+        let absorbed: Vec<bool> = (0..11).map(|p| ![1, 3, 5, 7, 10].contains(&p)).collect();
+        let mut g = Graph::new();
+        fuse_into(&src, &absorbed, &mut g);
+        let label = |p: usize| g.get(&Key::new("t", [p])).and_then(|t| t.label());
+        assert_eq!(
+            [label(1), label(3), label(5), label(7), label(10)],
+            [
+                Some("a+c"),
+                Some("b+c"),
+                Some("a+c"),
+                Some("a+c"),
+                Some("a+b+c")
+            ]
+        );
     }
 }
