@@ -401,54 +401,38 @@ impl Graph {
     /// are visited first (Sethi–Ullman: start the expensive subtree while little is held), and
     /// cheap leaves are left until just before the task that consumes them.
     fn topo_from(&self, roots: Vec<usize>) -> Result<Topo, Error> {
-        const NEW: u8 = 0;
-        const ACTIVE: u8 = 1;
-        const DONE: u8 = 2;
         let n = self.len();
-        let mut state = vec![NEW; n];
+        let mut walk = Walk {
+            state: vec![NEW; n],
+            stack: Vec::new(),
+            resolved: Vec::new(),
+            visit: Vec::new(),
+            last: usize::MAX,
+        };
         let mut plan_id = vec![u32::MAX; n];
         let mut order = Vec::new();
         let mut dep_offsets = vec![0u32];
         let mut dep_ids = Vec::new();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut resolved: Vec<usize> = Vec::new();
-        let mut visit: Vec<usize> = Vec::new();
-        let mut last = usize::MAX;
 
         for &root in &roots {
-            if state[root] != NEW {
+            if walk.state[root] != NEW {
                 continue;
             }
-            self.push_frame(
-                root,
-                &mut last,
-                &mut stack,
-                &mut resolved,
-                &mut visit,
-                &mut state,
-            )?;
-            while let Some(top) = stack.last_mut() {
-                let nvisit = visit.len() - top.visit_at;
+            self.push_frame(root, &mut walk)?;
+            while let Some(top) = walk.stack.last_mut() {
+                let nvisit = walk.visit.len() - top.visit_at;
                 if top.next < nvisit {
-                    let child = visit[top.visit_at + top.next];
+                    let child = walk.visit[top.visit_at + top.next];
                     top.next += 1;
-                    match state[child] {
-                        NEW => {
-                            self.push_frame(
-                                child,
-                                &mut last,
-                                &mut stack,
-                                &mut resolved,
-                                &mut visit,
-                                &mut state,
-                            )?;
-                        }
+                    match walk.state[child] {
+                        NEW => self.push_frame(child, &mut walk)?,
                         ACTIVE => {
-                            let from = stack
+                            let from = walk
+                                .stack
                                 .iter()
                                 .position(|f| f.node == child)
                                 .expect("active node is on the stack");
-                            let mut keys: Vec<Key> = stack[from..]
+                            let mut keys: Vec<Key> = walk.stack[from..]
                                 .iter()
                                 .map(|f| self.store.keys[f.node].clone())
                                 .collect();
@@ -459,18 +443,18 @@ impl Graph {
                     }
                     continue;
                 }
-                let frame = stack.pop().expect("non-empty stack");
+                let frame = walk.stack.pop().expect("non-empty stack");
                 let id = u32::try_from(order.len())
                     .map_err(|_| Error::Scheduler("more than 2^32 tasks".into()))?;
-                for &d in &resolved[frame.resolved_at..] {
+                for &d in &walk.resolved[frame.resolved_at..] {
                     dep_ids.push(plan_id[d]);
                 }
                 dep_offsets.push(dep_ids.len() as u32);
                 plan_id[frame.node] = id;
-                state[frame.node] = DONE;
+                walk.state[frame.node] = DONE;
                 order.push(frame.node);
-                resolved.truncate(frame.resolved_at);
-                visit.truncate(frame.visit_at);
+                walk.resolved.truncate(frame.resolved_at);
+                walk.visit.truncate(frame.visit_at);
             }
         }
         Ok(Topo {
@@ -481,24 +465,16 @@ impl Graph {
         })
     }
 
-    /// Resolve `node`'s dependencies and push its frame. `last` is the position of the
-    /// dependency resolved before (across calls): graphs are mostly built in the order their
-    /// tasks are read (an array's blocks one after the other, a reduction's inputs together),
-    /// so the next dependency is usually the key inserted just after it, and one comparison
-    /// with that key replaces a hash and two probes of the index.
-    fn push_frame(
-        &self,
-        node: usize,
-        last: &mut usize,
-        stack: &mut Vec<Frame>,
-        resolved: &mut Vec<usize>,
-        visit: &mut Vec<usize>,
-        state: &mut [u8],
-    ) -> Result<(), Error> {
-        let resolved_at = resolved.len();
-        let visit_at = visit.len();
+    /// Resolve `node`'s dependencies and push its frame. The dependency after the one
+    /// resolved last (`walk.last`, across calls) is tried before the index: graphs are mostly
+    /// built in the order their tasks are read (an array's blocks one after the other, a
+    /// reduction's inputs together), so the next dependency is usually the key inserted just
+    /// after it, and one comparison with that key replaces a hash and two probes of the index.
+    fn push_frame(&self, node: usize, walk: &mut Walk) -> Result<(), Error> {
+        let resolved_at = walk.resolved.len();
+        let visit_at = walk.visit.len();
         for dep in self.store.tasks[node].deps() {
-            let next = last.wrapping_add(1);
+            let next = walk.last.wrapping_add(1);
             let found = match self.store.keys.get(next) {
                 Some(k) if k == dep => Some(next),
                 _ => self.find(dep),
@@ -509,14 +485,15 @@ impl Graph {
                     dependency: dep.clone(),
                 });
             };
-            *last = d;
-            resolved.push(d);
-            visit.push(d);
+            walk.last = d;
+            walk.resolved.push(d);
+            walk.visit.push(d);
         }
         // Stable: siblings with more dependencies first, otherwise in listed order.
-        visit[visit_at..].sort_by_key(|&d| std::cmp::Reverse(self.store.tasks[d].deps().len()));
-        state[node] = 1;
-        stack.push(Frame {
+        walk.visit[visit_at..]
+            .sort_by_key(|&d| std::cmp::Reverse(self.store.tasks[d].deps().len()));
+        walk.state[node] = ACTIVE;
+        walk.stack.push(Frame {
             node,
             resolved_at,
             visit_at,
@@ -524,6 +501,24 @@ impl Graph {
         });
         Ok(())
     }
+}
+
+/// A task `topo_from` has not reached yet.
+const NEW: u8 = 0;
+/// A task on `topo_from`'s stack (reaching it again is a cycle).
+const ACTIVE: u8 = 1;
+/// A task `topo_from` has numbered.
+const DONE: u8 = 2;
+
+/// `topo_from`'s state: each task's progress (`NEW`, `ACTIVE`, `DONE`), the frames being
+/// expanded, the resolved dependencies and the visit order of the tasks on the stack, and the
+/// position of the dependency resolved last.
+struct Walk {
+    state: Vec<u8>,
+    stack: Vec<Frame>,
+    resolved: Vec<usize>,
+    visit: Vec<usize>,
+    last: usize,
 }
 
 /// One task being expanded by `topo_from`: its graph position, where its resolved
