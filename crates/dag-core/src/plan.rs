@@ -214,7 +214,8 @@ impl Plan {
         self.task(id).label()
     }
 
-    /// Every task's label, shared (diagnostics copy them without copying the strings).
+    /// Every task's label in id order, read from the graph's store (the strings are shared,
+    /// not copied), for diagnostics that keep them after the run.
     pub(crate) fn labels(&self) -> Vec<Option<std::sync::Arc<str>>> {
         (0..self.len())
             .map(|id| self.task(id).shared_label().cloned())
