@@ -77,8 +77,9 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
     let mut program = Program::default();
     // Fused tasks of one chain of nodes share their label, made once per run of tasks with
     // the same stage names.
+    // (No names yet: every fused task has at least one stage, so the first makes a label.)
     let mut last_names: SmallVec<[&str; 8]> = SmallVec::new();
-    let mut last_label: Option<Arc<str>> = None;
+    let mut last_label: Arc<str> = Arc::from("");
     let mut graph = graph.inserter();
     for p in 0..src.len() {
         if absorbed[p] {
@@ -90,22 +91,16 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
         }
         program.build(p, src, absorbed, &mut slot);
         let deps = program.inputs.iter().map(|&d| src.key(d)).collect();
-        let same = last_label.is_some()
-            && last_names.len() == program.stages.len()
+        let same = last_names.len() == program.stages.len()
             && program
                 .stages
                 .iter()
                 .zip(&last_names)
                 .all(|(st, &n)| src.name(st.pos) == n);
-        let label = match last_label {
-            Some(ref l) if same => l.clone(),
-            _ => {
-                last_names = program.stages.iter().map(|st| src.name(st.pos)).collect();
-                let l: Arc<str> = fused_label(&last_names).into();
-                last_label = Some(l.clone());
-                l
-            }
-        };
+        if !same {
+            last_names = program.stages.iter().map(|st| src.name(st.pos)).collect();
+            last_label = fused_label(&last_names).into();
+        }
         let stages: Vec<(Key, Body, Args)> = program
             .stages
             .iter()
@@ -116,7 +111,13 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
         }));
         graph.insert(
             src.key(p),
-            Task::from_parts(deps, body, Some(label), src.nbytes(p), src.placement(p)),
+            Task::from_parts(
+                deps,
+                body,
+                Some(last_label.clone()),
+                src.nbytes(p),
+                src.placement(p),
+            ),
         );
     }
 }

@@ -143,6 +143,13 @@ struct TopoTasks<'g> {
     topo: &'g Topo,
 }
 
+impl TopoTasks<'_> {
+    /// The task numbered `p` in topological order.
+    fn task_ref(&self, p: usize) -> &Task {
+        self.graph.task_at(self.topo.order[p])
+    }
+}
+
 impl FusionSource for TopoTasks<'_> {
     fn len(&self) -> usize {
         self.topo.order.len()
@@ -154,22 +161,21 @@ impl FusionSource for TopoTasks<'_> {
         self.graph.store.keys[self.topo.order[p]].clone()
     }
     fn body(&self, p: usize) -> Body {
-        self.graph.store.tasks[self.topo.order[p]].body().clone()
+        self.task_ref(p).body().clone()
     }
     fn task(&self, p: usize) -> Task {
-        self.graph.store.tasks[self.topo.order[p]].clone()
+        self.task_ref(p).clone()
     }
     fn nbytes(&self, p: usize) -> Option<usize> {
-        self.graph.store.tasks[self.topo.order[p]].nbytes()
+        self.task_ref(p).nbytes()
     }
     fn placement(&self, p: usize) -> crate::Placement {
-        self.graph.store.tasks[self.topo.order[p]].placement()
+        self.task_ref(p).placement()
     }
     fn name(&self, p: usize) -> &str {
-        let i = self.topo.order[p];
-        self.graph.store.tasks[i]
+        self.task_ref(p)
             .label()
-            .unwrap_or_else(|| self.graph.store.keys[i].prefix())
+            .unwrap_or_else(|| self.graph.store.keys[self.topo.order[p]].prefix())
     }
 }
 
