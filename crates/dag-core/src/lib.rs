@@ -66,7 +66,8 @@ pub use error::{Error, ErrorKind};
 pub use graph::Graph;
 pub use key::{BlockIndex, Key, OpName, Tokenize, Tokenizer, tokenize};
 pub use memory::{
-    AllocatorTuning, BlockCache, MemoryMeter, available_memory, fmt_bytes, tune_allocator,
+    AllocatorTuning, BlockCache, MemoryMeter, available_cores, available_memory, fmt_bytes,
+    tune_allocator,
 };
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;

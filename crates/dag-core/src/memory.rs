@@ -38,6 +38,18 @@ impl MemoryMeter {
     }
 }
 
+/// The cores this process may run on (`std::thread::available_parallelism`, 1 if unknown),
+/// counted once per process: the count reads cgroup files, about 60 µs, which a fresh
+/// process's first small computation would otherwise pay.
+///
+/// ```
+/// assert!(dag_core::available_cores() >= 1);
+/// ```
+pub fn available_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Bytes of memory available to this process now: the kernel's estimate of what can be
 /// allocated without swapping (`MemAvailable` in `/proc/meminfo`), or `None` where that is
 /// not known (other systems). Results and persisted arrays that would not fit are refused

@@ -315,10 +315,7 @@ impl Builder {
                 ));
             }
             Some(n) => n,
-            None => std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .saturating_sub(1)
-                .max(1),
+            None => dag_core::available_cores().saturating_sub(1).max(1),
         };
         Ok(MpiScheduler {
             threaded: ThreadedScheduler::builder().threads(threads).build()?,

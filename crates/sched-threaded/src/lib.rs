@@ -84,13 +84,6 @@ pub struct ThreadedScheduler {
     threads: Option<usize>,
 }
 
-/// The available cores, counted once per process (`available_parallelism` reads cgroup
-/// files, about 60 µs, which a fresh process's first small computation would otherwise pay).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// Builds a [`ThreadedScheduler`].
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
@@ -135,7 +128,17 @@ impl ThreadedScheduler {
 
     /// The number of worker threads a run uses (at most; a run with fewer tasks uses fewer).
     pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(cores)
+        self.threads.unwrap_or_else(dag_core::available_cores)
+    }
+
+    /// The worker threads for a run of `tasks` tasks: one for at most one task (without
+    /// counting the cores), else [`threads`](Self::threads), at most one per task.
+    fn threads_for(&self, tasks: usize) -> usize {
+        if tasks <= 1 {
+            1
+        } else {
+            self.threads().min(tasks)
+        }
     }
 }
 
@@ -204,7 +207,7 @@ impl ThreadedScheduler {
             return (Err(e), r);
         }
         let run = Run::new(plan, Some(part), callbacks, 1);
-        let threads = self.threads().min(run.local_count).max(1);
+        let threads = self.threads_for(run.local_count);
         let run = Run { threads, ..run };
         let mut result = None;
         run.run_workers(Some(|| {
@@ -248,12 +251,7 @@ impl ThreadedScheduler {
         dag_core::tune_allocator();
         let start = Instant::now();
         callbacks.on_start(plan);
-        // A run of one task needs no pool (nor the count of cores).
-        let threads = if plan.len() <= 1 {
-            1
-        } else {
-            self.threads().min(plan.len())
-        };
+        let threads = self.threads_for(plan.len());
         let run = Run::new(plan, None, callbacks, threads);
         callbacks.on_run_info(&RunInfo::new(threads, run.meter.clone()));
         let result = run.run_all();

@@ -701,3 +701,15 @@ fn a_failure_in_one_part_ends_every_part_with_its_error() {
         }
     }
 }
+
+#[test]
+fn a_run_uses_at_most_one_thread_per_task() {
+    let four = ThreadedScheduler::builder().threads(4).build().unwrap();
+    for (n, threads) in [(1, 1), (3, 3), (50, 4)] {
+        let (g, keys) = synthetic::independent(n);
+        let plan = Plan::new(&g, &keys).unwrap();
+        let run = four.execute(&plan, &NoCallbacks).unwrap();
+        assert_eq!(run.stats.threads, threads, "{n} tasks");
+        assert_eq!(run.values.len(), n);
+    }
+}

@@ -264,7 +264,7 @@ impl ResourceProfiler {
                 interval: self.inner.interval,
                 samples,
                 memory_limit: run.memory_limit,
-                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                cores: crate::available_cores(),
             }));
         }
     }
