@@ -2,8 +2,9 @@
 //! key, whatever API they come through (a collision silently reuses one closure's result for
 //! the other); functions the user vouches for with `OpName::pure` share as promised.
 
-use blockarray::{BlockArray, Fold, OpName, blockwise, reduce};
+use blockarray::{BlockArray, Computation, Fold, OpName, Reduction, Tokenizer, blockwise, reduce};
 use dag_core::Delayed;
+use ndarray::{ArrayD, Axis, IxDyn};
 use sched_sync::SyncScheduler;
 
 fn x() -> BlockArray<f64> {
@@ -67,6 +68,18 @@ fn delayed_closures_with_different_captures_do_not_collide() {
 }
 
 #[test]
+fn delayed_values_of_equal_bits_and_different_types_do_not_collide() {
+    // `1.0f32` is the bit pattern 0x3f80_0000: keyed by contents alone, the two were one task
+    // and the run failed on the other's type.
+    let f = Delayed::value(1.0f32);
+    let u = Delayed::value(0x3f80_0000u32);
+    assert_ne!(f.key(), u.key());
+    let both = f.zip_with(&u, "add", |a, b| Ok(f64::from(*a) + f64::from(*b)));
+    let want = 1.0 + f64::from(0x3f80_0000u32);
+    assert_eq!(both.compute(&SyncScheduler::new()).unwrap(), want);
+}
+
+#[test]
 fn pure_names_share_tasks_and_distinguish_their_tokens() {
     let x = x();
     let pure = |k: f64| x.map(OpName::pure("scale", &k), move |v| v * k);
@@ -81,4 +94,102 @@ fn pure_names_share_tasks_and_distinguish_their_tokens() {
         x.sum(None, false).unwrap().name(),
         x.sum(None, false).unwrap().name()
     );
+}
+
+/// A user's reduction, Σ |v|^p, whose `tokenize` leaves `p` out.
+struct PowSum(f64);
+
+impl Reduction for PowSum {
+    type In = f64;
+    type Out = f64;
+    type Partial = ArrayD<f64>;
+    fn name(&self) -> &str {
+        "powsum"
+    }
+    fn chunk(&self, b: &ArrayD<f64>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<f64> {
+        let mut p = b.mapv(|v| v.abs().powf(self.0));
+        for &a in axes {
+            p = p.sum_axis(Axis(a)).insert_axis(Axis(a));
+        }
+        p
+    }
+    fn merge(&self, a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
+        a + b
+    }
+    fn finish(&self, p: &ArrayD<f64>) -> ArrayD<f64> {
+        p.clone()
+    }
+    fn nbytes(p: &ArrayD<f64>) -> usize {
+        p.len() * 8
+    }
+}
+
+/// The same reduction, vouching that its token holds `p`.
+struct PurePowSum(f64);
+
+impl Reduction for PurePowSum {
+    type In = f64;
+    type Out = f64;
+    type Partial = ArrayD<f64>;
+    fn name(&self) -> &str {
+        "powsum"
+    }
+    fn tokenize(&self, t: &mut Tokenizer) {
+        t.write_f64(self.0);
+    }
+    fn is_pure(&self) -> bool {
+        true
+    }
+    fn chunk(&self, b: &ArrayD<f64>, axes: &[usize], o: &[usize], s: &[usize]) -> ArrayD<f64> {
+        PowSum(self.0).chunk(b, axes, o, s)
+    }
+    fn merge(&self, a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
+        a + b
+    }
+    fn finish(&self, p: &ArrayD<f64>) -> ArrayD<f64> {
+        p.clone()
+    }
+    fn nbytes(p: &ArrayD<f64>) -> usize {
+        p.len() * 8
+    }
+}
+
+#[test]
+fn custom_reductions_keep_their_own_keys_unless_pure() {
+    // A reduction whose `tokenize` leaves a parameter out gets keys of its own per call (two
+    // computed together shared one result before); one that declares itself pure shares its
+    // tasks with an equal call and not with another parameter; and two reduction types with
+    // the same name and token do not meet.
+    let x = BlockArray::<f64>::from_array(
+        ArrayD::from_shape_fn(IxDyn(&[6, 4]), |i| i[0] as f64 - 2.5 + i[1] as f64),
+        [4, 3],
+    )
+    .unwrap();
+    let data = x.compute().unwrap();
+    let want = |p: f64| data.mapv(|v| v.abs().powf(p)).sum_axis(Axis(0));
+    let a = reduce(&x, PowSum(1.0), Some(&[0]), false, 2).unwrap();
+    let b = reduce(&x, PowSum(2.0), Some(&[0]), false, 2).unwrap();
+    assert_ne!(a.name(), b.name());
+    let pa = reduce(&x, PurePowSum(1.0), Some(&[0]), false, 2).unwrap();
+    let pa2 = reduce(&x, PurePowSum(1.0), Some(&[0]), false, 2).unwrap();
+    let pb = reduce(&x, PurePowSum(2.0), Some(&[0]), false, 2).unwrap();
+    assert_eq!(pa.name(), pa2.name());
+    assert_ne!(pa.name(), pb.name());
+    assert_ne!(pa.name(), a.name());
+    for sched in [
+        blockarray::default_scheduler(),
+        std::sync::Arc::new(SyncScheduler::new()),
+    ] {
+        let mut c = Computation::new();
+        let hs = [&a, &b, &pa, &pa2, &pb].map(|y| c.add(y));
+        let mut r = c.run(&*sched).unwrap();
+        for (h, p) in hs.into_iter().zip([1.0, 2.0, 1.0, 1.0, 2.0]) {
+            let (got, w) = (r.take(h).unwrap(), want(p));
+            let close = got
+                .iter()
+                .zip(&w)
+                .all(|(g, w)| (g - w).abs() <= 1e-12 * w.abs().max(1.0));
+            assert!(close, "p = {p}: {got} != {w}");
+        }
+    }
 }

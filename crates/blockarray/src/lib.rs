@@ -60,13 +60,17 @@ mod testutil;
 
 /// The traits and helpers an extension crate implements or calls: new operations ([`Node`]),
 /// storage formats ([`ChunkSource`], [`ChunkSink`]), reductions ([`Reduction`]), and the
-/// type-erased block operations nodes use ([`Kit`]).
+/// type-erased block operations nodes use ([`Kit`]), and the key tokenizer they feed
+/// ([`Tokenizer`]).
 pub mod ext {
     pub use crate::element::plain_number;
     pub use crate::expr::array::{BlockTask, Kit, Meta, Node, block_ref, block_value, kit};
     pub use crate::expr::lower::ChunkSink;
     pub use crate::expr::source::{ChunkSource, SourceNode};
     pub use crate::ops::reduce::Reduction;
+    /// What [`Reduction::tokenize`], [`ChunkSource::tokenize`] and [`Node`]s feed their
+    /// parameters into.
+    pub use dag_core::{Tokenize, Tokenizer};
 }
 
 pub use dag_core::{OpName, ProgressBar, diagnostics};

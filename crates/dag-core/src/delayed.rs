@@ -83,12 +83,13 @@ fn arg<A: Any>(values: &[Value], i: usize) -> Result<&A, TaskError> {
 }
 
 impl<T: Data + Clone> Delayed<T> {
-    /// A known value, keyed by its contents.
+    /// A known value, keyed by its type and contents (equal bits of different types, such as
+    /// `1.0f32` and `0x3f80_0000u32`, get different keys).
     pub fn value(v: T) -> Delayed<T>
     where
         T: Tokenize,
     {
-        let name = crate::tokenize("value", &v);
+        let name = crate::tokenize("value", &(std::any::type_name::<T>(), &v));
         Self::named(Key::scalar(name), v)
     }
 

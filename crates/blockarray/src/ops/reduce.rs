@@ -41,6 +41,15 @@ pub trait Reduction: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Feed the parameters (ddof, …) to the key token.
     fn tokenize(&self, _t: &mut Tokenizer) {}
+    /// Whether [`tokenize`](Self::tokenize) feeds everything that can change this reduction's
+    /// results, so that equal reductions of equal inputs may share their tasks (the key is
+    /// then the input's, [`name`](Self::name), the reduction's type, the axes, the fan-in and
+    /// the token). The default, `false`, gives every [`reduce`] call keys of its own: a
+    /// reduction's parameters cannot be seen unless `tokenize` writes them, and two reductions
+    /// whose keys were equal would share one result.
+    fn is_pure(&self) -> bool {
+        false
+    }
     /// Reduce `block` over `axes` (kept as length-1 axes). `offset` is the block's first
     /// element in the whole array of shape `shape` (for arg-reductions).
     fn chunk(
@@ -262,6 +271,11 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Reduction for Fold<T,
         t.write(&self.op).write_str(std::any::type_name::<F>());
         self.identity.tokenize(t);
     }
+    /// The [`OpName`]'s token is unique per fold unless the caller vouched for it with
+    /// [`OpName::pure`].
+    fn is_pure(&self) -> bool {
+        true
+    }
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<T> {
         fold_axes(block, axes, self.identity, &self.f)
     }
@@ -343,6 +357,10 @@ impl<T: Float> Reduction for Moments<T> {
             MomentKind::Var(d) => t.write_u64(1).write_f64(d),
             MomentKind::Std(d) => t.write_u64(2).write_f64(d),
         };
+    }
+    /// The kind and `ddof` are in the token, NaN-skipping in the name.
+    fn is_pure(&self) -> bool {
+        true
     }
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &[usize], _: &[usize]) -> MomentsPartial {
         let nd = block.ndim();
@@ -600,6 +618,9 @@ impl<T: Real> Reduction for ArgExt<T> {
     }
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write_u64(self.axis.map_or(u64::MAX, |a| a as u64));
+    }
+    fn is_pure(&self) -> bool {
+        true
     }
     fn chunk(
         &self,
@@ -923,9 +944,13 @@ pub fn reduce<R: Reduction>(
     let red = Arc::new(red);
     let mut t = token_of(&[&x.node]);
     t.write_str(red.name())
+        .write_str(std::any::type_name::<R>())
         .write(axes.as_slice())
         .write_usize(fanin);
     red.tokenize(&mut t);
+    if !red.is_pure() {
+        t.write(&OpName::unique(red.name()));
+    }
     let op = red.name().to_string();
     let input_chunks = x.chunks();
     let partial_axes: Vec<Vec<usize>> = (0..x.ndim())
@@ -1000,6 +1025,9 @@ impl<R: Reduction> Reduction for NonEmpty<R> {
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write_str("non-empty");
         self.inner.tokenize(t);
+    }
+    fn is_pure(&self) -> bool {
+        self.inner.is_pure()
     }
     fn chunk(
         &self,
