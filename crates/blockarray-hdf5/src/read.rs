@@ -507,20 +507,9 @@ pub fn from_hdf5_with<T: Hdf5Element>(
 }
 
 /// The files matching a glob pattern (`data/day-*.h5`), sorted by path; an error if the
-/// pattern is malformed or matches nothing.
+/// pattern is malformed or matches nothing ([`blockarray::glob_paths`]).
 pub fn glob_files(pattern: &str) -> Result<Vec<PathBuf>> {
-    let paths = glob::glob(pattern)
-        .map_err(|e| blockarray::Error::index(format!("bad glob pattern {pattern:?}: {e}")))?;
-    let mut files = paths
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| blockarray::Error::io(format!("glob {pattern:?}: {e}")))?;
-    files.sort();
-    if files.is_empty() {
-        return Err(blockarray::Error::io(format!(
-            "glob pattern {pattern:?} matches no file"
-        )));
-    }
-    Ok(files)
+    blockarray::glob_paths(pattern, "file")
 }
 
 /// Open `dataset` in every one of `files` and join the arrays along `axis`: stacked on a new
@@ -533,11 +522,6 @@ fn join_files<T: Hdf5Element, P: AsRef<Path>>(
     axis: usize,
     stack: bool,
 ) -> Result<BlockArray<T>> {
-    if files.is_empty() {
-        return Err(blockarray::Error::index(format!(
-            "no files given to read dataset \"{dataset}\" from"
-        )));
-    }
     blockarray::join_paths(
         &format!("dataset \"{dataset}\""),
         "HDF5 file",

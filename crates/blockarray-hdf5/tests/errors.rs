@@ -309,7 +309,7 @@ fn many_files_with_bad_members() {
     let err = concatenate_hdf5::<f64, _>(&none, "/v", 0, &ReadOptions::new()).unwrap_err();
     assert!(
         err.to_string()
-            .contains("no files given to read dataset \"/v\""),
+            .contains("no HDF5 files given to read dataset \"/v\""),
         "{err}"
     );
     let err = glob_files(&format!("{}/nothing-*.h5", dir.path().display())).unwrap_err();

@@ -697,20 +697,9 @@ pub fn from_zarr_with<T: ZarrElement>(
 }
 
 /// The stores (or any paths) matching a glob pattern (`data/day-*.zarr`), sorted; an error if
-/// the pattern is malformed or matches nothing.
+/// the pattern is malformed or matches nothing ([`blockarray::glob_paths`]).
 pub fn glob_stores(pattern: &str) -> Result<Vec<PathBuf>> {
-    let paths = glob::glob(pattern)
-        .map_err(|e| blockarray::Error::index(format!("bad glob pattern {pattern:?}: {e}")))?;
-    let mut found = paths
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| blockarray::Error::io(format!("glob {pattern:?}: {e}")))?;
-    found.sort();
-    if found.is_empty() {
-        return Err(blockarray::Error::io(format!(
-            "glob pattern {pattern:?} matches nothing"
-        )));
-    }
-    Ok(found)
+    blockarray::glob_paths(pattern, "store")
 }
 
 /// Open `array` in every one of `stores` and join the arrays along `axis`: stacked on a new
@@ -723,11 +712,6 @@ fn join_stores<T: ZarrElement, P: AsRef<Path>>(
     axis: usize,
     stack: bool,
 ) -> Result<BlockArray<T>> {
-    if stores.is_empty() {
-        return Err(blockarray::Error::index(format!(
-            "no stores given to read array \"{array}\" from"
-        )));
-    }
     blockarray::join_paths(
         &format!("array \"{array}\""),
         "Zarr store",

@@ -470,7 +470,7 @@ fn stores_of_other_shapes_are_named_when_joined() {
     let err = concatenate_zarr::<f64, _>(&none, "v", 0, &ReadOptions::new()).unwrap_err();
     assert!(
         err.to_string()
-            .contains("no stores given to read array \"v\""),
+            .contains("no Zarr stores given to read array \"v\""),
         "{err}"
     );
 }

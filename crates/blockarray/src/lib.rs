@@ -101,7 +101,7 @@ pub use ops::select::quantile::{
 };
 pub use ops::select::sort::{SORT_MEMORY, SortOptions, argpartition, argsort, partition, sort};
 pub use ops::select::topk::{argtopk, topk};
-pub use ops::shape::{concatenate, join_named, join_paths, stack};
+pub use ops::shape::{concatenate, glob_paths, join_named, join_paths, stack};
 pub use ops::shape_more::{broadcast_arrays, indices, meshgrid};
 pub use ops::values::{
     Bins, Side, Unique, UniqueOptions, bincount, bincount_weighted, digitize, histogram,

@@ -535,7 +535,8 @@ pub fn join_named<T: Element>(
 }
 
 /// [`join_named`] over arrays opened from `paths` by `open` (a storage crate's reader), each
-/// named by its path: one dataset read across many files.
+/// named by its path: one dataset read across many files. No paths is an error naming `kind`
+/// and `what`.
 ///
 /// ```
 /// use blockarray::{BlockArray, join_paths};
@@ -544,6 +545,8 @@ pub fn join_named<T: Element>(
 /// let e = join_paths("dataset \"x\"", "file", &paths, open, 0, true).unwrap_err();
 /// assert!(e.to_string().contains("in file b.h5 but [2, 3] in a.h5"));
 /// assert_eq!(join_paths("x", "file", &paths, open, 1, false)?.shape(), &[2, 7]);
+/// let e = join_paths("dataset \"x\"", "file", &[] as &[&str], open, 0, true).unwrap_err();
+/// assert!(e.to_string().contains("no files given to read dataset \"x\" from"));
 /// # Ok::<(), blockarray::Error>(())
 /// ```
 pub fn join_paths<T: Element, P: AsRef<std::path::Path>>(
@@ -554,12 +557,51 @@ pub fn join_paths<T: Element, P: AsRef<std::path::Path>>(
     axis: usize,
     new_axis: bool,
 ) -> Result<BlockArray<T>> {
+    if paths.is_empty() {
+        return Err(Error::index(format!(
+            "no {kind}s given to read {what} from"
+        )));
+    }
     let arrays: Vec<BlockArray<T>> = paths.iter().map(open).collect::<Result<_>>()?;
     let names: Vec<String> = paths
         .iter()
         .map(|p| p.as_ref().display().to_string())
         .collect();
     join_named(what, kind, &names, &arrays, axis, new_axis)
+}
+
+/// The paths matching a glob pattern (`data/day-*.h5`), sorted: the files or stores a storage
+/// crate then opens with [`join_paths`]. A malformed pattern, an unreadable directory, or a
+/// pattern that matches nothing is an error naming the pattern (and `kind`, what was looked
+/// for).
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("ba-glob-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// for name in ["b.h5", "a.h5", "c.txt"] {
+///     std::fs::write(dir.join(name), b"")?;
+/// }
+/// let found = blockarray::glob_paths(&format!("{}/*.h5", dir.display()), "file")?;
+/// assert_eq!(found, [dir.join("a.h5"), dir.join("b.h5")]);
+/// let e = blockarray::glob_paths(&format!("{}/*.zarr", dir.display()), "store").unwrap_err();
+/// assert!(e.to_string().contains("matches no store"));
+/// assert!(blockarray::glob_paths("[", "file").is_err());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn glob_paths(pattern: &str, kind: &str) -> Result<Vec<std::path::PathBuf>> {
+    let paths = glob::glob(pattern)
+        .map_err(|e| Error::index(format!("bad glob pattern {pattern:?}: {e}")))?;
+    let mut found = paths
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::io(format!("glob {pattern:?}: {e}")))?;
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::io(format!(
+            "glob pattern {pattern:?} matches no {kind}"
+        )));
+    }
+    Ok(found)
 }
 
 /// Arrays of equal shape joined along a new axis at position `axis` (`numpy.stack`).
