@@ -151,6 +151,11 @@ fn float_unary<T: Float + Code>(op: &str, x: BlockArray<T>, s: &dyn Scheduler) -
         "arcsinh" => run(Ok(x.asinh()), s),
         "arccosh" => run(Ok(x.acosh()), s),
         "arctanh" => run(Ok(x.atanh()), s),
+        "clip_nan_low" => run(x.clip(T::nan(), T::from_f64(3.0)), s),
+        "clip_nan_high" => run(x.clip(T::zero(), T::nan()), s),
+        "clip_zero_one" => run(x.clip(T::zero(), T::one()), s),
+        "clip_negzero_one" => run(x.clip(-T::zero(), T::one()), s),
+        "clip_minus_one_negzero" => run(x.clip(-T::one(), -T::zero()), s),
         _ => panic!("the corpus has a float ufunc this test does not know: {op}"),
     }
 }
@@ -198,6 +203,10 @@ fn int_unary<T: Integer + Code>(op: &str, x: BlockArray<T>, s: &dyn Scheduler) -
         "sign" => run(Ok(x.sign()), s),
         "square" => run(Ok(x.square()), s),
         "invert" => run(Ok(!&x), s),
+        "clip_one_seven" => {
+            let (lo, hi) = (T::from_i128(1).unwrap(), T::from_i128(7).unwrap());
+            run(x.clip(lo, hi), s)
+        }
         _ => panic!("the corpus has an integer ufunc this test does not know: {op}"),
     }
 }
@@ -307,6 +316,11 @@ macro_rules! on_int {
 fn fu<T: Float + Code>(op: &str, a: &str, s: &dyn Scheduler) -> Option<Result<Out>> {
     Some(float_unary(op, arr::<T>(a, &[len_of(a)]), s))
 }
+/// `arange(start, stop, step)` in blocks of 3.
+fn fa<T: Float + Code>(a: &str, b: &str, st: &str, s: &dyn Scheduler) -> Option<Result<Out>> {
+    let (a, b, st) = (T::decode(a), T::decode(b), T::decode(st));
+    Some(run(BlockArray::<T>::arange(a, b, st, 3), s))
+}
 fn fb<T: Float + Code>(op: &str, a: &str, b: &str, s: &dyn Scheduler) -> Option<Result<Out>> {
     let n = [len_of(a)];
     Some(float_binary(op, arr::<T>(a, &n), arr::<T>(b, &n), s))
@@ -382,11 +396,20 @@ fn differs(out: &Out, dtype: &str, shape: &[usize], expected: &str, ulps: i64) -
                     _ => Code::ordinal(&f32::decode(w)),
                 }
                 .unwrap();
-                let w_nan = match out.dtype {
-                    "float64" => f64::decode(w).is_nan(),
-                    _ => f32::decode(w).is_nan(),
+                let (w_nan, signs_differ) = match out.dtype {
+                    "float64" => {
+                        let (gv, wv) = (f64::decode(got), f64::decode(w));
+                        (wv.is_nan(), gv.is_sign_negative() != wv.is_sign_negative())
+                    }
+                    _ => {
+                        let (gv, wv) = (f32::decode(got), f32::decode(w));
+                        (wv.is_nan(), gv.is_sign_negative() != wv.is_sign_negative())
+                    }
                 };
-                (out.nan[i] && w_nan) || (!out.nan[i] && !w_nan && (g - wv).abs() <= ulps)
+                // Both zeros have ordinal 0: a zero of the other sign is a difference.
+                let zero_sign = signs_differ && g == 0 && wv == 0;
+                (out.nan[i] && w_nan)
+                    || (!out.nan[i] && !w_nan && !zero_sign && (g - wv).abs() <= ulps)
             }
             None => false,
         };
@@ -465,6 +488,10 @@ fn every_corpus_case_matches_numpy() {
                     .or_else(|| on_int!(dt, ir(op, data, &shape, axis, ddof, s)));
                 let want = (kind == "reduce").then(|| (f[7], shape_of(f[8]), f[9], f[10]));
                 (r, want)
+            }
+            "arange" => {
+                let r = on_float!(dt, fa(op, f[3], f[4], s));
+                (r, Some((dt, vec![len_of(f[5])], f[5], "0")))
             }
             _ => panic!("line {}: unknown case kind {kind}", n + 1),
         };

@@ -274,10 +274,18 @@ proptest! {
         let mut expected = d.clone();
         expected.accumulate_axis_inplace(Axis(ax), |&p, c| *c += p);
         prop_assert_eq!(x.cumsum(ax).unwrap().compute_with(&*scheduler(thr)).unwrap(), expected);
+        // Float scans run in NumPy's sequential order: bitwise the same whatever the chunking,
+        // also where every addition rounds.
+        let thirds = d.mapv(|v| v / 3.0 + 1e-3);
+        let mut expected = thirds.clone();
+        expected.accumulate_axis_inplace(Axis(ax), |&p, c| *c += p);
+        let got = arr(&thirds, &c1).cumsum(ax).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got.mapv(f64::to_bits), expected.mapv(f64::to_bits));
         let small = d.mapv(|v| (v % 3.0) + 0.5);
         let mut expected = small.clone();
         expected.accumulate_axis_inplace(Axis(ax), |&p, c| *c *= p);
-        prop_assert!(close(&arr(&small, &c1).cumprod(ax).unwrap().compute_with(&*scheduler(thr)).unwrap(), &expected));
+        let got = arr(&small, &c1).cumprod(ax).unwrap().compute_with(&*scheduler(thr)).unwrap();
+        prop_assert_eq!(got.mapv(f64::to_bits), expected.mapv(f64::to_bits));
     }
 
     #[test]
@@ -1620,4 +1628,34 @@ fn array_sink_takes_concurrent_writes_into_any_layout() {
         // A write after the array was taken is refused.
         assert!(sink.write_block(&[0, 0], &block(0, 0, 1, 1, 0.0)).is_err());
     }
+}
+
+/// A float scan starts each block from the last values of the block before it, so the result
+/// is NumPy's sequential one, bit for bit, in every chunking (each addition here rounds).
+#[test]
+fn float_scans_keep_numpys_order_in_every_chunking() {
+    let d = ArrayD::from_shape_fn(IxDyn(&[6, 2]), |i| match i[0] {
+        0 => 1e16,
+        k => 1.0 + (k + i[1]) as f64 / 3.0,
+    });
+    for axis in [0, 1] {
+        let mut want = d.clone();
+        want.accumulate_axis_inplace(Axis(axis), |&p, c| *c += p);
+        for threaded in [false, true] {
+            let s = scheduler(threaded);
+            for chunks in [vec![2, 4], vec![1; 6], vec![6], vec![3, 1, 2]] {
+                let x =
+                    BlockArray::from_array(d.clone(), vec![chunks.clone(), vec![1, 1]]).unwrap();
+                let got = x.cumsum(axis).unwrap().compute_with(&*s).unwrap();
+                assert_eq!(
+                    got.mapv(f64::to_bits),
+                    want.mapv(f64::to_bits),
+                    "{chunks:?}"
+                );
+            }
+        }
+    }
+    // A zero-length axis: one empty block.
+    let e = BlockArray::<f64>::zeros(&[0, 3], [1, 2]).unwrap();
+    assert_eq!(e.cumsum(0).unwrap().compute().unwrap().shape(), [0, 3]);
 }

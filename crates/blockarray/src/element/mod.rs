@@ -10,8 +10,11 @@
 //! - [`Promote`]: NumPy's type promotion, the result type of a binary operation between two
 //!   element types.
 //! - [`CastTo`]: `astype` conversions between any two element types, with NumPy's rules
-//!   (float → int truncates toward zero and saturates, anything → bool is `!= 0`,
-//!   complex → real keeps the real part).
+//!   (float → int truncates toward zero, anything → bool is `!= 0`, complex → real keeps the
+//!   real part). Where NumPy's result is undefined (a float that is NaN, infinite or out of the
+//!   integer type's range: C leaves the cast undefined, and NumPy returns whatever the CPU
+//!   gives, with a warning), the result saturates (NaN → 0, out of range → the nearest bound),
+//!   as Rust's `as`; docs/numpy.md lists this.
 
 pub(crate) mod libm;
 mod promote;
@@ -99,6 +102,10 @@ pub trait Real: Numeric + PartialOrd {
     fn to_i128(self) -> Option<i128>;
     /// The integer `v` as this type, if it is an integer type and `v` fits (`None` otherwise).
     fn from_i128(v: i128) -> Option<Self>;
+    /// The index `i` as this type, as C converts it: rounded to nearest for floats (NumPy's
+    /// float `arange` multiplies its step by the index in the element type), wrapping for
+    /// integers.
+    fn from_index(i: usize) -> Self;
     /// C's `fmod` (`numpy.fmod`): the remainder of truncating division, with the sign of the
     /// dividend; an error message for an integer divisor of zero (NumPy gives 0 with a warning).
     fn try_fmod(self, other: Self) -> Result<Self, &'static str>;
@@ -328,6 +335,9 @@ macro_rules! numeric_int {
             fn from_i128(v: i128) -> Option<Self> {
                 <$t>::try_from(v).ok()
             }
+            fn from_index(i: usize) -> Self {
+                i as $t
+            }
             fn try_fmod(self, other: Self) -> Result<Self, &'static str> {
                 if other == 0 {
                     return Err("integer fmod by zero");
@@ -462,6 +472,7 @@ macro_rules! numeric_float {
             fn abs_value(self) -> Self { self.abs() }
             fn to_i128(self) -> Option<i128> { None }
             fn from_i128(_: i128) -> Option<Self> { None }
+            fn from_index(i: usize) -> Self { i as $t }
             fn try_fmod(self, other: Self) -> Result<Self, &'static str> {
                 Ok(self % other)
             }
@@ -500,7 +511,9 @@ macro_rules! numeric_complex {
 }
 numeric_complex!(f32, f64);
 
-/// Conversion to another element type, with NumPy's `astype` rules.
+/// Conversion to another element type, with NumPy's `astype` rules; a float that is NaN,
+/// infinite or out of an integer type's range (undefined in C and NumPy) saturates, as Rust's
+/// `as` (NaN → 0).
 pub trait CastTo<U>: Element {
     /// The converted value.
     fn cast(self) -> U;

@@ -184,10 +184,18 @@ impl<T: Element> Kit for KitImpl<T> {
 
 /// How to compute one output block: the input blocks it reads and the function.
 pub struct BlockTask {
-    /// `(input number, block index)` of each value the function receives, in order.
+    /// `(input number, block index)` of each value the function receives, in order. The
+    /// input number [`BlockTask::SELF`] names a block of the node itself (a recurrence such
+    /// as a sequential scan, whose block `j` starts from block `j - 1`'s last values); those
+    /// references must not form a cycle.
     pub deps: Vec<(usize, BlockIndex)>,
     /// The function of those values.
     pub func: TaskFn,
+}
+
+impl BlockTask {
+    /// The input number of a dependency on another block of the same node.
+    pub const SELF: usize = usize::MAX;
 }
 
 /// One node of an array expression. Implement it (through the public constructors such as

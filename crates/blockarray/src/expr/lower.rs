@@ -101,14 +101,9 @@ pub(crate) fn lower(
     }
     // Consumers first: every request for a node's blocks is known before it is lowered.
     for (node, n) in order.iter().enumerate().rev() {
-        let wanted = std::mem::take(&mut arena.todo[node]);
-        // Its consumers are all lowered: no more requests for this node's blocks.
-        arena.ids[node] = Ids::Sparse(FxHashMap::default());
-        if wanted.is_empty() {
+        if arena.todo[node].is_empty() {
+            arena.ids[node] = Ids::Sparse(FxHashMap::default());
             continue;
-        }
-        if arena.slots.len() > max_tasks {
-            return Err(too_many_tasks(&order, max_tasks));
         }
         let inputs: Vec<u32> = n.inputs().iter().map(|i| number[&i.meta().name]).collect();
         // A node that declares known chunks over inputs whose chunk sizes are unknown must
@@ -117,22 +112,42 @@ pub(crate) fn lower(
         // wrongly.
         let checked =
             n.meta().chunks.is_known() && n.inputs().iter().any(|i| !i.meta().chunks.is_known());
-        for id in wanted {
-            let index = &arena.slots[id as usize].index;
-            let nbytes = n.block_nbytes(index);
-            let BlockTask { deps, mut func } = n.block(index);
-            if checked {
-                func = check_block_shape(n.meta(), index, func);
+        // Until no block is left: a block may ask for other blocks of its own node
+        // (`BlockTask::SELF`).
+        loop {
+            let wanted = std::mem::take(&mut arena.todo[node]);
+            if wanted.is_empty() {
+                break;
             }
-            let deps: SmallVec<[u32; 4]> = deps
-                .iter()
-                .map(|(i, bi)| arena.intern(inputs[*i], bi))
-                .collect();
-            let slot = &mut arena.slots[id as usize];
-            slot.deps = deps;
-            slot.func = Some(func);
-            slot.nbytes = nbytes;
+            if arena.slots.len() > max_tasks {
+                return Err(too_many_tasks(&order, max_tasks));
+            }
+            for id in wanted {
+                let index = &arena.slots[id as usize].index;
+                let nbytes = n.block_nbytes(index);
+                let BlockTask { deps, mut func } = n.block(index);
+                if checked {
+                    func = check_block_shape(n.meta(), index, func);
+                }
+                let deps: SmallVec<[u32; 4]> = deps
+                    .iter()
+                    .map(|(i, bi)| {
+                        let from = if *i == BlockTask::SELF {
+                            node as u32
+                        } else {
+                            inputs[*i]
+                        };
+                        arena.intern(from, bi)
+                    })
+                    .collect();
+                let slot = &mut arena.slots[id as usize];
+                slot.deps = deps;
+                slot.func = Some(func);
+                slot.nbytes = nbytes;
+            }
         }
+        // Its consumers and its own blocks are all lowered: no more requests for this node.
+        arena.ids[node] = Ids::Sparse(FxHashMap::default());
     }
     if arena.slots.len() > max_tasks {
         return Err(too_many_tasks(&order, max_tasks));

@@ -579,12 +579,14 @@ impl<T: Real> BlockArray<T> {
                 })?
             }
             _ => {
+                // NumPy's length: `ceil((stop - start) / step)`, the difference and quotient
+                // in the element type.
+                let span = ((stop - start) / step).to_f64_lossy().ceil();
                 let (a, b, s) = (
                     start.to_f64_lossy(),
                     stop.to_f64_lossy(),
                     step.to_f64_lossy(),
                 );
-                let span = ((b - a) / s).ceil();
                 if !span.is_finite() || span >= isize::MAX as f64 {
                     return Err(Error::step(format!(
                         "arange: cannot compute the length of [{a}, {b}) by {s}: (stop - start) / step \
@@ -608,25 +610,20 @@ impl<T: Real> BlockArray<T> {
     }
 }
 
-/// `start + i·step`: exactly for integers (every value of an arange lies between its bounds,
-/// so it fits), by repeated doubling for floats.
+/// Value `i` of an arange: `start + i·step` exactly for integers (every value of an arange
+/// lies between its bounds, so it fits); for floats NumPy's values, computed in the element
+/// type: `start`, then `start + step`, then `start + i·delta` with the step actually taken,
+/// `delta = (start + step) - start` (so `arange(1.0, 2.0, 0.1)[2]` is `1.2000000000000002`,
+/// as in NumPy).
 fn arange_value<T: Real>(start: T, step: T, i: usize) -> T {
     if let (Some(a), Some(s)) = (start.to_i128(), step.to_i128()) {
         return T::from_i128(a + i as i128 * s).expect("arange values lie between its bounds");
     }
-    let mut acc = start;
-    let mut add = step;
-    let mut n = i;
-    while n > 0 {
-        if n & 1 == 1 {
-            acc = acc + add;
-        }
-        n >>= 1;
-        if n > 0 {
-            add = add + add;
-        }
+    match i {
+        0 => start,
+        1 => start + step,
+        _ => start + T::from_index(i) * ((start + step) - start),
     }
-    acc
 }
 
 impl<T: Float> BlockArray<T> {

@@ -420,7 +420,9 @@ impl<T: Real> BlockArray<T> {
         self.try_zip(other, "minimum", |a, b| Ok(nan_min(a, b)))
     }
 
-    /// Limit values to `[low, high]` (`numpy.clip`). Fails if `low > high`.
+    /// Limit values to `[low, high]` (`numpy.clip`): a NaN value or bound gives NaN, and a
+    /// value equal to a bound is kept (`-0.0` clipped to `[0.0, 1.0]` stays `-0.0`), as in
+    /// NumPy. Fails if `low > high`.
     pub fn clip(&self, low: T, high: T) -> Result<BlockArray<T>> {
         if low > high {
             return Err(Error::unsupported(format!(
@@ -435,15 +437,9 @@ impl<T: Real> BlockArray<T> {
             "clip",
             t,
             vec![self.node.clone()],
-            unary_kernel(move |v: T| {
-                if v < low {
-                    low
-                } else if v > high {
-                    high
-                } else {
-                    v
-                }
-            }),
+            // NumPy's `minimum(high, maximum(low, v))`: NaN if any of the three is, and `v`
+            // itself where it equals a bound.
+            unary_kernel(move |v: T| nan_min(high, nan_max(low, v))),
         )
     }
 
@@ -458,18 +454,21 @@ impl<T: Real> BlockArray<T> {
     }
 }
 
-/// The larger of two values; NaN if either is NaN (`numpy.maximum`).
+/// The larger of two values; NaN if either is NaN, the first if both (`numpy.maximum`). Of
+/// two equal values the second, as NumPy on x86-64 (whose `maxpd` returns its second operand
+/// for `0.0` and `-0.0`): so a max reduction gives the last of equal maxima.
 pub(crate) fn nan_max<T: Element + PartialOrd>(a: T, b: T) -> T {
-    if a.is_nan_value() || (!b.is_nan_value() && a >= b) {
+    if a.is_nan_value() || (!b.is_nan_value() && a > b) {
         a
     } else {
         b
     }
 }
 
-/// The smaller of two values; NaN if either is NaN (`numpy.minimum`).
+/// The smaller of two values; NaN if either is NaN, the first if both (`numpy.minimum`); of
+/// two equal values the second, as [`nan_max`].
 pub(crate) fn nan_min<T: Element + PartialOrd>(a: T, b: T) -> T {
-    if a.is_nan_value() || (!b.is_nan_value() && a <= b) {
+    if a.is_nan_value() || (!b.is_nan_value() && a < b) {
         a
     } else {
         b

@@ -1420,6 +1420,66 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for CarryNode<T,
     }
 }
 
+/// A scan in NumPy's order, for floating-point types (whose addition and multiplication are
+/// not associative): block `j` along the axis starts from the last values of block `j - 1`,
+/// its own earlier block ([`BlockTask::SELF`]), so every element
+/// is `f(previous result, element)` exactly as NumPy's sequential loop computes it, whatever
+/// the chunking. Blocks along the other axes still run in parallel.
+struct ChainScanNode<T, F> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    axis: usize,
+    f: Arc<F>,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for ChainScanNode<T, F> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let (f, axis) = (self.f.clone(), self.axis);
+        let here = BlockIndex::from_slice(index);
+        let mut deps = vec![(0, here.clone())];
+        // Only a zero-length axis has empty blocks, so the block before has a last slice.
+        if index[axis] > 0 {
+            let mut before = here;
+            before[axis] -= 1;
+            deps.push((BlockTask::SELF, before));
+        }
+        BlockTask {
+            deps,
+            func: Arc::new(move |v: &[Value]| {
+                let mut b = block_ref::<T>(&v[0])?.clone();
+                if let Some(before) = v.get(1)
+                    && b.shape()[axis] > 0
+                {
+                    let before = block_ref::<T>(before)?;
+                    let n = before.shape()[axis];
+                    let last =
+                        before.index_axis(Axis(axis), n.checked_sub(1).ok_or("empty block")?);
+                    Zip::from(b.index_axis_mut(Axis(axis), 0))
+                        .and(&last)
+                        .for_each(|c, &p| *c = f(p, *c));
+                }
+                b.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
+                Ok(block_value(b))
+            }),
+        }
+    }
+}
+
+/// Whether `T`'s arithmetic rounds (so a scan's result depends on its order).
+fn rounds<T: Element>() -> bool {
+    matches!(T::DTYPE, "float32" | "float64" | "complex64" | "complex128")
+}
+
+/// A scan along `axis` with `f`. Floating-point scans run in NumPy's sequential order
+/// ([`ChainScanNode`]); integer ones (exact in any order, wrapping) scan every block at once,
+/// then add the carry of the blocks before.
 fn scan<T: Element, F>(
     x: &BlockArray<T>,
     axis: usize,
@@ -1435,6 +1495,15 @@ where
     let f = Arc::new(f);
     let mut t = token_of(&[&x.node]);
     t.write_usize(axis).write_str(name);
+    if rounds::<T>() {
+        return Ok(BlockArray::wrap(Arc::new(ChainScanNode {
+            meta: Meta::new::<T>(name, t, x.chunks().clone()),
+            input: x.node.clone(),
+            axis,
+            f,
+            _type: std::marker::PhantomData,
+        })));
+    }
     let scanned: Arc<dyn Node> = Arc::new(ScanBlockNode {
         meta: Meta::new::<T>(&format!("{name}-block"), t.clone(), x.chunks().clone()),
         input: x.node.clone(),
