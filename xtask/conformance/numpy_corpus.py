@@ -204,6 +204,8 @@ def main():
         # Ties between zeros (the last wins), and a cumulative sum whose rounding depends on
         # its order.
         ([0.0, -0.0], [2]), ([-0.0, 0.0], [2]), ([1e16, 1, 1, 1], [4]),
+        # A sum that overflows only once two blocks meet.
+        ([1e308, 1e308], [2]),
     ]
     for dt in FLOATS:
         for data, shape in float_sets:

@@ -509,6 +509,14 @@ impl<T: Float> Reduction for Moments<T> {
             .and(&p.sum)
             .and(&p.m2)
             .map_collect(|&n, &sum, &m2| {
+                // A sum that overflowed makes NumPy's mean infinite and every deviation from
+                // it infinite, so the variance is inf (one block's two passes give that, but
+                // merging the partials of blocks that did not overflow would not).
+                let m2 = if sum.is_infinite() && !m2.is_nan() {
+                    f64::INFINITY
+                } else {
+                    m2
+                };
                 // As NumPy: no values give NaN; otherwise the divisor is max(n - ddof, 0), so
                 // ddof ≥ n gives inf for a non-zero sum of squares and NaN (0/0) for zero.
                 // (NumPy's nanvar and nanstd give NaN there instead.)
