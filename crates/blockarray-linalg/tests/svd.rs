@@ -226,6 +226,27 @@ fn bad_inputs() {
 }
 
 #[test]
+fn compressed_oversamples_overflowing_usize_are_errors() {
+    let a = blockarray::BlockArray::<f64>::ones(&[30, 20], [10, 20]).unwrap();
+    let e = svd_compressed(&a, 5, &SvdCompressed::new().n_oversamples(usize::MAX)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("n_oversamples"), "{e}");
+}
+
+#[test]
+fn compressed_too_many_power_iterations_are_errors() {
+    let a = blockarray::BlockArray::<f64>::ones(&[30, 20], [10, 20]).unwrap();
+    for n in [SvdCompressed::MAX_POWER_ITER + 1, usize::MAX] {
+        let e = svd_compressed(&a, 5, &SvdCompressed::new().n_power_iter(n)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(
+            e.to_string().contains("n_power_iter") && e.to_string().contains(&n.to_string()),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn compressed_complex_low_rank() {
     let (m, n, r) = (60, 45, 3);
     let a = matmul(

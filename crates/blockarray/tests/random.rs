@@ -877,6 +877,45 @@ fn bad_parameters_are_errors_naming_them() {
     assert_eq!(rng.permutation(0, 1).unwrap().compute().unwrap().len(), 0);
 }
 
+/// Permutations and choices computed in memory as long as a lazy array far larger than memory:
+/// an error naming the operation and the length, not a capacity-overflow panic.
+#[test]
+fn in_memory_indices_too_long_to_allocate_are_errors() {
+    let rng = Rng::new(1);
+    let x = BlockArray::<u8>::zeros(&[1 << 59], 1 << 40).unwrap();
+    let n = (1usize << 59).to_string();
+    let e = rng.permutation_of(&x).unwrap_err();
+    assert_eq!(e.kind(), blockarray::ErrorKind::Memory);
+    err_mentions(rng.permutation_of(&x), &["permutation_of", &n]);
+    err_mentions(rng.shuffle(&x), &["shuffle", &n]);
+    // Without replacement the whole population is keyed.
+    err_mentions(rng.choice_of(&x, &[2], false, None, 1), &["choice_of", &n]);
+    let a = BlockArray::from_array(array![10.0, 20.0, 30.0], 2).unwrap();
+    let many = (1usize << 61).to_string();
+    err_mentions(
+        rng.choice_of(&a, &[1 << 61], true, None, 1 << 40),
+        &["choice_of", &many],
+    );
+    err_mentions(
+        rng.choice_of(&a, &[1 << 61], true, Some(&[0.5, 0.25, 0.25]), 1 << 40),
+        &["choice_of", &many],
+    );
+}
+
+/// A `size` whose number of elements overflows `usize` is an error naming it.
+#[test]
+fn choice_sizes_overflowing_usize_are_errors() {
+    let rng = Rng::new(1);
+    let size = [1usize << 40, 1 << 40];
+    err_mentions(
+        rng.choice(5, &size, true, None, 1 << 20),
+        &["choice", "[1099511627776, 1099511627776]"],
+    );
+    err_mentions(rng.choice(5, &size, false, None, 1 << 20), &["choice"]);
+    let a = BlockArray::from_array(array![10.0, 20.0, 30.0], 2).unwrap();
+    err_mentions(rng.choice_of(&a, &size, true, None, 1 << 20), &["choice"]);
+}
+
 #[test]
 fn keys_hash_every_parameter() {
     let rng = Rng::new(1);

@@ -4,8 +4,8 @@
 //! random irregular chunkings and both schedulers; and their bad-input errors.
 
 use blockarray::{
-    BlockArray, ErrorKind, PadMode, apply_gufunc, blockwise_axes, broadcast_arrays, einsum,
-    indices, meshgrid, outer,
+    BlockArray, ErrorKind, PadMode, apply_gufunc, blockwise_axes, broadcast_arrays, concatenate,
+    einsum, indices, meshgrid, outer, s,
 };
 use ndarray::{ArrayD, Axis, Dimension, IxDyn};
 use proptest::prelude::*;
@@ -932,4 +932,69 @@ fn batched_matmul_of_large_matrices_loops_over_tensordot() {
             &[&data(&[2, 4, 5], 3), &data(&[2, 5, 3], 4)]
         )
     );
+}
+
+/// A batched contraction over an axis of 2⁴² in one block: the step the contracted axis is
+/// cut to is computed without overflow, and the lazy graph stays at most
+/// `EINSUM_MAX_BLOCKS` product blocks (nothing is allocated per element).
+#[test]
+fn einsum_over_a_huge_contracted_axis_does_not_overflow() {
+    let a = BlockArray::<f64>::ones(&[100, 1 << 42], [100, 1 << 42]).unwrap();
+    let r = einsum("bi,bi->b", &[&a, &a]).unwrap();
+    assert_eq!(r.shape(), &[100]);
+}
+
+/// Sizes far beyond memory and extreme steps are errors (or, where they are valid, results),
+/// never a panic, an abort or an overflow in a debug build.
+#[test]
+fn huge_sizes_and_extreme_steps_are_errors_not_panics() {
+    let v = BlockArray::<f64>::ones(&[4], 1).unwrap();
+    let huge = 1usize << 62;
+    for mode in [
+        PadMode::Constant(0.0),
+        PadMode::Edge,
+        PadMode::Reflect,
+        PadMode::Wrap,
+    ] {
+        let e = v.pad(&[(huge, 0)], mode).unwrap_err().to_string();
+        assert!(e.contains("pad"), "{e}");
+    }
+    let e = v.pad_linear_ramp(&[(0, huge)], &[(0.0, 0.0)]).unwrap_err();
+    assert!(e.to_string().contains("pad"), "{e}");
+    let r = BlockArray::arange(0i64, 3, 1, 1).unwrap();
+    assert!(r.diag(1 << 62).is_err());
+    let e = r
+        .repeat(&[usize::MAX, 1, 1], Some(0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("repeat"), "{e}");
+    // An empty array is still too big when its other axes alone are (as NumPy's).
+    let e = BlockArray::<f64>::zeros(&[1 << 40, 1 << 40, 0], [1 << 40, 1 << 40, 1]).unwrap_err();
+    assert!(e.to_string().contains("isize::MAX"), "{e}");
+    // 2⁶¹ elements of 8 bytes: a valid lazy array whose bytes exceed usize.
+    let x = BlockArray::<f64>::zeros(&[1 << 59], 1 << 40).unwrap();
+    let big = concatenate(&[&x, &x, &x, &x], 0).unwrap();
+    assert_eq!(big.nbytes(), usize::MAX);
+    assert!(big.compute().is_err());
+    assert!(!big.to_string().is_empty());
+    // A step that is never taken: one element, whatever the step.
+    let a = BlockArray::arange(0.0, 10.0, 1.0, 3).unwrap();
+    let one = a
+        .slice(s![..;-1])
+        .unwrap()
+        .slice(s![..;isize::MIN])
+        .unwrap();
+    assert_eq!(
+        one.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![0.0]
+    );
+    let one = a.slice(s![..;2]).unwrap().slice(s![..;isize::MAX]).unwrap();
+    assert_eq!(
+        one.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![0.0]
+    );
+    let e = v
+        .trim_internal(usize::MAX, blockarray::Boundary::Reflect)
+        .unwrap_err();
+    assert!(e.to_string().contains("trim"), "{e}");
 }

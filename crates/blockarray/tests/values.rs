@@ -500,6 +500,78 @@ fn bad_inputs_are_errors_naming_them() {
     assert!(msg.contains("compute_chunk_sizes"), "{msg}");
 }
 
+/// A `minlength` whose counts would overflow a byte count is refused when the expression is
+/// built.
+#[test]
+fn bincount_minlength_overflowing_bytes_is_an_error() {
+    let i = BlockArray::from_array(ndarray::arr1(&[1i64, 2]), 1).unwrap();
+    let w = BlockArray::from_array(ndarray::arr1(&[1.0, 2.0]), 1).unwrap();
+    for m in [usize::MAX, 1 << 61] {
+        for (k, msg) in [kind(bincount(&i, m)), kind(bincount_weighted(&i, &w, m))] {
+            assert_eq!(k, ErrorKind::Memory);
+            assert!(
+                msg.contains("minlength") && msg.contains(&m.to_string()),
+                "{msg}"
+            );
+        }
+    }
+}
+
+/// Bins whose counts or edges would overflow a byte count are refused when the expression is
+/// built.
+#[test]
+fn histogram_bins_overflowing_bytes_are_errors() {
+    let x = BlockArray::from_array(ndarray::arr1(&[0.25, 0.5]), 1).unwrap();
+    let n = (1usize << 61) - 1;
+    let (k, msg) = kind(histogram(&x, Bins::Count(n), Some((0.0, 1.0)), None, false));
+    assert_eq!(k, ErrorKind::Memory);
+    assert!(msg.contains(&n.to_string()), "{msg}");
+    // No bins in one dimension: no counts, but the other's edges are still too many.
+    let s = BlockArray::from_array(ndarray::arr2(&[[0.25, 0.5]]), [1, 2]).unwrap();
+    let (k, msg) = kind(histogramdd(
+        &s,
+        &[Bins::Edges(vec![0.0]), Bins::Count(n)],
+        Some(&[(0.0, 1.0), (0.0, 1.0)]),
+        None,
+        false,
+    ));
+    assert_eq!(k, ErrorKind::Memory);
+    assert!(
+        msg.contains("edges") && msg.contains(&n.to_string()),
+        "{msg}"
+    );
+}
+
+/// A range too wide (or too narrow) for finite-sized bins is NumPy's "too many bins" error:
+/// when the expression is built for a given range, when run for an autodetected one.
+#[test]
+fn histogram_range_without_finite_bins_is_an_error() {
+    let x = BlockArray::from_array(ndarray::arr1(&[-1e308, 0.0, 1e308]), 2).unwrap();
+    for range in [(-1e308, 1e308), (1e308, 1e308), (0.0, 5e-324)] {
+        let (k, msg) = kind(histogram(&x, 10, Some(range), None, false));
+        assert_eq!(k, ErrorKind::Unsupported);
+        assert!(
+            msg.contains("too many bins") && msg.contains("10 finite-sized bins"),
+            "{msg}"
+        );
+    }
+    let s = BlockArray::from_array(ndarray::arr2(&[[0.0, 1.0]]), [1, 2]).unwrap();
+    let (_, msg) = kind(histogramdd(
+        &s,
+        &[Bins::Count(2)],
+        Some(&[(0.0, 1.0), (-1e308, 1e308)]),
+        None,
+        false,
+    ));
+    assert!(
+        msg.contains("too many bins") && msg.contains("dimension 1"),
+        "{msg}"
+    );
+    let (counts, _) = histogram(&x, 10, None, None, false).unwrap();
+    let msg = counts.compute().unwrap_err().to_string();
+    assert!(msg.contains("too many bins"), "{msg}");
+}
+
 /// Equal keys mean equal work: every parameter changes the key; equal calls share it.
 #[test]
 fn keys_hash_every_parameter() {

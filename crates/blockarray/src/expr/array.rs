@@ -334,9 +334,9 @@ impl<T: Element> BlockArray<T> {
         self.len() == 0
     }
 
-    /// Bytes of the whole array.
+    /// Bytes of the whole array (`usize::MAX` when more).
     pub fn nbytes(&self) -> usize {
-        self.len() * T::itemsize()
+        self.len().saturating_mul(T::itemsize())
     }
 
     /// The chunks: block lengths along each axis.

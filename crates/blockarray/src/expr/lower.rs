@@ -654,9 +654,13 @@ impl<T: Element> ArraySink<T> {
         }
     }
 
-    /// Bytes of the array.
+    /// Bytes of the array (`usize::MAX` when more: such an array is refused as too large).
     pub fn nbytes(&self) -> usize {
-        self.shape.iter().product::<usize>() * T::itemsize()
+        // The element count fits (chunks refuse larger shapes); its bytes may not.
+        self.shape
+            .iter()
+            .product::<usize>()
+            .saturating_mul(T::itemsize())
     }
 
     /// Allocate the array if it is not yet: an `Err` (not an abort) when the allocator
@@ -1328,7 +1332,10 @@ impl Computation {
 
     /// Check that the in-memory results fit in the memory available, then allocate them.
     fn allocate_results(&self) -> Result<()> {
-        let total: usize = self.buffers.iter().map(|b| b.nbytes()).sum();
+        let total = self
+            .buffers
+            .iter()
+            .fold(0usize, |acc, b| acc.saturating_add(b.nbytes()));
         let what = if self.buffers.len() == 1 {
             "the result".to_string()
         } else {

@@ -1716,14 +1716,13 @@ impl Rng {
 
     /// The permutation [`permutation`](Self::permutation) gives, computed in memory now
     /// (`take` needs its indices when the graph is built): the same order rules as argsort
-    /// (key order, ties by position).
-    fn permutation_now(&self, n: usize) -> Vec<isize> {
+    /// (key order, ties by position). An `Err` when the `n` keys cannot be allocated.
+    fn permutation_now(&self, n: usize, what: &str) -> Result<Vec<isize>> {
         let key = stream_key(self.seed);
-        let mut idx: Vec<(u64, usize)> = (0..n)
-            .map(|i| ((counter_bits(key, i as u64) as i64).key(), i))
-            .collect();
+        let mut idx: Vec<(u64, usize)> = index_vec(n, what)?;
+        idx.extend((0..n).map(|i| ((counter_bits(key, i as u64) as i64).key(), i)));
         idx.sort_unstable();
-        idx.into_iter().map(|(_, i)| i as isize).collect()
+        Ok(idx.into_iter().map(|(_, i)| i as isize).collect())
     }
 
     /// `x` with its rows along axis 0 in a random order: `x[permutation(len(x))]` (NumPy's
@@ -1732,7 +1731,8 @@ impl Rng {
     /// gathered lazily by [`BlockArray::take`].
     ///
     /// # Errors
-    /// A 0-d `x`; unknown chunk sizes along axis 0.
+    /// A 0-d `x`; unknown chunk sizes along axis 0; an axis 0 too long for its permutation to
+    /// be allocated in memory ([`ErrorKind::Memory`](crate::ErrorKind::Memory)).
     ///
     /// ```
     /// use blockarray::{BlockArray, random::Rng};
@@ -1742,17 +1742,23 @@ impl Rng {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn permutation_of<T: Element>(&self, x: &BlockArray<T>) -> Result<BlockArray<T>> {
+        self.permute_rows(x, "permutation_of")
+    }
+
+    /// [`permutation_of`](Self::permutation_of), its errors naming `what`.
+    fn permute_rows<T: Element>(&self, x: &BlockArray<T>, what: &str) -> Result<BlockArray<T>> {
         if x.ndim() == 0 {
-            return Err(Error::shape(
-                "permutation_of: x must be at least 1-dimensional, got a 0-d array",
-            ));
+            return Err(Error::shape(format!(
+                "{what}: x must be at least 1-dimensional, got a 0-d array"
+            )));
         }
-        x.chunks().require_known("permutation_of")?;
-        x.take(&self.permutation_now(x.shape()[0]), 0)
+        x.chunks().require_known(what)?;
+        x.take(&self.permutation_now(x.shape()[0], what)?, 0)
     }
 
     /// `x` shuffled along axis 0: the same as [`permutation_of`](Self::permutation_of)
-    /// (arrays are immutable, so NumPy's in-place `shuffle` returns the shuffled array here).
+    /// (arrays are immutable, so NumPy's in-place `shuffle` returns the shuffled array here),
+    /// with the same errors.
     ///
     /// ```
     /// use blockarray::{BlockArray, random::Rng};
@@ -1764,7 +1770,7 @@ impl Rng {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn shuffle<T: Element>(&self, x: &BlockArray<T>) -> Result<BlockArray<T>> {
-        self.permutation_of(x)
+        self.permute_rows(x, "shuffle")
     }
 
     /// Checks `choice`'s parameters; returns the number of samples and the weights
@@ -1775,7 +1781,14 @@ impl Rng {
         replace: bool,
         p: Option<&[f64]>,
     ) -> Result<(usize, Option<Vec<f64>>)> {
-        let total: usize = size.iter().product();
+        let total = size
+            .iter()
+            .try_fold(1usize, |acc, &m| acc.checked_mul(m))
+            .ok_or_else(|| {
+                Error::shape(format!(
+                    "choice: a sample of shape {size:?} has more elements than usize can count"
+                ))
+            })?;
         if n == 0 && total > 0 {
             return Err(Error::unsupported(
                 "choice: a cannot be empty unless no samples are taken",
@@ -1834,7 +1847,7 @@ impl Rng {
     /// # Errors
     /// `p` of the wrong length, negative, not finite or not summing to 1; more samples than
     /// the population (or than non-zero weights) without replacement; an empty population
-    /// with samples asked for.
+    /// with samples asked for; a `size` whose number of elements overflows `usize`.
     ///
     /// ```
     /// use blockarray::random::Rng;
@@ -1894,7 +1907,9 @@ impl Rng {
         picks.rechunk(chunks)
     }
 
-    /// The indices [`choice`](Self::choice) gives, computed in memory now (flat, C order).
+    /// The indices [`choice`](Self::choice) gives, computed in memory now (flat, C order). An
+    /// `Err` when the samples (or, without replacement, the population's keys) cannot be
+    /// allocated.
     fn choice_now(
         &self,
         n: usize,
@@ -1909,28 +1924,28 @@ impl Rng {
         }
         if replace {
             // The same draws as the source: Lemire's multiply-shift or the inverse CDF.
-            return Ok(match weights {
-                None => (0..total as u64)
-                    .map(|i| ((counter_bits(key, i) as u128 * n as u128) >> 64) as isize)
-                    .collect(),
+            let mut idx = index_vec(total, "choice_of")?;
+            match weights {
+                None => idx.extend(
+                    (0..total as u64)
+                        .map(|i| ((counter_bits(key, i) as u128 * n as u128) >> 64) as isize),
+                ),
                 Some(w) => {
                     let cdf = cumulative(&w);
-                    (0..total as u64)
-                        .map(|i| choice_index(&cdf, key, i) as isize)
-                        .collect()
+                    idx.extend((0..total as u64).map(|i| choice_index(&cdf, key, i) as isize));
                 }
-            });
+            }
+            return Ok(idx);
         }
         // argtopk's order: the larger key first, ties by position.
-        let mut keyed: Vec<(std::cmp::Reverse<u64>, usize)> = (0..n)
-            .map(|i| {
-                let k = match &weights {
-                    None => (counter_bits(key, i as u64) as i64).key(),
-                    Some(w) => weighted_key(w[i], key, i as u64).key(),
-                };
-                (std::cmp::Reverse(k), i)
-            })
-            .collect();
+        let mut keyed: Vec<(std::cmp::Reverse<u64>, usize)> = index_vec(n, "choice_of")?;
+        keyed.extend((0..n).map(|i| {
+            let k = match &weights {
+                None => (counter_bits(key, i as u64) as i64).key(),
+                Some(w) => weighted_key(w[i], key, i as u64).key(),
+            };
+            (std::cmp::Reverse(k), i)
+        }));
         if total < n {
             keyed.select_nth_unstable(total);
             keyed.truncate(total);
@@ -1946,7 +1961,9 @@ impl Rng {
     /// gathered lazily by [`BlockArray::take`].
     ///
     /// # Errors
-    /// `a` not 1-d or with unknown chunk sizes, and [`choice`](Self::choice)'s errors.
+    /// `a` not 1-d or with unknown chunk sizes, and [`choice`](Self::choice)'s errors; more
+    /// samples (or, without replacement, a longer `a`) than an index vector in memory can hold
+    /// ([`ErrorKind::Memory`](crate::ErrorKind::Memory)).
     ///
     /// ```
     /// use blockarray::{BlockArray, random::Rng};
@@ -1979,6 +1996,19 @@ impl Rng {
         };
         picked.rechunk(chunks)
     }
+}
+
+/// An empty vector with room for `len` indices (or keys), or an `Err` naming `what` and `len`
+/// when they cannot be allocated: the in-memory permutations and choices are as long as the
+/// data, which a lazy array may far exceed.
+fn index_vec<E>(len: usize, what: &str) -> Result<Vec<E>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::memory(format!(
+            "{what}: an index vector of {len} entries cannot be allocated in memory"
+        ))
+    })?;
+    Ok(v)
 }
 
 /// The cumulative sums of `w`, the last forced to exactly 1 (so `u < 1` always finds an

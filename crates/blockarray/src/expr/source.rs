@@ -86,7 +86,9 @@ pub(crate) fn compose(s1: &NormSlice, s2: &NormSlice) -> NormSlice {
     NormSlice {
         start: (s1.start as isize + s1.step * s2.start as isize) as usize,
         len: s2.len,
-        step: s1.step * s2.step,
+        // The step of one element is never taken, and may be anything (`isize::MIN`): the
+        // product of the steps is within the axis only when a second element is.
+        step: if s2.len == 1 { 1 } else { s1.step * s2.step },
     }
 }
 

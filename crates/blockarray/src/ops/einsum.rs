@@ -25,8 +25,15 @@ use crate::ops::contract::MatMul;
 use crate::{BlockArray, ChunkSpec, Error, Numeric, OpName, Result, tensordot};
 
 /// The most elements one block of the broadcast product of a batched contraction may hold
-/// (the contracted axes are rechunked to stay below it where they can).
+/// (the contracted axes are rechunked to stay below it where they can: never into more than
+/// [`EINSUM_MAX_BLOCKS`] blocks of the product, larger blocks being kept beyond that).
 pub const EINSUM_BLOCK_ELEMS: usize = 1 << 22;
+
+/// The most blocks the rechunking of contracted axes may give the broadcast product of a
+/// batched contraction (2²⁰): a product too large for it keeps blocks of more than
+/// [`EINSUM_BLOCK_ELEMS`] elements rather than a graph of hundreds of millions of tasks
+/// (whose bookkeeping alone would exhaust memory).
+pub const EINSUM_MAX_BLOCKS: usize = 1 << 20;
 
 /// Labels of `...` axes: `ELLIPSIS + d` for the axis `d` places from the right end of the
 /// ellipsis (so broadcasting aligns them from the right).
@@ -298,6 +305,7 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
             // contracted axes.
             for &c in &contracted {
                 let ax = union.iter().position(|&l| l == c).expect("in union");
+                let (na, nb) = (a.numblocks(), b.numblocks());
                 let elems: usize = (0..union.len())
                     .map(|k| {
                         let m = |y: &BlockArray<T>| {
@@ -315,7 +323,17 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                         .max()
                         .unwrap_or(1)
                         .max(1);
-                    let step = (cur * EINSUM_BLOCK_ELEMS / elems).max(1);
+                    // In u128: `cur * EINSUM_BLOCK_ELEMS` overflows usize for axes of 2⁴²;
+                    // the quotient is at most `cur` (as `elems >= cur`).
+                    let step =
+                        (cur as u128 * EINSUM_BLOCK_ELEMS as u128 / elems as u128).max(1) as usize;
+                    // No more than EINSUM_MAX_BLOCKS blocks of the product in all.
+                    let others = (0..union.len())
+                        .filter(|&k| k != ax)
+                        .map(|k| na[k].max(nb[k]))
+                        .fold(1usize, usize::saturating_mul);
+                    let allowed = (EINSUM_MAX_BLOCKS / others.max(1)).max(1);
+                    let step = step.max(a.shape()[ax].max(b.shape()[ax]).div_ceil(allowed));
                     a = rechunk_axis(&a, ax, step)?;
                     b = rechunk_axis(&b, ax, step)?;
                 }

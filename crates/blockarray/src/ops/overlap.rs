@@ -750,7 +750,7 @@ fn trim_ranges(
                 .map(|(j, &len)| {
                     let lo = if j > 0 || !none[a] { b } else { 0 };
                     let hi = if j + 1 < nb || !none[a] { f } else { 0 };
-                    if lo + hi > len {
+                    if lo.checked_add(hi).is_none_or(|m| m > len) {
                         return Err(Error::shape(format!(
                             "cannot trim ({b}, {f}) from block {j} of length {len} along axis {a} \
                              (chunks {chunks})"

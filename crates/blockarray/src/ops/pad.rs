@@ -13,7 +13,7 @@
 //! are as long as the margins, never as the array; the tasks read only the blocks near each
 //! end (or, for wide margins, the blocks the periodic positions touch).
 
-use crate::ops::shape_more::cut;
+use crate::ops::shape_more::try_cut;
 use crate::{BlockArray, ChunkSpec, Element, Error, Result, concatenate};
 
 /// How [`BlockArray::pad`] fills the margins.
@@ -109,7 +109,7 @@ impl<T: Element> BlockArray<T> {
                         // piece after another along the axis.
                         let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
                         let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
-                        chunks[axis] = cut(w, step);
+                        chunks[axis] = try_cut(w, step, "pad")?;
                         parts.push(BlockArray::full(&shape, v, ChunkSpec::Explicit(chunks))?);
                     }
                 }
@@ -122,11 +122,11 @@ impl<T: Element> BlockArray<T> {
                         )));
                     }
                     let (n128, b128) = (n as i128, before as i128);
-                    let left: Vec<isize> =
-                        (-b128..0).map(|p| mode.source(p, n128) as isize).collect();
-                    let right: Vec<isize> = (n128..n128 + after as i128)
-                        .map(|p| mode.source(p, n128) as isize)
-                        .collect();
+                    let left = index_list(before, (-b128..0).map(|p| mode.source(p, n128)))?;
+                    let right = index_list(
+                        after,
+                        (n128..n128 + after as i128).map(|p| mode.source(p, n128)),
+                    )?;
                     parts.push(out.take(&left, axis)?);
                     parts.push(out.take(&right, axis)?);
                 }
@@ -189,7 +189,10 @@ impl<T: crate::Float> BlockArray<T> {
             }
             let ramp =
                 |w: usize, edge_at: usize, end: T, reversed: bool| -> Result<BlockArray<T>> {
-                    let edge = out.take(&vec![edge_at as isize; w], axis)?;
+                    let edge = out.take(
+                        &index_list(w, std::iter::repeat_n(edge_at as i128, w))?,
+                        axis,
+                    )?;
                     let step = edge.chunks().axis(axis).to_vec();
                     let mut r = BlockArray::arange(
                         T::zero(),
@@ -222,6 +225,19 @@ impl<T: crate::Float> BlockArray<T> {
 }
 
 /// Margins whose total length fits (they are laid out as blocks and index lists).
+/// The `len` positions of `items` as a `take` index list, or an `Err` when a list that long
+/// cannot be allocated (a margin of 2⁶² elements).
+fn index_list(len: usize, items: impl Iterator<Item = i128>) -> Result<Vec<isize>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::shape(format!(
+            "pad: a margin of {len} elements needs an index list that does not fit in memory"
+        ))
+    })?;
+    v.extend(items.map(|p| p as isize));
+    Ok(v)
+}
+
 fn check_widths(n: usize, before: usize, after: usize, axis: usize) -> Result<()> {
     let fits = n
         .checked_add(before)

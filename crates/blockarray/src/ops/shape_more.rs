@@ -153,6 +153,21 @@ fn check_broadcast_to(from: &[usize], to: &[usize]) -> Result<()> {
     }
 }
 
+/// [`cut`], refused when it would make more than [`MAX_BLOCKS_PER_AXIS`] blocks (`what` names
+/// the operation): a length from the user is checked before a list of its blocks is made.
+///
+/// [`MAX_BLOCKS_PER_AXIS`]: crate::plan::chunks::MAX_BLOCKS_PER_AXIS
+pub(crate) fn try_cut(len: usize, step: usize, what: &str) -> Result<Vec<usize>> {
+    let blocks = len.div_ceil(step.max(1));
+    if blocks > crate::plan::chunks::MAX_BLOCKS_PER_AXIS {
+        return Err(Error::chunks(format!(
+            "{what}: a length of {len} in blocks of {step} would make {blocks} blocks, more than              the {} one axis may have",
+            crate::plan::chunks::MAX_BLOCKS_PER_AXIS
+        )));
+    }
+    Ok(cut(len, step))
+}
+
 /// `len` cut into blocks of `step` (at least 1), the last one shorter; `[0]` for 0.
 pub(crate) fn cut(len: usize, step: usize) -> Vec<usize> {
     let step = step.max(1);
@@ -414,10 +429,19 @@ impl<T: Element> BlockArray<T> {
                 },
             );
         }
+        let count = |i: usize| repeats[if repeats.len() == 1 { 0 } else { i }];
+        let total = (0..n)
+            .try_fold(0usize, |acc, i| acc.checked_add(count(i)))
+            .filter(|&t| t <= isize::MAX as usize);
         let mut idx = Vec::new();
+        let reserved = total.map(|t| idx.try_reserve_exact(t));
+        let Some(Ok(())) = reserved else {
+            return Err(Error::shape(format!(
+                "repeat: the repeats of axis {axis} (length {n}) add up to more elements than                  memory can index"
+            )));
+        };
         for i in 0..n {
-            let r = repeats[if repeats.len() == 1 { 0 } else { i }];
-            idx.extend(std::iter::repeat_n(i as isize, r));
+            idx.extend(std::iter::repeat_n(i as isize, count(i)));
         }
         self.take(&idx, axis)
     }

@@ -652,6 +652,17 @@ fn bincount_impl<T: Real, C: Element + std::ops::AddAssign>(
             crate::error::fmt_shape(x.shape())
         )));
     }
+    let predicted = minlength
+        .max(1)
+        .checked_mul(C::itemsize())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::memory(format!(
+                "bincount: minlength = {minlength} counts of {} bytes would hold more than \
+                 isize::MAX bytes",
+                C::itemsize()
+            ))
+        })?;
     let weights = match weights {
         None => None,
         Some(w) => {
@@ -703,8 +714,8 @@ fn bincount_impl<T: Real, C: Element + std::ops::AddAssign>(
             identity: Arc::new(Vec::new),
             merge: Arc::new(add_counts::<C>),
             nbytes: vec_bytes::<C>,
-            predicted: minlength.max(1) * C::itemsize(),
-            predicted_chunk: minlength.max(1) * C::itemsize(),
+            predicted,
+            predicted_chunk: predicted,
         },
     )?;
     let name = root.meta().name.to_string();
@@ -731,7 +742,8 @@ fn bincount_impl<T: Real, C: Element + std::ops::AddAssign>(
 /// by `minlength` for memory planning): lazy, like every other result; reductions and
 /// `compute` work on it directly, `compute_chunk_sizes` makes it known. A tree reduction adds
 /// up per-block count vectors. A negative value fails the run with an error naming it and its
-/// position; floating-point input is refused when the expression is built.
+/// position; floating-point input is refused when the expression is built, and so is a
+/// `minlength` whose counts would hold more than `isize::MAX` bytes.
 ///
 /// ```
 /// use blockarray::{BlockArray, bincount};
@@ -799,7 +811,9 @@ fn bin_of(edges: &[f64], v: f64) -> Option<usize> {
     if v == edges[n] {
         return Some(n - 1);
     }
-    Some(edges.partition_point(|&e| e <= v) - 1)
+    // At least 1 for increasing edges (edges[0] <= v); 0 only for edges that are not (NaN),
+    // which then hold no value.
+    edges.partition_point(|&e| e <= v).checked_sub(1)
 }
 
 /// Count, then per dimension the (min, max) of the values (NaN if any is NaN).
@@ -821,6 +835,25 @@ fn nan_max(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The range of `n` equal bins over `[lo, hi]` (widened by 0.5 on each side when `lo == hi`,
+/// as NumPy) and their width; the reason, as NumPy's, when `n` finite-sized bins cannot be
+/// made (a width `hi - lo` that overflows to infinity, or a bin width that does or that
+/// rounds to 0).
+fn equal_bins(lo: f64, hi: f64, n: usize) -> std::result::Result<(f64, f64, f64), String> {
+    let (lo, hi) = if lo == hi {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo, hi)
+    };
+    let step = (hi - lo) / n as f64;
+    if !((hi - lo).is_finite() && step.is_finite() && step > 0.0) {
+        return Err(format!(
+            "too many bins for the data range [{lo}, {hi}]: cannot create {n} finite-sized bins"
+        ));
+    }
+    Ok((lo, hi, step))
+}
+
 /// The bin edges of every dimension (NumPy's `_get_outer_edges` and `linspace`).
 fn all_edges(
     bins: &[Bins],
@@ -832,7 +865,7 @@ fn all_edges(
         match b {
             Bins::Edges(e) => out.push(e.clone()),
             Bins::Count(n) => {
-                let (mut lo, mut hi) = match (ranges[i], seen) {
+                let (lo, hi) = match (ranges[i], seen) {
                     (Some(r), _) => r,
                     (None, Some((0, _))) | (None, None) => (0.0, 1.0),
                     (None, Some((_, mm))) => {
@@ -847,11 +880,8 @@ fn all_edges(
                         (lo, hi)
                     }
                 };
-                if lo == hi {
-                    lo -= 0.5;
-                    hi += 0.5;
-                }
-                let step = (hi - lo) / *n as f64;
+                let (lo, hi, step) = equal_bins(lo, hi, *n)
+                    .map_err(|why| format!("histogram: {why} (dimension {i})"))?;
                 let mut e: Vec<f64> = (0..=*n).map(|k| k as f64 * step + lo).collect();
                 e[*n] = hi;
                 out.push(e);
@@ -908,6 +938,10 @@ fn hist_engine<T: Real>(
                     "{op}: max must be larger than min in the range [{lo}, {hi}] of dimension {i}"
                 )));
             }
+            if let Bins::Count(n) = b {
+                equal_bins(lo, hi, *n)
+                    .map_err(|why| Error::unsupported(format!("{op}: {why} (dimension {i})")))?;
+            }
         }
     }
     let nbins: Vec<usize> = bins
@@ -920,8 +954,19 @@ fn hist_engine<T: Real>(
     let total = nbins
         .iter()
         .try_fold(1usize, |a, &n| a.checked_mul(n))
-        .filter(|&n| n.checked_mul(8).is_some())
+        .filter(|&n| n.checked_mul(8).is_some_and(|b| b <= isize::MAX as usize))
         .ok_or_else(|| Error::memory(format!("{op}: {nbins:?} bins are too many to count")))?;
+    let edge_bytes = nbins
+        .iter()
+        .try_fold(0usize, |acc, &n| {
+            n.checked_add(1)?.checked_mul(8)?.checked_add(acc)
+        })
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::memory(format!(
+                "{op}: the edges of {nbins:?} bins are too many to hold"
+            ))
+        })?;
     let mut t = match &weights {
         None => token_of(&[x]),
         Some(w) => token_of(&[x, w]),
@@ -992,7 +1037,7 @@ fn hist_engine<T: Real>(
         t.clone(),
         Chunks::from_blocks(vec![vec![1]])?,
         edge_inputs,
-        Some(nbins.iter().map(|n| (n + 1) * 8).sum()),
+        Some(edge_bytes),
         Arc::new(move |v: &[Value]| {
             let seen = match v.first() {
                 Some(s) => Some(s.get::<MinMax>()?),
@@ -1114,7 +1159,11 @@ fn hist_engine<T: Real>(
 ///   min and max, found by a tree reduction in the same run (an error when they are not finite,
 ///   e.g. with NaN, as NumPy's; `[0, 1]` for an empty array; widened by ±0.5 when equal) — or
 ///   the edges themselves (increasing monotonically). Bins are closed on the left, the last
-///   one on both sides; values outside them (and NaN) are not counted.
+///   one on both sides; values outside them (and NaN) are not counted. As NumPy, a range
+///   whose bins cannot be finite-sized (its width overflows to infinity, as for
+///   `(-1e308, 1e308)`, or a bin's width does or rounds to 0) is an error ("too many bins
+///   for the data range"): when the expression is built for a given range, when run for an
+///   autodetected one.
 /// * `weights` (`x`'s shape): each value counts its weight instead of 1.
 /// * `density`: counts divided by their sum and by the bin widths (a density integrating to 1).
 ///

@@ -778,13 +778,16 @@ fn regular_axis(len: usize, block: usize) -> std::result::Result<Vec<usize>, Str
 pub const MAX_BLOCKS_PER_AXIS: usize = 1 << 28;
 
 /// Refuses shapes whose whole array would not fit an address space (more than `isize::MAX`
-/// bytes), the bound of every index and byte count computed for it.
+/// bytes), the bound of every index and byte count computed for it. As NumPy, an empty array
+/// is refused too when its other axes alone are that large (`(2⁴⁰, 2⁴⁰, 0)`): products of
+/// lengths are computed in that order before a zero is met.
 fn check_size(shape: &[usize], itemsize: usize) -> Result<()> {
     let bytes = shape
         .iter()
+        .filter(|&&n| n != 0)
         .try_fold(itemsize.max(1), |acc, &n| acc.checked_mul(n))
         .filter(|&b| b <= isize::MAX as usize);
-    if bytes.is_none() && !shape.contains(&0) {
+    if bytes.is_none() {
         return Err(Error::shape(format!(
             "an array of shape {} with {itemsize}-byte elements would hold more than \
              isize::MAX bytes",
