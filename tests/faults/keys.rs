@@ -96,38 +96,15 @@ fn pure_names_share_tasks_and_distinguish_their_tokens() {
     );
 }
 
-/// A user's reduction, Σ |v|^p, whose `tokenize` leaves `p` out.
-struct PowSum(f64);
+/// A user's reduction, Σ |v|^p. Unless `PURE`, its `tokenize` leaves `p` out; when `PURE` it
+/// writes `p` and vouches for it. `M` only makes types that differ in nothing else.
+struct PowSum<const PURE: bool, M = ()>(f64, std::marker::PhantomData<M>);
 
-impl Reduction for PowSum {
-    type In = f64;
-    type Out = f64;
-    type Partial = ArrayD<f64>;
-    fn name(&self) -> &str {
-        "powsum"
-    }
-    fn chunk(&self, b: &ArrayD<f64>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<f64> {
-        let mut p = b.mapv(|v| v.abs().powf(self.0));
-        for &a in axes {
-            p = p.sum_axis(Axis(a)).insert_axis(Axis(a));
-        }
-        p
-    }
-    fn merge(&self, a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
-        a + b
-    }
-    fn finish(&self, p: &ArrayD<f64>) -> ArrayD<f64> {
-        p.clone()
-    }
-    fn nbytes(p: &ArrayD<f64>) -> usize {
-        p.len() * 8
-    }
+fn pow_sum<const PURE: bool, M>(p: f64) -> PowSum<PURE, M> {
+    PowSum(p, std::marker::PhantomData)
 }
 
-/// The same reduction, vouching that its token holds `p`.
-struct PurePowSum(f64);
-
-impl Reduction for PurePowSum {
+impl<const PURE: bool, M: Send + Sync + 'static> Reduction for PowSum<PURE, M> {
     type In = f64;
     type Out = f64;
     type Partial = ArrayD<f64>;
@@ -135,13 +112,19 @@ impl Reduction for PurePowSum {
         "powsum"
     }
     fn tokenize(&self, t: &mut Tokenizer) {
-        t.write_f64(self.0);
+        if PURE {
+            t.write_f64(self.0);
+        }
     }
     fn is_pure(&self) -> bool {
-        true
+        PURE
     }
-    fn chunk(&self, b: &ArrayD<f64>, axes: &[usize], o: &[usize], s: &[usize]) -> ArrayD<f64> {
-        PowSum(self.0).chunk(b, axes, o, s)
+    fn chunk(&self, b: &ArrayD<f64>, axes: &[usize], _: &[usize], _: &[usize]) -> ArrayD<f64> {
+        let mut p = b.mapv(|v| v.abs().powf(self.0));
+        for &a in axes {
+            p = p.sum_axis(Axis(a)).insert_axis(Axis(a));
+        }
+        p
     }
     fn merge(&self, a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
         a + b
@@ -167,15 +150,20 @@ fn custom_reductions_keep_their_own_keys_unless_pure() {
     .unwrap();
     let data = x.compute().unwrap();
     let want = |p: f64| data.mapv(|v| v.abs().powf(p)).sum_axis(Axis(0));
-    let a = reduce(&x, PowSum(1.0), Some(&[0]), false, 2).unwrap();
-    let b = reduce(&x, PowSum(2.0), Some(&[0]), false, 2).unwrap();
+    let red = |r| reduce(&x, r, Some(&[0]), false, 2).unwrap();
+    let (a, b) = (
+        red(pow_sum::<false, ()>(1.0)),
+        red(pow_sum::<false, ()>(2.0)),
+    );
     assert_ne!(a.name(), b.name());
-    let pa = reduce(&x, PurePowSum(1.0), Some(&[0]), false, 2).unwrap();
-    let pa2 = reduce(&x, PurePowSum(1.0), Some(&[0]), false, 2).unwrap();
-    let pb = reduce(&x, PurePowSum(2.0), Some(&[0]), false, 2).unwrap();
+    let pa = red(pow_sum::<true, ()>(1.0));
+    let pa2 = red(pow_sum::<true, ()>(1.0));
+    let pb = red(pow_sum::<true, ()>(2.0));
     assert_eq!(pa.name(), pa2.name());
     assert_ne!(pa.name(), pb.name());
     assert_ne!(pa.name(), a.name());
+    // Another type with the same name and token.
+    assert_ne!(pa.name(), red(pow_sum::<true, u8>(1.0)).name());
     for sched in [
         blockarray::default_scheduler(),
         std::sync::Arc::new(SyncScheduler::new()),

@@ -1344,12 +1344,18 @@ impl BlockArray<bool> {
     }
 }
 
-/// A per-block scan along `axis`, and the running carry between blocks.
+/// A scan of each block along `axis`. Unchained, every block is scanned on its own (the
+/// carry of the blocks before is added afterwards: [`CarryNode`]). Chained, block `j` starts
+/// from the last values of block `j - 1`, its own earlier block ([`BlockTask::SELF`]), so every
+/// element is `f(previous result, element)` exactly as NumPy's sequential loop computes it,
+/// whatever the chunking: for floating-point types, whose addition and multiplication are not
+/// associative. Blocks along the other axes run in parallel either way.
 struct ScanBlockNode<T, F> {
     meta: Meta,
     input: Arc<dyn Node>,
     axis: usize,
     f: Arc<F>,
+    chained: bool,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -1362,10 +1368,29 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for ScanBlockNod
     }
     fn block(&self, index: &[usize]) -> BlockTask {
         let (f, axis) = (self.f.clone(), self.axis);
+        let here = BlockIndex::from_slice(index);
+        let mut deps = vec![(0, here.clone())];
+        // Only a zero-length axis has empty blocks, so the block before has a last slice.
+        if self.chained && index[axis] > 0 {
+            let mut before = here;
+            before[axis] -= 1;
+            deps.push((BlockTask::SELF, before));
+        }
         BlockTask {
-            deps: vec![(0, BlockIndex::from_slice(index))],
+            deps,
             func: Arc::new(move |v: &[Value]| {
                 let mut b = block_ref::<T>(&v[0])?.clone();
+                if let Some(before) = v.get(1)
+                    && b.shape()[axis] > 0
+                {
+                    let before = block_ref::<T>(before)?;
+                    let n = before.shape()[axis];
+                    let last =
+                        before.index_axis(Axis(axis), n.checked_sub(1).ok_or("empty block")?);
+                    Zip::from(b.index_axis_mut(Axis(axis), 0))
+                        .and(&last)
+                        .for_each(|c, &p| *c = f(p, *c));
+                }
                 b.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
                 Ok(block_value(b))
             }),
@@ -1428,65 +1453,13 @@ impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for CarryNode<T,
     }
 }
 
-/// A scan in NumPy's order, for floating-point types (whose addition and multiplication are
-/// not associative): block `j` along the axis starts from the last values of block `j - 1`,
-/// its own earlier block ([`BlockTask::SELF`]), so every element
-/// is `f(previous result, element)` exactly as NumPy's sequential loop computes it, whatever
-/// the chunking. Blocks along the other axes still run in parallel.
-struct ChainScanNode<T, F> {
-    meta: Meta,
-    input: Arc<dyn Node>,
-    axis: usize,
-    f: Arc<F>,
-    _type: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Element, F: Fn(T, T) -> T + Send + Sync + 'static> Node for ChainScanNode<T, F> {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn inputs(&self) -> Vec<Arc<dyn Node>> {
-        vec![self.input.clone()]
-    }
-    fn block(&self, index: &[usize]) -> BlockTask {
-        let (f, axis) = (self.f.clone(), self.axis);
-        let here = BlockIndex::from_slice(index);
-        let mut deps = vec![(0, here.clone())];
-        // Only a zero-length axis has empty blocks, so the block before has a last slice.
-        if index[axis] > 0 {
-            let mut before = here;
-            before[axis] -= 1;
-            deps.push((BlockTask::SELF, before));
-        }
-        BlockTask {
-            deps,
-            func: Arc::new(move |v: &[Value]| {
-                let mut b = block_ref::<T>(&v[0])?.clone();
-                if let Some(before) = v.get(1)
-                    && b.shape()[axis] > 0
-                {
-                    let before = block_ref::<T>(before)?;
-                    let n = before.shape()[axis];
-                    let last =
-                        before.index_axis(Axis(axis), n.checked_sub(1).ok_or("empty block")?);
-                    Zip::from(b.index_axis_mut(Axis(axis), 0))
-                        .and(&last)
-                        .for_each(|c, &p| *c = f(p, *c));
-                }
-                b.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
-                Ok(block_value(b))
-            }),
-        }
-    }
-}
-
 /// Whether `T`'s arithmetic rounds (so a scan's result depends on its order).
 fn rounds<T: Element>() -> bool {
     matches!(T::DTYPE, "float32" | "float64" | "complex64" | "complex128")
 }
 
-/// A scan along `axis` with `f`. Floating-point scans run in NumPy's sequential order
-/// ([`ChainScanNode`]); integer ones (exact in any order, wrapping) scan every block at once,
+/// A scan along `axis` with `f`. Floating-point scans run in NumPy's sequential order (a
+/// chained [`ScanBlockNode`]); integer ones (exact in any order, wrapping) scan every block at once,
 /// then add the carry of the blocks before.
 fn scan<T: Element, F>(
     x: &BlockArray<T>,
@@ -1504,11 +1477,12 @@ where
     let mut t = token_of(&[&x.node]);
     t.write_usize(axis).write_str(name);
     if rounds::<T>() {
-        return Ok(BlockArray::wrap(Arc::new(ChainScanNode {
+        return Ok(BlockArray::wrap(Arc::new(ScanBlockNode {
             meta: Meta::new::<T>(name, t, x.chunks().clone()),
             input: x.node.clone(),
             axis,
             f,
+            chained: true,
             _type: std::marker::PhantomData,
         })));
     }
@@ -1517,6 +1491,7 @@ where
         input: x.node.clone(),
         axis,
         f: f.clone(),
+        chained: false,
         _type: std::marker::PhantomData,
     });
     let mut carry_axes = x.chunks().axes().to_vec();
