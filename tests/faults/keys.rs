@@ -150,20 +150,20 @@ fn custom_reductions_keep_their_own_keys_unless_pure() {
     .unwrap();
     let data = x.compute().unwrap();
     let want = |p: f64| data.mapv(|v| v.abs().powf(p)).sum_axis(Axis(0));
-    let red = |r| reduce(&x, r, Some(&[0]), false, 2).unwrap();
-    let (a, b) = (
-        red(pow_sum::<false, ()>(1.0)),
-        red(pow_sum::<false, ()>(2.0)),
-    );
+    fn red<R: Reduction<In = f64>>(x: &BlockArray<f64>, r: R) -> BlockArray<R::Out> {
+        reduce(x, r, Some(&[0]), false, 2).unwrap()
+    }
+    let a = red(&x, pow_sum::<false, ()>(1.0));
+    let b = red(&x, pow_sum::<false, ()>(2.0));
     assert_ne!(a.name(), b.name());
-    let pa = red(pow_sum::<true, ()>(1.0));
-    let pa2 = red(pow_sum::<true, ()>(1.0));
-    let pb = red(pow_sum::<true, ()>(2.0));
+    let pa = red(&x, pow_sum::<true, ()>(1.0));
+    let pa2 = red(&x, pow_sum::<true, ()>(1.0));
+    let pb = red(&x, pow_sum::<true, ()>(2.0));
     assert_eq!(pa.name(), pa2.name());
     assert_ne!(pa.name(), pb.name());
     assert_ne!(pa.name(), a.name());
     // Another type with the same name and token.
-    assert_ne!(pa.name(), red(pow_sum::<true, u8>(1.0)).name());
+    assert_ne!(pa.name(), red(&x, pow_sum::<true, u8>(1.0)).name());
     for sched in [
         blockarray::default_scheduler(),
         std::sync::Arc::new(SyncScheduler::new()),
