@@ -199,6 +199,19 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// An empty vector with room for `len` elements, or an [`ErrorKind::Memory`] error naming
+/// `what` and `len` when they cannot be allocated: for the lists (indices, keys) that are as
+/// long as an axis of a lazy array, which may far exceed memory.
+pub(crate) fn vec_with_capacity<E>(len: usize, what: &str) -> Result<Vec<E>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::memory(format!(
+            "{what}: a list of {len} entries cannot be allocated in memory"
+        ))
+    })?;
+    Ok(v)
+}
+
 /// Formats a shape NumPy-style: `()`, `(4,)`, `(2, 3)`.
 pub(crate) fn fmt_shape(shape: &[usize]) -> String {
     match shape {

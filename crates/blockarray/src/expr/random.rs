@@ -90,6 +90,7 @@ use super::counter_rng::{
 };
 use super::source::{ChunkSource, fill_flat, fill_flat_runs, fill_rows, from_source};
 use crate::element::{Element, Float, Real};
+use crate::error::vec_with_capacity;
 use crate::ops::select::SortKey;
 use crate::{BlockArray, ChunkSpec, Chunks, Error, Result};
 use dag_core::Tokenizer;
@@ -1719,7 +1720,7 @@ impl Rng {
     /// (key order, ties by position). An `Err` when the `n` keys cannot be allocated.
     fn permutation_now(&self, n: usize, what: &str) -> Result<Vec<isize>> {
         let key = stream_key(self.seed);
-        let mut idx: Vec<(u64, usize)> = index_vec(n, what)?;
+        let mut idx: Vec<(u64, usize)> = vec_with_capacity(n, what)?;
         idx.extend((0..n).map(|i| ((counter_bits(key, i as u64) as i64).key(), i)));
         idx.sort_unstable();
         Ok(idx.into_iter().map(|(_, i)| i as isize).collect())
@@ -1924,7 +1925,7 @@ impl Rng {
         }
         if replace {
             // The same draws as the source: Lemire's multiply-shift or the inverse CDF.
-            let mut idx = index_vec(total, "choice_of")?;
+            let mut idx = vec_with_capacity(total, "choice_of")?;
             match weights {
                 None => idx.extend(
                     (0..total as u64)
@@ -1938,7 +1939,7 @@ impl Rng {
             return Ok(idx);
         }
         // argtopk's order: the larger key first, ties by position.
-        let mut keyed: Vec<(std::cmp::Reverse<u64>, usize)> = index_vec(n, "choice_of")?;
+        let mut keyed: Vec<(std::cmp::Reverse<u64>, usize)> = vec_with_capacity(n, "choice_of")?;
         keyed.extend((0..n).map(|i| {
             let k = match &weights {
                 None => (counter_bits(key, i as u64) as i64).key(),
@@ -1996,19 +1997,6 @@ impl Rng {
         };
         picked.rechunk(chunks)
     }
-}
-
-/// An empty vector with room for `len` indices (or keys), or an `Err` naming `what` and `len`
-/// when they cannot be allocated: the in-memory permutations and choices are as long as the
-/// data, which a lazy array may far exceed.
-fn index_vec<E>(len: usize, what: &str) -> Result<Vec<E>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        Error::memory(format!(
-            "{what}: an index vector of {len} entries cannot be allocated in memory"
-        ))
-    })?;
-    Ok(v)
 }
 
 /// The cumulative sums of `w`, the last forced to exactly 1 (so `u < 1` always finds an

@@ -13,6 +13,7 @@
 //! are as long as the margins, never as the array; the tasks read only the blocks near each
 //! end (or, for wide margins, the blocks the periodic positions touch).
 
+use crate::error::vec_with_capacity;
 use crate::ops::shape_more::try_cut;
 use crate::{BlockArray, ChunkSpec, Element, Error, Result, concatenate};
 
@@ -224,20 +225,15 @@ impl<T: crate::Float> BlockArray<T> {
     }
 }
 
-/// Margins whose total length fits (they are laid out as blocks and index lists).
 /// The `len` positions of `items` as a `take` index list, or an `Err` when a list that long
 /// cannot be allocated (a margin of 2⁶² elements).
 fn index_list(len: usize, items: impl Iterator<Item = i128>) -> Result<Vec<isize>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        Error::shape(format!(
-            "pad: a margin of {len} elements needs an index list that does not fit in memory"
-        ))
-    })?;
+    let mut v = vec_with_capacity(len, "pad")?;
     v.extend(items.map(|p| p as isize));
     Ok(v)
 }
 
+/// Margins whose total length fits (they are laid out as blocks and index lists).
 fn check_widths(n: usize, before: usize, after: usize, axis: usize) -> Result<()> {
     let fits = n
         .checked_add(before)

@@ -161,7 +161,8 @@ pub(crate) fn try_cut(len: usize, step: usize, what: &str) -> Result<Vec<usize>>
     let blocks = len.div_ceil(step.max(1));
     if blocks > crate::plan::chunks::MAX_BLOCKS_PER_AXIS {
         return Err(Error::chunks(format!(
-            "{what}: a length of {len} in blocks of {step} would make {blocks} blocks, more than              the {} one axis may have",
+            "{what}: a length of {len} in blocks of {step} would make {blocks} blocks, more than \
+             the {} one axis may have",
             crate::plan::chunks::MAX_BLOCKS_PER_AXIS
         )));
     }
@@ -432,14 +433,14 @@ impl<T: Element> BlockArray<T> {
         let count = |i: usize| repeats[if repeats.len() == 1 { 0 } else { i }];
         let total = (0..n)
             .try_fold(0usize, |acc, i| acc.checked_add(count(i)))
-            .filter(|&t| t <= isize::MAX as usize);
-        let mut idx = Vec::new();
-        let reserved = total.map(|t| idx.try_reserve_exact(t));
-        let Some(Ok(())) = reserved else {
-            return Err(Error::shape(format!(
-                "repeat: the repeats of axis {axis} (length {n}) add up to more elements than                  memory can index"
-            )));
-        };
+            .filter(|&t| t <= isize::MAX as usize)
+            .ok_or_else(|| {
+                Error::shape(format!(
+                    "repeat: the repeats of axis {axis} (length {n}) add up to more elements \
+                     than an index can count"
+                ))
+            })?;
+        let mut idx = crate::error::vec_with_capacity(total, "repeat")?;
         for i in 0..n {
             idx.extend(std::iter::repeat_n(i as isize, count(i)));
         }
