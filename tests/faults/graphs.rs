@@ -96,3 +96,74 @@ fn an_array_of_a_million_blocks_is_refused_under_a_small_task_limit() {
     assert_eq!(e.kind(), ErrorKind::Memory);
     assert!(e.to_string().contains("1000000 blocks"), "{e}");
 }
+
+/// A user's node whose block reads its own blocks ([`BlockTask::SELF`]): reading the block
+/// before computes (a running count), and reading the block itself is a cycle, refused with
+/// an `Err` under every scheduler, not a hang.
+#[test]
+fn a_node_reading_its_own_blocks_computes_or_is_refused_as_a_cycle() {
+    use blockarray::Chunks;
+    use blockarray::ext::{BlockTask, Meta, Node, Tokenizer, block_ref, block_value};
+    use dag_core::BlockIndex;
+    use ndarray::ArrayD;
+    use std::sync::Arc;
+
+    /// Block `j` holds `j + 1` in every element, read from block `j - back` plus one
+    /// (`back` = 0 makes a block read itself).
+    struct Count {
+        meta: Meta,
+        back: usize,
+    }
+    impl Node for Count {
+        fn meta(&self) -> &Meta {
+            &self.meta
+        }
+        fn inputs(&self) -> Vec<Arc<dyn Node>> {
+            Vec::new()
+        }
+        fn blockwise(&self) -> bool {
+            false
+        }
+        fn block(&self, index: &[usize]) -> BlockTask {
+            let shape = self.meta.chunks.block_shape(index);
+            let deps = match index[0].checked_sub(self.back) {
+                Some(k) if index[0] > 0 || self.back == 0 => {
+                    vec![(BlockTask::SELF, BlockIndex::from_slice(&[k]))]
+                }
+                _ => Vec::new(),
+            };
+            BlockTask {
+                deps,
+                func: Arc::new(move |v: &[Value]| {
+                    let before = match v.first() {
+                        Some(b) => block_ref::<f64>(b)?[[0]],
+                        None => 0.0,
+                    };
+                    let out = ArrayD::from_elem(ndarray::IxDyn(&shape), before + 1.0);
+                    Ok(block_value(out))
+                }),
+            }
+        }
+    }
+    let count = |back: usize| {
+        let mut t = Tokenizer::new();
+        t.write_usize(back);
+        let chunks = Chunks::from_blocks(vec![vec![2, 2, 2]]).unwrap();
+        let meta = Meta::new::<f64>("count", t, chunks);
+        BlockArray::<f64>::from_node(Arc::new(Count { meta, back })).unwrap()
+    };
+    for (name, sched) in schedulers() {
+        let running = within(30, {
+            let (x, s) = (count(1), sched.clone());
+            move || x.compute_with(&*s)
+        });
+        let want = [1.0, 1.0, 2.0, 2.0, 3.0, 3.0];
+        assert_eq!(running.unwrap().into_raw_vec_and_offset().0, want, "{name}");
+        let cycle = within(30, {
+            let (x, s) = (count(0), sched.clone());
+            move || x.compute_with(&*s)
+        });
+        let e = cycle.unwrap_err();
+        assert!(e.to_string().contains("cycle"), "{name}: {e}");
+    }
+}
