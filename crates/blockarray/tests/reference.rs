@@ -1345,6 +1345,70 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
     assert!(v.iter().all(|&s| s == 1000.0));
 }
 
+/// A scheduler running in this process that says it is one of two, as a distributed one
+/// does (lowering then plans for tasks whose inputs travel to them).
+struct TwoProcesses(SyncScheduler);
+
+impl dag_core::Scheduler for TwoProcesses {
+    fn name(&self) -> &str {
+        "two-processes"
+    }
+    fn execute(
+        &self,
+        plan: &dag_core::Plan,
+        callbacks: &dyn dag_core::Callbacks,
+    ) -> Result<dag_core::Execution, dag_core::Error> {
+        self.0.execute(plan, callbacks)
+    }
+    fn processes(&self) -> usize {
+        2
+    }
+}
+
+#[test]
+fn transposing_rechunks_take_one_step_in_one_process() {
+    // 4200 × 4200 f64 (141 MB) from column blocks to row blocks: directly, every new block
+    // reads every old block, more than `rechunk`'s 128 MiB bound, so it plans two steps.
+    let x = blockarray::random::Rng::new(3)
+        .random::<f64>(&[4200, 4200], [4200, 42])
+        .unwrap();
+    let y = x.rechunk([42, 4200]).unwrap();
+    let mid = y.node().inputs()[0].clone();
+    assert_ne!(mid.meta().name, x.node().meta().name, "no intermediate");
+    let array_bytes = 4200 * 4200 * 8;
+    let plan = |a: &BlockArray<f64>, s: &dyn dag_core::Scheduler| {
+        let mut c = blockarray::Computation::new();
+        c.add(a);
+        c.allowed_mem(None);
+        c.plan(s).unwrap()
+    };
+    // In one process the two steps merge: each new block is assembled straight from the 100
+    // old blocks (all held at once either way), one copy of the array instead of two. (Each
+    // of the 100 new blocks also has a task writing it into the result.)
+    let one = plan(&y, &SyncScheduler::new());
+    assert_eq!(one.tasks, 300, "{one}");
+    assert!(one.largest_task.as_ref().unwrap().1 > array_bytes, "{one}");
+    // Across processes, and under an explicit bound, the intermediate stays.
+    let bound = blockarray::DEFAULT_CHUNK_BYTES + 2 * 1_411_200;
+    let two = plan(&y, &TwoProcesses(SyncScheduler::new()));
+    assert_eq!(two.tasks, 300 + mid.meta().chunks.nblocks(), "{two}");
+    assert!(two.largest_task.as_ref().unwrap().1 <= bound, "{two}");
+    let bounded = x
+        .rechunk_bounded([42, 4200], blockarray::DEFAULT_CHUNK_BYTES)
+        .unwrap();
+    let kept = plan(&bounded, &SyncScheduler::new());
+    assert!(kept.largest_task.as_ref().unwrap().1 <= bound, "{kept}");
+    // The values: the same blocks every way.
+    let want = x.compute().unwrap();
+    assert_eq!(y.compute_with(&SyncScheduler::new()).unwrap(), want);
+    assert_eq!(y.compute_with(&ThreadedScheduler::new()).unwrap(), want);
+    assert_eq!(
+        y.compute_with(&TwoProcesses(SyncScheduler::new())).unwrap(),
+        want
+    );
+    assert_eq!(bounded.compute().unwrap(), want);
+}
+
 /// A float sum's rounding error, relative to the exact (f64) sum of the same values.
 fn rel_err(got: f64, exact: f64) -> f64 {
     ((got - exact) / exact).abs()

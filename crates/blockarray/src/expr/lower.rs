@@ -58,6 +58,24 @@ pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
     order
 }
 
+/// How many times each node of `order` is used: as an input of a node of `order` (once per
+/// input position) or as one of the `roots` asked for.
+pub(crate) fn use_counts(
+    order: &[Arc<dyn Node>],
+    roots: &[Arc<dyn Node>],
+) -> FxHashMap<Arc<str>, usize> {
+    let mut uses: FxHashMap<Arc<str>, usize> = FxHashMap::default();
+    for n in order {
+        for i in n.inputs() {
+            *uses.entry(i.meta().name.clone()).or_default() += 1;
+        }
+    }
+    for r in roots {
+        *uses.entry(r.meta().name.clone()).or_default() += 1;
+    }
+    uses
+}
+
 /// The task graph computing `blocks` of each node (fused when `fuse`), and the output keys in
 /// request order.
 ///
@@ -68,7 +86,8 @@ pub(crate) fn nodes_of(roots: &[Arc<dyn Node>]) -> Vec<Arc<dyn Node>> {
 ///
 /// When the run is spread over several processes (`processes > 1`), nothing is fused into a
 /// task placed with the results ([`Node::placement`]): its work would all be pulled into the
-/// processes that collect the results.
+/// processes that collect the results. In one process, chained rechunk steps may merge into
+/// one (`ops::shape::merge_rechunks`).
 pub(crate) fn lower(
     requests: &[(Arc<dyn Node>, Vec<BlockIndex>)],
     fuse: bool,
@@ -79,6 +98,10 @@ pub(crate) fn lower(
     let roots: Vec<Arc<dyn Node>> = requests.iter().map(|(n, _)| n.clone()).collect();
     let mut order = nodes_of(&roots);
     if fuse {
+        if processes == 1 {
+            let uses = use_counts(&order, &roots);
+            crate::ops::shape::merge_rechunks(&mut order, &uses);
+        }
         crate::ops::fused::fuse_elementwise(&mut order, &roots);
     }
     let number: FxHashMap<Arc<str>, u32> = order

@@ -730,15 +730,7 @@ impl Builder<'_> {
 /// by a [`FusedNode`] of the same name. Absorbed nodes stay in `order` but nothing requests
 /// their blocks any more.
 pub(crate) fn fuse_elementwise(order: &mut [Arc<dyn Node>], roots: &[Arc<dyn Node>]) {
-    let mut uses: FxHashMap<Arc<str>, usize> = FxHashMap::default();
-    for n in order.iter() {
-        for i in n.inputs() {
-            *uses.entry(i.meta().name.clone()).or_default() += 1;
-        }
-    }
-    for r in roots {
-        *uses.entry(r.meta().name.clone()).or_default() += 1;
-    }
+    let uses = crate::expr::lower::use_counts(order, roots);
     let mut absorbed: FxHashSet<Arc<str>> = FxHashSet::default();
     // Consumers first: a node is absorbed, if at all, by the group of its one consumer.
     for pos in (0..order.len()).rev() {

@@ -5,10 +5,11 @@
 
 use crate::expr::array::{BlockTask, Meta, Node, token_of};
 use crate::plan::index::NormSlice;
-use crate::plan::rechunk::{Piece, plan_rechunk, rechunk_pieces};
+use crate::plan::rechunk::{Piece, merge_steps, plan_rechunk, rechunk_pieces};
 use crate::{BlockArray, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, Element, Error, Result};
 use dag_core::{BlockIndex, Value};
 use ndarray::SliceInfoElem;
+use rustc_hash::FxHashMap;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -18,10 +19,20 @@ struct RechunkNode {
     input: Arc<dyn Node>,
     /// Per axis, per new block: the old blocks and ranges within them it reads.
     pieces: Vec<Vec<Vec<Piece>>>,
+    /// Whether lowering may merge this step with a rechunk step under it
+    /// ([`merge_rechunks`]): not for the steps of [`BlockArray::rechunk_bounded`], whose bound
+    /// the user asked for.
+    mergeable: bool,
 }
 
 /// `node` in other chunks, in one step.
 pub(crate) fn rechunk_direct(node: &Arc<dyn Node>, chunks: Chunks) -> Result<Arc<dyn Node>> {
+    rechunk_step(node, chunks, true)
+}
+
+/// `node` in other chunks, in one step, which lowering may merge with a rechunk step under it
+/// when `mergeable`.
+fn rechunk_step(node: &Arc<dyn Node>, chunks: Chunks, mergeable: bool) -> Result<Arc<dyn Node>> {
     let old = &node.meta().chunks;
     if old.shape() != chunks.shape() {
         return Err(Error::shape_mismatch(
@@ -43,7 +54,63 @@ pub(crate) fn rechunk_direct(node: &Arc<dyn Node>, chunks: Chunks) -> Result<Arc
         meta,
         input: node.clone(),
         pieces,
+        mergeable,
     }))
+}
+
+/// In a run in one process, where tasks read their input blocks in place: each rechunk whose
+/// input is another rechunk used by nothing else becomes one step from that rechunk's input,
+/// when [`merge_steps`] finds that the intermediate chunking bounds no memory (row blocks to
+/// column blocks: one copy of the array instead of two). The merged step keeps the outer
+/// step's name, so keys are unchanged: both compute the same blocks. `uses` counts each node's
+/// consumers and requests (`expr::lower::use_counts`).
+///
+/// Across processes the two steps stay: a task's input blocks travel to it whole, and the
+/// intermediate is what keeps each task from pulling in every old block.
+pub(crate) fn merge_rechunks(order: &mut [Arc<dyn Node>], uses: &FxHashMap<Arc<str>, usize>) {
+    let position: FxHashMap<Arc<str>, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.meta().name.clone(), i))
+        .collect();
+    // Inputs first, so that a chain of rechunks merges from the bottom up.
+    for pos in 0..order.len() {
+        let Some(outer) = (&*order[pos] as &dyn Any).downcast_ref::<RechunkNode>() else {
+            continue;
+        };
+        let inner_name = &outer.input.meta().name;
+        if !outer.mergeable || uses.get(inner_name) != Some(&1) {
+            continue;
+        }
+        // The inner step as lowering will see it (itself merged already, perhaps).
+        let inner = &order[position[inner_name]];
+        let Some(inner) = (&**inner as &dyn Any).downcast_ref::<RechunkNode>() else {
+            continue;
+        };
+        let (old, mid, new) = (
+            &inner.input.meta().chunks,
+            &inner.meta.chunks,
+            &outer.meta.chunks,
+        );
+        if !inner.mergeable
+            || !old.is_known()
+            || !merge_steps(old, mid, new, outer.meta.itemsize).unwrap_or(false)
+        {
+            continue;
+        }
+        let Ok(pieces) = (0..new.ndim())
+            .map(|ax| rechunk_pieces(old.axis(ax), new.axis(ax)))
+            .collect::<Result<Vec<_>>>()
+        else {
+            continue;
+        };
+        order[pos] = Arc::new(RechunkNode {
+            meta: outer.meta.clone(),
+            input: inner.input.clone(),
+            pieces,
+            mergeable: true,
+        });
+    }
 }
 
 impl Node for RechunkNode {
@@ -284,7 +351,10 @@ impl<T: Element> BlockArray<T> {
     /// The same array in other chunks. Rechunks that would make some task read too much at
     /// once (from row blocks to column blocks, say) go through an intermediate chunking so
     /// that no task reads more than 128 MiB or the largest old or new block
-    /// (see [`plan_rechunk`]).
+    /// (see [`plan_rechunk`]). In a run in one process, where tasks read their inputs in
+    /// place, the two steps are done as one when the intermediate would not lower the memory
+    /// held (see [`merge_steps`]): transposing the layout holds the whole array before the
+    /// first new block is done either way, and one step copies it once instead of twice.
     ///
     /// ```
     /// let x = blockarray::BlockArray::<f64>::ones(&[100, 100], [100, 10])?;
@@ -294,21 +364,33 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn rechunk(&self, chunks: impl Into<ChunkSpec>) -> Result<BlockArray<T>> {
-        self.rechunk_bounded(chunks, DEFAULT_CHUNK_BYTES)
+        self.rechunk_planned(chunks, DEFAULT_CHUNK_BYTES, true)
     }
 
-    /// [`rechunk`](Self::rechunk) with an explicit bound on the bytes any task reads.
+    /// [`rechunk`](Self::rechunk) with an explicit bound on the bytes any task reads, kept in
+    /// every run (its steps are never merged).
     pub fn rechunk_bounded(
         &self,
         chunks: impl Into<ChunkSpec>,
         max_bytes: usize,
+    ) -> Result<BlockArray<T>> {
+        self.rechunk_planned(chunks, max_bytes, false)
+    }
+
+    /// The steps of [`plan_rechunk`] under `max_bytes`, which lowering may merge when
+    /// `mergeable` ([`merge_rechunks`]).
+    fn rechunk_planned(
+        &self,
+        chunks: impl Into<ChunkSpec>,
+        max_bytes: usize,
+        mergeable: bool,
     ) -> Result<BlockArray<T>> {
         self.chunks().require_known("rechunk")?;
         let new = Chunks::new(self.shape(), chunks, T::itemsize())?;
         let steps = plan_rechunk(self.chunks(), &new, T::itemsize(), max_bytes)?;
         let mut node = self.node.clone();
         for step in steps {
-            node = rechunk_direct(&node, step)?;
+            node = rechunk_step(&node, step, mergeable)?;
         }
         Ok(BlockArray::wrap(node))
     }

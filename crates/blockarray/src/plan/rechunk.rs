@@ -14,7 +14,7 @@
 //! bounds the read region of every task, not only the size of the blocks.
 
 use crate::error::{Error, Result, fmt_shape};
-use crate::plan::chunks::{Chunks, fmt_chunks, prefix_offsets, unify_axis};
+use crate::plan::chunks::{Chunks, block_containing, fmt_chunks, prefix_offsets, unify_axis};
 use std::ops::Range;
 
 /// A direct rechunk whose number of pieces is at most this many times the number of old plus
@@ -164,6 +164,89 @@ pub fn rechunk_read_elems(old: &Chunks, new: &Chunks) -> Result<usize> {
         .map(|(o, n)| axis_stats(o, n).0)
         .fold(1u128, u128::saturating_mul);
     Ok(usize::try_from(elems).unwrap_or(usize::MAX))
+}
+
+/// Two rechunk steps are merged into one ([`merge_steps`]) only if the one step has at most
+/// this many pieces: each is a dependency and a region to copy in the graph (about 150 bytes).
+const MERGE_MAX_PIECES: u128 = 1 << 20;
+/// ... and only if its pieces average at least this many bytes: smaller pieces are copied
+/// inefficiently (runs of a few elements), and the two steps gather them into larger ones.
+const MERGE_MIN_PIECE_BYTES: u128 = 4096;
+
+/// Along one axis, the fewest positions of `old` that a block of `new` depends on through
+/// `mid`: the old blocks overlapping the `mid` blocks it overlaps (0 for an empty axis).
+fn least_span_through(old: &[usize], mid: &[usize], new: &[usize]) -> u128 {
+    let (oo, mo, no) = (
+        prefix_offsets(old),
+        prefix_offsets(mid),
+        prefix_offsets(new),
+    );
+    // The start of the block of `offsets` holding `first`, and the end of the one holding `last`.
+    let hull = |offsets: &[usize], first: usize, last: usize| {
+        (
+            offsets[block_containing(offsets, first)],
+            offsets[block_containing(offsets, last) + 1],
+        )
+    };
+    no.windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| {
+            let (ms, me) = hull(&mo, w[0], w[1] - 1);
+            let (os, oe) = hull(&oo, ms, me - 1);
+            (oe - os) as u128
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// Whether the rechunk `old → mid → new` is better done in one step, `old → new`, when its
+/// tasks read their input blocks in place (a run in one process; lowering merges such steps
+/// there, see `merge_rechunks` in `ops/shape.rs`).
+///
+/// [`plan_rechunk`] goes through an intermediate to bound what one task reads. Where tasks read
+/// in place, what that bound buys is memory: the blocks one task reads are held at once. But
+/// the two steps hold at least as much at some point whenever every block of `new` depends,
+/// through `mid`, on at least as many elements of `old` as any task of the one step reads:
+/// when the first block of `new` is done, every element it depends on is still held (in its
+/// old block, or in the intermediate block that still has another reader), except its own.
+/// Then the intermediate bounds nothing and costs a second copy of the array. So the steps
+/// merge when
+///
+/// - the smallest such dependency of a `new` block, through `mid`, is at least the largest read
+///   region of the one step ([`rechunk_read_elems`]),
+/// - and the one step's pieces stay few and large: at most 2²⁰ of them, of 4 KiB on average
+///   at least.
+///
+/// Transposing the layout, row blocks to column blocks, is the typical case: every new block
+/// depends on every old block either way, so the whole array is held before the first new block
+/// is done, whatever the plan.
+///
+/// ```
+/// use blockarray::Chunks;
+/// use blockarray::plan::rechunk::{merge_steps, plan_rechunk};
+///
+/// let old = Chunks::new(&[10000, 10000], [10000, 100], 8)?;
+/// let new = Chunks::new(&[10000, 10000], [100, 10000], 8)?;
+/// let plan = plan_rechunk(&old, &new, 8, 128 << 20)?;
+/// assert!(merge_steps(&old, &plan[0], &new, 8)?);
+/// # Ok::<(), blockarray::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when the shapes differ.
+pub fn merge_steps(old: &Chunks, mid: &Chunks, new: &Chunks, itemsize: usize) -> Result<bool> {
+    check_same_shape(old, mid)?;
+    check_same_shape(mid, new)?;
+    let axes = || old.axes().iter().zip(mid.axes()).zip(new.axes());
+    let product = |it: &mut dyn Iterator<Item = u128>| it.fold(1u128, u128::saturating_mul);
+    let through = product(&mut axes().map(|((o, m), n)| least_span_through(o, m, n)));
+    let read = product(&mut axes().map(|((o, _), n)| axis_stats(o, n).0));
+    let pieces = product(&mut axes().map(|((o, _), n)| axis_stats(o, n).1));
+    let bytes =
+        product(&mut old.shape().iter().map(|&n| n as u128)).saturating_mul(itemsize as u128);
+    Ok(through >= read
+        && pieces <= MERGE_MAX_PIECES
+        && bytes >= pieces.saturating_mul(MERGE_MIN_PIECE_BYTES))
 }
 
 /// One possible chunking of one axis of the intermediate, with what it costs.
@@ -548,6 +631,77 @@ mod tests {
         assert_eq!(plan.len(), 2, "{plan:?}");
     }
 
+    /// Reference of `least_span_through`: for each non-empty new block, the positions of the
+    /// mid blocks owning any of its positions, then the total length of the old blocks owning
+    /// any of those; the minimum.
+    fn naive_least_through(old: &[usize], mid: &[usize], new: &[usize]) -> usize {
+        let mid_start = |b: usize| mid[..b].iter().sum::<usize>();
+        let mut pos = 0;
+        let mut least = None;
+        for &n in new {
+            if n > 0 {
+                let mids: BTreeSet<usize> = (pos..pos + n).map(|p| owner(mid, p)).collect();
+                let olds: BTreeSet<usize> = mids
+                    .iter()
+                    .flat_map(|&m| (mid_start(m)..mid_start(m) + mid[m]).map(|p| owner(old, p)))
+                    .collect();
+                let len = olds.iter().map(|&b| old[b]).sum::<usize>();
+                least = Some(least.map_or(len, |l: usize| l.min(len)));
+            }
+            pos += n;
+        }
+        least.unwrap_or(0)
+    }
+
+    #[test]
+    fn transposing_the_layout_merges_into_one_step() {
+        // Every new block depends on every old block through any intermediate: the whole
+        // array is held before the first new block is done, so the intermediate bounds nothing.
+        let old = Chunks::new(&[10000, 10000], [10000, 100], 8).unwrap();
+        let new = Chunks::new(&[10000, 10000], [100, 10000], 8).unwrap();
+        let plan = plan_rechunk(&old, &new, 8, 128 << 20).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(merge_steps(&old, &plan[0], &new, 8).unwrap());
+        // Blocks ten times thinner: pieces of 10 × 10 elements (800 bytes) are too small to
+        // copy well, and there would be a million of them.
+        let old = Chunks::new(&[10000, 10000], [10000, 10], 8).unwrap();
+        let new = Chunks::new(&[10000, 10000], [10, 10000], 8).unwrap();
+        let plan = plan_rechunk(&old, &new, 8, 128 << 20).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(!merge_steps(&old, &plan[0], &new, 8).unwrap());
+    }
+
+    #[test]
+    fn an_intermediate_that_bounds_memory_is_kept() {
+        // The last new block (100 columns) depends through `mid` on one old column block only,
+        // while the first reads 99 of them directly: the two steps can hold less.
+        let old = ch(&[&[10000], &[100; 100]]);
+        let mut wide = vec![9900];
+        wide.push(100);
+        let new = ch(&[&[10000], &wide]);
+        let mid = ch(&[&[10000], &[100; 100]]);
+        assert!(!merge_steps(&old, &mid, &new, 8).unwrap());
+        // With the new blocks equal, each depends on as much as it reads: merged.
+        let even = ch(&[&[10000], &[5000, 5000]]);
+        assert!(merge_steps(&old, &mid, &even, 8).unwrap());
+    }
+
+    #[test]
+    fn merging_refuses_tiny_pieces_and_other_shapes() {
+        // Columns of one element to rows of one element: a piece per element.
+        let old = Chunks::new(&[64, 64], [64, 1], 8).unwrap();
+        let new = Chunks::new(&[64, 64], [1, 64], 8).unwrap();
+        let plan = plan_rechunk(&old, &new, 8, usize::MAX).unwrap();
+        assert!(!merge_steps(&old, &plan[0], &new, 8).unwrap());
+        // An empty array has nothing to move.
+        let empty = ch(&[&[0], &[4]]);
+        assert!(!merge_steps(&empty, &empty, &empty, 8).unwrap());
+        let other = ch(&[&[4], &[4]]);
+        let e = merge_steps(&old, &other, &new, 8).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Chunks);
+        assert!(e.to_string().contains("(4, 4)"), "{e}");
+    }
+
     fn two_chunkings() -> impl Strategy<Value = (Chunks, Chunks)> {
         proptest::collection::vec(0usize..24, 1..4).prop_flat_map(|shape| {
             let a: Vec<_> = shape
@@ -587,6 +741,11 @@ mod tests {
                 prop_assert_eq!(got, want);
                 pos += n;
             }
+        }
+
+        #[test]
+        fn span_through_matches_reference((old, mid, new) in (0usize..40).prop_flat_map(|l| (crate::testutil::axis_chunks(l, 0.3), crate::testutil::axis_chunks(l, 0.3), crate::testutil::axis_chunks(l, 0.3)))) {
+            prop_assert_eq!(least_span_through(&old, &mid, &new), naive_least_through(&old, &mid, &new) as u128);
         }
 
         #[test]
