@@ -1345,6 +1345,47 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
     assert!(v.iter().all(|&s| s == 1000.0));
 }
 
+#[test]
+fn results_of_one_block_are_that_block_in_standard_layout() {
+    // One square block, transposed in memory order by a user's function: taken as it is, the
+    // array would be in Fortran order.
+    let base = ndarray::Array::from_shape_fn(IxDyn(&[4, 4]), |i| (i[0] * 10 + i[1]) as f64);
+    let x = BlockArray::from_array(base.clone(), [4, 4]).unwrap();
+    let t = x
+        .map_blocks("fortran-transpose", None, |b, _| Ok(b.t().to_owned()))
+        .unwrap();
+    assert_eq!(t.numblocks(), vec![1, 1]);
+    for s in [
+        &SyncScheduler::new() as &dyn dag_core::Scheduler,
+        &ThreadedScheduler::new(),
+    ] {
+        // The same block asked for twice, and once more through another result: each taken
+        // array is its own, whichever holds the block last.
+        let mut c = blockarray::Computation::new();
+        let (h1, h2, h3) = (c.add(&t), c.add(&t), c.add(&x));
+        let mut out = c.run(s).unwrap();
+        let (mut a, b, c3) = (
+            out.take(h1).unwrap(),
+            out.take(h2).unwrap(),
+            out.take(h3).unwrap(),
+        );
+        assert!(a.is_standard_layout() && b.is_standard_layout());
+        assert_eq!(a, base.t());
+        assert_eq!(b, base.t());
+        assert_eq!(c3, base);
+        a[[0, 0]] = -1.0;
+        assert_eq!(b[[0, 0]], 0.0);
+        assert!(out.take(h1).is_err());
+    }
+    // A 0-d result (a full reduction) and an empty one.
+    assert_eq!(
+        x.sum(None, false).unwrap().compute().unwrap().sum(),
+        base.sum()
+    );
+    let empty = BlockArray::<f64>::zeros(&[0, 4], [1, 4]).unwrap();
+    assert_eq!(empty.compute().unwrap().shape(), &[0, 4]);
+}
+
 /// A scheduler running in this process that says it is one of two, as a distributed one
 /// does (lowering then plans for tasks whose inputs travel to them).
 struct TwoProcesses(SyncScheduler);

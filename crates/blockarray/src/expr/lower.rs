@@ -956,6 +956,20 @@ impl<T: Element> Collected<T> {
             })
             .collect();
         let shape: Vec<usize> = offsets.iter().map(|o| *o.last().unwrap_or(&0)).collect();
+        // A result of one block is that block: moved out when nothing else holds it (the run
+        // is over, so only a value that is also another result is shared), copied otherwise.
+        if blocks.len() == 1
+            && let Some((_, value)) = blocks.pop()
+        {
+            let block = value
+                .into_inner::<ArrayD<T>>()
+                .map_err(|e| Error::type_error(e.to_string()))?;
+            return Ok(if block.is_standard_layout() {
+                block
+            } else {
+                block.as_standard_layout().into_owned()
+            });
+        }
         let sink = ArraySink::<T>::for_shape(&shape);
         sink.allocate()?;
         // Each block is copied into place and dropped at once.
@@ -1297,9 +1311,12 @@ impl Computation {
     ///
     /// An array whose chunk sizes are not known until computed (a boolean mask's result, say)
     /// is collected block by block and put together when taken; its memory is checked against
-    /// the bounds of those sizes.
+    /// the bounds of those sizes. An array of one block is collected too, and taken without a
+    /// copy.
     pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
-        if !array.chunks().is_known() {
+        // A result of one block is collected too: taken, it is that block, without a buffer of
+        // its own or a copy.
+        if !array.chunks().is_known() || array.chunks().nblocks() == 1 {
             let into = Arc::new(Collected::<T> {
                 chunks: array.chunks().clone(),
                 blocks: Mutex::new(Vec::new()),
