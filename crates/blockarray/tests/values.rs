@@ -570,6 +570,24 @@ fn histogram_range_without_finite_bins_is_an_error() {
     let (counts, _) = histogram(&x, 10, None, None, false).unwrap();
     let msg = counts.compute().unwrap_err().to_string();
     assert!(msg.contains("too many bins"), "{msg}");
+    // Bins narrower than the spacing of the floats near them: equal edges, into which values
+    // would be counted in the wrong bins (NumPy: the same error).
+    let near = BlockArray::from_array(ndarray::arr1(&[1.0, 1.0 + f64::EPSILON]), 1).unwrap();
+    for range in [None, Some((1.0, 1.0 + 4.0 * f64::EPSILON))] {
+        let msg = match histogram(&near, 10, range, None, false) {
+            Err(e) => e.to_string(),
+            Ok((counts, _)) => counts.compute().unwrap_err().to_string(),
+        };
+        assert!(
+            msg.contains("too many bins") && msg.contains("10 finite-sized bins"),
+            "{range:?}: {msg}"
+        );
+    }
+    // Nanosecond timestamps: large values, small differences.
+    let t0 = 1.7e18 as i64;
+    let stamps = BlockArray::from_array(ndarray::arr1(&[t0, t0 + 100, t0 + 1000]), 2).unwrap();
+    let (counts, _) = histogram(&stamps, 10, None, None, false).unwrap();
+    assert!(counts.compute().is_err());
 }
 
 /// Equal keys mean equal work: every parameter changes the key; equal calls share it.

@@ -847,11 +847,15 @@ fn equal_bins(lo: f64, hi: f64, n: usize) -> std::result::Result<(f64, f64, f64)
     };
     let step = (hi - lo) / n as f64;
     if !((hi - lo).is_finite() && step.is_finite() && step > 0.0) {
-        return Err(format!(
-            "too many bins for the data range [{lo}, {hi}]: cannot create {n} finite-sized bins"
-        ));
+        return Err(too_many_bins(lo, hi, n));
     }
     Ok((lo, hi, step))
+}
+
+/// NumPy's error for `n` equal bins over `[lo, hi]` whose edges are not finite or not
+/// strictly increasing.
+fn too_many_bins(lo: f64, hi: f64, n: usize) -> String {
+    format!("too many bins for the data range [{lo}, {hi}]: cannot create {n} finite-sized bins")
 }
 
 /// The bin edges of every dimension (NumPy's `_get_outer_edges` and `linspace`).
@@ -884,6 +888,13 @@ fn all_edges(
                     .map_err(|why| format!("histogram: {why} (dimension {i})"))?;
                 let mut e: Vec<f64> = (0..=*n).map(|k| k as f64 * step + lo).collect();
                 e[*n] = hi;
+                // A step below the spacing of floats near `lo` makes equal edges (NumPy's
+                // check: values would fall into the wrong bins).
+                if e.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(
+                        format!("histogram: {} (dimension {i})", too_many_bins(lo, hi, *n)).into(),
+                    );
+                }
                 out.push(e);
             }
         }
