@@ -844,6 +844,12 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(empty.pad(&[(1, 1)], PadMode::Constant(0.0)).is_ok());
     let e = msg(x.vindex(&[&[0, 1], &[0, 1, 2]]));
     assert!(e.contains("[2, 3]"), "{e}");
+    // An empty list broadcasts only with lists of length 1 or 0, as in NumPy (`x[[], [1, 2]]`
+    // is an IndexError there); out-of-range indices in a list broadcast away are not read.
+    let e = msg(x.vindex(&[&[], &[0, 1]]));
+    assert!(e.contains("[0, 2]") && e.contains("broadcast"), "{e}");
+    assert_eq!(x.vindex(&[&[], &[9]]).unwrap().shape(), &[0]);
+    assert_eq!(x.vindex(&[&[1], &[0, 2, 1]]).unwrap().shape(), &[3]);
     assert!(msg(x.vindex(&[&[4]])).contains("axis 0"));
     assert!(msg(x.vindex(&[])).contains("at least one"));
     assert!(msg(x.vindex(&[&[0], &[0], &[0]])).contains("3 index lists"));

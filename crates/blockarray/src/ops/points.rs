@@ -169,21 +169,24 @@ impl<T: Element> BlockArray<T> {
                 self.shape()
             )));
         }
-        let n = indices.iter().map(|i| i.len()).max().unwrap_or(0);
-        let n = if indices.iter().any(|i| i.is_empty()) {
-            0
-        } else {
-            n
-        };
-        if indices
-            .iter()
-            .any(|i| i.len() != n && i.len() != 1 && n != 0)
-        {
-            let lens: Vec<usize> = indices.iter().map(|i| i.len()).collect();
-            return Err(Error::shape(format!(
-                "vindex: index lists of lengths {lens:?} do not broadcast (give equal lengths or 1)"
-            )));
+        // NumPy's broadcasting of the lists: every length other than 1 must be the same (0
+        // included: `[[], [1, 2]]` does not broadcast).
+        let mut n = None;
+        for i in indices {
+            match n {
+                _ if i.len() == 1 => {}
+                None => n = Some(i.len()),
+                Some(m) if m == i.len() => {}
+                Some(_) => {
+                    let lens: Vec<usize> = indices.iter().map(|i| i.len()).collect();
+                    return Err(Error::shape(format!(
+                        "vindex: index lists of lengths {lens:?} do not broadcast (give equal \
+                         lengths or 1)"
+                    )));
+                }
+            }
         }
+        let n = n.unwrap_or(1);
         let coords = (0..n)
             .map(|p| {
                 indices
