@@ -58,6 +58,7 @@ impl<T: Scalar> std::fmt::Debug for Lstsq<T> {
 pub fn lstsq<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<Lstsq<T>> {
     check_matrix(a, "lstsq")?;
     let (m, n) = (a.shape()[0], a.shape()[1]);
+    b.chunks().require_known("lstsq")?;
     if b.ndim() == 0 || b.ndim() > 2 || b.shape()[0] != m {
         return Err(Error::shape(format!(
             "lstsq: b must have shape ({m},) or ({m}, K) for a of shape {:?}, got {:?}",

@@ -559,6 +559,7 @@ fn permute_rows<T: Scalar>(b: &BlockArray<T>, perm: &Arc<dyn Node>) -> Result<Bl
 pub fn solve<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<BlockArray<T>> {
     let a = square_blocks(a, "solve")?;
     let n = a.shape()[0];
+    b.chunks().require_known("solve")?;
     if b.ndim() == 0 || b.ndim() > 2 || b.shape()[0] != n {
         return Err(Error::shape(format!(
             "solve: the right-hand side must have shape ({n},) or ({n}, K) for a matrix of shape {:?}, got {:?}",

@@ -61,6 +61,7 @@ pub(crate) fn trisolve<T: Scalar>(
 ) -> Result<BlockArray<T>> {
     let a = square_blocks(a, what)?;
     let n = a.shape()[0];
+    b.chunks().require_known(what)?;
     if b.ndim() == 0 || b.ndim() > 2 || b.shape()[0] != n {
         return Err(Error::shape(format!(
             "{what}: the right-hand side must have shape ({n},) or ({n}, K) for a matrix of shape {:?}, got {:?}",

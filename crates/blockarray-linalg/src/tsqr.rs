@@ -131,7 +131,7 @@ pub(crate) fn one_column_block<T: Scalar>(a: &BlockArray<T>, what: &str) -> Resu
     }
 }
 
-/// An error unless `a` has two axes.
+/// An error unless `a` has two axes and known chunk sizes.
 pub(crate) fn check_matrix<T: Scalar>(a: &BlockArray<T>, what: &str) -> Result<()> {
     if a.ndim() != 2 {
         return Err(Error::shape(format!(
@@ -139,7 +139,9 @@ pub(crate) fn check_matrix<T: Scalar>(a: &BlockArray<T>, what: &str) -> Result<(
             a.shape()
         )));
     }
-    Ok(())
+    // The plans below place blocks by the chunk sizes: bounds (a mask's result) would leave
+    // gaps in the factors.
+    a.chunks().require_known(what)
 }
 
 impl TsqrTree {

@@ -891,9 +891,11 @@ fn all_edges(
                 // A step below the spacing of floats near `lo` makes equal edges (NumPy's
                 // check: values would fall into the wrong bins).
                 if e.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(
-                        format!("histogram: {} (dimension {i})", too_many_bins(lo, hi, *n)).into(),
-                    );
+                    return Err(format!(
+                        "histogram: {} (dimension {i})",
+                        too_many_bins(lo, hi, *n)
+                    )
+                    .into());
                 }
                 out.push(e);
             }
