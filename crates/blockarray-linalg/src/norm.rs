@@ -128,8 +128,9 @@ fn vector_norm<T: Scalar>(
         NormOrd::Default => frobenius(x, &ax, keepdims),
         NormOrd::Inf => abs.max(Some(&ax), keepdims),
         NormOrd::NegInf => abs.min(Some(&ax), keepdims),
-        // sign(|x|) is 1 for a non-zero, 0 for a zero (NaN stays NaN, as in NumPy's count).
-        NormOrd::P(0.0) => abs.sign().sum(Some(&ax), keepdims),
+        // NumPy counts the elements `!= 0`, NaN among them: sign(|x|) is 1 for a non-zero, 0
+        // for a zero and NaN for NaN, which fmin with 1 makes 1.
+        NormOrd::P(0.0) => abs.sign().fmin(real::<T>(1.0))?.sum(Some(&ax), keepdims),
         NormOrd::P(1.0) => abs.sum(Some(&ax), keepdims),
         NormOrd::P(2.0) => frobenius(x, &ax, keepdims),
         NormOrd::P(p) if p.is_finite() => Ok(abs

@@ -141,6 +141,27 @@ fn defaults_f32_and_batches() {
 }
 
 #[test]
+fn the_zero_norm_counts_nan_as_non_zero() {
+    // NumPy: norm([nan, 1, 0], 0) == 2 (it counts x != 0).
+    let x = BlockArray::from_array(ndarray::arr1(&[f64::NAN, 1.0, 0.0, -0.0, -2.5]), 2).unwrap();
+    let n = norm(&x, NormOrd::P(0.0), None, false)
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(n.into_iter().next(), Some(3.0));
+    let z = BlockArray::from_array(
+        ndarray::arr1(&[Complex::new(f64::NAN, 0.0), Complex::new(0.0, 0.0)]),
+        1,
+    )
+    .unwrap();
+    let n = norm(&z, NormOrd::P(0.0), None, false)
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(n.into_iter().next(), Some(1.0));
+}
+
+#[test]
 fn bad_arguments() {
     let x = BlockArray::<f64>::ones(&[3, 4, 5], 2).unwrap();
     let m = BlockArray::<f64>::ones(&[3, 4], 2).unwrap();
