@@ -1,10 +1,9 @@
 //! Least squares by QR.
 
 use crate::kernels;
-use crate::kernels::Tri;
-use crate::node::{adjoint, array, bi, gather, mat, op, task};
+use crate::kernels::ColMat;
+use crate::node::{adjoint, array, bi, block_value, gather, grid, mat, mats_value, op, task};
 use crate::scalar::{RealOf, Scalar};
-use crate::triangular::trisolve;
 use crate::tsqr::check_matrix;
 use blockarray::{BlockArray, Chunks, Error, Node, Result};
 use std::sync::Arc;
@@ -16,8 +15,8 @@ pub struct Lstsq<T: Scalar> {
     pub x: BlockArray<T>,
     /// `Σ |b − a·x|²` per column of `b`: shape `(K,)`, or `(1,)` for a vector `b`.
     pub residuals: BlockArray<RealOf<T>>,
-    /// The rank of `a`'s R factor (a 0-d array): singular values above
-    /// `max(s) · max(R's shape) · ε` (NumPy's `matrix_rank`).
+    /// The rank of `a` (a 0-d array): singular values above `max(s) · max(M, N) · ε`, as
+    /// NumPy's `lstsq` counts them.
     pub rank: BlockArray<i64>,
     /// The singular values of `a` (of its R factor), descending.
     pub s: BlockArray<RealOf<T>>,
@@ -34,14 +33,16 @@ impl<T: Scalar> std::fmt::Debug for Lstsq<T> {
     }
 }
 
-/// The least-squares solution of `a · x = b` (`numpy.linalg.lstsq`, computed as
-/// `dask.array.linalg.lstsq` does, for any chunking): with `a = Q R` (see [`qr`](crate::qr)),
-/// `x = R⁻¹ Qᴴ b`. For `M < N` (underdetermined) the minimum-norm solution, from the QR of
-/// `aᴴ`: `x = Q R⁻ᴴ b`. `b` is a vector (`M`) or a matrix (`M × K`).
+/// The least-squares solution of `a · x = b` of least norm (`numpy.linalg.lstsq`), for any
+/// chunking: with `a = Q R` (see [`qr`](crate::qr)), `x = R⁺ Qᴴ b`; for `M < N`
+/// (underdetermined), from the QR of `aᴴ`, `x = Q (R⁺)ᴴ b`. `R⁺` is the pseudo-inverse of the
+/// `min(M, N)`-square R, from its SVD in one task, singular values at most
+/// `max(s) · max(M, N) · ε` taken as zero (NumPy's default `rcond`): a rank-deficient `a` gets
+/// NumPy's minimum-norm solution, not the blow-up of a pivot the size of rounding errors.
+/// `b` is a vector (`M`) or a matrix (`M × K`).
 ///
 /// `residuals` are always computed (NumPy leaves them empty when `a` is rank deficient or
-/// `M ≤ N`; dask does not). A rank-deficient `a` makes R singular: `x` then fails when
-/// computed, naming the zero pivot's row (`rank` and `s` still compute).
+/// `M ≤ N`; dask does not).
 ///
 /// ```
 /// use blockarray::BlockArray;
@@ -75,20 +76,27 @@ pub fn lstsq<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<Lstsq<T>
             a.shape()
         )));
     }
-    let (x, r) = if m >= n {
+    // The pseudo-inverse of R from its SVD (singular values at most NumPy's `rcond` ×
+    // the largest dropped), so a rank-deficient `a` gets the minimum-norm solution as from
+    // NumPy (LAPACK's gelsd), not R⁻¹'s blow-up of a rounding-sized pivot.
+    let rcond = T::epsilon() * m.max(n) as f64;
+    let x = if m >= n {
+        // a = Q R: x = R⁺ Qᴴ b.
         let (q, r) = crate::qr(a)?;
-        let qhb = adjoint(&q).matmul(&b2)?;
-        (trisolve(&r, &qhb, Tri::Upper, false, "lstsq")?, r)
+        let parts = SvdOfR::new(&r, rcond)?;
+        let x = parts.pinv.matmul(&adjoint(&q).matmul(&b2)?)?;
+        (x, parts)
     } else {
-        // a = (Q R)ᴴ = Rᴴ Qᴴ; the minimum-norm x = Q · R⁻ᴴ · b.
+        // a = (Q R)ᴴ = Rᴴ Qᴴ: x = Q (Rᴴ)⁺ b = Q (R⁺)ᴴ b.
         let (q, r) = crate::qr(&adjoint(a))?;
-        let z = trisolve(&adjoint(&r), &b2, Tri::Lower, false, "lstsq")?;
-        (q.matmul(&z)?, r)
+        let parts = SvdOfR::new(&r, rcond)?;
+        let x = q.matmul(&adjoint(&parts.pinv).matmul(&b2)?)?;
+        (x, parts)
     };
+    let (x, SvdOfR { s, rank, .. }) = x;
     // Residuals: Σ |b − a·x|² down each column.
     let diff = (&b2 - &a.matmul(&x)?)?;
     let residuals = T::abs_array(&diff).powi(2).sum(Some(&[0]), false)?;
-    let (s, rank) = singular_values_and_rank(&r)?;
     Ok(Lstsq {
         x: if vector { x.squeeze(Some(&[1]))? } else { x },
         residuals,
@@ -97,53 +105,108 @@ pub fn lstsq<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<Lstsq<T>
     })
 }
 
-/// The singular values of a matrix assembled in one task (descending), and its rank as
-/// NumPy's `matrix_rank` counts it.
-fn singular_values_and_rank<T: Scalar>(
-    r: &BlockArray<T>,
-) -> Result<(BlockArray<RealOf<T>>, BlockArray<i64>)> {
-    let (k, n) = (r.shape()[0], r.shape()[1]);
-    let g: Arc<dyn Node> = gather(r, "lstsq (the singular values of R)")?;
-    let sv = op::<RealOf<T>, _>(
-        "singular-values",
-        &[0usize; 0],
-        vec![g],
-        Chunks::from_blocks(vec![vec![k.min(n)]])?,
-        true,
-        |_| {
+/// From one SVD of the (small, square) R factor assembled in one task: its singular values
+/// (descending), its rank and its pseudo-inverse, each singular value at most
+/// `rcond · max(s)` counted as zero (NumPy's `lstsq`).
+struct SvdOfR<T: Scalar> {
+    s: BlockArray<RealOf<T>>,
+    rank: BlockArray<i64>,
+    pinv: BlockArray<T>,
+}
+
+impl<T: Scalar> SvdOfR<T> {
+    fn new(r: &BlockArray<T>, rcond: f64) -> Result<SvdOfR<T>> {
+        let (k, n) = (r.shape()[0], r.shape()[1]);
+        let g: Arc<dyn Node> = gather(r, "lstsq (the SVD of R)")?;
+        // [U, the singular values as a k × 1 column, Vᴴ].
+        let parts = op::<T, _>("svd-of-r", &[0usize; 0], vec![g], grid(1), false, |_| {
             task(vec![(0, bi(&[0]))], |v| {
-                let (_, s, _) = kernels::svd(mat::<T>(&v[0], 0)?.rf())?;
-                Ok(blockarray::block_value(ndarray::ArrayD::from_shape_vec(
-                    ndarray::IxDyn(&[s.len()]),
-                    s,
-                )?))
+                let (u, s, vh) = kernels::svd(mat::<T>(&v[0], 0)?.rf())?;
+                let s = ColMat::from_fn(s.len(), 1, |i, _| T::from_re(s[i]));
+                Ok(mats_value(vec![u, s, vh]))
             })
-        },
-    );
-    let eps = T::epsilon();
-    let rank = op::<i64, _>(
-        "matrix-rank",
-        &[0usize; 0],
-        vec![sv.clone()],
-        Chunks::from_blocks(vec![])?,
-        true,
-        move |_| {
-            task(vec![(0, bi(&[0]))], move |v| {
-                let s = blockarray::block_ref::<RealOf<T>>(&v[0])?;
-                let smax = s
-                    .iter()
-                    .fold(0.0f64, |m, x| m.max(blockarray::Float::as_f64(*x)));
-                let tol = smax * k.max(n) as f64 * eps;
-                let rank = s
-                    .iter()
-                    .filter(|&&x| blockarray::Float::as_f64(x) > tol)
-                    .count() as i64;
-                Ok(blockarray::block_value(ndarray::ArrayD::from_elem(
-                    ndarray::IxDyn(&[]),
-                    rank,
-                )))
-            })
-        },
-    );
-    Ok((array(sv)?, array(rank)?))
+        });
+        let sv = op::<RealOf<T>, _>(
+            "singular-values",
+            &[0usize; 0],
+            vec![parts.clone()],
+            Chunks::from_blocks(vec![vec![k.min(n)]])?,
+            true,
+            |_| {
+                task(vec![(0, bi(&[0]))], |v| {
+                    let s = mat::<T>(&v[0], 1)?;
+                    let s: Vec<RealOf<T>> =
+                        (0..s.rf().nrows()).map(|i| s.rf()[(i, 0)].re()).collect();
+                    Ok(blockarray::block_value(ndarray::ArrayD::from_shape_vec(
+                        ndarray::IxDyn(&[s.len()]),
+                        s,
+                    )?))
+                })
+            },
+        );
+        let rank = op::<i64, _>(
+            "matrix-rank",
+            &[rcond],
+            vec![parts.clone()],
+            Chunks::from_blocks(vec![])?,
+            true,
+            move |_| {
+                task(vec![(0, bi(&[0]))], move |v| {
+                    let s = mat::<T>(&v[0], 1)?;
+                    let kept = kept_values::<T>(s.rf(), rcond);
+                    let rank = kept.iter().filter(|&&keep| keep).count() as i64;
+                    Ok(blockarray::block_value(ndarray::ArrayD::from_elem(
+                        ndarray::IxDyn(&[]),
+                        rank,
+                    )))
+                })
+            },
+        );
+        let pinv = op::<T, _>(
+            "pinv",
+            &[rcond],
+            vec![parts],
+            Chunks::from_blocks(vec![vec![n], vec![k]])?,
+            true,
+            move |_| {
+                task(vec![(0, bi(&[0]))], move |v| {
+                    let (u, s, vh) = (
+                        mat::<T>(&v[0], 0)?,
+                        mat::<T>(&v[0], 1)?,
+                        mat::<T>(&v[0], 2)?,
+                    );
+                    let kept = kept_values::<T>(s.rf(), rcond);
+                    // R⁺ = V · diag(1/s kept) · Uᴴ: Uᴴ's rows scaled, then V times them.
+                    let (u, s) = (u.rf(), s.rf());
+                    let scaled = ColMat::from_fn(u.ncols(), u.nrows(), |i, j| {
+                        if kept[i] {
+                            u[(j, i)].conjugate()
+                                * T::from_re(<RealOf<T> as blockarray::Float>::from_f64(
+                                    1.0 / blockarray::Float::as_f64(s[(i, 0)].re()),
+                                ))
+                        } else {
+                            T::from_re(<RealOf<T> as blockarray::Float>::from_f64(0.0))
+                        }
+                    });
+                    let pinv = kernels::adjoint_product(vh.rf(), scaled.as_ref());
+                    Ok(block_value(pinv))
+                })
+            },
+        );
+        Ok(SvdOfR {
+            s: array(sv)?,
+            rank: array(rank)?,
+            pinv: array(pinv)?,
+        })
+    }
+}
+
+/// Which singular values (a column, descending) count as non-zero: those above
+/// `rcond · max(s)`.
+fn kept_values<T: Scalar>(s: faer::MatRef<'_, T>, rcond: f64) -> Vec<bool> {
+    let vals: Vec<f64> = (0..s.nrows())
+        .map(|i| blockarray::Float::as_f64(s[(i, 0)].re()))
+        .collect();
+    let tol = vals.iter().fold(0.0f64, |m, &x| m.max(x)) * rcond;
+    vals.iter().map(|&x| x > tol).collect()
 }

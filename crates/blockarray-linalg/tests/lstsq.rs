@@ -143,6 +143,59 @@ fn rank_deficient_rank_and_singular_values() {
     assert_eq!(fit.rank.compute().unwrap()[[]], 2);
     let s = fit.s.compute().unwrap();
     assert!(s[[2]] < 1e-12 * s[[0]] && s[[3]] < 1e-12 * s[[0]]);
+    // x is NumPy's minimum-norm solution: a's pseudo-inverse times b (R's pivots the size of
+    // rounding errors are dropped, not inverted).
+    let x = fit.x.compute().unwrap();
+    let pinv = faer_pinv(&a);
+    let want = pinv.dot(&Array1::<f64>::ones(30));
+    assert!(
+        x.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-9),
+        "{x} vs {want}"
+    );
+}
+
+/// The pseudo-inverse of `a` from faer's SVD, dropping singular values at most
+/// `max(s) · max(M, N) · ε`.
+fn faer_pinv(a: &ndarray::Array2<f64>) -> ndarray::Array2<f64> {
+    let (m, n) = a.dim();
+    let fa = faer::Mat::<f64>::from_fn(m, n, |i, j| a[[i, j]]);
+    let svd = fa.thin_svd().unwrap();
+    let s = svd.S().column_vector();
+    let k = m.min(n);
+    let smax = (0..k).map(|i| s[i]).fold(0.0, f64::max);
+    let tol = smax * m.max(n) as f64 * f64::EPSILON;
+    ndarray::Array2::from_shape_fn((n, m), |(i, j)| {
+        (0..k)
+            .filter(|&l| s[l] > tol)
+            .map(|l| svd.V()[(i, l)] * svd.U()[(j, l)] / s[l])
+            .sum()
+    })
+}
+
+/// NumPy's answers for rank-deficient systems, tall and wide (`np.linalg.lstsq`).
+#[test]
+fn rank_deficient_systems_get_numpys_minimum_norm_solution() {
+    let tall =
+        BlockArray::from_array(ndarray::array![[1f64, 2.], [2., 4.], [3., 6.]], [2, 1]).unwrap();
+    let b = BlockArray::from_array(ndarray::array![1f64, 0., 0.], 2).unwrap();
+    let fit = lstsq(&tall, &b).unwrap();
+    let x = fit.x.compute().unwrap();
+    // np.linalg.lstsq: [1/70, 2/70], rank 1.
+    assert!(
+        (x[[0]] - 1.0 / 70.0).abs() < 1e-12 && (x[[1]] - 2.0 / 70.0).abs() < 1e-12,
+        "{x}"
+    );
+    assert_eq!(fit.rank.compute().unwrap()[[]], 1);
+    let wide = BlockArray::from_array(ndarray::array![[1f64, 2., 3.], [2., 4., 6.]], [1, 2]).unwrap();
+    let b = BlockArray::from_array(ndarray::array![1f64, 2.], 1).unwrap();
+    let fit = lstsq(&wide, &b).unwrap();
+    let x = fit.x.compute().unwrap();
+    // np.linalg.lstsq: [1, 2, 3] / 14, rank 1, b reached exactly.
+    for (g, w) in x.iter().zip([1.0 / 14.0, 2.0 / 14.0, 3.0 / 14.0]) {
+        assert!((g - w).abs() < 1e-12, "{x}");
+    }
+    assert_eq!(fit.rank.compute().unwrap()[[]], 1);
+    assert!(fit.residuals.compute().unwrap()[[0]] < 1e-24);
 }
 
 #[test]
