@@ -880,9 +880,12 @@ pub fn eigh<T: Scalar>(a: MatRef<'_, T>) -> Result<(Vec<RealOf<T>>, ColMat<T>), 
     if n == 0 {
         return Ok((Vec::new(), u));
     }
-    // faer reads the lower triangle; make the matrix exactly Hermitian from it.
+    // faer reads the lower triangle; make the matrix exactly Hermitian from it (a real
+    // diagonal: LAPACK's and NumPy's eigh ignore its imaginary parts).
     let h = ColMat::from_fn(n, n, |i, j| {
-        if i >= j {
+        if i == j {
+            T::from_re(a[(i, i)].re())
+        } else if i > j {
             a[(i, j)]
         } else {
             a[(j, i)].conjugate()

@@ -13,7 +13,9 @@
 //!   1 GiB) and `U = Q · U_R` (a blocked product).
 //!
 //! Signs are made canonical (the largest entry of each row of `Vᴴ` real and positive, as
-//! dask's `coerce_signs`), so the factors do not depend on the path that produced them.
+//! dask's `coerce_signs`), so the factors do not depend on the path that produced them. A wide
+//! matrix (`M < N`) is decomposed as its conjugate transpose, so there the rule holds for the
+//! columns of `U` instead (the largest entry of each real and positive).
 //!
 //! [`svd_compressed`] is Halko, Martinsson & Tropp's randomized range finder: `Y = A Ω` for a
 //! Gaussian `Ω` (`N × (k + oversamples)`, at least 20 columns), optional power iterations

@@ -31,7 +31,7 @@ use std::sync::Arc;
 /// The default number of R factors one TSQR tree task stacks: as many as fit in 32 MiB,
 /// between 2 and 64.
 fn default_fanin(n: usize, itemsize: usize) -> usize {
-    let per = (n * n * itemsize).max(1);
+    let per = n.saturating_mul(n).saturating_mul(itemsize).max(1);
     ((32 << 20) / per).clamp(2, 64)
 }
 

@@ -96,6 +96,22 @@ fn f32_empty_one_and_lower_triangle_only() {
 }
 
 #[test]
+fn the_imaginary_parts_of_the_diagonal_are_ignored() {
+    // NumPy (LAPACK) takes the diagonal of a Hermitian matrix as real: [[2+i, ·], [1+i, 3-2i]]
+    // is [[2, 1-i], [1+i, 3]], eigenvalues 1 and 4.
+    let a = ndarray::array![
+        [Complex::<f64>::new(2.0, 1.0), Complex::new(9.0, 9.0)],
+        [Complex::new(1.0, 1.0), Complex::new(3.0, -2.0)]
+    ];
+    let (w, _) = eigh(&blockarray::BlockArray::from_array(a, [1, 1]).unwrap()).unwrap();
+    let w = w.compute().unwrap();
+    assert!(
+        (w[[0]] - 1.0f64).abs() < 1e-12 && (w[[1]] - 4.0).abs() < 1e-12,
+        "{w}"
+    );
+}
+
+#[test]
 fn too_large_or_not_square() {
     let big = blockarray::BlockArray::<f64>::zeros(&[20_000, 20_000], [5000, 5000]).unwrap();
     let e = eigh(&big).unwrap_err();

@@ -186,7 +186,8 @@ fn rank_deficient_systems_get_numpys_minimum_norm_solution() {
         "{x}"
     );
     assert_eq!(fit.rank.compute().unwrap()[[]], 1);
-    let wide = BlockArray::from_array(ndarray::array![[1f64, 2., 3.], [2., 4., 6.]], [1, 2]).unwrap();
+    let wide =
+        BlockArray::from_array(ndarray::array![[1f64, 2., 3.], [2., 4., 6.]], [1, 2]).unwrap();
     let b = BlockArray::from_array(ndarray::array![1f64, 2.], 1).unwrap();
     let fit = lstsq(&wide, &b).unwrap();
     let x = fit.x.compute().unwrap();
