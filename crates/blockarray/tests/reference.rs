@@ -1439,6 +1439,14 @@ fn transposing_rechunks_take_one_step_in_one_process() {
         .unwrap();
     let kept = plan(&bounded, &SyncScheduler::new());
     assert!(kept.largest_task.as_ref().unwrap().1 <= bound, "{kept}");
+    // Not one key for both, so that one computation holding both keeps the bound for one.
+    assert_ne!(bounded.name(), y.name());
+    let mut both = blockarray::Computation::new();
+    both.add(&y);
+    both.add(&bounded);
+    both.allowed_mem(None);
+    let both = both.plan(&SyncScheduler::new()).unwrap();
+    assert_eq!(both.tasks, one.tasks + kept.tasks - 100, "{both}"); // the sources are shared
     // The values: the same blocks every way.
     let want = x.compute().unwrap();
     assert_eq!(y.compute_with(&SyncScheduler::new()).unwrap(), want);

@@ -49,7 +49,12 @@ fn rechunk_step(node: &Arc<dyn Node>, chunks: Chunks, mergeable: bool) -> Result
     let pieces = (0..chunks.ndim())
         .map(|ax| rechunk_pieces(old.axis(ax), chunks.axis(ax)))
         .collect::<Result<Vec<_>>>()?;
-    let meta = node.meta().derive("rechunk", token_of(&[node]), chunks);
+    let mut t = token_of(&[node]);
+    if !mergeable {
+        // A step kept whole has other tasks than one that may merge: not one key for both.
+        t.write_str("kept");
+    }
+    let meta = node.meta().derive("rechunk", t, chunks);
     Ok(Arc::new(RechunkNode {
         meta,
         input: node.clone(),
