@@ -1583,11 +1583,14 @@ proptest! {
         let nz: Vec<Vec<usize>> = d.indexed_iter().filter(|(_, v)| **v != 0.0).map(|(i, _)| ndarray::Dimension::slice(&i).to_vec()).collect();
         let flat: Vec<i64> = d.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, _)| i as i64).collect();
         prop_assert_eq!(x.flatnonzero().unwrap().compute_with(&*s).unwrap().into_raw_vec_and_offset().0, flat);
+        // A 0-d array: argwhere's rows have width 0 (NumPy: (1, 0) or (0, 0)); nonzero is an
+        // error, as in NumPy 2.
+        let rows = x.argwhere().unwrap().compute_with(&*s).unwrap();
+        prop_assert_eq!(rows.shape(), &[nz.len(), shape.len()]);
+        let got: Vec<Vec<usize>> = rows.outer_iter().map(|r| r.iter().map(|&v| v as usize).collect()).collect();
+        prop_assert_eq!(&got, &nz);
+        prop_assert_eq!(x.nonzero().is_err(), shape.is_empty());
         if !shape.is_empty() {
-            let rows = x.argwhere().unwrap().compute_with(&*s).unwrap();
-            prop_assert_eq!(rows.shape(), &[nz.len(), shape.len()]);
-            let got: Vec<Vec<usize>> = rows.outer_iter().map(|r| r.iter().map(|&v| v as usize).collect()).collect();
-            prop_assert_eq!(&got, &nz);
             for (a, col) in x.nonzero().unwrap().iter().enumerate() {
                 let want: Vec<i64> = nz.iter().map(|i| i[a] as i64).collect();
                 prop_assert_eq!(col.compute_with(&*s).unwrap().into_raw_vec_and_offset().0, want);

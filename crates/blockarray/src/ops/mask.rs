@@ -270,8 +270,16 @@ impl<T: Element> BlockArray<T> {
     /// assert_eq!(cols.compute()?.into_raw_vec_and_offset().0, vec![1, 0, 1]);
     /// # Ok::<(), blockarray::Error>(())
     /// ```
+    ///
+    /// A 0-d array is refused, as NumPy 2 refuses it (`atleast_1d` it first).
     pub fn nonzero(&self) -> Result<Vec<BlockArray<i64>>> {
-        (0..self.ndim().max(1))
+        if self.ndim() == 0 {
+            return Err(Error::shape(
+                "nonzero of a 0-d array has no axis to index: reshape it to 1-d first \
+                 (NumPy's atleast_1d)",
+            ));
+        }
+        (0..self.ndim())
             .map(|a| self.positions(Positions::Coordinate(a)))
             .collect()
     }
@@ -283,12 +291,9 @@ impl<T: Element> BlockArray<T> {
 
     fn positions(&self, what: Positions) -> Result<BlockArray<i64>> {
         self.chunks().require_known("nonzero")?;
-        // A 0-d array behaves as a 1-element 1-d array (as NumPy's `nonzero` of a 0-d array).
-        let shape = if self.ndim() == 0 {
-            vec![1]
-        } else {
-            self.shape().to_vec()
-        };
+        // A 0-d array is flattened to one element, whose coordinates are none: `argwhere`
+        // gives rows of width 0 (NumPy: shape (1, 0) or (0, 0)).
+        let shape = self.shape().to_vec();
         let flat = if self.ndim() == 0 {
             self.reshape(&[1])?
         } else {
