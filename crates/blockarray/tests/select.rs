@@ -400,6 +400,29 @@ fn empty_other_axes_give_empty_results() {
             .shape(),
         &[0, 1]
     );
+    // Lanes too long for one block (72 MB each) along an empty axis: still empty results,
+    // not the long-lane path stacking no lanes.
+    let long = BlockArray::<f64>::zeros(&[0, 9_000_000], [1, 1_000_000]).unwrap();
+    assert_eq!(
+        long.sort(1).unwrap().compute().unwrap().shape(),
+        &[0, 9_000_000]
+    );
+    assert_eq!(
+        long.argsort(1).unwrap().compute().unwrap().shape(),
+        &[0, 9_000_000]
+    );
+    assert_eq!(
+        long.partition(&[3], 1).unwrap().compute().unwrap().shape(),
+        &[0, 9_000_000]
+    );
+    assert_eq!(
+        long.quantile(0.5, Some(&[1]), lin, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .shape(),
+        &[0]
+    );
 }
 
 #[test]
