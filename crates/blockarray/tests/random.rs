@@ -297,6 +297,18 @@ proptest! {
 }
 
 #[test]
+fn weighted_choice_without_replacement_never_picks_a_zero_weight_before_a_positive_one() {
+    // A subnormal weight's key divides to -inf, where zero weights are; it must still rank
+    // above them (NumPy: always [2, 1]).
+    for seed in 0..50 {
+        let x = Rng::new(seed)
+            .choice(3, &[2], false, Some(&[0.0, 5e-324, 1.0]), 2)
+            .unwrap();
+        assert_eq!(sync_values(&x), vec![2, 1], "seed {seed}");
+    }
+}
+
+#[test]
 fn choice_with_an_nd_size() {
     let rng = Rng::new(11);
     // A 0-d sample (NumPy's size=None).

@@ -632,10 +632,12 @@ fn choice_index(cdf: &[f64], key: u64, i: u64) -> usize {
 
 /// The Efraimidis–Spirakis key of position `i` with weight `w`: `ln(u)/w` for `u` in
 /// `(0, 1]` (the logarithm of `u^(1/w)`, same order, no underflow); `-∞` for a zero weight.
+/// A positive weight's key is at least the lowest finite float (a subnormal weight divides
+/// to `-∞`), so it still ranks above every zero weight, as NumPy never picks those.
 #[inline]
 fn weighted_key(w: f64, key: u64, i: u64) -> f64 {
     if w > 0.0 {
-        (1.0 - unit(counter_bits(key, i))).ln() / w
+        ((1.0 - unit(counter_bits(key, i))).ln() / w).max(f64::MIN)
     } else {
         f64::NEG_INFINITY
     }
