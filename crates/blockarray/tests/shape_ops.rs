@@ -374,18 +374,29 @@ proptest! {
             let n = cur.shape()[a];
             let mut sh = cur.shape().to_vec();
             sh[a] = n + b + af;
+            // linspace(end, edge, w, endpoint=False) over every lane of a margin at once: when
+            // some lane's step is 0, all lanes take (i/w)·(edge − end) + end.
+            let zero_step = |at: usize, end: f64, w: usize| {
+                cur.lanes(Axis(a)).into_iter().any(|l| (l[at] - end) / w as f64 == 0.0)
+            };
+            let (zl, zr) = (n > 0 && zero_step(0, el, b), n > 0 && zero_step(n - 1, er, af));
+            let ramp = |k: usize, edge: f64, end: f64, w: usize, zero: bool| {
+                if zero {
+                    (k as f64 / w as f64) * (edge - end) + end
+                } else {
+                    k as f64 * ((edge - end) / w as f64) + end
+                }
+            };
             cur = ArrayD::from_shape_fn(IxDyn(&sh), |i| {
                 let mut j = idx_of(&i);
                 let p = j[a];
                 if p < b {
                     j[a] = 0;
-                    let edge = cur[IxDyn(&j)];
-                    p as f64 * ((edge - el) / b as f64) + el
+                    ramp(p, cur[IxDyn(&j)], el, b, zl)
                 } else if p >= b + n {
                     j[a] = n - 1;
-                    let edge = cur[IxDyn(&j)];
                     let k = af - 1 - (p - b - n);
-                    k as f64 * ((edge - er) / af as f64) + er
+                    ramp(k, cur[IxDyn(&j)], er, af, zr)
                 } else {
                     j[a] = p - b;
                     cur[IxDyn(&j)]
@@ -1003,4 +1014,63 @@ fn huge_sizes_and_extreme_steps_are_errors_not_panics() {
         .trim_internal(usize::MAX, blockarray::Boundary::Reflect)
         .unwrap_err();
     assert!(e.to_string().contains("trim"), "{e}");
+}
+
+/// `pad_linear_ramp` bit for bit against NumPy 2.4's `np.pad(mode="linear_ramp")`: the ramp is
+/// computed in f64 (NumPy's end values are a float64 array), and when the step of any lane of
+/// a margin is 0, every lane of it takes linspace's other formula, `(i/w)·(edge − end) + end`.
+#[test]
+fn linear_ramp_is_numpys_bit_for_bit() {
+    // Lane 0's edge equals the end value: a zero step in the margin.
+    let x = BlockArray::from_array(ndarray::array![[-5.0f64], [10.3]], [1, 1]).unwrap();
+    let p = x
+        .pad_linear_ramp(&[(0, 0), (5, 0)], &[(-5.0, -5.0)])
+        .unwrap()
+        .compute()
+        .unwrap();
+    let bits: Vec<u64> = p
+        .index_axis(ndarray::Axis(0), 1)
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert_eq!(
+        bits,
+        [
+            0xc014000000000000,
+            0xbfff0a3d70a3d708,
+            0x3ff1eb851eb851f0,
+            0x4010b851eb851eb8,
+            0x401cf5c28f5c28f8,
+            0x402499999999999a
+        ]
+    );
+    // No zero step: the usual formula (NumPy: -1.94, 1.12, 4.18, 7.24).
+    let y = BlockArray::from_array(ndarray::array![[-4.0f64], [10.3]], [1, 1]).unwrap();
+    let p = y
+        .pad_linear_ramp(&[(0, 0), (5, 0)], &[(-5.0, -5.0)])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(
+        p.index_axis(ndarray::Axis(0), 1)
+            .iter()
+            .copied()
+            .collect::<Vec<f64>>(),
+        [-5.0, -1.94, 1.12, 4.18, 7.24, 10.3]
+    );
+    // f32: computed in f64, rounded once.
+    let z = BlockArray::from_array(ndarray::array![-1.2984026670455933f32], 1).unwrap();
+    let p = z
+        .pad_linear_ramp(&[(8, 0)], &[(-2.0, -2.0)])
+        .unwrap()
+        .compute()
+        .unwrap();
+    let bits: Vec<u32> = p.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(
+        bits,
+        [
+            0xc0000000, 0xbff4c642, 0xbfe98c84, 0xbfde52c6, 0xbfd31908, 0xbfc7df49, 0xbfbca58b,
+            0xbfb16bcd, 0xbfa6320f
+        ]
+    );
 }

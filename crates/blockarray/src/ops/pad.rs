@@ -206,9 +206,30 @@ impl<T: crate::Float> BlockArray<T> {
                     }
                     let others: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
                     let r = r.expand_dims(&others)?;
-                    let wf = T::from_f64(w as f64);
-                    let name = crate::OpName::pure("linear-ramp", &(end.as_f64(), w));
-                    edge.zip_map(&r, name, move |e: T, i: T| i * ((e - end) / wf) + end)
+                    // NumPy's `linspace(end, edge, w, endpoint=False)` over all lanes at once,
+                    // in f64 (the end values are a float64 array there), rounded to `T`:
+                    // `i·((edge − end)/w) + end`, or, when the step of any lane is 0 (gh-5437),
+                    // `(i/w)·(edge − end) + end` for every lane.
+                    let (end, wf) = (end.as_f64(), w as f64);
+                    let step = move |e: T| (e.as_f64() - end) / wf;
+                    let face = out.take(&[edge_at as isize], axis)?;
+                    let any_zero = face
+                        .map(
+                            crate::OpName::pure("linear-ramp-step-is-0", &(end, w)),
+                            move |e| step(e) == 0.0,
+                        )
+                        .any(None, false)?;
+                    let by_step = edge.zip_map(
+                        &r,
+                        crate::OpName::pure("linear-ramp", &(end, w)),
+                        move |e: T, i: T| T::from_f64(i.as_f64() * step(e) + end),
+                    )?;
+                    let by_share = edge.zip_map(
+                        &r,
+                        crate::OpName::pure("linear-ramp-by-share", &(end, w)),
+                        move |e: T, i: T| T::from_f64((i.as_f64() / wf) * (e.as_f64() - end) + end),
+                    )?;
+                    crate::where_(&any_zero, &by_share, &by_step)
                 };
             let mut pieces = Vec::with_capacity(3);
             if before > 0 {
