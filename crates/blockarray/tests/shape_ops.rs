@@ -784,8 +784,23 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(msg(x.flip(Some(&[2]))).contains('2'));
     let v = BlockArray::from_array(data(&[4], 0), 2).unwrap();
     assert!(msg(v.fliplr()).contains("[4]"));
-    assert!(msg(x.roll(&[1, 2], None)).contains("[1, 2]"));
+    // Repeated axes: NumPy's errors for flip and squeeze; roll adds the shifts up, and
+    // broadcasts shifts against axes (np.roll(x, [1, 2]) rolls the flat array by 3).
+    assert!(msg(x.flip(Some(&[1, 1]))).contains("repeated"));
+    let one = BlockArray::<f64>::zeros(&[1, 3, 1], 1).unwrap();
+    assert!(msg(one.squeeze(Some(&[0, 0]))).contains("repeated"));
+    let values = |y: blockarray::Result<BlockArray<f64>>| y.unwrap().compute().unwrap();
+    assert_eq!(values(x.roll(&[1, 2], None)), values(x.roll(&[3], None)));
+    assert_eq!(
+        values(x.roll(&[1, 2], Some(&[1]))),
+        values(x.roll(&[3], Some(&[1])))
+    );
+    assert_eq!(
+        values(x.roll(&[2], Some(&[0, 1]))),
+        values(x.roll(&[2, 2], Some(&[0, 1])))
+    );
     assert!(msg(x.roll(&[1, 2, 3], Some(&[0, 1]))).contains("3 shifts"));
+    assert!(msg(x.roll(&[], None)).contains("at least one shift"));
     assert!(msg(x.repeat(&[1, 2], Some(1))).contains("axis 1 of length 6"));
     assert!(x.split(4, 1).unwrap_err().to_string().contains("length 6"));
     assert!(x.array_split(0, 1).is_err());

@@ -450,8 +450,13 @@ impl<T: Element> BlockArray<T> {
                 .filter(|&a| self.shape()[a] == 1 && known(a))
                 .collect(),
             Some(axes) => {
-                for &a in axes {
+                for (i, &a) in axes.iter().enumerate() {
                     self.check_axis(a)?;
+                    if axes[..i].contains(&a) {
+                        return Err(Error::axis(format!(
+                            "squeeze: axis {a} is repeated in {axes:?}"
+                        )));
+                    }
                     self.chunks().require_known_axis(a, "squeeze")?;
                     if self.shape()[a] != 1 {
                         return Err(Error::shape(format!(

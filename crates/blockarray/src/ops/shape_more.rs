@@ -250,8 +250,13 @@ impl<T: Element> BlockArray<T> {
         let all: Vec<usize> = (0..self.ndim()).collect();
         let axes = axes.unwrap_or(&all);
         let mut slices: Vec<NormSlice> = self.shape().iter().map(|&n| NormSlice::full(n)).collect();
-        for &a in axes {
+        for (i, &a) in axes.iter().enumerate() {
             self.check_axis(a).map_err(|e| e.context("flip"))?;
+            if axes[..i].contains(&a) {
+                return Err(Error::axis(format!(
+                    "flip: axis {a} is repeated in {axes:?}"
+                )));
+            }
             let n = self.shape()[a];
             if n > 0 {
                 slices[a] = NormSlice {
@@ -295,17 +300,22 @@ impl<T: Element> BlockArray<T> {
     pub fn roll(&self, shifts: &[isize], axes: Option<&[usize]>) -> Result<BlockArray<T>> {
         self.chunks().require_known("roll")?;
         let Some(axes) = axes else {
-            let [shift] = shifts else {
-                return Err(Error::shape(format!(
-                    "roll without axes takes one shift, got {shifts:?}"
-                )));
-            };
+            // NumPy rolls the flattened array along its one axis by every shift.
             return self
                 .ravel()?
-                .roll(&[*shift], Some(&[0]))?
+                .roll(shifts, Some(&[0]))?
                 .reshape(self.shape());
         };
-        if shifts.len() != axes.len() && shifts.len() != 1 {
+        if shifts.is_empty() || axes.is_empty() {
+            return Err(Error::shape(format!(
+                "roll needs at least one shift and one axis, got shifts {shifts:?} and axes \
+                 {axes:?}"
+            )));
+        }
+        // Shifts and axes broadcast against each other, as in NumPy.
+        let pairs = shifts.len().max(axes.len());
+        if (shifts.len() != pairs && shifts.len() != 1) || (axes.len() != pairs && axes.len() != 1)
+        {
             return Err(Error::shape(format!(
                 "roll: {} shifts {shifts:?} for {} axes {axes:?}",
                 shifts.len(),
@@ -314,7 +324,8 @@ impl<T: Element> BlockArray<T> {
         }
         // Shifts of a repeated axis add up (as in NumPy).
         let mut total = vec![0i128; self.ndim()];
-        for (i, &a) in axes.iter().enumerate() {
+        for i in 0..pairs {
+            let a = axes[if axes.len() == 1 { 0 } else { i }];
             self.check_axis(a).map_err(|e| e.context("roll"))?;
             total[a] += shifts[if shifts.len() == 1 { 0 } else { i }] as i128;
         }
