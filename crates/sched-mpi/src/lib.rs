@@ -452,12 +452,23 @@ impl Scheduler for MpiScheduler {
         let _run = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         ready()?;
         let comm = comm::Comm::dup_world().map_err(Error::Scheduler)?;
-        callbacks.on_start(plan);
+        // Hooks run on one rank: a panic in one must not leave the others waiting for it in
+        // a collective. `on_start`'s fails this rank's share (every rank gets the error).
+        let failed_before =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callbacks.on_start(plan)))
+                .err()
+                .map(|payload| {
+                    Error::Scheduler(format!(
+                        "a callback panicked in on_start: {}",
+                        dag_core::panic_message(&*payload)
+                    ))
+                });
         let cfg = run::Config {
             threaded: &self.threaded,
             gather: self.gather,
             max_message: self.max_message,
             predict: &self.predict,
+            failed_before,
         };
         // A panic in the communication code leaves the other ranks waiting for this one:
         // end the job instead.
@@ -477,9 +488,19 @@ impl Scheduler for MpiScheduler {
         };
         drop(comm);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-        match &result {
+        // The ranks agreed on the result; a panic in `on_finish` on one rank must not make
+        // it return another (the next collective, a sink's commit, would wait for the rest).
+        let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &result {
             Ok(run) => callbacks.on_finish(Some(&run.stats)),
             Err(_) => callbacks.on_finish(None),
+        }));
+        if let Err(payload) = finished {
+            eprintln!(
+                "sched-mpi: rank {}: a callback panicked in on_finish ({}); the run's result \
+                 stands",
+                self.rank(),
+                dag_core::panic_message(&*payload)
+            );
         }
         result
     }

@@ -41,6 +41,9 @@ pub(crate) struct Config<'a> {
     pub(crate) gather: Gather,
     pub(crate) max_message: usize,
     pub(crate) predict: &'a [usize],
+    /// A failure of this rank before its share started (a panicking `on_start` hook): the
+    /// share fails at once, and the other ranks are told, as for a failing task.
+    pub(crate) failed_before: Option<Error>,
 }
 
 /// Values encoded by workers, waiting for the driver to send them.
@@ -284,6 +287,9 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn drive(&mut self, inbox: &Inbox<'_>) -> Result<End, String> {
         let mut idle = Backoff::default();
+        if let Some(e) = self.cfg.failed_before.clone() {
+            inbox.fail(e);
+        }
         // 3 and 4: until the local share is over.
         loop {
             let busy = self.progress(Some(inbox))?;
@@ -307,8 +313,12 @@ impl Driver<'_> {
             for (id, buf) in rest {
                 self.send_value(id, &buf)?;
             }
-            // 5. Outputs.
-            self.send_outputs(inbox)?;
+            // 5. Outputs. One that cannot be encoded fails this rank's share like a failing
+            // task: the other ranks are told and every rank ends with the error (returning
+            // before the all-gather below would leave them waiting in it).
+            if let Err(e) = self.send_outputs(inbox)? {
+                self.declare_failure(e)?;
+            }
         }
         let status = match (&self.my_error, failed) {
             (Some(_), _) => FAILED,
@@ -388,6 +398,11 @@ impl Driver<'_> {
         if self.told.as_deref() == Some(e.to_string().as_str()) {
             return Ok(()); // stopped by another rank's failure
         }
+        self.declare_failure(e)
+    }
+
+    /// Make `e` this rank's own failure and send it to every other rank.
+    fn declare_failure(&mut self, e: Error) -> Result<(), String> {
         let e = codec::on_rank(e, self.comm.rank, self.comm.size);
         let mut buf = codec::start();
         codec::put_error(&mut buf, &e);
@@ -402,8 +417,9 @@ impl Driver<'_> {
     }
 
     /// Send the outputs this rank computed to the ranks that gather them and do not have
-    /// them yet, one message per rank.
-    fn send_outputs(&mut self, inbox: &Inbox<'_>) -> Result<(), String> {
+    /// them yet, one message per rank. `Ok(Err(_))`: an output that cannot be sent (this
+    /// rank's failure); `Err`: communication failed.
+    fn send_outputs(&mut self, inbox: &Inbox<'_>) -> Result<Result<(), Error>, String> {
         let me = self.comm.rank as u32;
         let plan = self.plan;
         let receivers: Vec<u32> = match self.cfg.gather {
@@ -423,26 +439,42 @@ impl Driver<'_> {
             if ids.is_empty() {
                 continue;
             }
-            let values =
-                ids.iter()
-                    .map(|&id| {
-                        inbox.held(id as usize).map(|v| (id, v)).ok_or_else(|| {
-                            format!("output {} is not held here", plan.key(id as usize))
-                        })
+            let values = match ids
+                .iter()
+                .map(|&id| {
+                    inbox.held(id as usize).map(|v| (id, v)).ok_or_else(|| {
+                        Error::Scheduler(format!(
+                            "output {} is not held on MPI rank {me}",
+                            plan.key(id as usize)
+                        ))
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                })
+                .collect::<Result<Vec<_>, Error>>()
+            {
+                Ok(values) => values,
+                Err(e) => return Ok(Err(e)),
+            };
             let refs: Vec<(u32, &Value)> = values.iter().map(|(id, v)| (*id, v)).collect();
             let mut buf = codec::start();
             if let Err((id, why)) = codec::put_outputs(&mut buf, &refs) {
-                return Err(format!(
-                    "the output {} cannot be sent to MPI rank {r}: {why}",
-                    plan.key(id as usize)
-                ));
+                let type_name = refs
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map_or("value", |(_, v)| v.type_name())
+                    .to_string();
+                return Ok(Err(Error::CannotSend {
+                    key: plan.key(id as usize).clone(),
+                    type_name,
+                    detail: format!(
+                        "it is an output computed on MPI rank {me} and gathered to rank {r}, but \
+                         {why}"
+                    ),
+                }));
             }
             let buf = Arc::new(codec::finish(buf, codec::OUTPUTS, 0));
             self.send(&buf, r as usize)?;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     fn send_value(&mut self, id: u32, buf: &Arc<Vec<u8>>) -> Result<(), String> {

@@ -50,6 +50,8 @@ const SUITE: &[&str] = &[
     "task_panics_on_rank_1",
     "empty_ranks",
     "unencodable_value",
+    "unencodable_output",
+    "on_start_panics_on_rank_1",
     "different_graphs",
     "results_elsewhere",
     "hdf5_store",
@@ -80,11 +82,15 @@ fn launcher_main() -> ExitCode {
             let oks = lines.iter().filter(|l| l.ends_with(" ok")).count();
             // Scenarios that end in an error: the same error on every rank.
             let same_errors = match *scenario {
-                "task_fails_on_rank_1" | "task_panics_on_rank_1" => {
-                    let tag = if scenario.contains("panics") {
-                        "ERROR panics "
-                    } else {
-                        "ERROR fails "
+                "task_fails_on_rank_1"
+                | "task_panics_on_rank_1"
+                | "unencodable_output"
+                | "on_start_panics_on_rank_1" => {
+                    let tag = match *scenario {
+                        "task_panics_on_rank_1" => "ERROR panics ",
+                        "task_fails_on_rank_1" => "ERROR fails ",
+                        "unencodable_output" => "ERROR output ",
+                        _ => "ERROR on_start ",
                     };
                     let errors: Vec<&str> = out.lines().filter(|l| l.starts_with(tag)).collect();
                     errors.len() == ranks && errors.iter().all(|e| *e == errors[0])
@@ -256,6 +262,8 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "task_panics_on_rank_1" => fails_on_rank_1(mpi, true),
         "empty_ranks" => empty_ranks(mpi),
         "unencodable_value" => unencodable_value(mpi),
+        "unencodable_output" => unencodable_output(mpi),
+        "on_start_panics_on_rank_1" => on_start_panics_on_rank_1(mpi),
         "different_graphs" => different_graphs(mpi),
         "results_elsewhere" => results_elsewhere(mpi),
         "hdf5_store" => hdf5_store(mpi),
@@ -556,6 +564,67 @@ fn unencodable_value(mpi: &Mpi) -> Check {
         text.contains("opaque") && text.contains("Opaque") && text.contains("no wire encoding"),
         || text.clone(),
     )
+}
+
+/// Outputs of a type with no wire encoding, some computed on other ranks than the one that
+/// gathers them: every rank ends with the same `CannotSend` error (the ranks that computed
+/// them used to return it alone, and rank 0 waited for them for ever).
+fn unencodable_output(mpi: &Mpi) -> Check {
+    struct Opaque;
+    let s = sched(mpi, Gather::Root);
+    let mut g = Graph::new();
+    let keys: Vec<Key> = (0..8).map(|i| Key::new("opaque-out", [i])).collect();
+    for k in &keys {
+        g.insert(
+            k.clone(),
+            Task::new([], |_| Ok(Value::with_nbytes(Opaque, 8))).with_nbytes(8),
+        );
+    }
+    let e = s.compute(&g, &keys).err().ok_or("the run succeeded")?;
+    let text = e.to_string();
+    println!("ERROR output {text}");
+    ensure(e.kind() == ErrorKind::CannotSend, || text.clone())?;
+    ensure(
+        text.contains("opaque-out") && text.contains("Opaque") && text.contains("output"),
+        || text.clone(),
+    )?;
+    // The scheduler is still usable.
+    let (g, root) = dag_core::synthetic::tree(50, 4);
+    s.compute(&g, &[root])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A callback that panics in `on_start` on rank 1 only: every rank ends with its error (the
+/// panic used to leave rank 1, and the others waited for it in the first collective).
+fn on_start_panics_on_rank_1(mpi: &Mpi) -> Check {
+    struct Boom(usize);
+    impl dag_core::Callbacks for Boom {
+        fn on_start(&self, _: &Plan) {
+            if self.0 == 1 {
+                panic!("the progress bar broke on rank 1");
+            }
+        }
+    }
+    let s = sched(mpi, Gather::Root);
+    let (g, root) = dag_core::synthetic::tree(100, 4);
+    let e = s
+        .compute_with(&g, std::slice::from_ref(&root), &Boom(mpi.rank()))
+        .err()
+        .ok_or("the run succeeded")?;
+    let text = e.to_string();
+    println!("ERROR on_start {text}");
+    ensure(
+        text.contains("on_start") && text.contains("the progress bar broke on rank 1"),
+        || text.clone(),
+    )?;
+    let v = s.compute(&g, &[root]).map_err(|e| e.to_string())?;
+    if mpi.rank() == 0 {
+        ensure(*v[0].get::<u64>().unwrap() == (0..100).sum::<u64>(), || {
+            "sum".into()
+        })?;
+    }
+    Ok(())
 }
 
 fn different_graphs(mpi: &Mpi) -> Check {

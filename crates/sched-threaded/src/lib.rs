@@ -206,9 +206,9 @@ impl ThreadedScheduler {
             let r = driver(&Inbox { run: &run });
             return (Err(e), r);
         }
-        let run = Run::new(plan, Some(part), callbacks, 1);
-        let threads = self.threads_for(run.local_count);
-        let run = Run { threads, ..run };
+        // The threads first: a memory limit's headroom is one largest output per thread.
+        let threads = self.threads_for(part.local.iter().filter(|&&l| l).count());
+        let run = Run::new(plan, Some(part), callbacks, threads);
         let mut result = None;
         run.run_workers(Some(|| {
             let inbox = Inbox { run: &run };
