@@ -240,11 +240,13 @@ pub(crate) fn locate_chunk(
 /// A descriptor of `file` to read raw chunks from without the HDF5 lock (`pread` needs no
 /// shared position), and the file's base address; `None` when such reads would not be
 /// exact: the file is open for writing in this process (the library may hold written chunks
-/// it has not flushed) or uses a driver other than the POSIX one (data in memory, split over
-/// several files, …). Call under the HDF5 lock; the descriptor is a duplicate the caller owns.
+/// it has not flushed), uses a driver other than the POSIX one (data in memory, split over
+/// several files, …), or starts with a userblock (HDF5 1.14.4 changed whether chunk
+/// addresses count it: read through the library, the offset is right on every version).
+/// Call under the HDF5 lock; the descriptor is a duplicate the caller owns.
 pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<(std::fs::File, u64)> {
     use std::os::fd::BorrowedFd;
-    if !file.is_read_only() {
+    if !file.is_read_only() || file.userblock() != 0 {
         return None;
     }
     let fapl = file.access_plist().ok()?;
@@ -262,7 +264,7 @@ pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<(std::fs::File, u64)
     let fd = unsafe { BorrowedFd::borrow_raw(*handle.cast::<std::ffi::c_int>()) };
     // A duplicate (close-on-exec), ours to close.
     let owned = fd.try_clone_to_owned().ok()?;
-    Some((std::fs::File::from(owned), file.userblock()))
+    Some((std::fs::File::from(owned), 0))
 }
 
 /// Read `size` stored bytes at `addr` (relative to `base`) through a descriptor from

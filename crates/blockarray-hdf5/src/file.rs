@@ -79,6 +79,9 @@ struct FileState {
 /// A file open in this process, shared by every source and sink that uses it.
 pub(crate) struct OpenFile {
     path: PathBuf,
+    /// The file this handle has open (device and inode): a path replaced or deleted since
+    /// names another file, which a new open must not be given this handle for.
+    identity: Option<(u64, u64)>,
     state: Mutex<FileState>,
     /// Groups that sinks created for datasets not committed for good yet: a discarded sink
     /// removes those of its ancestors that are then empty, even when another sink created
@@ -226,6 +229,20 @@ impl Drop for OpenFile {
     }
 }
 
+/// The device and inode of the file at `path` (`None` if there is none, or off Unix).
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<OpenFile>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<OpenFile>>>> = OnceLock::new();
     REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
@@ -304,10 +321,14 @@ fn open_raw(path: &Path, access: Access, dataset: &str) -> Result<File> {
 pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Arc<OpenFile>> {
     let key = canonical(path);
     with_hdf5_lock(|| {
+        // A handle on the file the path names now: one on a file since replaced (an atomic
+        // rename over it) or deleted would read the old data, or write into a file no path
+        // names.
         let existing = {
             let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
             reg.get(&key).and_then(Weak::upgrade)
-        };
+        }
+        .filter(|open| open.identity.is_none() || open.identity == identity(&key));
         if let Some(open) = existing {
             let mut state = open.state.lock().unwrap_or_else(|e| e.into_inner());
             if access != Access::Read && !state.writable {
@@ -335,6 +356,7 @@ pub(crate) fn open_file(path: &Path, access: Access, dataset: &str) -> Result<Ar
         let file = open_raw(&key, access, dataset)?;
         let open = Arc::new(OpenFile {
             path: key.clone(),
+            identity: identity(&key),
             state: Mutex::new(FileState {
                 file: Some(file),
                 writable: access != Access::Read,
