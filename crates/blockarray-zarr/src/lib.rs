@@ -56,9 +56,10 @@
 //! * **Failure safety.** New arrays are written to a hidden directory and renamed into place
 //!   only when the whole computation succeeded; updates of existing arrays are staged and
 //!   moved over the old chunks only then. Exactly what is left:
-//!   - a run that fails (a task's error or panic, a refused commit): the store as it was,
-//!     byte for byte — temporary and staging directories, and directories made for new
-//!     arrays, are deleted (tested with snapshots of the whole store);
+//!   - a run that fails (a task's error or panic, a refused commit of any of its sinks): the
+//!     store as it was, byte for byte — temporary and staging directories, and directories
+//!     made for new arrays, are deleted, and arrays or chunks already replaced by the run are
+//!     put back (tested with snapshots of the whole store);
 //!   - a process killed during the run: hidden directories `.NAME.blockarray-tmp-PID-N`
 //!     (a new array's chunks, no metadata, so no Zarr reader sees an array there) and
 //!     `.NAME.blockarray-stage-PID-N` (staged chunks); existing arrays untouched;

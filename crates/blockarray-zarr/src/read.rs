@@ -535,6 +535,11 @@ fn axis_groups(r: &Range<usize>, step: usize, chunk: usize) -> Vec<(usize, usize
 }
 
 impl<T: ZarrElement> ChunkSource<T> for ZarrSource<T> {
+    /// The array's directory: a computation reading it cannot store into it in place.
+    fn resource(&self) -> Option<String> {
+        Some(store::resource(&store::node_dir(&self.store, &self.array)))
+    }
+
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
     }

@@ -62,6 +62,17 @@ pub(crate) fn node_dir(store: &Path, path: &str) -> PathBuf {
     }
 }
 
+/// The storage an array's directory is, as [`ChunkSource::resource`] and
+/// [`ChunkSink::writes_in_place`] name it (so that a computation never writes in place into
+/// an array it reads): `zarr:` and the directory's canonical path.
+///
+/// [`ChunkSource::resource`]: blockarray::ChunkSource::resource
+/// [`ChunkSink::writes_in_place`]: blockarray::ChunkSink::writes_in_place
+pub(crate) fn resource(dir: &Path) -> String {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("zarr:{}", dir.display())
+}
+
 /// What a directory of a store holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NodeKind {

@@ -268,6 +268,11 @@ impl UpdateOptions {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A hidden sibling of `dir`: `.name.blockarray-<what>-<pid>-<n>`.
+/// Whether `dir` is a directory with nothing in it.
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 fn hidden_sibling(dir: &Path, what: &str) -> PathBuf {
     let leaf = dir
         .file_name()
@@ -417,6 +422,19 @@ enum SinkState {
     Discarded,
 }
 
+/// What a commit keeps so that it can be undone until every sink of the run has committed
+/// ([`ChunkSink::rollback`]); released by [`ChunkSink::finish`].
+enum Undo {
+    /// A new array: the array it replaced, moved aside (if there was one).
+    New { aside: Option<PathBuf> },
+    /// A staged update: the replaced chunk files, moved under `old` (same keys), and for each
+    /// chunk replaced in order, its key and whether it had a file before.
+    Staged {
+        old: PathBuf,
+        replaced: Vec<(String, bool)>,
+    },
+}
+
 /// Where a sink's chunks go until commit.
 enum Mode {
     /// A new array, written under `temp` (no metadata until commit), renamed into place.
@@ -481,6 +499,8 @@ pub struct ZarrSink<T> {
     unit: Vec<usize>,
     options: CodecOptions,
     state: Mutex<SinkState>,
+    /// Set by a commit that can still be rolled back.
+    undo: Mutex<Option<Undo>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -673,6 +693,7 @@ impl<T: ZarrElement> ZarrSink<T> {
             unit,
             options: task_codec_options(),
             state: Mutex::new(SinkState::Open),
+            undo: Mutex::new(None),
             _type: PhantomData,
         })
     }
@@ -767,6 +788,7 @@ impl<T: ZarrElement> ZarrSink<T> {
             unit: grid.chunk,
             options: task_codec_options(),
             state: Mutex::new(SinkState::Open),
+            undo: Mutex::new(None),
             _type: PhantomData,
         })
     }
@@ -907,6 +929,14 @@ impl<T: ZarrElement> ZarrSink<T> {
     /// through leaves some chunks new and some old (a failure of the computation itself never
     /// gets here).
     pub fn commit(&self) -> Result<()> {
+        self.commit_keeping_undo()?;
+        self.finish();
+        Ok(())
+    }
+
+    /// [`commit`](Self::commit), keeping what [`rollback`](Self::rollback) needs (the run's
+    /// first commit phase; see [`ChunkSink`]). A commit that fails part way undoes itself.
+    fn commit_keeping_undo(&self) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match *state {
             SinkState::Committed => return Ok(()),
@@ -916,23 +946,26 @@ impl<T: ZarrElement> ZarrSink<T> {
             SinkState::Open => {}
         }
         let r = match &self.mode {
-            Mode::InPlace => Ok(()),
+            Mode::InPlace => Ok(None),
             Mode::New {
                 temp,
                 overwrite,
                 documents,
                 created,
                 version,
-            } => self.commit_new(temp, *overwrite, documents, created, *version),
+            } => self
+                .commit_new(temp, *overwrite, documents, created, *version)
+                .map(|aside| Some(Undo::New { aside })),
             Mode::Staged { stage, written } => {
                 let written =
                     std::mem::take(&mut *written.lock().unwrap_or_else(|e| e.into_inner()));
-                self.commit_staged(stage, &written)
+                self.commit_staged(stage, &written).map(Some)
             }
         };
         match r {
-            Ok(()) => {
+            Ok(undo) => {
                 *state = SinkState::Committed;
+                *self.undo.lock().unwrap_or_else(|e| e.into_inner()) = undo;
                 Ok(())
             }
             Err(e) => {
@@ -950,16 +983,25 @@ impl<T: ZarrElement> ZarrSink<T> {
         documents: &[(&'static str, Value)],
         created: &[(PathBuf, bool)],
         version: ZarrVersion,
-    ) -> Result<()> {
+    ) -> Result<Option<PathBuf>> {
         write_documents(temp, documents)
             .map_err(|e| self.fail(format!("cannot write the metadata: {e}")))?;
-        let mut old = None;
-        if std::fs::symlink_metadata(&self.target).is_ok() {
-            if !overwrite || store::node_kind(&self.target) != NodeKind::Array {
-                return Err(self.fail(
-                    "appeared while the computation ran; it is not replaced (the new data was discarded)",
-                ));
+        // Groups on the way first: the array becomes visible last, in one rename.
+        for (dir, is_node) in created {
+            if *is_node && dir != &self.target && store::node_kind(dir) == NodeKind::Directory {
+                write_documents(dir, &group_documents(version)).map_err(|e| {
+                    self.fail(format!(
+                        "cannot write group metadata in {}: {e}",
+                        dir.display()
+                    ))
+                })?;
             }
+        }
+        let mut old = None;
+        // An empty directory (the store itself, for an array at its root) is replaced by the
+        // rename below.
+        if std::fs::symlink_metadata(&self.target).is_ok() && !is_empty_dir(&self.target) {
+            self.check_replaceable(overwrite)?;
             let aside = hidden_sibling(&self.target, "old");
             std::fs::rename(&self.target, &aside)
                 .map_err(|e| self.fail(format!("cannot move the old array aside: {e}")))?;
@@ -971,50 +1013,111 @@ impl<T: ZarrElement> ZarrSink<T> {
             }
             return Err(self.fail(format!("cannot rename the new array into place: {e}")));
         }
-        if let Some(aside) = old {
-            // The new array is in place; failing to delete the old one only leaves a hidden
-            // directory behind.
-            let _ = std::fs::remove_dir_all(aside);
-        }
-        for (dir, is_node) in created {
-            if *is_node && dir != &self.target && store::node_kind(dir) == NodeKind::Directory {
-                write_documents(dir, &group_documents(version)).map_err(|e| {
-                    self.fail(format!(
-                        "cannot write group metadata in {}: {e}",
-                        dir.display()
-                    ))
-                })?;
+        // The replaced array stays aside until the run's every sink committed.
+        Ok(old)
+    }
+
+    /// Move each staged chunk over the old one, the old one kept under a hidden directory
+    /// (for a rollback); a failure part way puts back what was moved.
+    fn commit_staged(&self, stage: &Path, written: &[Vec<u64>]) -> Result<Undo> {
+        let old = hidden_sibling(&self.target, "replaced");
+        let mut replaced: Vec<(String, bool)> = Vec::with_capacity(written.len());
+        for (n, idx) in written.iter().enumerate() {
+            let key = self.write.chunk_key(idx).as_str().to_owned();
+            let (src, dst, kept) = (stage.join(&key), self.target.join(&key), old.join(&key));
+            let moved = (|| -> std::io::Result<bool> {
+                let had_old = match std::fs::symlink_metadata(&dst) {
+                    Ok(_) => {
+                        kept.parent().map_or(Ok(()), std::fs::create_dir_all)?;
+                        std::fs::rename(&dst, &kept)?;
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                    Err(e) => return Err(e),
+                };
+                replaced.push((key.clone(), had_old));
+                // All fill value: zarrs stored nothing; the old chunk goes too.
+                if src.exists() {
+                    dst.parent().map_or(Ok(()), std::fs::create_dir_all)?;
+                    std::fs::rename(&src, &dst)?;
+                }
+                Ok(had_old)
+            })();
+            if let Err(e) = moved {
+                self.restore_chunks(&old, &replaced);
+                return Err(self.fail(format!(
+                    "replacing chunk \"{key}\" failed after {n} of {} chunks were replaced \
+                     (the replaced ones were put back): {e}",
+                    written.len()
+                )));
             }
+        }
+        Ok(Undo::Staged { old, replaced })
+    }
+
+    /// Put the chunk files moved under `old` back, newest first, deleting the new ones.
+    fn restore_chunks(&self, old: &Path, replaced: &[(String, bool)]) {
+        for (key, had_old) in replaced.iter().rev() {
+            let dst = self.target.join(key);
+            let _ = std::fs::remove_file(&dst);
+            if *had_old {
+                let _ = std::fs::rename(old.join(key), &dst);
+            }
+        }
+        let _ = std::fs::remove_dir_all(old);
+    }
+
+    /// For a new array: an error unless its place is free, or holds an array that `overwrite`
+    /// allows replacing (something may have appeared there while the computation ran).
+    fn check_replaceable(&self, overwrite: bool) -> Result<()> {
+        if std::fs::symlink_metadata(&self.target).is_ok()
+            && !is_empty_dir(&self.target)
+            && (!overwrite || store::node_kind(&self.target) != NodeKind::Array)
+        {
+            return Err(self.fail(
+                "appeared while the computation ran; it is not replaced (the new data was discarded)",
+            ));
         }
         Ok(())
     }
 
-    fn commit_staged(&self, stage: &Path, written: &[Vec<u64>]) -> Result<()> {
-        for (n, idx) in written.iter().enumerate() {
-            let key = self.write.chunk_key(idx);
-            let src = stage.join(key.as_str());
-            let dst = self.target.join(key.as_str());
-            let moved = if src.exists() {
-                dst.parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::rename(&src, &dst))
-            } else {
-                // All fill value: zarrs stored nothing; the old chunk goes too.
-                match std::fs::remove_file(&dst) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
+    /// Undo a commit (another sink of the run failed to commit): the array as it was before
+    /// the run. A no-op unless committed with undo information still kept.
+    fn rollback(&self) {
+        let undo = self.undo.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match undo {
+            Some(Undo::New { aside }) => {
+                let discarded = hidden_sibling(&self.target, "discarded");
+                if std::fs::rename(&self.target, &discarded).is_ok() {
+                    let _ = std::fs::remove_dir_all(&discarded);
                 }
-            };
-            moved.map_err(|e| {
-                self.fail(format!(
-                    "replacing chunk \"{}\" failed after {n} of {} chunks were replaced: {e}",
-                    key.as_str(),
-                    written.len()
-                ))
-            })?;
+                if let Some(aside) = aside {
+                    let _ = std::fs::rename(aside, &self.target);
+                }
+            }
+            Some(Undo::Staged { old, replaced }) => self.restore_chunks(&old, &replaced),
+            None => {}
         }
-        let _ = std::fs::remove_dir_all(stage);
-        Ok(())
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = SinkState::Discarded;
+        self.cleanup();
+    }
+
+    /// Release what a rollback would have needed: the replaced array or chunk files, and the
+    /// staging directory.
+    fn finish(&self) {
+        match self.undo.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            // Failing to delete only leaves a hidden directory behind.
+            Some(Undo::New { aside: Some(aside) }) => {
+                let _ = std::fs::remove_dir_all(aside);
+            }
+            Some(Undo::Staged { old, .. }) => {
+                let _ = std::fs::remove_dir_all(old);
+            }
+            _ => {}
+        }
+        if let Mode::Staged { stage, .. } = &self.mode {
+            let _ = std::fs::remove_dir_all(stage);
+        }
     }
 
     /// Delete the temporary or staging directory (and the directories made for a new array,
@@ -1265,8 +1368,35 @@ impl<T: ZarrElement> ChunkSink<T> for ZarrSink<T> {
         self.check_alignment(chunks)
     }
 
+    /// In-place updates write into the array while the run may still read it.
+    fn writes_in_place(&self) -> Option<String> {
+        matches!(self.mode, Mode::InPlace).then(|| store::resource(&self.target))
+    }
+
+    /// Every sink writes whole chunks (or shards), merged with the array as it was.
+    fn rewrites_units_of(&self) -> Option<String> {
+        Some(store::resource(&self.target))
+    }
+
+    /// A new array's place must still be free (or hold an array to overwrite), so that a
+    /// run whose other sinks commit does not fail here afterwards.
+    fn prepare(&self) -> Result<()> {
+        match &self.mode {
+            Mode::New { overwrite, .. } => self.check_replaceable(*overwrite),
+            _ => Ok(()),
+        }
+    }
+
     fn commit(&self) -> Result<()> {
-        ZarrSink::commit(self)
+        self.commit_keeping_undo()
+    }
+
+    fn rollback(&self) {
+        ZarrSink::rollback(self);
+    }
+
+    fn finish(&self) {
+        ZarrSink::finish(self);
     }
 
     fn abort(&self) {

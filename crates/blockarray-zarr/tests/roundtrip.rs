@@ -899,4 +899,183 @@ fn an_array_at_the_root_of_its_store() {
             .count(),
         0
     );
+    // Into an existing empty directory: the array takes its place.
+    let empty = parent.path().join("empty.zarr");
+    std::fs::create_dir(&empty).expect("empty");
+    to_zarr_with(
+        &empty,
+        &[("/", &x)],
+        &ArrayOptions::new(),
+        &SyncScheduler::new(),
+    )
+    .expect("an empty directory is free");
+    assert_eq!(
+        from_zarr::<i32>(&empty, "/")
+            .expect("root")
+            .compute()
+            .expect("x"),
+        x.compute().expect("x")
+    );
+}
+
+/// A sink that refuses to commit: the sinks of the run committed before it are rolled back.
+struct RefusesToCommit(Vec<usize>);
+
+impl ChunkSink<f64> for RefusesToCommit {
+    fn shape(&self) -> Vec<usize> {
+        self.0.clone()
+    }
+    fn write_block(&self, _: &[usize], _: &ArrayD<f64>) -> blockarray::Result<()> {
+        Ok(())
+    }
+    fn commit(&self) -> blockarray::Result<()> {
+        Err(blockarray::Error::io("refuses to commit"))
+    }
+}
+
+/// Hidden directories (temporaries, staged chunks, arrays kept aside) left in `dir`.
+fn hidden(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+/// All of a run's sinks commit, or none: a Zarr array replaced or updated by a run whose
+/// next sink refuses to commit is as it was, byte for byte, and nothing is left behind.
+#[test]
+fn a_refused_commit_rolls_back_replaced_and_updated_arrays() {
+    let dir = TempPath::new("rollback.zarr");
+    let old = BlockArray::<f64>::from_fn(&[6, 4], [3, 2], "ij", |i| (i[0] * 4 + i[1]) as f64)
+        .expect("old");
+    let opts = ArrayOptions::new().chunks([3, 2]);
+    to_zarr_with(
+        &dir,
+        &[("a", &old), ("b", &old)],
+        &opts,
+        &SyncScheduler::new(),
+    )
+    .expect("write");
+    let want = old.compute().expect("old");
+    let new = &old * -1.0;
+    let refuse = Arc::new(RefusesToCommit(vec![6, 4]));
+    // A replaced array ("a"), then a staged region update ("b").
+    let replace = Arc::new(
+        ZarrSink::<f64>::create(&dir, "a", &[6, 4], &opts.clone().overwrite(true))
+            .expect("replace"),
+    );
+    let update = Arc::new(
+        ZarrSink::<f64>::open(&dir, "b", &UpdateOptions::new().region(vec![0..3, 0..4]))
+            .expect("update"),
+    );
+    let mut c = blockarray::Computation::new();
+    c.store(&new, replace).expect("store a");
+    c.store(&new.slice(s![0..3, ..]).expect("top"), update)
+        .expect("store b");
+    c.store(&new, refuse).expect("store refusing");
+    let e = c.run(&SyncScheduler::new()).unwrap_err();
+    assert!(e.to_string().contains("refuses to commit"), "{e}");
+    for name in ["a", "b"] {
+        let got = from_zarr::<f64>(&dir, name)
+            .expect(name)
+            .compute()
+            .expect(name);
+        assert_eq!(got, want, "{name} was changed by a run that did not commit");
+    }
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
+    // Without the refusing sink, both commit, and nothing is left aside.
+    let mut c = blockarray::Computation::new();
+    let replace = Arc::new(
+        ZarrSink::<f64>::create(&dir, "a", &[6, 4], &opts.clone().overwrite(true))
+            .expect("replace"),
+    );
+    c.store(&new, replace).expect("store a");
+    c.run(&SyncScheduler::new()).expect("run");
+    assert_eq!(
+        from_zarr::<f64>(&dir, "a")
+            .expect("a")
+            .compute()
+            .expect("a"),
+        new.compute().expect("new")
+    );
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
+}
+
+/// Storing in place into an array the same computation reads is refused (blocks written early
+/// would be read back by later tasks); a staged update of it is fine.
+#[test]
+fn storing_in_place_into_an_array_the_run_reads_is_refused() {
+    let dir = TempPath::new("alias.zarr");
+    let x = BlockArray::<f64>::from_fn(&[10], [5], "i", |i| i[0] as f64).expect("x");
+    to_zarr_with(
+        &dir,
+        &[("x", &x)],
+        &ArrayOptions::new().chunks([5]),
+        &SyncScheduler::new(),
+    )
+    .expect("write");
+    let read = from_zarr::<f64>(&dir, "x").expect("x");
+    let reversed = read.slice(s![..;-1]).expect("reversed");
+    let in_place = Arc::new(
+        ZarrSink::<f64>::open(&dir, "x", &UpdateOptions::new().in_place(true)).expect("sink"),
+    );
+    let mut c = blockarray::Computation::new();
+    c.store(&reversed, in_place).expect("store");
+    let e = c.run(&SyncScheduler::new()).unwrap_err();
+    assert!(e.to_string().contains("in place"), "{e}");
+    let staged = Arc::new(ZarrSink::<f64>::open(&dir, "x", &UpdateOptions::new()).expect("staged"));
+    let mut c = blockarray::Computation::new();
+    c.store(&reversed, staged).expect("store");
+    c.run(&SyncScheduler::new())
+        .expect("a staged update may read what it replaces");
+    let got = from_zarr::<f64>(&dir, "x")
+        .expect("x")
+        .compute()
+        .expect("x");
+    assert_eq!(
+        got.into_raw_vec_and_offset().0,
+        (0..10).rev().map(f64::from).collect::<Vec<_>>()
+    );
+}
+
+/// Two sinks into one array in one computation are refused (they would each rewrite the chunk
+/// their regions share from the old data, and the second commit would undo the first's part),
+/// whether made through `ZarrStore` or added to a `Computation` by hand.
+#[test]
+fn two_sinks_into_one_array_in_one_computation_are_refused() {
+    let dir = TempPath::new("twice.zarr");
+    let x = BlockArray::<f64>::zeros(&[10], [10]).expect("x");
+    to_zarr_with(
+        &dir,
+        &[("x", &x)],
+        &ArrayOptions::new().chunks([10]),
+        &SyncScheduler::new(),
+    )
+    .expect("write");
+    let ones = BlockArray::<f64>::ones(&[5], [5]).expect("ones");
+    let twos = &ones * 2.0;
+    for in_place in [false, true] {
+        let open = |r: Range<usize>| {
+            Arc::new(
+                ZarrSink::<f64>::open(
+                    &dir,
+                    "x",
+                    &UpdateOptions::new().region(vec![r]).in_place(in_place),
+                )
+                .expect("sink"),
+            )
+        };
+        let mut c = blockarray::Computation::new();
+        c.store(&ones, open(0..5)).expect("first half");
+        c.store(&twos, open(5..10)).expect("second half");
+        let e = c.run(&SyncScheduler::new()).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        let got = from_zarr::<f64>(&dir, "x")
+            .expect("x")
+            .compute()
+            .expect("x");
+        assert!(got.iter().all(|&v| v == 0.0), "{got}");
+    }
 }

@@ -1406,6 +1406,37 @@ impl dag_core::Scheduler for TwoProcesses {
     }
 }
 
+/// One of two processes whose other process refuses to start (it has too little memory, say).
+struct OtherRefuses;
+
+impl dag_core::Scheduler for OtherRefuses {
+    fn name(&self) -> &str {
+        "other-refuses"
+    }
+    fn execute(
+        &self,
+        _: &dag_core::Plan,
+        _: &dyn dag_core::Callbacks,
+    ) -> Result<dag_core::Execution, dag_core::Error> {
+        panic!("started a run the other process refused: it would wait for that one for ever")
+    }
+    fn processes(&self) -> usize {
+        2
+    }
+    fn agree(&self, _: Result<(), String>) -> Result<(), String> {
+        Err("process 1 refused: not enough memory".into())
+    }
+}
+
+#[test]
+fn a_run_another_process_refuses_is_not_started() {
+    let x = BlockArray::<f64>::ones(&[10], 5).unwrap();
+    let e = x.persist_with(&OtherRefuses).unwrap_err();
+    assert!(e.to_string().contains("process 1 refused"), "{e}");
+    let e = x.compute_with(&OtherRefuses).unwrap_err();
+    assert!(e.to_string().contains("process 1 refused"), "{e}");
+}
+
 #[test]
 fn transposing_rechunks_take_one_step_in_one_process() {
     // 4200 × 4200 f64 (141 MB) from column blocks to row blocks: directly, every new block

@@ -497,6 +497,15 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     fn writes_in_place(&self) -> Option<String> {
         None
     }
+    /// The storage this sink rewrites in units that a second sink into it would rewrite too,
+    /// named as [`writes_in_place`](Self::writes_in_place) names it, or `None` (the default)
+    /// for sinks whose writes into one destination compose. A Zarr array is such storage:
+    /// each sink writes whole chunks, merged with the array as it was, so of two sinks into
+    /// one array whose regions share a chunk, the second to commit would undo the first's part
+    /// of it. A [`Computation`] refuses two sinks naming the same storage.
+    fn rewrites_units_of(&self) -> Option<String> {
+        None
+    }
     /// Where the tasks writing into this sink run when a run is spread over several processes
     /// (an MPI scheduler). The default, [`Placement::First`](dag_core::Placement::First):
     /// blocks computed elsewhere are sent to the first process (MPI rank 0), and written
@@ -520,6 +529,7 @@ trait Finish: Send + Sync {
     fn finish(&self);
     fn abort(&self);
     fn writes_in_place(&self) -> Option<String>;
+    fn rewrites_units_of(&self) -> Option<String>;
 }
 
 impl<T: Element> Finish for Arc<dyn ChunkSink<T>> {
@@ -543,6 +553,9 @@ impl<T: Element> Finish for Arc<dyn ChunkSink<T>> {
     }
     fn writes_in_place(&self) -> Option<String> {
         (**self).writes_in_place()
+    }
+    fn rewrites_units_of(&self) -> Option<String> {
+        (**self).rewrites_units_of()
     }
 }
 
@@ -614,6 +627,22 @@ fn commit_all(sinks: &[Box<dyn Finish>], scheduler: &dyn Scheduler) -> Result<()
 
 /// This process's outcome of a commit phase, combined with the other processes' (one process:
 /// unchanged). A failure elsewhere becomes an I/O error carrying that process's message.
+/// `prepared`, this process's checks and plan before a run, as every process's outcome when
+/// the run is spread over several: the checks depend on this process's memory, and one
+/// process refusing while the others start would leave them waiting for it. All start, or
+/// none (every process gets the refusing one's error).
+fn agreed_start<X>(scheduler: &dyn Scheduler, prepared: Result<X>) -> Result<X> {
+    if scheduler.processes() > 1 {
+        agreed(
+            scheduler,
+            prepared.as_ref().map(|_| ()).map_err(Clone::clone),
+        )
+        .and(prepared)
+    } else {
+        prepared
+    }
+}
+
 fn agreed(scheduler: &dyn Scheduler, local: Result<()>) -> Result<()> {
     let shared = scheduler.agree(local.as_ref().map(|_| ()).map_err(|e| e.to_string()));
     match (local, shared) {
@@ -1388,6 +1417,20 @@ impl Computation {
     /// Refuse in-place stores into storage that an array of this computation reads (see
     /// [`ChunkSink::writes_in_place`]), and two in-place stores into the same storage.
     fn check_aliasing(&self) -> Result<()> {
+        let rewritten: Vec<(String, String)> = self
+            .sinks
+            .iter()
+            .filter_map(|s| s.rewrites_units_of().map(|r| (r, s.describe())))
+            .collect();
+        for (i, (r, what)) in rewritten.iter().enumerate() {
+            if let Some((_, other)) = rewritten[..i].iter().find(|(r2, _)| r2 == r) {
+                return Err(Error::io(format!(
+                    "{what} and {other} are the same storage, stored into twice in one \
+                     computation: each rewrites whole chunks from the old data, so one would \
+                     undo the other's (store one array, or run them one after the other)"
+                )));
+            }
+        }
         let in_place: Vec<(String, String)> = self
             .sinks
             .iter()
@@ -1577,18 +1620,7 @@ impl Computation {
             }
             self.compile(scheduler)
         });
-        // The checks above depend on this process's memory: in a run spread over several
-        // processes, one of them refusing while the others start would leave them waiting
-        // for it. All start, or none (every process gets the refusing one's error).
-        let prepared = if scheduler.processes() > 1 {
-            agreed(
-                scheduler,
-                prepared.as_ref().map(|_| ()).map_err(Clone::clone),
-            )
-            .and(prepared)
-        } else {
-            prepared
-        };
+        let prepared = agreed_start(scheduler, prepared);
         let run =
             prepared.and_then(|plan| -> Result<_> { Ok(scheduler.execute(&plan, callbacks)?) });
         let run = match run {
@@ -1848,20 +1880,23 @@ impl<T: Element> BlockArray<T> {
     /// [`Memory`](crate::ErrorKind::Memory)) when the array does not fit in the memory
     /// available.
     pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
-        check_fits(
+        let blocks = all_blocks(&self.node);
+        let prepared = check_fits(
             &format!(
                 "persisting an array of shape {}",
                 crate::error::fmt_shape(self.shape())
             ),
             self.nbytes(),
-        )?;
-        let blocks = all_blocks(&self.node);
-        let (graph, outputs) = lower(
-            &[(self.node.clone(), blocks.clone())],
-            true,
-            default_max_tasks(),
-            scheduler.processes(),
-        )?;
+        )
+        .and_then(|()| {
+            lower(
+                &[(self.node.clone(), blocks.clone())],
+                true,
+                default_max_tasks(),
+                scheduler.processes(),
+            )
+        });
+        let (graph, outputs) = agreed_start(scheduler, prepared)?;
         let values = scheduler.compute(&graph, &outputs)?;
         if let Some(why) = scheduler.results_elsewhere() {
             return Err(Error::new(
