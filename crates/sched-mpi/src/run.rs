@@ -67,6 +67,9 @@ fn fingerprint(plan: &Plan, gather: Gather) -> u64 {
     for id in 0..plan.len() {
         t.write_key(plan.key(id));
         t.write_u64(plan.placement(id) as u64);
+        // The partition weighs tasks by their predicted sizes: ranks that predicted other
+        // sizes would cut the plan differently and wait for values nobody sends.
+        t.write_u64(plan.predicted_nbytes(id) as u64);
         t.write_u64(plan.deps(id).len() as u64);
         for &d in plan.deps(id) {
             t.write_u64(u64::from(d));
@@ -97,8 +100,8 @@ pub(crate) fn execute(
     if let Some(r) = (1..ranks).find(|&r| all[2 * r] != all[0]) {
         let e = Error::Scheduler(format!(
             "MPI rank {r} built a different plan from rank 0's ({} tasks against {}, or the \
-             same number with other keys or edges): every rank must build the same graph, in \
-             the same order (an SPMD program with deterministic keys)",
+             same number with other keys, edges or predicted sizes): every rank must build the \
+             same graph, in the same order (an SPMD program with deterministic keys)",
             all[2 * r + 1],
             all[1]
         ));

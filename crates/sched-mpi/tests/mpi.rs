@@ -53,6 +53,7 @@ const SUITE: &[&str] = &[
     "unencodable_output",
     "on_start_panics_on_rank_1",
     "different_graphs",
+    "different_sizes",
     "results_elsewhere",
     "hdf5_store",
 ];
@@ -265,6 +266,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "unencodable_output" => unencodable_output(mpi),
         "on_start_panics_on_rank_1" => on_start_panics_on_rank_1(mpi),
         "different_graphs" => different_graphs(mpi),
+        "different_sizes" => different_sizes(mpi),
         "results_elsewhere" => results_elsewhere(mpi),
         "hdf5_store" => hdf5_store(mpi),
         "dies" => dies(mpi),
@@ -631,6 +633,45 @@ fn different_graphs(mpi: &Mpi) -> Check {
         text.contains("different plan") && text.contains("rank 1"),
         || text,
     )
+}
+
+/// The same keys and edges, but sizes predicted differently on each rank (the partition weighs
+/// tasks by them, so the ranks would cut the plan differently and wait for each other): the
+/// "different plan" error, not a hang.
+fn different_sizes(mpi: &Mpi) -> Check {
+    let s = sched(mpi, Gather::Root);
+    let mut g = Graph::new();
+    let leaves: Vec<Key> = (0..16).map(|i| Key::new("sized", [i])).collect();
+    for (i, k) in leaves.iter().enumerate() {
+        // Rank r predicts leaf i to be large when i is a multiple of r + 2.
+        let big = i % (mpi.rank() + 2) == 0;
+        g.insert(
+            k.clone(),
+            Task::new([], move |_| Ok(Value::new(i as u64))).with_nbytes(if big {
+                1 << 20
+            } else {
+                8
+            }),
+        );
+    }
+    g.insert(
+        Key::scalar("total"),
+        Task::new(leaves, |v| {
+            Ok(Value::new(
+                v.iter().map(|x| *x.get::<u64>().unwrap()).sum::<u64>(),
+            ))
+        }),
+    );
+    let e = s
+        .compute(&g, &[Key::scalar("total")])
+        .err()
+        .ok_or("the run succeeded")?;
+    let text = e.to_string();
+    ensure(
+        text.contains("different plan") && text.contains("predicted sizes"),
+        || text.clone(),
+    )?;
+    still_usable(mpi, &s)
 }
 
 fn results_elsewhere(mpi: &Mpi) -> Check {
