@@ -1525,7 +1525,8 @@ impl<T> Drop for ZarrSink<T> {
 /// renames the arrays into place and moves staged chunks over old ones. Dropping the store
 /// without running it, or a failed run, deletes the temporary and staging directories;
 /// existing arrays are never touched by a failure (unless written
-/// [`in place`](UpdateOptions::in_place)).
+/// [`in place`](UpdateOptions::in_place): the error then names them as possibly partly
+/// written).
 ///
 /// ```
 /// # let dir = std::env::temp_dir().join(format!("ba-zarr-doc-store-{}", std::process::id()));
@@ -1551,6 +1552,8 @@ pub struct ZarrStore {
     computation: Computation,
     /// The arrays stored into so far (normalised paths).
     arrays: Vec<String>,
+    /// Those of them updated in place (a failed run may leave them partly written).
+    in_place: Vec<String>,
     /// Directories the new arrays' sinks created (the store, groups on the way). Each sink
     /// removes its own when it is discarded, but one sink's directory may still hold another
     /// sink's temporary then; the store sweeps them all again after a failed or unrun store.
@@ -1589,6 +1592,7 @@ impl ZarrStore {
             path: path.as_ref().to_path_buf(),
             computation: Computation::new(),
             arrays: Vec::new(),
+            in_place: Vec::new(),
             created: Vec::new(),
             succeeded: false,
         }
@@ -1648,6 +1652,9 @@ impl ZarrStore {
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         self.claim(&name)?;
+        if options.in_place {
+            self.in_place.push(name);
+        }
         Ok(self)
     }
 
@@ -1694,8 +1701,17 @@ impl ZarrStore {
         let run = std::mem::take(&mut self.computation).run_with(scheduler, callbacks);
         self.succeeded = run.is_ok();
         run.map_err(|e| {
+            let in_place = if self.in_place.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; updated in place, {} may be left partly written (each chunk old or new)",
+                    self.in_place.join(", ")
+                )
+            };
             e.context(format!(
-                "storing into Zarr store {} failed; no array was left half-written",
+                "storing into Zarr store {} failed; no array was created, replaced or \
+                 updated by staging{in_place}",
                 self.path.display()
             ))
         })
