@@ -625,8 +625,6 @@ fn commit_all(sinks: &[Box<dyn Finish>], scheduler: &dyn Scheduler) -> Result<()
     Ok(())
 }
 
-/// This process's outcome of a commit phase, combined with the other processes' (one process:
-/// unchanged). A failure elsewhere becomes an I/O error carrying that process's message.
 /// `prepared`, this process's checks and plan before a run, as every process's outcome when
 /// the run is spread over several: the checks depend on this process's memory, and one
 /// process refusing while the others start would leave them waiting for it. All start, or
@@ -643,6 +641,8 @@ fn agreed_start<X>(scheduler: &dyn Scheduler, prepared: Result<X>) -> Result<X> 
     }
 }
 
+/// This process's outcome of a commit phase, combined with the other processes' (one process:
+/// unchanged). A failure elsewhere becomes an I/O error carrying that process's message.
 fn agreed(scheduler: &dyn Scheduler, local: Result<()>) -> Result<()> {
     let shared = scheduler.agree(local.as_ref().map(|_| ()).map_err(|e| e.to_string()));
     match (local, shared) {
@@ -1343,8 +1343,6 @@ impl Computation {
     /// the bounds of those sizes. An array of one block is collected too, and taken without a
     /// copy.
     pub fn add<T: Element>(&mut self, array: &BlockArray<T>) -> Handle<T> {
-        // A result of one block is collected too: taken, it is that block, without a buffer of
-        // its own or a copy.
         if !array.chunks().is_known() || array.chunks().nblocks() == 1 {
             let into = Arc::new(Collected::<T> {
                 chunks: array.chunks().clone(),
@@ -1417,34 +1415,36 @@ impl Computation {
     /// Refuse in-place stores into storage that an array of this computation reads (see
     /// [`ChunkSink::writes_in_place`]), and two in-place stores into the same storage.
     fn check_aliasing(&self) -> Result<()> {
-        let rewritten: Vec<(String, String)> = self
-            .sinks
-            .iter()
-            .filter_map(|s| s.rewrites_units_of().map(|r| (r, s.describe())))
-            .collect();
-        for (i, (r, what)) in rewritten.iter().enumerate() {
-            if let Some((_, other)) = rewritten[..i].iter().find(|(r2, _)| r2 == r) {
-                return Err(Error::io(format!(
-                    "{what} and {other} are the same storage, stored into twice in one \
-                     computation: each rewrites whole chunks from the old data, so one would \
-                     undo the other's (store one array, or run them one after the other)"
-                )));
-            }
+        // The sinks naming a storage, with their descriptions; the first two naming the same.
+        let named = |storage: &dyn Fn(&dyn Finish) -> Option<String>| {
+            self.sinks
+                .iter()
+                .filter_map(|s| storage(&**s).map(|r| (r, s.describe())))
+                .collect::<Vec<(String, String)>>()
+        };
+        let twice = |list: &[(String, String)]| {
+            list.iter().enumerate().find_map(|(i, (r, what))| {
+                list[..i]
+                    .iter()
+                    .find(|(r2, _)| r2 == r)
+                    .map(|(_, other)| format!("{what} and {other} are the same storage"))
+            })
+        };
+        if let Some(same) = twice(&named(&|s| s.rewrites_units_of())) {
+            return Err(Error::io(format!(
+                "{same}, stored into twice in one computation: each rewrites whole chunks from \
+                 the old data, so one would undo the other's (store one array, or run them one \
+                 after the other)"
+            )));
         }
-        let in_place: Vec<(String, String)> = self
-            .sinks
-            .iter()
-            .filter_map(|s| s.writes_in_place().map(|r| (r, s.describe())))
-            .collect();
+        let in_place = named(&|s| s.writes_in_place());
+        if let Some(same) = twice(&in_place) {
+            return Err(Error::io(format!(
+                "{same}, written in place twice in one computation"
+            )));
+        }
         if in_place.is_empty() {
             return Ok(());
-        }
-        for (i, (r, what)) in in_place.iter().enumerate() {
-            if let Some((_, other)) = in_place[..i].iter().find(|(r2, _)| r2 == r) {
-                return Err(Error::io(format!(
-                    "{what} and {other} are the same storage, written in place twice in one computation"
-                )));
-            }
         }
         for node in nodes_of(&self.stores) {
             for read in node.resources() {
