@@ -46,9 +46,7 @@ fn rechunk_step(node: &Arc<dyn Node>, chunks: Chunks, mergeable: bool) -> Result
     }
     old.require_known("rechunking")?;
     chunks.require_known("rechunking")?;
-    let pieces = (0..chunks.ndim())
-        .map(|ax| rechunk_pieces(old.axis(ax), chunks.axis(ax)))
-        .collect::<Result<Vec<_>>>()?;
+    let pieces = all_pieces(old, &chunks)?;
     let mut t = token_of(&[node]);
     if !mergeable {
         // A step kept whole has other tasks than one that may merge: not one key for both.
@@ -61,6 +59,13 @@ fn rechunk_step(node: &Arc<dyn Node>, chunks: Chunks, mergeable: bool) -> Result
         pieces,
         mergeable,
     }))
+}
+
+/// Per axis, per new block: the old blocks and ranges within them it reads.
+fn all_pieces(old: &Chunks, new: &Chunks) -> Result<Vec<Vec<Vec<Piece>>>> {
+    (0..new.ndim())
+        .map(|ax| rechunk_pieces(old.axis(ax), new.axis(ax)))
+        .collect()
 }
 
 /// In a run in one process, where tasks read their input blocks in place: each rechunk whose
@@ -97,16 +102,11 @@ pub(crate) fn merge_rechunks(order: &mut [Arc<dyn Node>], uses: &FxHashMap<Arc<s
             &inner.meta.chunks,
             &outer.meta.chunks,
         );
-        if !inner.mergeable
-            || !old.is_known()
-            || !merge_steps(old, mid, new, outer.meta.itemsize).unwrap_or(false)
-        {
+        // (Both steps were built from known chunks of one shape: neither call can fail.)
+        if !inner.mergeable || !merge_steps(old, mid, new, outer.meta.itemsize).unwrap_or(false) {
             continue;
         }
-        let Ok(pieces) = (0..new.ndim())
-            .map(|ax| rechunk_pieces(old.axis(ax), new.axis(ax)))
-            .collect::<Result<Vec<_>>>()
-        else {
+        let Ok(pieces) = all_pieces(old, new) else {
             continue;
         };
         order[pos] = Arc::new(RechunkNode {

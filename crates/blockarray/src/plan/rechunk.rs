@@ -157,13 +157,19 @@ fn check_same_shape(old: &Chunks, new: &Chunks) -> Result<()> {
 /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when the shapes differ.
 pub fn rechunk_read_elems(old: &Chunks, new: &Chunks) -> Result<usize> {
     check_same_shape(old, new)?;
-    let elems = old
-        .axes()
+    Ok(usize::try_from(direct_stats(old, new).0).unwrap_or(usize::MAX))
+}
+
+/// The direct rechunk from `old` to `new` (same shape): its largest read region in elements
+/// and its number of pieces (products over the axes of [`axis_stats`], saturating).
+fn direct_stats(old: &Chunks, new: &Chunks) -> (u128, u128) {
+    old.axes()
         .iter()
         .zip(new.axes())
-        .map(|(o, n)| axis_stats(o, n).0)
-        .fold(1u128, u128::saturating_mul);
-    Ok(usize::try_from(elems).unwrap_or(usize::MAX))
+        .map(|(o, n)| axis_stats(o, n))
+        .fold((1u128, 1u128), |(r, p), (ar, ap)| {
+            (r.saturating_mul(ar), p.saturating_mul(ap))
+        })
 }
 
 /// Two rechunk steps are merged into one ([`merge_steps`]) only if the one step has at most
@@ -237,13 +243,18 @@ fn least_span_through(old: &[usize], mid: &[usize], new: &[usize]) -> u128 {
 pub fn merge_steps(old: &Chunks, mid: &Chunks, new: &Chunks, itemsize: usize) -> Result<bool> {
     check_same_shape(old, mid)?;
     check_same_shape(mid, new)?;
-    let axes = || old.axes().iter().zip(mid.axes()).zip(new.axes());
-    let product = |it: &mut dyn Iterator<Item = u128>| it.fold(1u128, u128::saturating_mul);
-    let through = product(&mut axes().map(|((o, m), n)| least_span_through(o, m, n)));
-    let read = product(&mut axes().map(|((o, _), n)| axis_stats(o, n).0));
-    let pieces = product(&mut axes().map(|((o, _), n)| axis_stats(o, n).1));
-    let bytes =
-        product(&mut old.shape().iter().map(|&n| n as u128)).saturating_mul(itemsize as u128);
+    let through = old
+        .axes()
+        .iter()
+        .zip(mid.axes())
+        .zip(new.axes())
+        .map(|((o, m), n)| least_span_through(o, m, n))
+        .fold(1u128, u128::saturating_mul);
+    let (read, pieces) = direct_stats(old, new);
+    let bytes = old
+        .shape()
+        .iter()
+        .fold(itemsize as u128, |b, &n| b.saturating_mul(n as u128));
     Ok(through >= read
         && pieces <= MERGE_MAX_PIECES
         && bytes >= pieces.saturating_mul(MERGE_MIN_PIECE_BYTES))
@@ -404,14 +415,7 @@ pub fn plan_rechunk(
         .max(old.max_block_elems() as u128)
         .max(new.max_block_elems() as u128);
 
-    let direct = old
-        .axes()
-        .iter()
-        .zip(new.axes())
-        .map(|(o, n)| axis_stats(o, n))
-        .fold((1u128, 1u128), |(r, p), (ar, ap)| {
-            (r.saturating_mul(ar), p.saturating_mul(ap))
-        });
+    let direct = direct_stats(old, new);
     let direct_ok = direct.0 <= limit;
     let blocks = (old.nblocks() as u128).saturating_add(new.nblocks() as u128);
     if direct_ok && direct.1 <= GRAPH_THRESHOLD.saturating_mul(blocks) {
