@@ -867,7 +867,7 @@ impl<R: Reduction> Node for FinishNode<R> {
     }
 }
 
-/// Validate and normalise reduction axes (`None`: all).
+/// Validate and normalise axes (`None`: all), sorted: each within `ndim`, none repeated.
 pub(crate) fn norm_axes(ndim: usize, axes: Option<&[usize]>) -> Result<Vec<usize>> {
     let mut v: Vec<usize> = match axes {
         None => (0..ndim).collect(),
@@ -879,8 +879,12 @@ pub(crate) fn norm_axes(ndim: usize, axes: Option<&[usize]>) -> Result<Vec<usize
         }
     }
     v.sort_unstable();
-    if v.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Error::axis(format!("duplicate axis in {axes:?}")));
+    if let Some(w) = v.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::axis(format!(
+            "axis {} is repeated in {:?}",
+            w[0],
+            axes.unwrap_or_default()
+        )));
     }
     Ok(v)
 }

@@ -4,6 +4,7 @@
 //! they work through the element type's [`Kit`](crate::expr::array::Kit).
 
 use crate::expr::array::{BlockTask, Meta, Node, token_of};
+use crate::ops::reduce::norm_axes;
 use crate::plan::index::NormSlice;
 use crate::plan::rechunk::{Piece, merge_steps, plan_rechunk, rechunk_pieces};
 use crate::{BlockArray, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, Element, Error, Result};
@@ -450,13 +451,8 @@ impl<T: Element> BlockArray<T> {
                 .filter(|&a| self.shape()[a] == 1 && known(a))
                 .collect(),
             Some(axes) => {
-                for (i, &a) in axes.iter().enumerate() {
-                    self.check_axis(a)?;
-                    if axes[..i].contains(&a) {
-                        return Err(Error::axis(format!(
-                            "squeeze: axis {a} is repeated in {axes:?}"
-                        )));
-                    }
+                let axes = norm_axes(self.ndim(), Some(axes)).map_err(|e| e.context("squeeze"))?;
+                for &a in &axes {
                     self.chunks().require_known_axis(a, "squeeze")?;
                     if self.shape()[a] != 1 {
                         return Err(Error::shape(format!(
@@ -466,7 +462,7 @@ impl<T: Element> BlockArray<T> {
                         )));
                     }
                 }
-                axes.to_vec()
+                axes
             }
         };
         let from = (0..self.ndim())

@@ -14,6 +14,7 @@
 //! `linspace`. So each result's tasks read only the input blocks its output blocks need.
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
+use crate::ops::reduce::norm_axes;
 use crate::ops::shape::{axes_node, rechunk_direct};
 use crate::ops::slicing::slice_node;
 use crate::plan::index::NormSlice;
@@ -247,16 +248,9 @@ impl<T: Element> BlockArray<T> {
     /// ```
     pub fn flip(&self, axes: Option<&[usize]>) -> Result<BlockArray<T>> {
         self.chunks().require_known("flip")?;
-        let all: Vec<usize> = (0..self.ndim()).collect();
-        let axes = axes.unwrap_or(&all);
+        let axes = norm_axes(self.ndim(), axes).map_err(|e| e.context("flip"))?;
         let mut slices: Vec<NormSlice> = self.shape().iter().map(|&n| NormSlice::full(n)).collect();
-        for (i, &a) in axes.iter().enumerate() {
-            self.check_axis(a).map_err(|e| e.context("flip"))?;
-            if axes[..i].contains(&a) {
-                return Err(Error::axis(format!(
-                    "flip: axis {a} is repeated in {axes:?}"
-                )));
-            }
+        for a in axes {
             let n = self.shape()[a];
             if n > 0 {
                 slices[a] = NormSlice {
