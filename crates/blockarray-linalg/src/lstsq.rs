@@ -2,8 +2,9 @@
 
 use crate::kernels;
 use crate::kernels::ColMat;
-use crate::node::{adjoint, array, bi, block_value, gather, grid, mat, mats_value, op, task};
+use crate::node::{adjoint, array, bi, block_value, gather, mat, op, task};
 use crate::scalar::{RealOf, Scalar};
+use crate::svd::{extract_s, small_svd};
 use crate::tsqr::check_matrix;
 use blockarray::{BlockArray, Chunks, Error, Node, Result};
 use std::sync::Arc;
@@ -80,20 +81,17 @@ pub fn lstsq<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<Lstsq<T>
     // the largest dropped), so a rank-deficient `a` gets the minimum-norm solution as from
     // NumPy (LAPACK's gelsd), not R⁻¹'s blow-up of a rounding-sized pivot.
     let rcond = T::epsilon() * m.max(n) as f64;
-    let x = if m >= n {
+    let (x, SvdOfR { s, rank, .. }) = if m >= n {
         // a = Q R: x = R⁺ Qᴴ b.
         let (q, r) = crate::qr(a)?;
         let parts = SvdOfR::new(&r, rcond)?;
-        let x = parts.pinv.matmul(&adjoint(&q).matmul(&b2)?)?;
-        (x, parts)
+        (parts.pinv.matmul(&adjoint(&q).matmul(&b2)?)?, parts)
     } else {
         // a = (Q R)ᴴ = Rᴴ Qᴴ: x = Q (Rᴴ)⁺ b = Q (R⁺)ᴴ b.
         let (q, r) = crate::qr(&adjoint(a))?;
         let parts = SvdOfR::new(&r, rcond)?;
-        let x = q.matmul(&adjoint(&parts.pinv).matmul(&b2)?)?;
-        (x, parts)
+        (q.matmul(&adjoint(&parts.pinv).matmul(&b2)?)?, parts)
     };
-    let (x, SvdOfR { s, rank, .. }) = x;
     // Residuals: Σ |b − a·x|² down each column.
     let diff = (&b2 - &a.matmul(&x)?)?;
     let residuals = T::abs_array(&diff).powi(2).sum(Some(&[0]), false)?;
@@ -118,32 +116,8 @@ impl<T: Scalar> SvdOfR<T> {
     fn new(r: &BlockArray<T>, rcond: f64) -> Result<SvdOfR<T>> {
         let (k, n) = (r.shape()[0], r.shape()[1]);
         let g: Arc<dyn Node> = gather(r, "lstsq (the SVD of R)")?;
-        // [U, the singular values as a k × 1 column, Vᴴ].
-        let parts = op::<T, _>("svd-of-r", &[0usize; 0], vec![g], grid(1), false, |_| {
-            task(vec![(0, bi(&[0]))], |v| {
-                let (u, s, vh) = kernels::svd(mat::<T>(&v[0], 0)?.rf())?;
-                let s = ColMat::from_fn(s.len(), 1, |i, _| T::from_re(s[i]));
-                Ok(mats_value(vec![u, s, vh]))
-            })
-        });
-        let sv = op::<RealOf<T>, _>(
-            "singular-values",
-            &[0usize; 0],
-            vec![parts.clone()],
-            Chunks::from_blocks(vec![vec![k.min(n)]])?,
-            true,
-            |_| {
-                task(vec![(0, bi(&[0]))], |v| {
-                    let s = mat::<T>(&v[0], 1)?;
-                    let s: Vec<RealOf<T>> =
-                        (0..s.rf().nrows()).map(|i| s.rf()[(i, 0)].re()).collect();
-                    Ok(blockarray::block_value(ndarray::ArrayD::from_shape_vec(
-                        ndarray::IxDyn(&[s.len()]),
-                        s,
-                    )?))
-                })
-            },
-        );
+        // [U, s (k × 1), Vᴴ], as the SVD itself computes it.
+        let parts = small_svd::<T>(g, vec![0], false, k);
         let rank = op::<i64, _>(
             "matrix-rank",
             &[rcond],
@@ -165,7 +139,7 @@ impl<T: Scalar> SvdOfR<T> {
         let pinv = op::<T, _>(
             "pinv",
             &[rcond],
-            vec![parts],
+            vec![parts.clone()],
             Chunks::from_blocks(vec![vec![n], vec![k]])?,
             true,
             move |_| {
@@ -194,7 +168,7 @@ impl<T: Scalar> SvdOfR<T> {
             },
         );
         Ok(SvdOfR {
-            s: array(sv)?,
+            s: extract_s::<T>(&parts, k.min(n))?,
             rank: array(rank)?,
             pinv: array(pinv)?,
         })

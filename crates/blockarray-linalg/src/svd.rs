@@ -157,7 +157,7 @@ impl<T: Scalar> ToColMat<T> for faer::MatRef<'_, T> {
 
 /// A hidden node computing the SVD of the `k × N` matrix at `(node, index)` (a TSQR root's R,
 /// or a gathered matrix), with canonical signs: `[U (k × k), s (k × 1), Vᴴ (k × N)]`.
-fn small_svd<T: Scalar>(
+pub(crate) fn small_svd<T: Scalar>(
     node: Arc<dyn Node>,
     index: Vec<usize>,
     from_house: bool,
@@ -182,7 +182,10 @@ fn small_svd<T: Scalar>(
 }
 
 /// The singular values of a [`small_svd`] node, as a 1-d array of the real type.
-fn extract_s<T: Scalar>(small: &Arc<dyn Node>, k: usize) -> Result<BlockArray<RealOf<T>>> {
+pub(crate) fn extract_s<T: Scalar>(
+    small: &Arc<dyn Node>,
+    k: usize,
+) -> Result<BlockArray<RealOf<T>>> {
     let node = op::<RealOf<T>, _>(
         "svd-s",
         &[0usize; 0],
