@@ -267,12 +267,14 @@ impl UpdateOptions {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A hidden sibling of `dir`: `.name.blockarray-<what>-<pid>-<n>`.
-/// Whether `dir` is a directory with nothing in it.
-fn is_empty_dir(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+/// Whether something other than an empty directory is at `path` (an empty directory, the store
+/// itself for an array at its root, is replaced by renaming a new array over it).
+fn occupied(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+        && !std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
+/// A hidden sibling of `dir`: `.name.blockarray-<what>-<pid>-<n>`.
 fn hidden_sibling(dir: &Path, what: &str) -> PathBuf {
     let leaf = dir
         .file_name()
@@ -997,11 +999,9 @@ impl<T: ZarrElement> ZarrSink<T> {
                 })?;
             }
         }
+        self.check_replaceable(overwrite)?;
         let mut old = None;
-        // An empty directory (the store itself, for an array at its root) is replaced by the
-        // rename below.
-        if std::fs::symlink_metadata(&self.target).is_ok() && !is_empty_dir(&self.target) {
-            self.check_replaceable(overwrite)?;
+        if occupied(&self.target) {
             let aside = hidden_sibling(&self.target, "old");
             std::fs::rename(&self.target, &aside)
                 .map_err(|e| self.fail(format!("cannot move the old array aside: {e}")))?;
@@ -1070,8 +1070,7 @@ impl<T: ZarrElement> ZarrSink<T> {
     /// For a new array: an error unless its place is free, or holds an array that `overwrite`
     /// allows replacing (something may have appeared there while the computation ran).
     fn check_replaceable(&self, overwrite: bool) -> Result<()> {
-        if std::fs::symlink_metadata(&self.target).is_ok()
-            && !is_empty_dir(&self.target)
+        if occupied(&self.target)
             && (!overwrite || store::node_kind(&self.target) != NodeKind::Array)
         {
             return Err(self.fail(
