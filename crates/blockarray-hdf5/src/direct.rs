@@ -238,13 +238,13 @@ pub(crate) fn locate_chunk(
 }
 
 /// A descriptor of `file` to read raw chunks from without the HDF5 lock (`pread` needs no
-/// shared position), and the file's base address; `None` when such reads would not be
+/// shared position), at the addresses [`locate_chunk`] gives; `None` when such reads would not be
 /// exact: the file is open for writing in this process (the library may hold written chunks
 /// it has not flushed), uses a driver other than the POSIX one (data in memory, split over
 /// several files, …), or starts with a userblock (HDF5 1.14.4 changed whether chunk
 /// addresses count it: read through the library, the offset is right on every version).
 /// Call under the HDF5 lock; the descriptor is a duplicate the caller owns.
-pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<(std::fs::File, u64)> {
+pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<std::fs::File> {
     use std::os::fd::BorrowedFd;
     if !file.is_read_only() || file.userblock() != 0 {
         return None;
@@ -264,26 +264,19 @@ pub(crate) fn lock_free_reader(file: &hdf5::File) -> Option<(std::fs::File, u64)
     let fd = unsafe { BorrowedFd::borrow_raw(*handle.cast::<std::ffi::c_int>()) };
     // A duplicate (close-on-exec), ours to close.
     let owned = fd.try_clone_to_owned().ok()?;
-    Some((std::fs::File::from(owned), 0))
+    Some(std::fs::File::from(owned))
 }
 
-/// Read `size` stored bytes at `addr` (relative to `base`) through a descriptor from
-/// [`lock_free_reader`], without the HDF5 lock.
-pub(crate) fn pread_chunk(
-    file: &std::fs::File,
-    base: u64,
-    addr: u64,
-    size: usize,
-) -> Result<Vec<u8>, String> {
-    pread_vec(file, base + addr, size)
+/// Read `size` stored bytes at `addr` through a descriptor from [`lock_free_reader`], without
+/// the HDF5 lock.
+pub(crate) fn pread_chunk(file: &std::fs::File, addr: u64, size: usize) -> Result<Vec<u8>, String> {
+    pread_vec(file, addr, size)
 }
 
-/// Read an unfiltered chunk of `elems` values of `T` stored at `addr` (relative to `base`)
-/// straight into a new vector, without the HDF5 lock and without a byte buffer in between.
+/// Read an unfiltered chunk of `elems` values of `T` stored at `addr` straight into a new vector, without the HDF5 lock and without a byte buffer in between.
 /// Only for [`blockarray::plain_number`] types stored in their native file type.
 pub(crate) fn pread_values<T: 'static>(
     file: &std::fs::File,
-    base: u64,
     addr: u64,
     size: usize,
     elems: usize,
@@ -294,7 +287,7 @@ pub(crate) fn pread_values<T: 'static>(
             "an unfiltered chunk of {elems} values should store {nbytes} bytes, not {size}"
         ));
     }
-    pread_vec(file, base + addr, elems)
+    pread_vec(file, addr, elems)
 }
 
 /// `len` values of a [`blockarray::plain_number`] type read with `pread` from file offset

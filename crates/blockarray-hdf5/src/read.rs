@@ -289,7 +289,7 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                 .zip(&offsets)
                 .map(|(raw, o)| raw.map(|(mask, bytes)| decode(o, mask, bytes)).transpose())
                 .collect::<Result<_>>()?,
-            Located::At((file, base), at) => at
+            Located::At(file, at) => at
                 .into_iter()
                 .zip(&offsets)
                 .map(|(loc, o)| {
@@ -298,11 +298,11 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                     };
                     let fail = |e: String| self.fail(format!("chunk at {o:?}: {e}"));
                     if stages.is_none() && mask == 0 {
-                        direct::pread_values::<T>(&file, base, addr, size, chunk_elems)
+                        direct::pread_values::<T>(&file, addr, size, chunk_elems)
                             .map(Some)
                             .map_err(fail)
                     } else {
-                        let bytes = direct::pread_chunk(&file, base, addr, size).map_err(fail)?;
+                        let bytes = direct::pread_chunk(&file, addr, size).map_err(fail)?;
                         decode(o, mask, bytes).map(Some)
                     }
                 })
@@ -575,10 +575,10 @@ pub fn concatenate_hdf5<T: Hdf5Element, P: AsRef<Path>>(
 }
 
 /// The raw chunks of a direct read: read by the library under the lock, or located under it
-/// and read after it through a descriptor and the file's base address.
+/// and read after it through a descriptor, at the chunks' addresses.
 enum Located {
     /// The library reads the region (unfiltered data in a file without lock-free reads).
     Library,
     Read(Vec<Option<(u32, Vec<u8>)>>),
-    At((std::fs::File, u64), Vec<Option<(u32, u64, usize)>>),
+    At(std::fs::File, Vec<Option<(u32, u64, usize)>>),
 }
