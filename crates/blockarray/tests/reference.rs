@@ -1387,8 +1387,11 @@ fn results_of_one_block_are_that_block_in_standard_layout() {
 }
 
 /// A scheduler running in this process that says it is one of two, as a distributed one
-/// does (lowering then plans for tasks whose inputs travel to them).
-struct TwoProcesses(SyncScheduler);
+/// does (lowering then plans for tasks whose inputs travel to them); when `other_refuses`, the
+/// other process refuses to start (it has too little memory, say).
+struct TwoProcesses {
+    other_refuses: bool,
+}
 
 impl dag_core::Scheduler for TwoProcesses {
     fn name(&self) -> &str {
@@ -1399,41 +1402,29 @@ impl dag_core::Scheduler for TwoProcesses {
         plan: &dag_core::Plan,
         callbacks: &dyn dag_core::Callbacks,
     ) -> Result<dag_core::Execution, dag_core::Error> {
-        self.0.execute(plan, callbacks)
+        SyncScheduler::new().execute(plan, callbacks)
     }
     fn processes(&self) -> usize {
         2
     }
-}
-
-/// One of two processes whose other process refuses to start (it has too little memory, say).
-struct OtherRefuses;
-
-impl dag_core::Scheduler for OtherRefuses {
-    fn name(&self) -> &str {
-        "other-refuses"
-    }
-    fn execute(
-        &self,
-        _: &dag_core::Plan,
-        _: &dyn dag_core::Callbacks,
-    ) -> Result<dag_core::Execution, dag_core::Error> {
-        panic!("started a run the other process refused: it would wait for that one for ever")
-    }
-    fn processes(&self) -> usize {
-        2
-    }
-    fn agree(&self, _: Result<(), String>) -> Result<(), String> {
-        Err("process 1 refused: not enough memory".into())
+    fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        if self.other_refuses {
+            Err("process 1 refused: not enough memory".into())
+        } else {
+            outcome
+        }
     }
 }
 
 #[test]
 fn a_run_another_process_refuses_is_not_started() {
     let x = BlockArray::<f64>::ones(&[10], 5).unwrap();
-    let e = x.persist_with(&OtherRefuses).unwrap_err();
+    let refuses = TwoProcesses {
+        other_refuses: true,
+    };
+    let e = x.persist_with(&refuses).unwrap_err();
     assert!(e.to_string().contains("process 1 refused"), "{e}");
-    let e = x.compute_with(&OtherRefuses).unwrap_err();
+    let e = x.compute_with(&refuses).unwrap_err();
     assert!(e.to_string().contains("process 1 refused"), "{e}");
 }
 
@@ -1462,7 +1453,12 @@ fn transposing_rechunks_take_one_step_in_one_process() {
     assert!(one.largest_task.as_ref().unwrap().1 > array_bytes, "{one}");
     // Across processes, and under an explicit bound, the intermediate stays.
     let bound = blockarray::DEFAULT_CHUNK_BYTES + 2 * 1_411_200;
-    let two = plan(&y, &TwoProcesses(SyncScheduler::new()));
+    let two = plan(
+        &y,
+        &TwoProcesses {
+            other_refuses: false,
+        },
+    );
     assert_eq!(two.tasks, 300 + mid.meta().chunks.nblocks(), "{two}");
     assert!(two.largest_task.as_ref().unwrap().1 <= bound, "{two}");
     let bounded = x
@@ -1483,7 +1479,10 @@ fn transposing_rechunks_take_one_step_in_one_process() {
     assert_eq!(y.compute_with(&SyncScheduler::new()).unwrap(), want);
     assert_eq!(y.compute_with(&ThreadedScheduler::new()).unwrap(), want);
     assert_eq!(
-        y.compute_with(&TwoProcesses(SyncScheduler::new())).unwrap(),
+        y.compute_with(&TwoProcesses {
+            other_refuses: false,
+        })
+        .unwrap(),
         want
     );
     assert_eq!(bounded.compute().unwrap(), want);
