@@ -369,6 +369,16 @@ pub trait Scheduler: Send + Sync {
         Ok(self.compute_with(graph, outputs, &NoCallbacks)?.values)
     }
 
+    /// [`compute`](Self::compute), with every output received by every process of a
+    /// distributed run, whichever process the scheduler gathers results to otherwise. For
+    /// small values that a graph builder needs in every process before it builds the next
+    /// graph (the chunk sizes of an array whose shape depends on its values): each process
+    /// must build the same graphs. A collective call, like every run. The default (one
+    /// process) is [`compute`](Self::compute).
+    fn compute_everywhere(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
+        self.compute(graph, outputs)
+    }
+
     /// Compile `graph` for `outputs` and run it with callbacks, returning the stats too.
     fn compute_with(
         &self,
@@ -406,6 +416,9 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
         (**self).agree(outcome)
     }
+    fn compute_everywhere(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
+        (**self).compute_everywhere(graph, outputs)
+    }
 }
 
 impl<S: Scheduler + ?Sized> Scheduler for &S {
@@ -432,5 +445,8 @@ impl<S: Scheduler + ?Sized> Scheduler for &S {
     }
     fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
         (**self).agree(outcome)
+    }
+    fn compute_everywhere(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
+        (**self).compute_everywhere(graph, outputs)
     }
 }

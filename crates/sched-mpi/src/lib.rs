@@ -46,7 +46,9 @@
 //!   they computed and an [`Elsewhere`] value for the others, and
 //!   [`results_elsewhere`](dag_core::Scheduler::results_elsewhere) says so (blockarray's
 //!   `Results::take` is then an error, `Results::held` false). [`Gather::All`] gives every
-//!   rank every output.
+//!   rank every output. [`compute_everywhere`](dag_core::Scheduler::compute_everywhere)
+//!   does so for one run whatever the mode: blockarray's `compute_chunk_sizes` uses it, so
+//!   every rank learns the sizes and goes on to build the same graphs.
 //! - **Storage.** Stores into files run on rank 0 (sinks are placed
 //!   [`First`](dag_core::Placement::First) by default): blocks computed elsewhere are sent
 //!   there once. `blockarray-hdf5`'s `to_hdf5_with(…, &sched)` opens the file on rank 0 only
@@ -82,7 +84,7 @@ mod run;
 pub use launch::{MPI_ENV, mpirun};
 pub use partition::Traffic;
 
-use dag_core::{Callbacks, Data, Error, Execution, Key, Plan, Scheduler};
+use dag_core::{Callbacks, Data, Error, Execution, Graph, Key, Plan, Scheduler, Value};
 use sched_threaded::ThreadedScheduler;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -449,6 +451,27 @@ impl Scheduler for MpiScheduler {
     }
 
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
+        self.execute_gathering(plan, callbacks, self.gather)
+    }
+
+    /// Every rank receives every output, whatever [`gather_mode`](Self::gather_mode) says
+    /// (a run in [`Gather::All`] mode).
+    fn compute_everywhere(&self, graph: &Graph, outputs: &[Key]) -> Result<Vec<Value>, Error> {
+        let plan = Plan::new(graph, outputs)?;
+        Ok(self
+            .execute_gathering(&plan, &dag_core::NoCallbacks, Gather::All)?
+            .values)
+    }
+}
+
+impl MpiScheduler {
+    /// [`Scheduler::execute`] with the outputs collected as `gather` says.
+    fn execute_gathering(
+        &self,
+        plan: &Plan,
+        callbacks: &dyn Callbacks,
+        gather: Gather,
+    ) -> Result<Execution, Error> {
         let _run = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         ready()?;
         let comm = comm::Comm::dup_world().map_err(Error::Scheduler)?;
@@ -465,7 +488,7 @@ impl Scheduler for MpiScheduler {
                 });
         let cfg = run::Config {
             threaded: &self.threaded,
-            gather: self.gather,
+            gather,
             max_message: self.max_message,
             predict: &self.predict,
             failed_before,

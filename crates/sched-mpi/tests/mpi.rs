@@ -13,6 +13,9 @@
 //! - `unencodable_value`: a value that must travel but has no wire encoding;
 //! - `different_graphs`: ranks that built different graphs are refused on every rank;
 //! - `results_elsewhere`: ranks other than 0 are told they do not hold a result;
+//! - `chunk_sizes`: `compute_chunk_sizes` of a masked array, with an MPI scheduler that
+//!   gathers results to rank 0 (given, and as the default scheduler), gives every rank the
+//!   sizes, so every rank builds the next graph alike;
 //! - `a_rank_dies` (a job of its own): a rank exiting in the middle of a run ends the job
 //!   through `mpirun`, and nothing hangs.
 //!
@@ -55,6 +58,7 @@ const SUITE: &[&str] = &[
     "different_graphs",
     "different_sizes",
     "results_elsewhere",
+    "chunk_sizes",
     "hdf5_store",
 ];
 
@@ -268,6 +272,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "different_graphs" => different_graphs(mpi),
         "different_sizes" => different_sizes(mpi),
         "results_elsewhere" => results_elsewhere(mpi),
+        "chunk_sizes" => chunk_sizes(mpi),
         "hdf5_store" => hdf5_store(mpi),
         "dies" => dies(mpi),
         other => Err(format!("unknown scenario {other}")),
@@ -694,6 +699,38 @@ fn results_elsewhere(mpi: &Mpi) -> Check {
     ensure(s.results_elsewhere().is_some() == (mpi.rank() != 0), || {
         "results_elsewhere".into()
     })
+}
+
+fn chunk_sizes(mpi: &Mpi) -> Check {
+    let x = Rng::new(3).random::<f64>(&[50, 8], [7, 3]).unwrap();
+    let keep = x.slice(s![.., 0]).unwrap().greater(0.5).unwrap();
+    let m = x.mask(&keep).unwrap();
+    let want = x.compute_with(&threaded()).unwrap();
+    let want: Vec<f64> = want
+        .outer_iter()
+        .filter(|r| r[0] > 0.5)
+        .flat_map(|r| r.iter().copied().collect::<Vec<f64>>())
+        .collect();
+    let rows = want.len() / 8;
+    let given = m.compute_chunk_sizes_with(&sched(mpi, Gather::Root));
+    blockarray::set_default_scheduler(std::sync::Arc::new(sched(mpi, Gather::Root)));
+    let by_default = m.compute_chunk_sizes();
+    blockarray::set_default_scheduler(std::sync::Arc::new(ThreadedScheduler::new()));
+    for known in [given, by_default] {
+        let known = known.map_err(|e| format!("compute_chunk_sizes: {e}"))?;
+        ensure(known.shape() == [rows, 8], || {
+            format!("shape {:?}, want [{rows}, 8]", known.shape())
+        })?;
+        // Every rank goes on with the same graph: a reshape needs the known length.
+        let flat = known.reshape(&[rows * 8]).map_err(|e| e.to_string())?;
+        let got = flat
+            .compute_with(&sched(mpi, Gather::All))
+            .map_err(|e| e.to_string())?;
+        ensure(got.as_slice() == Some(&want[..]), || {
+            "values differ from the threaded scheduler's".into()
+        })?;
+    }
+    Ok(())
 }
 
 /// `to_hdf5` from a distributed run: the first rank writes the file, every rank's blocks

@@ -1809,6 +1809,13 @@ impl<T: Element> BlockArray<T> {
     /// # Ok::<(), blockarray::Error>(())
     /// ```
     pub fn compute_chunk_sizes(&self) -> Result<BlockArray<T>> {
+        self.compute_chunk_sizes_with(&*default_scheduler())
+    }
+
+    /// [`compute_chunk_sizes`](Self::compute_chunk_sizes) with `scheduler`. In a distributed
+    /// run every process receives the sizes ([`Scheduler::compute_everywhere`]), so every
+    /// process goes on to build the same graphs; like any run, it is a collective call.
+    pub fn compute_chunk_sizes_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
         if self.chunks().is_known() {
             return Ok(self.clone());
         }
@@ -1823,7 +1830,7 @@ impl<T: Element> BlockArray<T> {
         });
         let blocks = all_blocks(&shapes);
         let (graph, outputs) = lower(&[(shapes, blocks.clone())], true, default_max_tasks(), 1)?;
-        let values = default_scheduler().compute(&graph, &outputs)?;
+        let values = scheduler.compute_everywhere(&graph, &outputs)?;
         let mut lens: Vec<Vec<Option<usize>>> = self
             .numblocks()
             .into_iter()
