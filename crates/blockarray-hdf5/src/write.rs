@@ -187,6 +187,9 @@ pub struct Hdf5Sink<T> {
     shape: Vec<usize>,
     chunk: Option<Vec<usize>>,
     stages: Option<Vec<Stage>>,
+    /// What the part of an edge chunk past the dataset's end is written with: the
+    /// dataset's fill value, as the library writes it (zero for new datasets).
+    fill: T,
     io: ChunkIo,
     state: Mutex<SinkState>,
     /// Set before the first write into the file (what a failed in-place store reports).
@@ -340,6 +343,7 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             shape: shape.to_vec(),
             chunk,
             stages,
+            fill: T::default(),
             io: options.io,
             state: Mutex::new(SinkState::Open),
             touched: Arc::default(),
@@ -355,7 +359,7 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
         let path = path.as_ref();
         let name = file::normalize_dataset_path(path, dataset)?;
         let f = file::open_file(path, Access::Write, &name)?;
-        let (shape, chunk, stages) = f.with(|h| {
+        let (shape, chunk, stages, fill) = f.with(|h| {
             let ds = file::open_dataset(h, f.path(), &name)?;
             let (native, _) = check_type::<T>(&ds, f.path(), &name)?;
             let chunk = if ds.is_chunked() { ds.chunk() } else { None };
@@ -364,7 +368,18 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             } else {
                 None
             };
-            Ok((ds.shape(), chunk, stages))
+            // Chunks written directly are padded with the fill value, which a resize
+            // would otherwise reveal as zeros (direct writes are only taken for native types,
+            // so the value converts exactly).
+            let fill = if stages.is_some() {
+                ds.dcpl()
+                    .ok()
+                    .and_then(|p| p.fill_value_as::<T>())
+                    .unwrap_or_default()
+            } else {
+                T::default()
+            };
+            Ok((ds.shape(), chunk, stages, fill))
         })?;
         Ok(Hdf5Sink {
             file: f,
@@ -375,6 +390,7 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             shape,
             chunk,
             stages,
+            fill,
             io: ChunkIo::Auto,
             state: Mutex::new(SinkState::Open),
             touched: Arc::default(),
@@ -777,8 +793,8 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
                     None => T::encode(&piece.iter().copied().collect::<Vec<_>>(), &mut bytes),
                 }
             } else {
-                // An edge chunk is stored at full size; pad with the default fill (zero).
-                let mut padded = ArrayD::from_elem(IxDyn(chunk), T::default());
+                // An edge chunk is stored at full size; pad with the fill value.
+                let mut padded = ArrayD::from_elem(IxDyn(chunk), self.fill);
                 let dst: Vec<SliceInfoElem> = inside.iter().map(|i| (0..i.len()).into()).collect();
                 padded.slice_mut(dst.as_slice()).assign(&piece);
                 T::encode(

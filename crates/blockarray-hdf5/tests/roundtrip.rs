@@ -318,6 +318,38 @@ fn store_into_an_existing_dataset_in_place() {
 }
 
 #[test]
+fn edge_chunks_written_in_place_are_padded_with_the_fill_value() {
+    // A resizable dataset with a fill value other than zero: what lies past its end in an edge
+    // chunk shows when it grows, and must be the fill value, as when the library writes.
+    let file = TempPath::new("fill.h5");
+    {
+        let h = hdf5::File::create(file.as_ref()).expect("create file");
+        // Deflated, so that whole chunks are written directly (not through the library).
+        h.new_dataset::<f64>()
+            .chunk([2])
+            .deflate(1)
+            .shape(5..)
+            .fill_value(7.5)
+            .create("x")
+            .expect("create dataset");
+    }
+    let x = BlockArray::<f64>::from_fn(&[5], [2], "i", |i| i[0] as f64 + 1.0).expect("x");
+    for sched in schedulers() {
+        let sink = Arc::new(Hdf5Sink::<f64>::open(&file, "/x").expect("open sink"));
+        x.store_with(sink.clone(), &*sched).expect("store");
+        sink.commit().expect("commit");
+        let h = hdf5::File::open_rw(file.as_ref()).expect("reopen");
+        let ds = h.dataset("x").expect("dataset");
+        ds.resize([6]).expect("grow");
+        assert_eq!(
+            ds.read_raw::<f64>().expect("read"),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 7.5]
+        );
+        ds.resize([5]).expect("shrink back");
+    }
+}
+
+#[test]
 fn read_and_write_the_same_file_in_one_computation() {
     let file = TempPath::new("same.h5");
     let x = BlockArray::<f64>::from_fn(&[64, 48], [16, 16], "v", |i| value(i[0] * 48 + i[1]))
