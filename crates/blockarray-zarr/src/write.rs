@@ -499,6 +499,9 @@ pub struct ZarrSink<T> {
     full: Vec<usize>,
     /// The unit of writing: the chunk grid's chunk (the shard of a sharded array).
     unit: Vec<usize>,
+    /// The array's fill value: what the part of an edge chunk past the array's end is
+    /// written with (it shows if the array is resized).
+    fill: T,
     options: CodecOptions,
     state: Mutex<SinkState>,
     /// Set by a commit that can still be rolled back.
@@ -693,6 +696,7 @@ impl<T: ZarrElement> ZarrSink<T> {
             shape: shape.to_vec(),
             full: shape.to_vec(),
             unit,
+            fill: T::default(),
             options: task_codec_options(),
             state: Mutex::new(SinkState::Open),
             undo: Mutex::new(None),
@@ -725,6 +729,8 @@ impl<T: ZarrElement> ZarrSink<T> {
             ));
         }
         let grid = Grid::of(&original, &root, &name)?;
+        let fill = fill_value::<T>(&original)
+            .map_err(|e| err(ErrorKind::Type, &root, &name, format!("its fill value: {e}")))?;
         let region: Vec<Range<usize>> = match &options.region {
             Some(r) => r.clone(),
             None => grid.shape.iter().map(|&n| 0..n).collect(),
@@ -788,6 +794,7 @@ impl<T: ZarrElement> ZarrSink<T> {
             shape: region.iter().map(Range::len).collect(),
             full: grid.shape,
             unit: grid.chunk,
+            fill,
             options: task_codec_options(),
             state: Mutex::new(SinkState::Open),
             undo: Mutex::new(None),
@@ -1180,8 +1187,8 @@ impl<T: ZarrElement> ZarrSink<T> {
         } else {
             let mut chunk = if whole {
                 // An edge chunk is stored at full size; the part past the array's end is
-                // padding (zero).
-                ArrayD::from_elem(IxDyn(&self.unit), T::default())
+                // the fill value.
+                ArrayD::from_elem(IxDyn(&self.unit), self.fill)
             } else {
                 // A region's edge cuts this chunk: merge into its current contents.
                 let from = self.original.as_ref().unwrap_or(&self.write);
@@ -1205,6 +1212,16 @@ impl<T: ZarrElement> ZarrSink<T> {
         }
         Ok(())
     }
+}
+
+/// The fill value of `array` as a `T` (whose data type the caller has checked).
+fn fill_value<T: ZarrElement>(array: &FsArray) -> std::result::Result<T, String> {
+    let bytes = zarrs::array::ArrayBytes::new_fill_value(array.data_type(), 1, array.fill_value())
+        .map_err(|e| e.to_string())?;
+    T::from_array_bytes(array.data_type(), bytes)
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or_else(|| "no value".to_string())
 }
 
 /// Remove each directory if it is empty (innermost first, as given).

@@ -556,6 +556,41 @@ fn unwritten_chunks_read_as_the_fill_value() {
     assert_eq!(y[[2, 2]], 0.0);
 }
 
+/// An array's edge chunk is stored whole; what lies past the array's end shows when the array
+/// grows (zarr-python's `resize` only rewrites the metadata), and must be the fill value.
+#[test]
+fn edge_chunks_written_into_an_existing_array_are_padded_with_its_fill_value() {
+    let dir = TempPath::new("edgefill.zarr");
+    let meta = dir.path().join("x/zarr.json");
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta).expect("read meta")).expect("json");
+        f(&mut m);
+        std::fs::write(&meta, serde_json::to_vec(&m).expect("json")).expect("write meta");
+    };
+    let x = BlockArray::<f64>::from_fn(&[5], [2], "i", |i| i[0] as f64 + 1.0).expect("x");
+    for in_place in [true, false] {
+        let zeros = BlockArray::<f64>::zeros(&[5], [5]).expect("zeros");
+        let options = ArrayOptions::new().chunks([2]).overwrite(true);
+        to_zarr_with(&dir, &[("x", &zeros)], &options, &SyncScheduler::new()).expect("create");
+        edit(&|m| m["fill_value"] = serde_json::json!(-1.5));
+        let sink = Arc::new(
+            ZarrSink::<f64>::open(&dir, "x", &UpdateOptions::new().in_place(in_place))
+                .expect("sink"),
+        );
+        x.store_with(sink.clone(), &SyncScheduler::new())
+            .expect("store");
+        sink.commit().expect("commit");
+        edit(&|m| m["shape"] = serde_json::json!([6]));
+        let grown = from_zarr::<f64>(&dir, "x").expect("x").compute().expect("x");
+        assert_eq!(
+            grown.into_raw_vec_and_offset().0,
+            [1.0, 2.0, 3.0, 4.0, 5.0, -1.5],
+            "in place: {in_place}"
+        );
+    }
+}
+
 #[test]
 fn only_the_chunks_a_slice_needs_are_read() {
     let dir = TempPath::new("lazy.zarr");
