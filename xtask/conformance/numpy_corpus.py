@@ -206,6 +206,9 @@ def main():
         ([0.0, -0.0], [2]), ([-0.0, 0.0], [2]), ([1e16, 1, 1, 1], [4]),
         # A sum that overflows only once two blocks meet.
         ([1e308, 1e308], [2]),
+        # inf - inf is NaN in a NaN-ignoring sum too (in one block and across blocks); an f32
+        # sum that overflows f32 (mean, var and std are inf there).
+        ([inf, -inf], [2]), ([1, inf, -inf], [3]), ([3e38, 3e38], [2]),
     ]
     for dt in FLOATS:
         for data, shape in float_sets:

@@ -729,8 +729,14 @@ impl<T: ZarrElement> ZarrSink<T> {
             ));
         }
         let grid = Grid::of(&original, &root, &name)?;
-        let fill = fill_value::<T>(&original)
-            .map_err(|e| err(ErrorKind::Type, &root, &name, format!("its fill value: {e}")))?;
+        let fill = fill_value::<T>(&original).map_err(|e| {
+            err(
+                ErrorKind::Type,
+                &root,
+                &name,
+                format!("its fill value: {e}"),
+            )
+        })?;
         let region: Vec<Range<usize>> = match &options.region {
             Some(r) => r.clone(),
             None => grid.shape.iter().map(|&n| 0..n).collect(),

@@ -582,7 +582,10 @@ fn edge_chunks_written_into_an_existing_array_are_padded_with_its_fill_value() {
             .expect("store");
         sink.commit().expect("commit");
         edit(&|m| m["shape"] = serde_json::json!([6]));
-        let grown = from_zarr::<f64>(&dir, "x").expect("x").compute().expect("x");
+        let grown = from_zarr::<f64>(&dir, "x")
+            .expect("x")
+            .compute()
+            .expect("x");
         assert_eq!(
             grown.into_raw_vec_and_offset().0,
             [1.0, 2.0, 3.0, 4.0, 5.0, -1.5],

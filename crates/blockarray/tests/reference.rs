@@ -406,6 +406,40 @@ proptest! {
     }
 }
 
+/// NumPy's `nansum` counts NaN as zero and then sums: `inf` and `-inf` still make NaN, in one
+/// block or two, wherever the partial sums meet (a fold that skipped NaN operands dropped a
+/// partial sum that had become NaN).
+#[test]
+fn nansum_of_inf_and_minus_inf_is_nan_in_every_chunking() {
+    let data = ArrayD::from_shape_vec(
+        IxDyn(&[6]),
+        vec![1.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 2.0, 3.0],
+    )
+    .unwrap();
+    for chunks in [vec![6], vec![1, 2, 3], vec![2, 4], vec![1, 1, 1, 1, 1, 1]] {
+        let x = BlockArray::from_array(data.clone(), [6])
+            .unwrap()
+            .rechunk(vec![chunks.clone()])
+            .unwrap();
+        let got = x.nansum(None, false).unwrap().compute().unwrap()[[]];
+        assert!(got.is_nan(), "chunks {chunks:?}: {got}");
+    }
+    // A lane along the first axis, longer than the fold's eight accumulators.
+    let mut lane = vec![1.0; 40];
+    // Column 0: rows 1 and 15; column 1: rows 1 and 15; a NaN in row 5.
+    (lane[2], lane[30], lane[3], lane[31]) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    lane[10] = f64::NAN;
+    let col = ArrayD::from_shape_vec(IxDyn(&[20, 2]), lane).unwrap();
+    let x = BlockArray::from_array(col, [20, 2]).unwrap();
+    let got = x.nansum(Some(&[0]), false).unwrap().compute().unwrap();
+    assert!(got.iter().all(|v| v.is_nan()), "{got}");
+}
+
 #[test]
 fn random_values_do_not_depend_on_chunks_or_scheduler() {
     let rng = blockarray::random::Rng::new(7);

@@ -511,7 +511,13 @@ impl<T: Float> Reduction for Moments<T> {
             .map_collect(|&n, &sum, &m2| {
                 // A sum that overflowed makes NumPy's mean infinite and every deviation from
                 // it infinite, so the variance is inf (one block's two passes give that, but
-                // merging the partials of blocks that did not overflow would not).
+                // merging the partials of blocks that did not overflow would not). Partials
+                // are f64: an f32 sum overflows when it is rounded to f32.
+                let sum = if T::from_f64(sum).is_infinite() {
+                    sum.signum() * f64::INFINITY
+                } else {
+                    sum
+                };
                 let m2 = if sum.is_infinite() && !m2.is_nan() {
                     f64::INFINITY
                 } else {
@@ -527,12 +533,14 @@ impl<T: Float> Reduction for Moments<T> {
                         m2 / (n - ddof).max(0.0)
                     }
                 };
-                T::from_f64(match self.kind {
-                    _ if n == 0.0 => f64::NAN,
-                    MomentKind::Mean => sum / n,
-                    MomentKind::Var(ddof) => var(ddof),
-                    MomentKind::Std(ddof) => var(ddof).sqrt(),
-                })
+                match self.kind {
+                    _ if n == 0.0 => T::from_f64(f64::NAN),
+                    MomentKind::Mean => T::from_f64(sum / n),
+                    MomentKind::Var(ddof) => T::from_f64(var(ddof)),
+                    // The root of the variance in `T`, as NumPy's: an f32 variance that
+                    // overflows f32 has an infinite root.
+                    MomentKind::Std(ddof) => T::from_f64(var(ddof)).sqrt(),
+                }
             })
     }
     fn nbytes(p: &MomentsPartial) -> usize {
@@ -1256,12 +1264,15 @@ impl<T: Float> BlockArray<T> {
         )
     }
 
-    /// The sum ignoring NaN.
+    /// The sum ignoring NaN: NaN counts as zero, as in NumPy (so `inf` and `-inf` still give
+    /// NaN).
     pub fn nansum(&self, axes: Option<&[usize]>, keepdims: bool) -> Result<BlockArray<T>> {
-        let f = |a: T, b: T| if b.is_nan() { a } else { a + b };
+        // Not a fold that skips NaN operands: it would also skip a partial sum that became
+        // NaN (`inf + -inf`) when partial sums merge.
+        let zeroed = self.map_builtin("nan-to-zero", |v: T| if v.is_nan() { T::zero() } else { v });
         reduce(
-            self,
-            fold("nansum", T::zero(), f),
+            &zeroed,
+            fold("sum", T::zero(), |a: T, b: T| a + b),
             axes,
             keepdims,
             DEFAULT_FANIN,
