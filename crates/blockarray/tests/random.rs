@@ -836,6 +836,12 @@ fn bad_parameters_are_errors_naming_them() {
         rng.negative_binomial(1e10, 1e-10, sh, 2),
         &["too large", "too small"],
     );
+    // NumPy's bound: ten standard deviations of the gamma rates, not a tenth of the maximum
+    // on their mean (this mean is 9.2·10¹⁷; its rates reach past the Poisson sampler's range).
+    err_mentions(
+        rng.negative_binomial(0.01, 1.0 / (1.0 + 9.2e19), sh, 2),
+        &["too large", "too small"],
+    );
     // Multivariate normal: shapes, symmetry, definiteness.
     let m = [0.0, 0.0];
     err_mentions(
@@ -1078,6 +1084,117 @@ fn f32_and_integer_element_types() {
         .compute()
         .unwrap();
     assert_eq!(a, b.mapv(|v| v as f32));
+}
+
+/// Integers over spans near 2⁶⁴ are uniform: a multiply-shift without rejection makes some
+/// values twice as likely as others there (`span = 3·2⁶¹`: remainders mod 3 at 37.5 %, 37.5 %,
+/// 25 %; `span = 2⁶³ + 2⁶²` from `i64::MIN`: the first third of the range at 50 %).
+#[test]
+fn integers_over_huge_spans_are_uniform() {
+    let n = 200_000;
+    let third = |v: &[i64], f: &dyn Fn(i64) -> usize| {
+        let mut c = [0usize; 3];
+        for &x in v {
+            c[f(x)] += 1;
+        }
+        c.map(|k| k as f64 / v.len() as f64)
+    };
+    let rng = Rng::new(21);
+    let v = sync_values(&rng.integers::<i64>(0, 3 << 61, &[n], 50_000).unwrap());
+    assert!(v.iter().all(|&x| (0..3 << 61).contains(&x)));
+    for (r, share) in third(&v, &|x| (x % 3) as usize).iter().enumerate() {
+        assert!((share - 1.0 / 3.0).abs() < 0.01, "x % 3 == {r}: {share}");
+    }
+    let (low, high) = (i64::MIN, 1i64 << 62);
+    let span = high as i128 - low as i128;
+    let v = sync_values(&rng.integers::<i64>(low, high, &[n], 50_000).unwrap());
+    let part = |x: i64| ((x as i128 - low as i128) * 3 / span) as usize;
+    for (r, share) in third(&v, &part).iter().enumerate() {
+        assert!((share - 1.0 / 3.0).abs() < 0.01, "third {r}: {share}");
+    }
+    // Choice with replacement draws the same way; a population past int64 is refused.
+    let v = sync_values(&rng.choice(3 << 61, &[n], true, None, 50_000).unwrap());
+    assert!(v.iter().all(|&x| (0..3 << 61).contains(&x)));
+    for (r, share) in third(&v, &|x| (x % 3) as usize).iter().enumerate() {
+        assert!(
+            (share - 1.0 / 3.0).abs() < 0.01,
+            "choice % 3 == {r}: {share}"
+        );
+    }
+    err_mentions(
+        rng.choice(1 << 63, &[4], true, None, 4),
+        &["choice", "int64"],
+    );
+    // Small spans keep their values (a rejection there has probability span/2⁶⁴).
+    let small = sync_values(&rng.integers::<i64>(3, 7, &[1000], 100).unwrap());
+    assert!(small.iter().all(|&x| (3..7).contains(&x)));
+}
+
+/// `uniform` stays below `high` in `f32` too (an `f64` value just below 1 rounds to `1.0f32`),
+/// and refuses a range wider than `f64` can hold (NumPy's OverflowError) instead of giving inf.
+#[test]
+fn uniform_stays_in_its_half_open_range() {
+    // One element in 2²⁵ rounds up: scan enough to meet several.
+    let rng = Rng::new(4);
+    let n = 1 << 27;
+    let top = rng
+        .random::<f32>(&[n], 1 << 22)
+        .unwrap()
+        .max(None, false)
+        .unwrap()
+        .compute()
+        .unwrap()[[]];
+    assert!(top < 1.0, "{top}");
+    assert_eq!(top, 1.0f32.next_down());
+    let v = sync_values(&rng.uniform::<f32>(2.0, 2.0, &[5], 5).unwrap());
+    assert_eq!(v, vec![2.0; 5]);
+    err_mentions(
+        rng.uniform::<f64>(-1e308, 1e308, &[4], 2),
+        &["uniform", "overflows"],
+    );
+}
+
+/// `multivariate_normal` keeps each component's own variance, however small beside another's,
+/// and refuses a correlation beyond ±1 that only a tolerance relative to the largest variance
+/// let through.
+#[test]
+fn multivariate_normal_keeps_small_variances() {
+    let rng = Rng::new(8);
+    let n = 20_000;
+    for cov in [
+        array![[1e6, 0.0], [0.0, 1e-4]],
+        array![[1e4, 9e-4], [9e-4, 1e-6]],
+    ] {
+        let x = rng
+            .multivariate_normal::<f64>(&[0.0, 0.0], &cov, &[n], [5_000, 2])
+            .unwrap()
+            .compute()
+            .unwrap();
+        for i in 0..2 {
+            let col: Vec<f64> = x.slice(ndarray::s![.., i]).to_vec();
+            let (_, var) = mean_var(&col);
+            let want = cov[[i, i]];
+            assert!(
+                (var / want - 1.0).abs() < 0.05,
+                "{cov}: component {i} has variance {var}, want {want}"
+            );
+        }
+    }
+    err_mentions(
+        rng.multivariate_normal::<f64>(&[0.0, 0.0], &array![[1e4, 0.15], [0.15, 1e-6]], &[4], 2),
+        &["semi-definite"],
+    );
+    // A component of variance 0 is constant, and may not covary.
+    let x = rng
+        .multivariate_normal::<f64>(&[1.0, 5.0], &array![[2.0, 0.0], [0.0, 0.0]], &[100], 50)
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert!(x.slice(ndarray::s![.., 1]).iter().all(|&v| v == 5.0));
+    err_mentions(
+        rng.multivariate_normal::<f64>(&[0.0, 0.0], &array![[2.0, 1e-30], [1e-30, 0.0]], &[4], 2),
+        &["semi-definite"],
+    );
 }
 
 #[test]

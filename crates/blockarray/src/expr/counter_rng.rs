@@ -57,6 +57,26 @@ pub(super) fn counter_bits(key: u64, i: u64) -> u64 {
     splitmix(key.wrapping_add(i.wrapping_mul(GAMMA)))
 }
 
+/// A uniform integer in `[0, span)` for element `i` (`span ≥ 1`): Lemire's multiply-shift of
+/// the element's bits, with his rejection step, so every value is equally likely for any span
+/// (without it, spans near 2⁶⁴ favour some values by up to 2 : 1). A rejected draw (probability
+/// below `span / 2⁶⁴`) continues on a SplitMix64 stream of the element's own; accepted first
+/// draws are the plain multiply-shift.
+#[inline]
+pub(super) fn below(key: u64, i: u64, span: u64) -> u64 {
+    let bits = counter_bits(key, i);
+    let mut m = u128::from(bits) * u128::from(span);
+    if (m as u64) < span {
+        let threshold = span.wrapping_neg() % span;
+        let mut state = splitmix(bits ^ 0xBB67_AE85_84CA_A73B);
+        while (m as u64) < threshold {
+            state = state.wrapping_add(GAMMA);
+            m = u128::from(splitmix(state)) * u128::from(span);
+        }
+    }
+    (m >> 64) as u64
+}
+
 /// 53 random bits → `[0, 1)`.
 #[inline(always)]
 pub(super) fn unit(bits: u64) -> f64 {

@@ -86,7 +86,8 @@
 //! (weights and covariance entries included), so equal keys mean equal values.
 
 use super::counter_rng::{
-    counter_bits, normal_run, open_unit, splitmix, standard_normal, stream_key, uniform_run, unit,
+    below, counter_bits, normal_run, open_unit, splitmix, standard_normal, stream_key, uniform_run,
+    unit,
 };
 use super::source::{ChunkSource, fill_flat, fill_flat_runs, fill_rows, from_source};
 use crate::element::{Element, Float, Real};
@@ -359,6 +360,13 @@ pub trait FromRandom: Element {
     fn from_f64_sample(v: f64) -> Self;
     /// A sample of an integer distribution as `Self`.
     fn from_i64_sample(v: i64) -> Self;
+    /// `v`, a uniform sample below `high` converted to `Self`, kept below `high` (a type
+    /// narrower than `f64` may round it up to `high`): the largest value of the type below
+    /// `high` then. The default: `v`.
+    fn below_high(v: Self, high: f64) -> Self {
+        let _ = high;
+        v
+    }
 }
 
 macro_rules! from_random {
@@ -369,7 +377,29 @@ macro_rules! from_random {
         }
     )*};
 }
-from_random!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+from_random!(f64, i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl FromRandom for f32 {
+    fn from_f64_sample(v: f64) -> Self {
+        v as f32
+    }
+    fn from_i64_sample(v: i64) -> Self {
+        v as f32
+    }
+    fn below_high(v: f32, high: f64) -> f32 {
+        if f64::from(v) < high {
+            v
+        } else {
+            // `high` as f32 rounds to nearest: step down when that is not below `high`.
+            let h = high as f32;
+            if f64::from(h) < high {
+                h
+            } else {
+                h.next_down()
+            }
+        }
+    }
+}
 
 /// Fill a region with `f(flat index)`, a sampler built once per read.
 fn fill<T: FromRandom>(
@@ -383,12 +413,13 @@ fn fill<T: FromRandom>(
 
 /// Fill a region run by run: `run(first, step, buf)` writes the `f64` samples of the
 /// elements `first + j·step` into `buf` (a scratch buffer of at most 1024 values), which are
-/// then converted to `T`.
+/// then converted to `T` by `convert`.
 fn fill_runs<T: FromRandom>(
     shape: &[usize],
     region: &[Range<usize>],
     steps: &[usize],
     mut run: impl FnMut(u64, u64, &mut [f64]),
+    convert: impl Fn(f64) -> T,
 ) -> ArrayD<T> {
     let mut buf = [0.0f64; 1024];
     fill_flat_runs(
@@ -399,7 +430,7 @@ fn fill_runs<T: FromRandom>(
             while n > 0 {
                 let m = n.min(buf.len());
                 run(first, step, &mut buf[..m]);
-                data.extend(buf[..m].iter().map(|&v| T::from_f64_sample(v)));
+                data.extend(buf[..m].iter().map(|&v| convert(v)));
                 first = first.wrapping_add(step.wrapping_mul(m as u64));
                 n -= m;
             }
@@ -425,24 +456,36 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
         let f = T::from_f64_sample;
         Ok(match &self.dist {
             &Distribution::Uniform { low, high } => {
-                fill_runs(sh, region, steps, |first, step, buf| {
-                    uniform_run(key, first, step, low, high, buf)
-                })
+                // A value just below `high` may round to it in a narrower type (`f32`).
+                let open = low < high;
+                fill_runs(
+                    sh,
+                    region,
+                    steps,
+                    |first, step, buf| uniform_run(key, first, step, low, high, buf),
+                    |v| match T::from_f64_sample(v) {
+                        x if open => T::below_high(x, high),
+                        x => x,
+                    },
+                )
             }
-            &Distribution::Normal { mean, std } => {
-                fill_runs(sh, region, steps, |first, step, buf| {
+            &Distribution::Normal { mean, std } => fill_runs(
+                sh,
+                region,
+                steps,
+                |first, step, buf| {
                     normal_run(key, first, step, buf);
                     for v in buf {
                         *v = mean + std * *v;
                     }
-                })
-            }
+                },
+                f,
+            ),
             &Distribution::Integers { low, high } => {
-                let span = (high as i128 - low as i128) as u128;
+                // At most 2⁶⁴ - 1: `low < high` are both i64.
+                let span = (i128::from(high) - i128::from(low)) as u64;
                 fill(sh, region, steps, |i| {
-                    let h = counter_bits(key, i) as u128;
-                    // Lemire's multiply-shift: bias below 2^-64 · span.
-                    T::from_i64_sample((low as i128 + ((h * span) >> 64) as i128) as i64)
+                    T::from_i64_sample(low.wrapping_add(below(key, i, span) as i64))
                 })
             }
             &Distribution::Exponential { scale } => fill(sh, region, steps, |i| {
@@ -551,10 +594,14 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
                     fill(sh, region, steps, |i| {
                         let mut rng = element_rng(key, i);
                         let lam: f64 = g.sample(&mut rng);
-                        let k: f64 = match rand_distr::Poisson::new(lam) {
-                            Ok(d) => d.sample(&mut rng),
-                            // The rate underflowed to 0.
-                            Err(_) => 0.0,
+                        // A rate that underflowed to 0 counts 0; one in the gamma's far tail
+                        // past the Poisson sampler's range counts at its bound.
+                        let k: f64 = if lam > 0.0 {
+                            // (`new` accepts every rate in (0, POISSON_LAM_MAX].)
+                            rand_distr::Poisson::new(lam.min(Rng::POISSON_LAM_MAX))
+                                .map_or(0.0, |d| d.sample(&mut rng))
+                        } else {
+                            0.0
                         };
                         T::from_i64_sample(k as i64)
                     })
@@ -811,8 +858,11 @@ impl<T: FromRandom> ChunkSource<T> for RowSource<T> {
 }
 
 /// A lower-triangular `L` with `L·Lᵀ = cov` (row-major), for a symmetric positive
-/// semi-definite `cov`: a zero (within rounding) pivot gives a zero column, if the rest of
-/// that column is zero too — otherwise the matrix is not semi-definite.
+/// semi-definite `cov`. The factor is that of the correlation matrix `D^-½·cov·D^-½` (`D` the
+/// variances) scaled back by `D^½`, so its tolerances are relative to each component's own
+/// variance: a component whose variance is tiny beside another's keeps it. A zero (within
+/// rounding) pivot gives a zero column if the rest of that column is zero too; otherwise,
+/// like a negative pivot or a correlation beyond ±1, the matrix is not semi-definite.
 fn psd_factor(cov: &[f64], d: usize) -> Result<Vec<f64>> {
     let what = "multivariate_normal";
     if let Some(p) = cov.iter().position(|v| !v.is_finite()) {
@@ -823,39 +873,68 @@ fn psd_factor(cov: &[f64], d: usize) -> Result<Vec<f64>> {
             cov[p]
         )));
     }
-    let scale = (0..d).map(|i| cov[i * d + i].abs()).fold(0.0, f64::max);
-    let scale = if scale > 0.0 { scale } else { 1.0 };
+    if let Some(i) = (0..d).find(|&i| cov[i * d + i] < 0.0) {
+        return Err(Error::unsupported(format!(
+            "{what}: cov is not positive semi-definite (variance cov[{i}, {i}] = {} < 0)",
+            cov[i * d + i]
+        )));
+    }
+    let sd: Vec<f64> = (0..d).map(|i| cov[i * d + i].sqrt()).collect();
+    // The correlation of i and j; components of variance 0 must not covary with anything.
+    let mut corr = vec![0.0f64; d * d];
     for i in 0..d {
-        for j in 0..i {
+        for j in 0..=i {
             let (a, b) = (cov[i * d + j], cov[j * d + i]);
-            if (a - b).abs() > 1e-8 * scale {
+            let s = sd[i] * sd[j];
+            if (a - b).abs() > 1e-8 * s.max(f64::MIN_POSITIVE) {
                 return Err(Error::unsupported(format!(
                     "{what}: cov is not symmetric (cov[{i}, {j}] = {a}, cov[{j}, {i}] = {b})"
                 )));
             }
+            let c = if s > 0.0 {
+                a / s
+            } else if a == 0.0 {
+                0.0
+            } else {
+                return Err(Error::unsupported(format!(
+                    "{what}: cov is not positive semi-definite (cov[{i}, {j}] = {a} with a \
+                     variance of 0)"
+                )));
+            };
+            corr[i * d + j] = c;
         }
     }
-    let tol = 1e-10 * scale * d as f64;
+    let tol = 1e-10 * d as f64;
     let mut l = vec![0.0f64; d * d];
     for j in 0..d {
-        let s = cov[j * d + j] - (0..j).map(|k| l[j * d + k].powi(2)).sum::<f64>();
+        if sd[j] == 0.0 {
+            continue;
+        }
+        let s = corr[j * d + j] - (0..j).map(|k| l[j * d + k].powi(2)).sum::<f64>();
         if s < -tol {
             return Err(Error::unsupported(format!(
-                "{what}: cov is not positive semi-definite (pivot {j} is {s})"
+                "{what}: cov is not positive semi-definite (pivot {j} of its correlation matrix \
+                 is {s})"
             )));
         }
         let pivot = if s > tol { s.sqrt() } else { 0.0 };
         l[j * d + j] = pivot;
         for i in j + 1..d {
-            let r = cov[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
+            let r = corr[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
             if pivot > 0.0 {
                 l[i * d + j] = r / pivot;
-            } else if r.abs() > (tol * scale).sqrt() * 10.0 {
+            } else if r.abs() > tol.sqrt() * 10.0 {
                 return Err(Error::unsupported(format!(
                     "{what}: cov is not positive semi-definite (zero pivot {j} with \
-                     cov[{i}, {j}] residual {r})"
+                     correlation residual {r} in row {i})"
                 )));
             }
+        }
+    }
+    // L = D^½ · L_corr.
+    for i in 0..d {
+        for k in 0..=i {
+            l[i * d + k] *= sd[i];
         }
     }
     Ok(l)
@@ -865,6 +944,12 @@ fn psd_factor(cov: &[f64], d: usize) -> Result<Vec<f64>> {
 ///
 /// Every method takes the array's `shape` (NumPy's `size`) and its `chunks`; the values do not
 /// depend on the chunks. Bad parameters give an `Err` naming the parameter (NumPy's rules).
+///
+/// An `Rng` is a seed, not a generator with a state: calling the same method twice with the
+/// same arguments gives the same array (NumPy's and dask's generators move on between calls),
+/// and the distributions draw from the same bits (`exponential(1)` is `-ln(1 - random())`
+/// element for element). Use one seed per independent array (`Rng::new(seed + k)`; seeds are
+/// mixed, so neighbouring seeds give unrelated values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rng {
     seed: u64,
@@ -925,6 +1010,11 @@ impl Rng {
         if !(low.is_finite() && high.is_finite()) || high < low {
             return Err(Error::unsupported(format!(
                 "uniform: need finite low ≤ high, got [{low}, {high})"
+            )));
+        }
+        if !(high - low).is_finite() {
+            return Err(Error::unsupported(format!(
+                "uniform: high - low overflows f64 for [{low}, {high}) (NumPy's OverflowError)"
             )));
         }
         self.make(Distribution::Uniform { low, high }, shape, chunks)
@@ -1337,8 +1427,10 @@ impl Rng {
     /// rate is gamma(`n`, `(1 - p)/p`).
     ///
     /// # Errors
-    /// Bad `n` or `p`; a mean `n·(1 - p)/p` above [`POISSON_LAM_MAX`](Self::POISSON_LAM_MAX)/10
-    /// (the gamma rates would overflow the Poisson sampler).
+    /// Bad `n` or `p`; `(1 - p)/p · (n + 10·√n)` (ten standard deviations above the gamma
+    /// rates' mean, NumPy's bound) above [`POISSON_LAM_MAX`](Self::POISSON_LAM_MAX). A rate
+    /// beyond it even so (a gamma tail rarer than that) is counted at
+    /// [`POISSON_LAM_MAX`](Self::POISSON_LAM_MAX).
     ///
     /// ```
     /// let x = blockarray::random::Rng::new(1).negative_binomial(3.0, 0.4, &[100], 30)?.compute()?;
@@ -1360,11 +1452,12 @@ impl Rng {
             p > 0.0 && p <= 1.0,
             "in (0, 1]",
         )?;
-        let mean = n * (1.0 - p) / p;
-        if mean > Self::POISSON_LAM_MAX / 10.0 {
+        let max_lam = (1.0 - p) / p * (n + 10.0 * n.sqrt());
+        if max_lam > Self::POISSON_LAM_MAX {
             return Err(Error::unsupported(format!(
-                "negative_binomial: n = {n} too large or p = {p} too small (mean {mean} above {})",
-                Self::POISSON_LAM_MAX / 10.0
+                "negative_binomial: n = {n} too large or p = {p} too small: the gamma rates \
+                 reach {max_lam}, above {}",
+                Self::POISSON_LAM_MAX
             )));
         }
         self.make(Distribution::NegativeBinomial { n, p }, shape, chunks)
@@ -1797,6 +1890,11 @@ impl Rng {
                 "choice: a cannot be empty unless no samples are taken",
             ));
         }
+        if n as u64 > i64::MAX as u64 {
+            return Err(Error::unsupported(format!(
+                "choice: a population of {n} cannot be indexed by int64 (at most 2⁶³ - 1)"
+            )));
+        }
         let weights = match p {
             None => None,
             Some(p) => {
@@ -1929,10 +2027,7 @@ impl Rng {
             // The same draws as the source: Lemire's multiply-shift or the inverse CDF.
             let mut idx = vec_with_capacity(total, "choice_of")?;
             match weights {
-                None => idx.extend(
-                    (0..total as u64)
-                        .map(|i| ((counter_bits(key, i) as u128 * n as u128) >> 64) as isize),
-                ),
+                None => idx.extend((0..total as u64).map(|i| below(key, i, n as u64) as isize)),
                 Some(w) => {
                     let cdf = cumulative(&w);
                     idx.extend((0..total as u64).map(|i| choice_index(&cdf, key, i) as isize));
