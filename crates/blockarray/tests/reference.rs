@@ -521,6 +521,30 @@ fn creation_functions_match_numpy() {
             .0,
         vec![0.0, 0.25, 0.5, 0.75]
     );
+    // NumPy's special cases (values from NumPy 2.4): one value over an infinite range is NaN
+    // (`0·inf`), a step that underflows to 0 spreads `delta` by `i/div`, and geomspace's ends
+    // are set by position, not by value.
+    let v = |x: Result<BlockArray<f64>, Error>| {
+        x.unwrap()
+            .compute_with(&s)
+            .unwrap()
+            .into_raw_vec_and_offset()
+            .0
+    };
+    assert!(v(BlockArray::linspace(0.0, f64::INFINITY, 1, true, 1))[0].is_nan());
+    assert!(v(BlockArray::linspace(1.0, f64::NEG_INFINITY, 1, false, 1))[0].is_nan());
+    assert_eq!(
+        v(BlockArray::linspace(0.0, 5e-324, 3, false, 2)),
+        vec![0.0, 0.0, 5e-324]
+    );
+    assert_eq!(
+        v(BlockArray::geomspace(5.0, 5.0, 3, true, 2)),
+        vec![5.0, 5.000000000000001, 5.0]
+    );
+    assert_eq!(
+        v(BlockArray::geomspace(-5.0, -5.0, 3, true, 2)),
+        vec![-5.0, -5.000000000000001, -5.0]
+    );
     let e = BlockArray::<i32>::eye(3, Some(4), 1, 2)
         .unwrap()
         .compute_with(&s)

@@ -630,7 +630,9 @@ fn arange_value<T: Real>(start: T, step: T, i: usize) -> T {
 
 impl<T: Float> BlockArray<T> {
     /// `num` evenly spaced values from `start` to `stop` (inclusive when `endpoint`), like
-    /// `numpy.linspace`.
+    /// `numpy.linspace`, bit for bit for `f64`. Values are computed in `f64` and rounded once:
+    /// for `f32`, NumPy's `linspace(start, stop, num, dtype=np.float32)` (which may differ in
+    /// the last bit from `linspace` of `float32` scalars, computed in `float32`).
     pub fn linspace(
         start: T,
         stop: T,
@@ -640,17 +642,29 @@ impl<T: Float> BlockArray<T> {
     ) -> Result<BlockArray<T>> {
         let (a, b) = (start.as_f64(), stop.as_f64());
         let div = if endpoint { num.saturating_sub(1) } else { num };
-        let step = if div == 0 { 0.0 } else { (b - a) / div as f64 };
+        let delta = b - a;
+        let step = if div == 0 {
+            f64::NAN
+        } else {
+            delta / div as f64
+        };
         let mut t = Tokenizer::new();
         t.write_f64(a).write_f64(b).write_u64(u64::from(endpoint));
+        // NumPy's formulas: `i·step + start`; `(i/div)·delta + start` when the step underflows
+        // to 0 (gh-5437); `0·delta + start` for a single value (NaN when `delta` is infinite).
         let source = FnSource {
             shape: vec![num],
             f: move |i: &[usize]| {
-                if endpoint && num > 1 && i[0] == num - 1 {
-                    T::from_f64(b)
+                let k = i[0] as f64;
+                T::from_f64(if endpoint && num > 1 && i[0] == num - 1 {
+                    b
+                } else if div == 0 {
+                    k * delta + a
+                } else if step == 0.0 {
+                    k / div as f64 * delta + a
                 } else {
-                    T::from_f64(a + step * i[0] as f64)
-                }
+                    k * step + a
+                })
             },
             name: "linspace",
             token: t.finish(),

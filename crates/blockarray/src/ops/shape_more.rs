@@ -807,17 +807,21 @@ impl<T: Float> BlockArray<T> {
         let (la, lb) = ((a * sign).log10(), (b * sign).log10());
         let lin = BlockArray::linspace(T::from_f64(la), T::from_f64(lb), num, endpoint, chunks)?;
         let params = (a, b, u64::from(endpoint));
-        let (la, lb) = (T::from_f64(la), T::from_f64(lb));
-        Ok(lin.map(OpName::pure("geomspace", &params), move |v: T| {
-            // linspace gives the first and (with endpoint) the last value exactly.
-            if v == la {
-                T::from_f64(a)
-            } else if endpoint && v == lb {
-                T::from_f64(b)
-            } else {
-                T::from_f64(sign * 10f64.powf(v.as_f64()))
-            }
-        }))
+        // The ends are `start` and (with endpoint) `stop` exactly, by position, as NumPy's.
+        let index = BlockArray::<i64>::arange(0, num as i64, 1, lin.chunks())?;
+        lin.zip_map(
+            &index,
+            OpName::pure("geomspace", &params),
+            move |v: T, i: i64| {
+                if i == 0 {
+                    T::from_f64(a)
+                } else if endpoint && i as usize == num - 1 {
+                    T::from_f64(b)
+                } else {
+                    T::from_f64(sign * 10f64.powf(v.as_f64()))
+                }
+            },
+        )
     }
 }
 
