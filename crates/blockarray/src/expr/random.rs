@@ -360,6 +360,8 @@ pub trait FromRandom: Element {
     fn from_f64_sample(v: f64) -> Self;
     /// A sample of an integer distribution as `Self`.
     fn from_i64_sample(v: i64) -> Self;
+    /// Whether an `f64` sample below a bound may round up to the bound in `Self` (`f32`).
+    const NARROW: bool = false;
     /// `v`, a uniform sample below `high` converted to `Self`, kept below `high` (a type
     /// narrower than `f64` may round it up to `high`): the largest value of the type below
     /// `high` then. The default: `v`.
@@ -380,6 +382,7 @@ macro_rules! from_random {
 from_random!(f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl FromRandom for f32 {
+    const NARROW: bool = true;
     fn from_f64_sample(v: f64) -> Self {
         v as f32
     }
@@ -456,18 +459,16 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
         let f = T::from_f64_sample;
         Ok(match &self.dist {
             &Distribution::Uniform { low, high } => {
-                // A value just below `high` may round to it in a narrower type (`f32`).
-                let open = low < high;
-                fill_runs(
-                    sh,
-                    region,
-                    steps,
-                    |first, step, buf| uniform_run(key, first, step, low, high, buf),
-                    |v| match T::from_f64_sample(v) {
-                        x if open => T::below_high(x, high),
-                        x => x,
-                    },
-                )
+                let run =
+                    |first, step, buf: &mut [f64]| uniform_run(key, first, step, low, high, buf);
+                if T::NARROW && low < high {
+                    // A value just below `high` may round to it in a narrower type.
+                    fill_runs(sh, region, steps, run, |v| {
+                        T::below_high(T::from_f64_sample(v), high)
+                    })
+                } else {
+                    fill_runs(sh, region, steps, run, T::from_f64_sample)
+                }
             }
             &Distribution::Normal { mean, std } => fill_runs(
                 sh,
