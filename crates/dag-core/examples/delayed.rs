@@ -36,11 +36,8 @@ fn main() -> Result<(), dag_core::Error> {
         Ok(all.iter().sum::<f64>() / all.len() as f64)
     });
     let stored = analyzed.map("store", |mean: &f64| Ok(format!("mean = {mean:.3}")));
-    println!(
-        "delayed graph ({} tasks):\n{}",
-        stored.graph().len(),
-        stored.graph()
-    );
+    let graph = stored.graph()?;
+    println!("delayed graph ({} tasks):\n{graph}", graph.len());
     println!("result: {}\n", stored.compute(&scheduler)?);
 
     // The same by hand: keys, tasks, a listing and DOT.

@@ -13,7 +13,7 @@
 use crate::{
     Data, Error, Graph, Key, OpName, Scheduler, Task, TaskError, Tokenize, Tokenizer, Value,
 };
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -22,6 +22,9 @@ struct Node {
     key: Key,
     task: Task,
     deps: Vec<Arc<Node>>,
+    /// Made by [`Delayed::named`]: the key is the caller's, not derived from the work, so
+    /// another node with the same key is a different value.
+    named: bool,
 }
 
 impl Drop for Node {
@@ -45,7 +48,8 @@ impl Drop for Node {
 /// let squares: Vec<_> = xs.iter().map(|x| x.map("square", |v| Ok(v * v))).collect();
 /// let total = Delayed::reduce("sum", &squares, |vs| Ok(vs.iter().copied().sum::<i64>()));
 /// assert_eq!(total.compute(&SyncScheduler::new()).unwrap(), 30);
-/// assert_eq!(total.graph().len(), 9);
+/// assert_eq!(total.graph()?.len(), 9);
+/// # Ok::<(), dag_core::Error>(())
 /// ```
 pub struct Delayed<T> {
     node: Arc<Node>,
@@ -90,16 +94,21 @@ impl<T: Data + Clone> Delayed<T> {
         T: Tokenize,
     {
         let name = crate::tokenize("value", &(std::any::type_name::<T>(), &v));
-        Self::named(Key::scalar(name), v)
+        let mut d = Self::named(Key::scalar(name), v);
+        Arc::get_mut(&mut d.node).expect("a new node").named = false;
+        d
     }
 
-    /// A known value under a key of your choosing (for types that cannot be tokenized).
+    /// A known value under a key of your choosing (for types that cannot be tokenized). The
+    /// key must name this value alone: a computation that meets two different values named
+    /// with one key is refused ([`ErrorKind::DuplicateKey`](crate::ErrorKind::DuplicateKey)).
     pub fn named(key: Key, v: T) -> Delayed<T> {
         Delayed {
             node: Arc::new(Node {
                 key,
                 task: Task::literal(Value::new(v)),
                 deps: Vec::new(),
+                named: true,
             }),
             _type: PhantomData,
         }
@@ -176,13 +185,21 @@ impl<T: Data + Clone> Delayed<T> {
 
     fn from_node(key: Key, task: Task, deps: Vec<Arc<Node>>) -> Delayed<T> {
         Delayed {
-            node: Arc::new(Node { key, task, deps }),
+            node: Arc::new(Node {
+                key,
+                task,
+                deps,
+                named: false,
+            }),
             _type: PhantomData,
         }
     }
 
     /// The graph of every task this value needs (each shared task once).
-    pub fn graph(&self) -> Graph {
+    ///
+    /// # Errors
+    /// Two different values [`named`](Self::named) with one key.
+    pub fn graph(&self) -> Result<Graph, Error> {
         graph_of(std::slice::from_ref(&self.node))
     }
 
@@ -194,7 +211,7 @@ impl<T: Data + Clone> Delayed<T> {
     /// Compute several values in one run, sharing their common tasks.
     pub fn compute_all(items: &[Delayed<T>], scheduler: &dyn Scheduler) -> Result<Vec<T>, Error> {
         let nodes: Vec<Arc<Node>> = items.iter().map(|d| Arc::clone(&d.node)).collect();
-        let graph = graph_of(&nodes);
+        let graph = graph_of(&nodes)?;
         let keys: Vec<Key> = items.iter().map(|d| d.key().clone()).collect();
         let values = scheduler.compute(&graph, &keys)?;
         values
@@ -205,16 +222,23 @@ impl<T: Data + Clone> Delayed<T> {
     }
 }
 
-fn graph_of(roots: &[Arc<Node>]) -> Graph {
+/// The graph under `roots`. Nodes with equal keys are the same work (keys derive from it),
+/// except for [`Delayed::named`] values: two different nodes with one key, either of them
+/// named, are refused rather than merged into one task (which gave both the value of one).
+fn graph_of(roots: &[Arc<Node>]) -> Result<Graph, Error> {
     let mut graph = Graph::new();
-    let mut seen: FxHashSet<*const Node> = FxHashSet::default();
+    let mut by_key: FxHashMap<&Key, &Node> = FxHashMap::default();
     let mut stack: Vec<&Node> = roots.iter().map(|n| &**n).collect();
     while let Some(n) = stack.pop() {
-        if !seen.insert(n as *const Node) {
+        if let Some(&other) = by_key.get(&n.key) {
+            if !std::ptr::eq(n, other) && (n.named || other.named) {
+                return Err(Error::DuplicateKey { key: n.key.clone() });
+            }
             continue;
         }
+        by_key.insert(&n.key, n);
         graph.insert(n.key.clone(), n.task.clone());
         stack.extend(n.deps.iter().map(|d| &**d));
     }
-    graph
+    Ok(graph)
 }

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     /// A value had to travel to another process but could not be encoded
     /// ([`wire`](crate::wire)).
     CannotSend,
+    /// Two different values were given one key.
+    DuplicateKey,
 }
 
 /// Errors from building, validating and running task graphs. Every variant names the keys
@@ -86,6 +88,12 @@ pub enum Error {
         /// Why, and where the value was going.
         detail: String,
     },
+    /// Two different values were given one key (two [`Delayed::named`](crate::Delayed::named)
+    /// values of one name): equal keys must mean equal work, so they are not merged.
+    DuplicateKey {
+        /// The key given twice.
+        key: Key,
+    },
 }
 
 impl Error {
@@ -100,6 +108,7 @@ impl Error {
             Error::Scheduler(_) => ErrorKind::Scheduler,
             Error::Cancelled { .. } => ErrorKind::Cancelled,
             Error::CannotSend { .. } => ErrorKind::CannotSend,
+            Error::DuplicateKey { .. } => ErrorKind::DuplicateKey,
         }
     }
 
@@ -109,7 +118,8 @@ impl Error {
             Error::MissingKey { key }
             | Error::MissingDependency { key, .. }
             | Error::TaskFailed { key, .. }
-            | Error::CannotSend { key, .. } => Some(key),
+            | Error::CannotSend { key, .. }
+            | Error::DuplicateKey { key } => Some(key),
             Error::Cycle { keys } => keys.first(),
             Error::WrongType { key, .. } => key.as_ref(),
             Error::Scheduler(_) | Error::Cancelled { .. } => None,
@@ -176,6 +186,10 @@ impl fmt::Display for Error {
             Error::Cancelled { done, total } => {
                 write!(f, "the run was cancelled after {done} of {total} tasks")
             }
+            Error::DuplicateKey { key } => write!(
+                f,
+                "two different values were named {key}: give each value a key of its own"
+            ),
             Error::CannotSend {
                 key,
                 type_name,

@@ -291,7 +291,11 @@ impl Plan {
     pub fn largest_footprint(&self) -> Option<(usize, usize)> {
         (0..self.len())
             .map(|id| {
-                let inputs: usize = self.deps(id).iter().map(|&d| self.sizes[d as usize]).sum();
+                // A value read twice by the task is held once.
+                let mut deps = self.deps(id).to_vec();
+                deps.sort_unstable();
+                deps.dedup();
+                let inputs: usize = deps.iter().map(|&d| self.sizes[d as usize]).sum();
                 (id, inputs + self.sizes[id])
             })
             .max_by_key(|&(id, bytes)| (bytes, std::cmp::Reverse(id)))

@@ -285,6 +285,50 @@ fn delayed_composes_shares_and_computes() {
     assert!(x.key().name().starts_with("value-"));
 }
 
+/// Two different values under one caller-chosen key are refused: merged into one task, both
+/// read one of them (`1 + 2` gave 2). Equal values by content (`value`) still share a task.
+#[test]
+fn delayed_values_named_alike_are_refused() {
+    let s = SyncScheduler::new();
+    let a = Delayed::named(Key::scalar("cfg"), 1i64);
+    let b = Delayed::named(Key::scalar("cfg"), 2i64);
+    let sum = a.zip_with(&b, "add", |x, y| Ok(x + y));
+    let e = sum.compute(&s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DuplicateKey);
+    assert!(e.to_string().contains("cfg"), "{e}");
+    assert_eq!(sum.graph().unwrap_err().kind(), ErrorKind::DuplicateKey);
+    // A named value next to a content-keyed one of the same key is refused too.
+    let v = Delayed::value(5i64);
+    let n = Delayed::named(v.key().clone(), 6i64);
+    let e = Delayed::compute_all(&[v.clone(), n], &s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DuplicateKey);
+    // One named value read twice, and two equal values by content: one task each.
+    let twice = a.zip_with(&a, "add", |x, y| Ok(x + y));
+    assert_eq!(twice.compute(&s).unwrap(), 2);
+    let w = Delayed::value(5i64);
+    let both = v.zip_with(&w, "add", |x, y| Ok(x + y));
+    assert_eq!(both.compute(&s).unwrap(), 10);
+    assert_eq!(both.graph().unwrap().len(), 2);
+}
+
+/// A task reading one value twice holds it once: its footprint (what a memory limit must
+/// allow) counts it once, as the predicted peak does.
+#[test]
+fn a_value_read_twice_counts_once_in_a_footprint() {
+    let mut g = Graph::new();
+    g.insert(
+        "x".into(),
+        Task::literal(dag_core::Value::with_nbytes(0u8, 100)),
+    );
+    g.insert(
+        "y".into(),
+        Task::new(["x".into(), "x".into()], |v| Ok(v[0].clone())).with_nbytes(100),
+    );
+    let p = Plan::new(&g, &["y".into()]).unwrap();
+    assert_eq!(p.largest_footprint(), Some((1, 200)));
+    assert_eq!(p.predicted_peak(1), 200);
+}
+
 #[test]
 fn delayed_failures_name_the_task() {
     let x = Delayed::value(3i64);

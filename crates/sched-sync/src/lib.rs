@@ -111,7 +111,16 @@ fn run(
         let value = match result {
             Ok(v) => v,
             Err(e) => {
-                callbacks.on_task_fail(key, &e);
+                // The task's error stands even if a callback panics on it.
+                if let Err(payload) =
+                    catch_unwind(AssertUnwindSafe(|| callbacks.on_task_fail(key, &e)))
+                {
+                    eprintln!(
+                        "sched-sync: a callback panicked in on_task_fail ({}); the task's error \
+                         stands",
+                        panic_message(&*payload)
+                    );
+                }
                 callbacks.on_finish(None);
                 return Err(e);
             }

@@ -600,8 +600,9 @@ impl<'a> Run<'a> {
                     // The task's own panics are caught by `Plan::run`; this one came from a
                     // callback or a value's `Drop`. Unwinding out of this thread would leave
                     // the task unfinished and the other workers waiting for it forever, so stop
-                    // the run instead. (Dropping the inputs may panic again: leak them.)
-                    std::mem::forget(std::mem::take(&mut inputs));
+                    // the run instead. (Dropping the inputs only releases references, the
+                    // values stay in their slots; a panic there again is caught too.)
+                    let _ = catch_unwind(AssertUnwindSafe(|| inputs.clear()));
                     self.fail(Error::TaskFailed {
                         key: self.plan.key(id as usize).clone(),
                         message: format!(
@@ -726,8 +727,9 @@ impl<'a> Run<'a> {
         let value = match result {
             Ok(v) => v,
             Err(e) => {
+                // Recorded first: a callback panicking on it does not replace the error.
+                self.fail(e.clone());
                 self.callbacks.on_task_fail(key, &e);
-                self.fail(e);
                 return;
             }
         };
