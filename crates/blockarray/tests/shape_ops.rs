@@ -966,6 +966,61 @@ fn batched_matmul_of_large_matrices_loops_over_tensordot() {
     );
 }
 
+/// `dot` of operands with more than two axes is NumPy's (a sum over the last axis of `a` and
+/// the second-to-last of `b`, every other axis kept), not `matmul`'s batch broadcasting, which
+/// gave the same shape and other values; a 0-d operand multiplies.
+#[test]
+fn dot_of_nd_operands_is_numpys() {
+    let (da, db) = (data(&[2, 3, 4], 5), data(&[2, 4, 5], 6));
+    let a = BlockArray::from_array(da.clone(), [1, 2, 3]).unwrap();
+    let b = BlockArray::from_array(db.clone(), [2, 3, 2]).unwrap();
+    let d = a.dot(&b).unwrap();
+    assert_eq!(d.shape(), &[2, 3, 2, 5]);
+    let want = ArrayD::from_shape_fn(IxDyn(&[2, 3, 2, 5]), |i| {
+        (0..4)
+            .map(|t| da[[i[0], i[1], t]] * db[[i[2], t, i[3]]])
+            .sum::<f64>()
+    });
+    let got = d.compute().unwrap();
+    assert!(got.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-12));
+    // 2-d · 3-d and 3-d · 1-d.
+    let m = BlockArray::from_array(data(&[3, 4], 7), 2).unwrap();
+    assert_eq!(m.dot(&b).unwrap().shape(), &[3, 2, 5]);
+    let v = BlockArray::from_array(data(&[4], 8), 3).unwrap();
+    assert_eq!(a.dot(&v).unwrap().shape(), &[2, 3]);
+    let s = BlockArray::from_array(ndarray::arr0(2.0).into_dyn(), 1).unwrap();
+    assert_eq!(
+        s.dot(&m).unwrap().compute().unwrap(),
+        data(&[3, 4], 7) * 2.0
+    );
+}
+
+/// Integer products wrap on overflow, as NumPy's do (debug builds panicked).
+#[test]
+fn integer_products_wrap() {
+    let x = BlockArray::full(&[2, 2], 100i8, 1).unwrap();
+    let p = x.matmul(&x).unwrap().compute().unwrap();
+    assert_eq!(p.into_raw_vec_and_offset().0, vec![32i8; 4]);
+    let v = BlockArray::full(&[1], 100i8, 1).unwrap();
+    let e = einsum("i,i->i", &[&v, &v]).unwrap().compute().unwrap();
+    assert_eq!(e.into_raw_vec_and_offset().0, vec![16i8]);
+    let o = blockarray::outer(&v, &v).unwrap().compute().unwrap();
+    assert_eq!(o.into_raw_vec_and_offset().0, vec![16i8]);
+}
+
+/// A batch axis of length 0 against one of length 1 broadcasts to 0 (it was taken as 1, and
+/// the loop over batch elements indexed the empty axis).
+#[test]
+fn an_empty_batch_broadcasts_against_a_batch_of_one() {
+    let a = BlockArray::<f64>::ones(&[0, 128, 128], [1, 64, 64]).unwrap();
+    let b = BlockArray::<f64>::ones(&[1, 128, 128], [1, 64, 64]).unwrap();
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        let z = x.matmul(y).unwrap();
+        assert_eq!(z.shape(), &[0, 128, 128]);
+        assert_eq!(z.compute().unwrap().len(), 0);
+    }
+}
+
 /// A batched contraction over an axis of 2⁴² in one block: the step the contracted axis is
 /// cut to is computed without overflow, and the lazy graph stays at most
 /// `EINSUM_MAX_BLOCKS` product blocks (nothing is allocated per element).

@@ -120,16 +120,27 @@ fn with_faer<T: Clone, R>(a: ArrayView2<'_, T>, f: impl FnOnce(faer::MatRef<'_, 
     ))
 }
 
-macro_rules! matmul_ndarray {
+macro_rules! matmul_wrapping {
     ($($t:ty),*) => {$(
         impl MatMul for $t {
             fn gemm_acc(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>, c: &mut Array2<Self>) {
-                ndarray::linalg::general_mat_mul(1, &a, &b, 1, c);
+                wrapping_gemm_acc(a, b, c);
             }
         }
     )*};
 }
-matmul_ndarray!(i8, i16, i32, i64, u8, u16, u32, u64);
+matmul_wrapping!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+/// `c += a · b` for integers, wrapping on overflow as NumPy's integer products do (ndarray's
+/// `general_mat_mul` uses plain `*` and `+`, which panic on overflow in debug builds): rows of
+/// `c` updated by rows of `b`, in the order `i, p, j`.
+fn wrapping_gemm_acc<T: Numeric>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: &mut Array2<T>) {
+    for (a_row, mut c_row) in a.outer_iter().zip(c.outer_iter_mut()) {
+        for (&aip, b_row) in a_row.iter().zip(b.outer_iter()) {
+            c_row.zip_mut_with(&b_row, |cij, &bpj| *cij = cij.add_wrap(aip.mul_wrap(bpj)));
+        }
+    }
+}
 
 /// The contraction of a group of block pairs along the contracted axes.
 struct ContractNode<T> {
@@ -459,8 +470,27 @@ impl<T: MatMul> BlockArray<T> {
         }
     }
 
-    /// `numpy.dot` for 1-d and 2-d operands (the same as [`matmul`](Self::matmul) there).
+    /// `numpy.dot`: the same as [`matmul`](Self::matmul) for 1-d and 2-d operands; for more
+    /// axes, the sum over the last axis of `self` and the second-to-last of `other` (the last
+    /// if `other` is 1-d), with every other axis kept (`tensordot`, no batch broadcasting,
+    /// unlike `matmul`); a 0-d operand multiplies elementwise.
+    ///
+    /// ```
+    /// use blockarray::BlockArray;
+    /// let a = BlockArray::arange(0.0f64, 4.0, 1.0, 2)?.reshape(&[2, 2])?;
+    /// let b = BlockArray::arange(0.0f64, 8.0, 1.0, 4)?.reshape(&[2, 2, 2])?;
+    /// let d = a.dot(&b)?;
+    /// assert_eq!(d.shape(), &[2, 2, 2]);
+    /// // NumPy: np.dot(a, b).ravel()
+    /// assert_eq!(d.compute()?.into_raw_vec_and_offset().0, vec![2.0, 3.0, 6.0, 7.0, 6.0, 11.0, 26.0, 31.0]);
+    /// # Ok::<(), blockarray::Error>(())
+    /// ```
     pub fn dot(&self, other: &BlockArray<T>) -> Result<BlockArray<T>> {
-        self.matmul(other)
+        let (na, nb) = (self.ndim(), other.ndim());
+        match (na, nb) {
+            (0, _) | (_, 0) => self * other,
+            (_, 1) => tensordot(self, other, &[na - 1], &[0]),
+            _ => tensordot(self, other, &[na - 1], &[nb - 2]),
+        }
     }
 }

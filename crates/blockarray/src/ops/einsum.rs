@@ -185,8 +185,9 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                     size.insert(lab, n);
                 }
                 Some(m) if m == n => {}
+                // Length 1 broadcasts to the other length, 0 included.
                 Some(m) if lab >= ELLIPSIS && (m == 1 || n == 1) => {
-                    size.insert(lab, m.max(n));
+                    size.insert(lab, if m == 1 { n } else { m });
                 }
                 Some(m) => {
                     return Err(Error::shape(format!(
@@ -338,7 +339,9 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                     b = rechunk_axis(&b, ax, step)?;
                 }
             }
-            let prod = a.zip_map(&b, OpName::pure("einsum-mul", &()), |p: T, q: T| p * q)?;
+            let prod = a.zip_map(&b, OpName::pure("einsum-mul", &()), |p: T, q: T| {
+                p.mul_wrap(q)
+            })?;
             let (s, l) = sum_labels(prod, union, |lab| contracted.contains(&lab))?;
             acc = s;
             acc_l = l;
@@ -477,7 +480,7 @@ fn sum_labels<T: Numeric>(
 pub fn outer<T: Numeric>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<BlockArray<T>> {
     let col = a.ravel()?.insert_axis(1)?;
     let row = b.ravel()?.insert_axis(0)?;
-    col.zip_map(&row, OpName::pure("outer", &()), |p: T, q: T| p * q)
+    col.zip_map(&row, OpName::pure("outer", &()), |p: T, q: T| p.mul_wrap(q))
 }
 
 /// `matmul` with NumPy's rules for operands of any number of axes (at least one): the last
