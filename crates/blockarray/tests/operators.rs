@@ -131,3 +131,36 @@ fn allclose_is_lazy_and_keys_hold_tolerances() {
     assert!(!tight.compute().unwrap()[[]]);
     assert!(x.isclose(&y, -1.0, 0.0, false).is_err());
 }
+
+/// Complex arrays divide and take `exp`, `tanh`, `log` and `sqrt` as NumPy does where the
+/// textbook formulas lose the answer (values from NumPy 2.4.6).
+#[test]
+fn complex_division_and_functions_at_the_edges() {
+    use num_complex::Complex;
+    let c = Complex::new;
+    let arr = |v: Vec<Complex<f64>>| BlockArray::from_array(nd(&[v.len()], v), 2).unwrap();
+    let q = (&arr(vec![c(1e-200, 1e-200), c(1.0, 1.0)])
+        / &arr(vec![c(1e-200, 1e-200), c(1e200, 1e200)]))
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_eq!(
+        q.into_raw_vec_and_offset().0,
+        vec![c(1.0, 0.0), c(1e-200, 0.0)]
+    );
+    let z = arr(vec![
+        c(710.0, 0.0),
+        c(400.0, 0.0),
+        c(1.0, 1e-10),
+        c(-1.0, 1e-20),
+    ]);
+    let e = z.exp().compute().unwrap();
+    assert_eq!((e[[0]], e[[1]].im), (c(f64::INFINITY, 0.0), 0.0));
+    let t = z.tanh().compute().unwrap();
+    assert_eq!((t[[0]], t[[1]]), (c(1.0, 0.0), c(1.0, 0.0)));
+    let l = z.log().compute().unwrap();
+    assert!((l[[2]].re / 5e-21 - 1.0).abs() < 1e-12, "{}", l[[2]]);
+    let s = z.sqrt().compute().unwrap();
+    assert!((s[[3]].re / 5e-21 - 1.0).abs() < 1e-12, "{}", s[[3]]);
+    assert_eq!(s[[3]].im, 1.0);
+}

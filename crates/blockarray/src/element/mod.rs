@@ -16,6 +16,7 @@
 //!   gives, with a warning), the result saturates (NaN → 0, out of range → the nearest bound),
 //!   as Rust's `as`; docs/numpy.md lists this.
 
+pub(crate) mod complex;
 pub(crate) mod libm;
 mod promote;
 
@@ -495,7 +496,7 @@ macro_rules! numeric_complex {
             }
             plain_arithmetic!();
             fn true_div(self, other: Self) -> Self {
-                self / other
+                complex::div(self, other)
             }
             fn try_floor_div(self, _: Self) -> Result<Self, &'static str> {
                 Err("complex numbers have no floor division")

@@ -915,23 +915,23 @@ macro_rules! complex_ufuncs {
 
 complex_ufuncs! {
     /// `e^z`.
-    exp => |z: num_complex::Complex<F>| z.exp();
+    exp => crate::element::complex::exp::<F>;
     /// Natural logarithm (principal branch).
-    log => |z: num_complex::Complex<F>| z.ln();
+    log => crate::element::complex::log::<F>;
     /// Square root (principal branch).
-    sqrt => |z: num_complex::Complex<F>| z.sqrt();
+    sqrt => crate::element::complex::sqrt::<F>;
     /// Sine.
     sin => |z: num_complex::Complex<F>| z.sin();
     /// Cosine.
     cos => |z: num_complex::Complex<F>| z.cos();
     /// Tangent.
-    tan => |z: num_complex::Complex<F>| z.tan();
+    tan => crate::element::complex::tan::<F>;
     /// Hyperbolic sine.
     sinh => |z: num_complex::Complex<F>| z.sinh();
     /// Hyperbolic cosine.
     cosh => |z: num_complex::Complex<F>| z.cosh();
     /// Hyperbolic tangent.
-    tanh => |z: num_complex::Complex<F>| z.tanh();
+    tanh => crate::element::complex::tanh::<F>;
     /// The complex conjugate.
     conj => |z: num_complex::Complex<F>| z.conj();
 }
