@@ -71,7 +71,7 @@ pub(crate) fn tanh<F: Float>(z: Complex<F>) -> Complex<F> {
         return Complex::new(F::one().copysign(x), F::zero().copysign(im));
     }
     if !y.is_finite() {
-        return Complex::new(y - y, y - y);
+        return Complex::new(F::nan(), F::nan());
     }
     // Past this, tanh x rounds to ±1 in F (22 for f64, 9 for f32: where e^{-2|x|} < ε/4).
     let big = -(F::epsilon() / (two * two)).ln() / two;
@@ -119,10 +119,12 @@ pub(crate) fn sqrt<F: Float>(z: Complex<F>) -> Complex<F> {
         return Complex::new(x, F::nan());
     }
     if x.is_infinite() {
+        // `y` is finite or NaN here: a zero part, or NaN.
+        let zero = if y.is_nan() { y } else { F::zero() };
         return if x < F::zero() {
-            Complex::new((y - y).abs(), x.abs().copysign(y))
+            Complex::new(zero.abs(), x.abs().copysign(y))
         } else {
-            Complex::new(x, (y - y).copysign(y))
+            Complex::new(x, zero.copysign(y))
         };
     }
     // Scaled by 1/4 near the top of the range, so that |x| + |z| cannot overflow.
