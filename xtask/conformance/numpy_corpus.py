@@ -78,7 +78,7 @@ FLOAT_UNARY = [
     ("frexp_mantissa", lambda x: np.frexp(x)[0], 0),
     ("frexp_exponent", lambda x: np.frexp(x)[1].astype(np.int32), 0),
     ("angle", np.angle, 0), ("imag", np.imag, 0), ("deg2rad", np.deg2rad, 1),
-    ("rad2deg", np.rad2deg, 1), ("cbrt", np.cbrt, 2), ("exp", np.exp, 4), ("exp2", np.exp2, 4),
+    ("rad2deg", np.rad2deg, 0), ("cbrt", np.cbrt, 2), ("exp", np.exp, 4), ("exp2", np.exp2, 4),
     ("expm1", np.expm1, 4), ("log", np.log, 4), ("log2", np.log2, 4), ("log10", np.log10, 4),
     ("log1p", np.log1p, 4), ("sin", np.sin, 4), ("cos", np.cos, 4), ("tan", np.tan, 4),
     ("arcsin", np.arcsin, 4), ("arccos", np.arccos, 4), ("arctan", np.arctan, 4),

@@ -164,3 +164,25 @@ fn complex_division_and_functions_at_the_edges() {
     assert!((s[[3]].re / 5e-21 - 1.0).abs() < 1e-12, "{}", s[[3]]);
     assert_eq!(s[[3]].im, 1.0);
 }
+
+/// `powi` is NumPy's `power(x, n)` (`pow`), `rad2deg` multiplies by NumPy's constant rounded in
+/// the element type, and `isclose` compares in the element type with its tolerances rounded
+/// to it (values from NumPy 2.4.6).
+#[test]
+fn powers_degrees_and_closeness_in_the_element_type() {
+    let one = |v: f64| BlockArray::from_array(nd(&[1], vec![v]), 1).unwrap();
+    let one32 = |v: f32| BlockArray::from_array(nd(&[1], vec![v]), 1).unwrap();
+    // 2^-1030 is a subnormal; 1/2^1030 underflowed to 0.
+    assert_eq!(
+        one(2.0).powi(-1030).compute().unwrap()[[0]],
+        2f64.powi(-1000) * 2f64.powi(-30)
+    );
+    assert_eq!(
+        one32(1.0001).powi(10000).compute().unwrap()[[0]],
+        2.718597f32
+    );
+    assert_eq!(one32(1.0).rad2deg().compute().unwrap()[[0]], 57.295776f32);
+    let x = one32(f32::from_bits(0xc474_234f));
+    let y = one32(f32::from_bits(0xc474_23ef));
+    assert!(x.isclose(&y, 1e-5, 1e-8, false).unwrap().compute().unwrap()[[0]]);
+}

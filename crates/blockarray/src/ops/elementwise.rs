@@ -851,7 +851,9 @@ impl<T: Float> BlockArray<T> {
         self.map_builtin("isfinite", |v: T| v.is_finite())
     }
 
-    /// Each element to an integer power.
+    /// Each element to an integer power, as NumPy's `power(x, n)` computes it (`pow`: correctly
+    /// rounded to within an ulp, and subnormal results where repeated squaring would underflow
+    /// `1/x^|n|` to 0).
     pub fn powi(&self, n: i32) -> BlockArray<T> {
         let mut t = Tokenizer::new();
         t.write_i64(n.into()).write_str("powi");
@@ -859,7 +861,7 @@ impl<T: Float> BlockArray<T> {
             "powi",
             t,
             vec![self.node.clone()],
-            unary_kernel(move |v: T| v.powi(n)),
+            unary_kernel(move |v: T| crate::element::libm::pow_of(v, T::from_f64(f64::from(n)))),
         )
         .expect("a unary map cannot fail to broadcast")
     }

@@ -177,7 +177,10 @@ impl<T: Float> BlockArray<T> {
 
     /// Radians to degrees (`numpy.rad2deg`, `numpy.degrees`).
     pub fn rad2deg(&self) -> BlockArray<T> {
-        self.map_builtin("rad2deg", |v: T| v.to_degrees())
+        // NumPy's constant, rounded in the element type (f32's `to_degrees` rounds 180/π
+        // once in f64 terms, one ulp away from NumPy's `180f/πf`).
+        let k = T::from_f64(180.0) / T::from_f64(std::f64::consts::PI);
+        self.map_builtin("rad2deg", move |v: T| v * k)
     }
 
     /// Inverse hyperbolic sine (`numpy.arcsinh`).
@@ -333,8 +336,9 @@ impl<T: Float> BlockArray<T> {
             "isclose",
             t,
             vec![self.node.clone(), other.node()],
-            crate::ops::elementwise::binary_kernel(move |a: T, b: T| {
-                let (x, y) = (a.as_f64(), b.as_f64());
+            // In the element type, as NumPy (whose tolerances take the arrays' type).
+            crate::ops::elementwise::binary_kernel(move |x: T, y: T| {
+                let (atol, rtol) = (T::from_f64(atol), T::from_f64(rtol));
                 Ok(if x.is_nan() || y.is_nan() {
                     equal_nan && x.is_nan() && y.is_nan()
                 } else if x.is_infinite() || y.is_infinite() {
