@@ -574,10 +574,18 @@ fn register_arg_partial<T: Real + WireElement>() {
             put_block(&p.index, out);
         },
         |r| {
-            Ok(ArgPartial {
+            let p = ArgPartial {
                 value: get_block(r)?,
                 index: get_block(r)?,
-            })
+            };
+            if p.value.shape() != p.index.shape() {
+                return Err(format!(
+                    "an arg-reduction partial has values of shape {:?} but indices of shape {:?}",
+                    p.value.shape(),
+                    p.index.shape()
+                ));
+            }
+            Ok(p)
         },
     );
 }
@@ -593,11 +601,20 @@ pub(crate) fn register_wire() {
             put_block(&p.m2, out);
         },
         |r| {
-            Ok(MomentsPartial {
+            let p = MomentsPartial {
                 n: get_block(r)?,
                 sum: get_block(r)?,
                 m2: get_block(r)?,
-            })
+            };
+            if p.sum.shape() != p.n.shape() || p.m2.shape() != p.n.shape() {
+                return Err(format!(
+                    "a moments partial has parts of shapes {:?}, {:?} and {:?}",
+                    p.n.shape(),
+                    p.sum.shape(),
+                    p.m2.shape()
+                ));
+            }
+            Ok(p)
         },
     );
     register_arg_partial::<f32>();

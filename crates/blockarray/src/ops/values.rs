@@ -1686,6 +1686,12 @@ pub(crate) fn register_wire() {
         |r| {
             let n = r.u64()? as usize;
             let flat: Vec<f64> = get_vec(r)?;
+            if flat.len() % 2 != 0 {
+                return Err(format!(
+                    "a min/max partial has {} values, not pairs",
+                    flat.len()
+                ));
+            }
             Ok((n, flat.chunks(2).map(|p| (p[0], p[1])).collect()))
         },
     );
@@ -1716,6 +1722,24 @@ mod tests {
             .unwrap()
             .into_inner::<P>()
             .unwrap()
+    }
+
+    /// A min/max partial whose run of values is not pairs (a corrupt frame) is an `Err`, not a
+    /// panic inside the decoder.
+    #[test]
+    fn a_min_max_partial_of_odd_length_is_refused() {
+        crate::expr::wire::register();
+        let p: MinMax = (1, vec![(1.0, 2.0)]);
+        assert_eq!(round_trip(p.clone()), p);
+        let mut bytes = Vec::new();
+        dag_core::wire::encode(&Value::with_nbytes(p, 0), &mut bytes).unwrap();
+        // The run's length (2) just before its 16 bytes of values: make it 1 and drop a value.
+        let at = bytes.len() - 24;
+        assert_eq!(bytes[at..at + 8], 2u64.to_le_bytes());
+        bytes[at..at + 8].copy_from_slice(&1u64.to_le_bytes());
+        bytes.truncate(bytes.len() - 8);
+        let e = dag_core::wire::decode(&bytes).unwrap_err();
+        assert!(e.contains("pairs"), "{e}");
     }
 
     /// Above the hold threshold, a histogram with an autodetected range reads its input again

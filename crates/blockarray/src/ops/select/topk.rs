@@ -380,8 +380,8 @@ pub(crate) fn register_wire<T: SortKey + crate::expr::wire::WireElement>() {
                 index: get_vec(r)?,
                 value: get_vec::<T>(r)?,
             };
-            let n = width * lanes;
-            if p.score.len() != n || p.index.len() != n || p.value.len() != n {
+            let n = width.checked_mul(lanes);
+            if n.is_none_or(|n| p.score.len() != n || p.index.len() != n || p.value.len() != n) {
                 return Err(format!(
                     "a top-k partial of {lanes} lanes × {width} has runs of other lengths"
                 ));
