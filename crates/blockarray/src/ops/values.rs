@@ -1686,7 +1686,7 @@ pub(crate) fn register_wire() {
         |r| {
             let n = r.u64()? as usize;
             let flat: Vec<f64> = get_vec(r)?;
-            if flat.len() % 2 != 0 {
+            if !flat.len().is_multiple_of(2) {
                 return Err(format!(
                     "a min/max partial has {} values, not pairs",
                     flat.len()
