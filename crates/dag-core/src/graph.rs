@@ -2,7 +2,7 @@
 
 use crate::fuse::{FusionSource, fuse_into, single_dependents};
 use crate::task::Body;
-use crate::{Error, Key, Task, Value};
+use crate::{Error, Key, Placement, Task, Value};
 use hashbrown::HashTable;
 use std::fmt;
 use std::hash::Hasher;
@@ -328,7 +328,10 @@ impl Graph {
     /// functions then the consumer's, dropping each intermediate as soon as it is used. This
     /// is blockwise fusion: `exp(x) + sin(y)` becomes one task per block that reads blocks of
     /// `x` and `y`. Restrict `merge` to cheap tasks, or a reduction tree would collapse into
-    /// one task and lose its parallelism. The result is culled to `outputs`.
+    /// one task and lose its parallelism. A task pinned to a process (a
+    /// [`Placement`](crate::Placement) other than `Anywhere`) is only merged into a dependent
+    /// of the same placement, so side effects stay in their process. The result is culled to
+    /// `outputs`.
     pub fn fuse_where<F>(&self, outputs: &[Key], merge: F) -> Result<Graph, Error>
     where
         F: Fn(&Key, &Task, &Key, &Task) -> bool,
@@ -353,8 +356,13 @@ impl Graph {
         let key = |p: usize| &self.store.keys[topo.order[p]];
         let absorbed: Vec<bool> = (0..n)
             .map(|p| {
+                // A producer pinned to a process (a write into a file or into memory) is
+                // never folded into a task that could run elsewhere.
                 only[p].is_some_and(|c| {
-                    !is_output[p] && merge(key(p), task(p), key(c as usize), task(c as usize))
+                    let pinned = task(p).placement();
+                    !is_output[p]
+                        && (pinned == Placement::Anywhere || pinned == task(c as usize).placement())
+                        && merge(key(p), task(p), key(c as usize), task(c as usize))
                 })
             })
             .collect();

@@ -123,6 +123,22 @@ fn fuse_merges_linear_chains_only() {
     // An output inside a chain is not fused away.
     let fused = g.fuse(&["b".into(), "d".into()]).unwrap();
     assert!(fused.contains_key(&"b".into()));
+    // A producer pinned to the first process (a write into a file) stays a task of its own
+    // under a consumer that may run anywhere; an unpinned one may join a pinned consumer.
+    let mut g = Graph::new();
+    g.insert("a".into(), lit(1));
+    g.insert(
+        "b".into(),
+        Task::new(["a".into()], add_one).with_placement(Placement::First),
+    );
+    g.insert("c".into(), Task::new(["b".into()], add_one));
+    let fused = g.fuse(&["c".into()]).unwrap();
+    assert!(fused.contains_key(&"b".into()), "{fused}");
+    assert!(!fused.contains_key(&"a".into()), "{fused}");
+    assert_eq!(
+        fused.get(&"b".into()).unwrap().placement(),
+        Placement::First
+    );
 }
 
 #[test]
