@@ -112,16 +112,16 @@ fn limits_that_cannot_be_kept_are_refused_before_running() {
     let mut c = Computation::new();
     c.add(&y);
     let plan = c.plan(&SyncScheduler::new()).unwrap();
-    // One contraction task reads the four 0.5 MB blocks along k of each operand and makes a
-    // 0.5 MB block: 4.5 MB.
+    // Output block (i, j) reads x[i, k] and x[k, j] for the four k, 0.5 MB each, and makes a
+    // 0.5 MB block; x[i, j] is among both (k = j and k = i), and held once: 4.0 MB.
     let (_, largest) = plan.largest_task.clone().unwrap();
-    assert_eq!(largest, 4_500_000);
+    assert_eq!(largest, 4_000_000);
     c.allowed_mem(Some(largest - 1));
     let e = c.run(&ThreadedScheduler::new()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Memory);
     let msg = e.to_string();
     assert!(
-        msg.contains("4.50 MB") && msg.contains("tensordot"),
+        msg.contains("4.00 MB") && msg.contains("tensordot"),
         "{msg}"
     );
     // Enough for any one task, but not for the frugal order's peak (every block of x is read
