@@ -836,6 +836,11 @@ fn bad_parameters_are_errors_naming_them() {
         rng.negative_binomial(1e10, 1e-10, sh, 2),
         &["too large", "too small"],
     );
+    // Degrees of freedom whose half is 0 (the samplers need it positive): refused when the
+    // array is built, not when it is computed.
+    err_mentions(rng.chisquare::<f64>(5e-324, sh, 2), &["chisquare", "df"]);
+    err_mentions(rng.standard_t::<f64>(5e-324, sh, 2), &["standard_t", "df"]);
+    err_mentions(rng.f::<f64>(5e-324, 1.0, sh, 2), &["f", "dfnum"]);
     // NumPy's bound: ten standard deviations of the gamma rates, not a tenth of the maximum
     // on their mean (this mean is 9.2·10¹⁷; its rates reach past the Poisson sampler's range).
     err_mentions(

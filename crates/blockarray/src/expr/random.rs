@@ -1185,7 +1185,13 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check("standard_t", "df", df, df > 0.0, "> 0")?;
+        check(
+            "standard_t",
+            "df",
+            df,
+            0.5 * df > 0.0,
+            "> 0 (and not so small that half of it is 0)",
+        )?;
         self.make(Distribution::StandardT { df }, shape, chunks)
     }
 
@@ -1202,7 +1208,13 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check("chisquare", "df", df, df > 0.0, "> 0")?;
+        check(
+            "chisquare",
+            "df",
+            df,
+            0.5 * df > 0.0,
+            "> 0 (and not so small that half of it is 0)",
+        )?;
         self.make(Distribution::ChiSquare { df }, shape, chunks)
     }
 
@@ -1400,8 +1412,20 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check("f", "dfnum", dfnum, dfnum > 0.0, "> 0")?;
-        check("f", "dfden", dfden, dfden > 0.0, "> 0")?;
+        check(
+            "f",
+            "dfnum",
+            dfnum,
+            0.5 * dfnum > 0.0,
+            "> 0 (and not so small that half of it is 0)",
+        )?;
+        check(
+            "f",
+            "dfden",
+            dfden,
+            0.5 * dfden > 0.0,
+            "> 0 (and not so small that half of it is 0)",
+        )?;
         self.make(Distribution::F { dfnum, dfden }, shape, chunks)
     }
 
