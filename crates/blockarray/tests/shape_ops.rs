@@ -1144,3 +1144,36 @@ fn linear_ramp_is_numpys_bit_for_bit() {
         ]
     );
 }
+
+/// A wide constant margin past a short axis comes in blocks of about 1 MiB, not one block per
+/// element of the axis's chunk (a million one-element blocks), with the same values.
+#[test]
+fn wide_constant_margins_of_short_axes_come_in_few_blocks() {
+    let x = BlockArray::from_array(ndarray::arr1(&[5.0f64]).into_dyn(), 1).unwrap();
+    let p = x
+        .pad(&[(1_000_000, 999_999)], PadMode::Constant(2.0))
+        .unwrap();
+    assert_eq!(p.shape(), &[2_000_000]);
+    assert!(
+        p.chunks().nblocks() <= 40,
+        "{} blocks",
+        p.chunks().nblocks()
+    );
+    let v = p.compute().unwrap();
+    assert_eq!(
+        (v[[999_999]], v[[1_000_000]], v[[1_000_001]]),
+        (2.0, 5.0, 2.0)
+    );
+    assert_eq!(v.sum(), 2.0 * 1_999_999.0 + 5.0);
+    // A 2-d array keeps its chunks across the padded axis.
+    let y = BlockArray::from_array(data(&[3, 40], 2), [1, 10]).unwrap();
+    let q = y
+        .pad(&[(0, 0), (0, 100_000)], PadMode::Constant(0.0))
+        .unwrap();
+    assert_eq!(q.chunks().axis(0), &[1, 1, 1]);
+    assert!(
+        q.chunks().nblocks() <= 3 * (4 + 2),
+        "{:?}",
+        q.chunks().axis(1)
+    );
+}

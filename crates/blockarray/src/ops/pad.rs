@@ -107,10 +107,17 @@ impl<T: Element> BlockArray<T> {
                         let mut shape = out.shape().to_vec();
                         shape[axis] = w;
                         // The margin in the array's chunks across, in one block-sized
-                        // piece after another along the axis.
+                        // piece after another along the axis: the axis's largest chunk, or
+                        // enough for about 1 MiB per block when the axis is short (a margin
+                        // of a million past one element is not a million blocks).
                         let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
+                        let across: usize = (0..nd)
+                            .filter(|&a| a != axis)
+                            .map(|a| out.chunks().axis(a).iter().copied().max().unwrap_or(1))
+                            .fold(1usize, |p, c| p.saturating_mul(c.max(1)));
+                        let floor = ((1usize << 20) / T::itemsize().max(1)).div_ceil(across);
                         let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
-                        chunks[axis] = try_cut(w, step, "pad")?;
+                        chunks[axis] = try_cut(w, step.max(floor), "pad")?;
                         parts.push(BlockArray::full(&shape, v, ChunkSpec::Explicit(chunks))?);
                     }
                 }
