@@ -4,8 +4,8 @@
 //! chunkings and both schedulers; bad inputs; keys that hash every parameter.
 
 use blockarray::{
-    Bins, BlockArray, ErrorKind, Side, UniqueOptions, bincount, bincount_weighted, digitize,
-    histogram, histogramdd, searchsorted, where_indices,
+    Bins, BlockArray, ErrorKind, Side, UniqueOptions, bincount, bincount_weighted, concatenate,
+    digitize, histogram, histogramdd, searchsorted, where_indices,
 };
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
@@ -402,6 +402,50 @@ fn operations_on_masked_arrays() {
         weighted.sum(None, false).unwrap().compute().unwrap()[[]],
         x.sum()
     );
+}
+
+/// Arrays of unknown lengths are only combined when their lengths are equal by construction:
+/// a block function may shorten blocks, so its result's lengths are its own; a concatenation's
+/// lengths include its known parts; and a block function is not told positions that are not
+/// known yet (NumPy raises "could not be broadcast" where these had given values).
+#[test]
+fn unknown_lengths_are_not_equated_unless_equal_by_construction() {
+    let x = BlockArray::arange(0i64, 6, 1, 3).unwrap();
+    let y = x.mask(&x.greater(0).unwrap()).unwrap();
+    let first = y
+        .map_blocks("first", None, |b, _| Ok(b.select(ndarray::Axis(0), &[0])))
+        .unwrap();
+    let e = (&y + &first).unwrap_err();
+    assert!(e.to_string().contains("compute_chunk_sizes"), "{e}");
+    // A function that keeps lengths, computed with its input after their sizes are known.
+    let first = first.compute_chunk_sizes().unwrap();
+    assert_eq!(
+        first.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![1, 3]
+    );
+    // Positions along an unknown axis are not guessed from the bounds.
+    let starts = y
+        .map_blocks("start", None, |b, info| {
+            Ok(ArrayD::from_elem(
+                b.raw_dim(),
+                (info.start[0] == usize::MAX) as i64,
+            ))
+        })
+        .unwrap();
+    assert!(starts.compute().unwrap().iter().all(|&v| v == 1));
+    // Concatenations of the same unknown part with known parts of other lengths.
+    let z = BlockArray::arange(0i64, 3, 1, 3).unwrap();
+    let u = z.mask(&z.greater(1).unwrap()).unwrap();
+    let (k3, k6) = (
+        BlockArray::<i64>::zeros(&[3], 3).unwrap(),
+        BlockArray::<i64>::zeros(&[6], 3).unwrap(),
+    );
+    let r1 = concatenate(&[&concatenate(&[&k3, &u], 0).unwrap(), &k6], 0).unwrap();
+    let r2 = concatenate(&[&concatenate(&[&k6, &u], 0).unwrap(), &k3], 0).unwrap();
+    assert!((&r1 + &r2).is_err());
+    // The same construction twice is still equal.
+    let r3 = concatenate(&[&concatenate(&[&k3, &u], 0).unwrap(), &k6], 0).unwrap();
+    assert_eq!((&r1 + &r3).unwrap().compute().unwrap().len(), 10);
 }
 
 fn kind<T: std::fmt::Debug>(r: blockarray::Result<T>) -> (ErrorKind, String) {

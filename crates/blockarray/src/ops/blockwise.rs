@@ -15,11 +15,14 @@ use std::sync::Arc;
 pub struct BlockInfo<'a> {
     /// The block's index in the output's block grid.
     pub index: &'a [usize],
-    /// The position of the block's first element in the output.
+    /// The position of the block's first element in the output. On an axis whose lengths
+    /// depend on values (a mask's result) the position is not known before the blocks are
+    /// computed: it is `usize::MAX` there (dask passes NaN), never a guess.
     pub start: &'a [usize],
-    /// The output's declared shape for this block.
+    /// The output's declared shape for this block (on an axis of unknown lengths, the bound
+    /// the block's length may not exceed).
     pub block_shape: &'a [usize],
-    /// The shape of the whole output.
+    /// The shape of the whole output (`usize::MAX` on an axis of unknown length).
     pub array_shape: &'a [usize],
 }
 
@@ -41,9 +44,21 @@ impl Node for BlockwiseNode {
     }
     fn block(&self, index: &[usize]) -> BlockTask {
         let idx = index.to_vec();
-        let start = self.meta.chunks.block_start(index);
-        let block_shape = self.meta.chunks.block_shape(index);
-        let array_shape = self.meta.shape().to_vec();
+        let chunks = &self.meta.chunks;
+        let unknown = |k: usize, v: usize| match chunks.unknown_axis(k) {
+            Some(_) => usize::MAX,
+            None => v,
+        };
+        let start: Vec<usize> = chunks
+            .block_start(index)
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| unknown(k, v))
+            .collect();
+        let block_shape = chunks.block_shape(index);
+        let array_shape: Vec<usize> = (self.meta.shape().iter().enumerate())
+            .map(|(k, &v)| unknown(k, v))
+            .collect();
         let f = self.f.clone();
         BlockTask {
             deps: (0..self.inputs.len())
@@ -206,6 +221,17 @@ where
     let refs: Vec<&Arc<dyn Node>> = nodes.iter().collect();
     let mut t = token_of(&refs);
     t.write(op).write_str(tag);
+    // The function may return shorter blocks along an unknown axis, so its output's lengths
+    // there are its own: a new origin (derived from this call), never equated with the
+    // input's by elementwise operations.
+    let mut out = out;
+    for (k, origin) in out.unknown_axes().to_vec().into_iter().enumerate() {
+        if let Some(o) = origin {
+            let mut derived = t.clone();
+            derived.write_u64(o).write_str("blockwise-lengths");
+            out = out.with_unknown_axis(k, derived.finish());
+        }
+    }
     let meta = Meta::new::<U>(name, t, out);
     Ok(BlockArray::wrap(Arc::new(BlockwiseNode {
         meta,

@@ -542,7 +542,11 @@ pub fn concatenate<T: Element>(arrays: &[&BlockArray<T>], axis: usize) -> Result
             want = want.with_unknown_axis(axis, o);
             unknown = true;
         }
-        origins.write_u64(a.chunks().unknown_axis(axis).unwrap_or(0));
+        // A known input's lengths are part of the result's too (its origin alone is not).
+        match a.chunks().unknown_axis(axis) {
+            Some(o) => origins.write_u64(o),
+            None => origins.write_u64(0).write(a.chunks().axis(axis)),
+        };
         let n = rechunk_direct(&a.node, want)?;
         along.extend_from_slice(n.meta().chunks.axis(axis));
         starts.push(along.len());
