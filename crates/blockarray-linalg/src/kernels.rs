@@ -629,13 +629,18 @@ impl<T: Scalar> House<T> {
     }
 }
 
-/// The Cholesky factor `L` (lower triangular, zeros above) of a Hermitian positive definite
-/// matrix, of which only the lower triangle is read. `Err(i)` when the leading minor of order
-/// `i + 1` is not positive definite.
+/// The Cholesky factor `L` (lower triangular, zeros above, a real diagonal) of a Hermitian
+/// positive definite matrix, of which only the lower triangle is read, and of its diagonal
+/// only the real parts (as LAPACK's `potrf`: faer divides the diagonal entry by its root
+/// too, so an imaginary part there, or one rounding left by a blocked update, would stay in
+/// `L`). `Err(i)` when the leading minor of order `i + 1` is not positive definite.
 pub fn cholesky<T: Scalar>(a: MatRef<'_, T>) -> Result<ColMat<T>, usize> {
     use faer::linalg::cholesky::llt::factor as llt;
     let n = a.nrows();
     let mut l = ColMat::copy_of(a);
+    for i in 0..n {
+        *l.at_mut(i, i) = T::from_re(l.at(i, i).re());
+    }
     if n > 0 {
         let req = llt::cholesky_in_place_scratch::<T>(n, SEQ, Default::default());
         let mut buf = MemBuffer::new(req);

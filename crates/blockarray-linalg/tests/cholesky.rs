@@ -192,3 +192,23 @@ fn task_counts_match_the_documented_costs() {
     assert_eq!(count("cholesky-trsm-"), 10);
     assert_eq!(count("cholesky-update-"), 20);
 }
+
+/// Of the diagonal only the real parts are read, and L's diagonal is real, as LAPACK's `potrf`
+/// (NumPy 2.4: `cholesky([[4+1j, 0], [1+1j, 5+2j]])` is `[[2, 0], [0.5+0.5j, 2.1213…]]`),
+/// whatever the chunks (an imaginary part there had entered L and changed with the chunking).
+#[test]
+fn the_diagonal_is_read_and_made_real() {
+    let z = Complex::new;
+    let a = ndarray::array![[z(4.0, 1.0), z(0.0, 0.0)], [z(1.0, 1.0), z(5.0, 2.0)]];
+    let want = [z(2.0, 0.0), z(0.0, 0.0), z(0.5, 0.5), z(4.5f64.sqrt(), 0.0)];
+    for chunks in [vec![vec![2], vec![2]], vec![vec![1, 1], vec![1, 1]]] {
+        let l = cholesky(&chunked(&a, chunks.clone()), Tri::Lower)
+            .unwrap()
+            .compute()
+            .unwrap();
+        for (got, w) in l.iter().zip(&want) {
+            assert!((got - w).norm() < 1e-12, "chunks {chunks:?}: {l}");
+            assert_eq!(w.im == 0.0, got.im == 0.0, "chunks {chunks:?}: {l}");
+        }
+    }
+}
