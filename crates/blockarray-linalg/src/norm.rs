@@ -116,6 +116,21 @@ fn frobenius<T: Scalar>(
     Ok(T::abs_array(x).powi(2).sum(Some(axes), keepdims)?.sqrt())
 }
 
+/// The maximum over `axes` of non-negative values, 0 over an empty selection (NumPy's norms
+/// take their maxima with `initial=0`).
+fn max0<R: blockarray::Float>(
+    x: &BlockArray<R>,
+    axes: &[usize],
+    keepdims: bool,
+) -> Result<BlockArray<R>> {
+    if axes.iter().any(|&a| x.shape()[a] == 0) {
+        // A sum over an empty axis is all zeros, of the reduced shape.
+        x.sum(Some(axes), keepdims)
+    } else {
+        x.max(Some(axes), keepdims)
+    }
+}
+
 fn vector_norm<T: Scalar>(
     x: &BlockArray<T>,
     ord: NormOrd,
@@ -126,7 +141,7 @@ fn vector_norm<T: Scalar>(
     let abs = T::abs_array(x);
     match ord {
         NormOrd::Default => frobenius(x, &ax, keepdims),
-        NormOrd::Inf => abs.max(Some(&ax), keepdims),
+        NormOrd::Inf => max0(&abs, &ax, keepdims),
         NormOrd::NegInf => abs.min(Some(&ax), keepdims),
         // NumPy counts the elements `!= 0`, NaN among them: sign(|x|) is 1 for a non-zero, 0
         // for a zero and NaN for NaN, which fmin with 1 makes 1.
@@ -160,7 +175,7 @@ fn matrix_norm<T: Scalar>(
         let sums = abs.sum(Some(&[first]), true)?;
         let other = if first == row { col } else { row };
         let r = if max_of_sums {
-            sums.max(Some(&[other]), true)?
+            max0(&sums, &[other], true)?
         } else {
             sums.min(Some(&[other]), true)?
         };
@@ -213,11 +228,19 @@ fn singular<T: Scalar>(
     }
     let m = if row < col { x.clone() } else { x.t() };
     if m.shape()[0].min(m.shape()[1]) == 0 {
-        // NumPy fails on empty matrices here too (no singular values to reduce).
-        return Err(Error::shape(format!(
-            "norm: ord 2, -2 and 'nuc' of an empty matrix (shape {:?})",
-            x.shape()
-        )));
+        // No singular values: NumPy's largest and sum are 0, its smallest an error.
+        if let Pick::Min = pick {
+            return Err(Error::shape(format!(
+                "norm: ord -2 of an empty matrix (shape {:?}) has no smallest singular value",
+                x.shape()
+            )));
+        }
+        let zero = BlockArray::<RealOf<T>>::zeros(&[], 1)?;
+        return if keepdims {
+            zero.insert_axis(0)?.insert_axis(0)
+        } else {
+            Ok(zero)
+        };
     }
     let (_, s, _) = crate::svd(&m)?;
     let r = match pick {

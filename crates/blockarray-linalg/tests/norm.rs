@@ -161,6 +161,48 @@ fn the_zero_norm_counts_nan_as_non_zero() {
     assert_eq!(n.into_iter().next(), Some(1.0));
 }
 
+/// Norms of empty arrays are NumPy 2.4's: the maxima start at 0 (ord 2, 'nuc', 1 and inf of an
+/// empty matrix, the inf-norm of an empty vector, all 0), the minima have nothing to take
+/// (an error, as NumPy's).
+#[test]
+fn norms_of_empty_arrays() {
+    let value = |x: &BlockArray<f64>, ord: NormOrd| {
+        norm(x, ord, None, false)
+            .and_then(|n| n.compute())
+            .map(|n| n.into_iter().next().unwrap())
+    };
+    let (wide, tall) = (
+        BlockArray::<f64>::zeros(&[0, 3], 2).unwrap(),
+        BlockArray::<f64>::zeros(&[3, 0], 2).unwrap(),
+    );
+    for m in [&wide, &tall] {
+        for ord in [
+            NormOrd::P(2.0),
+            NormOrd::Nuc,
+            NormOrd::P(1.0),
+            NormOrd::Inf,
+            NormOrd::Fro,
+            NormOrd::Default,
+        ] {
+            assert_eq!(value(m, ord).unwrap(), 0.0, "{ord:?} of {:?}", m.shape());
+        }
+        assert!(value(m, NormOrd::P(-2.0)).is_err());
+    }
+    assert!(value(&tall, NormOrd::P(-1.0)).is_err());
+    assert!(value(&wide, NormOrd::NegInf).is_err());
+    let v = BlockArray::<f64>::zeros(&[0], 1).unwrap();
+    for ord in [
+        NormOrd::Inf,
+        NormOrd::P(0.0),
+        NormOrd::P(1.0),
+        NormOrd::P(3.0),
+        NormOrd::Default,
+    ] {
+        assert_eq!(value(&v, ord).unwrap(), 0.0, "{ord:?}");
+    }
+    assert!(value(&v, NormOrd::NegInf).is_err());
+}
+
 #[test]
 fn bad_arguments() {
     let x = BlockArray::<f64>::ones(&[3, 4, 5], 2).unwrap();
