@@ -1403,6 +1403,43 @@ fn planned_rechunk_keeps_every_task_under_the_bound() {
     assert!(v.iter().all(|&s| s == 1000.0));
 }
 
+/// A handle is taken only from its own computation's results: another computation's handle of
+/// the same index gave that computation's array, and one of another type destroyed the result
+/// before failing.
+#[test]
+fn handles_of_another_computation_are_refused() {
+    let a = BlockArray::<f64>::ones(&[4], [2]).unwrap();
+    let b = BlockArray::<i64>::zeros(&[4], [2]).unwrap();
+    let c = BlockArray::<f64>::zeros(&[4], [2]).unwrap();
+    let (mut c1, mut c2, mut c3) = (
+        blockarray::Computation::new(),
+        blockarray::Computation::new(),
+        blockarray::Computation::new(),
+    );
+    let ha = c1.add(&a);
+    let (hb, hc) = (c2.add(&b), c3.add(&c));
+    let mut r1 = c1.run(&SyncScheduler::new()).unwrap();
+    assert!(
+        r1.take(hc)
+            .unwrap_err()
+            .to_string()
+            .contains("another computation")
+    );
+    assert!(r1.take(hb).is_err());
+    assert_eq!(r1.take(ha).unwrap().sum(), 4.0);
+    assert!(r1.take(ha).is_err());
+}
+
+/// Two persists of one expression are two snapshots: named apart, so a computation that reads
+/// both reads each (they had one name, and one stood in for the other).
+#[test]
+fn two_persists_of_one_array_are_named_apart() {
+    let x = BlockArray::<f64>::ones(&[6], [3]).unwrap();
+    let (p0, p1) = (x.persist().unwrap(), x.persist().unwrap());
+    assert_ne!(p0.name(), p1.name());
+    assert_eq!((&p1 - &p0).unwrap().compute().unwrap().sum(), 0.0);
+}
+
 #[test]
 fn results_of_one_block_are_that_block_in_standard_layout() {
     // One square block, transposed in memory order by a user's function: taken as it is, the

@@ -447,7 +447,10 @@ pub fn set_default_scheduler(scheduler: Arc<dyn Scheduler>) {
 /// When the tasks fail, every sink is aborted. A panic in any hook is caught: it fails the
 /// run (or, in `abort`, `rollback` and `finish`, is ignored so the other sinks still get
 /// theirs). All hooks default to doing nothing: a sink that writes straight into its
-/// destination (an in-memory array) needs none.
+/// destination (an in-memory array) needs none — and is the exception to "all or none": an
+/// [`ArraySink`] (or [`BlockArray::store_into`]'s array) holds whatever blocks were written
+/// even when the run fails or another sink refuses to commit. Take an in-memory result only
+/// from a run that returned `Ok`.
 pub trait ChunkSink<T: Element>: Send + Sync {
     /// The shape of the destination.
     fn shape(&self) -> Vec<usize>;
@@ -1193,11 +1196,20 @@ pub(crate) fn reread(node: &Arc<dyn Node>, salt: u64) -> Arc<dyn Node> {
     })
 }
 
-/// A typed reference to one array's result in a [`Computation`].
+/// A typed reference to one array's result in a [`Computation`] (taken from that
+/// computation's [`Results`] only).
 pub struct Handle<T> {
     index: usize,
+    /// The computation that gave it ([`Computation`]'s `id`).
+    computation: u64,
     _type: PhantomData<fn() -> T>,
 }
+
+/// Numbers persisted arrays, so that two snapshots of one expression are never confused.
+static PERSISTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Numbers computations, so that a handle is only taken from its own computation's results.
+static COMPUTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
@@ -1221,8 +1233,9 @@ impl<T> Copy for Handle<T> {}
 /// assert_eq!(out.take(hz)?.len(), 100);
 /// # Ok::<(), blockarray::Error>(())
 /// ```
-#[derive(Default)]
 pub struct Computation {
+    /// This computation among the process's (see [`Handle`]).
+    id: u64,
     stores: Vec<Arc<dyn Node>>,
     /// The sinks of `stores`, committed (or aborted) after the run.
     sinks: Vec<Box<dyn Finish>>,
@@ -1326,6 +1339,21 @@ pub(crate) fn check_fits(what: &str, nbytes: usize) -> Result<()> {
     Ok(())
 }
 
+impl Default for Computation {
+    fn default() -> Computation {
+        Computation {
+            id: COMPUTATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            stores: Vec::new(),
+            sinks: Vec::new(),
+            results: Vec::new(),
+            buffers: Vec::new(),
+            allowed_mem: None,
+            max_tasks: None,
+            cancel: None,
+        }
+    }
+}
+
 impl Computation {
     /// An empty computation.
     pub fn new() -> Computation {
@@ -1363,6 +1391,7 @@ impl Computation {
             self.results.push(Some(Box::new(into)));
             return Handle {
                 index: self.results.len() - 1,
+                computation: self.id,
                 _type: PhantomData,
             };
         }
@@ -1378,6 +1407,7 @@ impl Computation {
         self.results.push(Some(Box::new(sink)));
         Handle {
             index: self.results.len() - 1,
+            computation: self.id,
             _type: PhantomData,
         }
     }
@@ -1633,6 +1663,7 @@ impl Computation {
         commit_all(&self.sinks, scheduler)?;
         Ok((
             Results {
+                computation: self.id,
                 results: self.results,
                 elsewhere: scheduler.results_elsewhere(),
             },
@@ -1643,6 +1674,8 @@ impl Computation {
 
 /// The arrays a [`Computation`] computed.
 pub struct Results {
+    /// The computation whose results these are.
+    computation: u64,
     results: Vec<Option<Box<dyn Any + Send + Sync>>>,
     /// Why this process does not hold the results, when a distributed scheduler collected
     /// them in another ([`Scheduler::results_elsewhere`]).
@@ -1694,10 +1727,25 @@ impl Results {
                 ),
             ));
         }
-        let boxed = self
+        if handle.computation != self.computation {
+            return Err(Error::index(format!(
+                "result {} belongs to another computation than these results",
+                handle.index
+            )));
+        }
+        let slot = self
             .results
             .get_mut(handle.index)
-            .and_then(Option::take)
+            .ok_or_else(|| Error::index(format!("no result {}", handle.index)))?;
+        // The type is checked before the result leaves its slot.
+        if slot
+            .as_ref()
+            .is_some_and(|b| !(b.is::<Arc<Collected<T>>>() || b.is::<Arc<ArraySink<T>>>()))
+        {
+            return Err(Error::type_error("handle type does not match its result"));
+        }
+        let boxed = slot
+            .take()
             .ok_or_else(|| Error::index(format!("result {} was already taken", handle.index)))?;
         let boxed = match boxed.downcast::<Arc<Collected<T>>>() {
             Ok(collected) => return collected.assemble(),
@@ -1769,7 +1817,8 @@ impl<T: Element> BlockArray<T> {
         c.run(scheduler).map(|_| ())
     }
 
-    /// Compute into an existing array of the same shape.
+    /// Compute into an existing array of the same shape. Blocks are written as they are
+    /// computed: after an `Err`, `out` may hold some new blocks among its old values.
     pub fn store_into(&self, out: &mut ArrayD<T>) -> Result<()> {
         if out.shape() != self.shape() {
             return Err(Error::shape_mismatch(
@@ -1915,8 +1964,12 @@ impl<T: Element> BlockArray<T> {
                 ),
             ));
         }
+        // A snapshot: two persists of one expression may hold different values (its source
+        // rewritten in between), so each is named apart, by a count of persists in this
+        // process (SPMD processes persist in the same order, as they name functions).
         let mut t = Tokenizer::new();
-        t.write_str(self.name());
+        t.write_str(self.name())
+            .write_u64(PERSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let meta = Meta::new::<T>("persist", t, self.chunks().clone());
         let node = PersistedNode {
             meta,
