@@ -195,6 +195,29 @@ pub(crate) fn decode_chunk<T: Hdf5Element>(
     Ok(out)
 }
 
+/// Whether every chunk of `ds` went through the whole filter pipeline that `parsed` filters
+/// describe, as reading chunks directly assumes: no partial edge chunks stored unfiltered
+/// (`H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS`: their filter mask says 0 all the same), and a
+/// pipeline that was parsed whole (hdf5-metno lists none when it cannot parse one, such as a
+/// scale-offset filter with a factor above 255, which would make a filtered dataset look
+/// unfiltered). Call under the HDF5 lock.
+pub(crate) fn pipeline_is_whole(ds: &hdf5::Dataset, parsed: usize) -> bool {
+    let Ok(dcpl) = ds.dcpl() else {
+        return false;
+    };
+    let mut opts: std::ffi::c_uint = 0;
+    // SAFETY: a valid dataset creation property list and an out-pointer to one c_uint; the
+    // caller holds the HDF5 lock.
+    let (r, n) = unsafe {
+        (
+            hdf5_sys::h5p::H5Pget_chunk_opts(dcpl.id(), &mut opts),
+            hdf5_sys::h5p::H5Pget_nfilters(dcpl.id()),
+        )
+    };
+    let partial_raw = opts & hdf5_sys::h5d::H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS != 0;
+    r >= 0 && !partial_raw && usize::try_from(n).is_ok_and(|n| n == parsed)
+}
+
 /// Where the chunk starting at `offset` is stored: its filter mask, its address in the file
 /// (relative to the file's base address, which is after any userblock) and its stored size; or
 /// `None` if the chunk was never written. Call under the HDF5 lock.

@@ -172,6 +172,8 @@ impl<T: Hdf5Element> Hdf5Source<T> {
             let (direct_ok, _) = check_type::<T>(&ds, f.path(), &name)?;
             let chunk = if ds.is_chunked() { ds.chunk() } else { None };
             let filters = ds.filters();
+            let direct_ok =
+                direct_ok && (chunk.is_none() || direct::pipeline_is_whole(&ds, filters.len()));
             let stages = if direct_ok && chunk.is_some() {
                 direct::pipeline(&filters, T::itemsize())
             } else {

@@ -317,6 +317,87 @@ fn store_into_an_existing_dataset_in_place() {
     }
 }
 
+/// A dataset whose partial edge chunks are stored unfiltered
+/// (`H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS`, their filter mask 0 all the same) is read and
+/// written through the library: decoding such a chunk as shuffled and deflated gave garbage
+/// values or a corrupt-stream error.
+#[test]
+fn unfiltered_partial_edge_chunks_are_read_and_written_as_stored() {
+    let file = TempPath::new("partial.h5");
+    let values: Vec<i32> = (1000..1010).collect();
+    {
+        let h = hdf5::File::with_options()
+            .with_fapl(|p| p.libver_v110())
+            .create(file.as_ref())
+            .expect("create file");
+        let ds = h
+            .new_dataset::<i32>()
+            .chunk_opts(hdf5::dataset::ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS)
+            .chunk([4])
+            .shuffle()
+            .deflate(1)
+            .shape([10])
+            .create("x")
+            .expect("create dataset");
+        ds.write_raw(&values).expect("write");
+    }
+    let back = from_hdf5::<i32>(&file, "/x")
+        .expect("open")
+        .compute()
+        .expect("read");
+    assert_eq!(back.into_raw_vec_and_offset().0, values);
+    // Written in place, then read by the library itself.
+    let x = BlockArray::<i32>::from_fn(&[10], [4], "i", |i| 7 * i[0] as i32).expect("x");
+    let sink = Arc::new(Hdf5Sink::<i32>::open(&file, "/x").expect("sink"));
+    x.store_with(sink.clone(), &SyncScheduler::new())
+        .expect("store");
+    sink.commit().expect("commit");
+    let h = hdf5::File::open(file.as_ref()).expect("reopen");
+    let raw = h.dataset("x").expect("x").read_raw::<i32>().expect("read");
+    assert_eq!(raw, (0..10).map(|i| 7 * i).collect::<Vec<i32>>());
+}
+
+/// A filter pipeline that hdf5-metno cannot parse (a scale-offset factor above 255) is not
+/// taken for no filters: the stored bytes had been read as values.
+#[test]
+fn a_pipeline_that_cannot_be_parsed_is_read_through_the_library() {
+    let file = TempPath::new("scaleoffset.h5");
+    let values: Vec<f64> = (0..176).map(|i| 1.0 + i as f64 / 64.0).collect();
+    {
+        let h = hdf5::File::create(file.as_ref()).expect("create file");
+        let dcpl = hdf5::plist::DatasetCreate::try_new().expect("dcpl");
+        let dims = [176 as hdf5_sys::h5::hsize_t];
+        // SAFETY: a valid property list, one chunk dimension; the library's lock is held.
+        let r = hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5p::H5Pset_chunk(dcpl.id(), 1, dims.as_ptr()).max(
+                hdf5_sys::h5p::H5Pset_scaleoffset(
+                    dcpl.id(),
+                    hdf5_sys::h5z::H5Z_SO_scale_type_t::H5Z_SO_FLOAT_DSCALE,
+                    256,
+                ),
+            )
+        });
+        assert!(r >= 0);
+        let ds = h
+            .new_dataset::<f64>()
+            .set_dcpl(&dcpl)
+            .shape([176])
+            .create("x")
+            .expect("create dataset");
+        ds.write_raw(&values).expect("write");
+    }
+    let back = from_hdf5::<f64>(&file, "/x")
+        .expect("open")
+        .compute()
+        .expect("read");
+    let back = back.into_raw_vec_and_offset().0;
+    assert!(
+        back.iter().zip(&values).all(|(a, b)| (a - b).abs() < 1e-9),
+        "{:?}",
+        &back[..4]
+    );
+}
+
 #[test]
 fn edge_chunks_written_in_place_are_padded_with_the_fill_value() {
     // A resizable dataset with a fill value other than zero: what lies past its end in an edge
