@@ -23,6 +23,8 @@ struct Panicky {
     hook: Hook,
     after: usize,
     seen: AtomicUsize,
+    /// How many times `on_finish` was called.
+    finished: AtomicUsize,
 }
 
 impl Panicky {
@@ -31,6 +33,7 @@ impl Panicky {
             hook,
             after,
             seen: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
         }
     }
     fn maybe(&self, hook: Hook) {
@@ -54,6 +57,7 @@ impl Callbacks for Panicky {
         self.maybe(Hook::TaskFinish);
     }
     fn on_finish(&self, _: Option<&dag_core::RunStats>) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
         self.maybe(Hook::Finish);
     }
 }
@@ -76,14 +80,18 @@ fn a_panicking_callback_ends_the_run_with_an_error_under_every_scheduler() {
             for &after in afters {
                 let s = s.clone();
                 let label = format!("{name}, {hook:?} after {after}");
-                let err = within(60, move || {
+                let (err, finished) = within(60, move || {
                     let (g, root) = tree();
                     let cb = Panicky::new(hook, after);
-                    s.compute_with(&g, &[root], &cb).map(|_| ()).unwrap_err()
+                    let e = s.compute_with(&g, &[root], &cb).map(|_| ()).unwrap_err();
+                    (e, cb.finished.load(Ordering::Relaxed))
                 });
                 let msg = err.to_string();
                 assert!(msg.contains("exploded"), "{label}: {msg}");
                 assert!(msg.contains("panic"), "{label}: {msg}");
+                // The run's end is announced once, whichever hook panicked (a dashboard or a
+                // resource sampler stops there).
+                assert_eq!(finished, 1, "{label}: on_finish calls");
             }
         }
         // The scheduler is still usable.

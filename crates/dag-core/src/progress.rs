@@ -40,7 +40,7 @@ impl ProgressBar {
         };
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} tasks ({per_sec}, eta {eta})",
+                "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} tasks ({per_sec}, eta {eta}) {msg}",
             )
             .expect("valid template"),
         );
@@ -56,8 +56,11 @@ impl ProgressBar {
 
 impl Callbacks for ProgressBar {
     fn on_start(&self, plan: &Plan) {
+        // A new run: position, message and clock start again (a bar finished by an earlier
+        // run would otherwise stay finished, its rate and elapsed time counted from then).
+        self.bar.reset();
+        self.bar.set_message("");
         self.bar.set_length(plan.len() as u64);
-        self.bar.set_position(0);
     }
     fn on_task_finish(&self, _task: &TaskEvent<'_>) {
         if self.visible {
@@ -67,10 +70,57 @@ impl Callbacks for ProgressBar {
     fn on_task_fail(&self, key: &Key, _error: &Error) {
         self.bar.abandon_with_message(format!("failed at {key}"));
     }
-    fn on_finish(&self, _stats: Option<&RunStats>) {
-        self.bar.finish();
+    fn on_finish(&self, stats: Option<&RunStats>) {
+        match stats {
+            Some(_) => self.bar.finish(),
+            // A failed or cancelled run stays where it stopped (finishing would fill the bar).
+            None if !self.bar.is_finished() => self.bar.abandon(),
+            None => {}
+        }
     }
     fn per_task(&self) -> bool {
         self.visible
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Graph, Task, Value};
+
+    fn plan(n: usize) -> Plan {
+        let mut g = Graph::new();
+        for i in 0..n {
+            g.insert(
+                format!("t{i}").as_str().into(),
+                Task::literal(Value::new(i as i64)),
+            );
+        }
+        let keys: Vec<Key> = (0..n).map(|i| format!("t{i}").as_str().into()).collect();
+        Plan::new(&g, &keys).unwrap()
+    }
+
+    /// A failed run's bar stays where the run stopped, and the next run starts from 0.
+    #[test]
+    fn a_failed_run_stops_the_bar_and_the_next_starts_afresh() {
+        let bar = ProgressBar {
+            bar: indicatif::ProgressBar::hidden(),
+            visible: true,
+        };
+        let p = plan(4);
+        bar.on_start(&p);
+        bar.on_task_finish(&TaskEvent::started(0, p.key(0), 0, 0).finished(1));
+        bar.on_task_fail(p.key(1), &Error::Scheduler("boom".into()));
+        bar.on_finish(None);
+        assert_eq!((bar.bar.position(), bar.bar.length()), (1, Some(4)));
+        let q = plan(3);
+        bar.on_start(&q);
+        assert_eq!(bar.bar.position(), 0);
+        assert!(!bar.bar.is_finished());
+        for id in 0..3 {
+            bar.on_task_finish(&TaskEvent::started(id, q.key(id), 0, 0).finished(1));
+        }
+        bar.on_finish(None);
+        assert_eq!(bar.bar.position(), 3);
     }
 }

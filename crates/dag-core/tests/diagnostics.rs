@@ -89,6 +89,23 @@ fn the_profiler_keeps_runs_apart_and_records_failures() {
     assert_eq!(profiler.runs(), 0);
 }
 
+/// Events of a task outside the current plan (a second run through one profiler at once,
+/// which a profiler does not support) are dropped, not read past the plan's keys.
+#[test]
+fn events_outside_the_plan_do_not_break_a_profile() {
+    use dag_core::{Callbacks, TaskEvent};
+    let (g, root) = synthetic::tree(16, 4);
+    let plan = Plan::new(&g, std::slice::from_ref(&root)).unwrap();
+    let profiler = Profiler::new();
+    profiler.on_start(&plan);
+    let other = Key::scalar("another-run");
+    profiler.on_task_finish(&TaskEvent::started(plan.len() + 5, &other, 0, 0).finished(8));
+    profiler.on_task_finish(&TaskEvent::started(0, plan.key(0), 0, 0).finished(8));
+    profiler.on_finish(None);
+    let p = profiler.last().unwrap();
+    assert_eq!(p.tasks.len(), 1);
+}
+
 #[test]
 fn labels_name_operations() {
     let mut g = Graph::new();

@@ -53,9 +53,17 @@ impl Scheduler for SyncScheduler {
         // Tasks' own panics are caught by `Plan::run`; a panic in a callback or in a value's
         // `Drop` is caught here and ends the run with an `Err` naming the task it came from.
         let current = Cell::new(None);
-        match catch_unwind(AssertUnwindSafe(|| run(plan, callbacks, &current))) {
+        let finishing = Cell::new(false);
+        match catch_unwind(AssertUnwindSafe(|| {
+            run(plan, callbacks, &current, &finishing)
+        })) {
             Ok(result) => result,
             Err(payload) => {
+                // The run ends here: callbacks that only `on_finish` stops (a dashboard, a
+                // resource sampler) are told so, unless the panic came from `on_finish`.
+                if !finishing.get() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| callbacks.on_finish(None)));
+                }
                 let message = format!(
                     "a callback or a value's drop panicked: {}",
                     panic_message(&*payload)
@@ -73,11 +81,13 @@ impl Scheduler for SyncScheduler {
     }
 }
 
-/// Run `plan` in order, recording in `current` the task being run (for errors).
+/// Run `plan` in order, recording in `current` the task being run (for errors), and in
+/// `finishing` whether `on_finish` was called.
 fn run(
     plan: &Plan,
     callbacks: &dyn Callbacks,
     current: &Cell<Option<usize>>,
+    finishing: &Cell<bool>,
 ) -> Result<Execution, Error> {
     let start = Instant::now();
     let timed = callbacks.per_task();
@@ -90,6 +100,7 @@ fn run(
     let mut inputs: Vec<Value> = Vec::new();
     for id in 0..n {
         if let Err(e) = plan.check_cancelled(id) {
+            finishing.set(true);
             callbacks.on_finish(None);
             return Err(e);
         }
@@ -121,6 +132,7 @@ fn run(
                         panic_message(&*payload)
                     );
                 }
+                finishing.set(true);
                 callbacks.on_finish(None);
                 return Err(e);
             }
@@ -160,6 +172,7 @@ fn run(
         peak_bytes: meter.peak(),
         threads: 1,
     };
+    finishing.set(true);
     callbacks.on_finish(Some(&stats));
     Ok(Execution { values, stats })
 }

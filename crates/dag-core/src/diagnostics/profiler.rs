@@ -303,6 +303,9 @@ impl Finished {
         let mut op_ids: FxHashMap<&str, usize> = FxHashMap::default();
         let mut operations: Vec<String> = Vec::new();
         let ns = Duration::from_nanos;
+        // Records of another plan (a second run through this profiler at the same time, which
+        // it does not support) are dropped rather than read past this plan's keys.
+        raws.retain(|r| (r.id as usize) < meta.keys.len());
         let tasks: Vec<TaskRecord> = raws
             .iter()
             .map(|r| {
