@@ -105,6 +105,38 @@ fn a_panicking_callback_ends_the_run_with_an_error_under_every_scheduler() {
     }
 }
 
+/// Callbacks that panic when told a task failed.
+struct PanicOnFail;
+
+impl Callbacks for PanicOnFail {
+    fn on_task_fail(&self, _: &Key, _: &Error) {
+        panic!("on_task_fail exploded");
+    }
+}
+
+/// A task's failure stays the run's error when a callback panics on hearing of it (the panic's
+/// message had replaced it).
+#[test]
+fn a_panic_in_on_task_fail_keeps_the_tasks_error() {
+    for (name, s) in schedulers() {
+        let s = s.clone();
+        let err = within(60, move || {
+            let mut g = Graph::new();
+            g.insert("ok".into(), Task::literal(Value::new(1u64)));
+            g.insert(
+                "boom".into(),
+                Task::new(["ok".into()], |_| Err("the task's own error".into())),
+            );
+            s.compute_with(&g, &["boom".into()], &PanicOnFail)
+                .map(|_| ())
+                .unwrap_err()
+        });
+        let msg = err.to_string();
+        assert!(msg.contains("the task's own error"), "{name}: {msg}");
+        assert_eq!(err.key(), Some(&Key::from("boom")), "{name}");
+    }
+}
+
 /// A value whose `Drop` panics (when the scheduler frees it, mid-run).
 struct Bomb;
 
