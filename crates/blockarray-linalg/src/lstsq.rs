@@ -71,11 +71,16 @@ pub fn lstsq<T: Scalar>(a: &BlockArray<T>, b: &BlockArray<T>) -> Result<Lstsq<T>
     let vector = b.ndim() == 1;
     let b2 = if vector { b.insert_axis(1)? } else { b.clone() };
     if m == 0 || n == 0 {
-        return Err(Error::shape(format!(
-            "lstsq: a has no {} (shape {:?})",
-            if m == 0 { "rows" } else { "columns" },
-            a.shape()
-        )));
+        // NumPy's answer: nothing to fit, so x = 0, rank 0, no singular values; the residuals
+        // are then |b|² down each column (0 when there are no rows).
+        let k = b2.shape()[1];
+        let x = BlockArray::<T>::zeros(&[n, k], [n.max(1), k.max(1)])?;
+        return Ok(Lstsq {
+            x: if vector { x.squeeze(Some(&[1]))? } else { x },
+            residuals: T::abs_array(&b2).powi(2).sum(Some(&[0]), false)?,
+            rank: BlockArray::<i64>::zeros(&[], 1)?,
+            s: BlockArray::<RealOf<T>>::zeros(&[0], 1)?,
+        });
     }
     // The pseudo-inverse of R from its SVD (singular values at most NumPy's `rcond` ×
     // the largest dropped), so a rank-deficient `a` gets the minimum-norm solution as from

@@ -212,3 +212,26 @@ fn bad_shapes() {
     let v = BlockArray::<f64>::ones(&[10], 5).unwrap();
     assert!(lstsq(&v, &v).unwrap_err().to_string().contains("2-d"));
 }
+
+/// Empty systems are NumPy's: x = 0 of length N, rank 0, no singular values, and the
+/// residuals |b|² down each column (0 with no rows); they had been errors.
+#[test]
+fn empty_systems() {
+    let a = BlockArray::<f64>::zeros(&[0, 3], 2).unwrap();
+    let b = BlockArray::<f64>::zeros(&[0], 1).unwrap();
+    let fit = lstsq(&a, &b).unwrap();
+    assert_eq!(
+        fit.x.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![0.0; 3]
+    );
+    assert_eq!(fit.rank.compute().unwrap().into_iter().next(), Some(0));
+    assert_eq!(fit.s.shape(), &[0]);
+    let a = BlockArray::<f64>::zeros(&[3, 0], 2).unwrap();
+    let b = BlockArray::<f64>::ones(&[3, 2], 2).unwrap();
+    let fit = lstsq(&a, &b).unwrap();
+    assert_eq!(fit.x.shape(), &[0, 2]);
+    assert_eq!(
+        fit.residuals.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![3.0, 3.0]
+    );
+}
