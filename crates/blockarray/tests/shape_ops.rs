@@ -1177,3 +1177,26 @@ fn wide_constant_margins_of_short_axes_come_in_few_blocks() {
         q.chunks().axis(1)
     );
 }
+
+/// Letter labels of length 1 broadcast across operands, as in NumPy 2 (values from NumPy
+/// 2.4.6); within one operand a repeated label's lengths must agree.
+#[test]
+fn einsum_broadcasts_letters_of_length_one() {
+    let ones = |shape: &[usize]| BlockArray::<f64>::ones(shape, 2).unwrap();
+    let v = |x: BlockArray<f64>| x.compute().unwrap().into_raw_vec_and_offset().0;
+    assert_eq!(
+        v(einsum("ij,ij->", &[&ones(&[1, 3]), &ones(&[2, 3])]).unwrap()),
+        vec![6.0]
+    );
+    let p = einsum("ij,jk->ik", &[&ones(&[2, 1]), &ones(&[3, 4])]).unwrap();
+    assert_eq!(p.shape(), &[2, 4]);
+    assert_eq!(v(p), vec![3.0; 8]);
+    let r = BlockArray::arange(0.0f64, 3.0, 1.0, 2)
+        .unwrap()
+        .reshape(&[1, 3])
+        .unwrap();
+    let q = einsum("ij,kj->ik", &[&r, &ones(&[2, 1])]).unwrap();
+    assert_eq!((q.shape().to_vec(), v(q)), (vec![1, 2], vec![3.0, 3.0]));
+    let e = einsum("ii->i", &[&ones(&[1, 3])]).unwrap_err();
+    assert!(e.to_string().contains("repeats"), "{e}");
+}

@@ -176,7 +176,25 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
         }
         labels.push(l);
     }
-    // The length of every label (ellipsis axes broadcast; letters must agree).
+    // A label repeated within one operand takes a diagonal: its lengths there must agree.
+    for (k, (l, x)) in labels.iter().zip(operands).enumerate() {
+        for (p, &lab) in l.iter().enumerate() {
+            if let Some(q) = l[..p].iter().position(|&m| m == lab)
+                && x.shape()[q] != x.shape()[p]
+            {
+                return Err(Error::shape(format!(
+                    "einsum '{subscripts}': label {} repeats in operand {k} with lengths {} and \
+                     {} (shape {:?})",
+                    label_name(lab),
+                    x.shape()[q],
+                    x.shape()[p],
+                    x.shape()
+                )));
+            }
+        }
+    }
+    // The length of every label: across operands, a length of 1 broadcasts (NumPy 2's rule,
+    // for letters as for '...' axes).
     let mut size: std::collections::BTreeMap<u32, usize> = Default::default();
     for (k, (l, x)) in labels.iter().zip(operands).enumerate() {
         for (&lab, &n) in l.iter().zip(x.shape()) {
@@ -186,7 +204,7 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
                 }
                 Some(m) if m == n => {}
                 // Length 1 broadcasts to the other length, 0 included.
-                Some(m) if lab >= ELLIPSIS && (m == 1 || n == 1) => {
+                Some(m) if m == 1 || n == 1 => {
                     size.insert(lab, if m == 1 { n } else { m });
                 }
                 Some(m) => {
@@ -243,10 +261,34 @@ pub fn einsum<T: MatMul>(subscripts: &str, operands: &[&BlockArray<T>]) -> Resul
         }
     };
 
+    // Letter axes of length 1 stretched to their label's length ('...' axes broadcast on
+    // their own, below).
+    let stretched = operands
+        .iter()
+        .zip(&labels)
+        .map(|(x, l)| {
+            let target: Vec<usize> = l
+                .iter()
+                .zip(x.shape())
+                .map(|(lab, &n)| {
+                    if *lab < ELLIPSIS && n == 1 {
+                        size[lab]
+                    } else {
+                        n
+                    }
+                })
+                .collect();
+            if target == x.shape() {
+                Ok((*x).clone())
+            } else {
+                x.broadcast_to(&target)
+            }
+        })
+        .collect::<Result<Vec<BlockArray<T>>>>()?;
     // 1. Diagonals of labels repeated within an operand; 2. labels of one operand only.
     let mut ops: Vec<(BlockArray<T>, Labels)> = Vec::with_capacity(operands.len());
-    for (k, (x, l)) in operands.iter().zip(&labels).enumerate() {
-        let (mut x, mut l) = ((*x).clone(), l.clone());
+    for (k, (x, l)) in stretched.iter().zip(&labels).enumerate() {
+        let (mut x, mut l) = (x.clone(), l.clone());
         while let Some((p, q)) = (0..l.len())
             .flat_map(|p| (p + 1..l.len()).map(move |q| (p, q)))
             .find(|&(p, q)| l[p] == l[q])
