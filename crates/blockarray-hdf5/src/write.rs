@@ -1105,28 +1105,35 @@ impl Hdf5Store {
         // The computation commits every sink (renaming the datasets into place) when all
         // blocks were written, and aborts or rolls them back (deleting the new datasets,
         // putting overwritten ones back) otherwise.
-        self.computation
-            .run_with(scheduler, callbacks)
-            .map_err(|e| {
-                let touched: Vec<&str> = self
-                    .in_place
-                    .iter()
-                    .filter(|(_, t)| t.load(Ordering::Relaxed))
-                    .map(|(d, _)| d.as_str())
-                    .collect();
-                let in_place = if touched.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; written in place, {} may be left partly written (each block old or new)",
-                        touched.join(", ")
-                    )
-                };
-                e.context(format!(
-                    "storing into HDF5 file {} failed; no dataset was created or replaced{in_place}",
-                    self.path.display()
-                ))
-            })
+        let result = self.computation.run_with(scheduler, callbacks);
+        // The sinks are dropped with the computation: the first process has finished with the
+        // file (closed it, unless arrays of this process read it). The others wait for that,
+        // so none opens the file while it is still being written or locked.
+        if self.processes > 1 {
+            scheduler
+                .agree(Ok(()))
+                .map_err(|why| err(ErrorKind::Io, &self.path, "/", why))?;
+        }
+        result.map_err(|e| {
+            let touched: Vec<&str> = self
+                .in_place
+                .iter()
+                .filter(|(_, t)| t.load(Ordering::Relaxed))
+                .map(|(d, _)| d.as_str())
+                .collect();
+            let in_place = if touched.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; written in place, {} may be left partly written (each block old or new)",
+                    touched.join(", ")
+                )
+            };
+            e.context(format!(
+                "storing into HDF5 file {} failed; no dataset was created or replaced{in_place}",
+                self.path.display()
+            ))
+        })
     }
 }
 

@@ -1720,6 +1720,22 @@ impl ZarrStore {
         scheduler: &dyn Scheduler,
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
+        if scheduler.processes() > 1 {
+            // Every process would have made its own sinks and committed them in turn: the
+            // last to rename its (empty) array into place would win. Refused on every process
+            // alike (the sinks made so far delete their temporaries when dropped).
+            return Err(err(
+                ErrorKind::Unsupported,
+                &self.path,
+                "/",
+                format!(
+                    "Zarr stores are not supported under a scheduler spread over {} processes \
+                     yet: store with a one-process scheduler (or into HDF5, whose stores are \
+                     made for it)",
+                    scheduler.processes()
+                ),
+            ));
+        }
         let run = std::mem::take(&mut self.computation).run_with(scheduler, callbacks);
         self.succeeded = run.is_ok();
         run.map_err(|e| {

@@ -474,3 +474,44 @@ fn stores_of_other_shapes_are_named_when_joined() {
         "{err}"
     );
 }
+
+/// A scheduler that says its runs are spread over two processes (and runs them in one).
+struct TwoProcesses(SyncScheduler);
+
+impl dag_core::Scheduler for TwoProcesses {
+    fn name(&self) -> &str {
+        "two-processes"
+    }
+    fn execute(
+        &self,
+        plan: &dag_core::Plan,
+        callbacks: &dyn dag_core::Callbacks,
+    ) -> Result<dag_core::Execution, dag_core::Error> {
+        self.0.execute(plan, callbacks)
+    }
+    fn processes(&self) -> usize {
+        2
+    }
+}
+
+/// Zarr stores under a distributed scheduler are refused (every process made its own new
+/// array and renamed it into place in turn: the last, empty, won), and nothing is left behind.
+#[test]
+fn zarr_stores_over_several_processes_are_refused() {
+    let dir = TempPath::new("mpi.zarr");
+    let x = BlockArray::<f64>::ones(&[10], [5]).expect("x");
+    let e = blockarray_zarr::to_zarr_with(
+        &dir,
+        &[("x", &x)],
+        &blockarray_zarr::ArrayOptions::new(),
+        &TwoProcesses(SyncScheduler::new()),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("2 processes"), "{e}");
+    let left: Vec<String> = common::names(dir.path())
+        .into_iter()
+        .filter(|n| !n.is_empty() && n != "zarr.json")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -191,13 +191,38 @@ pub(crate) fn execute(
     if let Some(e) = end.error {
         return (Err(e), stats);
     }
+    // Every rank reached this point: decode the outputs received, and agree on it.
+    let mut received = Vec::new();
+    let mut undecodable = None;
+    for (source, bytes) in driver.outputs_in.drain(..) {
+        match codec::get_outputs(&mut Reader::new(&bytes)) {
+            Ok(got) => received.extend(got),
+            Err(why) => {
+                undecodable.get_or_insert(format!(
+                    "the outputs MPI rank {source} sent to rank {} cannot be decoded: {why}",
+                    comm.rank
+                ));
+            }
+        }
+    }
+    match comm.allgather(&[u64::from(undecodable.is_none())]) {
+        Ok(all) => {
+            if let Some(r) = all.iter().position(|&ok| ok == 0) {
+                let why = undecodable.unwrap_or_else(|| {
+                    format!("MPI rank {r} could not decode the outputs it received")
+                });
+                return (Err(Error::Scheduler(why)), stats);
+            }
+        }
+        Err(e) => return (Err(Error::Scheduler(e)), stats),
+    }
     let run = match outcome {
         Ok(run) => run,
         // Every rank reported success, so this one's share cannot have failed.
         Err(e) => return (Err(e), stats),
     };
     let mut values = run.outputs;
-    for (id, v) in driver.outputs_in.drain(..) {
+    for (id, v) in received {
         if let Some(pos) = plan.outputs().iter().position(|&o| o == id) {
             for (slot, &o) in values.iter_mut().zip(plan.outputs()).skip(pos) {
                 if o == id && slot.is_none() {
@@ -279,7 +304,8 @@ struct Driver<'a> {
     /// This rank's own failure, as sent to the others.
     my_error: Option<Error>,
     /// Outputs received in other ranks' batches.
-    outputs_in: Vec<(u32, Value)>,
+    /// Batches of outputs received, undecoded: (sending rank, bytes).
+    outputs_in: Vec<(usize, Vec<u8>)>,
     bytes_sent: u64,
     values_sent: u64,
     value_bytes_sent: u64,
@@ -572,9 +598,10 @@ impl Driver<'_> {
                 self.failures[source] = Some(e);
             }
             codec::OUTPUTS => {
-                let got = codec::get_outputs(&mut Reader::new(payload))
-                    .map_err(|why| format!("outputs sent by MPI rank {source}: {why}"))?;
-                self.outputs_in.extend(got);
+                // Decoded after the final gather, when every rank takes part in agreeing on
+                // the outcome: a batch failing here would end this rank's drive alone, and
+                // the others would wait in the gather for ever.
+                self.outputs_in.push((source, payload.to_vec()));
             }
             k => {
                 return Err(format!(

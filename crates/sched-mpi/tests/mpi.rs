@@ -11,6 +11,8 @@
 //!   run on every rank with the same error naming the key and the rank; the next run works;
 //! - `empty_ranks`: more ranks than tasks;
 //! - `unencodable_value`: a value that must travel but has no wire encoding;
+//! - `undecodable_output`: outputs the gathering rank cannot decode fail the run on every
+//!   rank;
 //! - `different_graphs`: ranks that built different graphs are refused on every rank;
 //! - `results_elsewhere`: ranks other than 0 are told they do not hold a result;
 //! - `chunk_sizes`: `compute_chunk_sizes` of a masked array, with an MPI scheduler that
@@ -54,6 +56,7 @@ const SUITE: &[&str] = &[
     "empty_ranks",
     "unencodable_value",
     "unencodable_output",
+    "undecodable_output",
     "on_start_panics_on_rank_1",
     "different_graphs",
     "different_sizes",
@@ -268,6 +271,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "empty_ranks" => empty_ranks(mpi),
         "unencodable_value" => unencodable_value(mpi),
         "unencodable_output" => unencodable_output(mpi),
+        "undecodable_output" => undecodable_output(mpi),
         "on_start_panics_on_rank_1" => on_start_panics_on_rank_1(mpi),
         "different_graphs" => different_graphs(mpi),
         "different_sizes" => different_sizes(mpi),
@@ -603,6 +607,30 @@ fn unencodable_output(mpi: &Mpi) -> Check {
     still_usable(mpi, &s)
 }
 
+/// Outputs whose bytes the gathering rank cannot decode: every rank ends with the error (the
+/// gathering rank had returned alone, and the others waited in the final gather for ever).
+fn undecodable_output(mpi: &Mpi) -> Check {
+    struct Refused;
+    dag_core::wire::register::<Refused>(
+        |_, _| {},
+        |_| Err("this build refuses to decode it".to_string()),
+    );
+    let s = sched(mpi, Gather::Root);
+    let mut g = Graph::new();
+    let keys: Vec<Key> = (0..8).map(|i| Key::new("refused-out", [i])).collect();
+    for k in &keys {
+        g.insert(
+            k.clone(),
+            Task::new([], |_| Ok(Value::with_nbytes(Refused, 8))).with_nbytes(8),
+        );
+    }
+    let e = s.compute(&g, &keys).err().ok_or("the run succeeded")?;
+    let text = e.to_string();
+    println!("ERROR undecodable {text}");
+    ensure(text.contains("decode"), || text.clone())?;
+    still_usable(mpi, &s)
+}
+
 /// A callback that panics in `on_start` on rank 1 only: every rank ends with its error (the
 /// panic used to leave rank 1, and the others waited for it in the first collective).
 fn on_start_panics_on_rank_1(mpi: &Mpi) -> Check {
@@ -750,7 +778,9 @@ fn hdf5_store(mpi: &Mpi) -> Check {
             &s,
         )
         .map_err(|e| format!("store: {e}"))?;
-        if mpi.rank() == 0 {
+        // Every rank reads the file right away (SPMD): the store returns on no rank before
+        // the first has closed it.
+        {
             let t = threaded();
             for (name, a) in [("/x", &x), ("/g/y", &y)] {
                 let back = from_hdf5::<f64>(&path, name)

@@ -1878,7 +1878,15 @@ impl<T: Element> BlockArray<T> {
             input: self.node.clone(),
         });
         let blocks = all_blocks(&shapes);
-        let (graph, outputs) = lower(&[(shapes, blocks.clone())], true, default_max_tasks(), 1)?;
+        // Every process lowers, and they agree on it before the collective run (one failing
+        // alone would leave the others waiting in it).
+        let prepared = lower(
+            &[(shapes, blocks.clone())],
+            true,
+            default_max_tasks(),
+            scheduler.processes(),
+        );
+        let (graph, outputs) = agreed_start(scheduler, prepared)?;
         let values = scheduler.compute_everywhere(&graph, &outputs)?;
         let mut lens: Vec<Vec<Option<usize>>> = self
             .numblocks()
@@ -1952,6 +1960,9 @@ impl<T: Element> BlockArray<T> {
                 scheduler.processes(),
             )
         });
+        // Numbered before the run, so processes that do not hold the blocks count it too and
+        // later persists keep one name in every process.
+        let number = PERSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (graph, outputs) = agreed_start(scheduler, prepared)?;
         let values = scheduler.compute(&graph, &outputs)?;
         if let Some(why) = scheduler.results_elsewhere() {
@@ -1968,8 +1979,7 @@ impl<T: Element> BlockArray<T> {
         // rewritten in between), so each is named apart, by a count of persists in this
         // process (SPMD processes persist in the same order, as they name functions).
         let mut t = Tokenizer::new();
-        t.write_str(self.name())
-            .write_u64(PERSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        t.write_str(self.name()).write_u64(number);
         let meta = Meta::new::<T>("persist", t, self.chunks().clone());
         let node = PersistedNode {
             meta,
