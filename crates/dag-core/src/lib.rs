@@ -72,7 +72,8 @@ pub use memory::{
 pub use plan::{Cancel, Plan, panic_message};
 pub use progress::ProgressBar;
 pub use scheduler::{
-    CallbackSet, Callbacks, Execution, NoCallbacks, RunInfo, RunStats, Scheduler, TaskEvent,
+    CallbackSet, Callbacks, Execution, FinishOnce, NoCallbacks, RunInfo, RunStats, Scheduler,
+    TaskEvent,
 };
 pub use task::{Body, Placement, Task, TaskError, TaskFn, TaskResult};
 pub use value::{Data, Value};

@@ -186,6 +186,74 @@ impl Callbacks for NoCallbacks {
     }
 }
 
+/// A scheduler's view of its caller's callbacks that remembers whether
+/// [`on_finish`](Callbacks::on_finish) was called, so that a run ended by a panic the scheduler
+/// caught outside any task (in a hook, or dropping a value) still tells the callbacks it ended,
+/// once ([`finish_after_panic`](Self::finish_after_panic)): a dashboard stops serving, a
+/// resource sampler stops sampling.
+///
+/// ```
+/// use dag_core::{Callbacks, FinishOnce, ProgressBar};
+/// let bar = ProgressBar::new();
+/// let guarded = FinishOnce::new(&bar);
+/// guarded.on_finish(None);
+/// guarded.finish_after_panic(); // on_finish was called: nothing more
+/// ```
+pub struct FinishOnce<'a> {
+    inner: &'a dyn Callbacks,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> FinishOnce<'a> {
+    /// `callbacks`, their `on_finish` not called yet.
+    pub fn new(callbacks: &'a dyn Callbacks) -> FinishOnce<'a> {
+        FinishOnce {
+            inner: callbacks,
+            finished: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Call `on_finish(None)` unless `on_finish` was called already (a panic there is
+    /// ignored: the run has failed anyway).
+    pub fn finish_after_panic(&self) {
+        if !self
+            .finished
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.inner.on_finish(None)
+            }));
+        }
+    }
+}
+
+impl Callbacks for FinishOnce<'_> {
+    fn on_start(&self, plan: &Plan) {
+        self.inner.on_start(plan)
+    }
+    fn on_run_info(&self, info: &RunInfo) {
+        self.inner.on_run_info(info)
+    }
+    fn on_task_start(&self, task: &TaskEvent<'_>) {
+        self.inner.on_task_start(task)
+    }
+    fn on_task_finish(&self, task: &TaskEvent<'_>) {
+        self.inner.on_task_finish(task)
+    }
+    fn on_task_fail(&self, key: &Key, error: &Error) {
+        self.inner.on_task_fail(key, error)
+    }
+    /// Marked called first: if it panics, it is not called again.
+    fn on_finish(&self, stats: Option<&RunStats>) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.on_finish(stats)
+    }
+    fn per_task(&self) -> bool {
+        self.inner.per_task()
+    }
+}
+
 /// Several callbacks called in turn.
 ///
 /// Tuples and references are callbacks too, which is often shorter:

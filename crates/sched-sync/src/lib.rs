@@ -24,8 +24,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 use dag_core::{
-    Callbacks, Error, Execution, MemoryMeter, Plan, RunInfo, RunStats, Scheduler, TaskEvent, Value,
-    panic_message,
+    Callbacks, Error, Execution, FinishOnce, MemoryMeter, Plan, RunInfo, RunStats, Scheduler,
+    TaskEvent, Value, panic_message,
 };
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -53,17 +53,11 @@ impl Scheduler for SyncScheduler {
         // Tasks' own panics are caught by `Plan::run`; a panic in a callback or in a value's
         // `Drop` is caught here and ends the run with an `Err` naming the task it came from.
         let current = Cell::new(None);
-        let finishing = Cell::new(false);
-        match catch_unwind(AssertUnwindSafe(|| {
-            run(plan, callbacks, &current, &finishing)
-        })) {
+        let callbacks = FinishOnce::new(callbacks);
+        match catch_unwind(AssertUnwindSafe(|| run(plan, &callbacks, &current))) {
             Ok(result) => result,
             Err(payload) => {
-                // The run ends here: callbacks that only `on_finish` stops (a dashboard, a
-                // resource sampler) are told so, unless the panic came from `on_finish`.
-                if !finishing.get() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| callbacks.on_finish(None)));
-                }
+                callbacks.finish_after_panic();
                 let message = format!(
                     "a callback or a value's drop panicked: {}",
                     panic_message(&*payload)
@@ -81,13 +75,11 @@ impl Scheduler for SyncScheduler {
     }
 }
 
-/// Run `plan` in order, recording in `current` the task being run (for errors), and in
-/// `finishing` whether `on_finish` was called.
+/// Run `plan` in order, recording in `current` the task being run (for errors).
 fn run(
     plan: &Plan,
     callbacks: &dyn Callbacks,
     current: &Cell<Option<usize>>,
-    finishing: &Cell<bool>,
 ) -> Result<Execution, Error> {
     let start = Instant::now();
     let timed = callbacks.per_task();
@@ -100,7 +92,6 @@ fn run(
     let mut inputs: Vec<Value> = Vec::new();
     for id in 0..n {
         if let Err(e) = plan.check_cancelled(id) {
-            finishing.set(true);
             callbacks.on_finish(None);
             return Err(e);
         }
@@ -132,7 +123,6 @@ fn run(
                         panic_message(&*payload)
                     );
                 }
-                finishing.set(true);
                 callbacks.on_finish(None);
                 return Err(e);
             }
@@ -172,7 +162,6 @@ fn run(
         peak_bytes: meter.peak(),
         threads: 1,
     };
-    finishing.set(true);
     callbacks.on_finish(Some(&stats));
     Ok(Execution { values, stats })
 }

@@ -159,17 +159,11 @@ impl Scheduler for ThreadedScheduler {
         // A panic in a worker is caught there (see `Run::work`); what is left — the run's start
         // and end hooks, and dropping what the run still holds — is caught here, so a panic
         // anywhere in a run ends it with an `Err`.
-        let finishing = std::cell::Cell::new(false);
-        match catch_unwind(AssertUnwindSafe(|| {
-            self.execute_inner(plan, callbacks, &finishing)
-        })) {
+        let callbacks = dag_core::FinishOnce::new(callbacks);
+        match catch_unwind(AssertUnwindSafe(|| self.execute_inner(plan, &callbacks))) {
             Ok(result) => result,
             Err(payload) => {
-                // The run ends here: callbacks that only `on_finish` stops (a dashboard, a
-                // resource sampler) are told so, unless the panic came from `on_finish`.
-                if !finishing.get() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| callbacks.on_finish(None)));
-                }
+                callbacks.finish_after_panic();
                 Err(Error::Scheduler(format!(
                     "a panic outside any task ended the run (in a callback or while dropping a value): {}",
                     panic_message(&*payload)
@@ -256,13 +250,7 @@ impl ThreadedScheduler {
         }
     }
 
-    /// The run, recording in `finishing` whether `on_finish` was called.
-    fn execute_inner(
-        &self,
-        plan: &Plan,
-        callbacks: &dyn Callbacks,
-        finishing: &std::cell::Cell<bool>,
-    ) -> Result<Execution, Error> {
+    fn execute_inner(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {
         // Blocks' buffers are reused instead of faulting in afresh (see the function's notes).
         dag_core::tune_allocator();
         let start = Instant::now();
@@ -278,7 +266,6 @@ impl ThreadedScheduler {
             threads,
         };
         drop(run);
-        finishing.set(true);
         match result {
             Ok(values) => {
                 callbacks.on_finish(Some(&stats));
