@@ -1,6 +1,7 @@
 //! The MPI calls a run makes, behind a small safe interface: a run-private communicator,
-//! non-blocking byte sends, probing and receiving byte messages, and two all-gathers of
-//! `u64`s (blocking, and non-blocking so the caller keeps receiving while it waits).
+//! non-blocking byte sends, probing and receiving byte messages, two all-gathers of `u64`s
+//! (blocking, and non-blocking so the caller keeps receiving while it waits), and the
+//! agreement on an outcome built on the first.
 //!
 //! Only the thread driving a run calls into MPI (one run at a time per process, see
 //! `RUN_LOCK`), so `MPI_THREAD_SERIALIZED` is enough. Every call's error code is checked; MPI's
@@ -49,6 +50,41 @@ impl Comm {
                 size: size as usize,
             })
         }
+    }
+
+    /// Every rank's `outcome` combined, on every rank alike: `Ok` when all had `Ok`, else the
+    /// lowest failing rank's message (sent to everyone), naming that rank. A collective call.
+    pub(crate) fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
+        let all = self.allgather(&[u64::from(outcome.is_ok())])?;
+        let Some(r) = all.iter().position(|&v| v == 0) else {
+            return Ok(());
+        };
+        let mut msg = match (&outcome, r == self.rank) {
+            (Err(m), true) => m.clone().into_bytes(),
+            _ => Vec::new(),
+        };
+        let len = self.allgather(&[msg.len() as u64])?[r] as usize;
+        msg.resize(len, 0);
+        let words: Vec<u64> = msg
+            .chunks(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect();
+        let all = self.allgather(&words)?;
+        let n = words.len();
+        let bytes: Vec<u8> = all[r * n..(r + 1) * n]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .take(len)
+            .collect();
+        Err(format!(
+            "{} (on MPI rank {r} of {})",
+            String::from_utf8_lossy(&bytes),
+            self.size
+        ))
     }
 
     /// Every rank's `mine` (all ranks pass the same length), concatenated in rank order.

@@ -415,39 +415,7 @@ impl Scheduler for MpiScheduler {
     fn agree(&self, outcome: Result<(), String>) -> Result<(), String> {
         let _run = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         ready().map_err(|e| e.to_string())?;
-        let comm = comm::Comm::dup_world()?;
-        let ok = u64::from(outcome.is_ok());
-        let all = comm.allgather(&[ok])?;
-        let Some(r) = all.iter().position(|&v| v == 0) else {
-            return Ok(());
-        };
-        // The first failing rank's message, sent to everyone.
-        let mut msg = match (&outcome, r == comm.rank) {
-            (Err(m), true) => m.clone().into_bytes(),
-            _ => Vec::new(),
-        };
-        let len = comm.allgather(&[msg.len() as u64])?[r] as usize;
-        msg.resize(len, 0);
-        let words: Vec<u64> = msg
-            .chunks(8)
-            .map(|c| {
-                let mut w = [0u8; 8];
-                w[..c.len()].copy_from_slice(c);
-                u64::from_le_bytes(w)
-            })
-            .collect();
-        let all = comm.allgather(&words)?;
-        let n = words.len();
-        let bytes: Vec<u8> = all[r * n..(r + 1) * n]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .take(len)
-            .collect();
-        Err(format!(
-            "{} (on MPI rank {r} of {})",
-            String::from_utf8_lossy(&bytes),
-            comm.size
-        ))
+        comm::Comm::dup_world()?.agree(outcome)
     }
 
     fn execute(&self, plan: &Plan, callbacks: &dyn Callbacks) -> Result<Execution, Error> {

@@ -193,28 +193,15 @@ pub(crate) fn execute(
     }
     // Every rank reached this point: decode the outputs received, and agree on it.
     let mut received = Vec::new();
-    let mut undecodable = None;
-    for (source, bytes) in driver.outputs_in.drain(..) {
-        match codec::get_outputs(&mut Reader::new(&bytes)) {
-            Ok(got) => received.extend(got),
-            Err(why) => {
-                undecodable.get_or_insert(format!(
-                    "the outputs MPI rank {source} sent to rank {} cannot be decoded: {why}",
-                    comm.rank
-                ));
-            }
-        }
-    }
-    match comm.allgather(&[u64::from(undecodable.is_none())]) {
-        Ok(all) => {
-            if let Some(r) = all.iter().position(|&ok| ok == 0) {
-                let why = undecodable.unwrap_or_else(|| {
-                    format!("MPI rank {r} could not decode the outputs it received")
-                });
-                return (Err(Error::Scheduler(why)), stats);
-            }
-        }
-        Err(e) => return (Err(Error::Scheduler(e)), stats),
+    let decoded = driver.outputs_in.drain(..).try_for_each(|(source, bytes)| {
+        let got = codec::get_outputs(&mut Reader::new(&bytes)).map_err(|why| {
+            format!("the outputs MPI rank {source} sent cannot be decoded: {why}")
+        })?;
+        received.extend(got);
+        Ok(())
+    });
+    if let Err(why) = comm.agree(decoded) {
+        return (Err(Error::Scheduler(why)), stats);
     }
     let run = match outcome {
         Ok(run) => run,
@@ -303,7 +290,6 @@ struct Driver<'a> {
     told: Option<String>,
     /// This rank's own failure, as sent to the others.
     my_error: Option<Error>,
-    /// Outputs received in other ranks' batches.
     /// Batches of outputs received, undecoded: (sending rank, bytes).
     outputs_in: Vec<(usize, Vec<u8>)>,
     bytes_sent: u64,

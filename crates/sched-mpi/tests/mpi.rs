@@ -588,15 +588,7 @@ fn unencodable_value(mpi: &Mpi) -> Check {
 fn unencodable_output(mpi: &Mpi) -> Check {
     struct Opaque;
     let s = sched(mpi, Gather::Root);
-    let mut g = Graph::new();
-    let keys: Vec<Key> = (0..8).map(|i| Key::new("opaque-out", [i])).collect();
-    for k in &keys {
-        g.insert(
-            k.clone(),
-            Task::new([], |_| Ok(Value::with_nbytes(Opaque, 8))).with_nbytes(8),
-        );
-    }
-    let e = s.compute(&g, &keys).err().ok_or("the run succeeded")?;
+    let e = outputs_of(&s, "opaque-out", || Opaque)?;
     let text = e.to_string();
     println!("ERROR output {text}");
     ensure(e.kind() == ErrorKind::CannotSend, || text.clone())?;
@@ -616,19 +608,29 @@ fn undecodable_output(mpi: &Mpi) -> Check {
         |_| Err("this build refuses to decode it".to_string()),
     );
     let s = sched(mpi, Gather::Root);
-    let mut g = Graph::new();
-    let keys: Vec<Key> = (0..8).map(|i| Key::new("refused-out", [i])).collect();
-    for k in &keys {
-        g.insert(
-            k.clone(),
-            Task::new([], |_| Ok(Value::with_nbytes(Refused, 8))).with_nbytes(8),
-        );
-    }
-    let e = s.compute(&g, &keys).err().ok_or("the run succeeded")?;
+    let e = outputs_of(&s, "refused-out", || Refused)?;
     let text = e.to_string();
     println!("ERROR undecodable {text}");
     ensure(text.contains("decode"), || text.clone())?;
     still_usable(mpi, &s)
+}
+
+/// The error of a run whose 8 outputs (named `name`, spread over the ranks) are values made
+/// by `make`, or an `Err` if it succeeded.
+fn outputs_of<V: Send + Sync + 'static>(
+    s: &MpiScheduler,
+    name: &str,
+    make: fn() -> V,
+) -> Result<dag_core::Error, String> {
+    let mut g = Graph::new();
+    let keys: Vec<Key> = (0..8).map(|i| Key::new(name, [i])).collect();
+    for k in &keys {
+        g.insert(
+            k.clone(),
+            Task::new([], move |_| Ok(Value::with_nbytes(make(), 8))).with_nbytes(8),
+        );
+    }
+    Ok(s.compute(&g, &keys).err().ok_or("the run succeeded")?)
 }
 
 /// A callback that panics in `on_start` on rank 1 only: every rank ends with its error (the
