@@ -94,21 +94,24 @@ impl<T: Data + Clone> Delayed<T> {
         T: Tokenize,
     {
         let name = crate::tokenize("value", &(std::any::type_name::<T>(), &v));
-        let mut d = Self::named(Key::scalar(name), v);
-        Arc::get_mut(&mut d.node).expect("a new node").named = false;
-        d
+        Self::literal(Key::scalar(name), v, false)
     }
 
     /// A known value under a key of your choosing (for types that cannot be tokenized). The
     /// key must name this value alone: a computation that meets two different values named
     /// with one key is refused ([`ErrorKind::DuplicateKey`](crate::ErrorKind::DuplicateKey)).
     pub fn named(key: Key, v: T) -> Delayed<T> {
+        Self::literal(key, v, true)
+    }
+
+    /// A known value under `key`, which is the caller's own when `named`.
+    fn literal(key: Key, v: T, named: bool) -> Delayed<T> {
         Delayed {
             node: Arc::new(Node {
                 key,
                 task: Task::literal(Value::new(v)),
                 deps: Vec::new(),
-                named: true,
+                named,
             }),
             _type: PhantomData,
         }
