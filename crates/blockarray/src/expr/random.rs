@@ -971,6 +971,18 @@ fn check(what: &str, name: &str, v: f64, ok: bool, rule: &str) -> Result<()> {
     }
 }
 
+/// `Err` unless degrees of freedom `v` are finite and positive, and not so small that half of
+/// them is 0 (the chi-square samplers need `v / 2 > 0`).
+fn check_df(what: &str, name: &str, v: f64) -> Result<()> {
+    check(
+        what,
+        name,
+        v,
+        0.5 * v > 0.0,
+        "> 0 (and not so small that half of it is 0)",
+    )
+}
+
 impl Rng {
     /// Random arrays from `seed`.
     pub fn new(seed: u64) -> Rng {
@@ -1185,13 +1197,7 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check(
-            "standard_t",
-            "df",
-            df,
-            0.5 * df > 0.0,
-            "> 0 (and not so small that half of it is 0)",
-        )?;
+        check_df("standard_t", "df", df)?;
         self.make(Distribution::StandardT { df }, shape, chunks)
     }
 
@@ -1208,13 +1214,7 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check(
-            "chisquare",
-            "df",
-            df,
-            0.5 * df > 0.0,
-            "> 0 (and not so small that half of it is 0)",
-        )?;
+        check_df("chisquare", "df", df)?;
         self.make(Distribution::ChiSquare { df }, shape, chunks)
     }
 
@@ -1412,20 +1412,8 @@ impl Rng {
         shape: &[usize],
         chunks: impl Into<ChunkSpec>,
     ) -> Result<BlockArray<T>> {
-        check(
-            "f",
-            "dfnum",
-            dfnum,
-            0.5 * dfnum > 0.0,
-            "> 0 (and not so small that half of it is 0)",
-        )?;
-        check(
-            "f",
-            "dfden",
-            dfden,
-            0.5 * dfden > 0.0,
-            "> 0 (and not so small that half of it is 0)",
-        )?;
+        check_df("f", "dfnum", dfnum)?;
+        check_df("f", "dfden", dfden)?;
         self.make(Distribution::F { dfnum, dfden }, shape, chunks)
     }
 
