@@ -1205,12 +1205,6 @@ pub struct Handle<T> {
     _type: PhantomData<fn() -> T>,
 }
 
-/// Numbers persisted arrays, so that two snapshots of one expression are never confused.
-static PERSISTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Numbers computations, so that a handle is only taken from its own computation's results.
-static COMPUTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
         *self
@@ -1338,6 +1332,9 @@ pub(crate) fn check_fits(what: &str, nbytes: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Numbers computations, so that a handle is only taken from its own computation's results.
+static COMPUTATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Default for Computation {
     fn default() -> Computation {
@@ -1758,6 +1755,9 @@ impl Results {
             .ok_or_else(|| Error::index(format!("result {} was already taken", handle.index)))
     }
 }
+
+/// Numbers persisted arrays, so that two snapshots of one expression are never confused.
+static PERSISTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl<T: Element> BlockArray<T> {
     /// Compute the array with the default scheduler.

@@ -45,20 +45,17 @@ impl Node for BlockwiseNode {
     fn block(&self, index: &[usize]) -> BlockTask {
         let idx = index.to_vec();
         let chunks = &self.meta.chunks;
-        let unknown = |k: usize, v: usize| match chunks.unknown_axis(k) {
-            Some(_) => usize::MAX,
-            None => v,
+        // Positions and lengths along axes of unknown length are not known yet.
+        let known = |v: Vec<usize>| -> Vec<usize> {
+            let unknown = chunks.unknown_axes();
+            v.into_iter()
+                .zip(unknown)
+                .map(|(v, u)| if u.is_some() { usize::MAX } else { v })
+                .collect()
         };
-        let start: Vec<usize> = chunks
-            .block_start(index)
-            .into_iter()
-            .enumerate()
-            .map(|(k, v)| unknown(k, v))
-            .collect();
+        let start = known(chunks.block_start(index));
         let block_shape = chunks.block_shape(index);
-        let array_shape: Vec<usize> = (self.meta.shape().iter().enumerate())
-            .map(|(k, &v)| unknown(k, v))
-            .collect();
+        let array_shape = known(self.meta.shape().to_vec());
         let f = self.f.clone();
         BlockTask {
             deps: (0..self.inputs.len())

@@ -1287,13 +1287,7 @@ impl<T: Float> BlockArray<T> {
         // Not a fold that skips NaN operands: it would also skip a partial sum that became
         // NaN (`inf + -inf`) when partial sums merge.
         let zeroed = self.map_builtin("nan-to-zero", |v: T| if v.is_nan() { T::zero() } else { v });
-        reduce(
-            &zeroed,
-            fold("sum", T::zero(), |a: T, b: T| a + b),
-            axes,
-            keepdims,
-            DEFAULT_FANIN,
-        )
+        reduce(&zeroed, sum_reduction::<T>(), axes, keepdims, DEFAULT_FANIN)
     }
 
     /// The mean ignoring NaN.

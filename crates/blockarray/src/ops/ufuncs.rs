@@ -332,13 +332,13 @@ impl<T: Float> BlockArray<T> {
             .write_u64(u64::from(equal_nan));
         t.write_str("isclose");
         let other = other.into();
+        // In the element type, as NumPy (whose tolerances take the arrays' type).
+        let (atol, rtol) = (T::from_f64(atol), T::from_f64(rtol));
         map_nodes::<bool>(
             "isclose",
             t,
             vec![self.node.clone(), other.node()],
-            // In the element type, as NumPy (whose tolerances take the arrays' type).
             crate::ops::elementwise::binary_kernel(move |x: T, y: T| {
-                let (atol, rtol) = (T::from_f64(atol), T::from_f64(rtol));
                 Ok(if x.is_nan() || y.is_nan() {
                     equal_nan && x.is_nan() && y.is_nan()
                 } else if x.is_infinite() || y.is_infinite() {
