@@ -195,16 +195,18 @@ pub(crate) fn decode_chunk<T: Hdf5Element>(
     Ok(out)
 }
 
-/// Whether every chunk of `ds` went through the whole filter pipeline that `parsed` filters
-/// describe, as reading chunks directly assumes: no partial edge chunks stored unfiltered
-/// (`H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS`: their filter mask says 0 all the same), and a
-/// pipeline that was parsed whole (hdf5-metno lists none when it cannot parse one, such as a
-/// scale-offset filter with a factor above 255, which would make a filtered dataset look
-/// unfiltered). Call under the HDF5 lock.
-pub(crate) fn pipeline_is_whole(ds: &hdf5::Dataset, parsed: usize) -> bool {
-    let Ok(dcpl) = ds.dcpl() else {
-        return false;
-    };
+/// The filter pipeline every chunk of `ds` went through, when chunks may be read and written
+/// directly by it: `None` for a dataset that is not chunked, whose partial edge chunks are
+/// stored unfiltered (`H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS`: their filter mask says 0 all
+/// the same), or whose pipeline hdf5-metno could not parse whole (it lists none then, such as
+/// for a scale-offset filter with a factor above 255, which would make a filtered dataset look
+/// unfiltered: the count is checked against the library's). Call under the HDF5 lock.
+pub(crate) fn chunk_filters(ds: &hdf5::Dataset) -> Option<Vec<Filter>> {
+    if !ds.is_chunked() {
+        return None;
+    }
+    let dcpl = ds.dcpl().ok()?;
+    let filters = dcpl.filters();
     let mut opts: std::ffi::c_uint = 0;
     // SAFETY: a valid dataset creation property list and an out-pointer to one c_uint; the
     // caller holds the HDF5 lock.
@@ -215,7 +217,8 @@ pub(crate) fn pipeline_is_whole(ds: &hdf5::Dataset, parsed: usize) -> bool {
         )
     };
     let partial_raw = opts & hdf5_sys::h5d::H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS != 0;
-    r >= 0 && !partial_raw && usize::try_from(n).is_ok_and(|n| n == parsed)
+    (r >= 0 && !partial_raw && usize::try_from(n).is_ok_and(|n| n == filters.len()))
+        .then_some(filters)
 }
 
 /// Where the chunk starting at `offset` is stored: its filter mask, its address in the file

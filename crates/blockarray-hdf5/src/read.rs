@@ -171,18 +171,12 @@ impl<T: Hdf5Element> Hdf5Source<T> {
             let ds = file::open_dataset(h, f.path(), &name)?;
             let (direct_ok, _) = check_type::<T>(&ds, f.path(), &name)?;
             let chunk = if ds.is_chunked() { ds.chunk() } else { None };
-            let filters = ds.filters();
-            let direct_ok =
-                direct_ok && (chunk.is_none() || direct::pipeline_is_whole(&ds, filters.len()));
-            let stages = if direct_ok && chunk.is_some() {
-                direct::pipeline(&filters, T::itemsize())
-            } else {
-                None
-            };
-            let raw = direct_ok
-                && chunk.is_some()
-                && filters.is_empty()
-                && blockarray::plain_number::<T>();
+            let filters = direct_ok.then(|| direct::chunk_filters(&ds)).flatten();
+            let stages = filters
+                .as_ref()
+                .and_then(|f| direct::pipeline(f, T::itemsize()));
+            let raw =
+                filters.as_ref().is_some_and(Vec::is_empty) && blockarray::plain_number::<T>();
             Ok((ds.shape(), chunk, stages, raw))
         })?;
         let (mtime, len) = file::stamp(f.path());

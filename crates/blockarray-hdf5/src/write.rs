@@ -363,13 +363,10 @@ impl<T: Hdf5Element> Hdf5Sink<T> {
             let ds = file::open_dataset(h, f.path(), &name)?;
             let (native, _) = check_type::<T>(&ds, f.path(), &name)?;
             let chunk = if ds.is_chunked() { ds.chunk() } else { None };
-            let filters = ds.filters();
-            let stages =
-                if native && chunk.is_some() && direct::pipeline_is_whole(&ds, filters.len()) {
-                    direct::pipeline(&filters, T::itemsize())
-                } else {
-                    None
-                };
+            let stages = native
+                .then(|| direct::chunk_filters(&ds))
+                .flatten()
+                .and_then(|f| direct::pipeline(&f, T::itemsize()));
             // Chunks written directly are padded with the fill value, which a resize
             // would otherwise reveal as zeros (direct writes are only taken for native types,
             // so the value converts exactly).

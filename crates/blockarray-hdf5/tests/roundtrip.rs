@@ -369,7 +369,7 @@ fn a_pipeline_that_cannot_be_parsed_is_read_through_the_library() {
         let dims = [176 as hdf5_sys::h5::hsize_t];
         // SAFETY: a valid property list, one chunk dimension; the library's lock is held.
         let r = hdf5::sync::sync(|| unsafe {
-            hdf5_sys::h5p::H5Pset_chunk(dcpl.id(), 1, dims.as_ptr()).max(
+            hdf5_sys::h5p::H5Pset_chunk(dcpl.id(), 1, dims.as_ptr()).min(
                 hdf5_sys::h5p::H5Pset_scaleoffset(
                     dcpl.id(),
                     hdf5_sys::h5z::H5Z_SO_scale_type_t::H5Z_SO_FLOAT_DSCALE,
