@@ -1609,6 +1609,32 @@ impl<T: Numeric> BlockArray<T> {
 mod tests {
     use super::*;
 
+    /// Partials whose parts do not fit together (a corrupt frame from another process) are
+    /// refused when decoded, before a task would broadcast or index them.
+    #[test]
+    fn partials_of_mismatched_parts_are_refused() {
+        crate::expr::wire::register();
+        let decode = |v: Value| {
+            let mut bytes = Vec::new();
+            dag_core::wire::encode(&v, &mut bytes).unwrap();
+            dag_core::wire::decode(&bytes).unwrap_err()
+        };
+        let zeros = |n: usize| ArrayD::<f64>::zeros(IxDyn(&[n]));
+        let moments = MomentsPartial {
+            n: zeros(2),
+            sum: zeros(3),
+            m2: zeros(2),
+        };
+        let e = decode(Value::with_nbytes(moments, 0));
+        assert!(e.contains("moments partial"), "{e}");
+        let arg = ArgPartial::<f64> {
+            value: zeros(2),
+            index: ArrayD::zeros(IxDyn(&[3])),
+        };
+        let e = decode(Value::with_nbytes(arg, 0));
+        assert!(e.contains("arg-reduction partial"), "{e}");
+    }
+
     /// A mean skips the squared deviations: its counts and sums must still be bitwise those a
     /// variance computes, through both chunk paths (a leading axis, trailing axes) and merges,
     /// and its deviations stay zero.
