@@ -14,6 +14,11 @@
 use num_complex::Complex;
 use num_traits::Float;
 
+/// `v` in `F` (small exact constants).
+fn konst<F: Float>(v: f64) -> F {
+    F::from(v).expect("a float type holds small constants")
+}
+
 /// `a / b` (NumPy's loop: Smith's algorithm; a zero divisor gives complex inf or NaN).
 pub(crate) fn div<F: Float>(a: Complex<F>, b: Complex<F>) -> Complex<F> {
     let (ar, ai, br, bi) = (a.re, a.im, b.re, b.im);
@@ -48,7 +53,7 @@ pub(crate) fn exp<F: Float>(z: Complex<F>) -> Complex<F> {
     let (s, c) = y.sin_cos();
     if x > F::max_value().ln() {
         // e^x overflows but e^x·cos y may not: two halves.
-        let h = (x / (F::one() + F::one())).exp();
+        let h = (x / konst(2.0)).exp();
         return Complex::new(h * c * h, h * s * h);
     }
     let r = x.exp();
@@ -58,7 +63,7 @@ pub(crate) fn exp<F: Float>(z: Complex<F>) -> Complex<F> {
 /// `tanh z` (Kahan's formula).
 pub(crate) fn tanh<F: Float>(z: Complex<F>) -> Complex<F> {
     let (x, y) = (z.re, z.im);
-    let two = F::one() + F::one();
+    let two: F = konst(2.0);
     if !x.is_finite() {
         if x.is_nan() {
             return Complex::new(x, if y == F::zero() { y } else { x * y });
@@ -74,10 +79,13 @@ pub(crate) fn tanh<F: Float>(z: Complex<F>) -> Complex<F> {
         return Complex::new(F::nan(), F::nan());
     }
     // Past this, tanh x rounds to ±1 in F (22 for f64, 9 for f32: where e^{-2|x|} < ε/4).
-    let big = -(F::epsilon() / (two * two)).ln() / two;
+    let big = -(F::epsilon() / konst(4.0)).ln() / two;
     if x.abs() >= big {
         let e = (-x.abs()).exp();
-        return Complex::new(F::one().copysign(x), two * two * y.sin() * y.cos() * e * e);
+        return Complex::new(
+            F::one().copysign(x),
+            konst::<F>(4.0) * y.sin() * y.cos() * e * e,
+        );
     }
     let t = y.tan();
     let beta = F::one() + t * t;
@@ -97,8 +105,8 @@ pub(crate) fn tan<F: Float>(z: Complex<F>) -> Complex<F> {
 pub(crate) fn log<F: Float>(z: Complex<F>) -> Complex<F> {
     let (a, b) = (z.re.abs(), z.im.abs());
     let (big, small) = if a >= b { (a, b) } else { (b, a) };
-    let half = F::one() / (F::one() + F::one());
-    let re = if big.is_finite() && small.is_finite() && big >= half && big <= F::one() + F::one() {
+    let half: F = konst(0.5);
+    let re = if big.is_finite() && small.is_finite() && big >= half && big <= konst(2.0) {
         half * ((big - F::one()) * (big + F::one()) + small * small).ln_1p()
     } else {
         a.hypot(b).ln()
@@ -128,13 +136,13 @@ pub(crate) fn sqrt<F: Float>(z: Complex<F>) -> Complex<F> {
         };
     }
     // Scaled by 1/4 near the top of the range, so that |x| + |z| cannot overflow.
-    let four = F::one() + F::one() + F::one() + F::one();
+    let four: F = konst(4.0);
     let (x, y, scale) = if x.abs() >= F::max_value() / four || y.abs() >= F::max_value() / four {
-        (x / four, y / four, F::one() + F::one())
+        (x / four, y / four, konst(2.0))
     } else {
         (x, y, F::one())
     };
-    let two = F::one() + F::one();
+    let two: F = konst(2.0);
     let t = ((x.abs() + x.hypot(y)) / two).sqrt();
     if x >= F::zero() {
         Complex::new(t * scale, y / (two * t) * scale)
