@@ -217,6 +217,185 @@ fn dashboard_addresses_that_cannot_be_used_are_errors() {
     assert!(d.error().unwrap().contains(&taken));
 }
 
+/// The host and port of a dashboard's `url`.
+fn host_of(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Send `request` as is on a new connection and read until the server closes it.
+fn raw(url: &str, request: &[u8]) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(host_of(url))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    s.write_all(request)?;
+    let mut text = Vec::new();
+    s.read_to_end(&mut text)?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Run `f` on a thread and wait for it at most `secs` seconds: `None` if it did not return
+/// (a hang fails the test instead of hanging it).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs)).ok()
+}
+
+#[test]
+fn no_client_can_hold_the_dashboard() {
+    let d = Dashboard::serve("127.0.0.1:0").unwrap();
+    let url = d.url();
+    let host = host_of(&url);
+    // A client that connects and never sends its request.
+    let _silent = TcpStream::connect(&host).unwrap();
+    // A client that pipelines many requests for the page and never reads an answer.
+    let mut pipelined = TcpStream::connect(&host).unwrap();
+    let one = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    pipelined.write_all(one.repeat(2000).as_bytes()).unwrap();
+    // A page that opens its event stream and never reads it.
+    let mut deaf = TcpStream::connect(&host).unwrap();
+    write!(deaf, "GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+
+    // Other pages are answered meanwhile, and runs go on.
+    assert_eq!(get(&url, "/state").unwrap().0, 200);
+    let x = BlockArray::<f64>::ones(&[400, 400], [20, 20]).unwrap();
+    let s = ThreadedScheduler::builder().threads(2).build().unwrap();
+    let (v, _) = x
+        .sum(None, false)
+        .unwrap()
+        .compute_with_callbacks(&s, &d)
+        .unwrap();
+    assert_eq!(v.into_iter().next(), Some(160_000.0));
+    assert_eq!(get(&url, "/").unwrap().0, 200);
+
+    // Keep-alive is not offered: a request that does not ask to close gets its answer and
+    // the end of the connection.
+    let kept = raw(
+        &url,
+        format!("GET /state HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+    .expect("the server closes the connection after one response");
+    assert!(kept.starts_with("HTTP/1.1 200"), "{kept}");
+    assert!(kept.contains("Connection: close"), "{kept}");
+
+    // Stopping the dashboard does not wait for any of them, and closes the port.
+    assert!(
+        within(30, move || drop(d)).is_some(),
+        "dropping the dashboard hung"
+    );
+    assert!(get(&url, "/").is_err(), "the port is closed");
+    // The pipelining client got one answer, then the end of its connection.
+    pipelined
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answers = Vec::new();
+    pipelined
+        .read_to_end(&mut answers)
+        .expect("the connection was closed after one answer");
+    let answers = String::from_utf8_lossy(&answers);
+    assert_eq!(answers.matches("HTTP/1.1 200").count(), 1);
+    assert!(answers.contains("blockarray dashboard"));
+}
+
+#[test]
+fn a_page_that_stops_reading_its_stream_loses_it() {
+    // Tasks with long keys, slow enough that the stream's events outgrow the socket buffers
+    // of a page that reads none of them.
+    let name = "a-task-with-a-long-name-".repeat(12);
+    let mut g = dag_core::Graph::new();
+    let n = 40_000;
+    for i in 0..n {
+        g.insert(
+            dag_core::Key::new(name.as_str(), [i]),
+            dag_core::Task::new([], |_: &[dag_core::Value]| {
+                std::thread::sleep(Duration::from_micros(100));
+                Ok(dag_core::Value::new(1u64))
+            }),
+        );
+    }
+    let d = Dashboard::serve("127.0.0.1:0").unwrap();
+    let host = host_of(&d.url());
+    let mut deaf = TcpStream::connect(&host).unwrap();
+    write!(deaf, "GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let t = Instant::now();
+    while d.clients() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the stream never opened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let keys: Vec<dag_core::Key> = (0..n)
+        .map(|i| dag_core::Key::new(name.as_str(), [i]))
+        .collect();
+    let s = ThreadedScheduler::builder().threads(2).build().unwrap();
+    s.compute_with(&g, &keys, &d).unwrap();
+    // The dashboard still serves; the stream that could not be written ended on its own.
+    let t = Instant::now();
+    while d.clients() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "a stream nobody reads kept its thread"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.is_serving());
+    assert_eq!(get(&d.url(), "/state").unwrap().0, 200);
+    drop(deaf);
+}
+
+#[test]
+fn bad_requests_to_the_dashboard_are_refused_by_status() {
+    let d = Dashboard::serve("127.0.0.1:0").unwrap();
+    let url = d.url();
+    let host = host_of(&url);
+    let status = |request: String| {
+        let text = raw(&url, request.as_bytes()).unwrap();
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(status("NONSENSE\r\n\r\n".into()), 400);
+    assert_eq!(
+        status(format!("GET nowhere HTTP/1.1\r\nHost: {host}\r\n\r\n")),
+        400
+    );
+    assert_eq!(
+        status(format!("POST /state HTTP/1.1\r\nHost: {host}\r\n\r\n")),
+        405
+    );
+    assert_eq!(
+        status(format!("GET / HTTP/2.0\r\nHost: {host}\r\n\r\n")),
+        505
+    );
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nX: {}\r\n\r\n",
+        "y".repeat(40_000)
+    );
+    assert_eq!(status(huge), 431);
+    // HEAD: the headers of the page, without it.
+    let head = raw(
+        &url,
+        format!("HEAD / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (headers, body) = head.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "{body}");
+    let length: usize = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(length, get(&url, "/").unwrap().1.len());
+    // A query string does not change the page asked for.
+    assert_eq!(get(&url, "/state?x=1").unwrap().0, 200);
+}
+
 #[test]
 fn the_graph_of_operations_has_a_node_per_operation_whatever_the_blocks() {
     let x = BlockArray::<f64>::ones(&[10_000, 10_000], [100, 100]).unwrap();

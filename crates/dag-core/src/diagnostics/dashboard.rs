@@ -11,18 +11,29 @@
 //! (server-sent events, `/events`) with its own cursor into that history, so an event carries
 //! only what that page has not seen — and at most a few thousand tasks, however fast they run.
 //!
-//! The HTTP side is `tiny_http` (small, synchronous, no async runtime). A stream writes
-//! straight to its connection (`Request::into_writer`): tiny_http's own responses buffer
-//! their bodies, which an event stream cannot have. When the dashboard stops it sends every
-//! page a last snapshot and a `close` event; the page then closes its stream and keeps showing
-//! the final state.
+//! The HTTP side is the standard library's sockets and a few lines of HTTP/1.1: the pages ask
+//! for three paths with `GET`, and what matters is that no client can hold the server. So the
+//! server's thread only accepts (a non-blocking listener, polled between ticks) and never
+//! touches a connection; each connection is answered on a thread of its own (at most
+//! [`MAX_CONNECTIONS`] at once, more are refused with 503), reads one request and gets one
+//! response with `Connection: close`, and every read and write waits at most [`IO_TIMEOUT`].
+//! A client that sends its request slowly, pipelines requests and never reads, or stops
+//! reading its event stream therefore costs one thread for a few seconds, and stopping the
+//! dashboard never waits for it; once stopped, the port is closed and no connection is left
+//! open. (`tiny_http`, used before, has none of these bounds: no timeouts at all, pipelined
+//! requests read and queued whatever the server wants, an unanswered request answered with a
+//! blocking write when dropped, and an accept loop that ends at the first failed accept.)
+//!
+//! When the dashboard stops it sends every page a last snapshot and a `close` event; the page
+//! then closes its stream and keeps showing the final state.
 
 use super::process_usage;
 use crate::{Callbacks, Error, Key, MemoryMeter, Plan, RunInfo, RunStats, TaskEvent};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -46,6 +57,18 @@ const HISTORY_SAMPLES: usize = 6_000;
 const TASKS_PER_EVENT: usize = 3_000;
 /// The window over which worker occupancy is measured, seconds.
 const OCCUPANCY_WINDOW: f64 = 1.0;
+/// The longest a client may take to send its request head, and the longest one write to it
+/// may wait (a page that stops reading its event stream loses it after this).
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections answered at once; more are refused with 503 until some are done.
+const MAX_CONNECTIONS: usize = 64;
+/// The longest request head read (a browser's is well under 2 KiB).
+const MAX_HEAD: usize = 16 << 10;
+/// How long the server's thread sleeps when there is nothing to accept.
+const ACCEPT_POLL: Duration = Duration::from_millis(10);
+/// After a response: how long, and how many bytes, a connection is drained before it closes.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 << 10;
 
 const PAGE: &str = include_str!("assets/dashboard.html");
 
@@ -160,6 +183,8 @@ struct Inner {
     bound: Mutex<Option<SocketAddr>>,
     /// Open event streams.
     clients: AtomicUsize,
+    /// Connections being answered (event streams included).
+    connections: AtomicUsize,
     /// Why the last attempt to listen failed, if it did.
     error: Mutex<Option<String>>,
 }
@@ -187,7 +212,7 @@ struct Server {
 /// otherwise, and costs the run no more than the [`Profiler`](super::Profiler): the callbacks
 /// only append to per-worker buffers, and the server's thread does the rest every 100 ms.
 ///
-/// Needs the `dashboard` cargo feature of `dag-core` (it brings in `tiny_http`).
+/// Needs the `dashboard` cargo feature of `dag-core`.
 ///
 /// ```no_run
 /// use dag_core::diagnostics::Dashboard;
@@ -286,6 +311,7 @@ impl Dashboard {
             server: Mutex::new(None),
             bound: Mutex::new(None),
             clients: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             error: Mutex::new(None),
         };
         Dashboard {
@@ -353,27 +379,29 @@ fn start(inner: &Arc<Inner>) -> io::Result<()> {
     if server.is_some() {
         return Ok(());
     }
-    let http = tiny_http::Server::http(&inner.addrs[..]).map_err(|e| {
+    let cannot = |e: io::Error| {
         io::Error::new(
-            io::ErrorKind::AddrInUse,
+            e.kind(),
             format!("the dashboard cannot listen on {}: {e}", inner.addrs[0]),
         )
-    })?;
-    let bound = http.server_addr().to_ip();
-    *lock(&inner.bound) = bound;
+    };
+    let listener = TcpListener::bind(&inner.addrs[..]).map_err(cannot)?;
+    listener.set_nonblocking(true).map_err(cannot)?;
+    *lock(&inner.bound) = listener.local_addr().ok();
     lock(&inner.agg).stopping = false;
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let (inner, stop) = (inner.clone(), stop.clone());
         std::thread::Builder::new()
             .name("dashboard".into())
-            .spawn(move || serve_loop(&inner, &http, &stop))?
+            .spawn(move || serve_loop(&inner, listener, &stop))?
     };
     *server = Some(Server { stop, thread });
     Ok(())
 }
 
-/// Stop the server, if running: pages get a last snapshot and a `close` event.
+/// Stop the server, if running: the port is closed when this returns, and pages get a last
+/// snapshot and a `close` event.
 fn stop(inner: &Arc<Inner>) {
     let Some(server) = lock(&inner.server).take() else {
         return;
@@ -388,7 +416,7 @@ fn stop(inner: &Arc<Inner>) {
     server.stop.store(true, Ordering::Release);
     let _ = server.thread.join();
     // Streams send their last event and end at once; wait a little for them (a page that
-    // stopped reading cannot hold the caller for long).
+    // stopped reading cannot hold the caller for long: its writes time out on their own).
     let deadline = Instant::now() + Duration::from_secs(2);
     while inner.clients.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -396,8 +424,10 @@ fn stop(inner: &Arc<Inner>) {
     *lock(&inner.bound) = None;
 }
 
-/// The server's thread: answer requests, and aggregate every [`TICK`].
-fn serve_loop(inner: &Arc<Inner>, http: &tiny_http::Server, stop: &AtomicBool) {
+/// The server's thread: accept connections (each answered on a thread of its own), and
+/// aggregate every [`TICK`]. It never reads from or writes to a connection, so no page can
+/// hold it; the listener is closed when it returns.
+fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Acquire) {
         let now = Instant::now();
@@ -406,73 +436,220 @@ fn serve_loop(inner: &Arc<Inner>, http: &tiny_http::Server, stop: &AtomicBool) {
             tick(inner, &mut agg);
             next_tick = now + TICK;
         }
-        let wait = next_tick
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(50));
-        match http.recv_timeout(wait) {
-            Ok(Some(request)) => respond(inner, request),
-            Ok(None) => {}
-            // The listener failed: nothing more can be served.
-            Err(_) => break,
+        match listener.accept() {
+            Ok((conn, _)) => accept(inner, conn),
+            // Nothing to accept, or an accept that failed (the peer gave up, or no descriptor
+            // is left): that concerns one connection, so wait a moment and go on.
+            Err(_) => {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(ACCEPT_POLL));
+            }
         }
     }
-    // Requests already accepted would wait forever once this thread is gone (tiny_http
-    // keeps their connections open): answer them until none has come for a moment.
-    while let Ok(Some(request)) = http.recv_timeout(Duration::from_millis(50)) {
-        let _ = request.respond(
-            tiny_http::Response::from_string("the dashboard stopped\n").with_status_code(503),
+}
+
+/// Answer `conn` on a thread of its own, or refuse it at once when [`MAX_CONNECTIONS`] are
+/// being answered.
+fn accept(inner: &Arc<Inner>, conn: TcpStream) {
+    if inner.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        inner.connections.fetch_sub(1, Ordering::AcqRel);
+        // A new connection's send buffer is empty, so this short answer cannot block; the
+        // socket is non-blocking regardless.
+        let _ = conn.set_nonblocking(true);
+        let _ = (&conn).write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
-    }
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-}
-
-fn respond(inner: &Arc<Inner>, request: tiny_http::Request) {
-    use tiny_http::{Method, Response};
-    let path = request.url().split('?').next().unwrap_or("/").to_string();
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        let _ = request.respond(Response::from_string("only GET\n").with_status_code(405));
         return;
     }
-    // Errors answering a page (it went away) concern only that page.
-    let _ = match path.as_str() {
-        "/" | "/index.html" => request.respond(
-            Response::from_string(page())
-                .with_header(header("Content-Type", "text/html; charset=utf-8"))
-                .with_header(header("Cache-Control", "no-store")),
+    let spawned = std::thread::Builder::new()
+        .name("dashboard-connection".into())
+        .spawn({
+            let inner = inner.clone();
+            move || {
+                // A panic answering one page concerns that page only.
+                let _ = catch_unwind(AssertUnwindSafe(|| serve_connection(&inner, conn)));
+                inner.connections.fetch_sub(1, Ordering::AcqRel);
+            }
+        });
+    if spawned.is_err() {
+        inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a request cannot be answered as asked: a status and its reason phrase.
+struct Refusal(u16, &'static str);
+
+/// Read one request from `conn` and answer it, then close the connection: one request per
+/// connection (`Connection: close`), every read and write bounded by [`IO_TIMEOUT`].
+fn serve_connection(inner: &Inner, mut conn: TcpStream) {
+    let configured = conn
+        .set_nonblocking(false)
+        .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)));
+    if configured.is_err() {
+        return;
+    }
+    let _ = conn.set_nodelay(true);
+    // Errors answering a page (it went away, or stopped reading) concern only that page.
+    let _ = match read_request(&mut conn) {
+        Ok(Some((method, target))) => answer(inner, &mut conn, &method, &target),
+        Ok(None) => return,
+        Err(Refusal(status, reason)) => reply(
+            &mut conn,
+            status,
+            reason,
+            "text/plain",
+            format!("{reason}\n").as_bytes(),
+            false,
+        ),
+    };
+    close(conn);
+}
+
+/// The method and target of the request on `conn`; `None` if the client closed the
+/// connection or did not send a whole request head within [`IO_TIMEOUT`] (it gets no answer).
+fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusal> {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut head: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let end = loop {
+        if let Some(end) = head_end(&head) {
+            break end;
+        }
+        if head.len() > MAX_HEAD {
+            return Err(Refusal(431, "Request Header Fields Too Large"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+            return Ok(None);
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&head[..end]);
+    let line = head.lines().next().unwrap_or("");
+    let mut parts = line.split(' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(target), Some(version), None)
+            if !method.is_empty() && target.starts_with('/') =>
+        {
+            if version.starts_with("HTTP/1.") {
+                Ok(Some((method.to_string(), target.to_string())))
+            } else {
+                Err(Refusal(505, "HTTP Version Not Supported"))
+            }
+        }
+        _ => Err(Refusal(400, "Bad Request")),
+    }
+}
+
+/// Where the request head in `buf` ends (the blank line), if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = buf.windows(2).position(|w| w == b"\n\n");
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Answer `method target` on `conn`.
+fn answer(inner: &Inner, conn: &mut TcpStream, method: &str, target: &str) -> io::Result<()> {
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => {
+            return reply(
+                conn,
+                405,
+                "Method Not Allowed",
+                "text/plain",
+                b"only GET and HEAD\n",
+                false,
+            );
+        }
+    };
+    let path = target.split('?').next().unwrap_or("/");
+    match path {
+        "/" | "/index.html" => reply(
+            conn,
+            200,
+            "OK",
+            "text/html; charset=utf-8",
+            page().as_bytes(),
+            head_only,
         ),
         "/state" => {
-            let json = {
-                let mut agg = lock(&inner.agg);
-                agg.delta(&mut Cursor::default())
-            };
-            request.respond(
-                Response::from_string(json)
-                    .with_header(header("Content-Type", "application/json"))
-                    .with_header(header("Cache-Control", "no-store")),
+            let json = lock(&inner.agg).delta(&mut Cursor::default());
+            reply(
+                conn,
+                200,
+                "OK",
+                "application/json",
+                json.as_bytes(),
+                head_only,
             )
         }
         "/events" => {
-            let inner = inner.clone();
             inner.clients.fetch_add(1, Ordering::AcqRel);
-            let spawned = std::thread::Builder::new()
-                .name("dashboard-stream".into())
-                .spawn({
-                    let inner = inner.clone();
-                    move || {
-                        let _ = stream(&inner, request.into_writer());
-                        inner.clients.fetch_sub(1, Ordering::AcqRel);
-                    }
-                });
-            if spawned.is_err() {
-                inner.clients.fetch_sub(1, Ordering::AcqRel);
-            }
-            Ok(())
+            let streamed = catch_unwind(AssertUnwindSafe(|| stream(inner, conn, head_only)));
+            inner.clients.fetch_sub(1, Ordering::AcqRel);
+            streamed.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
         }
-        _ => request.respond(Response::from_string("not found\n").with_status_code(404)),
-    };
+        _ => reply(
+            conn,
+            404,
+            "Not Found",
+            "text/plain",
+            b"not found\n",
+            head_only,
+        ),
+    }
+}
+
+/// Write a whole response: status, headers (`Connection: close`) and, unless `head_only`,
+/// `body`.
+fn reply(
+    conn: &mut TcpStream,
+    status: u16,
+    reason: &str,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    if !head_only {
+        conn.write_all(body)?;
+    }
+    conn.flush()
+}
+
+/// Close `conn` after its response: end our side, then read and drop what the client still
+/// sends (at most [`LINGER_BYTES`], for at most [`LINGER`]), so that unread bytes do not turn
+/// the close into a reset that could destroy the response before the client has read it.
+fn close(mut conn: TcpStream) {
+    if conn.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut read = 0;
+    while read < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match conn.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => read += n,
+        }
+    }
 }
 
 /// The page, with the shared script and style inline.
@@ -488,12 +665,17 @@ fn page() -> String {
 
 /// One page's event stream: an event whenever the state changes (at most every tick), a
 /// comment every two seconds otherwise, and a last event and `close` when the dashboard
-/// stops.
-fn stream(inner: &Inner, mut out: Box<dyn Write + Send>) -> io::Result<()> {
+/// stops. A page that stops reading ends its stream: a write that cannot go on within
+/// [`IO_TIMEOUT`] fails.
+fn stream(inner: &Inner, out: &mut impl Write, head_only: bool) -> io::Result<()> {
     out.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
-          Connection: close\r\n\r\nretry: 1000\n\n",
+          Connection: close\r\n\r\n",
     )?;
+    if head_only {
+        return out.flush();
+    }
+    out.write_all(b"retry: 1000\n\n")?;
     out.flush()?;
     let mut cursor = Cursor::default();
     let mut seen = u64::MAX;
