@@ -228,19 +228,30 @@ impl<T: Data + Clone> Delayed<T> {
 /// The graph under `roots`. Nodes with equal keys are the same work (keys derive from it),
 /// except for [`Delayed::named`] values: two different nodes with one key, either of them
 /// named, are refused rather than merged into one task (which gave both the value of one).
+///
+/// A second node with a key already seen is not inserted, but what it reads is still walked:
+/// a task keyed by its inputs' keys (a pure operation) hides a clash between two named values
+/// below it, which must still be found. Each node is walked once, so this stays linear.
 fn graph_of(roots: &[Arc<Node>]) -> Result<Graph, Error> {
     let mut graph = Graph::new();
     let mut by_key: FxHashMap<&Key, &Node> = FxHashMap::default();
+    let mut walked: rustc_hash::FxHashSet<*const Node> = Default::default();
     let mut stack: Vec<&Node> = roots.iter().map(|n| &**n).collect();
     while let Some(n) = stack.pop() {
-        if let Some(&other) = by_key.get(&n.key) {
-            if !std::ptr::eq(n, other) && (n.named || other.named) {
-                return Err(Error::DuplicateKey { key: n.key.clone() });
-            }
+        if !walked.insert(n as *const Node) {
             continue;
         }
-        by_key.insert(&n.key, n);
-        graph.insert(n.key.clone(), n.task.clone());
+        match by_key.get(&n.key) {
+            Some(&other) => {
+                if n.named || other.named {
+                    return Err(Error::DuplicateKey { key: n.key.clone() });
+                }
+            }
+            None => {
+                by_key.insert(&n.key, n);
+                graph.insert(n.key.clone(), n.task.clone());
+            }
+        }
         stack.extend(n.deps.iter().map(|d| &**d));
     }
     Ok(graph)

@@ -325,6 +325,26 @@ fn delayed_values_named_alike_are_refused() {
     let both = v.zip_with(&w, "add", |x, y| Ok(x + y));
     assert_eq!(both.compute(&s).unwrap(), 10);
     assert_eq!(both.graph().unwrap().len(), 2);
+    // A clash below a pure operation, whose key derives from its input's key, is found too
+    // (the two `double` tasks have one key; gave 8 without an error).
+    fn double(d: &Delayed<i64>) -> Delayed<i64> {
+        d.map(OpName::pure("double", &()), |x| Ok(x * 2))
+    }
+    let hidden = double(&a).zip_with(&double(&b), "add", |x, y| Ok(x + y));
+    assert_eq!(
+        hidden.compute(&s).unwrap_err().kind(),
+        ErrorKind::DuplicateKey
+    );
+    let n = Delayed::named(v.key().clone(), 6i64);
+    let hidden = double(&v).zip_with(&double(&n), "add", |x, y| Ok(x + y));
+    assert_eq!(
+        hidden.compute(&s).unwrap_err().kind(),
+        ErrorKind::DuplicateKey
+    );
+    // A pure operation of one value, twice: one task.
+    let same = double(&a).zip_with(&double(&a), "add", |x, y| Ok(x + y));
+    assert_eq!(same.compute(&s).unwrap(), 4);
+    assert_eq!(same.graph().unwrap().len(), 3);
 }
 
 /// A task reading one value twice holds it once: its footprint (what a memory limit must
