@@ -95,6 +95,12 @@ impl OpenFile {
         &self.path
     }
 
+    /// The file's device and inode when it was opened (Unix), which the path may no longer
+    /// name.
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
+        self.identity
+    }
+
     /// Run `f` on the file under the HDF5 lock.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&File) -> Result<R>) -> Result<R> {
         with_hdf5_lock(|| {

@@ -179,10 +179,15 @@ impl<T: Hdf5Element> Hdf5Source<T> {
                 filters.as_ref().is_some_and(Vec::is_empty) && blockarray::plain_number::<T>();
             Ok((ds.shape(), chunk, stages, raw))
         })?;
+        // The file's identity too: a source reads the file it opened even after another was
+        // renamed over its path, and the two may have one length and modification time.
         let (mtime, len) = file::stamp(f.path());
+        let (dev, ino) = f.identity().unwrap_or((0, 0));
         let mut t = Tokenizer::new();
         t.write_str(&f.path().to_string_lossy())
             .write_str(&name)
+            .write_u64(dev)
+            .write_u64(ino)
             .write_u64(mtime)
             .write_u64(len)
             .write(&shape)

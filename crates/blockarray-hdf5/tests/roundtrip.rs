@@ -651,9 +651,24 @@ fn a_replaced_or_recreated_file_is_read_afresh() {
     to_hdf5(&file, &[("/x", &ones)]).expect("write");
     let old = from_hdf5::<f64>(&file, "/x").expect("old");
     to_hdf5(&other, &[("/x", &twos)]).expect("write the replacement");
+    // The replacement has the old file's length and modification time (writes a few
+    // milliseconds apart often do): only the file's identity tells the two apart.
+    let meta = std::fs::metadata(file.path()).expect("metadata");
+    assert_eq!(
+        std::fs::metadata(other.path()).expect("metadata").len(),
+        meta.len()
+    );
+    std::fs::File::options()
+        .write(true)
+        .open(other.path())
+        .and_then(|f| f.set_modified(meta.modified()?))
+        .expect("set the modification time");
     std::fs::rename(other.path(), file.path()).expect("rename");
     let new = from_hdf5::<f64>(&file, "/x").expect("new");
     assert_eq!(new.compute().expect("new").sum(), 8.0);
+    // Both in one computation: two sources, two names (one name gave 2 + 2 or 1 + 1).
+    let both = (&old + &new).expect("add").compute().expect("both");
+    assert!(both.iter().all(|&v| v == 3.0), "{both}");
     drop((old, new));
     let alive = from_hdf5::<f64>(&file, "/x").expect("alive");
     std::fs::remove_file(file.path()).expect("remove");
