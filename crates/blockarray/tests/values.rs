@@ -586,6 +586,39 @@ fn histogram_bins_overflowing_bytes_are_errors() {
     );
 }
 
+/// With explicit edges a range is not read, as in NumPy (a bad one was an error).
+#[test]
+fn histogram_edges_ignore_the_range() {
+    let x = BlockArray::from_array(ndarray::arr1(&[0.5, 1.5, 1.7, 9.0]), 3).unwrap();
+    let edges = || Bins::Edges(vec![0.0, 1.0, 2.0]);
+    let expected = histogram(&x, edges(), None, None, false)
+        .unwrap()
+        .0
+        .compute()
+        .unwrap();
+    assert_eq!(
+        expected.iter().copied().collect::<Vec<f64>>(),
+        vec![1.0, 2.0]
+    );
+    for range in [(5.0, 1.0), (f64::NAN, 1.0), (0.0, f64::INFINITY)] {
+        let (counts, _) = histogram(&x, edges(), Some(range), None, false).unwrap();
+        assert_eq!(counts.compute().unwrap(), expected, "{range:?}");
+    }
+    let s = BlockArray::from_array(ndarray::arr2(&[[0.5, 3.0], [1.5, 1.0]]), [1, 2]).unwrap();
+    let (counts, _) = histogramdd(
+        &s,
+        &[Bins::Count(2), Bins::Edges(vec![0.0, 2.0, 4.0])],
+        Some(&[(0.0, 2.0), (9.0, -9.0)]),
+        None,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        counts.compute().unwrap(),
+        ndarray::arr2(&[[0.0, 1.0], [1.0, 0.0]]).into_dyn()
+    );
+}
+
 /// A range too wide (or too narrow) for finite-sized bins is NumPy's "too many bins" error:
 /// when the expression is built for a given range, when run for an autodetected one.
 #[test]

@@ -940,7 +940,8 @@ fn hist_engine<T: Real>(
             }
             _ => {}
         }
-        if let Some((lo, hi)) = ranges[i] {
+        // As NumPy: a range bounds counted bins; with explicit edges it is not read.
+        if let (Some((lo, hi)), Bins::Count(_)) = (ranges[i], b) {
             if !(lo.is_finite() && hi.is_finite()) {
                 return Err(Error::unsupported(format!(
                     "{op}: the range [{lo}, {hi}] of dimension {i} is not finite"
