@@ -156,7 +156,7 @@ struct Agg {
     task_seq: u64,
     samples: VecDeque<SampleRow>,
     sample_seq: u64,
-    last_cpu: Option<(Instant, Duration)>,
+    cpu_rate: super::resources::CpuRate,
     /// Per worker: the operation running now and its start.
     running: Vec<Option<(u32, f64)>>,
     failure: Option<String>,
@@ -301,7 +301,7 @@ impl Dashboard {
                 task_seq: 0,
                 samples: VecDeque::new(),
                 sample_seq: 0,
-                last_cpu: None,
+                cpu_rate: super::resources::CpuRate::new(),
                 running: Vec::new(),
                 failure: None,
             }),
@@ -798,7 +798,7 @@ impl Agg {
         self.peak_held = 0;
         self.tasks.clear();
         self.samples.clear();
-        self.last_cpu = None;
+        self.cpu_rate = super::resources::CpuRate::new();
         self.running.clear();
         self.failure = None;
         self.seq += 1;
@@ -849,20 +849,7 @@ impl Agg {
         let held = self.meter.as_ref().map_or(0, |m| m.live());
         self.peak_held = self.peak_held.max(held);
         let usage = process_usage();
-        let cpu = match (self.last_cpu, usage) {
-            (Some((t, c)), Some(u)) => {
-                let dt = now.duration_since(t).as_secs_f64();
-                if dt > 0.0 {
-                    u.cpu.saturating_sub(c).as_secs_f64() / dt
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
-        if let Some(u) = usage {
-            self.last_cpu = Some((now, u.cpu));
-        }
+        let cpu = usage.map_or(0.0, |u| self.cpu_rate.rate(now, u.cpu));
         self.sample_seq += 1;
         self.samples.push_back(SampleRow {
             seq: self.sample_seq,

@@ -5,8 +5,8 @@
 //!   worker, start, end, bytes in and out, at about 40 bytes and a few tens of nanoseconds per
 //!   task, into per-worker buffers (cheap enough to leave on; measured in
 //!   `docs/benchmarks.md`).
-//! - [`ResourceProfiler`] samples the process's CPU and resident memory (`/proc/self/stat`,
-//!   `/proc/self/statm`) and the scheduler's bytes held ([`RunInfo`](crate::RunInfo)) every
+//! - [`ResourceProfiler`] samples the process's CPU and resident memory
+//!   (`CLOCK_PROCESS_CPUTIME_ID`, `/proc/self/statm`) and the scheduler's bytes held ([`RunInfo`](crate::RunInfo)) every
 //!   100 ms on a thread that starts and stops with the run.
 //! - [`Report`] writes one self-contained HTML file from them (script, style and data inline;
 //!   it opens from disk with no network): the task stream per worker coloured by operation,

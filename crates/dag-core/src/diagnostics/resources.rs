@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What this process has used so far: CPU time (user and system, all threads) and resident
-/// memory, read from `/proc/self/stat` and `/proc/self/statm`.
+/// memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessUsage {
     /// CPU time used by all the process's threads, user and system.
@@ -20,6 +20,11 @@ pub struct ProcessUsage {
 /// The process's CPU time and resident memory now, or `None` where `/proc` is not available
 /// (systems other than Linux).
 ///
+/// The CPU time is the scheduler's own count, to the nanosecond (`CLOCK_PROCESS_CPUTIME_ID`:
+/// every thread, live or exited, user and system). `/proc/self/stat` counts whole clock ticks
+/// of 10 ms, so two readings a few milliseconds apart differed by 0 or 10 ms, and the CPU of
+/// a sample came out as several times the cores, or none.
+///
 /// ```
 /// if cfg!(target_os = "linux") {
 ///     let u = dag_core::diagnostics::process_usage().expect("/proc is readable");
@@ -27,36 +32,83 @@ pub struct ProcessUsage {
 /// }
 /// ```
 pub fn process_usage() -> Option<ProcessUsage> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    parse_usage(&stat, &statm, clock_ticks()?, page_size()?)
-}
-
-/// `/proc/self/stat` and `/proc/self/statm` parsed: utime and stime are fields 14 and 15 of
-/// the first (in clock ticks; the command name, field 2, is in parentheses and may contain
-/// spaces, so fields are counted after its closing one), resident pages the second field of
-/// the other.
-fn parse_usage(stat: &str, statm: &str, ticks: u64, page: usize) -> Option<ProcessUsage> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace();
-    // After the name: field 3 (state) is the first; utime is field 14.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let ticks = ticks.max(1);
-    let t = utime + stime;
     Some(ProcessUsage {
-        cpu: Duration::from_secs(t / ticks)
-            + Duration::from_nanos((t % ticks) * 1_000_000_000 / ticks),
-        rss: pages * page,
+        cpu: process_cpu_time()?,
+        rss: parse_rss(&statm, page_size()?)?,
     })
 }
 
+/// The resident set size from `/proc/self/statm`: its second field, in pages.
+fn parse_rss(statm: &str, page: usize) -> Option<usize> {
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    pages.checked_mul(page)
+}
+
 #[cfg(unix)]
-fn clock_ticks() -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (t > 0).then_some(t as u64)
+fn process_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; the clock id is a constant the system has.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec).ok()?;
+    (r == 0).then(|| Duration::new(secs, nanos))
+}
+
+#[cfg(not(unix))]
+fn process_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// The CPU a process used between readings of [`process_usage`], in cores, never more than
+/// the cores it can run on.
+///
+/// The reading counts the calling thread exactly, but another thread running on another
+/// core only up to its last scheduler tick (a few milliseconds), so a reading a few
+/// milliseconds after the last one can hold time spent before it. What an interval would
+/// show beyond the cores is carried into the next intervals, so no sample shows more than the
+/// machine can do, and no CPU time read is lost (short of what the last interval of a run
+/// could not show).
+#[derive(Debug)]
+pub(crate) struct CpuRate {
+    last: Option<(Instant, Duration)>,
+    carry: f64,
+    cores: f64,
+}
+
+impl CpuRate {
+    pub(crate) fn new() -> CpuRate {
+        CpuRate::with_cores(crate::available_cores())
+    }
+
+    fn with_cores(cores: usize) -> CpuRate {
+        CpuRate {
+            last: None,
+            carry: 0.0,
+            cores: cores.max(1) as f64,
+        }
+    }
+
+    /// The cores busy since the last reading, given the process's CPU time `cpu` at `now`
+    /// (0 for the first reading).
+    pub(crate) fn rate(&mut self, now: Instant, cpu: Duration) -> f64 {
+        let Some((t, c)) = self.last else {
+            self.last = Some((now, cpu));
+            return 0.0;
+        };
+        let dt = now.saturating_duration_since(t).as_secs_f64();
+        if dt <= 0.0 {
+            return 0.0;
+        }
+        self.last = Some((now, cpu));
+        let used = cpu.saturating_sub(c).as_secs_f64() + self.carry;
+        let shown = used.min(self.cores * dt);
+        self.carry = used - shown;
+        shown / dt
+    }
 }
 
 #[cfg(unix)]
@@ -64,11 +116,6 @@ fn page_size() -> Option<usize> {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     (p > 0).then_some(p as usize)
-}
-
-#[cfg(not(unix))]
-fn clock_ticks() -> Option<u64> {
-    None
 }
 
 #[cfg(not(unix))]
@@ -293,24 +340,11 @@ fn sample_loop(
     stop: mpsc::Receiver<()>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let mut prev: Option<(Instant, Duration)> = None;
+    let mut rate = CpuRate::new();
     let mut take = |samples: &mut Vec<Sample>| {
         let now = Instant::now();
         let usage = process_usage();
-        let cpu = match (prev, usage) {
-            (Some((t, c)), Some(u)) => {
-                let dt = now.duration_since(t).as_secs_f64();
-                if dt > 0.0 {
-                    u.cpu.saturating_sub(c).as_secs_f64() / dt
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
-        if let Some(u) = usage {
-            prev = Some((now, u.cpu));
-        }
+        let cpu = usage.map_or(0.0, |u| rate.rate(now, u.cpu));
         let held = lock(&held).as_ref().map_or(0, |m| m.live());
         samples.push(Sample {
             time: now.duration_since(started),
@@ -367,14 +401,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_stat_is_parsed_after_the_command_name() {
-        // A command name with spaces and a parenthesis; utime 250, stime 50 ticks.
-        let stat = "1234 (my (odd) cmd) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 3 0 100";
-        let u = parse_usage(stat, "5000 1200 300 1 0 900 0", 100, 4096).unwrap();
-        assert_eq!(u.cpu, Duration::from_secs(3));
-        assert_eq!(u.rss, 1200 * 4096);
-        assert_eq!(parse_usage("garbage", "1 2", 100, 4096), None);
-        assert_eq!(parse_usage(stat, "", 100, 4096), None);
+    fn statm_gives_the_resident_pages() {
+        assert_eq!(
+            parse_rss("5000 1200 300 1 0 900 0", 4096),
+            Some(1200 * 4096)
+        );
+        assert_eq!(parse_rss("1", 4096), None);
+        assert_eq!(parse_rss("", 4096), None);
+        assert_eq!(parse_rss("1 x", 4096), None);
+    }
+
+    /// The calling thread's CPU time is counted to the nanosecond: it grows over every
+    /// millisecond this thread is busy (clock ticks of 10 ms, as `/proc/self/stat` counts,
+    /// left most such intervals at 0).
+    #[test]
+    fn cpu_time_grows_over_every_busy_millisecond() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let mut last = process_usage().unwrap().cpu;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(1) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            let now = process_usage().unwrap().cpu;
+            assert!(now > last, "{now:?} after {last:?}");
+            last = now;
+        }
+    }
+
+    /// Readings that lag (20 ms of CPU seen at once, at 1 ms intervals on 2 cores) show at
+    /// most the cores per interval; the rest is shown in the intervals after.
+    #[test]
+    fn cpu_rates_never_exceed_the_cores_and_keep_the_total() {
+        let mut r = CpuRate::with_cores(2);
+        let t0 = Instant::now();
+        let ms = |k: u64| t0 + Duration::from_millis(k);
+        assert_eq!(r.rate(ms(0), Duration::ZERO), 0.0);
+        let mut total = 0.0;
+        for k in 1..=20u64 {
+            // Two busy threads whose time is seen every 10 ms, at once.
+            let cpu = Duration::from_millis(20 * (k / 10));
+            let shown = r.rate(ms(k), cpu);
+            assert!((0.0..=2.0 + 1e-9).contains(&shown), "{shown} at {k} ms");
+            total += shown * 0.001;
+        }
+        // What is shown, and what is still to show, is all the CPU time read.
+        assert!(
+            (total + r.carry - 0.040).abs() < 1e-9,
+            "{total} + {}",
+            r.carry
+        );
+        // A reading at the same instant changes nothing.
+        assert_eq!(r.rate(ms(20), Duration::from_millis(40)), 0.0);
     }
 
     #[test]
