@@ -394,6 +394,62 @@ fn bad_requests_to_the_dashboard_are_refused_by_status() {
     assert_eq!(length, get(&url, "/").unwrap().1.len());
     // A query string does not change the page asked for.
     assert_eq!(get(&url, "/state?x=1").unwrap().0, 200);
+    // What HTTP asks servers to accept: an absolute target, a blank line before the request,
+    // bare-LF line ends (also ending in CRLF).
+    assert_eq!(
+        status(format!(
+            "GET http://{host}/state HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        )),
+        200
+    );
+    assert_eq!(
+        status(format!("\r\nGET /state HTTP/1.1\r\nHost: {host}\r\n\r\n")),
+        200
+    );
+    assert_eq!(
+        status(format!("GET /state HTTP/1.1\nHost: {host}\n\n")),
+        200
+    );
+    assert_eq!(
+        status(format!("GET /state HTTP/1.1\nHost: {host}\n\r\n")),
+        200
+    );
+    let refused = raw(
+        &url,
+        format!("DELETE / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(refused.contains("Allow: GET, HEAD\r\n"), "{refused}");
+}
+
+/// An idle dashboard's stream carries a comment every two seconds, not the same state at
+/// every tick (it sent an event every 100 ms for ever after the first run).
+#[test]
+fn an_idle_dashboard_sends_no_events() {
+    let d = Dashboard::serve("127.0.0.1:0").unwrap();
+    let x = BlockArray::<f64>::ones(&[100], 10).unwrap();
+    let s = SyncScheduler::new();
+    x.sum(None, false)
+        .unwrap()
+        .compute_with_callbacks(&s, &d)
+        .unwrap();
+    let host = host_of(&d.url());
+    let mut stream = TcpStream::connect(&host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(stream, "GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let t = Instant::now();
+    let mut buf = [0u8; 65536];
+    while t.elapsed() < Duration::from_millis(1500) {
+        if let Ok(n) = stream.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    // The state once, when the page connects; nothing has changed since.
+    assert_eq!(seen.matches("data: {").count(), 1, "{seen}");
 }
 
 #[test]

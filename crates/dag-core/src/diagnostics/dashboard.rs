@@ -16,11 +16,14 @@
 //! server's thread only accepts (a non-blocking listener, polled between ticks) and never
 //! touches a connection; each connection is answered on a thread of its own (at most
 //! [`MAX_CONNECTIONS`] at once, more are refused with 503), reads one request and gets one
-//! response with `Connection: close`, and every read and write waits at most [`IO_TIMEOUT`].
-//! A client that sends its request slowly, pipelines requests and never reads, or stops
-//! reading its event stream therefore costs one thread for a few seconds, and stopping the
-//! dashboard never waits for it; once stopped, the port is closed and no connection is left
-//! open. (`tiny_http`, used before, has none of these bounds: no timeouts at all, pipelined
+//! response with `Connection: close`. The request head must arrive within [`IO_TIMEOUT`], and
+//! each response, and each event of a stream, must be taken within it too (a deadline for the
+//! whole, not per write: a client reading a byte now and then cannot keep a connection). A
+//! client that sends its request slowly, pipelines requests and never reads, or stops reading
+//! its event stream therefore costs one thread for a few seconds, and stopping the dashboard
+//! never waits for it: the port is closed when stopping returns, event streams end with their
+//! last event, and any other connection ends within its deadlines (at most
+//! 2 · [`IO_TIMEOUT`] + [`LINGER`]). (`tiny_http`, used before, has none of these bounds: no timeouts at all, pipelined
 //! requests read and queued whatever the server wants, an unanswered request answered with a
 //! blocking write when dropped, and an accept loop that ends at the first failed accept.)
 //!
@@ -387,7 +390,7 @@ fn start(inner: &Arc<Inner>) -> io::Result<()> {
     };
     let listener = TcpListener::bind(&inner.addrs[..]).map_err(cannot)?;
     listener.set_nonblocking(true).map_err(cannot)?;
-    *lock(&inner.bound) = listener.local_addr().ok();
+    let bound = listener.local_addr().ok();
     lock(&inner.agg).stopping = false;
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
@@ -396,6 +399,7 @@ fn start(inner: &Arc<Inner>) -> io::Result<()> {
             .name("dashboard".into())
             .spawn(move || serve_loop(&inner, listener, &stop))?
     };
+    *lock(&inner.bound) = bound;
     *server = Some(Server { stop, thread });
     Ok(())
 }
@@ -453,12 +457,20 @@ fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
 fn accept(inner: &Arc<Inner>, conn: TcpStream) {
     if inner.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         inner.connections.fetch_sub(1, Ordering::AcqRel);
-        // A new connection's send buffer is empty, so this short answer cannot block; the
-        // socket is non-blocking regardless.
+        // Without blocking: take what the client sent (an unread request would turn the close
+        // into a reset that can destroy the answer), then answer. A new connection's send
+        // buffer is empty, so the short answer goes out whole.
         let _ = conn.set_nonblocking(true);
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            if !matches!((&conn).read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
         let _ = (&conn).write_all(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
+        let _ = conn.shutdown(std::net::Shutdown::Write);
         return;
     }
     let spawned = std::thread::Builder::new()
@@ -482,10 +494,7 @@ struct Refusal(u16, &'static str);
 /// Read one request from `conn` and answer it, then close the connection: one request per
 /// connection (`Connection: close`), every read and write bounded by [`IO_TIMEOUT`].
 fn serve_connection(inner: &Inner, mut conn: TcpStream) {
-    let configured = conn
-        .set_nonblocking(false)
-        .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)));
-    if configured.is_err() {
+    if conn.set_nonblocking(false).is_err() {
         return;
     }
     let _ = conn.set_nodelay(true);
@@ -498,6 +507,7 @@ fn serve_connection(inner: &Inner, mut conn: TcpStream) {
             status,
             reason,
             "text/plain",
+            "",
             format!("{reason}\n").as_bytes(),
             false,
         ),
@@ -512,6 +522,12 @@ fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusa
     let mut head: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let end = loop {
+        // A blank line before the request line is skipped, as HTTP asks.
+        let blank = head
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        head.drain(..blank);
         if let Some(end) = head_end(&head) {
             break end;
         }
@@ -523,8 +539,10 @@ fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusa
             return Ok(None);
         }
         match conn.read(&mut chunk) {
-            Ok(0) | Err(_) => return Ok(None),
+            Ok(0) => return Ok(None),
             Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok(None),
         }
     };
     let head = String::from_utf8_lossy(&head[..end]);
@@ -532,9 +550,10 @@ fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusa
     let mut parts = line.split(' ');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(target), Some(version), None)
-            if !method.is_empty() && target.starts_with('/') =>
+            if !method.is_empty() && origin_form(target).is_some() =>
         {
             if version.starts_with("HTTP/1.") {
+                let target = origin_form(target).unwrap_or("/");
                 Ok(Some((method.to_string(), target.to_string())))
             } else {
                 Err(Refusal(505, "HTTP Version Not Supported"))
@@ -544,14 +563,26 @@ fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusa
     }
 }
 
-/// Where the request head in `buf` ends (the blank line), if it is all there.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
-    let lf = buf.windows(2).position(|w| w == b"\n\n");
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+/// The path and query of a request target: itself when it starts with `/`, the part after
+/// the authority of an absolute one (`http://host:port/path`, which servers must accept),
+/// `None` for anything else.
+fn origin_form(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return Some(target);
     }
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))?;
+    Some(rest.find('/').map_or("/", |at| &rest[at..]))
+}
+
+/// Where the request head in `buf` ends (its blank line, with CRLF or bare LF line ends, or
+/// both mixed), if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    (0..buf.len()).find(|&i| {
+        let rest = &buf[i..];
+        rest.starts_with(b"\n\n") || rest.starts_with(b"\n\r\n")
+    })
 }
 
 /// Answer `method target` on `conn`.
@@ -565,6 +596,7 @@ fn answer(inner: &Inner, conn: &mut TcpStream, method: &str, target: &str) -> io
                 405,
                 "Method Not Allowed",
                 "text/plain",
+                "Allow: GET, HEAD\r\n",
                 b"only GET and HEAD\n",
                 false,
             );
@@ -577,6 +609,7 @@ fn answer(inner: &Inner, conn: &mut TcpStream, method: &str, target: &str) -> io
             200,
             "OK",
             "text/html; charset=utf-8",
+            "",
             page().as_bytes(),
             head_only,
         ),
@@ -587,6 +620,7 @@ fn answer(inner: &Inner, conn: &mut TcpStream, method: &str, target: &str) -> io
                 200,
                 "OK",
                 "application/json",
+                "",
                 json.as_bytes(),
                 head_only,
             )
@@ -602,32 +636,77 @@ fn answer(inner: &Inner, conn: &mut TcpStream, method: &str, target: &str) -> io
             404,
             "Not Found",
             "text/plain",
+            "",
             b"not found\n",
             head_only,
         ),
     }
 }
 
-/// Write a whole response: status, headers (`Connection: close`) and, unless `head_only`,
-/// `body`.
+/// Write a whole response within [`IO_TIMEOUT`]: status, headers (`Connection: close`, then
+/// `extra`, whole lines) and, unless `head_only`, `body`.
+#[allow(clippy::too_many_arguments)]
 fn reply(
     conn: &mut TcpStream,
     status: u16,
     reason: &str,
     content_type: &str,
+    extra: &str,
     body: &[u8],
     head_only: bool,
 ) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{extra}\r\n",
         body.len()
     );
-    conn.write_all(head.as_bytes())?;
+    let mut out = Timed::new(conn);
+    out.write_all(head.as_bytes())?;
     if !head_only {
-        conn.write_all(body)?;
+        out.write_all(body)?;
     }
-    conn.flush()
+    Ok(())
+}
+
+/// Writes to a connection that must take each whole response, or each event of a stream,
+/// within [`IO_TIMEOUT`]: every write waits at most what is left of it (a timeout per write
+/// would let a client reading a byte now and then hold the connection for ever).
+struct Timed<'a> {
+    conn: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> Timed<'a> {
+    fn new(conn: &'a TcpStream) -> Timed<'a> {
+        Timed {
+            conn,
+            deadline: Instant::now() + IO_TIMEOUT,
+        }
+    }
+
+    /// A new deadline, for the next event.
+    fn renew(&mut self) {
+        self.deadline = Instant::now() + IO_TIMEOUT;
+    }
+}
+
+impl Write for Timed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the page did not take its answer in time",
+            ));
+        }
+        self.conn.set_write_timeout(Some(left))?;
+        let mut conn = self.conn;
+        conn.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Close `conn` after its response: end our side, then read and drop what the client still
@@ -667,7 +746,8 @@ fn page() -> String {
 /// comment every two seconds otherwise, and a last event and `close` when the dashboard
 /// stops. A page that stops reading ends its stream: a write that cannot go on within
 /// [`IO_TIMEOUT`] fails.
-fn stream(inner: &Inner, out: &mut impl Write, head_only: bool) -> io::Result<()> {
+fn stream(inner: &Inner, conn: &TcpStream, head_only: bool) -> io::Result<()> {
+    let mut out = Timed::new(conn);
     out.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
           Connection: close\r\n\r\n",
@@ -701,6 +781,7 @@ fn stream(inner: &Inner, out: &mut impl Write, head_only: bool) -> io::Result<()
                 (Some(agg.delta(&mut cursor)), agg.stopping)
             }
         };
+        out.renew();
         match json {
             Some(json) => {
                 out.write_all(b"data: ")?;
@@ -773,11 +854,13 @@ fn tick(inner: &Inner, agg: &mut Agg) {
     } else {
         agg.running.clear();
     }
+    // Pages hear of a tick only when there is something new: while a run goes on, or when
+    // tasks were recorded; an idle dashboard's streams get a comment every two seconds.
     if agg.status == "running" || changed || agg.samples.is_empty() {
         agg.sample();
+        agg.seq += 1;
+        inner.changed.notify_all();
     }
-    agg.seq += 1;
-    inner.changed.notify_all();
 }
 
 impl Agg {
