@@ -1200,3 +1200,69 @@ fn einsum_broadcasts_letters_of_length_one() {
     let e = einsum("ii->i", &[&ones(&[1, 3])]).unwrap_err();
     assert!(e.to_string().contains("repeats"), "{e}");
 }
+
+/// First index whose value exceeds 6, from each block's offset: a user's reduction that
+/// reads positions.
+struct FirstAbove6;
+
+impl blockarray::Reduction for FirstAbove6 {
+    type In = f64;
+    type Out = u64;
+    type Partial = u64;
+    fn name(&self) -> &str {
+        "first-above-6"
+    }
+    fn chunk(&self, block: &ArrayD<f64>, _: &[usize], offset: &[usize], _: &[usize]) -> u64 {
+        match block.iter().position(|&v| v > 6.0) {
+            Some(i) => offset[0].saturating_add(i) as u64,
+            None => u64::MAX,
+        }
+    }
+    fn merge(&self, a: &u64, b: &u64) -> u64 {
+        *a.min(b)
+    }
+    fn finish(&self, p: &u64) -> ArrayD<u64> {
+        ArrayD::from_elem(IxDyn(&[1]), *p)
+    }
+    fn nbytes(_: &u64) -> usize {
+        8
+    }
+}
+
+/// An array of unknown block lengths (after a mask) through operations that need positions:
+/// refused, naming `compute_chunk_sizes` (`trim_internal` cut its margins at places computed
+/// from the bounds and gave other elements; `median` of long lanes panicked in a task), and a
+/// user's reduction gets `usize::MAX` positions on such an axis (it was given positions
+/// computed from the bounds: index 6 where NumPy has 5).
+#[test]
+fn positions_along_unknown_lengths_are_never_guessed() {
+    let x = BlockArray::<f64>::arange(0.0, 10.0, 1.0, 5).unwrap();
+    let keep = [false, true, true, true, true, false, true, true, true, true];
+    let keep = BlockArray::from_array(ndarray::arr1(&keep).into_dyn(), 5).unwrap();
+    let y = x.mask(&keep).unwrap();
+    let msg = |r: blockarray::Result<BlockArray<f64>>| r.unwrap_err().to_string();
+    for r in [
+        y.trim_internal(1, blockarray::Boundary::Periodic),
+        y.trim_internal(1, blockarray::Boundary::None),
+        y.median(None, false),
+        y.nanmedian(Some(&[0]), false),
+    ] {
+        assert!(msg(r).contains("compute_chunk_sizes"));
+    }
+    let first = blockarray::reduce(&y, FirstAbove6, None, false, 2).unwrap();
+    assert_eq!(first.compute().unwrap().into_iter().next(), Some(u64::MAX));
+    // With the lengths computed, the positions are the real ones (NumPy: 5).
+    let known = y.compute_chunk_sizes().unwrap();
+    let first = blockarray::reduce(&known, FirstAbove6, None, false, 2).unwrap();
+    assert_eq!(first.compute().unwrap().into_iter().next(), Some(5));
+    assert_eq!(
+        known
+            .median(None, false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .into_iter()
+            .next(),
+        Some(5.0)
+    );
+}

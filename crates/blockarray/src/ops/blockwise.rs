@@ -46,16 +46,9 @@ impl Node for BlockwiseNode {
         let idx = index.to_vec();
         let chunks = &self.meta.chunks;
         // Positions and lengths along axes of unknown length are not known yet.
-        let known = |v: Vec<usize>| -> Vec<usize> {
-            let unknown = chunks.unknown_axes();
-            v.into_iter()
-                .zip(unknown)
-                .map(|(v, u)| if u.is_some() { usize::MAX } else { v })
-                .collect()
-        };
-        let start = known(chunks.block_start(index));
+        let start = chunks.unknown_as_max(chunks.block_start(index));
         let block_shape = chunks.block_shape(index);
-        let array_shape = known(self.meta.shape().to_vec());
+        let array_shape = chunks.unknown_as_max(self.meta.shape().to_vec());
         let f = self.f.clone();
         BlockTask {
             deps: (0..self.inputs.len())

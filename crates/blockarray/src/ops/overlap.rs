@@ -883,6 +883,8 @@ impl<T: Element> BlockArray<T> {
         depth: impl Into<Depth>,
         boundary: impl Into<Boundaries<T>>,
     ) -> Result<BlockArray<T>> {
+        // Which elements a margin holds depends on the blocks' real lengths.
+        self.chunks().require_known("trim_internal")?;
         let depth = match depth.into() {
             Depth::All(d) => vec![(d, d); self.ndim()],
             Depth::PerAxis(v) => v,

@@ -51,7 +51,9 @@ pub trait Reduction: Send + Sync + 'static {
         false
     }
     /// Reduce `block` over `axes` (kept as length-1 axes). `offset` is the block's first
-    /// element in the whole array of shape `shape` (for arg-reductions).
+    /// element in the whole array of shape `shape` (for arg-reductions); on an axis whose
+    /// block lengths are not known yet (after a boolean mask) both are `usize::MAX`, as in
+    /// [`BlockInfo`](crate::BlockInfo).
     fn chunk(
         &self,
         block: &ArrayD<Self::In>,
@@ -781,8 +783,11 @@ impl<R: Reduction> Node for ChunkNode<R> {
         vec![self.input.clone()]
     }
     fn block(&self, index: &[usize]) -> BlockTask {
-        let offset = self.input.meta().chunks.block_start(index);
-        let shape = self.input.meta().shape().to_vec();
+        // Positions along axes of unknown lengths are not known: `usize::MAX`, never a guess
+        // from the bounds.
+        let chunks = &self.input.meta().chunks;
+        let offset = chunks.unknown_as_max(chunks.block_start(index));
+        let shape = chunks.unknown_as_max(self.input.meta().shape().to_vec());
         let (red, axes) = (self.red.clone(), self.axes.clone());
         BlockTask {
             deps: vec![(0, BlockIndex::from_slice(index))],

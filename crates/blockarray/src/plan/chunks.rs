@@ -363,6 +363,16 @@ impl Chunks {
         &self.unknown
     }
 
+    /// `v` — a position or a shape, one entry per axis — with `usize::MAX` on the axes of
+    /// unknown lengths, where a position computed from the stored bounds would be a guess
+    /// (what [`BlockInfo`](crate::BlockInfo) and reductions are given there).
+    pub fn unknown_as_max(&self, v: Vec<usize>) -> Vec<usize> {
+        v.into_iter()
+            .zip(&self.unknown)
+            .map(|(v, u)| if u.is_some() { usize::MAX } else { v })
+            .collect()
+    }
+
     /// Whether every block length is known.
     pub fn is_known(&self) -> bool {
         self.unknown.iter().all(Option::is_none)

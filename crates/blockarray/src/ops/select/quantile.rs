@@ -862,6 +862,8 @@ fn quantiles<T: SortKey>(
     keepdims: bool,
     op: &str,
 ) -> Result<BlockArray<T::Quantile>> {
+    // Lanes are cut at positions of the whole array (as dask, which rechunks them).
+    x.chunks().require_known(op)?;
     quantiles_bounded(x, spec, q_axis, axes, keepdims, op, LANE_BYTES, HOLD_BYTES)
 }
 
@@ -1145,7 +1147,6 @@ impl<T: SortKey> BlockArray<T> {
         skip_nan: bool,
         op: &str,
     ) -> Result<BlockArray<T::Quantile>> {
-        self.chunks().require_known("quantile")?;
         check_q(
             q.values(),
             scale,
