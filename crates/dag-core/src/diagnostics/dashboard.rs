@@ -23,9 +23,10 @@
 //! its event stream therefore costs one thread for a few seconds, and stopping the dashboard
 //! never waits for it: the port is closed when stopping returns, event streams end with their
 //! last event, and any other connection ends within its deadlines (at most
-//! 2 · [`IO_TIMEOUT`] + [`LINGER`]). (`tiny_http`, used before, has none of these bounds: no timeouts at all, pipelined
-//! requests read and queued whatever the server wants, an unanswered request answered with a
-//! blocking write when dropped, and an accept loop that ends at the first failed accept.)
+//! 2 · [`IO_TIMEOUT`] + [`LINGER`]). (`tiny_http`, used before, has none of these bounds: no
+//! timeouts at all, pipelined requests read and queued whatever the server wants, an
+//! unanswered request answered with a blocking write when dropped, and an accept loop that
+//! ends at the first failed accept.)
 //!
 //! When the dashboard stops it sends every page a last snapshot and a `close` event; the page
 //! then closes its stream and keeps showing the final state.
@@ -60,8 +61,8 @@ const HISTORY_SAMPLES: usize = 6_000;
 const TASKS_PER_EVENT: usize = 3_000;
 /// The window over which worker occupancy is measured, seconds.
 const OCCUPANCY_WINDOW: f64 = 1.0;
-/// The longest a client may take to send its request head, and the longest one write to it
-/// may wait (a page that stops reading its event stream loses it after this).
+/// The longest a client may take to send its request head, or to take a whole response or
+/// one event of its stream (a page that stops reading its event stream loses it after this).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections answered at once; more are refused with 503 until some are done.
 const MAX_CONNECTIONS: usize = 64;
@@ -1137,13 +1138,11 @@ impl Callbacks for Dashboard {
             } else if agg.failure.is_none() {
                 agg.failure = Some("the run failed or was cancelled".into());
             }
-            if inner.per_run {
-                // The server stops now: count everything before the last event.
-                tick(inner, &mut agg);
-            } else {
-                agg.seq += 1;
-                inner.changed.notify_all();
-            }
+            // Count everything before the event that says the run ended: no later tick may
+            // find this run's tasks still in the buffers.
+            tick(inner, &mut agg);
+            agg.seq += 1;
+            inner.changed.notify_all();
         }
         if inner.per_run {
             stop(inner);
