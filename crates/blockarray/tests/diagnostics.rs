@@ -402,6 +402,20 @@ fn bad_requests_to_the_dashboard_are_refused_by_status() {
     assert_eq!(length, get(&url, "/").unwrap().1.len());
     // A query string does not change the page asked for.
     assert_eq!(get(&url, "/state?x=1").unwrap().0, 200);
+    // Requests for another host name are refused (DNS rebinding); loopback names are not.
+    let port = host.rsplit_once(':').unwrap().1;
+    for (name, expected) in [
+        (format!("localhost:{port}"), 200),
+        ("LOCALHOST".to_string(), 200),
+        (format!("[::1]:{port}"), 200),
+        (format!("127.0.0.2:{port}"), 200),
+        (format!("evil.example:{port}"), 403),
+        ("evil.example".to_string(), 403),
+        (format!("10.0.0.1:{port}"), 403),
+    ] {
+        let request = format!("GET /state HTTP/1.1\r\nHost: {name}\r\n\r\n");
+        assert_eq!(status(request), expected, "{name}");
+    }
     let refused = raw(
         &url,
         format!("DELETE / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),

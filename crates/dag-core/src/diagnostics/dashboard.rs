@@ -433,6 +433,7 @@ fn stop(inner: &Arc<Inner>) {
 /// aggregate every [`TICK`]. It never reads from or writes to a connection, so no page can
 /// hold it; the listener is closed when it returns.
 fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Acquire) {
         let now = Instant::now();
@@ -442,7 +443,7 @@ fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
             next_tick = now + TICK;
         }
         match listener.accept() {
-            Ok((conn, _)) => accept(inner, conn),
+            Ok((conn, _)) => accept(inner, conn, loopback),
             // Nothing to accept, or an accept that failed (the peer gave up, or no descriptor
             // is left): that concerns one connection, so wait a moment and go on.
             Err(_) => {
@@ -454,8 +455,8 @@ fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
 }
 
 /// Answer `conn` on a thread of its own, or refuse it at once when [`MAX_CONNECTIONS`] are
-/// being answered.
-fn accept(inner: &Arc<Inner>, conn: TcpStream) {
+/// being answered. `loopback`: the server listens on a loopback address.
+fn accept(inner: &Arc<Inner>, conn: TcpStream, loopback: bool) {
     if inner.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         inner.connections.fetch_sub(1, Ordering::AcqRel);
         // Without blocking: take what the client sent (an unread request would turn the close
@@ -480,7 +481,9 @@ fn accept(inner: &Arc<Inner>, conn: TcpStream) {
             let inner = inner.clone();
             move || {
                 // A panic answering one page concerns that page only.
-                let _ = catch_unwind(AssertUnwindSafe(|| serve_connection(&inner, conn)));
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    serve_connection(&inner, conn, loopback)
+                }));
                 inner.connections.fetch_sub(1, Ordering::AcqRel);
             }
         });
@@ -494,14 +497,33 @@ struct Refusal(u16, &'static str);
 
 /// Read one request from `conn` and answer it, then close the connection: one request per
 /// connection (`Connection: close`), every read and write bounded by [`IO_TIMEOUT`].
-fn serve_connection(inner: &Inner, mut conn: TcpStream) {
+///
+/// A server on a loopback address answers only requests addressed to this machine (`Host`
+/// `localhost`, `127.0.0.1`, `[::1]`, with any port): a web page from elsewhere whose name
+/// its owner made resolve to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard.
+fn serve_connection(inner: &Inner, mut conn: TcpStream, loopback: bool) {
     if conn.set_nonblocking(false).is_err() {
         return;
     }
     let _ = conn.set_nodelay(true);
     // Errors answering a page (it went away, or stopped reading) concern only that page.
     let _ = match read_request(&mut conn) {
-        Ok(Some((method, target))) => answer(inner, &mut conn, &method, &target),
+        Ok(Some(Request {
+            host: Some(host), ..
+        })) if loopback && !is_local_host(&host) => reply(
+            &mut conn,
+            403,
+            "Forbidden",
+            "text/plain",
+            "",
+            format!(
+                "this dashboard listens on a loopback address and answers requests for \
+                     localhost only, not for {host}\n"
+            )
+            .as_bytes(),
+            false,
+        ),
+        Ok(Some(r)) => answer(inner, &mut conn, &r.method, &r.target),
         Ok(None) => return,
         Err(Refusal(status, reason)) => reply(
             &mut conn,
@@ -516,9 +538,34 @@ fn serve_connection(inner: &Inner, mut conn: TcpStream) {
     close(conn);
 }
 
-/// The method and target of the request on `conn`; `None` if the client closed the
-/// connection or did not send a whole request head within [`IO_TIMEOUT`] (it gets no answer).
-fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusal> {
+/// What is read of a request.
+struct Request {
+    method: String,
+    /// The path and query.
+    target: String,
+    /// The `Host` header, if sent.
+    host: Option<String>,
+}
+
+/// Whether `host` (a `Host` header: a name or address, and maybe a port) names this machine
+/// by a loopback name or address.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The request on `conn`; `None` if the client closed the connection or did not send a whole
+/// request head within [`IO_TIMEOUT`] (it gets no answer).
+fn read_request(conn: &mut TcpStream) -> Result<Option<Request>, Refusal> {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut head: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
@@ -554,8 +601,17 @@ fn read_request(conn: &mut TcpStream) -> Result<Option<(String, String)>, Refusa
             if !method.is_empty() && origin_form(target).is_some() =>
         {
             if version.starts_with("HTTP/1.") {
-                let target = origin_form(target).unwrap_or("/");
-                Ok(Some((method.to_string(), target.to_string())))
+                let host = head.lines().skip(1).find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("host")
+                        .then(|| value.trim().to_string())
+                });
+                Ok(Some(Request {
+                    method: method.to_string(),
+                    target: origin_form(target).unwrap_or("/").to_string(),
+                    host,
+                }))
             } else {
                 Err(Refusal(505, "HTTP Version Not Supported"))
             }
