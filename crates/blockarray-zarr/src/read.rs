@@ -169,6 +169,9 @@ pub(crate) struct Grid {
     pub(crate) inner: Option<Vec<usize>>,
 }
 
+/// The largest element of any Zarr type this crate reads (`complex128`), bytes.
+const MAX_ITEMSIZE: usize = 16;
+
 impl Grid {
     pub(crate) fn of(a: &FsArray, store: &Path, array: &str) -> Result<Grid> {
         let meta = serde_json::to_value(a.metadata()).unwrap_or_default();
@@ -200,9 +203,23 @@ impl Grid {
             )
         };
         let chunk = chunk.ok_or_else(|| io_err(store, array, "the metadata has no chunk shape"))?;
-        let inner = a
+        let inner: Option<Vec<usize>> = a
             .subchunk_shape()
             .map(|s| s.iter().map(|n| n.get() as usize).collect());
+        // A chunk is decoded into one buffer: its bytes must be a size a buffer can have.
+        for c in std::iter::once(&chunk).chain(inner.as_ref()) {
+            let bytes = c
+                .iter()
+                .try_fold(MAX_ITEMSIZE, |a: usize, &d| a.checked_mul(d));
+            if bytes.is_none_or(|b| b > isize::MAX as usize) {
+                return Err(err(
+                    ErrorKind::Chunks,
+                    store,
+                    array,
+                    format!("the chunk shape {c:?} in the metadata is too large for memory"),
+                ));
+            }
+        }
         Ok(Grid {
             shape: a.shape().iter().map(|&n| n as usize).collect(),
             chunk,
@@ -652,7 +669,7 @@ impl<T: ZarrElement> ChunkSource<T> for ZarrSource<T> {
         // A shard is the unit stored together, but can be large: read whole shards when one
         // fits the default block size, else the inner chunks (each task then reads the shard
         // index and its own inner chunks).
-        let bytes = self.chunk.iter().product::<usize>() * T::itemsize();
+        let bytes = blockarray::shape_bytes(&self.chunk, T::itemsize());
         match &self.inner {
             Some(inner) if bytes > DEFAULT_CHUNK_BYTES => Some(inner.clone()),
             _ => Some(self.chunk.clone()),

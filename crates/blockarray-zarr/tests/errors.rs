@@ -118,6 +118,25 @@ fn an_unsupported_codec_or_data_type_is_named() {
     assert_names(&e, dir.path(), "/x");
 }
 
+/// A chunk shape a buffer cannot hold is refused when the array is opened,
+/// naming it (its bytes overflowed a product: a panic in debug builds).
+#[test]
+fn impossible_chunk_shapes_are_named() {
+    let dir = store_with_x("huge-chunk.zarr");
+    edit_metadata(dir.path(), "x", |m| {
+        m["chunk_grid"]["configuration"]["chunk_shape"] = serde_json::json!([1u64 << 62, 10]);
+    });
+    let e = from_zarr::<f64>(&dir, "x").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Chunks, "{e}");
+    assert_names(&e, dir.path(), "/x");
+    assert!(e.to_string().contains("chunk shape"), "{e}");
+    // An empty one zarrs refuses itself.
+    edit_metadata(dir.path(), "x", |m| {
+        m["chunk_grid"]["configuration"]["chunk_shape"] = serde_json::json!([0, 10]);
+    });
+    assert!(from_zarr::<f64>(&dir, "x").is_err());
+}
+
 #[test]
 fn the_wrong_element_type_names_both() {
     let dir = store_with_x("type.zarr");

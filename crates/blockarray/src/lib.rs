@@ -109,6 +109,6 @@ pub use ops::values::{
 };
 pub use plan::chunks::{
     AxisChunks, BlockIndices, ChunkSpec, Chunks, DEFAULT_CHUNK_BYTES, MAX_BLOCKS_PER_AXIS,
-    broadcast_chunks, broadcast_shapes, unify_axis,
+    broadcast_chunks, broadcast_shapes, shape_bytes, unify_axis,
 };
 pub use plan::index::{AsIndex, NormSlice, SliceArg, normalize_index, normalize_slice};

@@ -1064,6 +1064,23 @@ fn huge_sizes_and_extreme_steps_are_errors_not_panics() {
     assert_eq!(big.nbytes(), usize::MAX);
     assert!(big.compute().is_err());
     assert!(!big.to_string().is_empty());
+    // Such arrays through the paths that multiplied their bytes out (a panic in debug
+    // builds): one-block results, lowering, the operations' graph, the display, histograms.
+    let one = BlockArray::<i64>::ones(&[2], 2)
+        .unwrap()
+        .repeat(&[1 << 61], Some(0))
+        .unwrap();
+    assert!(one.compute().is_err());
+    let a = BlockArray::<f64>::zeros(&[1 << 31], 1 << 31).unwrap();
+    let o = outer(&a, &a).unwrap();
+    assert!(!o.to_string().is_empty());
+    // Lowering (planning, not running: `a` alone is 16 GiB).
+    let mut c = blockarray::Computation::new();
+    c.add(&o.sum(None, false).unwrap());
+    let _ = c.plan(&SyncScheduler::new());
+    assert!(big.operations_dot().contains("digraph"));
+    // Built only: the expression multiplied the input's bytes out.
+    let _ = blockarray::histogram(&big, 10usize, None, None, false);
     // A step that is never taken: one element, whatever the step.
     let a = BlockArray::arange(0.0, 10.0, 1.0, 3).unwrap();
     let one = a

@@ -242,7 +242,7 @@ pub trait Node: Any + Send + Sync {
     /// values (reduction partials, `()` from stores) say theirs.
     fn block_nbytes(&self, index: &[usize]) -> usize {
         let meta = self.meta();
-        meta.chunks.block_shape(index).iter().product::<usize>() * meta.itemsize
+        crate::plan::chunks::shape_bytes(&meta.chunks.block_shape(index), meta.itemsize)
     }
 
     /// The storage this node reads directly (a source's
@@ -414,7 +414,7 @@ impl<T: Element> fmt::Display for BlockArray<T> {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let block = self.chunks().max_block_shape();
-        let block_bytes: usize = block.iter().product::<usize>() * T::itemsize();
+        let block_bytes = crate::plan::chunks::shape_bytes(&block, T::itemsize());
         writeln!(
             f,
             "BlockArray<{}> shape={} {}",

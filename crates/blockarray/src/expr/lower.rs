@@ -711,11 +711,7 @@ impl<T: Element> ArraySink<T> {
 
     /// Bytes of the array (`usize::MAX` when more: such an array is refused as too large).
     pub fn nbytes(&self) -> usize {
-        // The element count fits (chunks refuse larger shapes); its bytes may not.
-        self.shape
-            .iter()
-            .product::<usize>()
-            .saturating_mul(T::itemsize())
+        crate::plan::chunks::shape_bytes(&self.shape, T::itemsize())
     }
 
     /// Allocate the array if it is not yet: an `Err` (not an abort) when the allocator
@@ -1309,7 +1305,7 @@ impl<T: Element> Buffered for Arc<ArraySink<T>> {
 impl<T: Element> Buffered for Arc<Collected<T>> {
     /// The bound: every block as long as its chunks allow.
     fn nbytes(&self) -> usize {
-        self.chunks.shape().iter().product::<usize>() * T::itemsize()
+        crate::plan::chunks::shape_bytes(self.chunks.shape(), T::itemsize())
     }
     /// Nothing to allocate before the run: blocks are kept as they come.
     fn allocate(&self) -> Result<()> {

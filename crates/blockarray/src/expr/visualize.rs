@@ -55,7 +55,7 @@ pub(crate) fn operations_dot(roots: &[Arc<dyn Node>]) -> String {
     for (i, n) in nodes.iter().enumerate() {
         let m = n.meta();
         id.insert(m.name.clone(), i);
-        let nbytes = m.shape().iter().product::<usize>() * m.itemsize;
+        let nbytes = crate::plan::chunks::shape_bytes(m.shape(), m.itemsize);
         let blocks = m.chunks.nblocks();
         let bytes = if m.op() == "store" {
             format!("writes {}", dag_core::fmt_bytes(nbytes))

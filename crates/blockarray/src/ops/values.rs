@@ -1069,7 +1069,8 @@ fn hist_engine<T: Real>(
     // With an autodetected range the counts pass comes after a pass over all of `x`: an input
     // larger than `hold` is read afresh for it (each block computed again inside its task)
     // rather than kept in memory from the first pass to the second.
-    let again = auto && x.meta().chunks.shape().iter().product::<usize>() * T::itemsize() > hold;
+    let again =
+        auto && crate::plan::chunks::shape_bytes(x.meta().chunks.shape(), T::itemsize()) > hold;
     let counts_input = if again {
         crate::expr::lower::reread(x, 1)
     } else {

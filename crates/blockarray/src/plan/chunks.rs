@@ -741,6 +741,19 @@ impl ExactSizeIterator for BlockIndices {}
 
 impl std::iter::FusedIterator for BlockIndices {}
 
+/// The bytes of `shape` elements of `itemsize` bytes each, `usize::MAX` when more: element
+/// counts fit (chunks refuse larger shapes), their bytes may not, and the memory checks then
+/// refuse the array as too large (a plain product panicked in debug builds).
+///
+/// ```
+/// assert_eq!(blockarray::shape_bytes(&[1000, 1000], 8), 8_000_000);
+/// assert_eq!(blockarray::shape_bytes(&[1 << 62, 4], 8), usize::MAX);
+/// assert_eq!(blockarray::shape_bytes(&[1 << 62, 4, 0], 8), 0);
+/// ```
+pub fn shape_bytes(shape: &[usize], itemsize: usize) -> usize {
+    shape.iter().fold(itemsize, |a, &d| a.saturating_mul(d))
+}
+
 /// The prefix offsets of block lengths: `[0, b0, b0 + b1, …]`.
 pub(crate) fn prefix_offsets(blocks: &[usize]) -> Vec<usize> {
     let mut offsets = Vec::with_capacity(blocks.len() + 1);
