@@ -448,6 +448,32 @@ fn unknown_lengths_are_not_equated_unless_equal_by_construction() {
     assert_eq!((&r1 + &r3).unwrap().compute().unwrap().len(), 10);
 }
 
+/// `bincount`'s length has no bound before the run (its stored length is `minlength`, a
+/// planning guess), so block functions, elementwise operations and reductions on it must take
+/// blocks longer than the stored length.
+#[test]
+fn bincount_results_longer_than_minlength_flow_through_operations() {
+    let x = BlockArray::from_array(ndarray::arr1(&[0i64, 9, 9, 3, 2]), 2).unwrap();
+    for minlength in [0, 4] {
+        let c = bincount(&x, minlength).unwrap();
+        let want = vec![1i64, 0, 1, 1, 0, 0, 0, 0, 0, 2];
+        let doubled = c
+            .map_blocks("doubled", None, |b, _| Ok(b.mapv(|v| 2 * v)))
+            .unwrap();
+        assert_eq!(
+            flat(doubled.compute().unwrap()),
+            want.iter().map(|v| 2 * v).collect::<Vec<_>>()
+        );
+        let fused = (&(&c * 3) + &c).unwrap();
+        assert_eq!(
+            flat(fused.compute().unwrap()),
+            want.iter().map(|v| 4 * v).collect::<Vec<_>>()
+        );
+        assert_eq!(c.sum(None, false).unwrap().compute().unwrap()[[]], 5);
+        assert_eq!(c.compute_chunk_sizes().unwrap().shape(), &[10]);
+    }
+}
+
 fn kind<T: std::fmt::Debug>(r: blockarray::Result<T>) -> (ErrorKind, String) {
     let e = r.unwrap_err();
     (e.kind(), e.to_string())

@@ -19,8 +19,9 @@ pub struct BlockInfo<'a> {
     /// depend on values (a mask's result) the position is not known before the blocks are
     /// computed: it is `usize::MAX` there (dask passes NaN), never a guess.
     pub start: &'a [usize],
-    /// The output's declared shape for this block (on an axis of unknown lengths, the bound
-    /// the block's length may not exceed).
+    /// The output's declared shape for this block. On an axis of unknown lengths it is the
+    /// length memory is planned for (an upper bound after a mask or `unique`, a guess after
+    /// `bincount`), and the block may come back with any length there.
     pub block_shape: &'a [usize],
     /// The shape of the whole output (`usize::MAX` on an axis of unknown length).
     pub array_shape: &'a [usize],
@@ -182,7 +183,8 @@ where
         )));
     }
     let label = name.to_string();
-    // Along axes of unknown length a block may have any length up to its bound.
+    // Along axes of unknown length a block may have any length: the stored lengths there only
+    // plan memory, and are not always bounds (`bincount`'s length is known only after the run).
     let unknown: Vec<bool> = out.unknown_axes().iter().map(Option::is_some).collect();
     let func: BlockFn = Arc::new(move |v: &[Value], info: &BlockInfo<'_>| {
         let blocks = v
@@ -196,7 +198,7 @@ where
                 .iter()
                 .zip(info.block_shape)
                 .zip(&unknown)
-                .all(|((&got, &want), &u)| got == want || (u && got <= want));
+                .all(|((&got, &want), &u)| got == want || u);
         if !fits {
             return Err(format!(
                 "{label}: block {:?} came back with shape {:?}, but the declared chunks give {:?}",

@@ -187,7 +187,8 @@ impl TryFrom<Vec<Vec<usize>>> for Chunks {
 /// lengths along some axis are not known until computed, like dask's NaN chunks. Such an axis is
 /// marked unknown ([`unknown_axis`](Self::unknown_axis)) with an *origin* token naming what made
 /// it unknown (arrays of the same origin have equal real lengths, so they combine
-/// elementwise); the lengths stored for it are upper bounds, used only to plan memory.
+/// elementwise); the lengths stored for it are used only to plan memory (upper bounds after a
+/// mask or `unique`; `bincount`'s `minlength`, which bounds nothing).
 /// Operations that need real lengths (slicing by position, reshape, rechunk, contractions
 /// along it, stores into files) refuse such arrays with an error naming
 /// `BlockArray::compute_chunk_sizes` ([`require_known`](Self::require_known)).
@@ -339,7 +340,7 @@ impl Chunks {
     }
 
     /// The same chunking with the lengths along `axis` marked unknown until computed (the
-    /// current lengths become upper bounds), made unknown by `origin` (a token of the operation
+    /// current lengths are kept to plan memory), made unknown by `origin` (a token of the operation
     /// that made them: arrays of the same origin have equal real lengths).
     ///
     /// # Panics
