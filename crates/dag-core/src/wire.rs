@@ -18,6 +18,9 @@
 //! Types are identified on the wire by a 64-bit hash of their
 //! [`type_name`](std::any::type_name), so every process must run the same program (as SPMD
 //! programs do); a tag a process does not know is an error naming it, never a wrong value.
+//! Two distinct types may share a `type_name` (two versions of one crate, or function pointer
+//! types that differ only in lifetimes): values of either type then cannot travel, and
+//! [`encode`] says so, rather than letting the receiver decode one as the other.
 //!
 //! The frame of one value: its type tag (8 bytes), its `nbytes` (8 bytes), then the
 //! encoder's bytes.
@@ -46,7 +49,7 @@
 //! ```
 
 use crate::{Tokenizer, Value};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::any::{Any, TypeId};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -117,6 +120,7 @@ type DecodeFn = Box<dyn Fn(&mut Reader<'_>, usize) -> Result<Value, String> + Se
 
 struct Entry {
     name: &'static str,
+    type_id: TypeId,
     tag: u64,
     encode: EncodeFn,
     decode: DecodeFn,
@@ -126,6 +130,8 @@ struct Entry {
 struct Registry {
     by_type: FxHashMap<TypeId, Arc<Entry>>,
     by_tag: FxHashMap<u64, Arc<Entry>>,
+    /// Tags registered by more than one type: values of those types cannot travel.
+    shared: FxHashSet<u64>,
 }
 
 fn registry() -> &'static RwLock<Registry> {
@@ -152,6 +158,7 @@ fn insert<T: Any + Send + Sync>(
     let tag = tag_of(name);
     let entry = Arc::new(Entry {
         name,
+        type_id: TypeId::of::<T>(),
         tag,
         encode: Box::new(move |any, out| {
             encode(
@@ -161,6 +168,13 @@ fn insert<T: Any + Send + Sync>(
         }),
         decode: Box::new(move |r, nbytes| Ok(Value::with_nbytes(decode(r)?, nbytes))),
     });
+    if reg
+        .by_tag
+        .get(&tag)
+        .is_some_and(|old| old.type_id != entry.type_id)
+    {
+        reg.shared.insert(tag);
+    }
     reg.by_type.insert(TypeId::of::<T>(), entry.clone());
     reg.by_tag.insert(tag, entry);
 }
@@ -190,22 +204,26 @@ pub fn is_registered(value: &Value) -> bool {
 }
 
 /// Append `value`'s frame (type tag, `nbytes`, the encoder's bytes) to `out`. `Err` with
-/// the type's name when the type was never [`register`]ed (`out` is then unchanged).
+/// the type's name when the type was never [`register`]ed, or when another registered type
+/// has the same name (the receiver could not tell them apart); `out` is then unchanged.
 pub fn encode(value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     let any: &dyn Any = value.as_any();
-    let entry = registry()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .by_type
-        .get(&any.type_id())
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "values of type {} have no wire encoding (register one with \
+    let reg = registry().read().unwrap_or_else(|e| e.into_inner());
+    let entry = reg.by_type.get(&any.type_id()).cloned().ok_or_else(|| {
+        format!(
+            "values of type {} have no wire encoding (register one with \
                  dag_core::wire::register)",
-                value.type_name()
-            )
-        })?;
+            value.type_name()
+        )
+    })?;
+    if reg.shared.contains(&entry.tag) {
+        return Err(format!(
+            "values of type {} cannot travel: another registered type has the same name, so \
+             a receiving process could not tell which of the two it is",
+            entry.name
+        ));
+    }
+    drop(reg);
     put_u64(out, entry.tag);
     put_u64(out, value.nbytes() as u64);
     (entry.encode)(any, out);
@@ -218,19 +236,21 @@ pub fn decode(frame: &[u8]) -> Result<Value, String> {
     let mut r = Reader::new(frame);
     let tag = r.u64()?;
     let nbytes = r.usize()?;
-    let entry = registry()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .by_tag
-        .get(&tag)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "a value of a type with wire tag {tag:016x} arrived, but no type with that tag \
+    let reg = registry().read().unwrap_or_else(|e| e.into_inner());
+    if reg.shared.contains(&tag) {
+        return Err(format!(
+            "a value with wire tag {tag:016x} arrived, but more than one type with that tag's \
+             name is registered in this process"
+        ));
+    }
+    let entry = reg.by_tag.get(&tag).cloned().ok_or_else(|| {
+        format!(
+            "a value of a type with wire tag {tag:016x} arrived, but no type with that tag \
                  is registered in this process (do all processes run the same program, and \
                  register the same types?)"
-            )
-        })?;
+        )
+    })?;
+    drop(reg);
     let value = (entry.decode)(&mut r, nbytes)
         .map_err(|e| format!("cannot decode a value of type {}: {e}", entry.name))?;
     if r.remaining() != 0 {
@@ -389,6 +409,39 @@ mod tests {
         encode(&Value::new(true), &mut bad_bool).unwrap();
         *bad_bool.last_mut().unwrap() = 7;
         assert!(decode(&bad_bool).unwrap_err().contains("not a bool"));
+    }
+
+    /// Two structs of one name in two blocks of one function are distinct types with one
+    /// `type_name`: registering both makes values of either refuse to travel, naming why.
+    #[test]
+    fn types_sharing_a_name_cannot_travel() {
+        let (first, first_name) = {
+            struct Same(u8);
+            register::<Same>(|v, out| out.push(v.0), |r| Ok(Same(r.bytes(1)?[0])));
+            (
+                Value::with_nbytes(Same(1), 1),
+                std::any::type_name::<Same>(),
+            )
+        };
+        let mut frame = Vec::new();
+        encode(&first, &mut frame).unwrap();
+        let (second, second_name) = {
+            struct Same(u8);
+            register::<Same>(|v, out| out.push(v.0), |r| Ok(Same(r.bytes(1)?[0])));
+            (
+                Value::with_nbytes(Same(2), 1),
+                std::any::type_name::<Same>(),
+            )
+        };
+        assert_eq!(first_name, second_name);
+        for v in [&first, &second] {
+            let mut out = Vec::new();
+            let err = encode(v, &mut out).unwrap_err();
+            assert!(err.contains("same name"), "{err}");
+            assert!(out.is_empty());
+        }
+        let err = decode(&frame).unwrap_err();
+        assert!(err.contains("more than one type"), "{err}");
     }
 
     #[test]
