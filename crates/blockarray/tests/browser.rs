@@ -242,6 +242,11 @@ fn the_dashboard_shows_the_task_stream_and_full_progress_in_a_browser() {
         ["yes"],
         "the page heard the dashboard stop"
     );
+    assert!(
+        text_of(&dom, "status").ends_with(" · dashboard stopped"),
+        "{}",
+        text_of(&dom, "status")
+    );
     assert_eq!(text_of(&dom, "percent"), "100 %");
     let planned = stats.tasks;
     assert_eq!(

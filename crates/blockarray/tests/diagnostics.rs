@@ -416,6 +416,28 @@ fn bad_requests_to_the_dashboard_are_refused_by_status() {
         let request = format!("GET /state HTTP/1.1\r\nHost: {name}\r\n\r\n");
         assert_eq!(status(request), expected, "{name}");
     }
+    // Listening on every address, a request that arrives over loopback is checked too.
+    let every = Dashboard::serve("0.0.0.0:0").unwrap();
+    let port = every
+        .url()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .to_string();
+    let over_loopback = format!("http://127.0.0.1:{port}/");
+    for (name, expected) in [
+        (format!("localhost:{port}"), 200),
+        (format!("[::ffff:127.0.0.1]:{port}"), 200),
+        (format!("evil.example:{port}"), 403),
+    ] {
+        let request = format!("GET /state HTTP/1.1\r\nHost: {name}\r\n\r\n");
+        let text = raw(&over_loopback, request.as_bytes()).unwrap();
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{name}: {text}"
+        );
+    }
     let refused = raw(
         &url,
         format!("DELETE / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),

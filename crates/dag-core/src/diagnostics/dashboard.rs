@@ -433,7 +433,6 @@ fn stop(inner: &Arc<Inner>) {
 /// aggregate every [`TICK`]. It never reads from or writes to a connection, so no page can
 /// hold it; the listener is closed when it returns.
 fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
-    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Acquire) {
         let now = Instant::now();
@@ -443,7 +442,7 @@ fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
             next_tick = now + TICK;
         }
         match listener.accept() {
-            Ok((conn, _)) => accept(inner, conn, loopback),
+            Ok((conn, _)) => accept(inner, conn),
             // Nothing to accept, or an accept that failed (the peer gave up, or no descriptor
             // is left): that concerns one connection, so wait a moment and go on.
             Err(_) => {
@@ -455,8 +454,8 @@ fn serve_loop(inner: &Arc<Inner>, listener: TcpListener, stop: &AtomicBool) {
 }
 
 /// Answer `conn` on a thread of its own, or refuse it at once when [`MAX_CONNECTIONS`] are
-/// being answered. `loopback`: the server listens on a loopback address.
-fn accept(inner: &Arc<Inner>, conn: TcpStream, loopback: bool) {
+/// being answered.
+fn accept(inner: &Arc<Inner>, conn: TcpStream) {
     if inner.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         inner.connections.fetch_sub(1, Ordering::AcqRel);
         // Without blocking: take what the client sent (an unread request would turn the close
@@ -481,9 +480,7 @@ fn accept(inner: &Arc<Inner>, conn: TcpStream, loopback: bool) {
             let inner = inner.clone();
             move || {
                 // A panic answering one page concerns that page only.
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    serve_connection(&inner, conn, loopback)
-                }));
+                let _ = catch_unwind(AssertUnwindSafe(|| serve_connection(&inner, conn)));
                 inner.connections.fetch_sub(1, Ordering::AcqRel);
             }
         });
@@ -498,13 +495,18 @@ struct Refusal(u16, &'static str);
 /// Read one request from `conn` and answer it, then close the connection: one request per
 /// connection (`Connection: close`), every read and write bounded by [`IO_TIMEOUT`].
 ///
-/// A server on a loopback address answers only requests addressed to this machine (`Host`
+/// A request that arrives over loopback (whatever address the server listens on: a loopback
+/// one, or every address) is answered only if it is addressed to this machine (`Host`
 /// `localhost`, `127.0.0.1`, `[::1]`, with any port): a web page from elsewhere whose name
 /// its owner made resolve to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard.
-fn serve_connection(inner: &Inner, mut conn: TcpStream, loopback: bool) {
+fn serve_connection(inner: &Inner, mut conn: TcpStream) {
     if conn.set_nonblocking(false).is_err() {
         return;
     }
+    // `::ffff:127.0.0.1` on a dual-stack listener is loopback too.
+    let loopback = conn
+        .local_addr()
+        .is_ok_and(|a| a.ip().to_canonical().is_loopback());
     let _ = conn.set_nodelay(true);
     // Errors answering a page (it went away, or stopped reading) concern only that page.
     let _ = match read_request(&mut conn) {
@@ -517,8 +519,8 @@ fn serve_connection(inner: &Inner, mut conn: TcpStream, loopback: bool) {
             "text/plain",
             "",
             format!(
-                "this dashboard listens on a loopback address and answers requests for \
-                     localhost only, not for {host}\n"
+                "over loopback, this dashboard answers requests for localhost only, not for \
+                     {host}\n"
             )
             .as_bytes(),
             false,
@@ -560,7 +562,7 @@ fn is_local_host(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// The request on `conn`; `None` if the client closed the connection or did not send a whole
