@@ -1160,6 +1160,25 @@ fn linear_ramp_is_numpys_bit_for_bit() {
             0xbfb16bcd, 0xbfa6320f
         ]
     );
+    // f32 margins wider than 2^24: positions are exact (they were f32, so the width was
+    // refused as a chunk mismatch, or positions past 2^24 rounded).
+    let v = BlockArray::from_array(ndarray::array![3.0f32, 3.0, 4.0], 3).unwrap();
+    for w in [(1usize << 24) + 1, (1 << 24) + 2] {
+        let p = v
+            .pad_linear_ramp(&[(w, 0)], &[(-5.0, 0.0)])
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_eq!(p.len(), w + 3);
+        let step = (3.0 - -5.0) / w as f64;
+        for i in [w - 2, w - 1] {
+            assert_eq!(
+                p[[i]],
+                (i as f64 * step + -5.0) as f32,
+                "w {w}, position {i}"
+            );
+        }
+    }
 }
 
 /// A wide constant margin past a short axis comes in blocks of about 1 MiB, not one block per
@@ -1192,6 +1211,26 @@ fn wide_constant_margins_of_short_axes_come_in_few_blocks() {
         q.chunks().nblocks() <= 3 * (4 + 2),
         "{:?}",
         q.chunks().axis(1)
+    );
+    // Edge margins too (and linear ramps, whose edge is the same), not one block per
+    // element of the array's chunk.
+    let z = BlockArray::from_array(ndarray::arr1(&[1.0f64, 4.0]).into_dyn(), 1).unwrap();
+    for p in [
+        z.pad(&[(1_000_000, 999_999)], PadMode::Edge).unwrap(),
+        z.pad_linear_ramp(&[(1_000_000, 999_999)], &[(0.0, 0.0)])
+            .unwrap(),
+    ] {
+        assert_eq!(p.shape(), &[2_000_001]);
+        assert!(
+            p.chunks().nblocks() <= 40,
+            "{} blocks",
+            p.chunks().nblocks()
+        );
+    }
+    let e = z.pad(&[(3, 2)], PadMode::Edge).unwrap().compute().unwrap();
+    assert_eq!(
+        e.into_raw_vec_and_offset().0,
+        [1.0, 1.0, 1.0, 1.0, 4.0, 4.0, 4.0]
     );
 }
 

@@ -5,9 +5,10 @@
 //!
 //! Axes are padded one after the other, each new axis padding the previous ones' margins too
 //! (which is what NumPy's result is). Along one axis the result is the concatenation of a
-//! left margin, the array, and a right margin. A constant margin is a `full` array; every
-//! other mode's margin is a `take` of positions of the array along the axis — `edge` repeats
-//! the end position, `wrap` counts modulo the length, `reflect` and `symmetric` follow the
+//! left margin, the array, and a right margin. A constant margin is a `full` array, an `edge`
+//! margin (and the edge of a `linear_ramp` one) the end face broadcast, both in blocks of about
+//! 1 MiB when the array's are smaller; every other mode's margin is a `take` of positions of
+//! the array along the axis — `wrap` counts modulo the length, `reflect` and `symmetric` follow the
 //! triangle wave of period `2(n - 1)` (edge not repeated) or `2n` (repeated). Margins wider
 //! than the array thus continue periodically, as NumPy (≥ 1.25) pads them. The index lists
 //! are as long as the margins, never as the array; the tasks read only the blocks near each
@@ -104,21 +105,17 @@ impl<T: Element> BlockArray<T> {
             match mode {
                 PadMode::Constant(v) => {
                     for w in [before, after] {
-                        let mut shape = out.shape().to_vec();
-                        shape[axis] = w;
-                        // The margin in the array's chunks across, in one block-sized
-                        // piece after another along the axis: the axis's largest chunk, or
-                        // enough for about 1 MiB per block when the axis is short (a margin
-                        // of a million past one element is not a million blocks).
-                        let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
-                        let across: usize = (0..nd)
-                            .filter(|&a| a != axis)
-                            .map(|a| out.chunks().axis(a).iter().copied().max().unwrap_or(1))
-                            .fold(1usize, |p, c| p.saturating_mul(c.max(1)));
-                        let floor = ((1usize << 20) / T::itemsize().max(1)).div_ceil(across);
-                        let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
-                        chunks[axis] = try_cut(w, step.max(floor), "pad")?;
+                        let (shape, chunks) = margin(&out, axis, w)?;
                         parts.push(BlockArray::full(&shape, v, ChunkSpec::Explicit(chunks))?);
+                    }
+                }
+                PadMode::Edge if n > 0 => {
+                    // The edge broadcast, in the blocks of a constant margin (a `take` of
+                    // the edge position repeated would cut it like the array's blocks).
+                    for (w, at) in [(before, 0), (after, n - 1)] {
+                        let (shape, chunks) = margin(&out, axis, w)?;
+                        let face = out.take(&[at as isize], axis)?;
+                        parts.push(face.broadcast_to_chunks(&shape, ChunkSpec::Explicit(chunks))?);
                     }
                 }
                 _ => {
@@ -197,17 +194,16 @@ impl<T: crate::Float> BlockArray<T> {
             }
             let ramp =
                 |w: usize, edge_at: usize, end: T, reversed: bool| -> Result<BlockArray<T>> {
-                    let edge = out.take(
-                        &index_list(w, std::iter::repeat_n(edge_at as i128, w))?,
-                        axis,
-                    )?;
-                    let step = edge.chunks().axis(axis).to_vec();
-                    let mut r = BlockArray::arange(
-                        T::zero(),
-                        T::from_f64(w as f64),
-                        T::one(),
-                        ChunkSpec::Explicit(vec![step]),
-                    )?;
+                    // The edge broadcast, in the blocks of a constant margin.
+                    let face = out.take(&[edge_at as isize], axis)?;
+                    let (shape, chunks) = margin(&out, axis, w)?;
+                    let step = chunks[axis].clone();
+                    let edge = face.broadcast_to_chunks(&shape, ChunkSpec::Explicit(chunks))?;
+                    // Integer positions: in `f32`, positions past 2^24 would round.
+                    let wi = i64::try_from(w).map_err(|_| {
+                        Error::shape(format!("pad: a margin of {w} elements is too wide"))
+                    })?;
+                    let mut r = BlockArray::arange(0i64, wi, 1, ChunkSpec::Explicit(vec![step]))?;
                     if reversed {
                         r = r.flip(None)?;
                     }
@@ -219,7 +215,6 @@ impl<T: crate::Float> BlockArray<T> {
                     // `(i/w)·(edge − end) + end` for every lane.
                     let (end, wf) = (end.as_f64(), w as f64);
                     let step = move |e: T| (e.as_f64() - end) / wf;
-                    let face = out.take(&[edge_at as isize], axis)?;
                     let any_zero = face
                         .map(
                             crate::OpName::pure("linear-ramp-step-is-0", &(end, w)),
@@ -229,12 +224,12 @@ impl<T: crate::Float> BlockArray<T> {
                     let by_step = edge.zip_map(
                         &r,
                         crate::OpName::pure("linear-ramp", &(end, w)),
-                        move |e: T, i: T| T::from_f64(i.as_f64() * step(e) + end),
+                        move |e: T, i: i64| T::from_f64(i as f64 * step(e) + end),
                     )?;
                     let by_share = edge.zip_map(
                         &r,
                         crate::OpName::pure("linear-ramp-by-share", &(end, w)),
-                        move |e: T, i: T| T::from_f64((i.as_f64() / wf) * (e.as_f64() - end) + end),
+                        move |e: T, i: i64| T::from_f64((i as f64 / wf) * (e.as_f64() - end) + end),
                     )?;
                     crate::where_(&any_zero, &by_share, &by_step)
                 };
@@ -251,6 +246,28 @@ impl<T: crate::Float> BlockArray<T> {
         }
         Ok(out)
     }
+}
+
+/// The shape and chunks of a margin `w` wide along `axis` of `out`: the array's chunks across,
+/// in one block-sized piece after another along the axis: the axis's largest chunk, or enough
+/// for about 1 MiB per block when the axis is short (a margin of a million past one element is
+/// not a million blocks).
+fn margin<T: Element>(
+    out: &BlockArray<T>,
+    axis: usize,
+    w: usize,
+) -> Result<(Vec<usize>, Vec<Vec<usize>>)> {
+    let mut shape = out.shape().to_vec();
+    shape[axis] = w;
+    let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
+    let across: usize = (0..out.ndim())
+        .filter(|&a| a != axis)
+        .map(|a| out.chunks().axis(a).iter().copied().max().unwrap_or(1))
+        .fold(1usize, |p, c| p.saturating_mul(c.max(1)));
+    let floor = ((1usize << 20) / T::itemsize().max(1)).div_ceil(across);
+    let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
+    chunks[axis] = try_cut(w, step.max(floor), "pad")?;
+    Ok((shape, chunks))
 }
 
 /// The `len` positions of `items` as a `take` index list, or an `Err` when a list that long
