@@ -423,6 +423,20 @@ fn empty_other_axes_give_empty_results() {
             .shape(),
         &[0]
     );
+    // Lanes longer than any memory (2^45 elements) of an empty array: nothing is reserved
+    // for them (the tasks reserved the lane length and the allocator aborted the process).
+    let n = 1usize << 45;
+    let huge = BlockArray::<u8>::zeros(&[0, n], [1, 1 << 40]).unwrap();
+    assert_eq!(huge.sort(1).unwrap().compute().unwrap().shape(), &[0, n]);
+    assert_eq!(huge.argsort(1).unwrap().compute().unwrap().shape(), &[0, n]);
+    assert_eq!(
+        huge.median(Some(&[1]), false)
+            .unwrap()
+            .compute()
+            .unwrap()
+            .shape(),
+        &[0]
+    );
 }
 
 #[test]

@@ -361,7 +361,8 @@ impl<T: SortKey> Node for InBlockNode<T> {
                 let nq = spec.qs.len();
                 // Results: q major, then lanes.
                 let mut out = vec![<T::Quantile as num_traits::Float>::nan(); nq * lanes];
-                let mut buf: Vec<u64> = Vec::with_capacity(len);
+                // An empty block's lanes may still be long: reserve only for lanes that exist.
+                let mut buf: Vec<u64> = Vec::with_capacity(if lanes == 0 { 0 } else { len });
                 for (l, lane) in data.chunks_exact(len.max(1)).take(lanes).enumerate() {
                     buf.clear();
                     let mut nans = 0;

@@ -889,7 +889,9 @@ impl<T: SortKey> Node for LaneSortNode<T> {
                     .collect();
                 let lanes = super::axis_last(block, axis);
                 let data = lanes.as_slice().ok_or("lanes are contiguous")?;
-                let mut pairs: Vec<(u64, u64)> = Vec::with_capacity(len);
+                // An empty block's lanes may still be long: reserve only for lanes that exist.
+                let mut pairs: Vec<(u64, u64)> =
+                    Vec::with_capacity(if data.is_empty() { 0 } else { len });
                 let mut scratch = Vec::new();
                 let mut vals: Vec<T> = Vec::new();
                 let mut pos: Vec<i64> = Vec::new();
@@ -971,7 +973,9 @@ fn sort_bounded<T: SortKey, U: Element>(
             .filter(|&a| a != axis)
             .map(|a| want_chunks[a].iter().copied().max().unwrap_or(0))
             .product();
-        if others.saturating_mul(len).saturating_mul(16) > DEFAULT_CHUNK_BYTES.max(len * 16) {
+        if others.saturating_mul(len).saturating_mul(16)
+            > DEFAULT_CHUNK_BYTES.max(len.saturating_mul(16))
+        {
             let spec: Vec<AxisChunks> = (0..x.ndim())
                 .map(|a| {
                     if a == axis {
