@@ -9,7 +9,7 @@
 //! a slice node put on top; its output blocks follow the input blocks they come from (one
 //! output block per touched input block, see [`plan_axis_slice`](crate::plan::index::plan_axis_slice)), so the
 //! cost is proportional to the blocks touched. Integer indices slice to length 1, then the axis
-//! is dropped; new axes are inserted last.
+//! is dropped; new axes are inserted where they appear, as in NumPy.
 
 use crate::expr::array::{BlockTask, Meta, Node, token_of};
 use crate::expr::source::{compose, nd_slice};

@@ -519,10 +519,13 @@ impl Chunks {
     ///
     /// # Errors
     /// [`ErrorKind::Axis`](crate::ErrorKind::Axis) when `axis >= ndim`,
+    /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when its lengths are unknown,
     /// [`ErrorKind::Index`](crate::ErrorKind::Index) when `pos` is not less than the axis
     /// length.
     pub fn block_of(&self, axis: usize, pos: usize) -> Result<(usize, usize)> {
-        let offsets = self.check_axis(axis).map(|()| &self.offsets[axis])?;
+        self.check_axis(axis)?;
+        self.require_known_axis(axis, "block_of")?;
+        let offsets = &self.offsets[axis];
         let len = self.shape[axis];
         if pos >= len {
             return Err(Error::index_out_of_bounds(pos, len).context(format!("axis {axis}")));
@@ -1053,8 +1056,11 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 ///
 /// # Errors
 /// [`ErrorKind::Shape`](crate::ErrorKind::Shape), naming both shapes, when they do not
-/// broadcast.
+/// broadcast; [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when a chunking has lengths
+/// that are not known until computed (the stored ones are not lengths to broadcast).
 pub fn broadcast_chunks(a: &Chunks, b: &Chunks) -> Result<Chunks> {
+    a.require_known("broadcast_chunks")?;
+    b.require_known("broadcast_chunks")?;
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     let ndim = shape.len();
     let mut axes = Vec::with_capacity(ndim);
@@ -1379,6 +1385,26 @@ mod tests {
             broadcast_shapes(&[0], &[2]).unwrap_err().kind(),
             ErrorKind::Shape
         );
+    }
+
+    /// Helpers that read lengths refuse axes whose lengths are not known.
+    #[test]
+    fn unknown_lengths_are_not_planned_with() {
+        let known = ch(&[&[2, 2], &[3]]);
+        let unknown = known.clone().with_unknown_axis(0, 7);
+        let e = broadcast_chunks(&unknown, &known).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Chunks);
+        assert!(e.to_string().contains("compute_chunk_sizes"), "{e}");
+        assert_eq!(
+            broadcast_chunks(&known, &unknown).unwrap_err().kind(),
+            ErrorKind::Chunks
+        );
+        assert_eq!(
+            unknown.block_of(0, 1).unwrap_err().kind(),
+            ErrorKind::Chunks
+        );
+        assert_eq!(unknown.block_of(1, 1).unwrap(), (0, 1));
+        assert_eq!(unknown.block_of(2, 0).unwrap_err().kind(), ErrorKind::Axis);
     }
 
     #[test]

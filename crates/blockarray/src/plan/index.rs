@@ -618,10 +618,12 @@ impl Chunks {
     /// blocks touched.
     ///
     /// # Errors
-    /// [`ErrorKind::Axis`](crate::ErrorKind::Axis) when `axis >= ndim`; otherwise as
-    /// [`plan_axis_slice`].
+    /// [`ErrorKind::Axis`](crate::ErrorKind::Axis) when `axis >= ndim`,
+    /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when its lengths are not known until
+    /// computed; otherwise as [`plan_axis_slice`].
     pub fn plan_slice(&self, axis: usize, s: &NormSlice) -> Result<AxisSlicePlan> {
         self.check_axis(axis)?;
+        self.require_known_axis(axis, "slicing")?;
         let offsets = self.offsets(axis);
         check_slice(offsets, s).map_err(|e| e.context(format!("axis {axis}")))?;
         Ok(plan_slice_offsets(offsets, s))
@@ -630,10 +632,12 @@ impl Chunks {
     /// [`plan_take`] along `axis`.
     ///
     /// # Errors
-    /// [`ErrorKind::Axis`](crate::ErrorKind::Axis) when `axis >= ndim`; otherwise as
-    /// [`plan_take`], naming the axis.
+    /// [`ErrorKind::Axis`](crate::ErrorKind::Axis) when `axis >= ndim`,
+    /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when its lengths are not known until
+    /// computed; otherwise as [`plan_take`], naming the axis.
     pub fn plan_take(&self, axis: usize, indices: &[isize]) -> Result<TakePlan> {
         self.check_axis(axis)?;
+        self.require_known_axis(axis, "take")?;
         plan_take_offsets(self.axis(axis), self.offsets(axis), indices)
             .map_err(|e| e.context(format!("axis {axis}")))
     }
@@ -1198,6 +1202,10 @@ mod tests {
             "{e}"
         );
         assert_eq!(c.plan_take(3, &[0]).unwrap_err().kind(), ErrorKind::Axis);
+        let u = c.clone().with_unknown_axis(0, 1);
+        assert_eq!(u.plan_slice(0, &s).unwrap_err().kind(), ErrorKind::Chunks);
+        assert_eq!(u.plan_take(0, &[0]).unwrap_err().kind(), ErrorKind::Chunks);
+        assert!(u.plan_take(1, &[0]).is_ok());
     }
 
     #[test]
