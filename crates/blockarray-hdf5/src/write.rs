@@ -100,7 +100,7 @@ fn clamp_chunk(shape: &[usize], wanted: &[usize], itemsize: usize) -> Option<Vec
         .zip(shape)
         .map(|(&w, &n)| w.clamp(1, n))
         .collect();
-    while c.iter().product::<usize>() * itemsize > MAX_CHUNK_BYTES {
+    while blockarray::shape_bytes(&c, itemsize) > MAX_CHUNK_BYTES {
         let k = (0..c.len()).max_by_key(|&k| c[k]).expect("ndim > 0");
         c[k] = c[k].div_ceil(2);
     }
@@ -708,6 +708,18 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
     fn writes_in_place(&self) -> Option<String> {
         (!self.temporary).then(|| file::resource(&self.file, &self.target))
     }
+
+    /// A dataset is written whole by one sink: a second sink into it in the same computation
+    /// would replace the first's dataset when it commits (and the first's data would be
+    /// lost), or write into one about to be replaced. Named by the file's canonical path and
+    /// the dataset's normalised path, which exist whether the dataset does yet or not.
+    fn rewrites_units_of(&self) -> Option<String> {
+        Some(format!(
+            "hdf5-dataset:{}:{}",
+            self.file.path().display(),
+            self.target
+        ))
+    }
     fn write_block(&self, offset: &[usize], block: &ArrayD<T>) -> Result<()> {
         if *self.state.lock().unwrap_or_else(|e| e.into_inner()) != SinkState::Open {
             return Err(self.fail("the sink was already committed or discarded"));
@@ -982,15 +994,17 @@ impl Hdf5Store {
         if !self.writer {
             return self.stand_in(dataset, array);
         }
+        self.unclaimed(&file::normalize_dataset_path(&self.path, dataset)?)?;
         let sink = Arc::new(Hdf5Sink::<T>::create(
             &self.path,
             dataset,
             array.shape(),
             &options,
         )?);
-        self.claim(sink.dataset())?;
+        let name = sink.dataset().to_owned();
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
+        self.claim(name);
         Ok(self)
     }
 
@@ -1002,7 +1016,7 @@ impl Hdf5Store {
         array: &BlockArray<T>,
     ) -> Result<&mut Hdf5Store> {
         let name = file::normalize_dataset_path(&self.path, dataset)?;
-        self.claim(&name)?;
+        self.unclaimed(&name)?;
         let sink = StandIn {
             shape: array.shape().to_vec(),
             what: format!(
@@ -1012,6 +1026,7 @@ impl Hdf5Store {
         };
         self.computation
             .store(array, Arc::new(sink) as Arc<dyn ChunkSink<T>>)?;
+        self.claim(name);
         Ok(self)
     }
 
@@ -1029,23 +1044,23 @@ impl Hdf5Store {
             return self.stand_in(dataset, array);
         }
         let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
-        self.claim(sink.dataset())?;
-        self.in_place
-            .push((sink.dataset().to_owned(), sink.touched.clone()));
+        let (name, touched) = (sink.dataset().to_owned(), sink.touched.clone());
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
+        self.in_place.push((name.clone(), touched));
+        self.claim(name);
         Ok(self)
     }
 
-    /// Record that this store writes `dataset` (a normalised path), refusing a second write
-    /// to the same dataset: both would compute, and one would be lost.
-    fn claim(&mut self, dataset: &str) -> Result<()> {
-        self.unclaimed(dataset)?;
-        self.datasets.push(dataset.to_owned());
-        Ok(())
+    /// Record that this store writes `dataset` (a normalised path, checked with
+    /// [`unclaimed`](Self::unclaimed)), once its store was added: a store refused (unknown
+    /// chunk sizes, say) leaves the name free for the call that fixes it.
+    fn claim(&mut self, dataset: String) {
+        self.datasets.push(dataset);
     }
 
-    /// An error naming `dataset` if this store already writes it.
+    /// An error naming `dataset` if this store already writes it: both would compute, and one
+    /// would be lost.
     fn unclaimed(&self, dataset: &str) -> Result<()> {
         if self.datasets.iter().any(|d| d == dataset) {
             return Err(err(
@@ -1221,5 +1236,15 @@ mod tests {
         assert!(temp.starts_with("/g/.x.blockarray-tmp-"), "{temp}");
         assert_ne!(temp, hidden_name("/g/x", "tmp"));
         assert!(hidden_name("/x", "old").starts_with("/.x.blockarray-old-"));
+    }
+
+    /// Chunk shapes whose byte count overflows are halved like any other too large (the
+    /// product overflowed: a panic in debug builds, a wrapped size in release).
+    #[test]
+    fn huge_wanted_chunks_are_clamped() {
+        let n = 1usize << 32;
+        let c = clamp_chunk(&[n, n], &[n, n], 8).expect("chunked");
+        assert!(c.iter().product::<usize>() * 8 <= MAX_CHUNK_BYTES, "{c:?}");
+        assert_eq!(clamp_chunk(&[4, 0], &[2, 2], 8), None);
     }
 }

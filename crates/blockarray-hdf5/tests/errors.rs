@@ -110,6 +110,26 @@ fn shape_mismatch_with_an_existing_dataset() {
         msg.contains("(40, 30)") && msg.contains("(40, 31)"),
         "{msg}"
     );
+    // A refused store leaves the dataset's name free for the call that fixes it (the name
+    // was taken first, so the retry was "stored more than once").
+    let fixed = BlockArray::<f64>::ones(&[40, 30], [10, 10]).expect("fixed");
+    store.existing("/x", &fixed).expect("the fixed array");
+    drop(store);
+    let v = BlockArray::<f64>::ones(&[6], 3).expect("v");
+    let unknown = v.mask(&v.greater(0.0).expect("mask")).expect("masked");
+    let mut store = Hdf5Store::new(&file);
+    let err = store
+        .dataset("/masked", &unknown, &DatasetOptions::new())
+        .err()
+        .expect("unknown sizes");
+    assert!(err.to_string().contains("compute_chunk_sizes"), "{err}");
+    let known = unknown.compute_chunk_sizes().expect("sizes");
+    store
+        .dataset("/masked", &known, &DatasetOptions::new())
+        .expect("known sizes");
+    store.run().expect("stored");
+    let back = from_hdf5::<f64>(&file, "/masked").expect("masked");
+    assert_eq!(back.compute().expect("read").sum(), 6.0);
     // A block that does not fit is refused by the sink itself, too, even at an offset whose
     // end overflows.
     let sink = Hdf5Sink::<f64>::open(&file, "/x").expect("sink");
@@ -315,4 +335,43 @@ fn many_files_with_bad_members() {
     let err = glob_files(&format!("{}/nothing-*.h5", dir.path().display())).unwrap_err();
     assert!(err.to_string().contains("matches no file"), "{err}");
     assert!(glob_files("[").is_err());
+}
+
+/// Two sinks into one dataset in one computation are refused before anything runs: the second
+/// to commit replaced the first's new dataset (which was then deleted as its backup), or an
+/// in-place sink wrote into the dataset a new one replaced, and the run returned `Ok`.
+#[test]
+fn two_sinks_into_one_dataset_are_refused() {
+    let file = TempPath::new("two_sinks.h5");
+    let a = BlockArray::<f64>::ones(&[4], 2).expect("a");
+    let b = &a * 2.0;
+    to_hdf5(&file, &[("/x", &a)]).expect("write");
+    let o = DatasetOptions::new().overwrite(true);
+    let sinks: [(&str, &str); 3] = [("new", "new"), ("/x", "x"), ("existing", "/x")];
+    for (first, second) in sinks {
+        let sink = |name: &str| -> std::sync::Arc<dyn blockarray::ChunkSink<f64>> {
+            if name == "existing" {
+                std::sync::Arc::new(Hdf5Sink::<f64>::open(&file, "/x").expect("open"))
+            } else {
+                std::sync::Arc::new(Hdf5Sink::<f64>::create(&file, name, &[4], &o).expect("create"))
+            }
+        };
+        let mut c = blockarray::Computation::new();
+        c.store(&a, sink(first)).expect("first");
+        c.store(&b, sink(second)).expect("second");
+        let Err(e) = c.run(&SyncScheduler::new()) else {
+            panic!("{first}, {second}: not refused")
+        };
+        assert!(
+            e.to_string().contains("same storage"),
+            "{first}, {second}: {e}"
+        );
+    }
+    // Nothing was written: /x still holds the ones, and no /new was made.
+    let back = from_hdf5::<f64>(&file, "/x")
+        .expect("x")
+        .compute()
+        .expect("read");
+    assert_eq!(back.sum(), 4.0);
+    assert!(from_hdf5::<f64>(&file, "/new").is_err());
 }

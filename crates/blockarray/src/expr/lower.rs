@@ -505,7 +505,8 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     /// for sinks whose writes into one destination compose. A Zarr array is such storage:
     /// each sink writes whole chunks, merged with the array as it was, so of two sinks into
     /// one array whose regions share a chunk, the second to commit would undo the first's part
-    /// of it. A [`Computation`] refuses two sinks naming the same storage.
+    /// of it; an HDF5 dataset is one unit (a new dataset replaces the old one when it
+    /// commits). A [`Computation`] refuses two sinks naming the same storage.
     fn rewrites_units_of(&self) -> Option<String> {
         None
     }
@@ -1455,9 +1456,9 @@ impl Computation {
         };
         if let Some(same) = twice(&named(&|s| s.rewrites_units_of())) {
             return Err(Error::io(format!(
-                "{same}, stored into twice in one computation: each rewrites whole chunks from \
-                 the old data, so one would undo the other's (store one array, or run them one \
-                 after the other)"
+                "{same}, stored into twice in one computation: each rewrites whole units (chunks, \
+                 or the whole dataset), so one would undo the other's (store one array, or run \
+                 them one after the other)"
             )));
         }
         let in_place = named(&|s| s.writes_in_place());
