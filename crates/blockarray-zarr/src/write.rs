@@ -1147,9 +1147,23 @@ impl<T: ZarrElement> ZarrSink<T> {
 
     fn cleanup(&self) {
         match &self.mode {
-            Mode::New { temp, created, .. } => {
+            Mode::New {
+                temp,
+                created,
+                version,
+                ..
+            } => {
                 let _ = std::fs::remove_dir_all(temp);
-                remove_empty_dirs(created.iter().rev().map(|(d, _)| d.as_path()));
+                // The directories this sink created, deepest first, with the group metadata
+                // its commit wrote into them when that is all they hold (a commit that failed
+                // after writing it, or one rolled back, left an empty hierarchy behind).
+                let groups = group_documents(*version);
+                for (d, is_node) in created.iter().rev() {
+                    if *is_node {
+                        remove_lone_documents(d, &groups);
+                    }
+                    let _ = std::fs::remove_dir(d);
+                }
             }
             Mode::Staged { stage, .. } => {
                 let _ = std::fs::remove_dir_all(stage);
@@ -1231,6 +1245,22 @@ fn fill_value<T: ZarrElement>(array: &FsArray) -> std::result::Result<T, String>
 }
 
 /// Remove each directory if it is empty (innermost first, as given).
+/// Remove the files of `docs` from `dir` when they are all it holds.
+fn remove_lone_documents(dir: &Path, docs: &[(&'static str, Value)]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<std::ffi::OsString> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    if !names.is_empty() && names.iter().all(|n| docs.iter().any(|(d, _)| n == *d)) {
+        for n in &names {
+            let _ = std::fs::remove_file(dir.join(n));
+        }
+    }
+}
+
 fn remove_empty_dirs<'a>(dirs: impl Iterator<Item = &'a Path>) {
     for d in dirs {
         let _ = std::fs::remove_dir(d);
@@ -1743,7 +1773,8 @@ impl ZarrStore {
                 String::new()
             } else {
                 format!(
-                    "; updated in place, {} may be left partly written (each chunk old or new)",
+                    "; updated in place, {} may be left partly written (chunks old or new, and one \
+                     whose write failed may be torn)",
                     self.in_place.join(", ")
                 )
             };

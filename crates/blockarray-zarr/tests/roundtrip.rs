@@ -1041,6 +1041,36 @@ fn a_refused_commit_rolls_back_replaced_and_updated_arrays() {
     assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
 }
 
+/// A new array in new groups of a new store, rolled back because another sink refused to
+/// commit: the store's directory is gone (the groups' metadata, written at commit, was left
+/// behind, an empty hierarchy where the error said nothing was created).
+#[test]
+fn a_rolled_back_new_array_leaves_no_groups() {
+    let dir = TempPath::new("rollback_groups.zarr");
+    let x = BlockArray::<f64>::ones(&[4], 2).expect("x");
+    for version in [ZarrVersion::V3, ZarrVersion::V2] {
+        let sink = Arc::new(
+            ZarrSink::<f64>::create(
+                &dir,
+                "g/h/a",
+                &[4],
+                &ArrayOptions::new().version(version).chunks([2]),
+            )
+            .expect("create"),
+        );
+        let mut c = blockarray::Computation::new();
+        c.store(&x, sink).expect("store");
+        c.store(&x, Arc::new(RefusesToCommit(vec![4])))
+            .expect("store refusing");
+        let e = c.run(&SyncScheduler::new()).unwrap_err();
+        assert!(e.to_string().contains("refuses to commit"), "{e}");
+        assert!(
+            !dir.path().exists(),
+            "{version:?}: the store was left behind"
+        );
+    }
+}
+
 /// Storing in place into an array the same computation reads is refused (blocks written early
 /// would be read back by later tasks); a staged update of it is fine.
 #[test]
