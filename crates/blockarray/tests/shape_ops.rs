@@ -1227,6 +1227,27 @@ fn wide_constant_margins_of_short_axes_come_in_few_blocks() {
             p.chunks().nblocks()
         );
     }
+    // Every other mode's margin is a take: long takes from short blocks come in runs of
+    // about 1 MiB, not one output block per source block's length.
+    for (mode, left_end) in [
+        (PadMode::Wrap, 4.0),
+        (PadMode::Reflect, 4.0),
+        (PadMode::Symmetric, 1.0),
+    ] {
+        let p = z.pad(&[(1_000_000, 999_999)], mode).unwrap();
+        assert!(
+            p.chunks().nblocks() <= 40,
+            "{} blocks",
+            p.chunks().nblocks()
+        );
+        let v = p.compute().unwrap();
+        assert_eq!((v[[999_999]], v[[1_000_000]]), (left_end, 1.0), "{mode:?}");
+        // NumPy 2.4: np.pad([1., 4.], (1000000, 999999), mode).sum()
+        assert_eq!(v.sum(), 5_000_001.0, "{mode:?}");
+    }
+    let t = z.take(&vec![1; 500_000], 0).unwrap();
+    assert!(t.chunks().nblocks() <= 4, "{} blocks", t.chunks().nblocks());
+    assert_eq!(t.compute().unwrap().sum(), 2_000_000.0);
     let e = z.pad(&[(3, 2)], PadMode::Edge).unwrap().compute().unwrap();
     assert_eq!(
         e.into_raw_vec_and_offset().0,

@@ -5,10 +5,11 @@
 //!
 //! Axes are padded one after the other, each new axis padding the previous ones' margins too
 //! (which is what NumPy's result is). Along one axis the result is the concatenation of a
-//! left margin, the array, and a right margin. A constant margin is a `full` array, an `edge`
-//! margin (and the edge of a `linear_ramp` one) the end face broadcast, both in blocks of about
-//! 1 MiB when the array's are smaller; every other mode's margin is a `take` of positions of
-//! the array along the axis — `wrap` counts modulo the length, `reflect` and `symmetric` follow the
+//! left margin, the array, and a right margin, in blocks of about 1 MiB at least along the axis
+//! when the array's are smaller (a margin of a million past a short axis is not a million
+//! blocks). A constant margin is a `full` array, an `edge` margin (and the edge of a
+//! `linear_ramp` one) the end face broadcast; every other mode's margin is a `take` of
+//! positions of the array along the axis — `wrap` counts modulo the length, `reflect` and `symmetric` follow the
 //! triangle wave of period `2(n - 1)` (edge not repeated) or `2n` (repeated). Margins wider
 //! than the array thus continue periodically, as NumPy (≥ 1.25) pads them. The index lists
 //! are as long as the margins, never as the array; the tasks read only the blocks near each
@@ -260,11 +261,7 @@ fn margin<T: Element>(
     let mut shape = out.shape().to_vec();
     shape[axis] = w;
     let mut chunks: Vec<Vec<usize>> = out.chunks().axes().to_vec();
-    let across: usize = (0..out.ndim())
-        .filter(|&a| a != axis)
-        .map(|a| out.chunks().axis(a).iter().copied().max().unwrap_or(1))
-        .fold(1usize, |p, c| p.saturating_mul(c.max(1)));
-    let floor = ((1usize << 20) / T::itemsize().max(1)).div_ceil(across);
+    let floor = out.chunks().mib_run(axis, T::itemsize());
     let step = out.chunks().axis(axis).iter().copied().max().unwrap_or(1);
     chunks[axis] = try_cut(w, step.max(floor), "pad")?;
     Ok((shape, chunks))

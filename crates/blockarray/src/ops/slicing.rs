@@ -231,6 +231,11 @@ impl<T: Element> BlockArray<T> {
     /// Fancy indexing along one axis: the elements at `indices` (unsorted, repeated and
     /// negative indices allowed), like `x[:, [10, 1, 5]]` for `axis = 1`.
     ///
+    /// Output blocks follow [`plan_take`](crate::plan::index::plan_take): runs of the index
+    /// list, each at most as long as the largest source block along the axis, or as long as
+    /// makes about 1 MiB when those are smaller; a sorted list cuts where the source block
+    /// changes too.
+    ///
     /// ```
     /// let x = blockarray::BlockArray::arange(0i64, 12, 1, 5)?;
     /// assert_eq!(x.take(&[10, 1, -1, 1], 0)?.compute()?.into_raw_vec_and_offset().0, vec![10, 1, 11, 1]);
@@ -239,9 +244,12 @@ impl<T: Element> BlockArray<T> {
     pub fn take(&self, indices: &[isize], axis: usize) -> Result<BlockArray<T>> {
         self.chunks().require_known("take")?;
         self.check_axis(axis)?;
+        // Output blocks of about 1 MiB at least along the axis when the source blocks are
+        // shorter (a take a million long from blocks of 3 is not 300 000 blocks).
+        let run = self.chunks().mib_run(axis, T::itemsize());
         let plan = self
             .chunks()
-            .plan_take(axis, indices)
+            .plan_take_runs(axis, indices, run)
             .map_err(|e| e.context(format!("take along axis {axis}")))?;
         let mut axes = self.chunks().axes().to_vec();
         axes[axis] = plan.chunks.clone();

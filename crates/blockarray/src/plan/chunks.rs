@@ -534,6 +534,20 @@ impl Chunks {
         Ok((block, pos - offsets[block]))
     }
 
+    /// The length along `axis` that makes a block of about 1 MiB of `itemsize`-byte elements
+    /// across the largest blocks of the other axes (at least 1): the shortest block worth a
+    /// task where an operation chooses the block lengths along `axis` (pad's margins, take).
+    ///
+    /// # Panics
+    /// If `axis >= self.ndim()`.
+    pub(crate) fn mib_run(&self, axis: usize, itemsize: usize) -> usize {
+        let across: usize = (0..self.ndim())
+            .filter(|&a| a != axis)
+            .map(|a| self.chunks[a].iter().copied().max().unwrap_or(1))
+            .fold(1usize, |p, c| p.saturating_mul(c.max(1)));
+        ((1usize << 20) / itemsize.max(1)).div_ceil(across)
+    }
+
     /// `Ok` when `axis < ndim`, else an [`ErrorKind::Axis`](crate::ErrorKind::Axis) error.
     pub fn check_axis(&self, axis: usize) -> Result<()> {
         if axis < self.ndim() {

@@ -636,9 +636,21 @@ impl Chunks {
     /// [`ErrorKind::Chunks`](crate::ErrorKind::Chunks) when its lengths are not known until
     /// computed; otherwise as [`plan_take`], naming the axis.
     pub fn plan_take(&self, axis: usize, indices: &[isize]) -> Result<TakePlan> {
+        self.plan_take_runs(axis, indices, 0)
+    }
+
+    /// [`plan_take`](Self::plan_take) with output blocks up to `run` long along the axis when
+    /// that is more than the largest source block (for short source blocks: a long take
+    /// from them is not one output block per few elements).
+    pub(crate) fn plan_take_runs(
+        &self,
+        axis: usize,
+        indices: &[isize],
+        run: usize,
+    ) -> Result<TakePlan> {
         self.check_axis(axis)?;
         self.require_known_axis(axis, "take")?;
-        plan_take_offsets(self.axis(axis), self.offsets(axis), indices)
+        plan_take_offsets(self.axis(axis), self.offsets(axis), indices, run)
             .map_err(|e| e.context(format!("axis {axis}")))
     }
 }
@@ -745,6 +757,8 @@ pub struct TakePlan {
 /// block changes, so output blocks line up with source blocks as in dask (one output block per
 /// source block touched, split when repeated indices make it too long). Each output block lists
 /// the source blocks it reads, with the positions within each and where they go.
+/// ([`BlockArray::take`](crate::BlockArray::take) allows runs of about 1 MiB when the source
+/// blocks are smaller.)
 ///
 /// The work is `O(len(chunks) + len(indices) · log len(chunks))`.
 ///
@@ -761,10 +775,16 @@ pub struct TakePlan {
 /// [`ErrorKind::Index`](crate::ErrorKind::Index), naming the index, its place in the list and
 /// the axis length, when an index is out of bounds.
 pub fn plan_take(chunks: &[usize], indices: &[isize]) -> Result<TakePlan> {
-    plan_take_offsets(chunks, &prefix_offsets(chunks), indices)
+    plan_take_offsets(chunks, &prefix_offsets(chunks), indices, 0)
 }
 
-fn plan_take_offsets(chunks: &[usize], offsets: &[usize], indices: &[isize]) -> Result<TakePlan> {
+/// [`plan_take`] with runs up to `run` long when that is more than the largest block.
+fn plan_take_offsets(
+    chunks: &[usize],
+    offsets: &[usize],
+    indices: &[isize],
+    run: usize,
+) -> Result<TakePlan> {
     let len = offsets.last().copied().unwrap_or(0);
     let positions = indices
         .iter()
@@ -779,7 +799,7 @@ fn plan_take_offsets(chunks: &[usize], offsets: &[usize], indices: &[isize]) -> 
             blocks: Vec::new(),
         });
     }
-    let max_chunk = chunks.iter().copied().max().unwrap_or(1).max(1);
+    let max_chunk = chunks.iter().copied().max().unwrap_or(1).max(run).max(1);
     let sorted =
         positions.windows(2).all(|w| w[0] <= w[1]) || positions.windows(2).all(|w| w[0] >= w[1]);
     let located: Vec<(usize, usize)> = positions
