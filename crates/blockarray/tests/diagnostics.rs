@@ -108,14 +108,7 @@ fn the_dashboard_serves_its_page_state_and_stream() {
         "GET /events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
     )
     .unwrap();
-    let t = Instant::now();
-    while d.clients() == 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the stream never opened"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    stream_opened(&d);
 
     let x = BlockArray::<f64>::ones(&[600, 600], [50, 50]).unwrap();
     let total = x.sum(None, false).unwrap();
@@ -215,6 +208,18 @@ fn dashboard_addresses_that_cannot_be_used_are_errors() {
         .0;
     assert_eq!(v.into_iter().next(), Some(10.0));
     assert!(d.error().unwrap().contains(&taken));
+}
+
+/// Wait (at most 10 s) until `d` answers a client: the event stream just asked for.
+fn stream_opened(d: &Dashboard) {
+    let t = Instant::now();
+    while d.clients() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the stream never opened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The host and port of a dashboard's `url`.
@@ -320,14 +325,7 @@ fn a_page_that_stops_reading_its_stream_loses_it() {
     let host = host_of(&d.url());
     let mut deaf = TcpStream::connect(&host).unwrap();
     write!(deaf, "GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
-    let t = Instant::now();
-    while d.clients() == 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the stream never opened"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    stream_opened(&d);
     let keys: Vec<dag_core::Key> = (0..n)
         .map(|i| dag_core::Key::new(name.as_str(), [i]))
         .collect();
