@@ -233,8 +233,8 @@ impl<T: Element> BlockArray<T> {
     ///
     /// Output blocks follow [`plan_take`](crate::plan::index::plan_take): runs of the index
     /// list, each at most as long as the largest source block along the axis, or as long as
-    /// makes about 1 MiB when those are smaller; a sorted list cuts where the source block
-    /// changes too.
+    /// makes about 1 MiB when those are smaller (reading no more source blocks than the
+    /// largest is long); a sorted list cuts where the source block changes too.
     ///
     /// ```
     /// let x = blockarray::BlockArray::arange(0i64, 12, 1, 5)?;

@@ -758,7 +758,8 @@ pub struct TakePlan {
 /// source block touched, split when repeated indices make it too long). Each output block lists
 /// the source blocks it reads, with the positions within each and where they go.
 /// ([`BlockArray::take`](crate::BlockArray::take) allows runs of about 1 MiB when the source
-/// blocks are smaller.)
+/// blocks are smaller, each reading no more than a run of the largest block's length could,
+/// or than its own length.)
 ///
 /// The work is `O(len(chunks) + len(indices) · log len(chunks))`.
 ///
@@ -799,7 +800,12 @@ fn plan_take_offsets(
             blocks: Vec::new(),
         });
     }
-    let max_chunk = chunks.iter().copied().max().unwrap_or(1).max(run).max(1);
+    // Runs are at most `max_run` long and read at most `max_read` source blocks: a longer run
+    // (`run`) reads no more than a run of the largest block's length could (`max_chunk`
+    // blocks), or than its own length in elements along the axis.
+    let max_chunk = chunks.iter().copied().max().unwrap_or(1).max(1);
+    let max_run = max_chunk.max(run);
+    let max_read = max_chunk.max(max_run / max_chunk);
     let sorted =
         positions.windows(2).all(|w| w[0] <= w[1]) || positions.windows(2).all(|w| w[0] >= w[1]);
     let located: Vec<(usize, usize)> = positions
@@ -813,12 +819,19 @@ fn plan_take_offsets(
     let mut out_chunks = Vec::new();
     let mut blocks = Vec::new();
     let mut start = 0;
+    let mut read = std::collections::HashSet::new();
     while start < located.len() {
         let mut end = start + 1;
+        read.clear();
+        read.insert(located[start].0);
         while end < located.len()
-            && end - start < max_chunk
+            && end - start < max_run
             && !(sorted && located[end].0 != located[end - 1].0)
         {
+            if read.len() == max_read && !read.contains(&located[end].0) {
+                break;
+            }
+            read.insert(located[end].0);
             end += 1;
         }
         let mut entries: Vec<(usize, usize, usize)> = located[start..end]
@@ -1226,6 +1239,35 @@ mod tests {
         assert_eq!(u.plan_slice(0, &s).unwrap_err().kind(), ErrorKind::Chunks);
         assert_eq!(u.plan_take(0, &[0]).unwrap_err().kind(), ErrorKind::Chunks);
         assert!(u.plan_take(1, &[0]).is_ok());
+    }
+
+    /// Longer runs for short source blocks, but never reading more source blocks per run than
+    /// a run of the largest block's length could, or than the run's length in elements (a
+    /// random permutation's runs of 1 MiB would read every block).
+    #[test]
+    fn long_runs_read_few_blocks() {
+        let c = Chunks::from_blocks(vec![vec![2; 50]]).unwrap();
+        // Periodic indices over one block: one run as long as allowed.
+        let periodic: Vec<isize> = (0..1000).map(|i| i % 2).collect();
+        let plan = c.plan_take_runs(0, &periodic, 400).unwrap();
+        assert_eq!(plan.chunks, vec![400, 400, 200]);
+        assert!(plan.blocks.iter().all(|b| b.sources.len() == 1));
+        // Indices spread over every block: a run reads at most 400 / 2 = 200 blocks (here
+        // there are 100, so runs are 400 long).
+        let spread: Vec<isize> = (0..1000).map(|i| (i * 37 % 100) as isize).collect();
+        let plan = c.plan_take_runs(0, &spread, 400).unwrap();
+        assert_eq!(plan.chunks, vec![400, 400, 200]);
+        // Over 1000 blocks: runs end at 200 blocks read.
+        let big = Chunks::from_blocks(vec![vec![2; 1000]]).unwrap();
+        let wide: Vec<isize> = (0..1000).map(|i| (i * 37 % 2000) as isize).collect();
+        let plan = big.plan_take_runs(0, &wide, 400).unwrap();
+        assert!(plan.blocks.iter().all(|b| b.sources.len() <= 200));
+        assert_eq!(plan.chunks, vec![200; 5]);
+        // Without a longer run, the plan is plan_take's.
+        assert_eq!(
+            c.plan_take_runs(0, &spread, 0).unwrap(),
+            plan_take(c.axis(0), &spread).unwrap()
+        );
     }
 
     #[test]
