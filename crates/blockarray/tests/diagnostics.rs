@@ -424,9 +424,15 @@ fn bad_requests_to_the_dashboard_are_refused_by_status() {
         .trim_end_matches('/')
         .to_string();
     let over_loopback = format!("http://127.0.0.1:{port}/");
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
     for (name, expected) in [
         (format!("localhost:{port}"), 200),
         (format!("[::ffff:127.0.0.1]:{port}"), 200),
+        // The URL such a dashboard prints, and the machine's own name.
+        (format!("0.0.0.0:{port}"), 200),
+        (format!("{machine}:{port}"), 200),
         (format!("evil.example:{port}"), 403),
     ] {
         let request = format!("GET /state HTTP/1.1\r\nHost: {name}\r\n\r\n");

@@ -497,8 +497,9 @@ struct Refusal(u16, &'static str);
 ///
 /// A request that arrives over loopback (whatever address the server listens on: a loopback
 /// one, or every address) is answered only if it is addressed to this machine (`Host`
-/// `localhost`, `127.0.0.1`, `[::1]`, with any port): a web page from elsewhere whose name
-/// its owner made resolve to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard.
+/// `localhost`, `127.0.0.1`, `[::1]`, `0.0.0.0`, the host name; any port, see
+/// [`is_local_host`]): a web page from elsewhere whose name its owner made resolve to
+/// 127.0.0.1 (DNS rebinding) would otherwise read the dashboard.
 fn serve_connection(inner: &Inner, mut conn: TcpStream) {
     if conn.set_nonblocking(false).is_err() {
         return;
@@ -549,8 +550,10 @@ struct Request {
     host: Option<String>,
 }
 
-/// Whether `host` (a `Host` header: a name or address, and maybe a port) names this machine
-/// by a loopback name or address.
+/// Whether `host` (a `Host` header: a name or address, and maybe a port) names this machine:
+/// `localhost`, a loopback address, the unspecified address a server on every address prints
+/// as its URL (`0.0.0.0`, `[::]`), or the machine's own host name (which Debian resolves to
+/// 127.0.1.1). None of these is a name a web page elsewhere can make its own.
 fn is_local_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(""),
@@ -560,9 +563,32 @@ fn is_local_host(host: &str) -> bool {
         },
     };
     name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+            let ip = ip.to_canonical();
+            ip.is_loopback() || ip.is_unspecified()
+        })
+        || machine_name().is_some_and(|m| name.eq_ignore_ascii_case(&m))
+}
+
+/// This machine's host name, if it has one that can be read.
+fn machine_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: `gethostname` writes at most `buf.len()` bytes into `buf`.
+        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if r != 0 {
+            return None;
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8(buf[..end].to_vec())
+            .ok()
+            .filter(|n| !n.is_empty())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// The request on `conn`; `None` if the client closed the connection or did not send a whole
