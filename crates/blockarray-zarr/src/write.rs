@@ -1244,7 +1244,6 @@ fn fill_value<T: ZarrElement>(array: &FsArray) -> std::result::Result<T, String>
         .ok_or_else(|| "no value".to_string())
 }
 
-/// Remove each directory if it is empty (innermost first, as given).
 /// Remove the files of `docs` from `dir` when they are all it holds.
 fn remove_lone_documents(dir: &Path, docs: &[(&'static str, Value)]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -1261,6 +1260,7 @@ fn remove_lone_documents(dir: &Path, docs: &[(&'static str, Value)]) {
     }
 }
 
+/// Remove each directory if it is empty (innermost first, as given).
 fn remove_empty_dirs<'a>(dirs: impl Iterator<Item = &'a Path>) {
     for d in dirs {
         let _ = std::fs::remove_dir(d);

@@ -193,14 +193,14 @@ pub fn register<T: Any + Send + Sync>(
     insert(&mut reg, encode, decode);
 }
 
-/// Whether values of `value`'s type can be encoded.
+/// Whether values of `value`'s type can be encoded: registered, and not sharing its name with
+/// another registered type.
 pub fn is_registered(value: &Value) -> bool {
     let any: &dyn Any = value.as_any();
-    registry()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .by_type
-        .contains_key(&any.type_id())
+    let reg = registry().read().unwrap_or_else(|e| e.into_inner());
+    reg.by_type
+        .get(&any.type_id())
+        .is_some_and(|e| !reg.shared.contains(&e.tag))
 }
 
 /// Append `value`'s frame (type tag, `nbytes`, the encoder's bytes) to `out`. `Err` with
@@ -435,6 +435,7 @@ mod tests {
         };
         assert_eq!(first_name, second_name);
         for v in [&first, &second] {
+            assert!(!is_registered(v));
             let mut out = Vec::new();
             let err = encode(v, &mut out).unwrap_err();
             assert!(err.contains("same name"), "{err}");
