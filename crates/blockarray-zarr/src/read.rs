@@ -208,10 +208,7 @@ impl Grid {
             .map(|s| s.iter().map(|n| n.get() as usize).collect());
         // A chunk is decoded into one buffer: its bytes must be a size a buffer can have.
         for c in std::iter::once(&chunk).chain(inner.as_ref()) {
-            let bytes = c
-                .iter()
-                .try_fold(MAX_ITEMSIZE, |a: usize, &d| a.checked_mul(d));
-            if bytes.is_none_or(|b| b > isize::MAX as usize) {
+            if blockarray::shape_bytes(c, MAX_ITEMSIZE) > isize::MAX as usize {
                 return Err(err(
                     ErrorKind::Chunks,
                     store,
