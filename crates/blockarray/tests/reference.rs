@@ -11,7 +11,7 @@ use sched_sync::SyncScheduler;
 use sched_threaded::ThreadedScheduler;
 
 mod common;
-use common::{arb_chunks, data, scheduler};
+use common::{arb_chunks, data, numpy_positions, scheduler};
 
 /// A case: shape, two chunkings of it, a seed, and a scheduler choice (threaded when true).
 type Case = (Vec<usize>, Vec<Vec<usize>>, Vec<Vec<usize>>, u64, bool);
@@ -80,36 +80,6 @@ fn drop_axes<U: Clone>(a: ArrayD<U>, axes: &[usize]) -> ArrayD<U> {
 
 fn subset(nd: usize, mask: u8) -> Vec<usize> {
     (0..nd).filter(|a| mask & (1 << a) != 0).collect()
-}
-
-/// NumPy's positions for `start:stop:step` on an axis of length `n` (the reference).
-fn numpy_positions(n: usize, start: Option<isize>, stop: Option<isize>, step: isize) -> Vec<usize> {
-    let n = n as isize;
-    let norm = |v: isize, lo: isize, hi: isize| {
-        let v = if v < 0 { v + n } else { v };
-        v.clamp(lo, hi)
-    };
-    let mut out = Vec::new();
-    if step > 0 {
-        let (a, b) = (
-            start.map_or(0, |s| norm(s, 0, n)),
-            stop.map_or(n, |s| norm(s, 0, n)),
-        );
-        let mut i = a;
-        while i < b {
-            out.push(i as usize);
-            i += step;
-        }
-    } else {
-        let a = start.map_or(n - 1, |s| norm(s, -1, n - 1));
-        let b = stop.map_or(-1, |s| norm(s, -1, n - 1));
-        let mut i = a;
-        while i > b {
-            out.push(i as usize);
-            i += step;
-        }
-    }
-    out
 }
 
 proptest! {

@@ -54,3 +54,38 @@ pub fn arb_chunks(shape: Vec<usize>) -> impl Strategy<Value = Vec<Vec<usize>>> {
         })
         .collect::<Vec<_>>()
 }
+
+/// NumPy's positions for `start:stop:step` on an axis of length `n` (the reference).
+pub fn numpy_positions(
+    n: usize,
+    start: Option<isize>,
+    stop: Option<isize>,
+    step: isize,
+) -> Vec<usize> {
+    let n = n as isize;
+    let norm = |v: isize, lo: isize, hi: isize| {
+        let v = if v < 0 { v + n } else { v };
+        v.clamp(lo, hi)
+    };
+    let mut out = Vec::new();
+    if step > 0 {
+        let (a, b) = (
+            start.map_or(0, |s| norm(s, 0, n)),
+            stop.map_or(n, |s| norm(s, 0, n)),
+        );
+        let mut i = a;
+        while i < b {
+            out.push(i as usize);
+            i += step;
+        }
+    } else {
+        let a = start.map_or(n - 1, |s| norm(s, -1, n - 1));
+        let b = stop.map_or(-1, |s| norm(s, -1, n - 1));
+        let mut i = a;
+        while i > b {
+            out.push(i as usize);
+            i += step;
+        }
+    }
+    out
+}
