@@ -82,9 +82,11 @@ fn the_predicted_peak_is_within_a_quarter_of_the_threaded_schedulers_peak() {
 #[test]
 fn a_run_under_a_limit_between_the_sequential_and_parallel_peaks_stays_within_it() {
     let s = ThreadedScheduler::builder().threads(2).build().unwrap();
-    // A tree reduction: the threaded order holds more partials than the sequential one.
+    // A tree reduction: the threaded order holds more partials than the sequential one. (The
+    // blocks are as small as the partials, since each is made inside the task reducing it:
+    // the limit must leave room for one per worker.)
     let x = Rng::new(1)
-        .normal::<f64>(0.0, 1.0, &[4000, 4000], [200, 400])
+        .normal::<f64>(0.0, 1.0, &[1000, 4000], [2, 400])
         .unwrap()
         .mean(Some(&[0]), false)
         .unwrap();
@@ -141,6 +143,29 @@ fn limits_that_cannot_be_kept_are_refused_before_running() {
     c.allowed_mem(Some(sequential));
     let mut out = c.run(&SyncScheduler::new()).unwrap();
     assert!(out.take(h).unwrap().iter().all(|&v| v == 1000.0));
+}
+
+/// A block made inside a fused task counts against the memory limit: a source block fused
+/// into its reduction used to count as the reduction's few bytes, so a run went ahead and
+/// tried to allocate it (for the terabyte block below, aborting the process).
+#[test]
+fn blocks_made_inside_fused_tasks_count_against_the_limit() {
+    let x = BlockArray::<f64>::ones(&[1000, 1000], [500, 500]).unwrap();
+    let y = x.sum(None, false).unwrap();
+    let mut c = Computation::new();
+    c.add(&y);
+    let (_, largest) = c.plan(&SyncScheduler::new()).unwrap().largest_task.unwrap();
+    assert!(
+        largest >= 2_000_000,
+        "a 2 MB block of ones is made: {largest}"
+    );
+    c.allowed_mem(Some(1_000_000));
+    let e = c.run(&SyncScheduler::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+    // 8 TiB in one block, summed: refused under the default limit, not allocated.
+    let huge = BlockArray::<f64>::ones(&[1 << 40], 1usize << 40).unwrap();
+    let e = huge.sum(None, false).unwrap().compute().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
 }
 
 #[test]

@@ -39,6 +39,11 @@ pub trait FusionSource {
     fn nbytes(&self, _p: usize) -> Option<usize> {
         None
     }
+    /// The bytes position `p` holds while it runs on top of its inputs and its value
+    /// ([`Task::transient`]); fusion adds the intermediate values of the stages it runs.
+    fn transient(&self, _p: usize) -> usize {
+        0
+    }
     /// Where position `p` runs when a plan is spread over processes (a fused task keeps its
     /// root's [`Placement`]).
     fn placement(&self, _p: usize) -> Placement {
@@ -91,6 +96,7 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
         }
         program.build(p, src, absorbed, &mut slot);
         let deps = program.inputs.iter().map(|&d| src.key(d)).collect();
+        let transient = program.transient(src);
         let same = last_names.len() == program.stages.len()
             && program
                 .stages
@@ -116,6 +122,7 @@ pub fn fuse_into(src: &dyn FusionSource, absorbed: &[bool], graph: &mut Graph) {
                 body,
                 Some(last_label.clone()),
                 src.nbytes(p),
+                transient,
                 src.placement(p),
             ),
         );
@@ -145,6 +152,42 @@ struct Program {
     stages: Vec<Stage>,
     inputs: Vec<usize>,
     stack: Vec<(usize, usize)>,
+    /// Scratch for [`Program::transient`]: the bytes of each stage's value still held.
+    held: Vec<usize>,
+}
+
+impl Program {
+    /// The most bytes the program holds at once on top of the fused task's inputs and its
+    /// value, as [`run_program`] runs it: the values of stages not yet read, the stage
+    /// running, its output (unless it is the last stage, whose value is the task's) and its
+    /// own transient bytes. Without this, a memory check would see a source block fused into
+    /// its reduction as the reduction's few bytes, and let a task allocate terabytes.
+    fn transient(&mut self, src: &dyn FusionSource) -> usize {
+        let last = self.stages.len() - 1;
+        let held = &mut self.held;
+        held.clear();
+        held.resize(self.stages.len(), 0);
+        let (mut live, mut peak) = (0usize, 0usize);
+        for (i, st) in self.stages.iter().enumerate() {
+            let out = if i == last {
+                0
+            } else {
+                src.nbytes(st.pos).unwrap_or(0)
+            };
+            let running = live
+                .saturating_add(src.transient(st.pos))
+                .saturating_add(out);
+            peak = peak.max(running);
+            for a in &st.args {
+                if let Arg::Stage(j) = *a {
+                    live -= std::mem::take(&mut held[j as usize]);
+                }
+            }
+            held[i] = out;
+            live = live.saturating_add(out);
+        }
+        peak
+    }
 }
 
 /// An unused entry of [`Program::build`]'s scratch space.
@@ -160,6 +203,7 @@ impl Program {
             stages,
             inputs,
             stack,
+            ..
         } = self;
         stages.clear();
         inputs.clear();
@@ -272,7 +316,7 @@ mod tests {
         }
         fn task(&self, p: usize) -> Task {
             let deps = self.0[p].iter().map(|&d| self.key(d as usize)).collect();
-            Task::from_parts(deps, self.body(p), None, None, Placement::Anywhere)
+            Task::from_parts(deps, self.body(p), None, None, 0, Placement::Anywhere)
         }
         fn name(&self, p: usize) -> &str {
             self.1.get(p).copied().unwrap_or("t")

@@ -169,6 +169,9 @@ impl FusionSource for TopoTasks<'_> {
     fn nbytes(&self, p: usize) -> Option<usize> {
         self.task_ref(p).nbytes()
     }
+    fn transient(&self, p: usize) -> usize {
+        self.task_ref(p).transient()
+    }
     fn placement(&self, p: usize) -> crate::Placement {
         self.task_ref(p).placement()
     }

@@ -246,6 +246,13 @@ impl Plan {
         self.sizes[id]
     }
 
+    /// The bytes task `id` is predicted to hold while it runs on top of its inputs and its
+    /// value ([`Task::with_transient`](crate::Task::with_transient); a fused task's
+    /// intermediate values).
+    pub fn predicted_transient(&self, id: usize) -> usize {
+        self.task(id).transient()
+    }
+
     /// Where task `id` runs when the plan is spread over several processes
     /// ([`Task::with_placement`](crate::Task::with_placement)).
     pub fn placement(&self, id: usize) -> Placement {
@@ -285,8 +292,9 @@ impl Plan {
         self.memory_limit
     }
 
-    /// The task needing the most memory on its own — its inputs and its output, predicted —
-    /// and that many bytes (`None` for an empty plan). A memory limit below it cannot be
+    /// The task needing the most memory on its own — its inputs, its output and its transient
+    /// bytes ([`Task::with_transient`](crate::Task::with_transient)), predicted — and that
+    /// many bytes (`None` for an empty plan). A memory limit below it cannot be
     /// kept by any schedule.
     pub fn largest_footprint(&self) -> Option<(usize, usize)> {
         (0..self.len())
@@ -295,8 +303,11 @@ impl Plan {
                 let mut deps = self.deps(id).to_vec();
                 deps.sort_unstable();
                 deps.dedup();
-                let inputs: usize = deps.iter().map(|&d| self.sizes[d as usize]).sum();
-                (id, inputs + self.sizes[id])
+                let inputs = deps
+                    .iter()
+                    .fold(0usize, |acc, &d| acc.saturating_add(self.sizes[d as usize]));
+                let own = self.sizes[id].saturating_add(self.predicted_transient(id));
+                (id, inputs.saturating_add(own))
             })
             .max_by_key(|&(id, bytes)| (bytes, std::cmp::Reverse(id)))
     }

@@ -75,6 +75,8 @@ pub struct Task {
     body: Body,
     label: Option<Arc<str>>,
     nbytes: Option<usize>,
+    /// Bytes held while the task runs beyond its inputs and its value (0: none predicted).
+    transient: usize,
     placement: Placement,
 }
 
@@ -97,6 +99,7 @@ impl Task {
             body: Body::Func(Arc::new(f)),
             label: None,
             nbytes: None,
+            transient: 0,
             placement: Placement::Anywhere,
         }
     }
@@ -108,6 +111,7 @@ impl Task {
             body: Body::Func(f),
             label: None,
             nbytes: None,
+            transient: 0,
             placement: Placement::Anywhere,
         }
     }
@@ -120,6 +124,7 @@ impl Task {
             body: Body::Literal(value),
             label: None,
             nbytes,
+            transient: 0,
             placement: Placement::Anywhere,
         }
     }
@@ -137,6 +142,25 @@ impl Task {
     pub fn with_nbytes(mut self, nbytes: usize) -> Task {
         self.nbytes = Some(nbytes);
         self
+    }
+
+    /// The same task with the bytes it holds while it runs on top of its inputs and its value
+    /// (a fused task's intermediate values, a kernel's scratch space).
+    /// [`Plan::largest_footprint`](crate::Plan::largest_footprint) counts them, so that a
+    /// memory limit refuses a task that could not run within it; the predicted and measured
+    /// peaks count values held between tasks only. [`fuse`] sets them for the tasks it
+    /// makes.
+    ///
+    /// [`fuse`]: crate::Graph::fuse
+    pub fn with_transient(mut self, bytes: usize) -> Task {
+        self.transient = bytes;
+        self
+    }
+
+    /// The bytes the task holds while it runs on top of its inputs and its value (see
+    /// [`Task::with_transient`]; 0 when none were given).
+    pub fn transient(&self) -> usize {
+        self.transient
     }
 
     /// The same task with a [`Placement`] (where it runs when a plan is spread over several
@@ -191,6 +215,7 @@ impl Task {
         body: Body,
         label: Option<Arc<str>>,
         nbytes: Option<usize>,
+        transient: usize,
         placement: Placement,
     ) -> Task {
         Task {
@@ -198,6 +223,7 @@ impl Task {
             body,
             label,
             nbytes,
+            transient,
             placement,
         }
     }

@@ -365,6 +365,42 @@ fn a_value_read_twice_counts_once_in_a_footprint() {
     assert_eq!(p.predicted_peak(1), 200);
 }
 
+/// A fused task holds its absorbed producers' values while it runs: a large block fused into
+/// its small reduction still counts in the task's footprint, so a memory limit sees it. (The
+/// predicted peak, like the schedulers' measured one, counts values held between tasks.)
+#[test]
+fn fused_intermediate_values_count_in_footprints() {
+    let mut g = Graph::new();
+    g.insert("a".into(), Task::literal(dag_core::Value::new(1u8)));
+    g.insert(
+        "big".into(),
+        Task::new(["a".into()], |v| Ok(v[0].clone())).with_nbytes(1000),
+    );
+    g.insert(
+        "small".into(),
+        Task::new(["big".into()], |v| Ok(v[0].clone())).with_nbytes(8),
+    );
+    let unfused = Plan::new(&g, &["small".into()]).unwrap();
+    assert_eq!(unfused.largest_footprint().unwrap().1, 1008);
+    let fused = g.fuse(&["small".into()]).unwrap();
+    assert_eq!(fused.len(), 1, "a and big are fused into small");
+    let p = Plan::new(&fused, &["small".into()]).unwrap();
+    // The task's value (8), and `big` (1000) while the literal (1) it reads is still held.
+    assert_eq!(p.largest_footprint().unwrap().1, 1009);
+    assert_eq!(p.predicted_peak(1), 8);
+    // Tasks can declare scratch space of their own.
+    let mut g = Graph::new();
+    g.insert(
+        "t".into(),
+        Task::new(Vec::new(), |_| Ok(dag_core::Value::new(0u8)))
+            .with_nbytes(1)
+            .with_transient(500),
+    );
+    let p = Plan::new(&g, &["t".into()]).unwrap();
+    assert_eq!(p.largest_footprint(), Some((0, 501)));
+    assert_eq!(p.predicted_peak(1), 1);
+}
+
 #[test]
 fn delayed_failures_name_the_task() {
     let x = Delayed::value(3i64);

@@ -19,8 +19,9 @@
 //!
 //! - Under a memory limit ([`Plan::with_memory_limit`]) leaves wait in one shared queue in
 //!   priority order instead of the injector. The next one starts only when the bytes held,
-//!   the predicted outputs of the running tasks and its own stay within the limit with room
-//!   left for one output of a value-reading task per worker; those tasks always run (they are
+//!   the predicted outputs and transient bytes (a fused task's intermediate blocks) of the
+//!   running tasks and its own stay within the limit with room
+//!   left for one value-reading task per worker (its output and transient bytes); those tasks always run (they are
 //!   what frees memory). If no task is running at all
 //!   the next leaf starts anyway, so the run degrades to one task at a time in the plan's
 //!   memory-frugal order instead of stopping.
@@ -432,6 +433,13 @@ impl Tally {
     }
 }
 
+/// What task `id` is counted as holding while it runs, under a memory limit: its predicted
+/// output and its transient bytes (a fused task's intermediate blocks).
+fn running_bytes(plan: &Plan, id: usize) -> usize {
+    plan.predicted_nbytes(id)
+        .saturating_add(plan.predicted_transient(id))
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // No task runs while a slot lock is held, so poisoning cannot happen; recover regardless.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -475,7 +483,7 @@ impl<'a> Run<'a> {
         let headroom = if plan.memory_limit().is_some() {
             let largest = (0..n)
                 .filter(|&i| local(i) && !plan.deps(i).is_empty())
-                .map(|i| plan.predicted_nbytes(i))
+                .map(|i| running_bytes(plan, i))
                 .max()
                 .unwrap_or(0);
             largest.saturating_mul(threads)
@@ -588,7 +596,7 @@ impl<'a> Run<'a> {
                 if self.limit.is_some() && !self.plan.deps(id as usize).is_empty() {
                     self.busy.fetch_add(1, Ordering::AcqRel);
                     self.reserved
-                        .fetch_add(self.plan.predicted_nbytes(id as usize), Ordering::AcqRel);
+                        .fetch_add(running_bytes(self.plan, id as usize), Ordering::AcqRel);
                 }
                 idle_rounds = 0;
                 let ran = catch_unwind(AssertUnwindSafe(|| {
@@ -597,7 +605,7 @@ impl<'a> Run<'a> {
                 if self.limit.is_some() {
                     tally.flush_bytes(self);
                     self.reserved
-                        .fetch_sub(self.plan.predicted_nbytes(id as usize), Ordering::AcqRel);
+                        .fetch_sub(running_bytes(self.plan, id as usize), Ordering::AcqRel);
                     self.busy.fetch_sub(1, Ordering::AcqRel);
                 }
                 if let Err(payload) = ran {
@@ -644,7 +652,7 @@ impl<'a> Run<'a> {
     /// below that order's predicted peak, is refused before the run by its caller.
     fn try_start(&self, id: usize) -> bool {
         let limit = self.limit.expect("only called under a memory limit");
-        let size = self.plan.predicted_nbytes(id);
+        let size = running_bytes(self.plan, id);
         let held = self.meter.live() + self.reserved.load(Ordering::Acquire);
         if held + size + self.headroom <= limit {
             self.busy.fetch_add(1, Ordering::AcqRel);
