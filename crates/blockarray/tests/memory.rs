@@ -168,6 +168,31 @@ fn blocks_made_inside_fused_tasks_count_against_the_limit() {
     assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
 }
 
+/// A sink that accepts anything and keeps nothing.
+struct Discard;
+
+impl blockarray::ChunkSink<u8> for Discard {
+    fn shape(&self) -> Vec<usize> {
+        vec![1 << 20, 1 << 20]
+    }
+    fn write_block(&self, _: &[usize], _: &ndarray::ArrayD<u8>) -> blockarray::Result<()> {
+        Ok(())
+    }
+}
+
+/// Storing an array of 2^40 one-element blocks is refused for its task count before its
+/// blocks are listed (the list alone, 44 TB of indices, used to abort the process).
+#[test]
+fn stores_of_too_many_blocks_are_refused_before_listing_them() {
+    let x = BlockArray::<u8>::zeros(&[1 << 20, 1 << 20], 1).unwrap();
+    let e = x.store(std::sync::Arc::new(Discard)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+    assert!(e.to_string().contains("1099511627776 blocks"), "{e}");
+    let e = x.persist().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+    assert!(x.graph().is_err() && x.lowered(None).is_err());
+}
+
 #[test]
 fn a_plan_says_what_it_will_do_before_running() {
     let x = BlockArray::<f64>::ones(&[4000, 4000], [1000, 1000]).unwrap();

@@ -395,12 +395,18 @@ impl FusionSource for Arena<'_> {
     }
 }
 
-fn all_blocks(node: &Arc<dyn Node>) -> Vec<BlockIndex> {
-    node.meta()
+/// Every block of `node`, refused before listing them when they alone pass `max_tasks` (a
+/// list of 2^40 block indices would abort the process before lowering could count tasks).
+fn all_blocks(node: &Arc<dyn Node>, max_tasks: usize) -> Result<Vec<BlockIndex>> {
+    if node.meta().chunks.nblocks() > max_tasks {
+        return Err(too_many_tasks(std::slice::from_ref(node), max_tasks));
+    }
+    Ok(node
+        .meta()
         .chunks
         .block_indices()
         .map(|b| BlockIndex::from_slice(&b))
-        .collect()
+        .collect())
 }
 
 static DEFAULT_SCHEDULER: OnceLock<RwLock<Arc<dyn Scheduler>>> = OnceLock::new();
@@ -1534,17 +1540,19 @@ impl Computation {
 
     /// The fused task graph for a run spread over `processes` processes.
     fn graph_for(&self, processes: usize) -> Result<(Graph, Vec<Key>)> {
-        let requests: Vec<_> = self
+        let max_tasks = self.max_tasks.unwrap_or_else(default_max_tasks);
+        let outputs = self.stores.iter().fold(0usize, |acc, n| {
+            acc.saturating_add(n.meta().chunks.nblocks())
+        });
+        if outputs > max_tasks {
+            return Err(too_many_tasks(&self.stores, max_tasks));
+        }
+        let requests = self
             .stores
             .iter()
-            .map(|n| (n.clone(), all_blocks(n)))
-            .collect();
-        lower(
-            &requests,
-            true,
-            self.max_tasks.unwrap_or_else(default_max_tasks),
-            processes,
-        )
+            .map(|n| Ok((n.clone(), all_blocks(n, max_tasks)?)))
+            .collect::<Result<Vec<_>>>()?;
+        lower(&requests, true, max_tasks, processes)
     }
 
     /// The compiled plan the run executes on `scheduler`, with its memory limit, after the
@@ -1874,7 +1882,7 @@ impl<T: Element> BlockArray<T> {
                 .derive("chunk-sizes", t, self.chunks().clone()),
             input: self.node.clone(),
         });
-        let blocks = all_blocks(&shapes);
+        let blocks = all_blocks(&shapes, default_max_tasks())?;
         // Every process lowers, and they agree on it before the collective run (one failing
         // alone would leave the others waiting in it).
         let prepared = lower(
@@ -1941,7 +1949,7 @@ impl<T: Element> BlockArray<T> {
     /// [`Memory`](crate::ErrorKind::Memory)) when the array does not fit in the memory
     /// available.
     pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
-        let blocks = all_blocks(&self.node);
+        let blocks = all_blocks(&self.node, default_max_tasks())?;
         let prepared = check_fits(
             &format!(
                 "persisting an array of shape {}",
@@ -1989,7 +1997,10 @@ impl<T: Element> BlockArray<T> {
     /// dask's `x.dask`. Its `Display` lists `key = op(deps)` lines.
     pub fn graph(&self) -> Result<Graph> {
         Ok(lower(
-            &[(self.node.clone(), all_blocks(&self.node))],
+            &[(
+                self.node.clone(),
+                all_blocks(&self.node, default_max_tasks())?,
+            )],
             false,
             default_max_tasks(),
             1,
@@ -2001,7 +2012,7 @@ impl<T: Element> BlockArray<T> {
     /// output keys.
     pub fn lowered(&self, blocks: Option<&[Vec<usize>]>) -> Result<(Graph, Vec<Key>)> {
         let blocks = match blocks {
-            None => all_blocks(&self.node),
+            None => all_blocks(&self.node, default_max_tasks())?,
             Some(bs) => {
                 let numblocks = self.numblocks();
                 bs.iter()
