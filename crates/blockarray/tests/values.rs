@@ -610,6 +610,24 @@ fn histogram_bins_overflowing_bytes_are_errors() {
         msg.contains("edges") && msg.contains(&n.to_string()),
         "{msg}"
     );
+    // No bins in one dimension and 2^80 in the others: an error (the bin strides overflowed,
+    // a panic).
+    let s = BlockArray::from_array(ndarray::Array2::<f64>::zeros((4, 3)), [4, 3]).unwrap();
+    let huge = Bins::Count(1 << 40);
+    let (_, msg) = kind(histogramdd(
+        &s,
+        &[Bins::Edges(vec![0.0]), huge.clone(), huge],
+        Some(&[(0.0, 1.0); 3]),
+        None,
+        false,
+    ));
+    assert!(msg.contains("1099511627776"), "{msg}");
+    // 2^40 blocks reduced into one axis of partials: refused when built (a list of 2^40
+    // block lengths aborted the process).
+    let big = BlockArray::<f64>::zeros(&[1 << 20, 1 << 20], 1).unwrap();
+    let (k, msg) = kind(histogram(&big, 10, Some((0.0, 1.0)), None, false));
+    assert_eq!(k, ErrorKind::Memory);
+    assert!(msg.contains("(1048576, 1048576) blocks"), "{msg}");
 }
 
 /// With explicit edges a range is not read, as in NumPy (a bad one was an error).

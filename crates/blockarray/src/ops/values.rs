@@ -137,6 +137,18 @@ fn partial_value<P: Send + Sync + 'static>(p: P, nbytes: fn(&P) -> usize) -> Val
     Value::with_nbytes(p, n)
 }
 
+/// The C-order strides of a grid of `nbins` bins. They saturate: with no bins along one
+/// dimension the grid is empty (nothing is counted), while the others' product may overflow.
+fn bin_strides(nbins: &[usize]) -> Vec<usize> {
+    (0..nbins.len())
+        .map(|k| {
+            nbins[k + 1..]
+                .iter()
+                .fold(1usize, |a, &n| a.saturating_mul(n))
+        })
+        .collect()
+}
+
 /// One value reduced from every block of `x` through `spec`: one partial per block (blockwise,
 /// so it fuses with what comes before), then levels merging up to `DEFAULT_FANIN` partials.
 /// `aligned` nodes are read at each block's index (they have `x`'s chunks); `whole` nodes are
@@ -151,7 +163,20 @@ fn tree<P: Send + Sync + 'static>(
     spec: TreeSpec<P>,
 ) -> Result<Arc<dyn Node>> {
     let nb = x.meta().chunks.numblocks();
-    let n: usize = nb.iter().product();
+    // The partials lie along one axis, which may have at most MAX_BLOCKS_PER_AXIS blocks.
+    let n = nb
+        .iter()
+        .try_fold(1usize, |acc, &b| acc.checked_mul(b))
+        .filter(|&n| n <= crate::MAX_BLOCKS_PER_AXIS)
+        .ok_or_else(|| {
+            Error::memory(format!(
+                "{op}: {} has {} blocks, more than the {} one reduction of all its blocks can \
+                 take; give it larger chunks (e.g. rechunk it to ChunkSpec::auto())",
+                x.meta().name,
+                crate::error::fmt_shape(&nb),
+                crate::MAX_BLOCKS_PER_AXIS
+            ))
+        })?;
     let spec = Arc::new(spec);
     let mut inputs = vec![x.clone()];
     inputs.extend(aligned.iter().cloned());
@@ -1063,7 +1088,7 @@ fn hist_engine<T: Real>(
         }),
     );
     let weighted = weights.is_some();
-    let strides: Vec<usize> = (0..d).map(|k| nbins[k + 1..].iter().product()).collect();
+    let strides = bin_strides(&nbins);
     let aligned: Vec<Arc<dyn Node>> = weights.into_iter().collect();
     let strides2 = strides.clone();
     // With an autodetected range the counts pass comes after a pass over all of `x`: an input
@@ -1124,7 +1149,7 @@ fn hist_engine<T: Real>(
         },
     )?;
     let nb2 = nbins.clone();
-    let strides: Vec<usize> = (0..d).map(|k| nbins[k + 1..].iter().product()).collect();
+    let strides = bin_strides(&nbins);
     let counts = finish_node::<f64>(
         op,
         t.clone(),
