@@ -439,6 +439,28 @@ fn empty_other_axes_give_empty_results() {
     );
 }
 
+/// A million lanes too long for one task each are refused when the expression is built: each
+/// would be a sub-graph of its own (hundreds of gigabytes of graph before any task limit), and
+/// the quantile's list of lanes alone reserved 128 GiB for 2^33 of them.
+#[test]
+fn too_many_long_lanes_are_refused_when_built() {
+    let lin = blockarray::QuantileMethod::Linear;
+    let x = BlockArray::<f64>::zeros(&[1 << 20, 1 << 24], [1 << 4, 1 << 20]).unwrap();
+    for e in [
+        x.sort(1).unwrap_err(),
+        x.argsort(1).unwrap_err(),
+        x.partition(&[3], 1).unwrap_err(),
+        x.median(Some(&[1]), false).unwrap_err(),
+        x.quantile(0.5, Some(&[1]), lin, false).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+        assert!(e.to_string().contains("1048576 lanes"), "{e}");
+    }
+    let many = BlockArray::<f64>::zeros(&[1 << 33, 1 << 24], [1 << 10, 1 << 24]).unwrap();
+    let e = many.median(Some(&[1]), false).unwrap_err();
+    assert!(e.to_string().contains("8589934592 lanes"), "{e}");
+}
+
 #[test]
 fn sorting_and_topk_of_every_integer_type() {
     fn check<T: blockarray::SortKey + blockarray::CastTo<f64>>(vals: Vec<T>) {

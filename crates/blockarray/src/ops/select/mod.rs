@@ -13,7 +13,25 @@ pub mod topk;
 
 use crate::element::{Float, Real};
 
-/// Element types that can be sorted and selected: `f32`, `f64`, `i32`, `i64`, `u8`.
+/// Refuses `lanes` lanes selected one by one, each reading `per_lane` blocks, when together
+/// they pass the default task limit: each lane is a sub-graph of its own, built when the
+/// expression is, so too many would exhaust memory before any limit on tasks is checked.
+pub(crate) fn check_lane_graphs(op: &str, lanes: &[usize], per_lane: usize) -> crate::Result<()> {
+    let max = crate::default_max_tasks();
+    let count = lanes.iter().fold(1usize, |a, &n| a.saturating_mul(n));
+    if count.saturating_mul(per_lane.max(1)) > max {
+        return Err(crate::Error::memory(format!(
+            "{op}: {count} lanes (kept axes of shape {}), each too long for one task and read \
+             from {per_lane} blocks, would lower to more than the {max} tasks allowed; select \
+             along fewer lanes (slice the array first) or shorter ones",
+            crate::error::fmt_shape(lanes)
+        )));
+    }
+    Ok(())
+}
+
+/// Element types that can be sorted and selected: `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`,
+/// `u16`, `u32`, `u64`.
 ///
 /// [`key`](Self::key) maps an element to a `u64` whose unsigned order is NumPy's sort order
 /// (NaN last, `-0.0 == 0.0`), using the top [`KEY_BITS`](Self::KEY_BITS) bits, so that

@@ -949,6 +949,11 @@ fn quantiles_bounded<T: SortKey>(
     }
     // Long lanes: a radix selection per lane (one per position of the kept axes).
     let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    let numblocks = x.numblocks();
+    let per_lane = axes
+        .iter()
+        .fold(1usize, |a, &ax| a.saturating_mul(numblocks[ax]));
+    super::check_lane_graphs(op, &kept_shape, per_lane)?;
     let count: usize = kept_shape.iter().product();
     let mut lanes = Vec::with_capacity(count);
     for pos in crate::plan::chunks::BlockIndices::new(kept_shape.clone()) {

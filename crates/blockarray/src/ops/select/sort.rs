@@ -1003,6 +1003,7 @@ fn sort_bounded<T: SortKey, U: Element>(
     // Long lanes: a sample sort per lane (a partition is the sorted lane).
     let kept: Vec<usize> = (0..x.ndim()).filter(|&a| a != axis).collect();
     let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    super::check_lane_graphs(op, &kept_shape, x.numblocks()[axis])?;
     let mut lanes = Vec::new();
     for pos in crate::plan::chunks::BlockIndices::new(kept_shape.clone()) {
         let slices: Vec<NormSlice> = (0..x.ndim())
