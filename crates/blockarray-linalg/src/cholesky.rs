@@ -97,6 +97,7 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
         return BlockArray::zeros(&[0, 0], vec![vec![0], vec![0]]);
     }
     let p = chunks.len();
+    crate::node::check_tasks("cholesky", p, crate::node::tetrahedral(p))?;
     let offsets: Vec<usize> = chunks
         .iter()
         .scan(0, |s, &c| {

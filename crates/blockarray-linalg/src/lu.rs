@@ -120,6 +120,8 @@ fn locate(offsets: &[usize], chunks: &[usize], k: usize, local: usize) -> (usize
 fn factor<T: Scalar>(a: &BlockArray<T>) -> Result<LuNodes> {
     let chunks = a.chunks().axis(0).to_vec();
     let p = chunks.len();
+    // Trailing updates over (p − k)² blocks at step k: about p³/3.
+    crate::node::check_tasks("lu", p, crate::node::tetrahedral(p).saturating_mul(2))?;
     let n = a.shape()[0];
     let offsets: Vec<usize> = chunks
         .iter()

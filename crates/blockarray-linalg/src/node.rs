@@ -76,6 +76,28 @@ pub(crate) fn op<T: Element, P: Tokenize + ?Sized>(
     })
 }
 
+/// Refuses a blocked algorithm over `p` blocks along a side that lowers to about `tasks`
+/// tasks (a count growing as p³ for factorisations), when that passes the default task
+/// limit: the nodes' bookkeeping grows as fast, and exhausted memory while the expression
+/// was being built, before any task limit was checked.
+pub(crate) fn check_tasks(op: &str, p: usize, tasks: usize) -> Result<()> {
+    let max = blockarray::default_max_tasks();
+    if tasks > max {
+        return Err(blockarray::Error::memory(format!(
+            "{op}: {p} blocks along a side lower to about {tasks} tasks, more than the {max} \
+             allowed; rechunk the matrix into larger blocks"
+        )));
+    }
+    Ok(())
+}
+
+/// `p (p + 1) (p + 2) / 6`, saturating: the tasks of a factorisation's trailing updates
+/// over `p` blocks along a side (about p³/6).
+pub(crate) fn tetrahedral(p: usize) -> usize {
+    let (a, b, c) = (p as u128, p as u128 + 1, p as u128 + 2);
+    usize::try_from(a * b * c / 6).unwrap_or(usize::MAX)
+}
+
 /// One-axis chunks of `n` unit blocks: the grid of a hidden node with `n` tasks.
 pub(crate) fn grid(n: usize) -> Chunks {
     Chunks::from_blocks(vec![vec![1; n.max(1)]]).expect("unit blocks are valid chunks")

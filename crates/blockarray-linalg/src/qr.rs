@@ -310,6 +310,11 @@ fn qr_tiled_parts<T: Scalar>(
         off += cols[kt];
         kt += 1;
     }
+    // Step k updates the (p − k) × (qn − k) tiles of the trailing matrix.
+    let tasks = (0..kt).fold(0usize, |acc, k| {
+        acc.saturating_add(p.saturating_sub(k).saturating_mul(qn - k))
+    });
+    crate::node::check_tasks("qr", p.max(qn), tasks)?;
     // cur[(i, j)]: the current value of tile (i, j) of the trailing matrix.
     let mut cur: HashMap<(usize, usize), Src> = HashMap::new();
     for i in 0..p {

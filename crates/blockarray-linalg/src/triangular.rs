@@ -88,6 +88,9 @@ pub(crate) fn trisolve<T: Scalar>(
         return Ok(b);
     }
     let p = common.len();
+    // An update per block below the diagonal and column block of b.
+    let updates = (p.saturating_mul(p + 1) / 2).saturating_mul(bcols.len());
+    crate::node::check_tasks("solve_triangular", p, updates)?;
     let offsets: Vec<usize> = common
         .iter()
         .scan(0, |s, &c| {

@@ -163,6 +163,12 @@ fn bad_inputs() {
             .to_string()
             .contains("2-d")
     );
+    // 2000 blocks along a side: about 1.3 billion tasks, refused when built (the steps'
+    // bookkeeping alone, p³/6 chunk entries, ran out of memory first).
+    let big = blockarray::BlockArray::<f64>::eye(100_000, None, 0, 50).unwrap();
+    let e = cholesky(&big, Tri::Lower).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+    assert!(e.to_string().contains("2000 blocks along a side"), "{e}");
 }
 
 #[test]

@@ -230,6 +230,12 @@ fn bad_inputs() {
     let a = blockarray::BlockArray::<f64>::ones(&[10, 2], [5, 2]).unwrap();
     let e = tsqr_with(&a, &TsqrOptions::new().fanin(1)).unwrap_err();
     assert!(e.to_string().contains("fanin"), "{e}");
+    // A thousand tiles along each side: about 3 × 10⁸ tasks, refused when built.
+    let big = blockarray::BlockArray::<f64>::zeros(&[100_000, 100_000], 100).unwrap();
+    for e in [qr(&big).unwrap_err(), qr_tiled(&big).unwrap_err()] {
+        assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+        assert!(e.to_string().contains("1000 blocks along a side"), "{e}");
+    }
 }
 
 #[test]

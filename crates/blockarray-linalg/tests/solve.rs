@@ -295,6 +295,17 @@ fn bad_shapes() {
             .to_string()
             .contains("[4, 2, 2]")
     );
+    // 2000 blocks along a side: billions of tasks, refused when built.
+    let big = BlockArray::<f64>::eye(100_000, None, 0, 50).unwrap();
+    let rhs = BlockArray::<f64>::ones(&[100_000, 4000], 50).unwrap();
+    for e in [
+        lu(&big).unwrap_err(),
+        inv(&big).unwrap_err(),
+        solve_triangular(&big, &rhs, Tri::Lower).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Memory, "{e}");
+        assert!(e.to_string().contains("2000 blocks along a side"), "{e}");
+    }
 }
 
 #[test]
