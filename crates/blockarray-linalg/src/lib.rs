@@ -82,6 +82,9 @@
 
 mod cholesky;
 mod eigh;
+// Public only for the crate's `kernels` bench: not part of the API (its functions assert
+// their arguments' shapes, as kernels inside tasks whose shapes are checked at build time).
+#[doc(hidden)]
 pub mod kernels;
 mod lstsq;
 mod lu;

@@ -361,6 +361,8 @@ pub(crate) struct Run<'a> {
     plan: &'a Plan,
     /// The share of the plan run here, when the rest runs in other processes.
     part: Option<&'a Part<'a>>,
+    /// For each task of a part: whether its value has been delivered (empty without a part).
+    delivered: Vec<AtomicBool>,
     /// Tasks run here: all of the plan's, or the part's local ones.
     local_count: usize,
     callbacks: &'a dyn Callbacks,
@@ -493,6 +495,11 @@ impl<'a> Run<'a> {
         Run {
             plan,
             part,
+            delivered: if part.is_some() {
+                (0..n).map(|_| AtomicBool::new(false)).collect()
+            } else {
+                Vec::new()
+            },
             local_count,
             headroom,
             callbacks,
@@ -808,6 +815,29 @@ impl<'a> Run<'a> {
     /// A value computed elsewhere arrives (see [`Inbox::deliver`]).
     fn deliver(&self, id: usize, value: Value) {
         if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        // A driver's mistake fails the run instead of indexing out of range, or counting a
+        // dependency down twice (which would start its readers before their other inputs).
+        let wrong = if id >= self.plan.len() {
+            Some(format!(
+                "task {id} is not in the plan of {} tasks",
+                self.plan.len()
+            ))
+        } else if self.is_local(id) {
+            Some(format!(
+                "task {} is computed in this process",
+                self.plan.key(id)
+            ))
+        } else if self.delivered[id].swap(true, Ordering::AcqRel) {
+            Some(format!("task {} was delivered twice", self.plan.key(id)))
+        } else {
+            None
+        };
+        if let Some(why) = wrong {
+            self.fail(Error::Scheduler(format!(
+                "a value delivered to this part: {why}"
+            )));
             return;
         }
         if self.uses[id].load(Ordering::Acquire) > 0 || self.plan.is_output(id) {

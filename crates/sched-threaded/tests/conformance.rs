@@ -714,3 +714,59 @@ fn a_run_uses_at_most_one_thread_per_task() {
         assert_eq!(run.values.len(), n);
     }
 }
+
+/// A driver's mistakes — a value for a task not in the plan, for a task computed here, or
+/// twice for one task — fail the part naming them (they indexed out of range, or counted a
+/// dependency down twice and started its reader early).
+#[test]
+fn wrong_deliveries_fail_the_part_naming_them() {
+    let mut g = Graph::new();
+    g.insert("a".into(), Task::literal(Value::new(1u64)));
+    g.insert("b".into(), Task::literal(Value::new(2u64)));
+    g.insert(
+        "sum".into(),
+        Task::new(["a".into(), "b".into()], |v| {
+            Ok(Value::new(*v[0].get::<u64>()? + *v[1].get::<u64>()?))
+        }),
+    );
+    let plan = Plan::new(&g, &["sum".into()]).unwrap();
+    let id = |k: &str| (0..plan.len()).find(|&i| *plan.key(i) == k.into()).unwrap();
+    let (a, b, sum) = (id("a"), id("b"), id("sum"));
+    // This part computes `sum`; `a` and `b` come from elsewhere.
+    let local: Vec<bool> = (0..plan.len()).map(|i| i == sum).collect();
+    let exported = vec![false; plan.len()];
+    let export = |_: usize, _: &Value| Ok(());
+    let part = sched_threaded::Part {
+        local: &local,
+        exported: &exported,
+        export: &export,
+    };
+    let cases: [(Vec<usize>, &str); 3] = [
+        (vec![99], "task 99 is not in the plan of 3 tasks"),
+        (vec![sum], "is computed in this process"),
+        (vec![a, a], "was delivered twice"),
+    ];
+    for (deliveries, why) in cases {
+        let (outcome, ()) = threaded(2).execute_part(&plan, &part, &NoCallbacks, |inbox| {
+            for &d in &deliveries {
+                inbox.deliver(d, Value::new(1u64));
+            }
+            while !inbox.is_over() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let e = outcome.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Scheduler, "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    // Delivered right, the part runs.
+    let (outcome, ()) = threaded(2).execute_part(&plan, &part, &NoCallbacks, |inbox| {
+        inbox.deliver(a, Value::new(1u64));
+        inbox.deliver(b, Value::new(2u64));
+        while !inbox.is_over() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let run = outcome.unwrap();
+    assert_eq!(*run.outputs[0].as_ref().unwrap().get::<u64>().unwrap(), 3);
+}
