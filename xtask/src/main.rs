@@ -27,11 +27,9 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("g++", "/usr/bin/g++"),
     ("graphviz", "/usr/bin/dot"),
     ("chromium", "/usr/bin/chromium"),
-    (
-        "libopenmpi-dev",
-        "/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h",
-    ),
-    ("openmpi-bin", "/usr/bin/orterun"),
+    // Paths that do not depend on the architecture or on Open MPI's major version.
+    ("libopenmpi-dev", "/usr/share/doc/libopenmpi-dev"),
+    ("openmpi-bin", "/usr/bin/mpirun.openmpi"),
     ("libclang-dev", "/usr/share/doc/libclang-dev"),
 ];
 

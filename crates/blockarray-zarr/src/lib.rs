@@ -41,8 +41,8 @@
 //!   [`ArrayOptions`]: chunks, shards, [`Compressor`], transpose, byte order, format
 //!   version, overwrite; [`UpdateOptions`]: a region of an existing array, staged or in
 //!   place), and the [`ZarrSink`] behind them (a [`blockarray::ChunkSink`]).
-//! * Element types ([`ZarrElement`]): `f32`, `f64`, `i32`, `i64`, `u8`, `bool`,
-//!   `Complex<f32>`, `Complex<f64>`.
+//! * Element types ([`ZarrElement`]): `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`, `u16`,
+//!   `u32`, `u64`, `bool`, `Complex<f32>`, `Complex<f64>`.
 //!
 //! # Design
 //!

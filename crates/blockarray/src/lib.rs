@@ -15,7 +15,7 @@
 //! // The seed talk's example: (x + x.T)[::2, 5000:].mean(axis=1)
 //! let y = (&x + &x.t())?.slice(s![..;2, 5000..])?.mean(Some(&[1]), false)?;
 //! assert_eq!(y.shape(), &[5000]);
-//! // Only the blocks feeding y[..3] are computed: 6 of x's 100.
+//! // Only the blocks feeding y[..3] are computed: 10 of x's 100 (5 of x, 5 of x.T).
 //! let head = y.slice(s![..3])?.compute()?;
 //! assert!(head.iter().all(|v| (0.9..1.1).contains(v)));
 //! # Ok::<(), blockarray::Error>(())

@@ -155,7 +155,8 @@ impl<T: crate::Float> BlockArray<T> {
     /// linearly from its end value at the outer edge towards the array's edge value (NumPy's
     /// `linspace(end, edge, width, endpoint=False)`, reversed on the right). `widths` and
     /// `ends` hold one pair per axis or one pair for all. Axes are padded in order, as NumPy
-    /// does; each margin is the edge (a `take`) combined with a ramp of positions.
+    /// does; each margin is the edge (the end face broadcast) combined with a ramp of
+    /// integer positions.
     ///
     /// ```
     /// let x = blockarray::BlockArray::from_array(ndarray::array![1.0, 2.0, 3.0, 4.0, 5.0], 2)?;

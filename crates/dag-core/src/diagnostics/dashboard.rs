@@ -200,7 +200,7 @@ struct Server {
 }
 
 /// A live dashboard in the browser, as [`Callbacks`]: while a computation runs it serves a
-/// page (by default on [`DEFAULT_ADDR`], `http://127.0.0.1:8787/`) showing
+/// page on the address it is given (such as [`DEFAULT_ADDR`], `http://127.0.0.1:8787/`) showing
 ///
 /// - the task stream of the last ten seconds: one row per worker, tasks coloured by operation
 ///   (hover for the key and the duration);
@@ -212,8 +212,9 @@ struct Server {
 ///
 /// Two lifetimes: [`Dashboard::new`] starts serving when a run starts and stops when it ends
 /// (an open page keeps the final state); [`Dashboard::serve`] serves from now until the last
-/// clone is dropped, across any number of runs. Either way it binds to 127.0.0.1 unless told
-/// otherwise, and costs the run no more than the [`Profiler`](super::Profiler): the callbacks
+/// clone is dropped, across any number of runs. Either way it binds the address it is given
+/// (a loopback one keeps it to this machine), and costs the run no more than the
+/// [`Profiler`](super::Profiler): the callbacks
 /// only append to per-worker buffers, and the server's thread does the rest every 100 ms.
 ///
 /// Needs the `dashboard` cargo feature of `dag-core`.
