@@ -400,7 +400,13 @@ mod tests {
 ///
 /// The fresh numbers come from one process-wide counter, so a program that builds the same
 /// expressions in the same order gets the same keys in every process (which is what the SPMD
-/// schedulers rely on).
+/// schedulers rely on). Those processes agree on the keys, not on what the functions capture:
+/// a closure capturing a value that differs between processes (its rank, say) runs with the
+/// owning process's value, and no check sees it. Capture the same values everywhere.
+///
+/// A pure name is all that tells functions apart: closures are not distinguished by their
+/// type (its name is not unique: every closure of a function may print the same), so two
+/// different closures given one pure name and token share tasks.
 ///
 /// ```
 /// use dag_core::OpName;
