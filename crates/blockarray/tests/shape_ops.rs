@@ -269,6 +269,20 @@ proptest! {
             d[IxDyn(&j)]
         });
         prop_assert_eq!(x.diagonal(k, 0, nd - 1).unwrap().compute_with(&*s).unwrap(), want.clone());
+        // The same axes the other way round: rows along the last, columns along the first.
+        let (m1, m2) = (shape[nd - 1], shape[0]);
+        let mlen = m1.saturating_sub(r0).min(m2.saturating_sub(c0));
+        let mut mshape: Vec<usize> = shape[1..nd - 1].to_vec();
+        mshape.push(mlen);
+        let swapped = ArrayD::from_shape_fn(IxDyn(&mshape), |i| {
+            let i = idx_of(&i);
+            let t = i[i.len() - 1];
+            let mut j = vec![t + c0];
+            j.extend_from_slice(&i[..i.len() - 1]);
+            j.push(t + r0);
+            d[IxDyn(&j)]
+        });
+        prop_assert_eq!(x.diagonal(k, nd - 1, 0).unwrap().compute_with(&*s).unwrap(), swapped);
         let tr = want.sum_axis(Axis(want.ndim() - 1));
         prop_assert_eq!(x.trace(k, 0, nd - 1).unwrap().compute_with(&*s).unwrap(), tr);
         if nd == 2 {
@@ -742,6 +756,16 @@ fn results_are_lazy_and_read_only_needed_blocks() {
     // The diagonal of a 1000 × 1000 array in 100 × 100 blocks reads the 10 diagonal blocks.
     let d = x.diagonal(0, 0, 1).unwrap();
     assert!(tasks(&d) <= 40, "{} tasks", tasks(&d));
+    // A diagonal 2^28 long is planned per block (a list of its points took gigabytes): one
+    // piece per diagonal block, or two where the blocks of the two axes are cut apart.
+    let big = BlockArray::<f64>::zeros(&[1 << 28, 1 << 28], [1 << 10, 1 << 10]).unwrap();
+    assert_eq!(big.diagonal(0, 0, 1).unwrap().numblocks(), vec![1 << 18]);
+    let shifted = big.diagonal(5, 0, 1).unwrap();
+    assert_eq!(shifted.shape(), &[(1 << 28) - 5]);
+    assert_eq!(shifted.numblocks(), vec![(1 << 19) - 1]);
+    let tail = shifted.slice(blockarray::s![-3..]).unwrap();
+    assert_eq!(tail.compute().unwrap(), ArrayD::from_elem(IxDyn(&[3]), 0.0));
+    assert!(tasks(&tail) <= 3, "{} tasks", tasks(&tail));
 }
 
 #[test]

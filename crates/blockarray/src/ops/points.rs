@@ -10,6 +10,11 @@
 //! touched, never to the array. The plan (which block and offset each point reads) is made
 //! once when the expression is built and shared by the tasks. Orthogonal indexing is one
 //! `take` per axis.
+//!
+//! A diagonal is planned per block instead of per point: it is cut where it crosses a block
+//! boundary of either axis, and each piece reads the one block it lies in. Its plan has at
+//! most as many pieces as the two axes have blocks together, whatever its length (a list of
+//! its points would be as long as the diagonal: gigabytes for a long one).
 
 use crate::expr::array::{BlockTask, Meta, Node, block_ref, block_value, token_of};
 use crate::{BlockArray, Chunks, Element, Error, Numeric, OpName, Result, where_};
@@ -144,6 +149,128 @@ pub(crate) fn points<T: Element>(
     })))
 }
 
+/// One piece of a diagonal: the blocks along the two axes it lies in, where it starts in
+/// them, and its length.
+#[derive(Clone, Copy)]
+struct Piece {
+    blocks: (usize, usize),
+    start: (usize, usize),
+    len: usize,
+}
+
+/// A diagonal of the planes of two axes: the other axes in order, then the diagonal, cut into
+/// [`Piece`]s.
+struct DiagonalNode<T> {
+    meta: Meta,
+    input: Arc<dyn Node>,
+    axes: (usize, usize),
+    pieces: Arc<Vec<Piece>>,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element> Node for DiagonalNode<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn inputs(&self) -> Vec<Arc<dyn Node>> {
+        vec![self.input.clone()]
+    }
+    fn blockwise(&self) -> bool {
+        false
+    }
+    fn block(&self, index: &[usize]) -> BlockTask {
+        let nd_in = self.input.meta().chunks.ndim();
+        let (a1, a2) = self.axes;
+        let shape = self.meta.chunks.block_shape(index);
+        let Some(&piece) = self.pieces.get(index[index.len() - 1]) else {
+            // An empty diagonal: one empty block, read from nothing.
+            return BlockTask {
+                deps: vec![],
+                func: Arc::new(move |_: &[Value]| {
+                    Ok(block_value(ArrayD::from_elem(IxDyn(&shape), T::default())))
+                }),
+            };
+        };
+        let mut b = BlockIndex::from_elem(0, nd_in);
+        let mut others = index.iter();
+        for (a, slot) in b.iter_mut().enumerate() {
+            *slot = if a == a1 {
+                piece.blocks.0
+            } else if a == a2 {
+                piece.blocks.1
+            } else {
+                *others.next().expect("one output index per other axis")
+            };
+        }
+        // The higher axis is indexed first, so the lower keeps its number.
+        let ((lo, lo_start), (hi, hi_start)) = if a1 < a2 {
+            ((a1, piece.start.0), (a2, piece.start.1))
+        } else {
+            ((a2, piece.start.1), (a1, piece.start.0))
+        };
+        BlockTask {
+            deps: vec![(0, b)],
+            func: Arc::new(move |v: &[Value]| {
+                let block = block_ref::<T>(&v[0])?;
+                let mut out = ArrayD::from_elem(IxDyn(&shape), T::default());
+                let last = ndarray::Axis(shape.len() - 1);
+                for k in 0..piece.len {
+                    let plane = block.index_axis(ndarray::Axis(hi), hi_start + k);
+                    out.index_axis_mut(last, k)
+                        .assign(&plane.index_axis(ndarray::Axis(lo), lo_start + k));
+                }
+                Ok(block_value(out))
+            }),
+        }
+    }
+}
+
+/// `x.diagonal(offset, axis1, axis2)` as a [`DiagonalNode`] (axes checked and distinct).
+fn diagonal_node<T: Element>(
+    x: &BlockArray<T>,
+    offset: isize,
+    axis1: usize,
+    axis2: usize,
+) -> Result<BlockArray<T>> {
+    let chunks = x.chunks();
+    let (n1, n2) = (x.shape()[axis1], x.shape()[axis2]);
+    let (r0, c0) = (offset.min(0).unsigned_abs(), offset.max(0).unsigned_abs());
+    let len = n1.saturating_sub(r0).min(n2.saturating_sub(c0));
+    let (o1, o2) = (chunks.offsets(axis1), chunks.offsets(axis2));
+    let mut pieces = Vec::new();
+    let mut done = 0;
+    while done < len {
+        let (row, col) = (r0 + done, c0 + done);
+        let (b1, s1) = chunks.block_of(axis1, row)?;
+        let (b2, s2) = chunks.block_of(axis2, col)?;
+        let n = (len - done).min(o1[b1 + 1] - row).min(o2[b2 + 1] - col);
+        pieces.push(Piece {
+            blocks: (b1, b2),
+            start: (s1, s2),
+            len: n,
+        });
+        done += n;
+    }
+    let mut out_axes: Vec<Vec<usize>> = (0..x.ndim())
+        .filter(|&a| a != axis1 && a != axis2)
+        .map(|a| chunks.axis(a).to_vec())
+        .collect();
+    let lens: Vec<usize> = pieces.iter().map(|p| p.len).collect();
+    out_axes.push(if lens.is_empty() { vec![0] } else { lens });
+    let mut t = token_of(&[&x.node]);
+    t.write_usize(axis1)
+        .write_usize(axis2)
+        .write_u64(offset as i64 as u64);
+    let meta = Meta::new::<T>("diagonal", t, Chunks::from_blocks(out_axes)?);
+    Ok(BlockArray::wrap(Arc::new(DiagonalNode::<T> {
+        meta,
+        input: x.node.clone(),
+        axes: (axis1, axis2),
+        pieces: Arc::new(pieces),
+        _type: std::marker::PhantomData,
+    })))
+}
+
 impl<T: Element> BlockArray<T> {
     /// Point-wise indexing (dask's `x.vindex[i0, i1, …]`, NumPy's `x[i0, i1, …]` with integer
     /// arrays): `indices[k]` indexes axis `k`; the lists have one common length (a list of one
@@ -246,12 +373,7 @@ impl<T: Element> BlockArray<T> {
                 "diagonal: axis1 and axis2 are both {axis1}"
             )));
         }
-        let (n1, n2) = (self.shape()[axis1], self.shape()[axis2]);
-        let (r0, c0) = (offset.min(0).unsigned_abs(), offset.max(0).unsigned_abs());
-        let len = n1.saturating_sub(r0).min(n2.saturating_sub(c0));
-        let coords: Vec<Vec<usize>> = (0..len).map(|i| vec![i + r0, i + c0]).collect();
-        let p = points(self, &[axis1, axis2], &coords)?;
-        p.moveaxis(0, p.ndim() - 1)
+        diagonal_node(self, offset, axis1, axis2)
     }
 
     /// For a 1-d array, the square matrix with it on diagonal `k` and zeros elsewhere; for a
