@@ -2,7 +2,8 @@
 //!
 //! Each operation has its own property test elsewhere; here random chains of them (slices with
 //! any step, transposes, broadcasting, rechunks, reductions, scans, concatenation, takes, rolls,
-//! reshapes, sorts, contractions, persists, …) run over random shapes and chunkings on both
+//! reshapes, sorts, argsorts, unique, diagonals, vindex, contractions, persists, …) run over
+//! random shapes and chunkings on both
 //! schedulers. What this catches is what lowering does across operations: slice pushdown
 //! through later steps, fused elementwise chains over transposed or flipped operands, shared
 //! sub-expressions, rechunks merged into their neighbours. Values are small integers stored as
@@ -110,7 +111,7 @@ fn apply(
     let axis = b.below(nd);
     let n = shape.get(axis).copied().unwrap_or(0);
     let has_axis = nd > 0;
-    let (lazy, want, what): (Built, ArrayD<f64>, String) = match kind % 29 {
+    let (lazy, want, what): (Built, ArrayD<f64>, String) = match kind % 35 {
         0 if has_axis => {
             let s = [-3, -2, -1, 1, 2, 3][b.below(6)];
             let bound =
@@ -455,6 +456,124 @@ fn apply(
             r.clone(),
             "compute_chunk_sizes".into(),
         ),
+        29 if nd >= 2 => {
+            let (a1, a2) = (b.below(nd), b.below(nd - 1));
+            let a2 = if a2 >= a1 { a2 + 1 } else { a2 };
+            let k = b.range(-3, 4);
+            let (r0, c0) = ((-k).max(0) as usize, k.max(0) as usize);
+            let len = shape[a1]
+                .saturating_sub(r0)
+                .min(shape[a2].saturating_sub(c0));
+            let others: Vec<usize> = (0..nd).filter(|&a| a != a1 && a != a2).collect();
+            let mut to: Vec<usize> = others.iter().map(|&a| shape[a]).collect();
+            to.push(len);
+            let want = ArrayD::from_shape_fn(IxDyn(&to), |i| {
+                let mut j = vec![0; nd];
+                for (k, &a) in others.iter().enumerate() {
+                    j[a] = i[k];
+                }
+                j[a1] = i[to.len() - 1] + r0;
+                j[a2] = i[to.len() - 1] + c0;
+                r[IxDyn(&j)]
+            });
+            (
+                x.diagonal(k, a1, a2),
+                want,
+                format!("diagonal {k} axes {a1} {a2}"),
+            )
+        }
+        30 if has_axis => {
+            let mut want = r.clone();
+            for (mut out, lane) in want
+                .lanes_mut(Axis(axis))
+                .into_iter()
+                .zip(r.lanes(Axis(axis)))
+            {
+                let mut order: Vec<usize> = (0..lane.len()).collect();
+                // NumPy's order: -0.0 and 0.0 are equal (stable), unlike total_cmp.
+                order.sort_by(|&p, &q| lane[p].partial_cmp(&lane[q]).unwrap());
+                for (dst, src) in out.iter_mut().zip(order) {
+                    *dst = src as f64;
+                }
+            }
+            (
+                build(|| Ok(x.argsort(axis)?.astype::<f64>())),
+                want,
+                format!("argsort axis {axis}"),
+            )
+        }
+        31 => {
+            let mut v: Vec<f64> = r.iter().copied().collect();
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+            (
+                x.unique(),
+                ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).unwrap(),
+                "unique".into(),
+            )
+        }
+        32 if has_axis => {
+            // x contracted with itself over one axis: the other axes of both, in order.
+            let others: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
+            let mut to: Vec<usize> = others.iter().map(|&a| shape[a]).collect();
+            to.extend(others.iter().map(|&a| shape[a]));
+            if to.iter().product::<usize>() > MAX_SIZE || to.len() > 4 {
+                return None;
+            }
+            let want = ArrayD::from_shape_fn(IxDyn(&to), |i| {
+                let (mut p, mut q) = (vec![0; nd], vec![0; nd]);
+                for (k, &a) in others.iter().enumerate() {
+                    p[a] = i[k];
+                    q[a] = i[others.len() + k];
+                }
+                (0..n)
+                    .map(|t| {
+                        p[axis] = t;
+                        q[axis] = t;
+                        r[IxDyn(&p)] * r[IxDyn(&q)]
+                    })
+                    .sum()
+            });
+            (
+                blockarray::tensordot(x, x, &[axis], &[axis]),
+                want,
+                format!("tensordot(x, x) over axis {axis}"),
+            )
+        }
+        33 if has_axis && n > 0 => {
+            let keep = b.below(2) == 1;
+            let mut want = r.fold_axis(Axis(axis), f64::INFINITY, |&a, &v| a.min(v));
+            if keep {
+                want = want.insert_axis(Axis(axis));
+            }
+            (
+                x.min(Some(&[axis]), keep),
+                want,
+                format!("min axis {axis} keepdims {keep}"),
+            )
+        }
+        34 if nd >= 2 && shape[0] > 0 && shape[1] > 0 => {
+            let k = b.below(6);
+            let mut pick_in = |len: usize| -> Vec<isize> {
+                (0..k)
+                    .map(|_| b.range(-(len as isize), len as isize))
+                    .collect()
+            };
+            let (rows, cols) = (pick_in(shape[0]), pick_in(shape[1]));
+            let norm = |i: isize, n: usize| i.rem_euclid(n as isize) as usize;
+            let mut to = vec![k];
+            to.extend_from_slice(&shape[2..]);
+            let want = ArrayD::from_shape_fn(IxDyn(&to), |i| {
+                let mut j = vec![norm(rows[i[0]], shape[0]), norm(cols[i[0]], shape[1])];
+                j.extend((1..to.len()).map(|a| i[a]));
+                r[IxDyn(&j)]
+            });
+            (
+                x.vindex(&[&rows, &cols]),
+                want,
+                format!("vindex {rows:?} {cols:?}"),
+            )
+        }
         _ => return None,
     };
     match lazy {
@@ -483,7 +602,7 @@ proptest! {
 
     #[test]
     fn chains_of_operations_match_ndarray(
-        shape in proptest::collection::vec(0usize..6, 0..=3),
+        shape in proptest::collection::vec(0usize..8, 0..=3),
         seed in any::<u64>(),
         steps in proptest::collection::vec((any::<u8>(), any::<u64>()), 1..8),
         threaded in any::<bool>(),
