@@ -3,8 +3,7 @@
 //! Each operation has its own property test elsewhere; here random chains of them (slices with
 //! any step, transposes, broadcasting, rechunks, reductions, scans, concatenation, takes, rolls,
 //! reshapes, sorts, argsorts, unique, diagonals, vindex, contractions, persists, …) run over
-//! random shapes and chunkings on both
-//! schedulers. What this catches is what lowering does across operations: slice pushdown
+//! random shapes and chunkings on both schedulers. What this catches is what lowering does across operations: slice pushdown
 //! through later steps, fused elementwise chains over transposed or flipped operands, shared
 //! sub-expressions, rechunks merged into their neighbours. Values are small integers stored as
 //! `f64`, and every step keeps them integers, so results must be equal exactly.
