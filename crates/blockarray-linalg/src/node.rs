@@ -77,15 +77,15 @@ pub(crate) fn op<T: Element, P: Tokenize + ?Sized>(
 }
 
 /// Refuses a blocked algorithm over `p` blocks along a side that lowers to about `tasks`
-/// tasks (a count growing as p³ for factorisations), when that passes the default task
-/// limit: the nodes' bookkeeping grows as fast, and exhausted memory while the expression
-/// was being built, before any task limit was checked.
+/// tasks (a count growing as p³ for factorisations), when that passes
+/// [`blockarray::MAX_BUILD_TASKS`]: the nodes' bookkeeping grows as fast, and exhausted memory
+/// while the expression was being built, before any task limit was checked.
 pub(crate) fn check_tasks(op: &str, p: usize, tasks: usize) -> Result<()> {
-    let max = blockarray::default_max_tasks();
+    let max = blockarray::MAX_BUILD_TASKS;
     if tasks > max {
         return Err(blockarray::Error::memory(format!(
             "{op}: {p} blocks along a side lower to about {tasks} tasks, more than the {max} \
-             allowed; rechunk the matrix into larger blocks"
+             an expression may plan; rechunk the matrix into larger blocks"
         )));
     }
     Ok(())

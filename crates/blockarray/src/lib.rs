@@ -78,8 +78,8 @@ pub use element::{Bitwise, CastTo, Element, Float, Integer, Numeric, Promote, Re
 pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
 pub use expr::lower::{
-    ArraySink, Computation, DEFAULT_MEMORY_SHARE, Handle, Results, RunPlan, default_max_tasks,
-    default_scheduler, set_default_scheduler,
+    ArraySink, Computation, DEFAULT_MEMORY_SHARE, Handle, MAX_BUILD_TASKS, Results, RunPlan,
+    default_max_tasks, default_scheduler, set_default_scheduler,
 };
 pub use expr::random;
 pub use expr::visualize::MAX_DRAWN_TASKS;

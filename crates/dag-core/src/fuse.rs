@@ -180,7 +180,7 @@ impl Program {
             peak = peak.max(running);
             for a in &st.args {
                 if let Arg::Stage(j) = *a {
-                    live -= std::mem::take(&mut held[j as usize]);
+                    live = live.saturating_sub(std::mem::take(&mut held[j as usize]));
                 }
             }
             held[i] = out;

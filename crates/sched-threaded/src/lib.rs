@@ -211,7 +211,8 @@ impl ThreadedScheduler {
             let r = driver(&Inbox { run: &run });
             return (Err(e), r);
         }
-        // The threads first: a memory limit's headroom is one largest output per thread.
+        // The threads first: a memory limit's headroom is one largest running task (output and
+        // transient bytes) per thread.
         let threads = self.threads_for(part.local.iter().filter(|&&l| l).count());
         let run = Run::new(plan, Some(part), callbacks, threads);
         let mut result = None;
@@ -316,7 +317,9 @@ pub struct Inbox<'r> {
 impl Inbox<'_> {
     /// The value of task `id`, computed in another process, has arrived: it is held until
     /// its last local reader has run (or to the end, for an output), and local tasks waiting
-    /// only for it become ready. Ignored once the run has failed.
+    /// only for it become ready. Ignored once the run has failed. A value for a task not in
+    /// the plan, for one this part computes itself, or a second value for one task fails the
+    /// run ([`Error::Scheduler`] naming it).
     pub fn deliver(&self, id: usize, value: Value) {
         self.run.deliver(id, value);
     }
@@ -650,8 +653,9 @@ impl<'a> Run<'a> {
     }
 
     /// Under a memory limit: whether leaf `id` may start now, counting it as running if so.
-    /// It may if the bytes held, the predicted outputs of the running tasks and its own, with
-    /// room left for the outputs of the tasks that read other values (`headroom`), stay
+    /// It may if the bytes held, the predicted outputs and transient bytes of the running tasks
+    /// and its own, with room left for those of the tasks that read other values (`headroom`),
+    /// stay
     /// within the limit — or if no task is running at all, so that a run always makes
     /// progress (one task at a time, in the plan's memory-frugal order). The way past the
     /// limit is a compare-and-swap of the running count from zero, so only one leaf at a
@@ -661,7 +665,7 @@ impl<'a> Run<'a> {
         let limit = self.limit.expect("only called under a memory limit");
         let size = running_bytes(self.plan, id);
         let held = self.meter.live() + self.reserved.load(Ordering::Acquire);
-        if held + size + self.headroom <= limit {
+        if held.saturating_add(size).saturating_add(self.headroom) <= limit {
             self.busy.fetch_add(1, Ordering::AcqRel);
         } else if self
             .busy

@@ -230,6 +230,14 @@ fn check_block_shape(meta: &Meta, index: &[usize], func: TaskFn) -> TaskFn {
 /// one-element blocks (`cargo bench -p blockarray -- lowering`), rounded up.
 pub const BYTES_PER_TASK: usize = 1500;
 
+/// The most tasks an operation plans one by one while its expression is built (2^26: sort and
+/// quantile lanes too long for one task, the steps of blocked factorisations, the partials of
+/// a reduction over every block): more is refused with an error naming the operation. Unlike
+/// [`default_max_tasks`] it does not depend on the memory available, so every process of a
+/// distributed program builds the same expressions or fails alike; at [`BYTES_PER_TASK`] per
+/// task it is about 100 GB of graph, far past what any computation could lower anyway.
+pub const MAX_BUILD_TASKS: usize = 1 << 26;
+
 /// The most tasks a computation lowers to unless told otherwise: as many as half the memory
 /// available can hold at [`BYTES_PER_TASK`] each (and at least a million).
 pub fn default_max_tasks() -> usize {
@@ -1265,7 +1273,7 @@ pub struct RunPlan {
     pub predicted_peak: usize,
     /// The memory limit the run keeps to, if any.
     pub allowed_mem: Option<usize>,
-    /// The task needing the most memory on its own (inputs and output), and that many bytes.
+    /// The task needing the most memory on its own (inputs, output and intermediate blocks of fused stages), and that many bytes.
     pub largest_task: Option<(Key, usize)>,
 }
 
@@ -1496,7 +1504,7 @@ impl Computation {
     ///
     /// Refused before the run starts, with an `Err` of kind
     /// [`Memory`](crate::ErrorKind::Memory): a run in which one task alone needs more than
-    /// the limit (its inputs and output; the error names it), and a run predicted to pass the
+    /// the limit (its inputs, output and intermediate blocks; the error names it), and a run predicted to pass the
     /// limit even one task at a time in the plan's memory-frugal order
     /// ([`Plan::predicted_peak`](dag_core::Plan::predicted_peak)) — or, on a scheduler that
     /// cannot hold tasks back, with all its workers. Otherwise a scheduler that keeps limits
@@ -1569,7 +1577,7 @@ impl Computation {
                 && bytes > limit
             {
                 return Err(Error::memory(format!(
-                    "task {} needs {} for its inputs and output, more than the memory limit \
+                    "task {} needs {} for its inputs, output and intermediate blocks, more than the memory limit \
                      of {}: use smaller chunks, or raise Computation::allowed_mem",
                     plan.key(id),
                     dag_core::fmt_bytes(bytes),
@@ -1882,16 +1890,20 @@ impl<T: Element> BlockArray<T> {
                 .derive("chunk-sizes", t, self.chunks().clone()),
             input: self.node.clone(),
         });
-        let blocks = all_blocks(&shapes, default_max_tasks())?;
         // Every process lowers, and they agree on it before the collective run (one failing
-        // alone would leave the others waiting in it).
-        let prepared = lower(
-            &[(shapes, blocks.clone())],
-            true,
-            default_max_tasks(),
-            scheduler.processes(),
-        );
-        let (graph, outputs) = agreed_start(scheduler, prepared)?;
+        // alone would leave the others waiting in it; the task limit depends on each one's
+        // memory).
+        let max_tasks = default_max_tasks();
+        let prepared = all_blocks(&shapes, max_tasks).and_then(|blocks| {
+            let lowered = lower(
+                &[(shapes, blocks.clone())],
+                true,
+                max_tasks,
+                scheduler.processes(),
+            )?;
+            Ok((lowered, blocks))
+        });
+        let ((graph, outputs), blocks) = agreed_start(scheduler, prepared)?;
         let values = scheduler.compute_everywhere(&graph, &outputs)?;
         let mut lens: Vec<Vec<Option<usize>>> = self
             .numblocks()
@@ -1949,7 +1961,7 @@ impl<T: Element> BlockArray<T> {
     /// [`Memory`](crate::ErrorKind::Memory)) when the array does not fit in the memory
     /// available.
     pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
-        let blocks = all_blocks(&self.node, default_max_tasks())?;
+        let max_tasks = default_max_tasks();
         let prepared = check_fits(
             &format!(
                 "persisting an array of shape {}",
@@ -1957,18 +1969,20 @@ impl<T: Element> BlockArray<T> {
             ),
             self.nbytes(),
         )
-        .and_then(|()| {
-            lower(
+        .and_then(|()| all_blocks(&self.node, max_tasks))
+        .and_then(|blocks| {
+            let lowered = lower(
                 &[(self.node.clone(), blocks.clone())],
                 true,
-                default_max_tasks(),
+                max_tasks,
                 scheduler.processes(),
-            )
+            )?;
+            Ok((lowered, blocks))
         });
         // Numbered before the run, so processes that do not hold the blocks count it too and
         // later persists keep one name in every process.
         let number = PERSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (graph, outputs) = agreed_start(scheduler, prepared)?;
+        let ((graph, outputs), blocks) = agreed_start(scheduler, prepared)?;
         let values = scheduler.compute(&graph, &outputs)?;
         if let Some(why) = scheduler.results_elsewhere() {
             return Err(Error::new(

@@ -163,18 +163,18 @@ fn tree<P: Send + Sync + 'static>(
     spec: TreeSpec<P>,
 ) -> Result<Arc<dyn Node>> {
     let nb = x.meta().chunks.numblocks();
-    // The partials lie along one axis, which may have at most MAX_BLOCKS_PER_AXIS blocks.
+    // The partials lie along one axis, listed when the expression is built.
     let n = nb
         .iter()
         .try_fold(1usize, |acc, &b| acc.checked_mul(b))
-        .filter(|&n| n <= crate::MAX_BLOCKS_PER_AXIS)
+        .filter(|&n| n <= crate::MAX_BUILD_TASKS)
         .ok_or_else(|| {
             Error::memory(format!(
                 "{op}: {} has {} blocks, more than the {} one reduction of all its blocks can \
                  take; give it larger chunks (e.g. rechunk it to ChunkSpec::auto())",
                 x.meta().name,
                 crate::error::fmt_shape(&nb),
-                crate::MAX_BLOCKS_PER_AXIS
+                crate::MAX_BUILD_TASKS
             ))
         })?;
     let spec = Arc::new(spec);

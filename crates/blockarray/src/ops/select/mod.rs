@@ -14,15 +14,16 @@ pub mod topk;
 use crate::element::{Float, Real};
 
 /// Refuses `lanes` lanes selected one by one, each reading `per_lane` blocks, when together
-/// they pass the default task limit: each lane is a sub-graph of its own, built when the
-/// expression is, so too many would exhaust memory before any limit on tasks is checked.
+/// they pass [`MAX_BUILD_TASKS`](crate::MAX_BUILD_TASKS): each lane is a sub-graph of its own,
+/// built when the expression is, so too many would exhaust memory before any limit on tasks
+/// is checked.
 pub(crate) fn check_lane_graphs(op: &str, lanes: &[usize], per_lane: usize) -> crate::Result<()> {
-    let max = crate::default_max_tasks();
+    let max = crate::MAX_BUILD_TASKS;
     let count = lanes.iter().fold(1usize, |a, &n| a.saturating_mul(n));
     if count.saturating_mul(per_lane.max(1)) > max {
         return Err(crate::Error::memory(format!(
             "{op}: {count} lanes (kept axes of shape {}), each too long for one task and read \
-             from {per_lane} blocks, would lower to more than the {max} tasks allowed; select \
+             from {per_lane} blocks, would lower to more than the {max} tasks an expression may plan; select \
              along fewer lanes (slice the array first) or shorter ones",
             crate::error::fmt_shape(lanes)
         )));
