@@ -62,6 +62,7 @@ const SUITE: &[&str] = &[
     "different_sizes",
     "results_elsewhere",
     "chunk_sizes",
+    "persist",
     "hdf5_store",
 ];
 
@@ -277,6 +278,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "different_sizes" => different_sizes(mpi),
         "results_elsewhere" => results_elsewhere(mpi),
         "chunk_sizes" => chunk_sizes(mpi),
+        "persist" => persist(mpi),
         "hdf5_store" => hdf5_store(mpi),
         "dies" => dies(mpi),
         other => Err(format!("unknown scenario {other}")),
@@ -761,6 +763,32 @@ fn chunk_sizes(mpi: &Mpi) -> Check {
         })?;
     }
     Ok(())
+}
+
+/// `persist` under a scheduler that gathers results to rank 0 only: every rank still holds the
+/// persisted blocks and goes on with them (ranks other than 0 used to get an error after the
+/// run, and rank 0 waited in its next collective call).
+fn persist(mpi: &Mpi) -> Check {
+    let x = Rng::new(5).random::<f64>(&[30, 6], [7, 4]).unwrap();
+    let want = x.compute_with(&threaded()).unwrap();
+    let kept = x
+        .persist_with(&sched(mpi, Gather::Root))
+        .map_err(|e| format!("persist: {e}"))?;
+    // No scheduler needed to read it back, and the same values on every rank.
+    let here = kept
+        .compute_with(&threaded())
+        .map_err(|e| format!("reading the persisted array: {e}"))?;
+    ensure(here == want, || "persisted values differ".into())?;
+    let total = (&kept * 2.0)
+        .sum(None, false)
+        .unwrap()
+        .compute_with(&sched(mpi, Gather::All))
+        .map_err(|e| format!("a run on the persisted array: {e}"))?;
+    let expected = want.sum() * 2.0;
+    ensure(
+        (total[[]] - expected).abs() <= 1e-9 * expected.abs(),
+        || format!("{} != {expected}", total[[]]),
+    )
 }
 
 /// `to_hdf5` from a distributed run: the first rank writes the file, every rank's blocks

@@ -1959,7 +1959,9 @@ impl<T: Element> BlockArray<T> {
 
     /// [`persist`](Self::persist) with `scheduler`. Fails before running (an `Err` of kind
     /// [`Memory`](crate::ErrorKind::Memory)) when the array does not fit in the memory
-    /// available.
+    /// available. Spread over processes (an MPI scheduler) it is a collective call after
+    /// which every process holds every block, whatever the scheduler's gathering, so that
+    /// all go on with the same persisted array.
     pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<BlockArray<T>> {
         let max_tasks = default_max_tasks();
         let prepared = check_fits(
@@ -1983,8 +1985,19 @@ impl<T: Element> BlockArray<T> {
         // later persists keep one name in every process.
         let number = PERSISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ((graph, outputs), blocks) = agreed_start(scheduler, prepared)?;
-        let values = scheduler.compute(&graph, &outputs)?;
-        if let Some(why) = scheduler.results_elsewhere() {
+        // Spread over processes, every process receives the blocks (each checked above that
+        // the array fits): every process holds the persisted array and goes on with it. With
+        // results gathered to the first process only, the others would return an error after
+        // the run and leave the first waiting in its next collective call.
+        let values = if scheduler.processes() > 1 {
+            scheduler.compute_everywhere(&graph, &outputs)?
+        } else {
+            scheduler.compute(&graph, &outputs)?
+        };
+        if let Some(why) = scheduler
+            .results_elsewhere()
+            .filter(|_| scheduler.processes() == 1)
+        {
             return Err(Error::new(
                 crate::ErrorKind::Unsupported,
                 format!(
