@@ -60,8 +60,9 @@
 //!   before returning). A rank that *dies* (killed, out of memory, `abort`) cannot take part
 //!   in that agreement: Open MPI's `mpirun` (and Slurm's `srun`) notice the process is gone
 //!   and terminate the whole job, with an error naming the rank — MPI's own abort. A panic
-//!   inside this scheduler's own communication code (a bug) calls `MPI_Abort` for the same
-//!   reason.
+//!   inside this scheduler's own communication code (a bug), or a failure of the
+//!   communication itself (an MPI error, a message a rank cannot read), calls `MPI_Abort`
+//!   for the same reason.
 //! - **One run at a time.** Runs are collective: every rank must start the same runs in
 //!   the same order. Runs from several threads of one process are serialised.
 //!

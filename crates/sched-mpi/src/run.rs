@@ -180,7 +180,17 @@ pub(crate) fn execute(
     stats.wall = start.elapsed();
     let end = match end {
         Ok(end) => end,
-        Err(e) => return (Err(Error::Scheduler(e)), stats),
+        // The communication itself failed (an MPI error, a message this rank cannot read):
+        // this rank cannot finish the run's final gather, and returning would leave the
+        // others waiting in it for ever. End the job, as a panic in this code does.
+        Err(e) => {
+            eprintln!(
+                "sched-mpi: rank {}: the communication failed ({e}); aborting the MPI job so \
+                 that no rank waits for this one",
+                comm.rank
+            );
+            crate::comm::abort(71)
+        }
     };
     stats.tasks = end.column(1);
     stats.bytes_sent = end.column(2);
