@@ -81,14 +81,12 @@ pub(crate) fn op<T: Element, P: Tokenize + ?Sized>(
 /// [`blockarray::MAX_BUILD_TASKS`]: the nodes' bookkeeping grows as fast, and exhausted memory
 /// while the expression was being built, before any task limit was checked.
 pub(crate) fn check_tasks(op: &str, p: usize, tasks: usize) -> Result<()> {
-    let max = blockarray::MAX_BUILD_TASKS;
-    if tasks > max {
-        return Err(blockarray::Error::memory(format!(
-            "{op}: {p} blocks along a side lower to about {tasks} tasks, more than the {max} \
-             an expression may plan; rechunk the matrix into larger blocks"
-        )));
-    }
-    Ok(())
+    blockarray::check_build_tasks(
+        op,
+        tasks,
+        || format!("{p} blocks along a side lower to about {tasks} tasks"),
+        "rechunk the matrix into larger blocks",
+    )
 }
 
 /// `p (p + 1) (p + 2) / 6`, saturating: the tasks of a factorisation's trailing updates

@@ -79,7 +79,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use expr::array::BlockArray;
 pub use expr::lower::{
     ArraySink, Computation, DEFAULT_MEMORY_SHARE, Handle, MAX_BUILD_TASKS, Results, RunPlan,
-    default_max_tasks, default_scheduler, set_default_scheduler,
+    check_build_tasks, default_max_tasks, default_scheduler, set_default_scheduler,
 };
 pub use expr::random;
 pub use expr::visualize::MAX_DRAWN_TASKS;

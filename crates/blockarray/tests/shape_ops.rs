@@ -254,35 +254,26 @@ proptest! {
         let triu = ArrayD::from_shape_fn(IxDyn(&shape), |i| if keep(&i, false) { d[&i] } else { 0.0 });
         prop_assert_eq!(x.tril(k).unwrap().compute_with(&*s).unwrap(), tril);
         prop_assert_eq!(x.triu(k).unwrap().compute_with(&*s).unwrap(), triu);
-        // diagonal of the first and last axes, appended last.
-        let (n1, n2) = (shape[0], shape[nd - 1]);
+        // The diagonal of the first and last axes, appended last: rows along the first axis,
+        // or, `swapped`, along the last.
         let (r0, c0) = ((-k).max(0) as usize, k.max(0) as usize);
-        let len = n1.saturating_sub(r0).min(n2.saturating_sub(c0));
-        let mut oshape: Vec<usize> = shape[1..nd - 1].to_vec();
-        oshape.push(len);
-        let want = ArrayD::from_shape_fn(IxDyn(&oshape), |i| {
-            let i = idx_of(&i);
-            let t = i[i.len() - 1];
-            let mut j = vec![t + r0];
-            j.extend_from_slice(&i[..i.len() - 1]);
-            j.push(t + c0);
-            d[IxDyn(&j)]
-        });
+        let diagonal_ref = |swapped: bool| {
+            let (first, last) = if swapped { (c0, r0) } else { (r0, c0) };
+            let len = shape[0].saturating_sub(first).min(shape[nd - 1].saturating_sub(last));
+            let mut oshape: Vec<usize> = shape[1..nd - 1].to_vec();
+            oshape.push(len);
+            ArrayD::from_shape_fn(IxDyn(&oshape), |i| {
+                let i = idx_of(&i);
+                let t = i[i.len() - 1];
+                let mut j = vec![t + first];
+                j.extend_from_slice(&i[..i.len() - 1]);
+                j.push(t + last);
+                d[IxDyn(&j)]
+            })
+        };
+        let want = diagonal_ref(false);
         prop_assert_eq!(x.diagonal(k, 0, nd - 1).unwrap().compute_with(&*s).unwrap(), want.clone());
-        // The same axes the other way round: rows along the last, columns along the first.
-        let (m1, m2) = (shape[nd - 1], shape[0]);
-        let mlen = m1.saturating_sub(r0).min(m2.saturating_sub(c0));
-        let mut mshape: Vec<usize> = shape[1..nd - 1].to_vec();
-        mshape.push(mlen);
-        let swapped = ArrayD::from_shape_fn(IxDyn(&mshape), |i| {
-            let i = idx_of(&i);
-            let t = i[i.len() - 1];
-            let mut j = vec![t + c0];
-            j.extend_from_slice(&i[..i.len() - 1]);
-            j.push(t + r0);
-            d[IxDyn(&j)]
-        });
-        prop_assert_eq!(x.diagonal(k, nd - 1, 0).unwrap().compute_with(&*s).unwrap(), swapped);
+        prop_assert_eq!(x.diagonal(k, nd - 1, 0).unwrap().compute_with(&*s).unwrap(), diagonal_ref(true));
         let tr = want.sum_axis(Axis(want.ndim() - 1));
         prop_assert_eq!(x.trace(k, 0, nd - 1).unwrap().compute_with(&*s).unwrap(), tr);
         if nd == 2 {

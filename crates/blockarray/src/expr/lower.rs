@@ -238,6 +238,25 @@ pub const BYTES_PER_TASK: usize = 1500;
 /// task it is about 100 GB of graph, far past what any computation could lower anyway.
 pub const MAX_BUILD_TASKS: usize = 1 << 26;
 
+/// Refuses (an `Err` of kind [`Memory`](crate::ErrorKind::Memory)) an operation `op` that
+/// would plan `tasks` tasks one by one while its expression is built, when that passes
+/// [`MAX_BUILD_TASKS`]. `what` says what those tasks are and `fix` what to do instead; both
+/// are in the message.
+pub fn check_build_tasks(
+    op: &str,
+    tasks: usize,
+    what: impl FnOnce() -> String,
+    fix: &str,
+) -> Result<()> {
+    if tasks > MAX_BUILD_TASKS {
+        return Err(Error::memory(format!(
+            "{op}: {}: more than the {MAX_BUILD_TASKS} tasks an expression may plan; {fix}",
+            what()
+        )));
+    }
+    Ok(())
+}
+
 /// The most tasks a computation lowers to unless told otherwise: as many as half the memory
 /// available can hold at [`BYTES_PER_TASK`] each (and at least a million).
 pub fn default_max_tasks() -> usize {
@@ -1988,25 +2007,13 @@ impl<T: Element> BlockArray<T> {
         // Spread over processes, every process receives the blocks (each checked above that
         // the array fits): every process holds the persisted array and goes on with it. With
         // results gathered to the first process only, the others would return an error after
-        // the run and leave the first waiting in its next collective call.
+        // the run and leave the first waiting in its next collective call. (A single process
+        // always holds its results.)
         let values = if scheduler.processes() > 1 {
             scheduler.compute_everywhere(&graph, &outputs)?
         } else {
             scheduler.compute(&graph, &outputs)?
         };
-        if let Some(why) = scheduler
-            .results_elsewhere()
-            .filter(|_| scheduler.processes() == 1)
-        {
-            return Err(Error::new(
-                crate::ErrorKind::Unsupported,
-                format!(
-                    "persist: the blocks of {} were computed, but this process does not hold \
-                     them: {why}",
-                    self.name()
-                ),
-            ));
-        }
         // A snapshot: two persists of one expression may hold different values (its source
         // rewritten in between), so each is named apart, by a count of persists in this
         // process (SPMD processes persist in the same order, as they name functions).

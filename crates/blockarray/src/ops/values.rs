@@ -167,16 +167,19 @@ fn tree<P: Send + Sync + 'static>(
     let n = nb
         .iter()
         .try_fold(1usize, |acc, &b| acc.checked_mul(b))
-        .filter(|&n| n <= crate::MAX_BUILD_TASKS)
-        .ok_or_else(|| {
-            Error::memory(format!(
-                "{op}: {} has {} blocks, more than the {} one reduction of all its blocks can \
-                 take; give it larger chunks (e.g. rechunk it to ChunkSpec::auto())",
+        .unwrap_or(usize::MAX);
+    crate::check_build_tasks(
+        op,
+        n,
+        || {
+            format!(
+                "{} has {} blocks, one partial each",
                 x.meta().name,
-                crate::error::fmt_shape(&nb),
-                crate::MAX_BUILD_TASKS
-            ))
-        })?;
+                crate::error::fmt_shape(&nb)
+            )
+        },
+        "give it larger chunks (e.g. rechunk it to ChunkSpec::auto())",
+    )?;
     let spec = Arc::new(spec);
     let mut inputs = vec![x.clone()];
     inputs.extend(aligned.iter().cloned());

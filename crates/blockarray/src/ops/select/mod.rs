@@ -18,17 +18,19 @@ use crate::element::{Float, Real};
 /// built when the expression is, so too many would exhaust memory before any limit on tasks
 /// is checked.
 pub(crate) fn check_lane_graphs(op: &str, lanes: &[usize], per_lane: usize) -> crate::Result<()> {
-    let max = crate::MAX_BUILD_TASKS;
     let count = lanes.iter().fold(1usize, |a, &n| a.saturating_mul(n));
-    if count.saturating_mul(per_lane.max(1)) > max {
-        return Err(crate::Error::memory(format!(
-            "{op}: {count} lanes (kept axes of shape {}), each too long for one task and read \
-             from {per_lane} blocks, would lower to more than the {max} tasks an expression may plan; select \
-             along fewer lanes (slice the array first) or shorter ones",
-            crate::error::fmt_shape(lanes)
-        )));
-    }
-    Ok(())
+    crate::check_build_tasks(
+        op,
+        count.saturating_mul(per_lane.max(1)),
+        || {
+            format!(
+                "{count} lanes (kept axes of shape {}), each too long for one task and read \
+                 from {per_lane} blocks",
+                crate::error::fmt_shape(lanes)
+            )
+        },
+        "select along fewer lanes (slice the array first) or shorter ones",
+    )
 }
 
 /// Element types that can be sorted and selected: `f32`, `f64`, `i8`, `i16`, `i32`, `i64`, `u8`,
