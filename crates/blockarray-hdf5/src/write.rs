@@ -684,6 +684,26 @@ impl<T: Hdf5Element> ChunkSink<T> for Hdf5Sink<T> {
         )
     }
 
+    /// In a run over several processes, only the first writes files (the sinks' tasks are
+    /// placed there): a sink built in another would commit a dataset of fill values.
+    fn check_processes(&self, processes: usize, index: usize) -> Result<()> {
+        if processes > 1 && index != 0 {
+            return Err(err(
+                ErrorKind::Unsupported,
+                self.file.path(),
+                &self.target,
+                format!(
+                    "an HDF5 sink was built in process {index} of a run over {processes}: \
+                     only the first process writes the file (every block is sent there), so \
+                     this one would commit a dataset of fill values; store with \
+                     Hdf5Store::for_scheduler or to_hdf5_with, which build the sink in the \
+                     first process only"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn prepare(&self) -> Result<()> {
         self.prepare_locked(&mut self.lock_state())
     }
@@ -927,6 +947,10 @@ pub struct Hdf5Store {
     in_place: Vec<(String, Arc<AtomicBool>)>,
     /// Whether [`run`](Hdf5Store::run) draws a progress bar.
     progress: bool,
+    /// In a store over several processes, the first error adding a dataset that only this
+    /// (the first) process could see: [`run_with`](Hdf5Store::run_with) returns it on every
+    /// process.
+    deferred: Option<Error>,
 }
 
 impl Hdf5Store {
@@ -943,9 +967,11 @@ impl Hdf5Store {
     /// processes hold stand-ins. The commit is agreed between the processes: the datasets
     /// appear only if every process's share of the run succeeded.
     ///
-    /// An error while adding a dataset (a name taken, a file that cannot be written) is
-    /// then seen by the first process only: a distributed program must not return before
-    /// the others know — [`to_hdf5_with`] agrees on it across the processes before running.
+    /// An error while adding a dataset that only the first process can see (a name taken in
+    /// the file, a file that cannot be written) is then not returned by
+    /// [`dataset`](Self::dataset) or [`existing`](Self::existing), which every process
+    /// passes alike, but by [`run_with`](Self::run_with), on every process: no process
+    /// returns early while the others wait for it in the run.
     pub fn for_scheduler(path: impl AsRef<Path>, scheduler: &dyn Scheduler) -> Hdf5Store {
         Hdf5Store {
             path: path.as_ref().to_path_buf(),
@@ -955,6 +981,7 @@ impl Hdf5Store {
             datasets: Vec::new(),
             in_place: Vec::new(),
             progress: false,
+            deferred: None,
         }
     }
 
@@ -978,7 +1005,9 @@ impl Hdf5Store {
 
     /// Store `array` as a new dataset `dataset` created with `options` (chunks default to the
     /// array's block shape). A store writes each dataset once: naming it again (however the
-    /// path is spelled) is an error.
+    /// path is spelled) is an error. In a store over several processes, errors from the file
+    /// itself are returned by [`run_with`](Self::run_with), on every process (see
+    /// [`for_scheduler`](Self::for_scheduler)).
     pub fn dataset<T: Hdf5Element>(
         &mut self,
         dataset: &str,
@@ -995,12 +1024,10 @@ impl Hdf5Store {
             return self.stand_in(dataset, array);
         }
         self.unclaimed(&file::normalize_dataset_path(&self.path, dataset)?)?;
-        let sink = Arc::new(Hdf5Sink::<T>::create(
-            &self.path,
-            dataset,
-            array.shape(),
-            &options,
-        )?);
+        let sink = match Hdf5Sink::<T>::create(&self.path, dataset, array.shape(), &options) {
+            Ok(sink) => Arc::new(sink),
+            Err(e) => return self.defer(e, dataset, array),
+        };
         let name = sink.dataset().to_owned();
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
@@ -1033,7 +1060,8 @@ impl Hdf5Store {
     /// Store `array` into the existing dataset `dataset`, in place (see [`Hdf5Sink::open`]):
     /// its shape and element type must match. A failed run leaves it partly written; a run
     /// whose arrays read the dataset is refused (write a new dataset with
-    /// [`DatasetOptions::overwrite`] for either).
+    /// [`DatasetOptions::overwrite`] for either). Errors from the file itself are deferred
+    /// as [`dataset`](Self::dataset)'s are.
     pub fn existing<T: Hdf5Element>(
         &mut self,
         dataset: &str,
@@ -1043,13 +1071,33 @@ impl Hdf5Store {
         if !self.writer {
             return self.stand_in(dataset, array);
         }
-        let sink = Arc::new(Hdf5Sink::<T>::open(&self.path, dataset)?);
+        let sink = match Hdf5Sink::<T>::open(&self.path, dataset) {
+            Ok(sink) => Arc::new(sink),
+            Err(e) => return self.defer(e, dataset, array),
+        };
         let (name, touched) = (sink.dataset().to_owned(), sink.touched.clone());
         self.computation
             .store(array, sink as Arc<dyn ChunkSink<T>>)?;
         self.in_place.push((name.clone(), touched));
         self.claim(name);
         Ok(self)
+    }
+
+    /// An error opening the file or the dataset, seen by this process only: returned now in
+    /// a one-process store; in a store over several processes, kept for
+    /// [`run_with`](Self::run_with) to return on every process (a stand-in takes the
+    /// dataset's place, so this process goes on as the others do).
+    fn defer<T: Hdf5Element>(
+        &mut self,
+        e: Error,
+        dataset: &str,
+        array: &BlockArray<T>,
+    ) -> Result<&mut Hdf5Store> {
+        if self.processes == 1 {
+            return Err(e);
+        }
+        self.deferred.get_or_insert(e);
+        self.stand_in(dataset, array)
     }
 
     /// Record that this store writes `dataset` (a normalised path, checked with
@@ -1113,6 +1161,16 @@ impl Hdf5Store {
                     scheduler.processes()
                 ),
             ));
+        }
+        if self.processes > 1 {
+            // Every process agrees here, whether or not it saw an error (a collective call).
+            let local = self.deferred.clone().map_or(Ok(()), Err);
+            let shared = scheduler.agree(local.as_ref().map_err(|e| e.to_string()).copied());
+            if let Err(why) = shared {
+                return Err(local
+                    .err()
+                    .unwrap_or_else(|| err(ErrorKind::Io, &self.path, "/", why)));
+            }
         }
         // The computation commits every sink (renaming the datasets into place) when all
         // blocks were written, and aborts or rolls them back (deleting the new datasets,
@@ -1187,17 +1245,10 @@ pub fn to_hdf5_with<T: Hdf5Element>(
     scheduler: &dyn Scheduler,
 ) -> Result<()> {
     let mut store = Hdf5Store::for_scheduler(path, scheduler);
-    let built = datasets
-        .iter()
-        .try_for_each(|(name, array)| store.dataset(name, array, options).map(|_| ()));
-    if scheduler.processes() > 1 {
-        // Only the first process opens the file, so only it can fail here: agree before
-        // running, or the others would wait for it in the run.
-        if let Err(msg) = scheduler.agree(built.as_ref().map(|_| ()).map_err(|e| e.to_string())) {
-            return Err(built.err().unwrap_or_else(|| Error::io(msg)));
-        }
+    // (Errors only the first process sees are returned by the run, on every process.)
+    for (name, array) in datasets {
+        store.dataset(name, array, options)?;
     }
-    built?;
     store
         .run_with(scheduler, &dag_core::NoCallbacks)
         .map(|_| ())

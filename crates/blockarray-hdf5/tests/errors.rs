@@ -375,3 +375,103 @@ fn two_sinks_into_one_dataset_are_refused() {
     assert_eq!(back.sum(), 4.0);
     assert!(from_hdf5::<f64>(&file, "/new").is_err());
 }
+
+/// A scheduler that says its runs are spread over two processes, this one being `index`
+/// (and runs every task here).
+struct OneOfTwo {
+    index: usize,
+    inner: SyncScheduler,
+}
+
+impl dag_core::Scheduler for OneOfTwo {
+    fn name(&self) -> &str {
+        "one-of-two"
+    }
+    fn execute(
+        &self,
+        plan: &dag_core::Plan,
+        callbacks: &dyn dag_core::Callbacks,
+    ) -> Result<dag_core::Execution, dag_core::Error> {
+        self.inner.execute(plan, callbacks)
+    }
+    fn processes(&self) -> usize {
+        2
+    }
+    fn process_index(&self) -> usize {
+        self.index
+    }
+}
+
+/// An HDF5 sink made in a process other than the first of a distributed run is refused
+/// before anything runs (its blocks go to the first process: it would have committed a
+/// dataset of zeros), and leaves no dataset; the first process's is accepted.
+#[test]
+fn hdf5_sinks_of_other_processes_are_refused() {
+    let file = TempPath::new("second_process.h5");
+    let x =
+        BlockArray::<f64>::from_fn(&[6, 4], [3, 2], "x", |i| (i[0] * 4 + i[1]) as f64).expect("x");
+    let second = OneOfTwo {
+        index: 1,
+        inner: SyncScheduler::new(),
+    };
+    let sink = Hdf5Sink::<f64>::create(&file, "/x", &[6, 4], &DatasetOptions::new()).expect("sink");
+    let e = x
+        .store_with(std::sync::Arc::new(sink), &second)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    names(&e, file.path(), "/x");
+    assert!(e.to_string().contains("process 1 of a run over 2"), "{e}");
+    assert!(from_hdf5::<f64>(&file, "/x").is_err(), "a dataset was left");
+    let first = OneOfTwo {
+        index: 0,
+        inner: SyncScheduler::new(),
+    };
+    let sink = Hdf5Sink::<f64>::create(&file, "/x", &[6, 4], &DatasetOptions::new()).expect("sink");
+    x.store_with(std::sync::Arc::new(sink), &first)
+        .expect("the first process's sink");
+    let back = from_hdf5::<f64>(&file, "/x")
+        .expect("x")
+        .compute()
+        .expect("read");
+    assert_eq!(back, x.compute().expect("x"));
+}
+
+/// In a store over several processes, an error from the file (seen by the first process
+/// only) is returned by the run, which every process reaches, not by `dataset`: a first
+/// process returning there would leave the others waiting for it in the run.
+#[test]
+fn file_errors_of_distributed_stores_are_returned_by_the_run() {
+    let file = sample("deferred.h5");
+    let x = BlockArray::<f64>::ones(&[40, 30], [10, 10]).expect("x");
+    let first = OneOfTwo {
+        index: 0,
+        inner: SyncScheduler::new(),
+    };
+    for existing in [false, true] {
+        let mut store = Hdf5Store::for_scheduler(&file, &first);
+        if existing {
+            // The element type does not match the dataset's.
+            let y = BlockArray::<i32>::ones(&[40, 30], [10, 10]).expect("y");
+            store.existing("/x", &y).expect("deferred");
+        } else {
+            store
+                .dataset("/x", &x, &DatasetOptions::new())
+                .expect("deferred");
+        }
+        let e = store.run_with(&first, &dag_core::NoCallbacks).unwrap_err();
+        names(&e, file.path(), "/x");
+    }
+    // Nothing was written: /x holds the sample still.
+    let back = from_hdf5::<f64>(&file, "/x")
+        .expect("x")
+        .compute()
+        .expect("read");
+    assert_eq!(back[[1, 2]], (31 + 14) as f64 * 0.25);
+    // One process: the same error from `dataset` itself.
+    let mut store = Hdf5Store::for_scheduler(&file, &SyncScheduler::new());
+    let e = store
+        .dataset("/x", &x, &DatasetOptions::new())
+        .err()
+        .expect("a taken name");
+    names(&e, file.path(), "/x");
+}

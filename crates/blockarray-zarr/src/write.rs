@@ -1389,6 +1389,19 @@ fn check_codec_options(ndim: usize, o: &ArrayOptions) -> std::result::Result<(),
     Ok(())
 }
 
+/// The refusal of Zarr writes under a scheduler spread over `processes` processes.
+fn not_distributed(store: &Path, array: &str, processes: usize) -> Error {
+    err(
+        ErrorKind::Unsupported,
+        store,
+        array,
+        format!(
+            "Zarr stores are not supported under a scheduler spread over {processes} processes \
+             yet: store with a one-process scheduler (or into HDF5, whose stores are made for it)"
+        ),
+    )
+}
+
 impl<T: ZarrElement> ChunkSink<T> for ZarrSink<T> {
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
@@ -1418,6 +1431,16 @@ impl<T: ZarrElement> ChunkSink<T> for ZarrSink<T> {
 
     fn check_chunks(&self, chunks: &Chunks) -> Result<()> {
         self.check_alignment(chunks)
+    }
+
+    /// Zarr sinks write from one process only for now (as [`ZarrStore`] does): built in every
+    /// process of a run over several, each would commit its own array, and the blocks are
+    /// written in the first process only.
+    fn check_processes(&self, processes: usize, _index: usize) -> Result<()> {
+        if processes > 1 {
+            return Err(not_distributed(&self.store, &self.array, processes));
+        }
+        Ok(())
     }
 
     /// In-place updates write into the array while the run may still read it.
@@ -1754,17 +1777,7 @@ impl ZarrStore {
             // Every process would have made its own sinks and committed them in turn: the
             // last to rename its (empty) array into place would win. Refused on every process
             // alike (the sinks made so far delete their temporaries when dropped).
-            return Err(err(
-                ErrorKind::Unsupported,
-                &self.path,
-                "/",
-                format!(
-                    "Zarr stores are not supported under a scheduler spread over {} processes \
-                     yet: store with a one-process scheduler (or into HDF5, whose stores are \
-                     made for it)",
-                    scheduler.processes()
-                ),
-            ));
+            return Err(not_distributed(&self.path, "/", scheduler.processes()));
         }
         let run = std::mem::take(&mut self.computation).run_with(scheduler, callbacks);
         self.succeeded = run.is_ok();

@@ -533,4 +533,20 @@ fn zarr_stores_over_several_processes_are_refused() {
         .filter(|n| !n.is_empty() && n != "zarr.json")
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+    // A sink made directly (in every process of an SPMD program, each its own) is refused
+    // too, with the same error, and leaves nothing.
+    let sink = ZarrSink::<f64>::create(&dir, "y", &[10], &blockarray_zarr::ArrayOptions::new())
+        .expect("sink");
+    let y = BlockArray::<f64>::ones(&[10], [10]).expect("y");
+    let e = y
+        .store_with(Arc::new(sink), &TwoProcesses(SyncScheduler::new()))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("2 processes"), "{e}");
+    assert!(e.to_string().contains("\"/y\""), "{e}");
+    let left: Vec<String> = common::names(dir.path())
+        .into_iter()
+        .filter(|n| !n.is_empty() && n != "zarr.json")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

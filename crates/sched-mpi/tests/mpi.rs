@@ -18,6 +18,13 @@
 //! - `chunk_sizes`: `compute_chunk_sizes` of a masked array, with an MPI scheduler that
 //!   gathers results to rank 0 (given, and as the default scheduler), gives every rank the
 //!   sizes, so every rank builds the next graph alike;
+//! - `persist`: persisted blocks reach every rank, so each goes on with the same graphs;
+//! - `hdf5_store`: stores from every rank write the file once; a failed task leaves no
+//!   file; an error only rank 0 can see (a dataset that exists) is returned by the run on
+//!   every rank, not by `Hdf5Store::dataset` on rank 0 alone;
+//! - `file_sinks_everywhere`: HDF5 and Zarr sinks built on every rank (not through a
+//!   store made for the scheduler) are refused on every rank, not committed as arrays of
+//!   fill values from the ranks that received no block;
 //! - `a_rank_dies` (a job of its own): a rank exiting in the middle of a run ends the job
 //!   through `mpirun`, and nothing hangs.
 //!
@@ -64,6 +71,7 @@ const SUITE: &[&str] = &[
     "chunk_sizes",
     "persist",
     "hdf5_store",
+    "file_sinks_everywhere",
 ];
 
 fn launcher_main() -> ExitCode {
@@ -280,6 +288,7 @@ fn run_scenario(name: &str, mpi: &Mpi) -> Check {
         "chunk_sizes" => chunk_sizes(mpi),
         "persist" => persist(mpi),
         "hdf5_store" => hdf5_store(mpi),
+        "file_sinks_everywhere" => file_sinks_everywhere(mpi),
         "dies" => dies(mpi),
         other => Err(format!("unknown scenario {other}")),
     }
@@ -794,7 +803,7 @@ fn persist(mpi: &Mpi) -> Check {
 /// `to_hdf5` from a distributed run: the first rank writes the file, every rank's blocks
 /// reach it, and the datasets appear only when every rank succeeded.
 fn hdf5_store(mpi: &Mpi) -> Check {
-    use blockarray_hdf5::{DatasetOptions, from_hdf5, to_hdf5_with};
+    use blockarray_hdf5::{DatasetOptions, Hdf5Store, from_hdf5, to_hdf5_with};
     let dir = std::path::PathBuf::from(std::env::var(DIR_VAR).map_err(|e| e.to_string())?);
     let x = Rng::new(11).random::<f64>(&[120, 90], [25, 20]).unwrap();
     let y = (&x * 2.0).sum(Some(&[1]), false).unwrap();
@@ -852,7 +861,71 @@ fn hdf5_store(mpi: &Mpi) -> Check {
     let e = to_hdf5_with(&taken, &[("/x", &x)], &DatasetOptions::new(), &s)
         .err()
         .ok_or("storing over an existing dataset succeeded")?;
+    ensure(e.to_string().contains("/x"), || e.to_string())?;
+    // The same through a store: adding the dataset passes on every rank (rank 0 returning
+    // there would leave the others waiting in the run), and the run fails on every rank.
+    let mut store = Hdf5Store::for_scheduler(&taken, &s);
+    store
+        .dataset("/x", &x, &DatasetOptions::new())
+        .map_err(|e| format!("dataset returned on rank {}: {e}", mpi.rank()))?;
+    let e = store
+        .run_with(&s, &dag_core::NoCallbacks)
+        .err()
+        .ok_or("a store over an existing dataset succeeded")?;
     ensure(e.to_string().contains("/x"), || e.to_string())
+}
+
+fn file_sinks_everywhere(mpi: &Mpi) -> Check {
+    use blockarray_hdf5::{DatasetOptions, Hdf5Sink, from_hdf5};
+    use blockarray_zarr::{ArrayOptions, ZarrSink};
+    use std::sync::Arc;
+    let dir = std::path::PathBuf::from(std::env::var(DIR_VAR).map_err(|e| e.to_string())?);
+    let x = Rng::new(12).random::<f64>(&[60, 40], [20, 20]).unwrap();
+    let s = sched(mpi, Gather::Root);
+    let rank = mpi.rank();
+    // Each rank makes its own sink, into its own file, as an SPMD program would: the blocks
+    // all go to rank 0, so every other rank would commit a dataset of zeros.
+    let h5 = dir.join(format!("direct{rank}.h5"));
+    let sink = Hdf5Sink::<f64>::create(&h5, "/x", x.shape(), &DatasetOptions::new())
+        .map_err(|e| format!("create: {e}"))?;
+    let e = x
+        .store_with(Arc::new(sink), &s)
+        .err()
+        .ok_or("HDF5 sinks built on every rank were accepted")?;
+    ensure(e.to_string().contains("first process"), || e.to_string())?;
+    ensure(from_hdf5::<f64>(&h5, "/x").is_err(), || {
+        format!("a refused HDF5 sink left its dataset on rank {rank}")
+    })?;
+    let zarr = dir.join(format!("direct{rank}.zarr"));
+    let sink = ZarrSink::<f64>::create(
+        &zarr,
+        "/x",
+        x.shape(),
+        &ArrayOptions::new().chunks([20, 20]),
+    )
+    .map_err(|e| format!("create: {e}"))?;
+    let e = x
+        .store_with(Arc::new(sink), &s)
+        .err()
+        .ok_or("Zarr sinks built on every rank were accepted")?;
+    ensure(e.to_string().contains("spread over"), || e.to_string())?;
+    ensure(
+        blockarray_zarr::from_zarr::<f64>(&zarr, "/x").is_err(),
+        || format!("a refused Zarr sink left its array on rank {rank}"),
+    )?;
+    // The same arrays through a store made for the scheduler are written once, whole.
+    let path = dir.join("through_store.h5");
+    blockarray_hdf5::to_hdf5_with(&path, &[("/x", &x)], &DatasetOptions::new(), &s)
+        .map_err(|e| format!("store: {e}"))?;
+    let t = threaded();
+    ensure(
+        from_hdf5::<f64>(&path, "/x")
+            .unwrap()
+            .compute_with(&t)
+            .unwrap()
+            == x.compute_with(&t).unwrap(),
+        || "the stored array differs".into(),
+    )
 }
 
 fn dies(mpi: &Mpi) -> Check {

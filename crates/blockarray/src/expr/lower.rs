@@ -555,11 +555,23 @@ pub trait ChunkSink<T: Element>: Send + Sync {
     fn placement(&self) -> dag_core::Placement {
         dag_core::Placement::First
     }
+    /// Check, before every run, that this sink, built in process `index` of a run spread over
+    /// `processes` processes (`1` and `0` for a one-process scheduler), can take part. In an
+    /// SPMD program every process builds its own sinks, so a sink that writes files must be
+    /// either the one process's that writes them or a stand-in: a file sink built in every
+    /// process would commit, from every process but the one its blocks went to, an array of
+    /// nothing but fill values over the real one. The processes agree on the outcome, so a
+    /// sink refused in one process refuses the run in all. The default accepts any process.
+    fn check_processes(&self, processes: usize, index: usize) -> Result<()> {
+        let _ = (processes, index);
+        Ok(())
+    }
 }
 
 /// The commit protocol of a run's sinks, whatever their element types.
 trait Finish: Send + Sync {
     fn describe(&self) -> String;
+    fn check_processes(&self, processes: usize, index: usize) -> Result<()>;
     fn prepare(&self) -> Result<()>;
     fn commit(&self) -> Result<()>;
     fn rollback(&self);
@@ -572,6 +584,9 @@ trait Finish: Send + Sync {
 impl<T: Element> Finish for Arc<dyn ChunkSink<T>> {
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn check_processes(&self, processes: usize, index: usize) -> Result<()> {
+        (**self).check_processes(processes, index)
     }
     fn prepare(&self) -> Result<()> {
         (**self).prepare()
@@ -1672,6 +1687,12 @@ impl Computation {
         callbacks: &dyn Callbacks,
     ) -> Result<(Results, RunStats)> {
         let prepared = self.check_aliasing().and_then(|()| {
+            for s in &self.sinks {
+                let (processes, index) = (scheduler.processes(), scheduler.process_index());
+                sink_hook(&**s, "check_processes", || {
+                    s.check_processes(processes, index)
+                })?;
+            }
             // A process that does not receive the results (another rank of a distributed
             // run gathers them) never writes into their buffers: do not allocate them.
             if scheduler.results_elsewhere().is_none() {
