@@ -1637,6 +1637,24 @@ fn float_sums_are_as_accurate_as_numpys_pairwise_summation() {
     }
 }
 
+/// Sums that overflow in every block: the variance is inf whatever the chunking, as NumPy's
+/// one pass finds (merging two overflowed blocks' partials gave inf - inf = NaN), while NaN
+/// and infinite values in the data still give NaN.
+#[test]
+fn variance_of_blocks_whose_sums_overflow_is_inf_in_every_chunking() {
+    for chunks in [4usize, 2, 1] {
+        let x = BlockArray::from_array(ndarray::arr1(&[1e308f64; 4]), chunks).unwrap();
+        let one = |a: Result<BlockArray<f64>, Error>| a.unwrap().compute().unwrap()[[]];
+        assert_eq!(one(x.var(None, 0.0, false)), f64::INFINITY, "{chunks}");
+        assert_eq!(one(x.std(None, 0.0, false)), f64::INFINITY, "{chunks}");
+        assert_eq!(one(x.nanvar(None, 1.0, false)), f64::INFINITY, "{chunks}");
+        assert_eq!(one(x.nanstd(None, 1.0, false)), f64::INFINITY, "{chunks}");
+        let x = BlockArray::from_array(ndarray::arr1(&[1e308, 1e308, f64::INFINITY, 1.0]), chunks)
+            .unwrap();
+        assert!(one(x.var(None, 0.0, false)).is_nan(), "{chunks}");
+    }
+}
+
 /// A boolean array with some true and some false elements (from the data's sign and a seed).
 fn bools(d: &ArrayD<f64>, seed: u64) -> ArrayD<bool> {
     let mut i = seed;

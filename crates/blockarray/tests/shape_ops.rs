@@ -1293,6 +1293,19 @@ fn einsum_broadcasts_letters_of_length_one() {
     assert!(e.to_string().contains("repeats"), "{e}");
 }
 
+/// Spaces between subscripts are skipped, as NumPy's einsum skips them.
+#[test]
+fn einsum_skips_spaces() {
+    let a = BlockArray::<f64>::from_fn(&[2, 3], [1, 3], "a", |i| (i[0] * 3 + i[1]) as f64).unwrap();
+    let b = BlockArray::<f64>::ones(&[3], 2).unwrap();
+    let spaced = einsum(" i j , j -> i ", &[&a, &b]).unwrap();
+    let plain = einsum("ij,j->i", &[&a, &b]).unwrap();
+    assert_eq!(spaced.compute().unwrap(), plain.compute().unwrap());
+    assert_eq!(einsum("i j", &[&a]).unwrap().shape(), &[2, 3]);
+    let e = einsum("i;j", &[&a]).unwrap_err();
+    assert!(e.to_string().contains("';'"), "{e}");
+}
+
 /// First index whose value exceeds 6, from each block's offset: a user's reduction that
 /// reads positions.
 struct FirstAbove6;

@@ -67,6 +67,9 @@ fn parse_term(term: &str, what: &str) -> Result<(Vec<u32>, Option<usize>)> {
         } else if c.is_ascii_alphabetic() {
             letters.push(c as u32);
             rest = &rest[1..];
+        } else if c == ' ' {
+            // NumPy skips spaces between subscripts ("i j->ij").
+            rest = &rest[1..];
         } else {
             return Err(Error::shape(format!(
                 "einsum: {what} '{term}' contains '{c}': subscripts are letters and '...'"

@@ -499,7 +499,14 @@ impl<T: Float> Reduction for Moments<T> {
                 let total = *n + nb;
                 if need_m2 {
                     let delta = sb / nb - *sum / *n;
-                    *m2 += m2b + delta * delta * *n * nb / total;
+                    *m2 = if delta.is_nan() && !m2.is_nan() && !m2b.is_nan() {
+                        // Two sums that overflowed alike (inf - inf): each block's deviations
+                        // were infinite, and so are the whole's, as NumPy's one pass finds. A
+                        // NaN partial (NaN or infinite values in the data) stays NaN.
+                        f64::INFINITY
+                    } else {
+                        *m2 + m2b + delta * delta * *n * nb / total
+                    };
                 }
                 *sum += sb;
                 *n = total;
