@@ -306,6 +306,21 @@ fn weighted_choice_without_replacement_never_picks_a_zero_weight_before_a_positi
             .unwrap();
         assert_eq!(sync_values(&x), vec![2, 1], "seed {seed}");
     }
+    // Two equal subnormal weights are equally likely first (their keys tied at the lowest
+    // float, and the first index always won); NumPy picks {0, 2} about half the time.
+    let first_is_2 = (0..400)
+        .filter(|&seed| {
+            let x = Rng::new(seed)
+                .choice(3, &[1], false, Some(&[5e-324, 5e-324, 1.0]), 1)
+                .unwrap();
+            let y = Rng::new(seed)
+                .choice(3, &[2], false, Some(&[1.0, 5e-324, 5e-324]), 2)
+                .unwrap();
+            assert_eq!(sync_values(&x), vec![2], "seed {seed}");
+            sync_values(&y)[1] == 2
+        })
+        .count();
+    assert!((140..260).contains(&first_is_2), "{first_is_2} of 400");
 }
 
 #[test]
@@ -1409,4 +1424,93 @@ proptest! {
         let se2 = if var > 0.0 { var * (2.0 / (nf - 1.0) + kurt / nf).max(0.0).sqrt() } else { 0.0 };
         prop_assert!((s2 - var).abs() <= 6.0 * se2 + slack + 1e-12 * var, "{}: variance {} want {} ± {}", what, s2, var, 6.0 * se2);
     }
+}
+
+/// Wald values far from their scale (mean/scale = 10⁸) follow their law: the transformation's
+/// root lost every digit to cancellation there, giving zeros and negative values.
+#[test]
+fn wald_with_a_huge_mean_over_scale_follows_its_law() {
+    let (mu, lam) = (1e8, 1.0);
+    let v = f64s(Rng::new(3).wald(mu, lam, &[20_000], 5_000));
+    assert!(
+        v.iter().all(|&x| x > 0.0 && x.is_finite()),
+        "{:?}",
+        v.iter().find(|&&x| x <= 0.0)
+    );
+    ks("wald(1e8, 1)", v, |x| {
+        let r = (lam / x).sqrt();
+        normal_cdf(r * (x / mu - 1.0)) + (2.0 * lam / mu).exp() * normal_cdf(-r * (x / mu + 1.0))
+    });
+}
+
+/// Zipf values are truncated below 2⁶³ as NumPy's (rand_distr's sampler returned infinity,
+/// saturated to `i64::MAX`, for 71 % of values at a = 1.01), and for a within 10⁻¹² of 1
+/// (where redrawing values past 2⁶³ would never end) they come at once.
+#[test]
+fn zipf_near_one_is_truncated_below_two_to_the_63() {
+    let rng = Rng::new(5);
+    let n = 20_000;
+    let v = sync_values(&rng.zipf(1.01, &[n], 5_000).unwrap());
+    assert!(v.iter().all(|&k| (1..i64::MAX).contains(&k)));
+    // P(k = 1 | k < 2⁶³) = 1 / Σ_{k < 2⁶³} k^-1.01 ≈ 1 / (ζ(1.01) − (2⁶³)^-0.01 / 0.01)
+    let p1 = 1.0 / (100.5779 - 2f64.powf(-0.63) / 0.01);
+    let ones = v.iter().filter(|&&k| k == 1).count() as f64;
+    let sd = (n as f64 * p1 * (1.0 - p1)).sqrt();
+    assert!(
+        (ones - n as f64 * p1).abs() < 5.0 * sd,
+        "{ones} ones, {} expected",
+        n as f64 * p1
+    );
+    let v = sync_values(&rng.zipf(1.0 + 1e-12, &[1000], 500).unwrap());
+    assert!(v.iter().all(|&k| (1..i64::MAX).contains(&k)));
+}
+
+/// Uniform values stay below `high` where `high − low` is small beside `low`: the sum rounded
+/// up to `high` for about half the values of `[2⁵², 2⁵² + 1)`.
+#[test]
+fn uniform_values_stay_below_high_when_the_sum_rounds() {
+    let (low, high) = (2f64.powi(52), 2f64.powi(52) + 1.0);
+    for (low, high) in [(low, high), (1e15, 1e15 + 1.0), (1e6, 1e6 + 1e-6)] {
+        let v = sync_values(
+            &Rng::new(1)
+                .uniform::<f64>(low, high, &[10_000], 3_000)
+                .unwrap(),
+        );
+        assert!(
+            v.iter().all(|&x| (low..high).contains(&x)),
+            "[{low}, {high})"
+        );
+    }
+    let v = sync_values(
+        &Rng::new(1)
+            .uniform::<f64>(low, high, &[10_000], 3_000)
+            .unwrap(),
+    );
+    assert!(
+        v.iter().all(|&x| x == low),
+        "only low lies in [2⁵², 2⁵² + 1)"
+    );
+}
+
+/// Float element types hold the integers of a range exactly, or the range is refused:
+/// `[2²⁴ + 1, 2²⁴ + 3)` in f32 gave 2²⁴, below `low`.
+#[test]
+fn integers_as_floats_are_exact_or_refused() {
+    let rng = Rng::new(8);
+    err_mentions(
+        rng.integers::<f32>(16_777_217, 16_777_219, &[4], 2),
+        &["16777217", "float32", "16777216"],
+    );
+    err_mentions(
+        rng.integers::<f64>(0, (1 << 53) + 2, &[4], 2),
+        &["float64", "9007199254740992"],
+    );
+    let v = sync_values(
+        &rng.integers::<f32>(-(1 << 24), 1 << 24, &[1000], 300)
+            .unwrap(),
+    );
+    assert!(
+        v.iter()
+            .all(|&x| x.fract() == 0.0 && x.abs() <= 16_777_216.0)
+    );
 }

@@ -84,10 +84,12 @@ pub(super) fn unit(bits: u64) -> f64 {
 }
 
 /// 53 random bits → the open interval `(0, 1)` (centres of the 2^53 cells), for inversions
-/// whose inverse CDF is infinite at 0 or 1.
+/// whose inverse CDF is infinite at 0 or 1. The top cell's centre, `1 − 2⁻⁵⁴`, is not a
+/// double and rounds to 1: it is kept at the largest double below 1 instead (Gumbel,
+/// logistic and Laplace values were infinite there).
 #[inline]
 pub(super) fn open_unit(bits: u64) -> f64 {
-    ((bits >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    (((bits >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)).min(1.0 - f64::EPSILON / 2.0)
 }
 
 /// The top 52 of 64 bits → a uniform value in `(-1, 1)`, symmetric about 0: `(m + ½)·2⁻⁵¹`
@@ -191,12 +193,15 @@ macro_rules! multiversion {
 
 multiversion! {
     /// `out[j]` = `low + (high - low)·u` for the uniform `[0, 1)` value `u` of element
-    /// `first + j·step`.
+    /// `first + j·step`, kept below `high` (when `low < high`): the product and sum round, and
+    /// where `high - low` is small beside `low` they round up to `high` (half the values of
+    /// `[2⁵², 2⁵² + 1)`).
     fn uniform_run(key: u64, first: u64, step: u64, low: f64, high: f64, out: &mut [f64]) {
         let width = high - low;
+        let top = if low < high { high.next_down() } else { high };
         for (j, o) in out.iter_mut().enumerate() {
             let i = first.wrapping_add((j as u64).wrapping_mul(step));
-            *o = low + width * unit(counter_bits(key, i));
+            *o = (low + width * unit(counter_bits(key, i))).min(top);
         }
     }
 }
@@ -273,6 +278,14 @@ mod tests {
         for i in 0..257 {
             assert!((F[i] - f(X[i])).abs() <= 1e-15, "F[{i}]");
         }
+    }
+
+    /// The open unit interval is open at both ends: the top cell's centre rounded to 1.
+    #[test]
+    fn open_units_stay_inside_the_interval() {
+        assert!(open_unit(u64::MAX) < 1.0);
+        assert!(open_unit(0) > 0.0);
+        assert_eq!(open_unit(1 << 11), 1.5 / (1u64 << 53) as f64);
     }
 
     #[test]

@@ -45,11 +45,12 @@
 //!
 //! **Per-element streams for rejection samplers.** Gamma (Marsaglia–Tsang,
 //! with the `u^(1/shape)` boost below shape 1), beta (Cheng's BB/BC), Student's t, chi-square,
-//! Poisson (multiplication method below λ = 12, transformed rejection above), binomial
+//! Poisson (multiplication method below λ = 12, Ahrens and Dieter's PD above), binomial
 //! (inversion below n·p = 10, BTPE above), F (chi-square ratio), negative binomial (a Poisson
 //! count of a gamma rate, NumPy's construction), Wald, Zipf and hypergeometric need a variable
 //! number of uniforms per value. Each element seeds its own PCG generator from its counter bits
-//! and runs the sampler on it (rand_distr's implementations of those algorithms): the draws of
+//! and runs the sampler on it (rand_distr's implementations of those algorithms, but for Wald,
+//! written here without cancellation, and Zipf, truncated below 2⁶³ as NumPy's): the draws of
 //! element `i` are a pure function of `(seed, parameters, i)` however many draws a neighbour
 //! rejected. The generator's state is a full 128-bit `(bits, mix(bits))`, so its first
 //! outputs are well mixed. Lognormal values are `exp` of exactly the values
@@ -341,7 +342,57 @@ struct RandomSource<T> {
     shape: Vec<usize>,
     seed: u64,
     dist: Distribution,
+    /// The hypergeometric sampler, made by the first read (its set-up may be long).
+    hypergeometric: std::sync::OnceLock<rand_distr::Hypergeometric>,
     _type: std::marker::PhantomData<fn() -> T>,
+}
+
+/// A Wald (inverse Gaussian) value, by Michael, Schucany and Haas's transformation (as NumPy
+/// and rand_distr), written without cancellation: with `y = mean·z²` for a standard normal
+/// `z` and `s = y/(4·scale)`, the smaller root `mean + mean/(2·scale)·(y − √(4·scale·y + y²))`
+/// is `mean/(√s + √(1 + s))²`, a sum of positive terms (the subtraction lost every digit once
+/// `mean/scale` passed about 10⁷, giving zeros and negative values); for `s ≥ 1` it is computed
+/// as `(4·scale/z²)/(1 + √(1 + 1/s))²`, which also holds when `s` overflows.
+fn wald_sample(mean: f64, scale: f64, rng: &mut Pcg64Mcg) -> f64 {
+    let z: f64 = rand_distr::StandardNormal.sample(rng);
+    let s = mean / (4.0 * scale) * (z * z);
+    let x = if s >= 1.0 {
+        (4.0 * scale / (z * z)) / (1.0 + (1.0 + 1.0 / s).sqrt()).powi(2)
+    } else {
+        mean / (s.sqrt() + (1.0 + s).sqrt()).powi(2)
+    };
+    let u: f64 = rand_distr::StandardUniform.sample(rng);
+    if u <= mean / (mean + x) {
+        x
+    } else {
+        // The other root, mean²/x, without overflowing mean².
+        mean * (mean / x)
+    }
+}
+
+/// A Zipf value with exponent `a > 1` below 2⁶³ (NumPy's truncation: it redraws values past
+/// `i64::MAX`), by Devroye's rejection from the Pareto `⌊U^(−1/(a−1))⌋`, with `U` drawn only
+/// from the part of `(0, 1]` that gives values below 2⁶³: as NumPy's, without its redraws,
+/// which for `a` within 10⁻¹⁰ of 1 never end.
+fn zipf_sample(a: f64, rng: &mut Pcg64Mcg) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    let am1 = a - 1.0;
+    // b − 1 and t − 1 below by exp_m1: for a near 1 the powers lie within 10⁻¹² of 1.
+    let bm1 = (am1 * std::f64::consts::LN_2).exp_m1();
+    // U = 1 − w for w in [0, span): U ≥ 2^(−63·(a−1)), so U^(−1/(a−1)) ≤ 2^63.
+    let span = -(-63.0 * std::f64::consts::LN_2 * am1).exp_m1();
+    loop {
+        let w = span * unit(rand_distr::StandardUniform.sample(rng));
+        let x = (-(-w).ln_1p() / am1).exp().floor();
+        if !(1.0..LIMIT).contains(&x) {
+            continue; // rounding at the ends
+        }
+        let v = unit(rand_distr::StandardUniform.sample(rng));
+        let tm1 = (am1 * (1.0 / x).ln_1p()).exp_m1();
+        if v * x * tm1 / bm1 <= (1.0 + tm1) / (1.0 + bm1) {
+            return x as i64;
+        }
+    }
 }
 
 /// The private generator of element `i`, for samplers that draw a variable number of
@@ -611,30 +662,30 @@ impl<T: FromRandom> ChunkSource<T> for RandomSource<T> {
                     })
                 }
             }
-            &Distribution::Wald { mean, scale } => {
-                let d = rand_distr::InverseGaussian::new(mean, scale)
-                    .map_err(|e| distr_err("wald", e))?;
-                fill(sh, region, steps, |i| f(d.sample(&mut element_rng(key, i))))
-            }
-            &Distribution::Zipf { a } => {
-                let d = rand_distr::Zeta::new(a).map_err(|e| distr_err("zipf", e))?;
-                fill(sh, region, steps, |i| {
-                    let v: f64 = d.sample(&mut element_rng(key, i));
-                    // Saturating: values beyond i64::MAX (possible for a near 1) clamp.
-                    T::from_i64_sample(v as i64)
-                })
-            }
+            &Distribution::Wald { mean, scale } => fill(sh, region, steps, |i| {
+                f(wald_sample(mean, scale, &mut element_rng(key, i)))
+            }),
+            &Distribution::Zipf { a } => fill(sh, region, steps, |i| {
+                T::from_i64_sample(zipf_sample(a, &mut element_rng(key, i)))
+            }),
             &Distribution::Hypergeometric {
                 ngood,
                 nbad,
                 nsample,
             } => {
-                let d = rand_distr::Hypergeometric::new(
-                    (ngood + nbad) as u64,
-                    ngood as u64,
-                    nsample as u64,
-                )
-                .map_err(|e| distr_err("hypergeometric", e))?;
+                // Built once per array: its set-up can take ngood + nsample steps.
+                let d = match self.hypergeometric.get() {
+                    Some(d) => d,
+                    None => {
+                        let d = rand_distr::Hypergeometric::new(
+                            (ngood + nbad) as u64,
+                            ngood as u64,
+                            nsample as u64,
+                        )
+                        .map_err(|e| distr_err("hypergeometric", e))?;
+                        self.hypergeometric.get_or_init(|| d)
+                    }
+                };
                 fill(sh, region, steps, |i| {
                     T::from_i64_sample(d.sample(&mut element_rng(key, i)) as i64)
                 })
@@ -681,14 +732,15 @@ fn choice_index(cdf: &[f64], key: u64, i: u64) -> usize {
     cdf.partition_point(|&c| c <= u).min(cdf.len() - 1)
 }
 
-/// The Efraimidis–Spirakis key of position `i` with weight `w`: `ln(u)/w` for `u` in
-/// `(0, 1]` (the logarithm of `u^(1/w)`, same order, no underflow); `-∞` for a zero weight.
-/// A positive weight's key is at least the lowest finite float (a subnormal weight divides
-/// to `-∞`), so it still ranks above every zero weight, as NumPy never picks those.
+/// The Efraimidis–Spirakis key of position `i` with weight `w`: `ln(w) − ln(−ln u)` for `u`
+/// in `(0, 1]`, an increasing function of `u^(1/w)` (same order) that neither underflows nor
+/// loses the weight (`ln(u)/w` was `−∞` for every subnormal weight, so those tied and the
+/// first always won); `−∞` for a zero weight, below every positive weight's key, as NumPy
+/// never picks those.
 #[inline]
 fn weighted_key(w: f64, key: u64, i: u64) -> f64 {
     if w > 0.0 {
-        ((1.0 - unit(counter_bits(key, i))).ln() / w).max(f64::MIN)
+        w.ln() - (-(1.0 - unit(counter_bits(key, i))).ln()).ln()
     } else {
         f64::NEG_INFINITY
     }
@@ -1003,6 +1055,7 @@ impl Rng {
                 shape: shape.to_vec(),
                 seed: self.seed,
                 dist,
+                hypergeometric: std::sync::OnceLock::new(),
                 _type: std::marker::PhantomData,
             }),
             chunks,
@@ -1094,13 +1147,35 @@ impl Rng {
         }
         // Integer types must hold every value of [low, high) (NumPy raises too; wrapping
         // would give negative numbers from a range of positive ones).
-        let fits = |v: i64| T::to_i128(T::default()).is_none() || T::from_i128(v.into()).is_some();
+        // Float types must hold them exactly: integers up to 2^24 in magnitude for f32 and
+        // 2^53 for f64 (beyond, a value rounds, possibly out of the range).
+        let float = T::to_i128(T::default()).is_none();
+        let exact = 1i64
+            << if std::mem::size_of::<T>() == 4 {
+                24
+            } else {
+                53
+            };
+        let fits = |v: i64| {
+            if float {
+                (-exact..=exact).contains(&v)
+            } else {
+                T::from_i128(v.into()).is_some()
+            }
+        };
         if !fits(low) || !fits(high - 1) {
+            let holds = if float {
+                format!("it holds integers exactly within ±{exact}")
+            } else {
+                format!(
+                    "its values range over [{:?}, {:?}]",
+                    T::min_value(),
+                    T::max_value()
+                )
+            };
             return Err(Error::unsupported(format!(
-                "integers: [{low}, {high}) does not fit {} (its values range over [{:?}, {:?}])",
-                T::DTYPE,
-                T::min_value(),
-                T::max_value()
+                "integers: [{low}, {high}) does not fit {} ({holds})",
+                T::DTYPE
             )));
         }
         self.make(Distribution::Integers { low, high }, shape, chunks)
@@ -1226,7 +1301,7 @@ impl Rng {
     pub const POISSON_LAM_MAX: f64 = 9.223_372_006_484_771e18;
 
     /// Poisson counts (`int64`) with mean `lam`, `0 ≤ lam ≤` [`POISSON_LAM_MAX`](Self::POISSON_LAM_MAX):
-    /// the multiplication method below λ = 12, transformed rejection above.
+    /// the multiplication method below λ = 12, Ahrens and Dieter's PD method above.
     ///
     /// ```
     /// let x = blockarray::random::Rng::new(1).poisson(0.0, &[5], 2)?.compute()?;
@@ -1545,8 +1620,10 @@ impl Rng {
         self.make(Distribution::Wald { mean, scale }, shape, chunks)
     }
 
-    /// Zipf (zeta) counts (`int64`, support 1, 2, …) with exponent `a > 1`: `P(k) ∝ k^-a`.
-    /// Values beyond `i64::MAX` (possible only for `a` very near 1) saturate.
+    /// Zipf (zeta) counts (`int64`, support 1, 2, …) with exponent `a > 1`: `P(k) ∝ k^-a`,
+    /// truncated below 2⁶³ as NumPy's (which redraws larger values): for `a` near 1 a large
+    /// share of the law lies beyond, so `a = 1.01` gives values up to `i64::MAX` that
+    /// follow `k^-a` conditioned on `k < 2⁶³`.
     ///
     /// ```
     /// let x = blockarray::random::Rng::new(1).zipf(2.0, &[100], 30)?.compute()?;
