@@ -21,7 +21,7 @@ use crate::kernels::{self, Tri};
 use crate::node::{array, array_value, bi, mat, mat_value, op, task};
 use crate::scalar::Scalar;
 use crate::tsqr::check_matrix;
-use blockarray::{BlockArray, Chunks, Error, Node, Result, unify_axis};
+use blockarray::{BlockArray, Chunks, Error, Float, Node, Result, unify_axis};
 use dag_core::BlockIndex;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use std::sync::Arc;
@@ -123,14 +123,30 @@ pub fn cholesky<T: Scalar>(a: &BlockArray<T>, tri: Tri) -> Result<BlockArray<T>>
             false,
             move |_| {
                 task(vec![(0, dk.clone())], move |v| {
-                    let l = kernels::cholesky(mat::<T>(&v[0], 0)?.rf()).map_err(|i| {
-                        format!(
-                            "cholesky: the matrix is not positive definite: its leading minor of order {} \
-                             (in diagonal block ({k}, {k}), rows {}..{}) is not positive",
-                            ok + i + 1,
-                            ok,
-                            ok + hk
-                        )
+                    let a = mat::<T>(&v[0], 0)?;
+                    let l = kernels::cholesky(a.rf()).map_err(|i| {
+                        // A NaN pivot fails faer's test too: name it for what it is (NaN or
+                        // infinite values in the matrix, or reached by the updates).
+                        let a = kernels::ColMat::copy_of(a.rf());
+                        let n = a.nrows();
+                        let finite = (0..n)
+                            .all(|c| (c..n).all(|r| a.at(r, c).modulus().as_f64().is_finite()));
+                        if finite {
+                            format!(
+                                "cholesky: the matrix is not positive definite: its leading minor of order {} \
+                                 (in diagonal block ({k}, {k}), rows {}..{}) is not positive",
+                                ok + i + 1,
+                                ok,
+                                ok + hk
+                            )
+                        } else {
+                            format!(
+                                "cholesky: the matrix is not finite: NaN or infinite values reach \
+                                 diagonal block ({k}, {k}), rows {}..{}",
+                                ok,
+                                ok + hk
+                            )
+                        }
                     })?;
                     Ok(mat_value(l))
                 })

@@ -17,7 +17,8 @@ pub struct Lstsq<T: Scalar> {
     /// `Σ |b − a·x|²` per column of `b`: shape `(K,)`, or `(1,)` for a vector `b`.
     pub residuals: BlockArray<RealOf<T>>,
     /// The rank of `a` (a 0-d array): singular values above `max(s) · max(M, N) · ε`, as
-    /// NumPy's `lstsq` counts them.
+    /// NumPy's `lstsq` counts them (`ε` of the element type: NumPy computes `f32` input in
+    /// `f64`, with `f64`'s `ε`, so it keeps singular values this counts as rounding noise).
     pub rank: BlockArray<i64>,
     /// The singular values of `a` (of its R factor), descending.
     pub s: BlockArray<RealOf<T>>,
@@ -38,8 +39,10 @@ impl<T: Scalar> std::fmt::Debug for Lstsq<T> {
 /// chunking: with `a = Q R` (see [`qr`](crate::qr)), `x = R⁺ Qᴴ b`; for `M < N`
 /// (underdetermined), from the QR of `aᴴ`, `x = Q (R⁺)ᴴ b`. `R⁺` is the pseudo-inverse of the
 /// `min(M, N)`-square R, from its SVD in one task, singular values at most
-/// `max(s) · max(M, N) · ε` taken as zero (NumPy's default `rcond`): a rank-deficient `a` gets
-/// NumPy's minimum-norm solution, not the blow-up of a pivot the size of rounding errors.
+/// `max(s) · max(M, N) · ε` taken as zero (NumPy's default `rcond`, with `ε` of the element
+/// type: this computes `f32` input in `f32`, where NumPy computes it in `f64` and keeps
+/// singular values down to `f64`'s `ε`): a rank-deficient `a` gets NumPy's minimum-norm
+/// solution, not the blow-up of a pivot the size of rounding errors.
 /// `b` is a vector (`M`) or a matrix (`M × K`).
 ///
 /// `residuals` are always computed (NumPy leaves them empty when `a` is rank deficient or

@@ -37,8 +37,9 @@ pub type Svd<T> = (BlockArray<T>, BlockArray<RealOf<T>>, BlockArray<T>);
 /// The thin singular value decomposition `a = u · diag(s) · vh`: `u` (`M × K`) and `vh`
 /// (`K × N`) with orthonormal columns and rows, `s` (`K`) non-negative and descending, `K =
 /// min(M, N)` (`numpy.linalg.svd(a, full_matrices=False)`). Works for any chunking (see the
-/// module notes for the algorithm each shape uses); `u` is chunked like `a`'s rows, `vh` like
-/// `a`'s columns (one block of rows).
+/// module notes for the algorithm each shape uses); `u` is chunked like `a`'s rows (split
+/// further where a block of full rows would pass 128 MiB, as [`tsqr`](crate::tsqr) splits
+/// them), `vh` like `a`'s columns (one block of rows).
 ///
 /// ```
 /// use blockarray::random::Rng;

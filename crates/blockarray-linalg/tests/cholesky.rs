@@ -147,6 +147,23 @@ fn not_positive_definite_names_the_block() {
     }
 }
 
+/// NaN in the matrix fails faer's pivot test too: the error names it, not positive
+/// definiteness.
+#[test]
+fn nan_is_named_not_finite() {
+    let mut a = hpd::<f64>(2, 12);
+    a[[9, 2]] = f64::NAN;
+    let x = chunked(&a, vec![vec![4; 3], vec![4; 3]]);
+    let l = cholesky(&x, Tri::Lower).unwrap();
+    for s in schedulers() {
+        let e = l.compute_with(&*s).unwrap_err().to_string();
+        assert!(
+            e.contains("not finite") && e.contains("diagonal block (2, 2)"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn bad_inputs() {
     let v = blockarray::BlockArray::<f64>::ones(&[4, 5], 2).unwrap();
