@@ -1402,6 +1402,41 @@ fn handles_of_another_computation_are_refused() {
 
 /// Two persists of one expression are two snapshots: named apart, so a computation that reads
 /// both reads each (they had one name, and one stood in for the other).
+/// One `OpName::unique` cloned into two calls keys each call afresh: with closures of one
+/// type capturing different values, both arrays got one key and one the other's result.
+#[test]
+fn a_unique_name_given_to_two_calls_keys_them_apart() {
+    let x = BlockArray::<f64>::ones(&[4], 2).unwrap();
+    let op = blockarray::OpName::unique("scale");
+    let by = |k: f64| {
+        x.map_blocks(op.clone(), None, move |b: &ArrayD<f64>, _| Ok(b * k))
+            .unwrap()
+    };
+    let (a, b) = (by(2.0), by(3.0));
+    assert_ne!(a.name(), b.name());
+    let map = |k: f64| x.map(op.clone(), move |v: f64| v * k);
+    let (c, d) = (map(2.0), map(3.0));
+    assert_ne!(c.name(), d.name());
+    for s in [
+        &SyncScheduler::new() as &dyn dag_core::Scheduler,
+        &ThreadedScheduler::new(),
+    ] {
+        let mut comp = blockarray::Computation::new();
+        let hs = [comp.add(&a), comp.add(&b), comp.add(&c), comp.add(&d)];
+        let mut out = comp.run(s).unwrap();
+        for (h, want) in hs.into_iter().zip([2.0, 3.0, 2.0, 3.0]) {
+            assert!(out.take(h).unwrap().iter().all(|&v| v == want), "{want}");
+        }
+    }
+    // Pure names still share tasks when their tokens agree.
+    let p = blockarray::OpName::pure("scale", &2.0f64);
+    let (e, f) = (
+        x.map(p.clone(), |v: f64| v * 2.0),
+        x.map(p, |v: f64| v * 2.0),
+    );
+    assert_eq!(e.name(), f.name());
+}
+
 #[test]
 fn two_persists_of_one_array_are_named_apart() {
     let x = BlockArray::<f64>::ones(&[6], [3]).unwrap();

@@ -360,7 +360,9 @@ tokenize_tuple!(A, B, C, D, E, F);
 /// ```
 pub fn tokenize<T: Tokenize + ?Sized>(op: &str, inputs: &T) -> String {
     let mut t = Tokenizer::new();
-    t.write_str(op);
+    // The inputs' type too: encodings are prefix-free within a type, not across types
+    // (`vec![5usize, 7]` writes what `(2usize, 5usize, 7usize)` writes).
+    t.write_str(op).write_str(std::any::type_name::<T>());
     inputs.tokenize(&mut t);
     format!("{op}-{}", t.finish_hex())
 }
@@ -375,6 +377,31 @@ mod tests {
         assert_eq!(Key::scalar("x").to_string(), "x");
         assert_eq!(Key::new("add-ab12", [0]).prefix(), "add");
         assert_eq!(Key::new("-weird", [0]).prefix(), "-weird");
+    }
+
+    #[test]
+    fn unique_names_tokenize_afresh_pure_names_alike() {
+        let u = OpName::unique("f");
+        assert_ne!(tokenize("k", &u), tokenize("k", &u.clone()));
+        let p = OpName::pure("f", &1u8);
+        assert_eq!(tokenize("k", &p), tokenize("k", &p.clone()));
+    }
+
+    /// Encodings are prefix-free within a type; the free function and pure names add the
+    /// type, so values of different types do not collide by construction.
+    #[test]
+    fn tokens_of_different_types_differ() {
+        assert_ne!(
+            tokenize("f", &vec![5usize, 7]),
+            tokenize("f", &(2usize, 5usize, 7usize))
+        );
+        assert_ne!(tokenize("f", "ab"), tokenize("f", &(2u64, 0x6261u64)));
+        assert_ne!(tokenize("f", &None::<u64>), tokenize("f", &()));
+        assert_ne!(tokenize("f", &-1i32), tokenize("f", &u64::MAX));
+        assert_ne!(
+            OpName::pure("scale", &2.0f64).token(),
+            OpName::pure("scale", &0x4000_0000_0000_0000u64).token()
+        );
     }
 
     #[test]
@@ -397,6 +424,9 @@ mod tests {
 /// When the caller can vouch for its function — the same name and token always mean the same
 /// function — [`OpName::pure`] derives the key from the name and the token (for example the
 /// captured parameters), and equal calls share one task, as dask's `pure=True` does.
+///
+/// A unique name stays unique when cloned: each call it is given to keys its tasks afresh
+/// (see its [`Tokenize`] implementation).
 ///
 /// The fresh numbers come from one process-wide counter, so a program that builds the same
 /// expressions in the same order gets the same keys in every process (which is what the SPMD
@@ -444,7 +474,11 @@ impl OpName {
     pub fn pure<T: Tokenize + ?Sized>(name: impl Into<Arc<str>>, token: &T) -> OpName {
         let name = name.into();
         let mut t = Tokenizer::new();
-        t.write_str("pure").write_str(&name).write(token);
+        // The token's type too (see `tokenize`): `2.0f64` and its bits as a `u64` differ.
+        t.write_str("pure")
+            .write_str(&name)
+            .write_str(std::any::type_name::<T>())
+            .write(token);
         OpName {
             name,
             token: t.finish(),
@@ -468,9 +502,17 @@ impl OpName {
     }
 }
 
+/// A pure name writes its name and token. A unique name also writes a fresh number each time
+/// it is tokenized, which is once per call that builds an array or a task from it: an
+/// `OpName::unique` cloned and given to two calls (with two closures capturing different
+/// values, whose types print alike) would otherwise key both calls' tasks alike, and one would
+/// silently get the other's results.
 impl Tokenize for OpName {
     fn tokenize(&self, t: &mut Tokenizer) {
         t.write_str(&self.name).write_u64(self.token);
+        if !self.pure {
+            t.write_u64(UNIQUE_OPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        }
     }
 }
 
