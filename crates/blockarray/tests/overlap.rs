@@ -364,3 +364,21 @@ fn chunks_smaller_than_the_depth_are_merged() {
         reference(&d, &blocks, &[(2, 2)], &[Boundary::Periodic])
     );
 }
+
+/// Margins as long as an axis longer than a third of `usize` (one-byte elements) are refused,
+/// not summed past `usize` (a debug panic; a wrapped shape in release builds).
+#[test]
+fn margins_that_overflow_block_lengths_are_errors() {
+    let n = isize::MAX as usize;
+    let x = BlockArray::<u8>::zeros(&[n], n).unwrap();
+    for b in [
+        Boundary::Periodic,
+        Boundary::Reflect,
+        Boundary::Nearest,
+        Boundary::Constant(0u8),
+    ] {
+        let e = x.overlap(n, b).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Shape, "{e}");
+        assert!(e.to_string().contains("axis 0"), "{e}");
+    }
+}

@@ -908,3 +908,30 @@ fn extrema_of_an_empty_masked_selection_are_errors() {
         }
     }
 }
+
+/// `map_blocks_axes` dropping and adding no axis maps blocks of unknown length as
+/// `map_blocks` does (it rechunked its input to the chunks it had, which needs them known).
+#[test]
+fn map_blocks_axes_without_axis_changes_takes_unknown_lengths() {
+    let x = blockarray::BlockArray::<f64>::arange(0.0, 10.0, 1.0, 5).unwrap();
+    let keep = [
+        true, false, true, true, false, true, true, true, false, true,
+    ];
+    let keep = blockarray::BlockArray::from_array(ndarray::arr1(&keep).into_dyn(), 5).unwrap();
+    let y = x.mask(&keep).unwrap();
+    let twice = y
+        .map_blocks_axes("twice", &[], &[], |b: &ArrayD<f64>, _| Ok(b * 2.0))
+        .unwrap();
+    let got = twice.compute().unwrap().into_raw_vec_and_offset().0;
+    assert_eq!(got, vec![0.0, 4.0, 6.0, 10.0, 12.0, 14.0, 18.0]);
+    // Dropping an axis of unknown length still needs it known.
+    let e = y
+        .map_blocks_axes("sum", &[0], &[], |b: &ArrayD<f64>, _| {
+            Ok(ndarray::arr0(b.sum()).into_dyn())
+        })
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("unknown") || e.to_string().contains("chunk"),
+        "{e}"
+    );
+}

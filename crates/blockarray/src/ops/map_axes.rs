@@ -324,11 +324,22 @@ where
     let prepared = inputs
         .iter()
         .map(|a| {
-            a.rechunk(ChunkSpec::Explicit(whole.clone()))?
-                .expand_dims(&(n..n + new_axis.len()).collect::<Vec<_>>())
+            // (An input already in these chunks is taken as it is: a rechunk needs known
+            // lengths, and an axis of unknown length is fine when no axis is dropped.)
+            let a = if a.chunks().axes() == whole.as_slice() {
+                BlockArray::clone(a)
+            } else {
+                a.rechunk(ChunkSpec::Explicit(whole.clone()))?
+            };
+            a.expand_dims(&(n..n + new_axis.len()).collect::<Vec<_>>())
         })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&BlockArray<T>> = prepared.iter().collect();
+    if drop_axis.is_empty() && new_axis.is_empty() {
+        // Nothing moves: blocks map as `blockwise` maps them, into chunks like the inputs'
+        // (axes of unknown length included).
+        return blockwise_tagged(&name, tag, &refs, None, f);
+    }
     let mut out_chunks = whole;
     for &a in drop_axis {
         out_chunks[a] = vec![1];

@@ -704,11 +704,28 @@ fn overlap_node<T: Element>(
             BlockSlicesNode::build(&input, "sliver", t, ranges).map(|n| (n, cuts))
         })
         .collect::<Result<Vec<_>>>()?;
+    // An extended block is its block and two margins, each up to the axis's length: past
+    // usize for axes longer than a third of it (one-byte elements).
     let out_chunks = Chunks::from_blocks(
         parts
             .iter()
-            .map(|axis| axis.iter().map(|p| p.iter().map(Part::len).sum()).collect())
-            .collect(),
+            .enumerate()
+            .map(|(a, axis)| {
+                axis.iter()
+                    .map(|p| {
+                        p.iter()
+                            .try_fold(0usize, |acc, part| acc.checked_add(part.len()))
+                            .ok_or_else(|| {
+                                Error::shape(format!(
+                                    "overlap: along axis {a}, a block with its margins of depth \
+                                     {:?} would be longer than memory can address",
+                                    depth.get(a).copied().unwrap_or_default()
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<usize>>>()
+            })
+            .collect::<Result<Vec<_>>>()?,
     )?;
     let mut t = token_of(&[&input]);
     tokenize_depth(&mut t, depth);
