@@ -334,7 +334,8 @@ impl Plan {
             .collect();
         let mut deques: Vec<VecDeque<u32>> = vec![VecDeque::new(); workers];
         let mut running: Vec<Option<u32>> = vec![None; workers];
-        let (mut live, mut peak, mut done) = (0usize, 0usize, 0usize);
+        // (Sums in u128: sizes saturate at usize::MAX, and two of them would overflow.)
+        let (mut live, mut peak, mut done) = (0u128, 0u128, 0usize);
         while done < n {
             // Idle workers take work, in worker order.
             for w in 0..workers {
@@ -361,16 +362,16 @@ impl Plan {
                 };
                 let id = id as usize;
                 done += 1;
-                live += self.sizes[id];
+                live += self.sizes[id] as u128;
                 peak = peak.max(live);
                 if self.dependents(id).is_empty() && !self.is_output[id] {
-                    live -= self.sizes[id];
+                    live -= self.sizes[id] as u128;
                 }
                 for &d in self.deps(id) {
                     let d = d as usize;
                     uses[d] -= 1;
                     if uses[d] == 0 && !self.is_output[d] {
-                        live -= self.sizes[d];
+                        live -= self.sizes[d] as u128;
                     }
                 }
                 for &t in self.dependents(id).iter().rev() {
@@ -381,7 +382,7 @@ impl Plan {
                 }
             }
         }
-        peak
+        usize::try_from(peak).unwrap_or(usize::MAX)
     }
 
     /// Run task `id` on its dependencies' values. An error or a panic becomes

@@ -623,3 +623,24 @@ fn a_plan_keeps_the_graph_it_was_made_from() {
     let replanned = Plan::new(&g, &["b".into()]).unwrap();
     assert_eq!(replanned.len(), 1, "b is a literal now");
 }
+
+/// Sizes near `usize::MAX` saturate the predicted peak instead of overflowing it (a debug
+/// panic; a wrapped, under-reported peak in release builds).
+#[test]
+fn predicted_peaks_of_huge_values_saturate() {
+    let half = usize::MAX / 2 + 1;
+    let mut g = Graph::new();
+    for k in ["a", "b"] {
+        g.insert(
+            k.into(),
+            Task::new([], |_| Ok(dag_core::Value::new(0u8))).with_nbytes(half),
+        );
+    }
+    g.insert(
+        "c".into(),
+        Task::new(["a".into(), "b".into()], |_| Ok(dag_core::Value::new(0u8))),
+    );
+    let p = Plan::new(&g, &["c".into()]).unwrap();
+    assert_eq!(p.predicted_peak(1), usize::MAX);
+    assert_eq!(p.predicted_peak(2), usize::MAX);
+}

@@ -664,7 +664,10 @@ impl<'a> Run<'a> {
     fn try_start(&self, id: usize) -> bool {
         let limit = self.limit.expect("only called under a memory limit");
         let size = running_bytes(self.plan, id);
-        let held = self.meter.live() + self.reserved.load(Ordering::Acquire);
+        let held = self
+            .meter
+            .live()
+            .saturating_add(self.reserved.load(Ordering::Acquire));
         if held.saturating_add(size).saturating_add(self.headroom) <= limit {
             self.busy.fetch_add(1, Ordering::AcqRel);
         } else if self
